@@ -1,0 +1,172 @@
+"""The `flowsync` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from flowsync.config import Settings
+from flowsync.errors import FlowSyncError
+
+T = TypeVar("T")
+log = logging.getLogger("flowsync")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _with_services(settings: Settings, fn: Callable[..., Awaitable[T]]) -> T:
+    """Run `fn(services)` against a migrated database, then release everything."""
+    from flowsync.db.migrate import upgrade
+    from flowsync.runtime import database_url
+    from flowsync.services.container import build_services
+
+    with database_url(settings) as url:
+        upgrade(url)
+
+        async def run() -> T:
+            services = await build_services(settings, url)
+            try:
+                return await fn(services)
+            finally:
+                await services.close()
+
+        return asyncio.run(run())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from flowsync.db.migrate import upgrade
+    from flowsync.runtime import database_url
+
+    with database_url(_settings()) as url:
+        upgrade(url)
+    print("The database schema is up to date.")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from flowsync.engine.validation import parse_definition_bytes, validate_workflow_document
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        raw = parse_definition_bytes(data, max_bytes=_settings().max_definition_bytes)
+        # A bare definition ({"nodes", "edges"}) is accepted as well as a whole document.
+        if isinstance(raw, dict) and "definition" not in raw and "nodes" in raw:
+            from flowsync.engine.validation import validate_definition
+
+            validate_definition(raw)
+        else:
+            validate_workflow_document(raw)
+    except FlowSyncError as exc:
+        print(f"{path}: {exc.message}", file=sys.stderr)
+        for problem in exc.details:
+            print(f"  {problem.path}: {problem.message}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def cmd_api_keys(args: argparse.Namespace) -> int:
+    from flowsync.services.container import Services
+    from flowsync.services.principal import Principal
+
+    async def run(services: Services) -> int:
+        owner = await services.api_keys.ensure_owner(f"local:{args.owner}", args.owner)
+        principal = Principal(owner_id=owner, actor="cli")
+        if args.action == "create":
+            issued = await services.api_keys.create(principal, args.name)
+            print(f"id:     {issued.key.id}\nowner:  {args.owner}\nkey:    {issued.secret}")
+            print("Store the key now: it is not shown again.", file=sys.stderr)
+        elif args.action == "list":
+            for key in await services.api_keys.list(principal):
+                state = "revoked" if key.revoked_at else "active"
+                print(f"{key.id}  {key.prefix}…  {state:7}  {key.created_at:%Y-%m-%d}  {key.name}")
+        else:
+            key = await services.api_keys.revoke(principal, args.key_id)
+            print(f"revoked {key.id}")
+        return 0
+
+    return _with_services(_settings(), run)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from flowsync.server import run_dev
+
+    settings = _settings()
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    return run_dev(settings)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from flowsync.server import run_worker
+
+    settings = _settings()
+    return run_worker(settings, args.concurrency or settings.worker_concurrency)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowsync", description="Durable workflow orchestration on PostgreSQL."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="upgrade the database schema to the newest version")
+    p.set_defaults(fn=cmd_migrate)
+
+    p = sub.add_parser("validate", help="validate a workflow JSON file; exit 1 when invalid")
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("api-keys", help="create, list and revoke API keys")
+    keys = p.add_subparsers(dest="action", required=True)
+    for action in ("create", "list", "revoke"):
+        kp = keys.add_parser(action)
+        kp.add_argument("--owner", default="local", help="the owner's name (default: local)")
+        if action == "create":
+            kp.add_argument("--name", default="cli", help="a label for the key")
+        if action == "revoke":
+            kp.add_argument("key_id")
+        kp.set_defaults(fn=cmd_api_keys)
+
+    p = sub.add_parser("dev", help="embedded database, migrations and the server, in one process")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(fn=cmd_dev)
+
+    p = sub.add_parser("worker", help="run steps until SIGTERM")
+    p.add_argument("--concurrency", type=int, help="steps run at once (default 16)")
+    p.set_defaults(fn=cmd_worker)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `flowsync` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        status: int = args.fn(args)
+    except FlowSyncError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for problem in exc.details:
+            print(f"  {problem.path}: {problem.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Settings, read once from `FLOWSYNC_*` environment variables (and a `.env` file) into one
+object that callers pass on explicitly. Nothing else in FlowSync reads the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database lives when no `FLOWSYNC_DATA_DIR` is given.
+
+    The user's data directory, except for root: pgserver opens the permissions of every
+    parent folder of its data directory, which must never reach root's home."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/flowsync")
+    return Path(platformdirs.user_data_dir("flowsync", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every setting of FlowSync. Each field is read from `FLOWSYNC_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLOWSYNC_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL in data_dir is started.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "info"
+
+    # Database pool
+    pool_size: int = Field(default=10, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+
+    # Limits on workflow definitions and request bodies
+    max_definition_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+
+    # Queue and workers
+    worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    # A dead worker's jobs return to the queue within lease + reclaim seconds (≤ 25 s).
+    lease_seconds: float = Field(default=20.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    reclaim_seconds: float = Field(default=5.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    dev_worker: bool = True
+    extra_handlers: str = Field(
+        default="",
+        description="Extra or replacement step handlers: 'type=module:attr,...' (plugins, tests).",
+    )
+    max_queue_depth: int = Field(default=100_000, ge=1)
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL in the form SQLAlchemy's asyncpg dialect expects."""
+        if self.database_url is None:
+            raise ValueError("database_url is not resolved yet")
+        return to_sqlalchemy_url(self.database_url)
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """`postgresql://…` or `postgres://…` → `postgresql+asyncpg://…`."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def to_asyncpg_dsn(url: str) -> str:
+    """Any of our URL spellings → the plain `postgresql://…` DSN asyncpg.connect takes."""
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url

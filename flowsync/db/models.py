@@ -1,0 +1,409 @@
+"""The data model of the whole product: typed SQLAlchemy 2 tables.
+
+Designed up front for every issue: owners and API keys, workflows and their immutable
+versions, executions pinned to a version, one step row per node, the per-execution event
+log (its `sequence` feeds timelines and live subscriptions), triggers and their firings,
+the job queue and dead letters, the audit log. Every hot query has an index; the queue's
+claim runs over a partial index. Finished jobs are deleted from `jobs`, so the hot table
+holds only work that is queued or running (the history lives in `step_executions`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Names for constraints, so that Alembic's autogenerate and our migrations agree.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    """Declarative base with FlowSync's naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        uuid.UUID: UUID(as_uuid=True),
+        datetime: DateTime(timezone=True),
+        Json: JSONB,
+        Any: JSONB,
+    }
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+class Owner(Base):
+    """A tenant: every workflow, execution, trigger and audit entry belongs to one.
+
+    `subject` is the stable identity: `key:<name>` for owners created with API keys, or
+    `<issuer>|<sub>` for JWT principals."""
+
+    __tablename__ = "owners"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    subject: Mapped[str] = mapped_column(Text, unique=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    """An API key, stored only as a SHA-256 hash; `prefix` is shown to users to tell keys
+    apart and is never enough to authenticate."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_api_keys_owner", "owner_id", "created_at"),)
+
+
+class Workflow(Base):
+    """A named workflow. Its definition lives in immutable `WorkflowVersion` rows;
+    `version` is the newest. Deleting sets `deleted_at`: running executions keep their
+    pinned version and finish; the workflow disappears from every read."""
+
+    __tablename__ = "workflows"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # Keyset pagination of an owner's live workflows, newest first.
+        Index(
+            "ix_workflows_owner_page",
+            "owner_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        CheckConstraint("max_concurrency IS NULL OR max_concurrency > 0", name="concurrency"),
+    )
+
+
+class WorkflowVersion(Base):
+    """One immutable version of a workflow's definition."""
+
+    __tablename__ = "workflow_versions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    workflow_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[Json]
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "version", name="uq_workflow_versions_number"),
+    )
+
+
+class Execution(Base):
+    """One run of a workflow, pinned to the version it started with.
+
+    `last_sequence` is the sequence number of the newest event in `execution_events`;
+    bumping it also serialises the engine's transitions of one execution."""
+
+    __tablename__ = "executions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    workflow_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE")
+    )
+    workflow_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflow_versions.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text)
+    input: Mapped[Any] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    output: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[Json | None]
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    trigger_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("triggers.id", ondelete="SET NULL")
+    )
+    trigger_type: Mapped[str] = mapped_column(Text, server_default=text("'MANUAL'"))
+    trigger_data: Mapped[Json] = mapped_column(server_default=text("'{}'::jsonb"))
+    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL")
+    )
+    last_sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_executions_idempotency",
+            "owner_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("ix_executions_owner_page", "owner_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_executions_workflow_page",
+            "workflow_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        # Active runs per workflow: concurrency limits and "what is still running".
+        Index(
+            "ix_executions_active",
+            "workflow_id",
+            "status",
+            postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
+        ),
+        CheckConstraint(
+            "status IN ('PENDING','RUNNING','COMPLETED','FAILED','CANCELLED')", name="status"
+        ),
+    )
+
+
+class StepExecution(Base):
+    """The state of one node in one execution: one row per node, created with the run.
+    `attempt` counts the attempts made; each attempt is also an event."""
+
+    __tablename__ = "step_executions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE")
+    )
+    node_id: Mapped[str] = mapped_column(Text)
+    node_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'PENDING'"))
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    input: Mapped[Any | None] = mapped_column(JSONB)
+    output: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[Json | None]
+    reused_from_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("step_executions.id", ondelete="SET NULL")
+    )
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("execution_id", "node_id", name="uq_step_executions_node"),
+        CheckConstraint(
+            "status IN ('PENDING','QUEUED','RUNNING','WAITING','COMPLETED','FAILED',"
+            "'SKIPPED','CANCELLED')",
+            name="status",
+        ),
+    )
+
+
+class ExecutionEvent(Base):
+    """The append-only event log: every change of an execution and its steps, numbered by
+    `sequence` per execution (1, 2, 3, … with no gap). `id` orders events across
+    executions for owner- and workflow-wide subscriptions."""
+
+    __tablename__ = "execution_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE")
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    workflow_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE")
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    step_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("step_executions.id", ondelete="CASCADE")
+    )
+    node_id: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[Json | None]
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("execution_id", "sequence", name="uq_execution_events_sequence"),
+        Index("ix_execution_events_owner", "owner_id", "id"),
+        Index("ix_execution_events_workflow", "workflow_id", "id"),
+    )
+
+
+class Trigger(Base):
+    """How executions start: MANUAL, WEBHOOK (optionally signed with `secret`) or CRON
+    (`config` holds the expression, time zone and misfire policy)."""
+
+    __tablename__ = "triggers"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    workflow_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    config: Mapped[Json] = mapped_column(server_default=text("'{}'::jsonb"))
+    secret: Mapped[str | None] = mapped_column(Text)
+    next_run_at: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        Index("ix_triggers_owner_page", "owner_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_triggers_workflow", "workflow_id"),
+        # The scheduler's scan: enabled cron triggers that are due.
+        Index(
+            "ix_triggers_due",
+            "next_run_at",
+            postgresql_where=text("enabled AND type = 'CRON'"),
+        ),
+        CheckConstraint("type IN ('MANUAL','WEBHOOK','CRON')", name="type"),
+    )
+
+
+class TriggerFiring(Base):
+    """One firing of a cron trigger. The primary key (trigger, fire time) makes every tick
+    fire once, however many schedulers race for it."""
+
+    __tablename__ = "trigger_firings"
+
+    trigger_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("triggers.id", ondelete="CASCADE"), primary_key=True
+    )
+    fire_at: Mapped[datetime] = mapped_column(primary_key=True)
+    execution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created()
+
+
+class Job(Base):
+    """A unit of queued work: run one step. Rows exist only while queued or running.
+
+    Unclaimed: `lease_token IS NULL`. A claim sets `lease_token` and `lease_expires_at`;
+    completion and failure must present the token. `attempts` counts claims."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE")
+    )
+    step_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("step_executions.id", ondelete="CASCADE")
+    )
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    run_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    lease_token: Mapped[uuid.UUID | None]
+    lease_expires_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        # The claim: unclaimed jobs in (priority, run_at, id) order; an index-ordered LIMIT.
+        Index(
+            "ix_jobs_claim",
+            "priority",
+            "run_at",
+            "id",
+            postgresql_where=text("lease_token IS NULL"),
+        ),
+        # The reaper: leased jobs whose lease expired.
+        Index(
+            "ix_jobs_lease",
+            "lease_expires_at",
+            postgresql_where=text("lease_token IS NOT NULL"),
+        ),
+        Index("ix_jobs_execution", "execution_id"),
+        UniqueConstraint("step_id", name="uq_jobs_step"),
+    )
+
+
+class DeadLetter(Base):
+    """A job that failed its last attempt, kept with its error for inspection and redrive."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE")
+    )
+    step_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("step_executions.id", ondelete="CASCADE")
+    )
+    node_id: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[Json]
+    payload: Mapped[Json] = mapped_column(server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = _created()
+    redriven_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_dead_letters_owner_page", "owner_id", text("created_at DESC"), text("id DESC")),
+    )
+
+
+class AuditEntry(Base):
+    """Who did what to which object, written in the same transaction as the change."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    entity_type: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[str] = mapped_column(Text)
+    data: Mapped[Json] = mapped_column(server_default=text("'{}'::jsonb"))
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_audit_log_owner_page", "owner_id", text("id DESC")),
+        Index("ix_audit_log_entity", "owner_id", "entity_type", "entity_id"),
+    )

@@ -1,0 +1,331 @@
+"""The orchestrator applies the pure transition rules inside one transaction each: the
+step's result, the job's completion, the next jobs and the events with their sequence
+numbers are committed together or not at all."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+
+from flowsync.engine.graph import StepStatus
+from flowsync.engine.transitions import (
+    Plan,
+    StepRow,
+    plan_cancel,
+    plan_completion,
+    plan_failure,
+    plan_retry,
+    plan_start,
+    plan_wait,
+)
+from flowsync.engine.validation import CompiledWorkflow, validate_definition
+from flowsync.errors import Conflict, LeaseLost, NotFound
+from flowsync.worker.queue import CANCEL_CHANNEL, QUERIES, ClaimedJob
+
+log = logging.getLogger("flowsync.engine")
+T = TypeVar("T")
+
+# Deadlocks are possible only between a claim and a cancel or failure of the same run;
+# Postgres aborts one side, which simply tries again.
+_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+
+async def _retrying(fn: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    for attempt in range(attempts):
+        try:
+            return await fn()
+        except _RETRYABLE:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class WorkflowCache:
+    """Compiled workflow versions by id. Versions are immutable, so entries never go
+    stale; the cache is bounded so that memory stays flat."""
+
+    def __init__(self, pool: asyncpg.Pool, size: int = 512):
+        self._pool = pool
+        self._size = size
+        self._items: OrderedDict[uuid.UUID, CompiledWorkflow] = OrderedDict()
+
+    def put(self, version_id: uuid.UUID, workflow: CompiledWorkflow) -> None:
+        self._items[version_id] = workflow
+        self._items.move_to_end(version_id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    async def get(self, version_id: uuid.UUID) -> CompiledWorkflow:
+        """The compiled workflow of a stored version."""
+        found = self._items.get(version_id)
+        if found is not None:
+            self._items.move_to_end(version_id)
+            return found
+        definition = await self._pool.fetchval(QUERIES["workflow_definition"], version_id)
+        if definition is None:
+            raise NotFound(f"No workflow version {version_id}.")
+        compiled = validate_definition(definition)
+        self.put(version_id, compiled)
+        return compiled
+
+
+def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
+    out: dict[str, StepRow] = {}
+    for r in records:
+        branch = r["branch"]
+        out[r["node_id"]] = StepRow(
+            r["id"], StepStatus(r["status"]), branch if isinstance(branch, bool) else None
+        )
+    return out
+
+
+class Orchestrator:
+    """Starts executions and records each step's outcome."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        workflows: WorkflowCache,
+        *,
+        worker_id: str = "api",
+        lease_seconds: float = 30.0,
+    ):
+        self.pool = pool
+        self.workflows = workflows
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+
+    # -- starting -------------------------------------------------------------------
+
+    async def start(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        version_id: uuid.UUID,
+        version: int,
+        input: Any,
+        idempotency_key: str | None = None,
+        trigger_id: uuid.UUID | None = None,
+        trigger_type: str = "MANUAL",
+        trigger_data: Mapping[str, Any] | None = None,
+        retry_of_id: uuid.UUID | None = None,
+    ) -> tuple[uuid.UUID, bool]:
+        """Create an execution inside the caller's transaction and queue its start node.
+        Returns (id, created); with an idempotency key already used, the first
+        execution's id and False."""
+        wf = await self.workflows.get(version_id)
+        execution_id = await conn.fetchval(
+            QUERIES["insert_execution"], owner_id, workflow_id, version_id, version, input,
+            idempotency_key, trigger_id, trigger_type, dict(trigger_data or {}), retry_of_id,
+        )  # fmt: skip
+        if execution_id is None:
+            existing = await conn.fetchval(QUERIES["execution_by_key"], owner_id, idempotency_key)
+            return existing, False
+        nodes = list(wf.nodes.values())
+        steps = _rows(
+            await conn.fetch(
+                QUERIES["insert_steps"],
+                execution_id,
+                [n.id for n in nodes],
+                [n.type for n in nodes],
+            )
+        )
+        plan = plan_start(wf, steps)
+        await self._write(conn, execution_id, 0, owner_id, workflow_id, plan)
+        return execution_id, True
+
+    # -- a job's outcome ------------------------------------------------------------
+
+    async def complete(
+        self, job: ClaimedJob, output: Any, *, take_next: bool = False
+    ) -> ClaimedJob | None:
+        """Record a completed step and advance the graph. With `take_next`, the first
+        step that became ready is handed back already claimed by this worker."""
+        wf = await self.workflows.get(job.workflow_version_id)
+
+        async def txn() -> ClaimedJob | None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                head = await self._take(conn, job, keep=False)
+                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
+                taken = await self._write(
+                    conn, job.execution_id, head["last_sequence"], job.owner_id,
+                    job.workflow_id, plan, job=job,
+                )  # fmt: skip
+                return taken
+
+        return await _retrying(txn)
+
+    async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
+        """A step failed for good: the execution fails, its other steps are cancelled."""
+
+        async def txn() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                head = await self._take(conn, job, keep=False)
+                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                plan = plan_failure(steps, job.node_id, error)
+                await self._write(
+                    conn, job.execution_id, head["last_sequence"], job.owner_id,
+                    job.workflow_id, plan, job=job,
+                )  # fmt: skip
+            await self.pool.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL,
+                                    str(job.execution_id))  # fmt: skip
+
+        await _retrying(txn)
+
+    async def wait(self, job: ClaimedJob, until: datetime, stored: Any) -> None:
+        """Park the step until `until`: its job stays, unleased, due at that time."""
+        await self._requeue(job, until, lambda steps: plan_wait(steps, job.node_id, until, stored),
+                            count_attempt=False)  # fmt: skip
+
+    async def retry(self, job: ClaimedJob, error: dict[str, Any], at: datetime) -> None:
+        """Record a failed attempt; the job runs again at `at`."""
+        await self._requeue(
+            job, at, lambda steps: plan_retry(steps, job.node_id, error, at, job.attempts),
+            count_attempt=True,
+        )  # fmt: skip
+
+    async def _requeue(
+        self,
+        job: ClaimedJob,
+        at: datetime,
+        make: Callable[[Mapping[str, StepRow]], Plan],
+        *,
+        count_attempt: bool,
+    ) -> None:
+        async def txn() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                head = await self._take(conn, job, keep=True)
+                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                await conn.execute(
+                    QUERIES["requeue_job"], job.job_id, job.lease_token, at, count_attempt
+                )
+                await self._write(
+                    conn, job.execution_id, head["last_sequence"], job.owner_id,
+                    job.workflow_id, make(steps), job=job,
+                )  # fmt: skip
+
+        await _retrying(txn)
+
+    # -- cancel -----------------------------------------------------------------------
+
+    async def cancel(
+        self, conn: asyncpg.Connection, execution_id: uuid.UUID, reason: str
+    ) -> None:
+        """Cancel a running execution inside the caller's transaction: queued steps are
+        dropped, running ones are told to stop (NOTIFY on commit) and the execution ends
+        CANCELLED. Conflict when it has already ended."""
+        # Jobs first, then the execution: the lock order every transition keeps.
+        await conn.execute(QUERIES["drop_jobs"], execution_id)
+        head = await conn.fetchrow(QUERIES["lock_execution"], execution_id)
+        if head is None:
+            raise NotFound(f"No execution with id {execution_id}.")
+        if head["status"] not in ("PENDING", "RUNNING"):
+            raise Conflict(f"The execution has already ended ({head['status']}).")
+        steps = _rows(await conn.fetch(QUERIES["step_states"], execution_id))
+        plan = plan_cancel(steps, reason)
+        plan.drop_jobs = False
+        await self._write(
+            conn, execution_id, head["last_sequence"], head["owner_id"], head["workflow_id"], plan
+        )
+        await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, str(execution_id))
+
+    # -- writing a plan ---------------------------------------------------------------
+
+    async def _take(
+        self, conn: asyncpg.Connection, job: ClaimedJob, *, keep: bool
+    ) -> asyncpg.Record:
+        query = QUERIES["lock_job"] if keep else QUERIES["take_job"]
+        head = await conn.fetchrow(query, job.job_id, job.lease_token)
+        if head is None:
+            raise LeaseLost(
+                f"The lease on job {job.job_id} ({job.node_id}) was lost; its result is dropped."
+            )
+        return head
+
+    async def _write(
+        self,
+        conn: asyncpg.Connection,
+        execution_id: uuid.UUID,
+        last_sequence: int,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        plan: Plan,
+        *,
+        job: ClaimedJob | None = None,
+    ) -> ClaimedJob | None:
+        if plan.drop_jobs:
+            await conn.execute(QUERIES["drop_jobs"], execution_id)
+        if plan.steps:
+            await conn.execute(
+                QUERIES["set_steps"],
+                [c.step_id for c in plan.steps],
+                [c.status.value for c in plan.steps],
+                [c.output for c in plan.steps],
+                [c.error for c in plan.steps],
+                [c.input for c in plan.steps],
+            )
+        taken: ClaimedJob | None = None
+        if plan.jobs:
+            token = uuid.uuid4()
+            rows = await conn.fetch(
+                QUERIES["insert_jobs"],
+                execution_id,
+                [j.step_id for j in plan.jobs],
+                [j.run_at for j in plan.jobs],
+                [j.max_attempts for j in plan.jobs],
+                [token if j.take else None for j in plan.jobs],
+                self.lease_seconds,
+                self.worker_id,
+            )
+            for row, new in zip(rows, plan.jobs, strict=True):
+                if new.take and job is not None:
+                    taken = dataclasses.replace(
+                        job,
+                        job_id=row["id"],
+                        lease_token=token,
+                        attempts=1,
+                        max_attempts=new.max_attempts,
+                        step_id=new.step_id,
+                        node_id=new.node_id,
+                        node_type=(await self.workflows.get(job.workflow_version_id))
+                        .nodes[new.node_id]
+                        .type,
+                        step_input=None,
+                    )
+            if any(not j.take for j in plan.jobs):
+                await conn.execute(QUERIES["notify_jobs"])
+        events = plan.events
+        own_step = job.step_id if job else None
+        await conn.execute(
+            QUERIES["append_events"],
+            execution_id,
+            last_sequence,
+            owner_id,
+            workflow_id,
+            [e.kind for e in events],
+            [e.status for e in events],
+            [e.step_id for e in events],
+            [e.node_id for e in events],
+            [
+                e.attempt if e.attempt is not None or e.step_id != own_step or job is None
+                else job.attempts
+                for e in events
+            ],
+            [e.data for e in events],
+            plan.execution_status.value if plan.execution_status else None,
+            plan.execution_output,
+            plan.execution_error,
+        )
+        return taken

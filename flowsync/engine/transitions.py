@@ -1,0 +1,206 @@
+"""What a step's outcome changes, as data: the step rows to update, the jobs to enqueue,
+the events to log and the execution's new status. Pure: the orchestrator writes a `Plan`
+in one transaction; tests check plans without a database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flowsync.engine.graph import ExecutionStatus, StepStatus, advance, outcome
+from flowsync.engine.validation import CompiledNode, CompiledWorkflow
+
+ACTIVE = frozenset({StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING})
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """What the rules need of one stored step."""
+
+    id: uuid.UUID
+    status: StepStatus
+    branch: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepChange:
+    """A new status for a step, with its output, error or stored input where given."""
+
+    step_id: uuid.UUID
+    node_id: str
+    status: StepStatus
+    output: Any = None
+    error: dict[str, Any] | None = None
+    input: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to enqueue for a step. `take`: hand it to the finishing worker at once."""
+
+    step_id: uuid.UUID
+    node_id: str
+    max_attempts: int
+    run_at: datetime | None = None
+    take: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the execution's event log."""
+
+    kind: str
+    status: str
+    step_id: uuid.UUID | None = None
+    node_id: str | None = None
+    attempt: int | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class Plan:
+    """Everything one transition writes."""
+
+    steps: list[StepChange] = field(default_factory=list)
+    jobs: list[NewJob] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    execution_status: ExecutionStatus | None = None
+    execution_output: Any = None
+    execution_error: dict[str, Any] | None = None
+    drop_jobs: bool = False
+
+    def change(self, row_id: uuid.UUID, node_id: str, status: StepStatus, **kw: Any) -> None:
+        """Record a step's new status and its event."""
+        self.steps.append(StepChange(row_id, node_id, status, **kw))
+        data: dict[str, Any] | None = None
+        if status is StepStatus.FAILED or status is StepStatus.CANCELLED:
+            data = {"error": kw.get("error")} if kw.get("error") else None
+        self.events.append(
+            Event(f"step.{status.value.lower()}", status.value, row_id, node_id, data=data)
+        )
+
+
+def max_attempts(node: CompiledNode) -> int:
+    """How many attempts a node's step gets: its retry policy's, else one."""
+    retry = getattr(node.data, "retry", None)
+    return int(getattr(retry, "max_attempts", 1) or 1)
+
+
+def _enqueue(
+    plan: Plan, wf: CompiledWorkflow, steps: Mapping[str, StepRow], ready: list[str], take: bool
+) -> None:
+    for i, node_id in enumerate(ready):
+        row = steps[node_id]
+        taken = take and i == 0
+        plan.jobs.append(NewJob(row.id, node_id, max_attempts(wf.nodes[node_id]), take=taken))
+        plan.events.append(Event("step.queued", StepStatus.QUEUED.value, row.id, node_id))
+        if taken:
+            # One change per step and transition: set_steps updates each row once.
+            plan.steps.append(StepChange(row.id, node_id, StepStatus.RUNNING))
+            plan.events.append(
+                Event("step.started", StepStatus.RUNNING.value, row.id, node_id, attempt=1)
+            )
+        else:
+            plan.steps.append(StepChange(row.id, node_id, StepStatus.QUEUED))
+
+
+def plan_start(wf: CompiledWorkflow, steps: Mapping[str, StepRow]) -> Plan:
+    """A new execution: log its start and queue the start node."""
+    plan = Plan(execution_status=ExecutionStatus.RUNNING)
+    plan.events.append(Event("execution.started", ExecutionStatus.RUNNING.value))
+    _enqueue(plan, wf, steps, [wf.start_id], take=False)
+    return plan
+
+
+def plan_completion(
+    wf: CompiledWorkflow,
+    steps: Mapping[str, StepRow],
+    node_id: str,
+    output: Any,
+    *,
+    take_next: bool = False,
+) -> Plan:
+    """A step completed: record it, then queue what became ready, skip what became
+    unreachable, and complete the execution when every node is done or skipped."""
+    plan = Plan()
+    row = steps[node_id]
+    plan.change(row.id, node_id, StepStatus.COMPLETED, output=output)
+    statuses = {n: r.status for n, r in steps.items()}
+    statuses[node_id] = StepStatus.COMPLETED
+    branches = {n: r.branch for n, r in steps.items() if r.branch is not None}
+    if wf.nodes[node_id].type == "condition" and isinstance(output, dict):
+        branches[node_id] = bool(output.get("result"))
+    step = advance(wf, statuses, branches)
+    for skipped in step.skipped:
+        plan.change(steps[skipped].id, skipped, StepStatus.SKIPPED)
+        statuses[skipped] = StepStatus.SKIPPED
+    _enqueue(plan, wf, steps, list(step.ready), take=take_next)
+    for ready in step.ready:
+        statuses[ready] = StepStatus.QUEUED
+    if outcome(wf, statuses) is ExecutionStatus.COMPLETED:
+        plan.execution_status = ExecutionStatus.COMPLETED
+        ends = [n for n in wf.end_ids if statuses.get(n) is StepStatus.COMPLETED]
+        plan.execution_output = output if node_id in ends else {}
+        plan.events.append(Event("execution.completed", ExecutionStatus.COMPLETED.value))
+    return plan
+
+
+def plan_failure(
+    steps: Mapping[str, StepRow], node_id: str, error: dict[str, Any]
+) -> Plan:
+    """A step failed for good: the execution fails and every other active step is
+    cancelled (its job dropped, a running one told to stop)."""
+    plan = Plan(drop_jobs=True, execution_status=ExecutionStatus.FAILED)
+    plan.change(steps[node_id].id, node_id, StepStatus.FAILED, error=error)
+    _cancel_active(plan, steps, exclude=node_id)
+    plan.execution_error = {"nodeId": node_id, **error}
+    plan.events.append(
+        Event("execution.failed", ExecutionStatus.FAILED.value, data={"error": plan.execution_error})
+    )
+    return plan
+
+
+def plan_cancel(steps: Mapping[str, StepRow], reason: str) -> Plan:
+    """Cancel on request: drop queued work, stop running steps, end CANCELLED."""
+    plan = Plan(drop_jobs=True, execution_status=ExecutionStatus.CANCELLED)
+    _cancel_active(plan, steps, exclude=None)
+    plan.execution_error = {"message": reason}
+    plan.events.append(
+        Event("execution.cancelled", ExecutionStatus.CANCELLED.value, data={"reason": reason})
+    )
+    return plan
+
+
+def _cancel_active(plan: Plan, steps: Mapping[str, StepRow], exclude: str | None) -> None:
+    for node_id, row in steps.items():
+        if node_id != exclude and row.status in ACTIVE:
+            plan.change(row.id, node_id, StepStatus.CANCELLED)
+
+
+def plan_wait(steps: Mapping[str, StepRow], node_id: str, until: datetime, stored: Any) -> Plan:
+    """A durable timer: the step waits until `until` with no worker holding it."""
+    plan = Plan()
+    row = steps[node_id]
+    plan.steps.append(StepChange(row.id, node_id, StepStatus.WAITING, input=stored))
+    plan.events.append(
+        Event("step.waiting", StepStatus.WAITING.value, row.id, node_id,
+              data={"until": until.isoformat()})
+    )  # fmt: skip
+    return plan
+
+
+def plan_retry(
+    steps: Mapping[str, StepRow], node_id: str, error: dict[str, Any], at: datetime, attempt: int
+) -> Plan:
+    """A failed attempt that will be tried again at `at`."""
+    plan = Plan()
+    row = steps[node_id]
+    plan.steps.append(StepChange(row.id, node_id, StepStatus.QUEUED, error=error))
+    plan.events.append(
+        Event("step.retrying", StepStatus.QUEUED.value, row.id, node_id, attempt=attempt,
+              data={"error": error, "nextAttemptAt": at.isoformat()})
+    )  # fmt: skip
+    return plan

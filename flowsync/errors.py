@@ -1,0 +1,174 @@
+"""The one exception tree of FlowSync.
+
+    FlowSyncError
+    ├── InvalidInput                 400  the request is malformed (not JSON, wrong shape)
+    │   ├── DefinitionInvalid        422  a workflow definition breaks the spec's rules
+    │   └── ExpressionSyntaxError    400  a CEL expression or template does not compile
+    ├── PayloadTooLarge              413  a body or definition is over its size limit
+    ├── Unauthenticated              401  no credentials, or credentials that do not verify
+    ├── NotFound                     404  missing, or owned by someone else (never 403)
+    ├── Conflict                     409  the change clashes with the current state
+    ├── RateLimited                  429  too many requests; retry after `retry_after`
+    ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
+    ├── ConfigurationError               FlowSync cannot start as configured
+    └── StepFailed                       a step failed; the engine records it on the step
+        └── ExpressionFailed             a CEL expression or template could not be evaluated
+
+Each error carries a stable `code` (used by both API faces) and, where useful, a list of
+`details` (each a `Problem` naming a JSON path). `http_status()` is the single mapping to
+HTTP statuses; the GraphQL face maps the same classes to its typed results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input: where (a JSON path such as `$.nodes[2].data.url`)
+    and what. `node_id` or `edge` name the graph element when there is one."""
+
+    path: str
+    message: str
+    node_id: str | None = None
+    edge: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The problem as a JSON object with camelCase keys, omitting empty fields."""
+        raw = asdict(self)
+        out: dict[str, object] = {"path": raw["path"], "message": raw["message"]}
+        if self.node_id is not None:
+            out["nodeId"] = self.node_id
+        if self.edge is not None:
+            out["edge"] = self.edge
+        return out
+
+
+class FlowSyncError(Exception):
+    """Root of every error FlowSync raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, details: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: list[Problem] = list(details or [])
+
+    def as_dict(self) -> dict[str, object]:
+        """The error envelope body of api.md: code, message and details."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "details": [p.as_dict() for p in self.details],
+        }
+
+
+class InvalidInput(FlowSyncError):
+    """The input is malformed: not JSON, or not of the expected shape."""
+
+    code = "invalid_input"
+    status = 400
+
+
+class DefinitionInvalid(InvalidInput):
+    """A workflow definition breaks one or more rules; `details` lists every problem."""
+
+    code = "invalid_definition"
+    status = 422
+
+
+class ExpressionSyntaxError(InvalidInput):
+    """A CEL expression or a template does not compile: bad syntax, an unknown variable or
+    function, or one over the size limits. For a template, `details` holds one `Problem`
+    per bad string, each at its JSON path inside the template."""
+
+    code = "expression_syntax_error"
+
+
+class PayloadTooLarge(FlowSyncError):
+    """A request body or definition is larger than its limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class Unauthenticated(FlowSyncError):
+    """The caller sent no credentials, or credentials that do not verify."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class NotFound(FlowSyncError):
+    """The object does not exist, or belongs to another owner (the two look the same)."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(FlowSyncError):
+    """The requested change clashes with the object's current state."""
+
+    code = "conflict"
+    status = 409
+
+
+class RateLimited(FlowSyncError):
+    """The caller sent too many requests; it may retry after `retry_after` seconds."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Backpressure(FlowSyncError):
+    """The queue is deeper than its limit, so new executions are refused for now."""
+
+    code = "backpressure"
+    status = 503
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConfigurationError(FlowSyncError):
+    """FlowSync cannot start as configured; the message says what to change."""
+
+    code = "configuration_error"
+    status = 500
+
+
+class StepFailed(FlowSyncError):
+    """A step failed. `retryable` tells the engine whether another attempt may succeed."""
+
+    code = "step_failed"
+    status = 500
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ExpressionFailed(StepFailed):
+    """A CEL expression or a template could not be evaluated against the step's context."""
+
+    code = "expression_failed"
+
+
+def http_status(error: FlowSyncError) -> int:
+    """The HTTP status for an error: the one mapping both faces use."""
+    return error.status
+
+
+class LeaseLost(Conflict):
+    """A worker tried to finish a job whose lease it no longer holds (the lease expired and
+    another worker took the job over, or the execution was cancelled); nothing is written."""
+
+    code = "lease_lost"

@@ -1,0 +1,122 @@
+"""API keys and owners. A key is shown once, at creation; only its SHA-256 hash is stored
+(keys are 256 random bits, so a fast hash is safe and lets every request check in one
+indexed lookup)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flowsync.db.models import ApiKey, Owner
+from flowsync.errors import InvalidInput, NotFound, Problem, Unauthenticated
+from flowsync.services import audit
+from flowsync.services.principal import Principal
+
+KEY_PREFIX = "fsk_"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A newly created key: `secret` is the only time the plaintext is available."""
+
+    key: ApiKey
+    secret: str
+
+
+def hash_key(secret: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyService:
+    """Owners and their API keys."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
+        self._sessions = sessions
+
+    async def ensure_owner(self, subject: str, display_name: str | None = None) -> uuid.UUID:
+        """The owner with this subject, created on first use (safe under concurrency)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                pg_insert(Owner)
+                .values(subject=subject, display_name=display_name or subject)
+                .on_conflict_do_nothing(index_elements=["subject"])
+            )
+            return (
+                await session.execute(select(Owner.id).where(Owner.subject == subject))
+            ).scalar_one()
+
+    async def create(self, principal: Principal, name: str) -> IssuedKey:
+        """Issue a new key for the principal's owner."""
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise InvalidInput(
+                "A key's name must be 1 to 200 characters.",
+                [Problem("name", "must be 1 to 200 characters")],
+            )
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        async with self._sessions.begin() as session:
+            key = ApiKey(
+                owner_id=principal.owner_id,
+                name=name,
+                prefix=secret[: len(KEY_PREFIX) + 6],
+                key_hash=hash_key(secret),
+            )
+            session.add(key)
+            await session.flush()
+            await audit.record(session, principal, "api_key.created", "api_key", key.id,
+                               {"name": name})  # fmt: skip
+            await session.refresh(key)
+        return IssuedKey(key, secret)
+
+    async def list(self, principal: Principal) -> list[ApiKey]:
+        """The owner's keys, newest first, revoked ones included."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ApiKey)
+                .where(ApiKey.owner_id == principal.owner_id)
+                .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+            )
+            return list(rows.scalars())
+
+    async def revoke(self, principal: Principal, key_id: object) -> ApiKey:
+        """Revoke one of the owner's keys; it stops authenticating at once."""
+        try:
+            kid = uuid.UUID(str(key_id))
+        except ValueError as exc:
+            raise NotFound(f"No API key with id {key_id!r}.") from exc
+        async with self._sessions.begin() as session:
+            key = (
+                await session.execute(
+                    update(ApiKey)
+                    .where(ApiKey.id == kid, ApiKey.owner_id == principal.owner_id)
+                    .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+                    .returning(ApiKey)
+                )
+            ).scalar_one_or_none()
+            if key is None:
+                raise NotFound(f"No API key with id {key_id}.")
+            await audit.record(session, principal, "api_key.revoked", "api_key", key.id)
+        return key
+
+    async def authenticate(self, secret: str) -> Principal:
+        """The principal a key stands for; Unauthenticated when unknown or revoked."""
+        if not secret.startswith(KEY_PREFIX):
+            raise Unauthenticated("The API key is not valid.")
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey.id, ApiKey.owner_id).where(
+                        ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None)
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            raise Unauthenticated("The API key is not valid or was revoked.")
+        return Principal(owner_id=row.owner_id, actor=f"apikey:{row.id}")

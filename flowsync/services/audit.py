@@ -1,0 +1,33 @@
+"""Audit entries, written in the caller's transaction so that they exist exactly when the
+change they describe was committed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowsync.db.models import AuditEntry
+from flowsync.services.principal import Principal
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Add one audit entry to the session's open transaction."""
+    await session.execute(
+        insert(AuditEntry).values(
+            owner_id=principal.owner_id,
+            actor=principal.actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            data=data or {},
+        )
+    )

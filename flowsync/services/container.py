@@ -1,0 +1,56 @@
+"""The service layer, assembled once per process and shared by every face."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from flowsync.config import Settings
+from flowsync.db.session import make_engine, make_sessionmaker
+from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
+from flowsync.services.api_keys import ApiKeyService
+from flowsync.services.executions import ExecutionService
+from flowsync.services.workflows import WorkflowService
+from flowsync.worker.queue import create_pool
+
+
+@dataclass
+class Services:
+    """Everything a face (GraphQL, REST, CLI) may call."""
+
+    settings: Settings
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    pool: asyncpg.Pool
+    workflows: WorkflowService
+    executions: ExecutionService
+    api_keys: ApiKeyService
+
+    async def close(self) -> None:
+        """Release both connection pools."""
+        await self.pool.close()
+        await self.engine.dispose()
+
+
+async def build_services(settings: Settings, url: str) -> Services:
+    """Connect to `url` and build the services. ORM reads go through SQLAlchemy; the
+    engine's transitions use explicit SQL over an asyncpg pool."""
+    engine = make_engine(url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
+    sessions = make_sessionmaker(engine)
+    pool = await create_pool(url, max_size=settings.pool_size)
+    orchestrator = Orchestrator(
+        pool, WorkflowCache(pool), worker_id="api", lease_seconds=settings.lease_seconds
+    )
+    return Services(
+        settings=settings,
+        url=url,
+        engine=engine,
+        sessions=sessions,
+        pool=pool,
+        workflows=WorkflowService(sessions, settings.max_definition_bytes),
+        executions=ExecutionService(sessions, pool, orchestrator),
+        api_keys=ApiKeyService(sessions),
+    )

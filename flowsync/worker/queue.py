@@ -1,0 +1,130 @@
+"""The job queue: named SQL from `queries.sql`, run over asyncpg.
+
+A job is one step to run. Claims use `FOR UPDATE SKIP LOCKED` over the partial index
+`ix_jobs_claim` and hand out a lease token; finishing a job requires the token, so a worker
+whose lease expired cannot overwrite the worker that took over. NOTIFY only wakes workers;
+they also poll, so a lost notification delays a step but never loses it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from flowsync.config import to_asyncpg_dsn
+
+JOBS_CHANNEL = "flowsync_jobs"
+EVENTS_CHANNEL = "flowsync_events"
+CANCEL_CHANNEL = "flowsync_cancel"
+
+
+def _load_queries() -> dict[str, str]:
+    text = (Path(__file__).with_name("queries.sql")).read_text()
+    parts = re.split(r"^-- name: (\w+)\n", text, flags=re.MULTILINE)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+QUERIES = _load_queries()
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """JSON in and out of jsonb/json columns as Python values."""
+    for kind in ("jsonb", "json"):
+        await conn.set_type_codec(
+            kind, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog", format="text"
+        )
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A connection pool with FlowSync's codecs."""
+    pool = await asyncpg.create_pool(
+        to_asyncpg_dsn(url),
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        server_settings={"jit": "off", "application_name": "flowsync"},
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job this worker holds, with everything its step needs to run."""
+
+    job_id: int
+    lease_token: uuid.UUID
+    attempts: int
+    max_attempts: int
+    execution_id: uuid.UUID
+    step_id: uuid.UUID
+    node_id: str
+    node_type: str
+    step_input: Any
+    owner_id: uuid.UUID
+    workflow_id: uuid.UUID
+    workflow_version_id: uuid.UUID
+    version: int
+    execution_input: Any
+    trigger_type: str
+    trigger_data: Any
+    execution_started_at: datetime
+
+    @classmethod
+    def from_record(cls, row: asyncpg.Record) -> ClaimedJob:
+        return cls(**{name: row[name] for name in cls.__slots__})  # type: ignore[arg-type]
+
+
+class Queue:
+    """Claim, heartbeat, release and reclaim jobs for one worker."""
+
+    def __init__(self, pool: asyncpg.Pool, worker_id: str, lease_seconds: float):
+        self.pool = pool
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+
+    async def claim(self, limit: int) -> list[ClaimedJob]:
+        """Up to `limit` due jobs, leased to this worker, their steps marked RUNNING."""
+        if limit <= 0:
+            return []
+        rows = await self.pool.fetch(
+            QUERIES["claim_jobs"], limit, self.lease_seconds, self.worker_id
+        )
+        return [ClaimedJob.from_record(r) for r in rows]
+
+    async def extend(self, tokens: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Extend the leases still held; returns the tokens that are still valid."""
+        if not tokens:
+            return set()
+        rows = await self.pool.fetch(QUERIES["extend_leases"], tokens, self.lease_seconds)
+        return {r["lease_token"] for r in rows}
+
+    async def release(self, job: ClaimedJob) -> bool:
+        """Give a job back unfinished (shutdown); False when the lease was already lost."""
+        rows = await self.pool.fetch(QUERIES["release_job"], job.job_id, job.lease_token)
+        if rows:
+            await self.pool.execute(QUERIES["notify_jobs"])
+        return bool(rows)
+
+    async def reclaim_expired(self) -> int:
+        """Make jobs with an expired lease claimable again; returns how many."""
+        rows = await self.pool.fetch(QUERIES["reclaim_expired"])
+        if rows:
+            await self.pool.execute(QUERIES["notify_jobs"])
+        return len(rows)
+
+    async def depth(self) -> int:
+        """Jobs waiting to be claimed (timers included)."""
+        value = await self.pool.fetchval(QUERIES["queue_depth"])
+        return int(value)

@@ -1,0 +1,266 @@
+"""The worker: claims jobs, runs their steps on asyncio and records each outcome.
+
+Concurrency is bounded by what the worker claims: it never holds more than `concurrency`
+jobs. It wakes on NOTIFY and also polls every `poll_seconds`, so a lost notification only
+delays a step. Heartbeats extend its leases; every worker also returns jobs whose lease
+expired (a dead worker's) to the queue. On stop it claims nothing more, lets running steps
+finish for `grace_seconds`, and gives back the jobs that did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
+from flowsync.errors import LeaseLost
+from flowsync.events.listener import PgListener
+from flowsync.worker.handlers import (
+    Completed,
+    Failed,
+    HandlerRegistry,
+    Outcome,
+    StepContext,
+    Waiting,
+    build_variables,
+)
+from flowsync.worker.queue import CANCEL_CHANNEL, JOBS_CHANNEL, QUERIES, ClaimedJob, Queue
+
+log = logging.getLogger("flowsync.worker")
+
+# A job whose worker died this many times more than its attempts allow is failed instead
+# of run again, so that a step that kills its worker cannot loop forever.
+CRASH_ALLOWANCE = 3
+
+_DB_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+def default_worker_id() -> str:
+    """host:pid:random, unique per process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker process's engine. `run()` returns after `stop()`."""
+
+    def __init__(
+        self,
+        url: str,
+        pool: asyncpg.Pool,
+        registry: HandlerRegistry,
+        *,
+        concurrency: int = 16,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 10.0,
+        poll_seconds: float = 2.0,
+        reclaim_seconds: float = 5.0,
+        grace_seconds: float = 10.0,
+        take_next: bool = True,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.url = url
+        self.pool = pool
+        self.registry = registry
+        self.concurrency = concurrency
+        self.heartbeat_seconds = heartbeat_seconds
+        self.poll_seconds = poll_seconds
+        self.reclaim_seconds = reclaim_seconds
+        self.grace_seconds = grace_seconds
+        self.take_next = take_next
+        self.worker_id = worker_id or default_worker_id()
+        self.clock = clock
+        self.queue = Queue(pool, self.worker_id, lease_seconds)
+        self.workflows = WorkflowCache(pool)
+        self.orchestrator = Orchestrator(
+            pool, self.workflows, worker_id=self.worker_id, lease_seconds=lease_seconds
+        )
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: dict[asyncio.Task[None], ClaimedJob] = {}
+        self.completed = 0
+
+    def stop(self) -> None:
+        """Ask the worker to stop claiming and shut down."""
+        self._stopping.set()
+        self._wake.set()
+
+    def _on_cancel(self, payload: str) -> None:
+        for task, job in list(self._tasks.items()):
+            if str(job.execution_id) == payload:
+                task.cancel()
+
+    async def run(self) -> None:
+        """Work until stopped."""
+        listener = PgListener(
+            self.url,
+            {JOBS_CHANNEL: lambda _p: self._wake.set(), CANCEL_CHANNEL: self._on_cancel},
+            on_connect=self._wake.set,
+            application_name="flowsync-worker-listener",
+        )
+        listener.start()
+        chores = [
+            asyncio.create_task(self._every(self.heartbeat_seconds, self._heartbeat)),
+            asyncio.create_task(self._every(self.reclaim_seconds, self._reclaim)),
+        ]
+        log.info("worker %s started (concurrency %d)", self.worker_id, self.concurrency)
+        try:
+            await self._loop()
+        finally:
+            await self._drain()
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
+            await listener.close()
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _loop(self) -> None:
+        backoff = 0.05
+        while not self._stopping.is_set():
+            # Clear before claiming: a NOTIFY that arrives during the claim must wake us.
+            self._wake.clear()
+            free = self.concurrency - len(self._tasks)
+            jobs: list[ClaimedJob] = []
+            if free > 0:
+                try:
+                    jobs = await self.queue.claim(free)
+                    backoff = 0.05
+                except _DB_ERRORS as exc:
+                    log.warning("claim failed: %s; retrying in %.2fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                for job in jobs:
+                    self._spawn(job)
+            if jobs and len(jobs) == free:
+                continue  # there may be more; claim again once a slot is free
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    def _spawn(self, job: ClaimedJob) -> None:
+        task = asyncio.create_task(self._run_chain(job), name=f"step-{job.node_id}")
+        self._tasks[task] = job
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("step task failed", exc_info=task.exception())
+
+    async def _run_chain(self, job: ClaimedJob | None) -> None:
+        """Run a job; when its completion hands back the next step, run that too."""
+        while job is not None:
+            current = asyncio.current_task()
+            if current is not None:
+                self._tasks[current] = job
+            outcome = await self._execute(job)
+            take = self.take_next and not self._stopping.is_set()
+            job = await self._record(job, outcome, take)
+
+    async def _execute(self, job: ClaimedJob) -> Outcome:
+        if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
+            return Failed(
+                {"message": f"The step was started {job.attempts} times and its worker was "
+                            "lost each time; it is not tried again."}
+            )  # fmt: skip
+        try:
+            workflow = await self.workflows.get(job.workflow_version_id)
+            node = workflow.nodes[job.node_id]
+            handler = self.registry.get(node.type)
+            steps: dict[str, Any] = {}
+            if handler.needs_steps(node):
+                rows = await self.pool.fetch(QUERIES["step_outputs"], job.execution_id)
+                steps = {r["node_id"]: {"output": r["output"], "status": r["status"]} for r in rows}
+            ctx = StepContext(
+                job=job,
+                node=node,
+                workflow=workflow,
+                variables=build_variables(job, steps),
+                now=self.clock(),
+            )
+            return await handler.run(ctx)
+        except asyncio.CancelledError:
+            raise
+        except _DB_ERRORS:
+            raise
+        except Exception as exc:
+            from flowsync.errors import StepFailed
+
+            if isinstance(exc, StepFailed):
+                return Failed({"message": exc.message}, retryable=exc.retryable)
+            log.exception("handler for %s (%s) raised", job.node_id, job.node_type)
+            return Failed({"message": f"Internal error in the {job.node_type} handler."})
+
+    async def _record(self, job: ClaimedJob, outcome: Outcome, take: bool) -> ClaimedJob | None:
+        """Write the outcome; retried across connection losses while the lease lasts."""
+        delay = 0.05
+        for _ in range(40):
+            try:
+                if isinstance(outcome, Completed):
+                    result = await self.orchestrator.complete(job, outcome.output, take_next=take)
+                    self.completed += 1
+                    return result
+                if isinstance(outcome, Waiting):
+                    await self.orchestrator.wait(job, outcome.until, outcome.stored)
+                    return None
+                if outcome.retryable and job.attempts < job.max_attempts and outcome.retry_at:
+                    await self.orchestrator.retry(job, outcome.error, outcome.retry_at)
+                    return None
+                await self.orchestrator.fail(job, outcome.error)
+                return None
+            except LeaseLost as exc:
+                log.warning("%s", exc.message)
+                return None
+            except _DB_ERRORS as exc:
+                log.warning("recording %s failed: %s; retrying", job.node_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        log.error("gave up recording %s; its lease will expire and it runs again", job.node_id)
+        return None
+
+    async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await fn()
+            except _DB_ERRORS as exc:
+                log.warning("%s failed: %s", getattr(fn, "__name__", fn), exc)
+
+    async def _heartbeat(self) -> None:
+        held = {job.lease_token: task for task, job in self._tasks.items()}
+        if not held:
+            return
+        alive = await self.queue.extend(list(held))
+        for token, task in held.items():
+            if token not in alive:
+                # Lost (cancelled run, or expired and taken over): stop wasting work.
+                task.cancel()
+
+    async def _reclaim(self) -> None:
+        count = await self.queue.reclaim_expired()
+        if count:
+            log.warning("returned %d job(s) with an expired lease to the queue", count)
+
+    async def _drain(self) -> None:
+        """Let running steps finish within the grace period; give back the rest."""
+        if not self._tasks:
+            return
+        pending = list(self._tasks)
+        _done, still = await asyncio.wait(pending, timeout=self.grace_seconds)
+        jobs = [self._tasks[t] for t in still if t in self._tasks]
+        for task in still:
+            task.cancel()
+        await asyncio.gather(*still, return_exceptions=True)
+        for job in jobs:
+            with contextlib.suppress(*_DB_ERRORS):
+                await self.queue.release(job)
