@@ -243,11 +243,14 @@ def compile_expression(source: str) -> Expression:
         raise ExpressionSyntaxError(
             f"invalid expression {_quote(source)}: {_parse_message(exc)}"
         ) from exc
-    bound = _bound_names(tokens)
+    scopes = _macro_scopes(tokens)
+    bound = frozenset(scopes)
     problems = [
         _unknown_variable(name)
         for name in program.variables()
-        if name not in VARIABLES and name not in _TYPE_NAMES and name not in bound
+        if name not in VARIABLES
+        and name not in _TYPE_NAMES
+        and not _always_in_scope(name, tokens, scopes.get(name, []))
     ]
     problems += [
         f"unknown function '{name}'"
@@ -287,8 +290,7 @@ def _unknown_variable(name: str) -> str:
     close = difflib.get_close_matches(name, sorted(VARIABLES), n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return (
-        f"unknown variable '{name}' ({hint}expressions can use input, steps, execution "
-        "and trigger)"
+        f"unknown variable '{name}' ({hint}expressions can use input, steps, execution and trigger)"
     )
 
 
@@ -315,9 +317,17 @@ def _runtime_message(exc: Exception) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
-def _bound_names(tokens: list[Token]) -> frozenset[str]:
-    """Names bound by comprehension macros: the `x` of `list.map(x, ...)`."""
-    names = set()
+def _macro_scopes(tokens: list[Token]) -> dict[str, list[tuple[int, int]]]:
+    """Names bound by comprehension macros (the `x` of `list.map(x, ...)`), each with the
+    token ranges (the macro's parentheses) where it is bound."""
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for i, token in enumerate(tokens):
+        if token.text in ("(", "[", "{"):
+            opened.append(i)
+        elif token.text in (")", "]", "}") and opened:
+            closing[opened.pop()] = i
+    scopes: dict[str, list[tuple[int, int]]] = {}
     for i in range(len(tokens) - 4):
         dot, macro, paren, name, comma = tokens[i : i + 5]
         if (
@@ -328,8 +338,22 @@ def _bound_names(tokens: list[Token]) -> frozenset[str]:
             and name.kind == "ident"
             and comma.text == ","
         ):
-            names.add(name.text)
-    return frozenset(names)
+            scopes.setdefault(name.text, []).append((i + 2, closing.get(i + 2, len(tokens))))
+    return scopes
+
+
+def _always_in_scope(name: str, tokens: list[Token], scopes: list[tuple[int, int]]) -> bool:
+    """Whether every use of `name` as a variable lies inside a macro that binds it."""
+    if not scopes:
+        return False
+    for i, token in enumerate(tokens):
+        if token.kind != "ident" or token.text != name:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue  # a field name, not a variable
+        if not any(start < i < stop for start, stop in scopes):
+            return False
+    return True
 
 
 def _needs(tokens: list[Token], bound: frozenset[str]) -> dict[str, _Need]:

@@ -220,9 +220,7 @@ class Orchestrator:
 
     # -- cancel -----------------------------------------------------------------------
 
-    async def cancel(
-        self, conn: asyncpg.Connection, execution_id: uuid.UUID, reason: str
-    ) -> None:
+    async def cancel(self, conn: asyncpg.Connection, execution_id: uuid.UUID, reason: str) -> None:
         """Cancel a running execution inside the caller's transaction: queued steps are
         dropped, running ones are told to stop (NOTIFY on commit) and the execution ends
         CANCELLED. Conflict when it has already ended."""
@@ -319,7 +317,8 @@ class Orchestrator:
             [e.step_id for e in events],
             [e.node_id for e in events],
             [
-                e.attempt if e.attempt is not None or e.step_id != own_step or job is None
+                e.attempt
+                if e.attempt is not None or e.step_id != own_step or job is None
                 else job.attempts
                 for e in events
             ],

@@ -1,0 +1,867 @@
+"""Validation of workflow definitions: every rule of the spec, every problem at once.
+
+`validate_definition` takes any parsed JSON value and either returns a `CompiledWorkflow`
+(the graph indexed for the engine, every template and expression compiled) or raises
+`DefinitionInvalid` whose `details` lists every problem found, each a `Problem` with the
+JSON path (`$.nodes[3].data.expression`, `$.edges[5].sourceHandle`) and the node id or
+edge index it concerns. Bad input of any shape gives problems, never a traceback.
+
+Pure: no I/O and no clock. Deterministic: the same definition always compiles to an
+equivalent workflow, so the engine may compile a stored version once and cache it.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import heapq
+import json
+import re
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue, ValidationError
+from pydantic_core import ErrorDetails
+
+from flowsync.engine.definition import (
+    DATA_MODELS,
+    TEMPLATE_FIELDS,
+    Edge,
+    Node,
+    NodeData,
+    NodeType,
+    RetryPolicy,
+)
+from flowsync.engine.expressions import Expression, compile_expression
+from flowsync.engine.templates import Template, compile_template, json_path
+from flowsync.errors import (
+    DefinitionInvalid,
+    ExpressionSyntaxError,
+    InvalidInput,
+    PayloadTooLarge,
+    Problem,
+)
+
+__all__ = [
+    "MAX_DEFINITION_BYTES",
+    "MAX_DEPTH",
+    "MAX_EDGES",
+    "MAX_NODES",
+    "NODE_ID",
+    "CompiledEdge",
+    "CompiledNode",
+    "CompiledWorkflow",
+    "WorkflowDocument",
+    "parse_definition_bytes",
+    "validate_definition",
+    "validate_workflow_document",
+]
+
+MAX_NODES = 500
+MAX_EDGES = 2_000
+MAX_DEFINITION_BYTES = 1 << 20
+MAX_DEPTH = 64  # nesting of the definition's JSON; keeps recursive walks far from limits
+NAME_MAX = 200
+DESCRIPTION_MAX = 2_000
+NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledEdge:
+    """An edge; `index` is its position in the definition's `edges` list."""
+
+    index: int
+    source: str
+    target: str
+    handle: str | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledNode:
+    """A node with its typed `data` and the compiled parts its handler needs.
+
+    Which fields are set depends on `type`: `condition` (condition); `output` (transform,
+    always; end, when it has one); `url`, `headers`, `query`, `body` (action; `body` only
+    when given); `headers`, `body` (webhook_response); `until` (delay with `until`).
+    """
+
+    index: int
+    id: str
+    type: NodeType
+    data: NodeData | None
+    condition: Expression | None = None
+    output: Template | None = None
+    url: Template | None = None
+    headers: Template | None = None
+    query: Template | None = None
+    body: Template | None = None
+    until: Template | None = None
+
+    @property
+    def expressions(self) -> tuple[Expression, ...]:
+        """Every compiled expression of the node, templates' included."""
+        found: list[Expression] = [self.condition] if self.condition else []
+        for template in (self.output, self.url, self.headers, self.query, self.body, self.until):
+            if template is not None:
+                found.extend(template.expressions)
+        return tuple(found)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledWorkflow:
+    """A valid workflow, indexed for the engine. Treat every field as read-only.
+
+    `nodes` is in document order; `outgoing` and `incoming` have an entry (maybe empty)
+    for every node, edges in document order; `topological_order` lists every node, ties
+    broken by document order; `definition` is the normalized JSON to store (keys outside
+    the spec dropped, data as written).
+    """
+
+    nodes: dict[str, CompiledNode]
+    edges: tuple[CompiledEdge, ...]
+    outgoing: dict[str, tuple[CompiledEdge, ...]]
+    incoming: dict[str, tuple[CompiledEdge, ...]]
+    start_id: str
+    end_ids: tuple[str, ...]
+    topological_order: tuple[str, ...]
+    definition: dict[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WorkflowDocument:
+    """A whole workflow as sent by a client: name trimmed, description trimmed or None."""
+
+    name: str
+    description: str | None
+    workflow: CompiledWorkflow
+
+
+def parse_definition_bytes(data: bytes | str, max_bytes: int = MAX_DEFINITION_BYTES) -> object:
+    """Parse a JSON request body. Raises `PayloadTooLarge` over `max_bytes` (measured in
+    UTF-8), and `InvalidInput` for text that is not UTF-8 or not strict JSON (NaN and
+    Infinity included); the message gives the line and column."""
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise PayloadTooLarge(f"the body is {size} bytes; the limit is {max_bytes}")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            message = f"the body is not UTF-8 (byte {exc.start + 1})"
+            raise InvalidInput(message, [Problem("$", message)]) from None
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        message = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise InvalidInput(message, [Problem("$", message)]) from None
+    except ValueError as exc:  # from _reject_constant
+        raise InvalidInput(str(exc), [Problem("$", str(exc))]) from None
+    except RecursionError:
+        message = "not valid JSON: nested too deeply"
+        raise InvalidInput(message, [Problem("$", message)]) from None
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"not valid JSON: {name} is not a JSON number")
+
+
+def validate_definition(raw: object, *, path: str = "$") -> CompiledWorkflow:
+    """Check a parsed definition against every rule of the spec and compile it.
+
+    Raises `DefinitionInvalid` listing every problem (paths start with `path`), or
+    `PayloadTooLarge` when its compact JSON is over `MAX_DEFINITION_BYTES`.
+    """
+    problems: list[Problem] = []
+    workflow = _check_definition(raw, path, problems)
+    if problems or workflow is None:
+        raise _invalid(problems)
+    return workflow
+
+
+def validate_workflow_document(raw: object) -> WorkflowDocument:
+    """Check a whole workflow document, `{"name", "description", "definition"}`.
+
+    `name` is required (1 to 200 characters once trimmed), `description` optional (at
+    most 2,000), `definition` is checked as by `validate_definition` with paths under
+    `$.definition`. Unknown keys are problems. Raises `DefinitionInvalid` listing the
+    problems of all three together.
+    """
+    problems: list[Problem] = []
+    if not isinstance(raw, dict):
+        problems.append(
+            Problem("$", f"a workflow must be an object with name and definition, not {_kind(raw)}")
+        )
+        raise _invalid(problems)
+    for key in raw:
+        if key not in ("name", "description", "definition"):
+            hint = difflib.get_close_matches(str(key), ["name", "description", "definition"], 1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else ""
+            problems.append(Problem(json_path("$", str(key)), f"unknown field {key!r}{more}"))
+    name = _text_field(raw, "name", NAME_MAX, problems, required=True)
+    description = _text_field(raw, "description", DESCRIPTION_MAX, problems, required=False)
+    workflow = None
+    if "definition" not in raw:
+        problems.append(Problem("$.definition", "is required"))
+    else:
+        workflow = _check_definition(raw["definition"], "$.definition", problems)
+    if problems or workflow is None or name is None:
+        raise _invalid(problems)
+    return WorkflowDocument(name, description or None, workflow)
+
+
+def _text_field(
+    raw: Mapping[str, object], key: str, limit: int, problems: list[Problem], *, required: bool
+) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            problems.append(Problem(f"$.{key}", "is required"))
+        return None
+    if not isinstance(value, str):
+        problems.append(Problem(f"$.{key}", f"must be a string, not {_kind(value)}"))
+        return None
+    value = value.strip()
+    if required and not value:
+        problems.append(Problem(f"$.{key}", "must not be empty"))
+    if len(value) > limit:
+        problems.append(Problem(f"$.{key}", f"at most {limit} characters (got {len(value)})"))
+    return value
+
+
+def _invalid(problems: list[Problem]) -> DefinitionInvalid:
+    first = problems[0] if problems else Problem("$", "invalid")
+    if len(problems) <= 1:
+        message = f"the workflow is invalid: {first.path}: {first.message}"
+    else:
+        message = (
+            f"the workflow has {len(problems)} problems; the first: {first.path}: {first.message}"
+        )
+    return DefinitionInvalid(message, problems)
+
+
+@dataclass(slots=True)
+class _NodeInfo:
+    """A node good enough to take part in the graph checks (its id is a unique string)."""
+
+    index: int
+    id: str
+    type: NodeType | None  # None: an unknown type, already reported
+    raw: dict[str, object]
+    data: NodeData | None = None
+    parts: dict[str, Template] = field(default_factory=dict)
+    condition: Expression | None = None
+
+
+class _Checker:
+    """Collects the problems of one definition."""
+
+    def __init__(self, base: str, problems: list[Problem]) -> None:
+        self.base = base
+        self.problems = problems
+
+    def add(
+        self, path: str, message: str, node_id: str | None = None, edge: int | None = None
+    ) -> None:
+        self.problems.append(Problem(path, message, node_id, edge))
+
+    def node_path(self, index: int) -> str:
+        return f"{self.base}.nodes[{index}]"
+
+    def edge_path(self, index: int) -> str:
+        return f"{self.base}.edges[{index}]"
+
+
+def _check_definition(raw: object, base: str, problems: list[Problem]) -> CompiledWorkflow | None:
+    check = _Checker(base, problems)
+    before = len(problems)
+    if not isinstance(raw, dict):
+        check.add(base, f"a definition must be an object with nodes and edges, not {_kind(raw)}")
+        return None
+    too_deep = _too_deep(raw, base)
+    if too_deep is not None:
+        check.add(too_deep, f"nested more than {MAX_DEPTH} levels deep")
+        return None
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        check.add(base, f"not a JSON value: {exc}")
+        return None
+    if size > MAX_DEFINITION_BYTES:
+        raise PayloadTooLarge(
+            f"the definition is {size} bytes of JSON; the limit is {MAX_DEFINITION_BYTES}"
+        )
+    raw_nodes = _list_field(raw, "nodes", MAX_NODES, check)
+    raw_edges = _list_field(raw, "edges", MAX_EDGES, check)
+    nodes = _check_nodes(raw_nodes, check) if raw_nodes is not None else {}
+    edges = _check_edges(raw_edges, nodes, check) if raw_edges is not None else []
+    if raw_nodes is None or raw_edges is None:
+        return None
+    order = _check_graph(nodes, edges, check)
+    if len(problems) > before or order is None:
+        return None
+    return _build(nodes, edges, order, raw_edges)
+
+
+def _list_field(
+    raw: Mapping[str, object], key: str, limit: int, check: _Checker
+) -> list[object] | None:
+    path = f"{check.base}.{key}"
+    value = raw.get(key)
+    if value is None:
+        check.add(path, "is required")
+        return None
+    if not isinstance(value, list):
+        check.add(path, f"must be a list, not {_kind(value)}")
+        return None
+    if len(value) > limit:
+        # Stop here: checking every item of an oversized list is wasted work.
+        check.add(path, f"at most {limit} {key} (got {len(value)})")
+        return None
+    return value
+
+
+def _check_nodes(raw_nodes: list[object], check: _Checker) -> dict[str, _NodeInfo]:
+    nodes: dict[str, _NodeInfo] = {}
+    for index, item in enumerate(raw_nodes):
+        path = check.node_path(index)
+        if not isinstance(item, dict):
+            check.add(path, f"a node must be an object, not {_kind(item)}")
+            continue
+        node_id = item["id"] if isinstance(item.get("id"), str) else None
+        try:
+            Node.model_validate(item)
+        except ValidationError as exc:
+            check.problems.extend(_translate(exc, path, node_id=node_id))
+        node_type = _node_type(item.get("type"), path, node_id, check)
+        raw_data = item.get("data")
+        info = None
+        if node_id is not None:
+            if not NODE_ID.fullmatch(node_id):
+                check.add(
+                    f"{path}.id",
+                    f"{node_id!r} is not a valid node id: a letter or _ first, then letters, "
+                    "digits, _ or -, at most 64 characters",
+                    node_id,
+                )
+            if node_id in nodes:
+                first = check.node_path(nodes[node_id].index)
+                check.add(f"{path}.id", f"duplicate node id {node_id!r} (also {first})", node_id)
+            else:
+                info = nodes[node_id] = _NodeInfo(index, node_id, node_type, item)
+        if node_type is not None and (raw_data is None or isinstance(raw_data, dict)):
+            _check_data(node_type, raw_data or {}, f"{path}.data", node_id, check, info)
+    return nodes
+
+
+def _node_type(value: object, path: str, node_id: str | None, check: _Checker) -> NodeType | None:
+    if not isinstance(value, str):
+        return None  # the Node model reported it
+    try:
+        return NodeType(value)
+    except ValueError:
+        known = ", ".join(t.value for t in NodeType)
+        hint = difflib.get_close_matches(value, [t.value for t in NodeType], 1)
+        more = f"did you mean {hint[0]!r}? " if hint else ""
+        check.add(f"{path}.type", f"unknown node type {value!r} ({more}known: {known})", node_id)
+        return None
+
+
+def _check_data(
+    node_type: NodeType,
+    raw: dict[str, object],
+    path: str,
+    node_id: str | None,
+    check: _Checker,
+    info: _NodeInfo | None,
+) -> None:
+    model = DATA_MODELS[node_type]
+    if model is None:
+        if raw:
+            check.add(path, f"a {node_type} node takes no data", node_id)
+        return
+    bad: list[Problem] = []
+    data = None
+    try:
+        data = model.model_validate(raw)
+    except ValidationError as exc:
+        bad = _translate(exc, path, node_id=node_id)
+        check.problems.extend(bad)
+    if info is not None:
+        info.data = data
+    # Templates are compiled even when other fields are wrong, so that all is reported at
+    # once; a field that already has a problem is not compiled again.
+    if node_type is NodeType.CONDITION:
+        source = raw.get("expression")
+        where = f"{path}.expression"
+        if isinstance(source, str) and not any(_within(p.path, where) for p in bad):
+            try:
+                expression = compile_expression(source)
+            except ExpressionSyntaxError as exc:
+                check.add(where, exc.message, node_id)
+            else:
+                if info is not None:
+                    info.condition = expression
+    for key in TEMPLATE_FIELDS.get(node_type, ()):
+        where = json_path(path, key)
+        if key not in raw or any(_within(p.path, where) for p in bad):
+            continue
+        try:
+            template = compile_template(_as_json(raw[key]), path=where)
+        except ExpressionSyntaxError as exc:
+            check.problems.extend(Problem(p.path, p.message, node_id) for p in exc.details)
+        else:
+            if info is not None:
+                info.parts[key] = template
+
+
+def _check_edges(
+    raw_edges: list[object], nodes: Mapping[str, _NodeInfo], check: _Checker
+) -> list[CompiledEdge]:
+    edges: list[CompiledEdge] = []
+    seen: dict[tuple[str, str, str | None], int] = {}
+    for index, item in enumerate(raw_edges):
+        path = check.edge_path(index)
+        if not isinstance(item, dict):
+            check.add(path, f"an edge must be an object, not {_kind(item)}", edge=index)
+            continue
+        try:
+            edge = Edge.model_validate(item)
+        except ValidationError as exc:
+            check.problems.extend(_translate(exc, path, edge=index))
+            continue
+        source, target, handle = edge.source, edge.target, edge.source_handle
+        missing = False
+        for end, node_id in (("source", source), ("target", target)):
+            if node_id not in nodes:
+                check.add(f"{path}.{end}", f"no node has the id {node_id!r}", edge=index)
+                missing = True
+        if missing:
+            continue
+        if source == target:
+            check.add(path, f"a self-loop on node {source!r} (an edge to itself)", source, index)
+            continue
+        key = (source, target, handle)
+        if key in seen:
+            first = check.edge_path(seen[key])
+            check.add(path, f"duplicate edge {source} → {target} (also {first})", source, index)
+            continue
+        seen[key] = index
+        source_type = nodes[source].type
+        if source_type is NodeType.CONDITION:
+            if handle not in ("true", "false"):
+                got = "none" if handle is None else repr(handle)
+                check.add(
+                    f"{path}.sourceHandle",
+                    f'an edge from condition {source!r} needs sourceHandle "true" or "false" '
+                    f"(got {got})",
+                    source,
+                    index,
+                )
+        elif handle is not None and source_type is not None:
+            check.add(
+                f"{path}.sourceHandle",
+                f"only a condition's edges have a sourceHandle; {source!r} is a {source_type}",
+                source,
+                index,
+            )
+        edges.append(CompiledEdge(index, source, target, handle))
+    return edges
+
+
+def _check_graph(
+    nodes: Mapping[str, _NodeInfo], edges: Sequence[CompiledEdge], check: _Checker
+) -> tuple[str, ...] | None:
+    """The structural rules. Returns a topological order when the graph is acyclic."""
+    outgoing: dict[str, list[CompiledEdge]] = {node_id: [] for node_id in nodes}
+    incoming: dict[str, list[CompiledEdge]] = {node_id: [] for node_id in nodes}
+    for edge in edges:
+        outgoing[edge.source].append(edge)
+        incoming[edge.target].append(edge)
+    starts = [n for n in nodes.values() if n.type is NodeType.START]
+    ends = [n for n in nodes.values() if n.type is NodeType.END]
+    if not starts:
+        check.add(f"{check.base}.nodes", "a workflow needs a start node; there is none")
+    for extra in starts[1:]:
+        check.add(
+            check.node_path(extra.index),
+            f"a second start node {extra.id!r}: a workflow has exactly one ({starts[0].id!r})",
+            extra.id,
+        )
+    if not ends:
+        check.add(f"{check.base}.nodes", "a workflow needs at least one end node; there is none")
+    for node in nodes.values():
+        _check_degree(node, outgoing[node.id], incoming[node.id], check)
+    cyclic = _check_cycles(nodes, outgoing, check)
+    _check_reachability(nodes, outgoing, incoming, starts, ends, check)
+    return None if cyclic else _topological_order(nodes, outgoing, incoming)
+
+
+def _check_degree(
+    node: _NodeInfo, outs: list[CompiledEdge], ins: list[CompiledEdge], check: _Checker
+) -> None:
+    path, name = check.node_path(node.index), node.id
+    if node.type is None:
+        return  # an unknown type has no rule of its own
+    if node.type is NodeType.START:
+        for edge in ins:
+            message = f"the start node {name!r} cannot have incoming edges"
+            check.add(check.edge_path(edge.index), message, name, edge.index)
+    if node.type is NodeType.END:
+        for edge in outs:
+            message = f"the end node {name!r} cannot have outgoing edges"
+            check.add(check.edge_path(edge.index), message, name, edge.index)
+        return
+    if node.type is NodeType.FORK:
+        if len(outs) < 2:
+            message = f"fork {name!r} needs two or more outgoing edges (has {len(outs)})"
+            check.add(path, message, name)
+        return
+    if node.type is NodeType.CONDITION:
+        first: dict[str, CompiledEdge] = {}
+        for edge in outs:
+            if edge.handle not in ("true", "false"):
+                continue  # reported with the edge
+            if edge.handle in first:
+                also = check.edge_path(first[edge.handle].index)
+                message = f'condition {name!r} has two "{edge.handle}" edges (also {also})'
+                check.add(f"{check.edge_path(edge.index)}.sourceHandle", message, name, edge.index)
+            else:
+                first[edge.handle] = edge
+        if len(outs) != 2:
+            message = (
+                f"condition {name!r} needs exactly two outgoing edges, one with sourceHandle "
+                f'"true" and one with "false" (has {len(outs)})'
+            )
+            check.add(path, message, name)
+        return
+    if node.type is NodeType.JOIN and len(ins) < 2:
+        check.add(path, f"join {name!r} needs two or more incoming edges (has {len(ins)})", name)
+    if not outs:
+        message = f"{node.type} {name!r} has no outgoing edge; only an end node may end a path"
+        check.add(path, message, name)
+    elif len(outs) > 1:
+        message = (
+            f"{node.type} {name!r} has {len(outs)} outgoing edges; it must have exactly one "
+            "(use a fork for parallel branches, a condition for a choice)"
+        )
+        check.add(path, message, name)
+
+
+def _check_cycles(
+    nodes: Mapping[str, _NodeInfo], outgoing: Mapping[str, list[CompiledEdge]], check: _Checker
+) -> bool:
+    """Report one cycle per strongly connected component; True when there is any."""
+    found = False
+    for component in _strong_components(nodes, outgoing):
+        if len(component) < 2:
+            continue  # self-loops were rejected with their edge
+        found = True
+        first = min(component, key=lambda node_id: nodes[node_id].index)
+        cycle = _cycle_through(first, component, outgoing)
+        message = "a cycle: " + " → ".join([*cycle, first])
+        check.add(check.node_path(nodes[first].index), message, first)
+    return found
+
+
+def _strong_components(
+    nodes: Mapping[str, _NodeInfo], outgoing: Mapping[str, list[CompiledEdge]]
+) -> list[set[str]]:
+    """Tarjan's algorithm, iterative so that a long chain cannot exhaust the stack."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node_id, position = work.pop()
+            if position == 0:
+                index[node_id] = low[node_id] = len(index)
+                stack.append(node_id)
+                on_stack.add(node_id)
+            successors = outgoing[node_id]
+            if position < len(successors):
+                work.append((node_id, position + 1))
+                target = successors[position].target
+                if target not in index:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node_id] = min(low[node_id], index[target])
+                continue
+            if low[node_id] == index[node_id]:
+                component: set[str] = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node_id:
+                        break
+                components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node_id])
+    return components
+
+
+def _cycle_through(
+    first: str, component: set[str], outgoing: Mapping[str, list[CompiledEdge]]
+) -> list[str]:
+    """The shortest cycle from `first` back to itself inside its component."""
+    parent: dict[str, str] = {}
+    queue = deque([first])
+    while queue:
+        node_id = queue.popleft()
+        for edge in outgoing[node_id]:
+            if edge.target == first:
+                path = [node_id]
+                while path[-1] != first:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            if edge.target in component and edge.target not in parent:
+                parent[edge.target] = node_id
+                queue.append(edge.target)
+    return [first]  # unreachable for a true component; kept total for safety
+
+
+def _check_reachability(
+    nodes: Mapping[str, _NodeInfo],
+    outgoing: Mapping[str, list[CompiledEdge]],
+    incoming: Mapping[str, list[CompiledEdge]],
+    starts: list[_NodeInfo],
+    ends: list[_NodeInfo],
+    check: _Checker,
+) -> None:
+    if starts:
+        reached = _walk([n.id for n in starts], outgoing, lambda e: e.target)
+        for node in nodes.values():
+            if node.id not in reached:
+                message = f"node {node.id!r} cannot be reached from the start node"
+                check.add(check.node_path(node.index), message, node.id)
+    if ends:
+        reaching = _walk([n.id for n in ends], incoming, lambda e: e.source)
+        for node in nodes.values():
+            # A known type without outgoing edges was reported by its own rule already.
+            if node.id in reaching or (node.type is not None and not outgoing[node.id]):
+                continue
+            message = f"no path leads from node {node.id!r} to an end node"
+            check.add(check.node_path(node.index), message, node.id)
+
+
+def _walk(
+    roots: list[str],
+    adjacent: Mapping[str, list[CompiledEdge]],
+    step: Callable[[CompiledEdge], str],
+) -> set[str]:
+    seen = set(roots)
+    queue = deque(roots)
+    while queue:
+        for edge in adjacent[queue.popleft()]:
+            other = step(edge)
+            if other not in seen:
+                seen.add(other)
+                queue.append(other)
+    return seen
+
+
+def _topological_order(
+    nodes: Mapping[str, _NodeInfo],
+    outgoing: Mapping[str, list[CompiledEdge]],
+    incoming: Mapping[str, list[CompiledEdge]],
+) -> tuple[str, ...]:
+    """Kahn's algorithm, ties broken by document order so that the result is stable."""
+    remaining = {node_id: len(incoming[node_id]) for node_id in nodes}
+    ready = [(node.index, node.id) for node in nodes.values() if remaining[node.id] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, node_id = heapq.heappop(ready)
+        order.append(node_id)
+        for edge in outgoing[node_id]:
+            remaining[edge.target] -= 1
+            if remaining[edge.target] == 0:
+                heapq.heappush(ready, (nodes[edge.target].index, edge.target))
+    return tuple(order)
+
+
+def _build(
+    nodes: Mapping[str, _NodeInfo],
+    edges: list[CompiledEdge],
+    order: tuple[str, ...],
+    raw_edges: list[object],
+) -> CompiledWorkflow:
+    compiled = {
+        info.id: CompiledNode(
+            index=info.index,
+            id=info.id,
+            type=_known(info.type),
+            data=info.data,
+            condition=info.condition,
+            output=info.parts.get("output"),
+            url=info.parts.get("url"),
+            headers=_default_template(info, "headers"),
+            query=_default_template(info, "query"),
+            body=None if _raw_data(info).get("body") is None else info.parts.get("body"),
+            until=info.parts.get("until"),
+        )
+        for info in nodes.values()
+    }
+    outgoing: dict[str, list[CompiledEdge]] = {node_id: [] for node_id in nodes}
+    incoming: dict[str, list[CompiledEdge]] = {node_id: [] for node_id in nodes}
+    for edge in edges:
+        outgoing[edge.source].append(edge)
+        incoming[edge.target].append(edge)
+    node_types = {info.id: info.type for info in nodes.values()}
+    return CompiledWorkflow(
+        nodes=compiled,
+        edges=tuple(edges),
+        outgoing={k: tuple(v) for k, v in outgoing.items()},
+        incoming={k: tuple(v) for k, v in incoming.items()},
+        start_id=next(k for k, t in node_types.items() if t is NodeType.START),
+        end_ids=tuple(k for k, t in node_types.items() if t is NodeType.END),
+        topological_order=order,
+        definition=_normalized(nodes, edges, raw_edges),
+    )
+
+
+def _known(node_type: NodeType | None) -> NodeType:
+    assert node_type is not None, "a valid workflow has no unknown node types"
+    return node_type
+
+
+def _raw_data(info: _NodeInfo) -> dict[str, object]:
+    data = info.raw.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _default_template(info: _NodeInfo, key: str) -> Template | None:
+    """Headers and query are always there for the types that have them, `{}` by default."""
+    if key not in TEMPLATE_FIELDS.get(_known(info.type), ()):
+        return None
+    return info.parts.get(key) or compile_template({})
+
+
+def _normalized(
+    nodes: Mapping[str, _NodeInfo], edges: list[CompiledEdge], raw_edges: list[object]
+) -> dict[str, JsonValue]:
+    """The definition to store: spec keys only, `data` exactly as written (a deep copy)."""
+    out_nodes: list[JsonValue] = []
+    for info in nodes.values():
+        node: dict[str, JsonValue] = {"id": info.id, "type": _known(info.type).value}
+        data = _raw_data(info)
+        if data and DATA_MODELS[_known(info.type)] is not None:
+            node["data"] = _as_json(copy.deepcopy(data))
+        position = info.raw.get("position")
+        if isinstance(position, dict):
+            node["position"] = {"x": _as_json(position["x"]), "y": _as_json(position["y"])}
+        if isinstance(info.raw.get("label"), str):
+            node["label"] = _as_json(info.raw["label"])
+        out_nodes.append(node)
+    out_edges: list[JsonValue] = []
+    for edge in edges:
+        raw = raw_edges[edge.index]
+        item: dict[str, JsonValue] = {}
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            item["id"] = raw["id"]
+        item["source"] = edge.source
+        item["target"] = edge.target
+        if edge.handle is not None:
+            item["sourceHandle"] = edge.handle
+        out_edges.append(item)
+    return {"nodes": out_nodes, "edges": out_edges}
+
+
+def _as_json(value: object) -> JsonValue:
+    """`value`, already known to be JSON (the definition passed json.dumps), typed so."""
+    return value  # type: ignore[return-value]
+
+
+def _too_deep(value: object, base: str) -> str | None:
+    """The path of the first value nested deeper than MAX_DEPTH, if any."""
+    stack: list[tuple[object, str, int]] = [(value, base, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(item, dict):
+            stack.extend((v, json_path(path, str(k)), depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, json_path(path, i), depth + 1) for i, v in enumerate(item))
+    return None
+
+
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or (path.startswith(prefix) and path[len(prefix)] in ".[")
+
+
+_DATA_MODELS = [m for m in DATA_MODELS.values() if m is not None]
+_VOCABULARY = sorted(
+    {
+        f.alias
+        for model in [*_DATA_MODELS, RetryPolicy]
+        for f in model.model_fields.values()
+        if f.alias
+    }
+)
+_TYPE_MESSAGES = {
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "a list",
+    "string_type": "a string",
+    "float_type": "a number",
+    "int_type": "an integer",
+    "bool_type": "true or false",
+}
+
+
+def _translate(
+    exc: ValidationError, base: str, *, node_id: str | None = None, edge: int | None = None
+) -> list[Problem]:
+    """pydantic's errors as problems at JSON paths, one per path and message."""
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        path = base
+        for part in error["loc"]:
+            path = json_path(path, part)
+        problem = Problem(path, _message(error), node_id, edge)
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def _message(error: ErrorDetails) -> str:
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden" and loc:
+        name = str(loc[-1])
+        hint = difflib.get_close_matches(name, _VOCABULARY, 1)
+        return f"unknown field {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    if kind == "missing":
+        return "is required"
+    if kind in _TYPE_MESSAGES:
+        return f"must be {_TYPE_MESSAGES[kind]}, not {_kind(error.get('input'))}"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if message.startswith("Input should be "):
+        message = "must be " + message.removeprefix("Input should be ")
+    return message
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"

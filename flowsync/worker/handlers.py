@@ -1,0 +1,230 @@
+"""Step handlers: what each node type does, looked up by type in a registry.
+
+A handler takes a `StepContext` and returns an `Outcome`: `Completed(output)`,
+`Waiting(until)` (a durable timer: the job waits in the table, no worker holds it) or
+`Failed(error, retryable)`. Handlers never write to the database; the worker records the
+outcome through the orchestrator, so every handler gets the same lease, retry and event
+rules. Plugins (and tests) add or replace handlers with `FLOWSYNC_EXTRA_HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from flowsync.config import Settings
+from flowsync.engine.definition import DelayData, parse_instant
+from flowsync.engine.graph import ExecutionInfo, StepStatus, step_context, taken_sources
+from flowsync.engine.validation import CompiledNode, CompiledWorkflow
+from flowsync.errors import ConfigurationError, ExpressionFailed
+from flowsync.worker.queue import ClaimedJob
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a handler may read: its job, node, workflow, the expression variables
+    (`input`, `steps`, `execution`, `trigger`) and the current time."""
+
+    job: ClaimedJob
+    node: CompiledNode
+    workflow: CompiledWorkflow
+    variables: Mapping[str, Any]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The step succeeded with `output`."""
+
+    output: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Run the step again at `until`; `stored` is kept as the step's input meanwhile."""
+
+    until: datetime
+    stored: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The step failed. A retryable failure runs again at `retry_at` while attempts last."""
+
+    error: dict[str, Any]
+    retryable: bool = False
+    retry_at: datetime | None = None
+
+
+Outcome = Completed | Waiting | Failed
+
+
+class Handler(Protocol):
+    """One node type's behaviour."""
+
+    def needs_steps(self, node: CompiledNode) -> bool:
+        """Whether `run` reads other steps' outputs (they are loaded only then)."""
+        ...
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        """Do the step's work."""
+        ...
+
+
+def build_variables(job: ClaimedJob, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The expression context for a job, from the outputs of completed steps."""
+    trigger = {"type": job.trigger_type, **(job.trigger_data or {})}
+    return step_context(
+        input=job.execution_input,
+        outputs={node_id: row["output"] for node_id, row in outputs.items()},
+        execution=ExecutionInfo(
+            job.execution_id, job.workflow_id, job.version, job.execution_started_at
+        ),
+        trigger=trigger,
+    )
+
+
+def _reads_steps(node: CompiledNode) -> bool:
+    expressions = [*(node.output.expressions if node.output else ()),
+                   *(node.until.expressions if node.until else ()),
+                   *([node.condition] if node.condition else [])]  # fmt: skip
+    return any("steps" in expr.variables for expr in expressions)
+
+
+class _Base:
+    def needs_steps(self, node: CompiledNode) -> bool:
+        return _reads_steps(node)
+
+
+class StartHandler(_Base):
+    """`start`: its output is the execution's input."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        return Completed(ctx.job.execution_input)
+
+
+class PassHandler(_Base):
+    """`fork`: no work; its output is `{}`."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        return Completed({})
+
+
+class TemplateHandler(_Base):
+    """`transform` and `end`: the output template's value (`end` without one: `{}`)."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        if ctx.node.output is None:
+            return Completed({})
+        return Completed(ctx.node.output.render(ctx.variables))
+
+
+class ConditionHandler(_Base):
+    """`condition`: `{"result": true|false}`; a non-boolean value fails the step."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        assert ctx.node.condition is not None
+        return Completed({"result": ctx.node.condition.evaluate_bool(ctx.variables)})
+
+
+class JoinHandler(_Base):
+    """`join`: each taken incoming node's output, keyed by its id."""
+
+    def needs_steps(self, node: CompiledNode) -> bool:
+        return True
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        steps: Mapping[str, Any] = ctx.variables["steps"]
+        statuses = {n: StepStatus.COMPLETED for n in steps}
+        branches = {
+            n: bool(s["output"].get("result"))
+            for n, s in steps.items()
+            if ctx.workflow.nodes[n].type == "condition" and isinstance(s["output"], dict)
+        }
+        sources = taken_sources(ctx.workflow, ctx.node.id, statuses, branches)
+        return Completed({source: steps[source]["output"] for source in sources})
+
+
+class DelayHandler(_Base):
+    """`delay`: a durable timer. The first run stores the due time and parks the job;
+    the run at that time completes with `{"resumedAt"}`."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        stored = ctx.job.step_input
+        if isinstance(stored, dict) and isinstance(stored.get("until"), str):
+            until = parse_instant(stored["until"])
+        else:
+            until = self._due(ctx)
+        if ctx.now >= until:
+            return Completed({"resumedAt": ctx.now.isoformat().replace("+00:00", "Z")})
+        return Waiting(until, {"until": until.isoformat()})
+
+    @staticmethod
+    def _due(ctx: StepContext) -> datetime:
+        data = ctx.node.data
+        assert isinstance(data, DelayData)
+        if data.seconds is not None:
+            return ctx.now + timedelta(seconds=data.seconds)
+        value = ctx.node.until.render(ctx.variables) if ctx.node.until else data.until
+        if not isinstance(value, str):
+            raise ExpressionFailed(f"delay until gave {value!r}, not an ISO-8601 time")
+        try:
+            return parse_instant(value)
+        except ValueError as exc:
+            raise ExpressionFailed(f"delay until: {exc}") from exc
+
+
+class HandlerRegistry:
+    """Node type → handler."""
+
+    def __init__(self, handlers: Mapping[str, Handler] | None = None):
+        self._handlers: dict[str, Handler] = dict(handlers or {})
+
+    def register(self, node_type: str, handler: Handler) -> None:
+        """Add or replace the handler of a node type."""
+        self._handlers[node_type] = handler
+
+    def get(self, node_type: str) -> Handler:
+        """The handler for a node type (ConfigurationError when none is registered)."""
+        try:
+            return self._handlers[node_type]
+        except KeyError:
+            raise ConfigurationError(f"No handler is registered for {node_type!r}.") from None
+
+
+def default_registry() -> HandlerRegistry:
+    """The built-in handlers."""
+    template = TemplateHandler()
+    return HandlerRegistry(
+        {
+            "start": StartHandler(),
+            "end": template,
+            "transform": template,
+            "condition": ConditionHandler(),
+            "fork": PassHandler(),
+            "join": JoinHandler(),
+            "delay": DelayHandler(),
+        }
+    )
+
+
+def registry_from_settings(settings: Settings) -> HandlerRegistry:
+    """The built-ins plus `FLOWSYNC_EXTRA_HANDLERS` ('type=module:attr,...'); `attr`
+    names a handler object or a class to instantiate."""
+    registry = default_registry()
+    for item in filter(None, (part.strip() for part in settings.extra_handlers.split(","))):
+        node_type, _, target = item.partition("=")
+        module_name, _, attr = target.partition(":")
+        if not (node_type and module_name and attr):
+            raise ConfigurationError(
+                f"FLOWSYNC_EXTRA_HANDLERS: {item!r} is not of the form type=module:attr"
+            )
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigurationError(f"FLOWSYNC_EXTRA_HANDLERS: cannot load {target}: {exc}")
+        registry.register(node_type, obj() if isinstance(obj, type) else obj)
+    return registry
