@@ -70,7 +70,12 @@ def run_dev(settings: Settings) -> int:
 
 
 async def _work(settings: Settings, url: str, concurrency: int) -> None:
-    pool = await create_pool(url, min_size=2, max_size=max(4, min(concurrency + 2, 20)))
+    pool = await create_pool(
+        url,
+        min_size=2,
+        max_size=max(4, min(concurrency + 2, 20)),
+        application_name="flowsync-worker",
+    )
     worker = make_worker(settings, url, pool, concurrency)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

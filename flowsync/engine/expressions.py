@@ -10,8 +10,9 @@ What users may rely on (pinned by tests/unit/test_expressions.py):
   a fractional number, and mixing the two needs `double(x)` or `int(x)`. Comparisons
   (`==`, `<`...) across int and double do work.
 - Reading a missing key fails the expression; `has(input.maybe)` tests for one first.
-- Results are plain JSON values. CEL timestamps become RFC 3339 strings and durations
-  strings such as `"90s"`; bytes, infinities and NaN are errors.
+- Results are plain JSON values. Objects come back with their keys sorted (CEL maps are
+  unordered). CEL timestamps become RFC 3339 strings and durations strings such as
+  `"90s"`; bytes, infinities and NaN are errors.
 
 The runtime is the Rust `cel` package; no Python evaluator ever sees the expression.
 """
@@ -436,7 +437,10 @@ def _to_json(value: object) -> JsonValue:
     if isinstance(value, list | tuple):
         return [_to_json(item) for item in value]
     if isinstance(value, Mapping):
-        return {_json_key(key): _to_json(item) for key, item in value.items()}
+        # CEL maps are unordered and the binding's order changes from one process to the
+        # next; sorted keys make results, and text built from them, reproducible.
+        items = sorted((_json_key(key), item) for key, item in value.items())
+        return {key: _to_json(item) for key, item in items}
     if isinstance(value, datetime):
         return _format_timestamp(value)
     if isinstance(value, timedelta):

@@ -46,14 +46,17 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool with FlowSync's codecs."""
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, application_name: str = "flowsync"
+) -> asyncpg.Pool:
+    """A connection pool with FlowSync's codecs; `application_name` tells its connections
+    apart in pg_stat_activity."""
     pool = await asyncpg.create_pool(
         to_asyncpg_dsn(url),
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
-        server_settings={"jit": "off", "application_name": "flowsync"},
+        server_settings={"jit": "off", "application_name": application_name},
     )
     assert pool is not None
     return pool

@@ -41,7 +41,14 @@ log = logging.getLogger("flowsync.worker")
 # of run again, so that a step that kills its worker cannot loop forever.
 CRASH_ALLOWANCE = 3
 
-_DB_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+# A lost or terminated connection: the work is retried, never dropped.
+_DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, pg_terminate_backend
+)
 
 
 def default_worker_id() -> str:
@@ -163,9 +170,24 @@ class Worker:
             current = asyncio.current_task()
             if current is not None:
                 self._tasks[current] = job
-            outcome = await self._execute(job)
+            outcome = await self._execute_retrying(job)
+            if outcome is None:
+                return
             take = self.take_next and not self._stopping.is_set()
             job = await self._record(job, outcome, take)
+
+    async def _execute_retrying(self, job: ClaimedJob) -> Outcome | None:
+        """Run the step; reading its context survives a lost connection. None: give up
+        and let the lease expire, so the step runs again elsewhere."""
+        delay = 0.05
+        for _ in range(10):
+            try:
+                return await self._execute(job)
+            except _DB_ERRORS as exc:
+                log.warning("loading %s failed: %s; retrying", job.node_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        return None
 
     async def _execute(self, job: ClaimedJob) -> Outcome:
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:

@@ -1,0 +1,195 @@
+"""Durability with real worker processes: SIGKILL, SIGTERM, dropped connections and
+timers that outlive their worker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowsync.services.container import Services
+from flowsync.services.principal import Principal
+from tests.conftest import new_subject
+from tests.support.graphs import chain, fan
+from tests.support.processes import Process, flowsync_env
+
+pytestmark = pytest.mark.slow
+
+# Short leases so that a dead worker's jobs come back within seconds.
+FAST = {
+    "lease_seconds": 2,
+    "heartbeat_seconds": 0.5,
+    "reclaim_seconds": 0.5,
+    "poll_seconds": 0.5,
+    "extra_handlers": "transform=tests.support.handlers:SlowTransform",
+}
+
+
+@pytest.fixture
+def workers(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def start(concurrency: int = 8, **settings: Any) -> Process:
+        env = flowsync_env(db_url, **{**FAST, **settings})
+        proc = Process(
+            ["worker", "--concurrency", str(concurrency)],
+            env,
+            tmp_path / f"worker-{len(started)}.log",
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.close()
+
+
+@pytest.fixture
+async def me(services: Services) -> AsyncIterator[Principal]:
+    yield Principal(await services.api_keys.ensure_owner(new_subject()), "test")
+
+
+async def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def finished(services: Services, me: Principal, eid: uuid.UUID, timeout: float) -> Any:
+    async def check() -> Any:
+        execution = await services.executions.get(me, eid)
+        return execution if execution.status not in ("PENDING", "RUNNING") else None
+
+    return await wait_until(check, timeout, f"execution {eid} to finish")
+
+
+async def event_counts(services: Services, me: Principal, eid: uuid.UUID) -> Counter[Any]:
+    return Counter((e.kind, e.node_id) for e in await services.executions.events(me, eid))
+
+
+async def test_sigkill_mid_step_another_worker_finishes_and_nothing_completes_twice(
+    services: Services, me: Principal, workers: Callable[..., Process]
+) -> None:
+    wf = await services.workflows.create(me, "fan", None, fan(4))
+    eid = (await services.executions.start(me, wf.id, {"sleep": 3})).execution.id
+    doomed = workers()
+
+    async def held() -> bool:
+        n = await services.pool.fetchval(
+            "SELECT count(*) FROM jobs WHERE execution_id = $1 AND lease_token IS NOT NULL "
+            "AND step_id IN (SELECT id FROM step_executions WHERE node_id LIKE 'b%')",
+            eid,
+        )
+        return bool(n == 4)
+
+    await wait_until(held, 20, "the first worker to hold the four slow steps")
+    doomed.kill()
+    rescuer = workers()
+    execution = await finished(services, me, eid, 40)
+    assert execution.status == "COMPLETED", rescuer.output()
+    assert execution.output == {"count": 4}
+    counts = await event_counts(services, me, eid)
+    for i in range(4):
+        assert counts[("step.completed", f"b{i}")] == 1
+        assert counts[("step.started", f"b{i}")] == 2  # the killed attempt and the rerun
+    steps = (await services.executions.steps(me, [eid]))[eid]
+    assert {s.node_id: s.attempt for s in steps if s.node_id.startswith("b")} == {
+        f"b{i}": 2 for i in range(4)
+    }
+    assert await services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_sigterm_lets_running_steps_finish_and_exits_zero(
+    services: Services, me: Principal, workers: Callable[..., Process]
+) -> None:
+    wf = await services.workflows.create(me, "one", None, chain(1))
+    eid = (await services.executions.start(me, wf.id, {"n": 1, "sleep": 1.5})).execution.id
+    worker = workers(shutdown_grace_seconds=10)
+
+    async def running() -> bool:
+        steps = (await services.executions.steps(me, [eid]))[eid]
+        return any(s.node_id == "t1" and s.status == "RUNNING" for s in steps)
+
+    await wait_until(running, 20, "the slow step to start")
+    assert await asyncio.to_thread(worker.terminate) == 0, worker.output()
+    steps = {s.node_id: s for s in (await services.executions.steps(me, [eid]))[eid]}
+    assert steps["t1"].status == "COMPLETED"
+
+
+async def test_sigterm_gives_back_a_step_that_outlasts_the_grace_period(
+    services: Services, me: Principal, workers: Callable[..., Process]
+) -> None:
+    wf = await services.workflows.create(me, "one", None, chain(1))
+    eid = (await services.executions.start(me, wf.id, {"n": 1, "sleep": 3})).execution.id
+    worker = workers(shutdown_grace_seconds=0.5)
+
+    async def running() -> bool:
+        steps = (await services.executions.steps(me, [eid]))[eid]
+        return any(s.node_id == "t1" and s.status == "RUNNING" for s in steps)
+
+    await wait_until(running, 20, "the slow step to start")
+    assert await asyncio.to_thread(worker.terminate) == 0, worker.output()
+    job = await services.pool.fetchrow("SELECT lease_token, attempts FROM jobs")
+    assert job is not None and job["lease_token"] is None and job["attempts"] == 0
+    # Given back at once, not after a lease timeout: the next worker takes it over.
+    workers()
+    execution = await finished(services, me, eid, 30)
+    assert execution.status == "COMPLETED" and execution.output == {"n": 2}
+
+
+async def test_a_durable_delay_survives_a_worker_restart(
+    services: Services, me: Principal, workers: Callable[..., Process]
+) -> None:
+    wf = await services.workflows.create(me, "timer", None, chain(1, delay=2))
+    eid = (await services.executions.start(me, wf.id, {"n": 1})).execution.id
+    first = workers()
+
+    async def waiting() -> bool:
+        steps = (await services.executions.steps(me, [eid]))[eid]
+        return any(s.node_id == "wait" and s.status == "WAITING" for s in steps)
+
+    await wait_until(waiting, 20, "the timer to be set")
+    assert await asyncio.to_thread(first.terminate) == 0
+    await asyncio.sleep(2.5)  # the timer falls due while no worker runs
+    assert (await services.executions.get(me, eid)).status == "RUNNING"
+    workers()
+    execution = await finished(services, me, eid, 20)
+    assert execution.status == "COMPLETED" and execution.output == {"n": 2}
+
+
+async def test_connections_killed_mid_run_reconnect_and_every_execution_finishes(
+    services: Services, me: Principal, workers: Callable[..., Process], db_url: str
+) -> None:
+    wf = await services.workflows.create(me, "long", None, chain(30))
+    workers(concurrency=4)
+    workers(concurrency=4)
+    eids = [
+        (await services.executions.start(me, wf.id, {"n": 0, "sleep": 0.02})).execution.id
+        for _ in range(6)
+    ]
+    database = db_url.rsplit("/", 1)[-1].split("?")[0]
+    killed = 0
+    for _ in range(4):
+        await asyncio.sleep(0.4)
+        killed += await services.pool.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid() "
+            "AND application_name LIKE 'flowsync-worker%'",
+            database,
+        ) or 0
+    assert killed > 0
+    for eid in eids:
+        execution = await finished(services, me, eid, 60)
+        assert execution.status == "COMPLETED" and execution.output == {"n": 30}
+        counts = await event_counts(services, me, eid)
+        assert all(counts[("step.completed", f"t{i}")] == 1 for i in range(1, 31))

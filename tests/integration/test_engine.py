@@ -1,0 +1,371 @@
+"""The engine on a real PostgreSQL with an in-process worker: every node type, graph
+shapes, exactly-once joins, idempotent starts, cancel, and lease fencing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from flowsync.errors import Conflict, LeaseLost, NotFound
+from flowsync.services.container import Services
+from flowsync.services.principal import Principal
+from flowsync.worker.handlers import default_registry
+from flowsync.worker.queue import Queue
+from flowsync.worker.runner import Worker
+from tests.conftest import new_subject
+from tests.support.graphs import chain, fan
+
+
+@dataclass
+class Env:
+    services: Services
+    me: Principal
+    worker: Worker | None = None
+
+    async def create(self, definition: dict[str, Any], name: str = "wf") -> uuid.UUID:
+        wf = await self.services.workflows.create(self.me, name, None, definition)
+        return wf.id
+
+    async def start(self, workflow_id: uuid.UUID, input: Any = None, **kw: Any) -> uuid.UUID:
+        return (await self.services.executions.start(self.me, workflow_id, input, **kw)).execution.id
+
+    async def wait(self, execution_id: uuid.UUID, timeout: float = 15) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            execution = await self.services.executions.get(self.me, execution_id)
+            if execution.status not in ("PENDING", "RUNNING"):
+                return execution
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"execution still {execution.status} after {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def steps(self, execution_id: uuid.UUID) -> dict[str, Any]:
+        rows = (await self.services.executions.steps(self.me, [execution_id]))[execution_id]
+        return {s.node_id: s for s in rows}
+
+    async def events(self, execution_id: uuid.UUID) -> list[Any]:
+        return await self.services.executions.events(self.me, execution_id)
+
+
+@pytest.fixture
+async def env(services: Services) -> AsyncIterator[Env]:
+    owner = await services.api_keys.ensure_owner(new_subject())
+    yield Env(services, Principal(owner, "test"))
+
+
+@pytest.fixture
+async def running(env: Env) -> AsyncIterator[Env]:
+    """The env with a worker running in this process."""
+    worker = Worker(
+        env.services.url, env.services.pool, default_registry(),
+        concurrency=8, poll_seconds=0.2, grace_seconds=2,
+    )  # fmt: skip
+    task = asyncio.create_task(worker.run())
+    env.worker = worker
+    try:
+        yield env
+    finally:
+        worker.stop()
+        await task
+
+
+def statuses(steps: dict[str, Any]) -> dict[str, str]:
+    return {node: step.status for node, step in steps.items()}
+
+
+async def test_chain_runs_every_step_in_order_with_numbered_events(running: Env) -> None:
+    wid = await running.create(chain(5))
+    eid = await running.start(wid, {"n": 10})
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED"
+    assert execution.output == {"n": 15}
+    assert execution.started_at is not None and execution.finished_at is not None
+    steps = await running.steps(eid)
+    assert set(statuses(steps).values()) == {"COMPLETED"}
+    assert steps["t3"].output == {"n": 13}
+    assert steps["start"].output == {"n": 10}
+    events = await running.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert events[0].kind == "execution.started" and events[-1].kind == "execution.completed"
+    completed = [e.node_id for e in events if e.kind == "step.completed"]
+    assert completed == ["start", "t1", "t2", "t3", "t4", "t5", "end"]
+
+
+NESTED = {
+    "nodes": [
+        {"id": "start", "type": "start"},
+        {"id": "big", "type": "condition", "data": {"expression": "input.amount > 100"}},
+        {"id": "vip", "type": "condition", "data": {"expression": "input.vip == true"}},
+        {"id": "gold", "type": "transform", "data": {"output": {"tier": "gold"}}},
+        {"id": "silver", "type": "transform", "data": {"output": {"tier": "silver"}}},
+        {"id": "small", "type": "transform", "data": {"output": {"tier": "bronze"}}},
+        {"id": "merge", "type": "transform", "data": {"output": {"done": True}}},
+        {"id": "end", "type": "end", "data": {"output": {"merged": "{{ steps.merge.output.done }}"}}},
+    ],
+    "edges": [
+        {"source": "start", "target": "big"},
+        {"source": "big", "target": "vip", "sourceHandle": "true"},
+        {"source": "big", "target": "small", "sourceHandle": "false"},
+        {"source": "vip", "target": "gold", "sourceHandle": "true"},
+        {"source": "vip", "target": "silver", "sourceHandle": "false"},
+        {"source": "gold", "target": "merge"},
+        {"source": "silver", "target": "merge"},
+        {"source": "small", "target": "merge"},
+        {"source": "merge", "target": "end"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("input", "ran", "skipped"),
+    [
+        ({"amount": 500, "vip": True}, {"vip", "gold"}, {"silver", "small"}),
+        ({"amount": 500, "vip": False}, {"vip", "silver"}, {"gold", "small"}),
+        ({"amount": 5, "vip": True}, {"small"}, {"vip", "gold", "silver"}),
+    ],
+)
+async def test_nested_conditions_then_merge_run_the_merge_once(
+    running: Env, input: dict[str, Any], ran: set[str], skipped: set[str]
+) -> None:
+    wid = await running.create(NESTED)
+    eid = await running.start(wid, input)
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED"
+    assert execution.output == {"merged": True}
+    steps = statuses(await running.steps(eid))
+    assert {n for n, s in steps.items() if s == "SKIPPED"} == skipped
+    assert {"start", "big", "merge", "end"} | ran == {
+        n for n, s in steps.items() if s == "COMPLETED"
+    }
+    events = await running.events(eid)
+    assert sum(1 for e in events if e.kind == "step.started" and e.node_id == "merge") == 1
+
+
+async def test_fifty_branches_into_one_join_run_the_join_exactly_once(running: Env) -> None:
+    wid = await running.create(fan(50))
+    eids = [await running.start(wid, {}) for _ in range(3)]
+    for eid in eids:
+        execution = await running.wait(eid, timeout=30)
+        assert execution.status == "COMPLETED"
+        assert execution.output == {"count": 50}
+        events = await running.events(eid)
+        kinds = Counter((e.kind, e.node_id) for e in events)
+        assert kinds[("step.started", "merge")] == 1
+        assert kinds[("step.completed", "merge")] == 1
+        assert all(kinds[("step.completed", f"b{i}")] == 1 for i in range(50))
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        merge = (await running.steps(eid))["merge"]
+        assert merge.output == {f"b{i}": {"i": i} for i in range(50)}
+
+
+async def test_join_output_holds_only_taken_branches(running: Env) -> None:
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "split", "type": "fork"},
+            {"id": "check", "type": "condition", "data": {"expression": "input.go"}},
+            {"id": "yes", "type": "transform", "data": {"output": "yes"}},
+            {"id": "other", "type": "transform", "data": {"output": "{{ input.go }}"}},
+            {"id": "merge", "type": "join"},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [
+            {"source": "start", "target": "split"},
+            {"source": "split", "target": "check"},
+            {"source": "split", "target": "other"},
+            {"source": "check", "target": "yes", "sourceHandle": "true"},
+            {"source": "check", "target": "merge", "sourceHandle": "false"},
+            {"source": "yes", "target": "merge"},
+            {"source": "other", "target": "merge"},
+            {"source": "merge", "target": "end"},
+        ],
+    }
+    wid = await running.create(definition)
+    taken = await running.wait(await running.start(wid, {"go": True}))
+    assert taken.status == "COMPLETED" and taken.output == {}
+    steps = await running.steps(taken.id)
+    assert steps["merge"].output == {"yes": "yes", "other": True}
+    untaken = await running.wait(await running.start(wid, {"go": False}))
+    steps = await running.steps(untaken.id)
+    assert steps["yes"].status == "SKIPPED"
+    assert steps["merge"].output == {"check": {"result": False}, "other": False}
+
+
+async def test_a_condition_that_is_not_boolean_fails_the_execution(running: Env) -> None:
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "c", "type": "condition", "data": {"expression": "input.value"}},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [
+            {"source": "start", "target": "c"},
+            {"source": "c", "target": "end", "sourceHandle": "true"},
+            {"source": "c", "target": "end", "sourceHandle": "false"},
+        ],
+    }
+    wid = await running.create(definition)
+    execution = await running.wait(await running.start(wid, {"value": "yes"}))
+    assert execution.status == "FAILED"
+    assert execution.error["nodeId"] == "c"
+    assert "not true or false" in execution.error["message"]
+    steps = await running.steps(execution.id)
+    assert steps["c"].status == "FAILED"
+    assert steps["end"].status == "CANCELLED"
+    assert (await running.events(execution.id))[-1].kind == "execution.failed"
+
+
+async def test_a_template_error_fails_the_step_with_the_expression_named(running: Env) -> None:
+    wid = await running.create(chain(1))
+    execution = await running.wait(await running.start(wid, {"n": "text"}))
+    assert execution.status == "FAILED"
+    assert execution.error["nodeId"] == "t1"
+    assert "input.n + 1" in execution.error["message"]
+
+
+async def test_delay_is_a_durable_timer(running: Env) -> None:
+    wid = await running.create(chain(1, delay=0.6))
+    eid = await running.start(wid, {"n": 1})
+    await asyncio.sleep(0.3)
+    steps = await running.steps(eid)
+    assert steps["wait"].status == "WAITING"
+    # No worker holds a waiting step: its job is unleased and due later.
+    row = await running.services.pool.fetchrow(
+        "SELECT lease_token, run_at > now() AS later FROM jobs WHERE execution_id = $1", eid
+    )
+    assert row is not None and row["lease_token"] is None and row["later"]
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED" and execution.output == {"n": 2}
+    steps = await running.steps(eid)
+    resumed = datetime.fromisoformat(steps["wait"].output["resumedAt"])
+    assert resumed - steps["wait"].started_at < timedelta(seconds=5)
+    assert steps["wait"].attempt == 1
+
+
+async def test_delay_until_a_time_from_the_input(running: Env) -> None:
+    definition = chain(1)
+    definition["nodes"].insert(
+        1, {"id": "wait", "type": "delay", "data": {"until": "{{ input.at }}"}}
+    )
+    definition["edges"][0] = {"source": "start", "target": "wait"}
+    definition["edges"].insert(1, {"source": "wait", "target": "t1"})
+    wid = await running.create(definition)
+    at = (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat()
+    execution = await running.wait(await running.start(wid, {"n": 1, "at": at}))
+    assert execution.status == "COMPLETED"
+    bad = await running.wait(await running.start(wid, {"n": 1, "at": "tomorrow"}))
+    assert bad.status == "FAILED" and bad.error["nodeId"] == "wait"
+
+
+async def test_idempotent_start_returns_the_first_execution(env: Env) -> None:
+    wid = await env.create(chain(1))
+    first = await env.services.executions.start(env.me, wid, {"n": 1}, idempotency_key="k1")
+    again = await env.services.executions.start(env.me, wid, {"n": 2}, idempotency_key="k1")
+    assert first.created and not again.created
+    assert again.execution.id == first.execution.id
+    assert again.execution.input == {"n": 1}
+    concurrent = await asyncio.gather(
+        *(env.services.executions.start(env.me, wid, {}, idempotency_key="k2") for _ in range(8))
+    )
+    assert len({s.execution.id for s in concurrent}) == 1
+    assert sum(s.created for s in concurrent) == 1
+    count = await env.services.pool.fetchval("SELECT count(*) FROM executions")
+    assert count == 2
+    # The key is per owner: another owner's same key starts its own execution.
+    other = Principal(await env.services.api_keys.ensure_owner(new_subject()), "test")
+    owid = (await env.services.workflows.create(other, "o", None, chain(1))).id
+    theirs = await env.services.executions.start(other, owid, {}, idempotency_key="k1")
+    assert theirs.created and theirs.execution.id != first.execution.id
+
+
+async def test_an_execution_pins_its_version(env: Env) -> None:
+    from flowsync.services.workflows import WorkflowUpdate
+
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    await env.services.workflows.update(env.me, wid, WorkflowUpdate(definition=chain(3)))
+    worker = Worker(env.services.url, env.services.pool, default_registry(), poll_seconds=0.2)
+    task = asyncio.create_task(worker.run())
+    try:
+        execution = await env.wait(eid)
+        assert (execution.version, execution.output) == (1, {"n": 2})
+        newer = await env.wait(await env.start(wid, {"n": 1}))
+        assert (newer.version, newer.output) == (2, {"n": 4})
+    finally:
+        worker.stop()
+        await task
+
+
+async def test_cancel_before_any_step_ran(env: Env) -> None:
+    wid = await env.create(chain(2))
+    eid = await env.start(wid, {"n": 1})
+    cancelled = await env.services.executions.cancel(env.me, eid)
+    assert cancelled.status == "CANCELLED" and cancelled.finished_at is not None
+    assert set(statuses(await env.steps(eid)).values()) == {"CANCELLED"}
+    assert await env.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+    events = await env.events(eid)
+    assert events[-1].kind == "execution.cancelled"
+    with pytest.raises(Conflict):
+        await env.services.executions.cancel(env.me, eid)
+
+
+async def test_cancel_while_a_delay_waits(running: Env) -> None:
+    wid = await running.create(chain(1, delay=30))
+    eid = await running.start(wid, {"n": 1})
+    for _ in range(100):
+        if (await running.steps(eid))["wait"].status == "WAITING":
+            break
+        await asyncio.sleep(0.05)
+    await running.services.executions.cancel(running.me, eid)
+    steps = statuses(await running.steps(eid))
+    assert steps["start"] == "COMPLETED"
+    assert steps["wait"] == "CANCELLED" and steps["t1"] == "CANCELLED"
+    assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_cancel_after_completion_is_a_conflict_and_others_get_not_found(
+    running: Env,
+) -> None:
+    wid = await running.create(chain(1))
+    eid = await running.start(wid, {"n": 1})
+    await running.wait(eid)
+    with pytest.raises(Conflict):
+        await running.services.executions.cancel(running.me, eid)
+    stranger = Principal(await running.services.api_keys.ensure_owner(new_subject()), "x")
+    with pytest.raises(NotFound):
+        await running.services.executions.cancel(stranger, eid)
+    with pytest.raises(NotFound):
+        await running.services.executions.get(stranger, eid)
+    with pytest.raises(NotFound):
+        await running.services.executions.start(stranger, wid, {})
+
+
+async def test_a_stale_lease_cannot_complete_a_step(env: Env) -> None:
+    """Worker A claims, its lease expires, B takes over: A's late result is refused and
+    B's is the one recorded."""
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    pool = env.services.pool
+    a = Worker(env.services.url, pool, default_registry(), worker_id="a", lease_seconds=30)
+    b = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
+    [job_a] = await a.queue.claim(1)
+    await pool.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
+    assert await Queue(pool, "reaper", 30).reclaim_expired() == 1
+    [job_b] = await b.queue.claim(1)
+    assert job_b.job_id == job_a.job_id and job_b.attempts == 2
+    with pytest.raises(LeaseLost):
+        await a.orchestrator.complete(job_a, {"n": "from a"})
+    await b.orchestrator.complete(job_b, {"n": "from b"})
+    steps = await env.steps(eid)
+    assert steps["start"].output == {"n": "from b"} and steps["start"].attempt == 2
+    completed = [e for e in await env.events(eid) if e.kind == "step.completed"]
+    assert len(completed) == 1
+    # A late heartbeat does not resurrect the lease either.
+    assert await a.queue.extend([job_a.lease_token]) == set()

@@ -1,0 +1,47 @@
+"""Workflow definitions used across the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def chain(length: int, *, delay: float | None = None) -> dict[str, Any]:
+    """start → t1 → … → tN → end, each transform adding 1 to the previous value."""
+    nodes: list[dict[str, Any]] = [{"id": "start", "type": "start"}]
+    edges: list[dict[str, Any]] = []
+    prev, prev_expr = "start", "input.n"
+    if delay is not None:
+        nodes.append({"id": "wait", "type": "delay", "data": {"seconds": delay}})
+        edges.append({"source": prev, "target": "wait"})
+        prev = "wait"
+    for i in range(1, length + 1):
+        node = f"t{i}"
+        nodes.append(
+            {"id": node, "type": "transform", "data": {"output": {"n": f"{{{{ {prev_expr} + 1 }}}}"}}}
+        )
+        edges.append({"source": prev, "target": node})
+        prev, prev_expr = node, f"steps.{node}.output.n"
+    nodes.append(
+        {"id": "end", "type": "end", "data": {"output": {"n": f"{{{{ {prev_expr} }}}}"}}}
+    )
+    edges.append({"source": prev, "target": "end"})
+    return {"nodes": nodes, "edges": edges}
+
+
+def fan(width: int) -> dict[str, Any]:
+    """start → fork → width transforms → join → end."""
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start"},
+        {"id": "split", "type": "fork"},
+        {"id": "merge", "type": "join"},
+        {"id": "end", "type": "end", "data": {"output": {"count": "{{ size(steps.merge.output) }}"}}},
+    ]
+    edges: list[dict[str, Any]] = [
+        {"source": "start", "target": "split"},
+        {"source": "merge", "target": "end"},
+    ]
+    for i in range(width):
+        nodes.append({"id": f"b{i}", "type": "transform", "data": {"output": {"i": i}}})
+        edges.append({"source": "split", "target": f"b{i}"})
+        edges.append({"source": f"b{i}", "target": "merge"})
+    return {"nodes": nodes, "edges": edges}
