@@ -12,7 +12,9 @@
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
     ├── ConfigurationError               FlowSync cannot start as configured
     └── StepFailed                       a step failed; the engine records it on the step
-        └── ExpressionFailed             a CEL expression or template could not be evaluated
+        ├── ExpressionFailed             a CEL expression or template could not be evaluated
+        ├── UrlRefused                   the SSRF guard refused an action's URL or address
+        └── ResponseTooLarge             an action's reply body is over its size limit
 
 Each error carries a stable `code` (used by both API faces) and, where useful, a list of
 `details` (each a `Problem` naming a JSON path). `http_status()` is the single mapping to
@@ -172,3 +174,24 @@ class LeaseLost(Conflict):
     another worker took the job over, or the execution was cancelled); nothing is written."""
 
     code = "lease_lost"
+
+
+class UrlRefused(StepFailed):
+    """The SSRF guard refused an `action` URL: a scheme other than http/https, a localhost
+    name, or a host that is (or resolves to) an address that is not globally routable and
+    not in the network allow list. The message says why; retrying cannot help."""
+
+    code = "url_refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class ResponseTooLarge(StepFailed):
+    """An `action` reply body was larger than the size limit; reading stopped there.
+    The same request would get the same reply, so this is not retryable."""
+
+    code = "response_too_large"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

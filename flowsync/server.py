@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -20,6 +21,32 @@ from flowsync.worker.queue import create_pool
 from flowsync.worker.runner import Worker
 
 log = logging.getLogger("flowsync")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the signal after a graceful shutdown (that
+    would kill the process before the worker and the embedded database stop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def _exit_on_sigterm() -> None:
+    """Until the event loop takes over, SIGTERM unwinds like Ctrl-C, so that `finally`
+    blocks (stopping the embedded database) run."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def make_worker(settings: Settings, url: str, pool: object, concurrency: int) -> Worker:
@@ -49,7 +76,7 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level=settings.log_level
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         log.info("FlowSync is at http://%s:%s/api/health", settings.host, settings.port)
         await server.serve()
     finally:
@@ -63,6 +90,7 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
 def run_dev(settings: Settings) -> int:
     """Start (or reuse) the database, migrate it and serve the API with a worker until
     SIGINT or SIGTERM; the embedded database is stopped on the way out."""
+    _exit_on_sigterm()
     with database_url(settings) as url:
         upgrade(url)
         asyncio.run(_serve(settings, url, with_worker=settings.dev_worker))
@@ -91,6 +119,7 @@ def run_worker(settings: Settings, concurrency: int) -> int:
     its jobs and exits 0."""
     # Workers do not migrate: `flowsync migrate` (or `dev`) owns the schema, so that many
     # workers starting at once never race to change it.
+    _exit_on_sigterm()
     with database_url(settings) as url:
         asyncio.run(_work(settings, url, concurrency))
     return 0

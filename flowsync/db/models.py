@@ -131,9 +131,7 @@ class WorkflowVersion(Base):
     __tablename__ = "workflow_versions"
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    workflow_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workflows.id", ondelete="CASCADE")
-    )
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     definition: Mapped[Json]
     created_at: Mapped[datetime] = _created()
@@ -153,9 +151,7 @@ class Execution(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
-    workflow_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workflows.id", ondelete="CASCADE")
-    )
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     workflow_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflow_versions.id"))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text)
@@ -211,9 +207,7 @@ class StepExecution(Base):
     __tablename__ = "step_executions"
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    execution_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("executions.id", ondelete="CASCADE")
-    )
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
     node_id: Mapped[str] = mapped_column(Text)
     node_type: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default=text("'PENDING'"))
@@ -246,13 +240,9 @@ class ExecutionEvent(Base):
     __tablename__ = "execution_events"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    execution_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("executions.id", ondelete="CASCADE")
-    )
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
-    workflow_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workflows.id", ondelete="CASCADE")
-    )
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     sequence: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
@@ -279,9 +269,7 @@ class Trigger(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
-    workflow_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workflows.id", ondelete="CASCADE")
-    )
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(server_default=text("true"))
     config: Mapped[Json] = mapped_column(server_default=text("'{}'::jsonb"))
@@ -329,12 +317,8 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    execution_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("executions.id", ondelete="CASCADE")
-    )
-    step_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("step_executions.id", ondelete="CASCADE")
-    )
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    step_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("step_executions.id", ondelete="CASCADE"))
     priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     run_at: Mapped[datetime] = mapped_column(server_default=func.now())
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -371,12 +355,8 @@ class DeadLetter(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
-    execution_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("executions.id", ondelete="CASCADE")
-    )
-    step_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("step_executions.id", ondelete="CASCADE")
-    )
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    step_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("step_executions.id", ondelete="CASCADE"))
     node_id: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     error: Mapped[Json]

@@ -28,7 +28,7 @@ from flowsync.engine.transitions import (
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.errors import Conflict, LeaseLost, NotFound
-from flowsync.worker.queue import CANCEL_CHANNEL, QUERIES, ClaimedJob
+from flowsync.worker.queue import CANCEL_CHANNEL, QUERIES, ClaimedJob, Connection
 
 log = logging.getLogger("flowsync.engine")
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class Orchestrator:
 
     async def start(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         *,
         owner_id: uuid.UUID,
         workflow_id: uuid.UUID,
@@ -220,7 +220,7 @@ class Orchestrator:
 
     # -- cancel -----------------------------------------------------------------------
 
-    async def cancel(self, conn: asyncpg.Connection, execution_id: uuid.UUID, reason: str) -> None:
+    async def cancel(self, conn: Connection, execution_id: uuid.UUID, reason: str) -> None:
         """Cancel a running execution inside the caller's transaction: queued steps are
         dropped, running ones are told to stop (NOTIFY on commit) and the execution ends
         CANCELLED. Conflict when it has already ended."""
@@ -242,7 +242,7 @@ class Orchestrator:
     # -- writing a plan ---------------------------------------------------------------
 
     async def _take(
-        self, conn: asyncpg.Connection, job: ClaimedJob, *, keep: bool
+        self, conn: Connection, job: ClaimedJob, *, keep: bool
     ) -> asyncpg.Record:
         query = QUERIES["lock_job"] if keep else QUERIES["take_job"]
         head = await conn.fetchrow(query, job.job_id, job.lease_token)
@@ -254,7 +254,7 @@ class Orchestrator:
 
     async def _write(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         execution_id: uuid.UUID,
         last_sequence: int,
         owner_id: uuid.UUID,

@@ -148,9 +148,7 @@ def plan_completion(
     return plan
 
 
-def plan_failure(
-    steps: Mapping[str, StepRow], node_id: str, error: dict[str, Any]
-) -> Plan:
+def plan_failure(steps: Mapping[str, StepRow], node_id: str, error: dict[str, Any]) -> Plan:
     """A step failed for good: the execution fails and every other active step is
     cancelled (its job dropped, a running one told to stop)."""
     plan = Plan(drop_jobs=True, execution_status=ExecutionStatus.FAILED)
@@ -158,7 +156,9 @@ def plan_failure(
     _cancel_active(plan, steps, exclude=node_id)
     plan.execution_error = {"nodeId": node_id, **error}
     plan.events.append(
-        Event("execution.failed", ExecutionStatus.FAILED.value, data={"error": plan.execution_error})
+        Event(
+            "execution.failed", ExecutionStatus.FAILED.value, data={"error": plan.execution_error}
+        )
     )
     return plan
 

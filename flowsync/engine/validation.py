@@ -67,16 +67,6 @@ DESCRIPTION_MAX = 2_000
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledEdge:
-    """An edge; `index` is its position in the definition's `edges` list."""
-
-    index: int
-    source: str
-    target: str
-    handle: str | None
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledNode:
     """A node with its typed `data` and the compiled parts its handler needs.
@@ -190,7 +180,7 @@ def validate_workflow_document(raw: object) -> WorkflowDocument:
     problems: list[Problem] = []
     if not isinstance(raw, dict):
         problems.append(
-            Problem("$", f"a workflow must be an object with name and definition, not {_kind(raw)}")
+            Problem("$", f"a workflow must be an object with name and definition, not {kind_of(raw)}")
         )
         raise _invalid(problems)
     for key in raw:
@@ -219,7 +209,7 @@ def _text_field(
             problems.append(Problem(f"$.{key}", "is required"))
         return None
     if not isinstance(value, str):
-        problems.append(Problem(f"$.{key}", f"must be a string, not {_kind(value)}"))
+        problems.append(Problem(f"$.{key}", f"must be a string, not {kind_of(value)}"))
         return None
     value = value.strip()
     if required and not value:
@@ -253,30 +243,11 @@ class _NodeInfo:
     condition: Expression | None = None
 
 
-class _Checker:
-    """Collects the problems of one definition."""
-
-    def __init__(self, base: str, problems: list[Problem]) -> None:
-        self.base = base
-        self.problems = problems
-
-    def add(
-        self, path: str, message: str, node_id: str | None = None, edge: int | None = None
-    ) -> None:
-        self.problems.append(Problem(path, message, node_id, edge))
-
-    def node_path(self, index: int) -> str:
-        return f"{self.base}.nodes[{index}]"
-
-    def edge_path(self, index: int) -> str:
-        return f"{self.base}.edges[{index}]"
-
-
 def _check_definition(raw: object, base: str, problems: list[Problem]) -> CompiledWorkflow | None:
-    check = _Checker(base, problems)
+    check = ProblemCollector(base, problems)
     before = len(problems)
     if not isinstance(raw, dict):
-        check.add(base, f"a definition must be an object with nodes and edges, not {_kind(raw)}")
+        check.add(base, f"a definition must be an object with nodes and edges, not {kind_of(raw)}")
         return None
     too_deep = _too_deep(raw, base)
     if too_deep is not None:
@@ -297,14 +268,14 @@ def _check_definition(raw: object, base: str, problems: list[Problem]) -> Compil
     edges = _check_edges(raw_edges, nodes, check) if raw_edges is not None else []
     if raw_nodes is None or raw_edges is None:
         return None
-    order = _check_graph(nodes, edges, check)
+    order = check_structure(nodes, edges, check)
     if len(problems) > before or order is None:
         return None
     return _build(nodes, edges, order, raw_edges)
 
 
 def _list_field(
-    raw: Mapping[str, object], key: str, limit: int, check: _Checker
+    raw: Mapping[str, object], key: str, limit: int, check: ProblemCollector
 ) -> list[object] | None:
     path = f"{check.base}.{key}"
     value = raw.get(key)
@@ -312,7 +283,7 @@ def _list_field(
         check.add(path, "is required")
         return None
     if not isinstance(value, list):
-        check.add(path, f"must be a list, not {_kind(value)}")
+        check.add(path, f"must be a list, not {kind_of(value)}")
         return None
     if len(value) > limit:
         # Stop here: checking every item of an oversized list is wasted work.
@@ -321,18 +292,18 @@ def _list_field(
     return value
 
 
-def _check_nodes(raw_nodes: list[object], check: _Checker) -> dict[str, _NodeInfo]:
+def _check_nodes(raw_nodes: list[object], check: ProblemCollector) -> dict[str, _NodeInfo]:
     nodes: dict[str, _NodeInfo] = {}
     for index, item in enumerate(raw_nodes):
         path = check.node_path(index)
         if not isinstance(item, dict):
-            check.add(path, f"a node must be an object, not {_kind(item)}")
+            check.add(path, f"a node must be an object, not {kind_of(item)}")
             continue
         node_id = item["id"] if isinstance(item.get("id"), str) else None
         try:
             Node.model_validate(item)
         except ValidationError as exc:
-            check.problems.extend(_translate(exc, path, node_id=node_id))
+            check.problems.extend(translate_errors(exc, path, node_id=node_id))
         node_type = _node_type(item.get("type"), path, node_id, check)
         raw_data = item.get("data")
         info = None
@@ -354,7 +325,7 @@ def _check_nodes(raw_nodes: list[object], check: _Checker) -> dict[str, _NodeInf
     return nodes
 
 
-def _node_type(value: object, path: str, node_id: str | None, check: _Checker) -> NodeType | None:
+def _node_type(value: object, path: str, node_id: str | None, check: ProblemCollector) -> NodeType | None:
     if not isinstance(value, str):
         return None  # the Node model reported it
     try:
@@ -372,7 +343,7 @@ def _check_data(
     raw: dict[str, object],
     path: str,
     node_id: str | None,
-    check: _Checker,
+    check: ProblemCollector,
     info: _NodeInfo | None,
 ) -> None:
     model = DATA_MODELS[node_type]
@@ -385,7 +356,7 @@ def _check_data(
     try:
         data = model.model_validate(raw)
     except ValidationError as exc:
-        bad = _translate(exc, path, node_id=node_id)
+        bad = translate_errors(exc, path, node_id=node_id)
         check.problems.extend(bad)
     if info is not None:
         info.data = data
@@ -394,7 +365,7 @@ def _check_data(
     if node_type is NodeType.CONDITION:
         source = raw.get("expression")
         where = f"{path}.expression"
-        if isinstance(source, str) and not any(_within(p.path, where) for p in bad):
+        if isinstance(source, str) and not any(within(p.path, where) for p in bad):
             try:
                 expression = compile_expression(source)
             except ExpressionSyntaxError as exc:
@@ -404,7 +375,7 @@ def _check_data(
                     info.condition = expression
     for key in TEMPLATE_FIELDS.get(node_type, ()):
         where = json_path(path, key)
-        if key not in raw or any(_within(p.path, where) for p in bad):
+        if key not in raw or any(within(p.path, where) for p in bad):
             continue
         try:
             template = compile_template(_as_json(raw[key]), path=where)
@@ -416,19 +387,19 @@ def _check_data(
 
 
 def _check_edges(
-    raw_edges: list[object], nodes: Mapping[str, _NodeInfo], check: _Checker
+    raw_edges: list[object], nodes: Mapping[str, _NodeInfo], check: ProblemCollector
 ) -> list[CompiledEdge]:
     edges: list[CompiledEdge] = []
     seen: dict[tuple[str, str, str | None], int] = {}
     for index, item in enumerate(raw_edges):
         path = check.edge_path(index)
         if not isinstance(item, dict):
-            check.add(path, f"an edge must be an object, not {_kind(item)}", edge=index)
+            check.add(path, f"an edge must be an object, not {kind_of(item)}", edge=index)
             continue
         try:
             edge = Edge.model_validate(item)
         except ValidationError as exc:
-            check.problems.extend(_translate(exc, path, edge=index))
+            check.problems.extend(translate_errors(exc, path, edge=index))
             continue
         source, target, handle = edge.source, edge.target, edge.source_handle
         missing = False
@@ -467,224 +438,6 @@ def _check_edges(
             )
         edges.append(CompiledEdge(index, source, target, handle))
     return edges
-
-
-def _check_graph(
-    nodes: Mapping[str, _NodeInfo], edges: Sequence[CompiledEdge], check: _Checker
-) -> tuple[str, ...] | None:
-    """The structural rules. Returns a topological order when the graph is acyclic."""
-    outgoing: dict[str, list[CompiledEdge]] = {node_id: [] for node_id in nodes}
-    incoming: dict[str, list[CompiledEdge]] = {node_id: [] for node_id in nodes}
-    for edge in edges:
-        outgoing[edge.source].append(edge)
-        incoming[edge.target].append(edge)
-    starts = [n for n in nodes.values() if n.type is NodeType.START]
-    ends = [n for n in nodes.values() if n.type is NodeType.END]
-    if not starts:
-        check.add(f"{check.base}.nodes", "a workflow needs a start node; there is none")
-    for extra in starts[1:]:
-        check.add(
-            check.node_path(extra.index),
-            f"a second start node {extra.id!r}: a workflow has exactly one ({starts[0].id!r})",
-            extra.id,
-        )
-    if not ends:
-        check.add(f"{check.base}.nodes", "a workflow needs at least one end node; there is none")
-    for node in nodes.values():
-        _check_degree(node, outgoing[node.id], incoming[node.id], check)
-    cyclic = _check_cycles(nodes, outgoing, check)
-    _check_reachability(nodes, outgoing, incoming, starts, ends, check)
-    return None if cyclic else _topological_order(nodes, outgoing, incoming)
-
-
-def _check_degree(
-    node: _NodeInfo, outs: list[CompiledEdge], ins: list[CompiledEdge], check: _Checker
-) -> None:
-    path, name = check.node_path(node.index), node.id
-    if node.type is None:
-        return  # an unknown type has no rule of its own
-    if node.type is NodeType.START:
-        for edge in ins:
-            message = f"the start node {name!r} cannot have incoming edges"
-            check.add(check.edge_path(edge.index), message, name, edge.index)
-    if node.type is NodeType.END:
-        for edge in outs:
-            message = f"the end node {name!r} cannot have outgoing edges"
-            check.add(check.edge_path(edge.index), message, name, edge.index)
-        return
-    if node.type is NodeType.FORK:
-        if len(outs) < 2:
-            message = f"fork {name!r} needs two or more outgoing edges (has {len(outs)})"
-            check.add(path, message, name)
-        return
-    if node.type is NodeType.CONDITION:
-        first: dict[str, CompiledEdge] = {}
-        for edge in outs:
-            if edge.handle not in ("true", "false"):
-                continue  # reported with the edge
-            if edge.handle in first:
-                also = check.edge_path(first[edge.handle].index)
-                message = f'condition {name!r} has two "{edge.handle}" edges (also {also})'
-                check.add(f"{check.edge_path(edge.index)}.sourceHandle", message, name, edge.index)
-            else:
-                first[edge.handle] = edge
-        if len(outs) != 2:
-            message = (
-                f"condition {name!r} needs exactly two outgoing edges, one with sourceHandle "
-                f'"true" and one with "false" (has {len(outs)})'
-            )
-            check.add(path, message, name)
-        return
-    if node.type is NodeType.JOIN and len(ins) < 2:
-        check.add(path, f"join {name!r} needs two or more incoming edges (has {len(ins)})", name)
-    if not outs:
-        message = f"{node.type} {name!r} has no outgoing edge; only an end node may end a path"
-        check.add(path, message, name)
-    elif len(outs) > 1:
-        message = (
-            f"{node.type} {name!r} has {len(outs)} outgoing edges; it must have exactly one "
-            "(use a fork for parallel branches, a condition for a choice)"
-        )
-        check.add(path, message, name)
-
-
-def _check_cycles(
-    nodes: Mapping[str, _NodeInfo], outgoing: Mapping[str, list[CompiledEdge]], check: _Checker
-) -> bool:
-    """Report one cycle per strongly connected component; True when there is any."""
-    found = False
-    for component in _strong_components(nodes, outgoing):
-        if len(component) < 2:
-            continue  # self-loops were rejected with their edge
-        found = True
-        first = min(component, key=lambda node_id: nodes[node_id].index)
-        cycle = _cycle_through(first, component, outgoing)
-        message = "a cycle: " + " → ".join([*cycle, first])
-        check.add(check.node_path(nodes[first].index), message, first)
-    return found
-
-
-def _strong_components(
-    nodes: Mapping[str, _NodeInfo], outgoing: Mapping[str, list[CompiledEdge]]
-) -> list[set[str]]:
-    """Tarjan's algorithm, iterative so that a long chain cannot exhaust the stack."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[set[str]] = []
-    for root in nodes:
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        while work:
-            node_id, position = work.pop()
-            if position == 0:
-                index[node_id] = low[node_id] = len(index)
-                stack.append(node_id)
-                on_stack.add(node_id)
-            successors = outgoing[node_id]
-            if position < len(successors):
-                work.append((node_id, position + 1))
-                target = successors[position].target
-                if target not in index:
-                    work.append((target, 0))
-                elif target in on_stack:
-                    low[node_id] = min(low[node_id], index[target])
-                continue
-            if low[node_id] == index[node_id]:
-                component: set[str] = set()
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.add(member)
-                    if member == node_id:
-                        break
-                components.append(component)
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node_id])
-    return components
-
-
-def _cycle_through(
-    first: str, component: set[str], outgoing: Mapping[str, list[CompiledEdge]]
-) -> list[str]:
-    """The shortest cycle from `first` back to itself inside its component."""
-    parent: dict[str, str] = {}
-    queue = deque([first])
-    while queue:
-        node_id = queue.popleft()
-        for edge in outgoing[node_id]:
-            if edge.target == first:
-                path = [node_id]
-                while path[-1] != first:
-                    path.append(parent[path[-1]])
-                return path[::-1]
-            if edge.target in component and edge.target not in parent:
-                parent[edge.target] = node_id
-                queue.append(edge.target)
-    return [first]  # unreachable for a true component; kept total for safety
-
-
-def _check_reachability(
-    nodes: Mapping[str, _NodeInfo],
-    outgoing: Mapping[str, list[CompiledEdge]],
-    incoming: Mapping[str, list[CompiledEdge]],
-    starts: list[_NodeInfo],
-    ends: list[_NodeInfo],
-    check: _Checker,
-) -> None:
-    if starts:
-        reached = _walk([n.id for n in starts], outgoing, lambda e: e.target)
-        for node in nodes.values():
-            if node.id not in reached:
-                message = f"node {node.id!r} cannot be reached from the start node"
-                check.add(check.node_path(node.index), message, node.id)
-    if ends:
-        reaching = _walk([n.id for n in ends], incoming, lambda e: e.source)
-        for node in nodes.values():
-            # A known type without outgoing edges was reported by its own rule already.
-            if node.id in reaching or (node.type is not None and not outgoing[node.id]):
-                continue
-            message = f"no path leads from node {node.id!r} to an end node"
-            check.add(check.node_path(node.index), message, node.id)
-
-
-def _walk(
-    roots: list[str],
-    adjacent: Mapping[str, list[CompiledEdge]],
-    step: Callable[[CompiledEdge], str],
-) -> set[str]:
-    seen = set(roots)
-    queue = deque(roots)
-    while queue:
-        for edge in adjacent[queue.popleft()]:
-            other = step(edge)
-            if other not in seen:
-                seen.add(other)
-                queue.append(other)
-    return seen
-
-
-def _topological_order(
-    nodes: Mapping[str, _NodeInfo],
-    outgoing: Mapping[str, list[CompiledEdge]],
-    incoming: Mapping[str, list[CompiledEdge]],
-) -> tuple[str, ...]:
-    """Kahn's algorithm, ties broken by document order so that the result is stable."""
-    remaining = {node_id: len(incoming[node_id]) for node_id in nodes}
-    ready = [(node.index, node.id) for node in nodes.values() if remaining[node.id] == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, node_id = heapq.heappop(ready)
-        order.append(node_id)
-        for edge in outgoing[node_id]:
-            remaining[edge.target] -= 1
-            if remaining[edge.target] == 0:
-                heapq.heappush(ready, (nodes[edge.target].index, edge.target))
-    return tuple(order)
 
 
 def _build(
@@ -793,75 +546,3 @@ def _too_deep(value: object, base: str) -> str | None:
     return None
 
 
-def _within(path: str, prefix: str) -> bool:
-    return path == prefix or (path.startswith(prefix) and path[len(prefix)] in ".[")
-
-
-_DATA_MODELS = [m for m in DATA_MODELS.values() if m is not None]
-_VOCABULARY = sorted(
-    {
-        f.alias
-        for model in [*_DATA_MODELS, RetryPolicy]
-        for f in model.model_fields.values()
-        if f.alias
-    }
-)
-_TYPE_MESSAGES = {
-    "dict_type": "an object",
-    "model_type": "an object",
-    "model_attributes_type": "an object",
-    "list_type": "a list",
-    "string_type": "a string",
-    "float_type": "a number",
-    "int_type": "an integer",
-    "bool_type": "true or false",
-}
-
-
-def _translate(
-    exc: ValidationError, base: str, *, node_id: str | None = None, edge: int | None = None
-) -> list[Problem]:
-    """pydantic's errors as problems at JSON paths, one per path and message."""
-    problems: list[Problem] = []
-    for error in exc.errors(include_url=False):
-        path = base
-        for part in error["loc"]:
-            path = json_path(path, part)
-        problem = Problem(path, _message(error), node_id, edge)
-        if problem not in problems:
-            problems.append(problem)
-    return problems
-
-
-def _message(error: ErrorDetails) -> str:
-    kind, loc = error["type"], error["loc"]
-    if kind == "extra_forbidden" and loc:
-        name = str(loc[-1])
-        hint = difflib.get_close_matches(name, _VOCABULARY, 1)
-        return f"unknown field {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-    if kind == "missing":
-        return "is required"
-    if kind in _TYPE_MESSAGES:
-        return f"must be {_TYPE_MESSAGES[kind]}, not {_kind(error.get('input'))}"
-    message = error["msg"]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if message.startswith("Input should be "):
-        message = "must be " + message.removeprefix("Input should be ")
-    return message
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"

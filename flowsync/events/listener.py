@@ -57,11 +57,11 @@ class PgListener:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.close(), 2)
 
-    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
         callback = self._channels.get(channel)
         if callback is not None:
             try:
-                callback(payload)
+                callback(str(payload))
             except Exception:  # a subscriber's bug must not kill the listener
                 log.exception("listener callback for %s failed", channel)
 
@@ -74,7 +74,7 @@ class PgListener:
                     self._dsn, server_settings={"application_name": self._app}, timeout=10
                 )
                 self._conn = conn
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 for channel in self._channels:
                     await conn.add_listener(channel, self._dispatch)
                 self.connected.set()

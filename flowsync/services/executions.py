@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -209,7 +210,7 @@ class ExecutionService:
 
     async def events(
         self, principal: Principal, execution_id: object, *, after: int = 0, limit: int = 1000
-    ) -> list[ExecutionEvent]:
+    ) -> builtins.list[ExecutionEvent]:
         """The execution's events with a sequence number above `after`, in order."""
         eid = parse_uuid(execution_id, "execution")
         await self.get(principal, eid)

@@ -7,6 +7,7 @@ a missing one (`NotFound`). Every change writes an audit entry in its own transa
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from dataclasses import dataclass
@@ -246,7 +247,9 @@ class WorkflowService:
             )
             await audit.record(session, principal, "workflow.deleted", "workflow", workflow.id)
 
-    async def versions(self, principal: Principal, workflow_id: object) -> list[WorkflowVersion]:
+    async def versions(
+        self, principal: Principal, workflow_id: object
+    ) -> builtins.list[WorkflowVersion]:
         """Every version of the workflow, newest first."""
         async with self._sessions() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=False)

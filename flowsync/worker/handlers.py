@@ -225,6 +225,8 @@ def registry_from_settings(settings: Settings) -> HandlerRegistry:
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise ConfigurationError(f"FLOWSYNC_EXTRA_HANDLERS: cannot load {target}: {exc}")
+            raise ConfigurationError(
+                f"FLOWSYNC_EXTRA_HANDLERS: cannot load {target}: {exc}"
+            ) from exc
         registry.register(node_type, obj() if isinstance(obj, type) else obj)
     return registry

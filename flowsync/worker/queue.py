@@ -17,12 +17,17 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from flowsync.config import to_asyncpg_dsn
 
 JOBS_CHANNEL = "flowsync_jobs"
 EVENTS_CHANNEL = "flowsync_events"
 CANCEL_CHANNEL = "flowsync_cancel"
+
+
+# A connection, whether direct or borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 def _load_queries() -> dict[str, str]:
@@ -86,7 +91,7 @@ class ClaimedJob:
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> ClaimedJob:
-        return cls(**{name: row[name] for name in cls.__slots__})  # type: ignore[arg-type]
+        return cls(**{name: row[name] for name in cls.__slots__})
 
 
 class Queue:

@@ -181,12 +181,15 @@ async def test_connections_killed_mid_run_reconnect_and_every_execution_finishes
     killed = 0
     for _ in range(4):
         await asyncio.sleep(0.4)
-        killed += await services.pool.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid() "
-            "AND application_name LIKE 'flowsync-worker%'",
-            database,
-        ) or 0
+        killed += (
+            await services.pool.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid() "
+                "AND application_name LIKE 'flowsync-worker%'",
+                database,
+            )
+            or 0
+        )
     assert killed > 0
     for eid in eids:
         execution = await finished(services, me, eid, 60)

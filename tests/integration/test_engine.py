@@ -34,7 +34,9 @@ class Env:
         return wf.id
 
     async def start(self, workflow_id: uuid.UUID, input: Any = None, **kw: Any) -> uuid.UUID:
-        return (await self.services.executions.start(self.me, workflow_id, input, **kw)).execution.id
+        return (
+            await self.services.executions.start(self.me, workflow_id, input, **kw)
+        ).execution.id
 
     async def wait(self, execution_id: uuid.UUID, timeout: float = 15) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -107,7 +109,11 @@ NESTED = {
         {"id": "silver", "type": "transform", "data": {"output": {"tier": "silver"}}},
         {"id": "small", "type": "transform", "data": {"output": {"tier": "bronze"}}},
         {"id": "merge", "type": "transform", "data": {"output": {"done": True}}},
-        {"id": "end", "type": "end", "data": {"output": {"merged": "{{ steps.merge.output.done }}"}}},
+        {
+            "id": "end",
+            "type": "end",
+            "data": {"output": {"merged": "{{ steps.merge.output.done }}"}},
+        },
     ],
     "edges": [
         {"source": "start", "target": "big"},

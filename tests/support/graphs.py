@@ -17,13 +17,15 @@ def chain(length: int, *, delay: float | None = None) -> dict[str, Any]:
     for i in range(1, length + 1):
         node = f"t{i}"
         nodes.append(
-            {"id": node, "type": "transform", "data": {"output": {"n": f"{{{{ {prev_expr} + 1 }}}}"}}}
+            {
+                "id": node,
+                "type": "transform",
+                "data": {"output": {"n": f"{{{{ {prev_expr} + 1 }}}}"}},
+            }
         )
         edges.append({"source": prev, "target": node})
         prev, prev_expr = node, f"steps.{node}.output.n"
-    nodes.append(
-        {"id": "end", "type": "end", "data": {"output": {"n": f"{{{{ {prev_expr} }}}}"}}}
-    )
+    nodes.append({"id": "end", "type": "end", "data": {"output": {"n": f"{{{{ {prev_expr} }}}}"}}})
     edges.append({"source": prev, "target": "end"})
     return {"nodes": nodes, "edges": edges}
 
@@ -34,7 +36,11 @@ def fan(width: int) -> dict[str, Any]:
         {"id": "start", "type": "start"},
         {"id": "split", "type": "fork"},
         {"id": "merge", "type": "join"},
-        {"id": "end", "type": "end", "data": {"output": {"count": "{{ size(steps.merge.output) }}"}}},
+        {
+            "id": "end",
+            "type": "end",
+            "data": {"output": {"count": "{{ size(steps.merge.output) }}"}},
+        },
     ]
     edges: list[dict[str, Any]] = [
         {"source": "start", "target": "split"},
