@@ -41,6 +41,7 @@ __all__ = [
     "Expression",
     "Token",
     "compile_expression",
+    "describe",
     "scan",
 ]
 
@@ -150,7 +151,7 @@ def _string_end(text: str, i: int, *, raw: bool) -> tuple[int, bool]:
 
 # Which part of each variable an expression can read: None means all of it, a dict the
 # named keys only. Passing only that part matters: the Rust binding converts the whole
-# context on every call, 8 ms for a 90 KB step output against 15 µs for the fields used.
+# context on every call: about 8 ms for a 110 KB context, against 20 µs for the fields used.
 _Need: TypeAlias = dict[str, "_Need"] | None
 
 

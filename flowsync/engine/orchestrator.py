@@ -88,6 +88,17 @@ def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
     return out
 
 
+def _carried(
+    steps: Mapping[str, StepRow], node_id: str, output: Any, known: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The outputs the next step may take over: exact only if the steps completed before
+    are the ones the finishing step knew."""
+    before = {n for n, r in steps.items() if r.status is StepStatus.COMPLETED and n != node_id}
+    if before and (known is None or set(known) != before):
+        return None
+    return {**(known or {}), node_id: output}
+
+
 class Orchestrator:
     """Starts executions and records each step's outcome."""
 
@@ -148,10 +159,17 @@ class Orchestrator:
     # -- a job's outcome ------------------------------------------------------------
 
     async def complete(
-        self, job: ClaimedJob, output: Any, *, take_next: bool = False
+        self,
+        job: ClaimedJob,
+        output: Any,
+        *,
+        take_next: bool = False,
+        known_outputs: Mapping[str, Any] | None = None,
     ) -> ClaimedJob | None:
         """Record a completed step and advance the graph. With `take_next`, the first
-        step that became ready is handed back already claimed by this worker."""
+        step that became ready is handed back already claimed by this worker; when
+        `known_outputs` (the outputs this step saw) are still all there is, they travel
+        with it, so the next step needs no read."""
         wf = await self.workflows.get(job.workflow_version_id)
 
         async def txn() -> ClaimedJob | None:
@@ -159,11 +177,11 @@ class Orchestrator:
                 head = await self._take(conn, job, keep=False)
                 steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
                 plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
-                taken = await self._write(
+                return await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
                     job.workflow_id, plan, job=job,
+                    known_outputs=_carried(steps, job.node_id, output, known_outputs),
                 )  # fmt: skip
-                return taken
 
         return await _retrying(txn)
 
@@ -241,9 +259,7 @@ class Orchestrator:
 
     # -- writing a plan ---------------------------------------------------------------
 
-    async def _take(
-        self, conn: Connection, job: ClaimedJob, *, keep: bool
-    ) -> asyncpg.Record:
+    async def _take(self, conn: Connection, job: ClaimedJob, *, keep: bool) -> asyncpg.Record:
         query = QUERIES["lock_job"] if keep else QUERIES["take_job"]
         head = await conn.fetchrow(query, job.job_id, job.lease_token)
         if head is None:
@@ -262,69 +278,60 @@ class Orchestrator:
         plan: Plan,
         *,
         job: ClaimedJob | None = None,
+        known_outputs: dict[str, Any] | None = None,
     ) -> ClaimedJob | None:
+        """Write a plan in one statement; returns the job handed to this worker, if any."""
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
-        if plan.steps:
-            await conn.execute(
-                QUERIES["set_steps"],
-                [c.step_id for c in plan.steps],
-                [c.status.value for c in plan.steps],
-                [c.output for c in plan.steps],
-                [c.error for c in plan.steps],
-                [c.input for c in plan.steps],
-            )
-        taken: ClaimedJob | None = None
-        if plan.jobs:
-            token = uuid.uuid4()
-            rows = await conn.fetch(
-                QUERIES["insert_jobs"],
-                execution_id,
-                [j.step_id for j in plan.jobs],
-                [j.run_at for j in plan.jobs],
-                [j.max_attempts for j in plan.jobs],
-                [token if j.take else None for j in plan.jobs],
-                self.lease_seconds,
-                self.worker_id,
-            )
-            for row, new in zip(rows, plan.jobs, strict=True):
-                if new.take and job is not None:
-                    taken = dataclasses.replace(
-                        job,
-                        job_id=row["id"],
-                        lease_token=token,
-                        attempts=1,
-                        max_attempts=new.max_attempts,
-                        step_id=new.step_id,
-                        node_id=new.node_id,
-                        node_type=(await self.workflows.get(job.workflow_version_id))
-                        .nodes[new.node_id]
-                        .type,
-                        step_input=None,
-                    )
-            if any(not j.take for j in plan.jobs):
-                await conn.execute(QUERIES["notify_jobs"])
+        token = uuid.uuid4()
         events = plan.events
         own_step = job.step_id if job else None
-        await conn.execute(
-            QUERIES["append_events"],
+        row = await conn.fetchrow(
+            QUERIES["write_plan"],
             execution_id,
             last_sequence,
             owner_id,
             workflow_id,
+            [c.step_id for c in plan.steps],
+            [c.status.value for c in plan.steps],
+            [c.output for c in plan.steps],
+            [c.error for c in plan.steps],
+            [c.input for c in plan.steps],
+            [j.step_id for j in plan.jobs],
+            [j.run_at for j in plan.jobs],
+            [j.max_attempts for j in plan.jobs],
+            [token if j.take else None for j in plan.jobs],
             [e.kind for e in events],
             [e.status for e in events],
             [e.step_id for e in events],
             [e.node_id for e in events],
             [
-                e.attempt
-                if e.attempt is not None or e.step_id != own_step or job is None
-                else job.attempts
+                job.attempts if job is not None and e.attempt is None and e.step_id == own_step
+                else e.attempt
                 for e in events
             ],
             [e.data for e in events],
+            self.worker_id,
             plan.execution_status.value if plan.execution_status else None,
             plan.execution_output,
             plan.execution_error,
+            any(not j.take for j in plan.jobs),
+            self.lease_seconds,
+        )  # fmt: skip
+        taken = next((j for j in plan.jobs if j.take), None)
+        if taken is None or job is None or row is None:
+            return None
+        job_id = dict(zip(row["job_steps"], row["job_ids"], strict=True))[taken.step_id]
+        workflow = await self.workflows.get(job.workflow_version_id)
+        return dataclasses.replace(
+            job,
+            job_id=job_id,
+            lease_token=token,
+            attempts=1,
+            max_attempts=taken.max_attempts,
+            step_id=taken.step_id,
+            node_id=taken.node_id,
+            node_type=workflow.nodes[taken.node_id].type,
+            step_input=None,
+            known_outputs=known_outputs,
         )
-        return taken

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-import heapq
 import json
 import re
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue, ValidationError
-from pydantic_core import ErrorDetails
 
 from flowsync.engine.definition import (
     DATA_MODELS,
@@ -31,9 +28,10 @@ from flowsync.engine.definition import (
     Node,
     NodeData,
     NodeType,
-    RetryPolicy,
 )
 from flowsync.engine.expressions import Expression, compile_expression
+from flowsync.engine.problems import ProblemCollector, kind_of, translate_errors, within
+from flowsync.engine.structure import CompiledEdge, check_structure
 from flowsync.engine.templates import Template, compile_template, json_path
 from flowsync.errors import (
     DefinitionInvalid,
@@ -180,7 +178,9 @@ def validate_workflow_document(raw: object) -> WorkflowDocument:
     problems: list[Problem] = []
     if not isinstance(raw, dict):
         problems.append(
-            Problem("$", f"a workflow must be an object with name and definition, not {kind_of(raw)}")
+            Problem(
+                "$", f"a workflow must be an object with name and definition, not {kind_of(raw)}"
+            )
         )
         raise _invalid(problems)
     for key in raw:
@@ -325,7 +325,9 @@ def _check_nodes(raw_nodes: list[object], check: ProblemCollector) -> dict[str, 
     return nodes
 
 
-def _node_type(value: object, path: str, node_id: str | None, check: ProblemCollector) -> NodeType | None:
+def _node_type(
+    value: object, path: str, node_id: str | None, check: ProblemCollector
+) -> NodeType | None:
     if not isinstance(value, str):
         return None  # the Node model reported it
     try:
@@ -533,16 +535,37 @@ def _as_json(value: object) -> JsonValue:
 
 
 def _too_deep(value: object, base: str) -> str | None:
-    """The path of the first value nested deeper than MAX_DEPTH, if any."""
-    stack: list[tuple[object, str, int]] = [(value, base, 0)]
+    """The path of a container nested deeper than MAX_DEPTH, if any.
+
+    Iterative, and builds no path unless it finds one, since it walks every value of a
+    definition of up to 1 MiB."""
+    stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
-        item, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return path
+        item, depth = stack.pop()
         if isinstance(item, dict):
-            stack.extend((v, json_path(path, str(k)), depth + 1) for k, v in item.items())
+            children: Iterable[object] = item.values()
         elif isinstance(item, list):
-            stack.extend((v, json_path(path, i), depth + 1) for i, v in enumerate(item))
+            children = item
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            return _deep_path(value, base, 0)
+        stack.extend((child, depth + 1) for child in children)
     return None
 
 
+def _deep_path(value: object, path: str, depth: int) -> str | None:
+    # Recursion is bounded: it stops at MAX_DEPTH.
+    if isinstance(value, dict):
+        items = [(json_path(path, str(k)), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(json_path(path, i), v) for i, v in enumerate(value)]
+    else:
+        return None
+    if depth >= MAX_DEPTH:
+        return path
+    for child_path, child in items:
+        found = _deep_path(child, child_path, depth + 1)
+        if found is not None:
+            return found
+    return None

@@ -74,12 +74,12 @@ class Handler(Protocol):
         ...
 
 
-def build_variables(job: ClaimedJob, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def build_variables(job: ClaimedJob, outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The expression context for a job, from the outputs of completed steps."""
     trigger = {"type": job.trigger_type, **(job.trigger_data or {})}
     return step_context(
         input=job.execution_input,
-        outputs={node_id: row["output"] for node_id, row in outputs.items()},
+        outputs=outputs,
         execution=ExecutionInfo(
             job.execution_id, job.workflow_id, job.version, job.execution_started_at
         ),

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import json
+import os
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -203,6 +205,12 @@ class _ResponseStream(httpx.AsyncByteStream):
                 await close()
 
 
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading certifi's bundle takes milliseconds; a context is safe to share.
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport (HTTP/1.1, pooled) whose every connection goes through the SSRF
     guard and to the checked address. `network_backend` replaces the socket layer under
@@ -220,7 +228,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         backend = _GuardedBackend(policy, resolver, network_backend or httpcore.AnyIOBackend())
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context or _default_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -324,8 +332,10 @@ async def send(
     except httpx.ConnectError as exc:
         if _certificate_error(exc):
             raise StepFailed(f"TLS certificate check failed for {shown}: {exc}") from exc
-        raise StepFailed(f"could not connect for {shown}: {exc}", retryable=True) from exc
-    except httpx.TransportError as exc:
+        reason = _os_reason(exc) or str(exc)
+        raise StepFailed(f"could not connect to {shown}: {reason}", retryable=True) from exc
+    except (httpx.TransportError, httpx.DecodingError) as exc:
+        # A broken or cut reply (or a corrupt Content-Encoding) may well not happen again.
         reason = str(exc) or type(exc).__name__
         raise StepFailed(f"{request.method} {shown} failed: {reason}", retryable=True) from exc
 
@@ -335,7 +345,7 @@ async def _exchange(
 ) -> HttpResponse:
     started = time.perf_counter()
     method = request.method
-    headers = httpx.Headers(request.headers)
+    headers = _headers(request.headers)
     if request.idempotency_key is not None:
         headers["Idempotency-Key"] = request.idempotency_key
     content = _encode_body(request.body, headers)
@@ -343,15 +353,26 @@ async def _exchange(
     if request.query:
         url = url.copy_merge_params(request.query)
     for hop in range(max_redirects + 1):
-        check_scheme(url.scheme)
-        outgoing = client.build_request(method, url, headers=headers, content=content)
-        reply = await client.send(outgoing, stream=True)
+        try:
+            check_scheme(url.scheme)
+            outgoing = client.build_request(method, url, headers=headers, content=content)
+            reply = await client.send(outgoing, stream=True)
+        except UrlRefused as exc:
+            if hop == 0:
+                raise
+            # Name the hop: the URL in the step's definition was fine, its target was not.
+            where = _describe(str(url))
+            raise UrlRefused(f"the redirect to {where} was refused: {exc.message}") from exc
         location = reply.headers.get("location")
         if reply.status_code in _REDIRECTS and location is not None:
             await reply.aclose()
             if hop == max_redirects:
-                raise StepFailed(f"too many redirects: more than {max_redirects}")
-            target = url.join(location).copy_with(fragment=None)
+                start = _describe(request.url)
+                raise StepFailed(f"too many redirects: more than {max_redirects} from {start}")
+            try:
+                target = url.join(location).copy_with(fragment=None)
+            except httpx.InvalidURL as exc:
+                raise UrlRefused(f"the redirect to {location!r} is not a usable URL") from exc
             if reply.status_code == 303 or (reply.status_code in (301, 302) and method == "POST"):
                 method, content = "GET", None
                 for name in _BODY_HEADERS:
@@ -367,6 +388,17 @@ async def _exchange(
             await reply.aclose()
         return _response(reply, raw, started, url)
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _headers(given: dict[str, str]) -> httpx.Headers:
+    # Values go out as UTF-8 (httpx would refuse anything but ASCII): templates produce
+    # text, and servers that read header values as Latin-1 still get every ASCII byte right.
+    try:
+        return httpx.Headers(
+            {name.encode("ascii"): value.encode() for name, value in given.items()}
+        )
+    except UnicodeEncodeError as exc:
+        raise StepFailed(f"a header name is not ASCII: {exc.object!r}") from exc
 
 
 def _encode_body(body: JsonValue, headers: httpx.Headers) -> bytes | None:
@@ -467,6 +499,17 @@ def _describe(url: str) -> str:
     port = f":{parsed.port}" if parsed.port else ""
     host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
     return f"{parsed.scheme}://{host}{port}{parsed.path}"
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's words ("Connection refused") from the cause chain, which
+    anyio hides behind "All connection attempts failed"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _certificate_error(exc: BaseException) -> bool:

@@ -29,13 +29,19 @@ WITH picked AS (
     SELECT c.*, row_number() OVER (PARTITION BY c.execution_id ORDER BY c.id) AS n,
            count(*) OVER (PARTITION BY c.execution_id) AS total
       FROM claimed c
+), locked AS (
+    -- Executions are locked in id order, so that two claims never wait on each other.
+    SELECT e.id FROM executions e
+     WHERE e.id IN (SELECT execution_id FROM claimed)
+     ORDER BY e.id
+       FOR NO KEY UPDATE
 ), seq AS (
     UPDATE executions AS e
        SET last_sequence = e.last_sequence + t.total,
            status = CASE WHEN e.status = 'PENDING' THEN 'RUNNING' ELSE e.status END,
            started_at = coalesce(e.started_at, now())
-      FROM (SELECT DISTINCT execution_id, total FROM numbered) t
-     WHERE e.id = t.execution_id
+      FROM (SELECT DISTINCT execution_id, total FROM numbered) t, locked
+     WHERE e.id = t.execution_id AND locked.id = e.id
     RETURNING e.id, e.last_sequence - t.total AS base, e.owner_id, e.workflow_id,
               e.workflow_version_id, e.version, e.input, e.trigger_type, e.trigger_data,
               e.started_at, e.status
@@ -107,23 +113,23 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
        (SELECT step_id FROM j) AS step_id
   FROM executions e
  WHERE e.id = (SELECT execution_id FROM j)
-   FOR UPDATE OF e;
+   FOR NO KEY UPDATE OF e;
 
 -- name: lock_job
 -- Like take_job, but keeps the job (a timer or a retry will run it again).
 WITH j AS (
-    SELECT execution_id, step_id FROM jobs WHERE id = $1 AND lease_token = $2 FOR UPDATE
+    SELECT execution_id, step_id FROM jobs WHERE id = $1 AND lease_token = $2 FOR NO KEY UPDATE
 )
 SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
        (SELECT step_id FROM j) AS step_id
   FROM executions e
  WHERE e.id = (SELECT execution_id FROM j)
-   FOR UPDATE OF e;
+   FOR NO KEY UPDATE OF e;
 
 -- name: lock_execution
 -- Lock an execution for a transition that is not a job's (start, cancel).
 SELECT id, status, last_sequence, owner_id, workflow_id, workflow_version_id
-  FROM executions WHERE id = $1 FOR UPDATE;
+  FROM executions WHERE id = $1 FOR NO KEY UPDATE;
 
 -- name: step_states
 -- Every step of an execution with what the graph rules need (a condition's result).
@@ -135,77 +141,73 @@ SELECT id, node_id, status, output -> 'result' AS branch
 SELECT node_id, status, output
   FROM step_executions WHERE execution_id = $1 AND status = 'COMPLETED';
 
--- name: set_steps
--- Apply a batch of step transitions. Arrays, by position: step id, status, output,
--- error, input; timestamps follow the status.
-UPDATE step_executions AS s
-   SET status = u.status,
-       output = coalesce(u.output, s.output),
-       error = u.error,
-       input = coalesce(u.input, s.input),
-       queued_at = CASE WHEN u.status = 'QUEUED' THEN now()
-                        WHEN u.status = 'RUNNING' THEN coalesce(s.queued_at, now())
-                        ELSE s.queued_at END,
-       started_at = CASE WHEN u.status = 'RUNNING' THEN now()
-                         WHEN u.status = 'QUEUED' THEN NULL ELSE s.started_at END,
-       attempt = CASE WHEN u.status = 'RUNNING' THEN s.attempt + 1 ELSE s.attempt END,
-       finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','SKIPPED','CANCELLED')
-                          THEN now() ELSE s.finished_at END
-  FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[])
-       AS u(id, status, output, error, input)
- WHERE s.id = u.id;
-
--- name: insert_jobs
--- Enqueue steps. A row with a lease token is handed to worker $7 already claimed (the
--- worker that finished the previous step runs it without a trip through the queue).
-INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, lease_token,
-                  lease_expires_at, attempts, worker_id)
-SELECT $1, u.step_id, coalesce(u.run_at, now()), u.max_attempts, u.lease_token,
-       CASE WHEN u.lease_token IS NULL THEN NULL ELSE now() + make_interval(secs => $6) END,
-       CASE WHEN u.lease_token IS NULL THEN 0 ELSE 1 END,
-       CASE WHEN u.lease_token IS NULL THEN NULL ELSE $7 END
-  FROM unnest($2::uuid[], $3::timestamptz[], $4::int[], $5::uuid[])
-       AS u(step_id, run_at, max_attempts, lease_token)
-RETURNING id, step_id, lease_token, attempts, max_attempts;
-
--- name: requeue_job
--- Keep a job for later: a durable timer or a retry after backoff. The lease is dropped;
--- a timer ($4 false) gives back the attempt its claim counted.
-UPDATE jobs SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-                attempts = CASE WHEN $4 THEN attempts ELSE greatest(attempts - 1, 0) END
- WHERE id = $1 AND lease_token = $2;
-
--- name: drop_jobs
--- Remove every job of an execution (cancel, or failure of a step for good).
-DELETE FROM jobs WHERE execution_id = $1 RETURNING step_id;
-
--- name: append_events
--- Append events with consecutive sequence numbers after $2, bump the execution's
--- counter and apply its status change, then NOTIFY the newest sequence (delivered at
--- commit, never on rollback). Arrays by position: kind, status, step id, node id,
--- attempt, data.
-WITH ev AS (
+-- name: write_plan
+-- Write one transition of execution $1 (its newest sequence number is $2) in one round
+-- trip: step changes, new jobs, events with consecutive numbers and the execution's
+-- status. NOTIFY is delivered at commit, never on rollback. Arrays by position:
+--   steps  $5..$9:   id, status, output, error, input
+--   jobs   $10..$13: step id, run_at, max_attempts, lease token (set: handed to worker $20)
+--   events $14..$19: kind, status, step id, node id, attempt, data
+-- then $21..$23: the execution's new status, output and error (status NULL: unchanged),
+-- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds.
+WITH steps AS (
+    UPDATE step_executions AS s
+       SET status = u.status,
+           output = coalesce(u.output, s.output),
+           error = u.error,
+           input = coalesce(u.input, s.input),
+           queued_at = CASE WHEN u.status = 'QUEUED' THEN now()
+                            WHEN u.status = 'RUNNING' THEN coalesce(s.queued_at, now())
+                            ELSE s.queued_at END,
+           started_at = CASE WHEN u.status = 'RUNNING' THEN now()
+                             WHEN u.status = 'QUEUED' THEN NULL ELSE s.started_at END,
+           attempt = CASE WHEN u.status = 'RUNNING' THEN s.attempt + 1 ELSE s.attempt END,
+           finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','SKIPPED','CANCELLED')
+                              THEN now() ELSE s.finished_at END
+      FROM unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[])
+           AS u(id, status, output, error, input)
+     WHERE s.id = u.id
+    RETURNING s.id
+), new_jobs AS (
+    INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, lease_token,
+                      lease_expires_at, attempts, worker_id)
+    SELECT $1, u.step_id, coalesce(u.run_at, now()), u.max_attempts, u.lease_token,
+           CASE WHEN u.lease_token IS NULL THEN NULL
+                ELSE now() + make_interval(secs => $25) END,
+           CASE WHEN u.lease_token IS NULL THEN 0 ELSE 1 END,
+           CASE WHEN u.lease_token IS NULL THEN NULL ELSE $20 END
+      FROM unnest($10::uuid[], $11::timestamptz[], $12::int[], $13::uuid[])
+           AS u(step_id, run_at, max_attempts, lease_token)
+    RETURNING id, step_id
+), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
             attempt, data)
     SELECT $1, $3, $4, $2 + u.ord, u.kind, u.status, u.step_id, u.node_id, u.attempt, u.data
-      FROM unnest($5::text[], $6::text[], $7::uuid[], $8::text[], $9::int[], $10::jsonb[])
+      FROM unnest($14::text[], $15::text[], $16::uuid[], $17::text[], $18::int[],
+                  $19::jsonb[])
            WITH ORDINALITY AS u(kind, status, step_id, node_id, attempt, data, ord)
     RETURNING sequence
-), ex AS (
+), execution AS (
     UPDATE executions
-       SET last_sequence = $2 + cardinality($5::text[]),
-           status = coalesce($11, status),
-           output = CASE WHEN $11 IS NULL THEN output ELSE $12::jsonb END,
-           error = CASE WHEN $11 IS NULL THEN error ELSE $13::jsonb END,
-           started_at = CASE WHEN $11 = 'RUNNING' THEN coalesce(started_at, now())
+       SET last_sequence = $2 + cardinality($14::text[]),
+           status = coalesce($21, status),
+           output = CASE WHEN $21 IS NULL THEN output ELSE $22::jsonb END,
+           error = CASE WHEN $21 IS NULL THEN error ELSE $23::jsonb END,
+           started_at = CASE WHEN $21 = 'RUNNING' THEN coalesce(started_at, now())
                              ELSE started_at END,
-           finished_at = CASE WHEN $11 IN ('COMPLETED','FAILED','CANCELLED') THEN now()
+           finished_at = CASE WHEN $21 IN ('COMPLETED','FAILED','CANCELLED') THEN now()
                               ELSE finished_at END
      WHERE id = $1
     RETURNING last_sequence
 )
-SELECT pg_notify('flowsync_events', $1::text || ':' || ex.last_sequence) FROM ex;
+SELECT (SELECT array_agg(step_id) FROM new_jobs) AS job_steps,
+       (SELECT array_agg(id) FROM new_jobs) AS job_ids,
+       (SELECT count(*) FROM steps) AS steps_changed,
+       (SELECT count(*) FROM events) AS events_written,
+       (SELECT pg_notify('flowsync_events', $1::text || ':' || last_sequence) FROM execution)
+           AS events_notified,
+       CASE WHEN $24 THEN pg_notify('flowsync_jobs', '') END AS jobs_notified;
 
 -- name: notify_jobs
 -- Wake idle workers: new jobs are claimable. Payloads carry nothing; the table is the truth.
@@ -234,3 +236,14 @@ RETURNING id, node_id, status, NULL::jsonb AS branch;
 
 -- name: workflow_definition
 SELECT definition FROM workflow_versions WHERE id = $1;
+
+-- name: requeue_job
+-- Keep a job for later: a durable timer or a retry after backoff. The lease is dropped;
+-- a timer ($4 false) gives back the attempt its claim counted.
+UPDATE jobs SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+                attempts = CASE WHEN $4 THEN attempts ELSE greatest(attempts - 1, 0) END
+ WHERE id = $1 AND lease_token = $2;
+
+-- name: drop_jobs
+-- Remove every job of an execution (cancel, or failure of a step for good).
+DELETE FROM jobs WHERE execution_id = $1 RETURNING step_id;

@@ -88,10 +88,13 @@ class ClaimedJob:
     trigger_type: str
     trigger_data: Any
     execution_started_at: datetime
+    # The outputs of every step completed before this one, when the worker that handed
+    # this job over knew them exactly (a chain); None: read them from the table.
+    known_outputs: dict[str, Any] | None = None
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> ClaimedJob:
-        return cls(**{name: row[name] for name in cls.__slots__})
+        return cls(**{name: row[name] for name in cls.__slots__ if name != "known_outputs"})
 
 
 class Queue:

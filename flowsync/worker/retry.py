@@ -119,7 +119,9 @@ def next_delay(
     except OverflowError:  # a huge attempt number: far past the cap anyway
         raw = math.inf
     ceiling = min(float(raw), cap)
-    fraction = min(max(rand(), 0.0), 1.0)  # a misbehaving rand() cannot leave the bounds
+    fraction = rand()
+    if not 0.0 <= fraction <= 1.0:  # a misbehaving rand() (even NaN) cannot leave the bounds
+        fraction = 1.0 if fraction > 1.0 else 0.0
     delay = ceiling / 2 + fraction * ceiling / 2
     if retry_after is not None and retry_after > delay:
         delay = min(retry_after, cap)  # NaN compares false above, so it is ignored

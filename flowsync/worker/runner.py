@@ -94,6 +94,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedJob] = {}
+        # The step outputs each running job saw, by lease token (None: not loaded).
+        self._seen: dict[uuid.UUID, dict[str, Any] | None] = {}
+        self._recording: set[uuid.UUID] = set()
         self.completed = 0
 
     def stop(self) -> None:
@@ -141,7 +144,8 @@ class Worker:
                 try:
                     jobs = await self.queue.claim(free)
                     backoff = 0.05
-                except _DB_ERRORS as exc:
+                except (*_DB_ERRORS, asyncpg.PostgresError) as exc:
+                    # A lost connection, or a deadlock with a cancel: try again shortly.
                     log.warning("claim failed: %s; retrying in %.2fs", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
@@ -199,17 +203,18 @@ class Worker:
             workflow = await self.workflows.get(job.workflow_version_id)
             node = workflow.nodes[job.node_id]
             handler = self.registry.get(node.type)
-            steps: dict[str, Any] = {}
-            if handler.needs_steps(node):
+            outputs: dict[str, Any] | None = job.known_outputs
+            if outputs is None and handler.needs_steps(node):
                 rows = await self.pool.fetch(QUERIES["step_outputs"], job.execution_id)
-                steps = {r["node_id"]: {"output": r["output"], "status": r["status"]} for r in rows}
+                outputs = {r["node_id"]: r["output"] for r in rows}
             ctx = StepContext(
                 job=job,
                 node=node,
                 workflow=workflow,
-                variables=build_variables(job, steps),
+                variables=build_variables(job, outputs or {}),
                 now=self.clock(),
             )
+            self._seen[job.lease_token] = outputs
             return await handler.run(ctx)
         except asyncio.CancelledError:
             raise
@@ -224,12 +229,29 @@ class Worker:
             return Failed({"message": f"Internal error in the {job.node_type} handler."})
 
     async def _record(self, job: ClaimedJob, outcome: Outcome, take: bool) -> ClaimedJob | None:
-        """Write the outcome; retried across connection losses while the lease lasts."""
+        """Write the outcome (the heartbeat leaves a job alone meanwhile: its lease
+        disappears when the write commits, which is not a loss)."""
+        self._recording.add(job.lease_token)
+        try:
+            return await self._write_outcome(job, outcome, take)
+        finally:
+            self._recording.discard(job.lease_token)
+
+    async def _write_outcome(
+        self, job: ClaimedJob, outcome: Outcome, take: bool
+    ) -> ClaimedJob | None:
+        """Retried across connection losses while the lease lasts."""
+        known = self._seen.pop(job.lease_token, None)
         delay = 0.05
         for _ in range(40):
             try:
                 if isinstance(outcome, Completed):
-                    result = await self.orchestrator.complete(job, outcome.output, take_next=take)
+                    result = await self.orchestrator.complete(
+                        job,
+                        outcome.output,
+                        take_next=take,
+                        known_outputs=known,
+                    )
                     self.completed += 1
                     return result
                 if isinstance(outcome, Waiting):
@@ -259,13 +281,16 @@ class Worker:
                 log.warning("%s failed: %s", getattr(fn, "__name__", fn), exc)
 
     async def _heartbeat(self) -> None:
-        held = {job.lease_token: task for task, job in self._tasks.items()}
+        held = [(task, job) for task, job in self._tasks.items()]
         if not held:
             return
-        alive = await self.queue.extend(list(held))
-        for token, task in held.items():
-            if token not in alive:
-                # Lost (cancelled run, or expired and taken over): stop wasting work.
+        alive = await self.queue.extend([job.lease_token for _task, job in held])
+        for task, job in held:
+            # A job whose outcome is being written, or whose task has moved on to its
+            # next job, has not lost its lease; only a job still running has.
+            lost = job.lease_token not in alive and job.lease_token not in self._recording
+            if lost and self._tasks.get(task) is job:
+                log.warning("lost the lease on %s (%s); stopping it", job.node_id, job.job_id)
                 task.cancel()
 
     async def _reclaim(self) -> None:

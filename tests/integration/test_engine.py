@@ -375,3 +375,25 @@ async def test_a_stale_lease_cannot_complete_a_step(env: Env) -> None:
     assert len(completed) == 1
     # A late heartbeat does not resurrect the lease either.
     assert await a.queue.extend([job_a.lease_token]) == set()
+
+
+async def test_a_busy_heartbeat_never_mistakes_a_finished_job_for_a_lost_lease(
+    env: Env,
+) -> None:
+    """Regression: a heartbeat in flight while a join's last branch commits (and the
+    task moves on to the join) once cancelled the join, leaving it to a lease timeout."""
+    worker = Worker(
+        env.services.url, env.services.pool, default_registry(),
+        concurrency=8, poll_seconds=0.2, heartbeat_seconds=0.002, lease_seconds=30,
+    )  # fmt: skip
+    task = asyncio.create_task(worker.run())
+    try:
+        wid = await env.create(fan(10))
+        eids = [await env.start(wid, {}) for _ in range(10)]
+        for eid in eids:
+            execution = await env.wait(eid, timeout=10)
+            assert execution.status == "COMPLETED"
+            assert {s.attempt for s in (await env.steps(eid)).values()} == {1}
+    finally:
+        worker.stop()
+        await task

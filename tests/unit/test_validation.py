@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -224,13 +225,13 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "condition with two true edges",
         _set("edges.3.sourceHandle", "true"),
         "$.edges[3].sourceHandle",
-        "has two \"true\" edges (also $.edges[2])",
+        'has two "true" edges (also $.edges[2])',
     ),
     (
         "bad handle",
         _set("edges.2.sourceHandle", "yes"),
         "$.edges[2].sourceHandle",
-        "needs sourceHandle \"true\" or \"false\" (got 'yes')",
+        'needs sourceHandle "true" or "false" (got \'yes\')',
     ),
     ("missing handle", _delete("edges.3.sourceHandle"), "$.edges[3].sourceHandle", "(got none)"),
     (
@@ -280,8 +281,18 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "$.nodes[1].data.retry.maxAttempt",
         "unknown field 'maxAttempt' (did you mean 'maxAttempts'?)",
     ),
-    ("no attempts", _set("nodes.1.data.retry.maxAttempts", 0), "$.nodes[1].data.retry.maxAttempts", "greater than or equal to 1"),
-    ("lowercase method", _set("nodes.5.data.method", "post"), "$.nodes[5].data.method", "must be 'GET'"),
+    (
+        "no attempts",
+        _set("nodes.1.data.retry.maxAttempts", 0),
+        "$.nodes[1].data.retry.maxAttempts",
+        "greater than or equal to 1",
+    ),
+    (
+        "lowercase method",
+        _set("nodes.5.data.method", "post"),
+        "$.nodes[5].data.method",
+        "must be 'GET'",
+    ),
     ("missing url", _delete("nodes.5.data.url"), "$.nodes[5].data.url", "is required"),
     ("ftp url", _set("nodes.6.data.url", "ftp://mail.example"), "$.nodes[6].data.url", "http"),
     (
@@ -356,16 +367,31 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "$.nodes[3].data.until",
         "not an ISO-8601 time",
     ),
-    ("data on a fork", _set("nodes.4.data", {"x": 1}), "$.nodes[4].data", "a fork node takes no data"),
+    (
+        "data on a fork",
+        _set("nodes.4.data", {"x": 1}),
+        "$.nodes[4].data",
+        "a fork node takes no data",
+    ),
     ("data not an object", _set("nodes.1.data", [1]), "$.nodes[1].data", "must be an object"),
     ("node is a string", _set("nodes.4", "split"), "$.nodes[4]", "a node must be an object"),
-    ("edge is a list", _set("edges.0", ["start", "fetch"]), "$.edges[0]", "an edge must be an object"),
+    (
+        "edge is a list",
+        _set("edges.0", ["start", "fetch"]),
+        "$.edges[0]",
+        "an edge must be an object",
+    ),
     ("edge without target", _delete("edges.0.target"), "$.edges[0].target", "is required"),
     ("nodes missing", _delete("nodes"), "$.nodes", "is required"),
     ("edges not a list", _set("edges", {}), "$.edges", "must be a list, not an object"),
-    ("status too low", _set("nodes.9.data.status", 99), "$.nodes[9].data.status", "greater than or equal to 100"),
+    (
+        "status too low",
+        _set("nodes.9.data.status", 99),
+        "$.nodes[9].data.status",
+        "greater than or equal to 100",
+    ),
     ("transform without output", _set("nodes.8.data", {}), "$.nodes[8].data.output", "is required"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -428,13 +454,19 @@ def test_a_bad_field_and_a_bad_template_in_one_node_are_both_reported() -> None:
         ({"nodes": None, "edges": []}, "$.nodes"),
         ({"nodes": "abc", "edges": []}, "$.nodes"),
         ({"nodes": [1, None, [], "s", True], "edges": [{}, 2]}, "$.nodes[0]"),
-        ({"nodes": [{"id": 5, "type": None, "data": []}], "edges": [{"source": 1}]}, "$.nodes[0].id"),
+        (
+            {"nodes": [{"id": 5, "type": None, "data": []}], "edges": [{"source": 1}]},
+            "$.nodes[0].id",
+        ),
         ({"nodes": [{}], "edges": []}, "$.nodes[0].id"),
         ({"nodes": [{"id": "a", "type": "action", "data": "x"}], "edges": []}, "$.nodes[0].data"),
-        ({"nodes": [{"id": "a", "type": "start", "position": "top"}], "edges": []}, "$.nodes[0].position"),
+        (
+            {"nodes": [{"id": "a", "type": "start", "position": "top"}], "edges": []},
+            "$.nodes[0].position",
+        ),
         ({"nodes": [], "edges": []}, "$.nodes"),
     ],
-)  # fmt: skip
+)
 def test_any_shape_gives_problems_not_a_traceback(raw: object, path: str) -> None:
     found = problems_of(raw)
     assert any(p.path == path for p in found), found
@@ -535,11 +567,15 @@ def test_a_document_is_trimmed_and_its_problems_collected_together() -> None:
         ({"definition": {}}, "$.name", "is required"),
         ({"name": "x" * 201, "definition": {}}, "$.name", "at most 200"),
         ({"name": 5, "definition": {}}, "$.name", "must be a string"),
-        ({"name": "n", "description": "d" * 2001, "definition": {}}, "$.description", "at most 2000"),
+        (
+            {"name": "n", "description": "d" * 2001, "definition": {}},
+            "$.description",
+            "at most 2000",
+        ),
         ({"name": "n"}, "$.definition", "is required"),
         ({"name": "n", "definition": []}, "$.definition", "must be an object"),
     ],
-)  # fmt: skip
+)
 def test_document_problems(raw: object, path: str, fragment: str) -> None:
     with pytest.raises(DefinitionInvalid) as info:
         validate_workflow_document(raw)
@@ -667,7 +703,7 @@ def test_an_injected_cycle_is_named_in_order(definition: Definition, data: st.Da
         names = problem.message.removeprefix("a cycle: ").split(" → ")
         pairs = {(e["source"], e["target"]) for e in definition["edges"]}
         assert names[0] == names[-1] == problem.node_id
-        assert all((a, b) in pairs for a, b in zip(names, names[1:], strict=False))
+        assert all((a, b) in pairs for a, b in itertools.pairwise(names))
         assert problem.path == f"$.nodes[{index_of(definition, names[0])}]"
 
 

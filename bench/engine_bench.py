@@ -1,0 +1,259 @@
+"""Engine benchmark: no-op step throughput, hop latency, chain latency, write cost per step,
+and the pgbench ceiling of one bare queue step on the same server, in the same run.
+
+    .venv/bin/python bench/engine_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
+
+The URL names a server and a database to connect to for administration; the benchmark
+creates (and drops) its own databases there. Worker processes are real `flowsync worker`
+processes. Figures are printed; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
+from flowsync.db.migrate import upgrade_async  # noqa: E402
+from flowsync.services.container import Services, build_services  # noqa: E402
+from flowsync.services.principal import Principal  # noqa: E402
+from tests.conftest import with_database  # noqa: E402
+from tests.support.graphs import chain, fan  # noqa: E402
+
+SHARED_BENCH = ROOT.parent / "shared" / "bench"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+async def fresh_db(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(to_asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_url, name)
+
+
+def start_workers(url: str, count: int, concurrency: int, **settings: Any) -> list[Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSYNC_")}
+    env.update(FLOWSYNC_DATABASE_URL=url, PYTHONPATH=str(ROOT), FLOWSYNC_LOG_LEVEL="warning")
+    for key, value in settings.items():
+        env[f"FLOWSYNC_{key.upper()}"] = str(value)
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "flowsync", "worker", "--concurrency", str(concurrency)],
+            env=env,
+            stdout=(logs / f"flowsync-bench-worker-{i}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(count)
+    ]
+
+
+def stop_workers(procs: list[Any]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(30)
+
+
+async def wait_all_done(pool: asyncpg.Pool, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = await pool.fetchval("SELECT count(*) FROM executions WHERE status = 'RUNNING'")
+        if left == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("executions did not finish")
+
+
+async def throughput(
+    services: Services, me: Principal, definition: dict[str, Any], runs: int, procs: int
+) -> tuple[float, int, float, float]:
+    """Steps/s with `procs` worker processes over a backlog of `runs` executions; also
+    write transactions and WAL bytes per step."""
+    pool = services.pool
+    await pool.execute("TRUNCATE executions CASCADE")
+    wf = await services.workflows.create(me, f"bench-{time.time()}", None, definition)
+    for _ in range(runs):
+        await services.executions.start(me, wf.id, {"n": 0})
+    steps = runs * len(definition["nodes"])
+    xid0 = int(await pool.fetchval("SELECT txid_current()"))
+    lsn0 = await pool.fetchval("SELECT pg_current_wal_lsn()")
+    workers = start_workers(services.url, procs, 32)
+    try:
+        await wait_all_done(pool)
+    finally:
+        stop_workers(workers)
+    xid1 = int(await pool.fetchval("SELECT txid_current()"))
+    wal = await pool.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)", lsn0)
+    span = await pool.fetchrow(
+        "SELECT extract(epoch FROM max(e.finished_at) - min(s.started_at)) AS seconds "
+        "FROM executions e JOIN step_executions s ON s.execution_id = e.id"
+    )
+    failed = await pool.fetchval("SELECT count(*) FROM executions WHERE status <> 'COMPLETED'")
+    assert failed == 0, f"{failed} executions did not complete"
+    seconds = float(span["seconds"])
+    return steps / seconds, steps, (xid1 - xid0 - 1) / steps, float(wal) / steps
+
+
+async def latency(services: Services, me: Principal, runs: int) -> tuple[list[float], list[float]]:
+    """A 10-transform chain run one at a time on an idle worker: end-to-end latency of
+    each execution and the hop latency between consecutive steps."""
+    pool = services.pool
+    await pool.execute("TRUNCATE executions CASCADE")
+    definition = chain(10)
+    for node in definition["nodes"]:
+        if node["type"] == "transform":
+            node["data"]["output"]["at"] = "{{ execution.id }}"
+    wf = await services.workflows.create(me, "latency", None, definition)
+    workers = start_workers(services.url, 1, 16, extra_handlers="transform=bench.handlers:Stamp")
+    e2e: list[float] = []
+    hops: list[float] = []
+    try:
+        await asyncio.sleep(2)  # let the worker connect
+        for _ in range(runs):
+            t0 = time.time()
+            started = await services.executions.start(me, wf.id, {"n": 0})
+            eid = started.execution.id
+            while True:
+                row = await pool.fetchrow(
+                    "SELECT status, extract(epoch FROM finished_at - created_at) AS s "
+                    "FROM executions WHERE id = $1",
+                    eid,
+                )
+                if row["status"] != "RUNNING":
+                    break
+                await asyncio.sleep(0.001)
+            assert row["status"] == "COMPLETED"
+            e2e.append(float(row["s"]) * 1000)
+            outs = await pool.fetch(
+                "SELECT node_id, (output->>'enteredAt')::float8 AS t FROM step_executions "
+                "WHERE execution_id = $1 AND node_id LIKE 't%' ORDER BY (output->>'enteredAt')",
+                eid,
+            )
+            times = [r["t"] for r in outs]
+            hops += [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+            del t0
+    finally:
+        stop_workers(workers)
+    return e2e, hops
+
+
+def pgbench_ceiling(admin_url: str) -> float | None:
+    """tps of the shared one-bare-queue-step pgbench script at 8 clients."""
+    binary = shutil.which("pgbench") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)), None
+    )
+    script = SHARED_BENCH / "pgbench-queue-step.sql"
+    schema = SHARED_BENCH / "pgbench-queue-schema.sql"
+    if binary is None or not script.exists():
+        print("pgbench or the shared scripts are missing; no ceiling measured")
+        return None
+    url = asyncio.run(fresh_db(admin_url, "flowsync_pgbench"))
+    subprocess.run(["psql", "-q", "-d", url, "-f", str(schema)], check=True, capture_output=True)
+    out = subprocess.run(
+        [
+            str(binary),
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            "8",
+            "-j",
+            "8",
+            "-T",
+            "10",
+            "-f",
+            str(script),
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = re.search(r"tps = ([\d.]+)", out)
+    return float(match.group(1)) if match else None
+
+
+async def main_async(admin_url: str, runs: int) -> dict[str, Any]:
+    url = await fresh_db(admin_url, "flowsync_bench")
+    await upgrade_async(url)
+    services = await build_services(Settings(database_url=url, _env_file=None), url)  # type: ignore[call-arg]
+    results: dict[str, Any] = {}
+    try:
+        me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
+        for procs in (1, 2):
+            results[f"chain/{procs}"] = await throughput(services, me, chain(10), runs, procs)
+            results[f"fan/{procs}"] = await throughput(services, me, fan(20), runs // 2, procs)
+        results["latency"] = await latency(services, me, 200)
+    finally:
+        await services.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--url",
+        default=os.environ.get(
+            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--runs", type=int, default=400, help="executions per throughput run")
+    args = parser.parse_args()
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+    results = asyncio.run(main_async(args.url, args.runs))
+    ceiling = pgbench_ceiling(args.url)
+
+    print(f"\nFlowSync engine benchmark ({os.cpu_count()} cores), server {args.url}")
+    print("(a) no-op transform steps per second (backlog drained by worker processes)")
+    best = 0.0
+    for key in ("chain/1", "chain/2", "fan/1", "fan/2"):
+        rate, steps, xacts, wal = results[key]
+        best = max(best, rate)
+        shape, procs = key.split("/")
+        label = "10-step chain" if shape == "chain" else "fork/join x20"
+        print(
+            f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s over {steps} steps; "
+            f"{xacts:.2f} write transactions and {wal / 1024:.1f} KiB WAL per step"
+        )
+    e2e, hops = results["latency"]
+    print(
+        f"(b) hop latency over {len(hops)} hops: p50 {pct(hops, 50):.2f} ms, "
+        f"p99 {pct(hops, 99):.2f} ms, max {max(hops):.2f} ms"
+    )
+    print(
+        f"(c) 10-step chain end to end over {len(e2e)} runs: p50 {pct(e2e, 50):.2f} ms, "
+        f"p99 {pct(e2e, 99):.2f} ms, mean {statistics.mean(e2e):.2f} ms"
+    )
+    if ceiling:
+        print(
+            f"(e) pgbench bare queue step, 8 clients: {ceiling:.0f} tps; "
+            f"FlowSync's best {best:.0f} steps/s is {best / ceiling:.0%} of it"
+        )
+
+
+if __name__ == "__main__":
+    main()
