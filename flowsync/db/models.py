@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -197,6 +198,8 @@ class Execution(Base):
         CheckConstraint(
             "status IN ('PENDING','RUNNING','COMPLETED','FAILED','CANCELLED')", name="status"
         ),
+        # Every transition bumps last_sequence: leave room for HOT updates.
+        {"postgresql_with": {"fillfactor": "70"}},
     )
 
 
@@ -229,36 +232,55 @@ class StepExecution(Base):
             "'SKIPPED','CANCELLED')",
             name="status",
         ),
+        # Each step row is updated two or three times: leave room for HOT updates.
+        {"postgresql_with": {"fillfactor": "70"}},
     )
 
 
 class ExecutionEvent(Base):
     """The append-only event log: every change of an execution and its steps, numbered by
     `sequence` per execution (1, 2, 3, … with no gap). `id` orders events across
-    executions for owner- and workflow-wide subscriptions."""
+    executions for owner- and workflow-wide subscriptions.
+
+    Only the execution is a foreign key: owner, workflow and step are copied from rows
+    that the same transaction has locked, and every extra key check costs each step."""
 
     __tablename__ = "execution_events"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
-    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
-    sequence: Mapped[int] = mapped_column(BigInteger)
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
+    owner_id: Mapped[uuid.UUID]
+    workflow_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
-    step_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("step_executions.id", ondelete="CASCADE")
-    )
+    step_id: Mapped[uuid.UUID | None]
     node_id: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[Json | None]
     at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (
-        UniqueConstraint("execution_id", "sequence", name="uq_execution_events_sequence"),
+        # Owner-wide reads (and workflow-wide ones, filtered) go by id after a cursor.
         Index("ix_execution_events_owner", "owner_id", "id"),
-        Index("ix_execution_events_workflow", "workflow_id", "id"),
     )
+
+
+class EventWatcher(Base):
+    """An API process that has live subscribers for an owner's events. Transitions send
+    NOTIFY only while such a row is fresh, so that runs nobody watches pay nothing for it
+    (every NOTIFY wakes every listening backend). Unlogged: it is rebuilt by the API
+    processes within seconds of a restart."""
+
+    __tablename__ = "event_watchers"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    watcher: Mapped[str] = mapped_column(Text, primary_key=True)
+    expires_at: Mapped[datetime]
+
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
 
 
 class Trigger(Base):
@@ -344,7 +366,8 @@ class Job(Base):
             postgresql_where=text("lease_token IS NOT NULL"),
         ),
         Index("ix_jobs_execution", "execution_id"),
-        UniqueConstraint("step_id", name="uq_jobs_step"),
+        # Room on each page for HOT updates: a claim rewrites the row in place.
+        {"postgresql_with": {"fillfactor": "70"}},
     )
 
 

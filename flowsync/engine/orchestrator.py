@@ -78,6 +78,15 @@ class WorkflowCache:
         return compiled
 
 
+def _rows_from_arrays(head: asyncpg.Record) -> dict[str, StepRow]:
+    return {
+        node_id: StepRow(step_id, StepStatus(status), branch if isinstance(branch, bool) else None)
+        for step_id, node_id, status, branch in zip(
+            head["ids"], head["node_ids"], head["statuses"], head["branches"], strict=True
+        )
+    }
+
+
 def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
     out: dict[str, StepRow] = {}
     for r in records:
@@ -175,7 +184,7 @@ class Orchestrator:
         async def txn() -> ClaimedJob | None:
             async with self.pool.acquire() as conn, conn.transaction():
                 head = await self._take(conn, job, keep=False)
-                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                steps = await self._states(conn, head)
                 plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
                 return await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
@@ -191,7 +200,7 @@ class Orchestrator:
         async def txn() -> None:
             async with self.pool.acquire() as conn, conn.transaction():
                 head = await self._take(conn, job, keep=False)
-                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                steps = await self._states(conn, head)
                 plan = plan_failure(steps, job.node_id, error)
                 await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
@@ -258,6 +267,13 @@ class Orchestrator:
         await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, str(execution_id))
 
     # -- writing a plan ---------------------------------------------------------------
+
+    async def _states(self, conn: Connection, head: asyncpg.Record) -> dict[str, StepRow]:
+        """The steps as take_job read them, unless another transition of the run
+        committed while it waited for the lock: then read them again."""
+        if head["seen_sequence"] == head["last_sequence"]:
+            return _rows_from_arrays(head)
+        return _rows(await conn.fetch(QUERIES["step_states"], head["id"]))
 
     async def _take(self, conn: Connection, job: ClaimedJob, *, keep: bool) -> asyncpg.Record:
         query = QUERIES["lock_job"] if keep else QUERIES["take_job"]

@@ -96,15 +96,16 @@ def _enqueue(
         row = steps[node_id]
         taken = take and i == 0
         plan.jobs.append(NewJob(row.id, node_id, max_attempts(wf.nodes[node_id]), take=taken))
-        plan.events.append(Event("step.queued", StepStatus.QUEUED.value, row.id, node_id))
         if taken:
-            # One change per step and transition: set_steps updates each row once.
+            # Handed straight to the finishing worker: the step goes from PENDING to
+            # RUNNING in this transaction and is never seen QUEUED.
             plan.steps.append(StepChange(row.id, node_id, StepStatus.RUNNING))
             plan.events.append(
                 Event("step.started", StepStatus.RUNNING.value, row.id, node_id, attempt=1)
             )
         else:
             plan.steps.append(StepChange(row.id, node_id, StepStatus.QUEUED))
+            plan.events.append(Event("step.queued", StepStatus.QUEUED.value, row.id, node_id))
 
 
 def plan_start(wf: CompiledWorkflow, steps: Mapping[str, StepRow]) -> Plan:

@@ -65,9 +65,14 @@ SELECT n.id AS job_id, n.lease_token, n.attempts, n.max_attempts, n.execution_id
        seq.owner_id, seq.workflow_id, seq.workflow_version_id, seq.version,
        seq.input AS execution_input, seq.trigger_type, seq.trigger_data,
        seq.started_at AS execution_started_at,
+       -- NOTIFY only owners whose events someone watches (see event_watchers).
        (SELECT count(pg_notify('flowsync_events', ev.execution_id::text || ':' || ev.sequence))
           FROM (SELECT execution_id, max(sequence) AS sequence FROM events
-                 GROUP BY execution_id) ev) AS notified
+                 GROUP BY execution_id) ev
+          JOIN seq ON seq.id = ev.execution_id
+         WHERE EXISTS (SELECT 1 FROM event_watchers w
+                        WHERE w.owner_id = seq.owner_id AND w.expires_at > now())
+       ) AS notified
   FROM numbered n JOIN seq ON seq.id = n.execution_id JOIN steps ON steps.id = n.step_id
  ORDER BY n.id;
 
@@ -102,16 +107,24 @@ UPDATE jobs SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
 RETURNING id, execution_id, step_id, attempts;
 
 -- name: take_job
--- First statement of a step transition: remove the job if the lease is still ours, then
--- lock its execution. No row: the lease was lost (expired and taken over, or the run
--- was cancelled), and the caller must not write anything.
+-- First statement of a step transition: remove the job if the lease is still ours, lock
+-- its execution, and read every step's state. No row: the lease was lost (expired and
+-- taken over, or the run was cancelled), and the caller must write nothing.
+-- The steps are read with the statement's snapshot; if another transition of the run
+-- committed while this one waited for the lock, `seen_sequence` (snapshot) differs from
+-- `last_sequence` (locked row) and the caller reads the steps again (step_states).
 WITH j AS (
     DELETE FROM jobs WHERE id = $1 AND lease_token = $2
     RETURNING execution_id, step_id
 )
 SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
-       (SELECT step_id FROM j) AS step_id
-  FROM executions e
+       (SELECT step_id FROM j) AS step_id,
+       (SELECT x.last_sequence FROM executions x WHERE x.id = e.id) AS seen_sequence,
+       s.ids, s.node_ids, s.statuses, s.branches
+  FROM executions e,
+       LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
+                       array_agg(status) AS statuses, array_agg(output -> 'result') AS branches
+                  FROM step_executions WHERE execution_id = e.id) s
  WHERE e.id = (SELECT execution_id FROM j)
    FOR NO KEY UPDATE OF e;
 
@@ -205,7 +218,8 @@ SELECT (SELECT array_agg(step_id) FROM new_jobs) AS job_steps,
        (SELECT array_agg(id) FROM new_jobs) AS job_ids,
        (SELECT count(*) FROM steps) AS steps_changed,
        (SELECT count(*) FROM events) AS events_written,
-       (SELECT pg_notify('flowsync_events', $1::text || ':' || last_sequence) FROM execution)
+       (SELECT CASE WHEN EXISTS (SELECT 1 FROM event_watchers w WHERE w.owner_id = $3 AND w.expires_at > now()) THEN pg_notify('flowsync_events', $1::text || ':' || last_sequence) END
+              FROM execution)
            AS events_notified,
        CASE WHEN $24 THEN pg_notify('flowsync_jobs', '') END AS jobs_notified;
 

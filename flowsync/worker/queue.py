@@ -61,7 +61,13 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
-        server_settings={"jit": "off", "application_name": application_name},
+        # Every statement is prepared once per connection; custom plans for the engine's
+        # array-driven statements cost more to make than they save.
+        server_settings={
+            "jit": "off",
+            "plan_cache_mode": "force_generic_plan",
+            "application_name": application_name,
+        },
     )
     assert pool is not None
     return pool
