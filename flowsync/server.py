@@ -70,7 +70,10 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
     worker_task: asyncio.Task[None] | None = None
     try:
         if with_worker:
-            worker = make_worker(settings, url, services.pool, settings.worker_concurrency)
+            worker_pool = await create_pool(
+                url, max_size=8, application_name="flowsync-worker", worker=True
+            )
+            worker = make_worker(settings, url, worker_pool, settings.worker_concurrency)
             worker_task = asyncio.create_task(worker.run())
         app = create_app(services)
         config = uvicorn.Config(
@@ -84,6 +87,7 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
             worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker_task
+            await worker.pool.close()
         await services.close()
 
 
@@ -103,6 +107,7 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         min_size=2,
         max_size=max(4, min(concurrency + 2, 20)),
         application_name="flowsync-worker",
+        worker=True,
     )
     worker = make_worker(settings, url, pool, concurrency)
     loop = asyncio.get_running_loop()

@@ -52,22 +52,32 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, application_name: str = "flowsync"
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    application_name: str = "flowsync",
+    worker: bool = False,
 ) -> asyncpg.Pool:
     """A connection pool with FlowSync's codecs; `application_name` tells its connections
-    apart in pg_stat_activity."""
+    apart in pg_stat_activity. A `worker` pool plans every statement through indexes."""
+    settings = {
+        "jit": "off",
+        # Every statement is prepared once per connection; custom plans for the engine's
+        # array-driven statements cost more to make than they save.
+        "plan_cache_mode": "force_generic_plan",
+        "application_name": application_name,
+    }
+    if worker:
+        # A claim planned from the statistics of a table analyzed while empty becomes a
+        # scan and sort of the whole backlog; every worker statement has an index to use.
+        settings |= {"enable_seqscan": "off", "enable_sort": "off"}
     pool = await asyncpg.create_pool(
         to_asyncpg_dsn(url),
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
-        # Every statement is prepared once per connection; custom plans for the engine's
-        # array-driven statements cost more to make than they save.
-        server_settings={
-            "jit": "off",
-            "plan_cache_mode": "force_generic_plan",
-            "application_name": application_name,
-        },
+        server_settings=settings,
     )
     assert pool is not None
     return pool
