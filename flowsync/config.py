@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0)
     reclaim_seconds: float = Field(default=5.0, gt=0)
+    # HTTP actions
+    allow_networks: str = Field(
+        default="",
+        description="Hosts or networks (CIDR) that actions may call although they are not "
+        "globally routable, comma-separated, e.g. '127.0.0.1/32,intranet.example'.",
+    )
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     dev_worker: bool = True
     extra_handlers: str = Field(
@@ -59,6 +66,42 @@ class Settings(BaseSettings):
         description="Extra or replacement step handlers: 'type=module:attr,...' (plugins, tests).",
     )
     max_queue_depth: int = Field(default=100_000, ge=1)
+
+    # Authentication: OIDC JWTs (any provider) besides FlowSync's own API keys.
+    jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the OIDC provider; unset: JWTs are refused."
+    )
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: str = Field(default="RS256", description="Comma-separated, e.g. RS256,ES256.")
+    jwt_leeway_seconds: float = Field(default=10.0, ge=0)
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+
+    # The GraphQL face
+    graphiql: bool = Field(default=False, description="GraphiQL at GET /graphql (on in dev).")
+    introspection: bool = Field(default=False, description="Schema introspection (on in dev).")
+    max_query_depth: int = Field(default=12, ge=1)
+    max_query_aliases: int = Field(default=30, ge=1)
+    max_query_tokens: int = Field(default=2000, ge=1)
+    max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    ws_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    ws_allowed_origins: str = Field(
+        default="", description="Comma-separated origins allowed to open cross-origin websockets."
+    )
+    # Rate limits in the `limits` notation ("600/minute"; several: "20/second;600/minute").
+    rate_limit_per_ip: str = "1200/minute"
+    rate_limit_per_principal: str = "600/minute"
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="A `limits` storage URI; memory:// counts per API process.",
+    )
+
+    # Live subscriptions
+    subscription_poll_seconds: float = Field(default=2.0, gt=0)
+    watcher_refresh_seconds: float = Field(default=10.0, gt=0)
+    watcher_ttl_seconds: float = Field(default=30.0, gt=0)
+    credential_check_seconds: float = Field(default=5.0, gt=0)
+    max_subscriber_backlog: int = Field(default=10_000, ge=1)
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy's asyncpg dialect expects."""

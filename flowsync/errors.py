@@ -3,6 +3,7 @@
     FlowSyncError
     ├── InvalidInput                 400  the request is malformed (not JSON, wrong shape)
     │   ├── DefinitionInvalid        422  a workflow definition breaks the spec's rules
+    │   │   └── TriggerInvalid       422  a trigger's type or config breaks its rules
     │   └── ExpressionSyntaxError    400  a CEL expression or template does not compile
     ├── PayloadTooLarge              413  a body or definition is over its size limit
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
@@ -80,6 +81,14 @@ class DefinitionInvalid(InvalidInput):
 
     code = "invalid_definition"
     status = 422
+
+
+class TriggerInvalid(DefinitionInvalid):
+    """A trigger's type or config breaks its rules: a bad cron expression or time zone, an
+    unknown misfire policy, a webhook timeout over its bound. `details` names each field
+    (`$.config.expression`, `$.config.timezone`, ...)."""
+
+    code = "invalid_trigger"
 
 
 class ExpressionSyntaxError(InvalidInput):

@@ -16,8 +16,8 @@ from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
 from flowsync.runtime import database_url
 from flowsync.services.container import build_services
-from flowsync.worker.handlers import registry_from_settings
 from flowsync.worker.queue import create_pool
+from flowsync.worker.registry import registry_from_settings
 from flowsync.worker.runner import Worker
 
 log = logging.getLogger("flowsync")

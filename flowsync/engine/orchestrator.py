@@ -15,13 +15,17 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from flowsync.engine.graph import StepStatus
+from flowsync import metrics
+from flowsync.engine.graph import ExecutionStatus, StepStatus
 from flowsync.engine.transitions import (
     Plan,
     StepRow,
     plan_cancel,
     plan_completion,
     plan_failure,
+    plan_queued,
+    plan_rerun,
+    plan_resume,
     plan_retry,
     plan_start,
     plan_wait,
@@ -97,6 +101,15 @@ def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
     return out
 
 
+_ENDED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+
+
+def _count_finished(workflow_id: uuid.UUID, status: ExecutionStatus | None) -> None:
+    # Counted when the transaction is written; a rollback after this (rare) overcounts.
+    if status is not None:
+        metrics.EXECUTIONS_FINISHED.labels(str(workflow_id), status.value).inc()
+
+
 def _carried(
     steps: Mapping[str, StepRow], node_id: str, output: Any, known: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
@@ -140,14 +153,17 @@ class Orchestrator:
         trigger_type: str = "MANUAL",
         trigger_data: Mapping[str, Any] | None = None,
         retry_of_id: uuid.UUID | None = None,
+        run_now: bool = True,
     ) -> tuple[uuid.UUID, bool]:
-        """Create an execution inside the caller's transaction and queue its start node.
+        """Create an execution inside the caller's transaction and queue its start node
+        (with `run_now` false it waits PENDING behind its workflow's concurrency limit).
         Returns (id, created); with an idempotency key already used, the first
         execution's id and False."""
         wf = await self.workflows.get(version_id)
         execution_id = await conn.fetchval(
             QUERIES["insert_execution"], owner_id, workflow_id, version_id, version, input,
             idempotency_key, trigger_id, trigger_type, dict(trigger_data or {}), retry_of_id,
+            "RUNNING" if run_now else "PENDING",
         )  # fmt: skip
         if execution_id is None:
             existing = await conn.fetchval(QUERIES["execution_by_key"], owner_id, idempotency_key)
@@ -161,9 +177,60 @@ class Orchestrator:
                 [n.type for n in nodes],
             )
         )
-        plan = plan_start(wf, steps)
+        plan = plan_start(wf, steps) if run_now else plan_queued()
         await self._write(conn, execution_id, 0, owner_id, workflow_id, plan)
         return execution_id, True
+
+    async def rerun(
+        self, conn: Connection, original_id: uuid.UUID, actor_key: str | None = None
+    ) -> uuid.UUID:
+        """A new execution of a failed or cancelled one's version and input that reuses
+        the outputs of the steps that completed and runs the rest (inside the caller's
+        transaction). Its `retry_of_id` names the original."""
+        old = await conn.fetchrow(QUERIES["execution_for_rerun"], original_id)
+        if old is None:
+            raise NotFound(f"No execution with id {original_id}.")
+        if old["status"] not in ("FAILED", "CANCELLED"):
+            raise Conflict(
+                f"Only a failed or cancelled execution can be retried; this one is {old['status']}."
+            )
+        wf = await self.workflows.get(old["workflow_version_id"])
+        previous = await conn.fetch(QUERIES["execution_steps_full"], original_id)
+        new_id = await conn.fetchval(
+            QUERIES["insert_execution"], old["owner_id"], old["workflow_id"],
+            old["workflow_version_id"], old["version"], old["input"], actor_key, None,
+            old["trigger_type"], old["trigger_data"], original_id, "RUNNING",
+        )  # fmt: skip
+        if new_id is None:
+            raise Conflict("That idempotency key was already used for another execution.")
+        nodes = list(wf.nodes.values())
+        steps = _rows(
+            await conn.fetch(
+                QUERIES["insert_steps"], new_id, [n.id for n in nodes], [n.type for n in nodes]
+            )
+        )
+        reused = {r["node_id"]: r["output"] for r in previous if r["status"] == "COMPLETED"}
+        skipped = {r["node_id"] for r in previous if r["status"] == "SKIPPED"}
+        branches = {r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool)}
+        plan = plan_rerun(wf, steps, reused, skipped, branches)
+        await self._write(conn, new_id, 0, old["owner_id"], old["workflow_id"], plan)
+        await conn.execute(QUERIES["mark_reused"], new_id, original_id)
+        return uuid.UUID(str(new_id))
+
+    async def resume(self, conn: Connection, execution_id: uuid.UUID, reason: str) -> None:
+        """Resume a failed execution from its failed step (a dead letter's redrive),
+        inside the caller's transaction."""
+        head = await conn.fetchrow(QUERIES["lock_execution"], execution_id)
+        if head is None:
+            raise NotFound(f"No execution with id {execution_id}.")
+        if head["status"] != "FAILED":
+            raise Conflict(f"Only a failed execution can resume; this one is {head['status']}.")
+        wf = await self.workflows.get(head["workflow_version_id"])
+        steps = _rows(await conn.fetch(QUERIES["step_states"], execution_id))
+        plan = plan_resume(wf, steps, reason)
+        await self._write(
+            conn, execution_id, head["last_sequence"], head["owner_id"], head["workflow_id"], plan
+        )
 
     # -- a job's outcome ------------------------------------------------------------
 
@@ -206,10 +273,19 @@ class Orchestrator:
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
                     job.workflow_id, plan, job=job,
                 )  # fmt: skip
+                # The job leaves the queue for the dead-letter queue, where it can be
+                # inspected and redriven (which resumes the execution from this step).
+                await conn.execute(
+                    QUERIES["insert_dead_letter"], job.owner_id, job.execution_id,
+                    job.step_id, job.node_id, job.attempts, error,
+                    {"nodeType": job.node_type, "jobId": job.job_id,
+                     "workflowVersion": job.version},
+                )  # fmt: skip
             await self.pool.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL,
                                     str(job.execution_id))  # fmt: skip
 
         await _retrying(txn)
+        metrics.DEAD_LETTERS.inc()
 
     async def wait(self, job: ClaimedJob, until: datetime, stored: Any) -> None:
         """Park the step until `until`: its job stays, unleased, due at that time."""
@@ -267,6 +343,34 @@ class Orchestrator:
         await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, str(execution_id))
 
     # -- writing a plan ---------------------------------------------------------------
+
+    async def promote(self, workflow_id: uuid.UUID) -> None:
+        """Start what the workflow's (changed) concurrency limit now allows."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._promote(conn, workflow_id)
+
+    async def _promote(self, conn: Connection, workflow_id: uuid.UUID) -> None:
+        """Start executions waiting behind the workflow's concurrency limit, oldest
+        first, as far as the limit allows now that one ended."""
+        limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
+        if limit is None:
+            return
+        # No limit (any more): everything still waiting may start.
+        room = (
+            limit["max_concurrency"] - limit["running"]
+            if limit["max_concurrency"] is not None
+            else 10_000
+        )
+        for _ in range(max(room, 0)):
+            waiting = await conn.fetchrow(QUERIES["next_pending"], workflow_id)
+            if waiting is None:
+                return
+            wf = await self.workflows.get(waiting["workflow_version_id"])
+            steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
+            await self._write(
+                conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
+                workflow_id, plan_start(wf, steps),
+            )  # fmt: skip
 
     async def _states(self, conn: Connection, head: asyncpg.Record) -> dict[str, StepRow]:
         """The steps as take_job read them, unless another transition of the run
@@ -334,6 +438,9 @@ class Orchestrator:
             any(not j.take for j in plan.jobs),
             self.lease_seconds,
         )  # fmt: skip
+        if plan.execution_status in _ENDED:
+            await self._promote(conn, workflow_id)
+            _count_finished(workflow_id, plan.execution_status)
         taken = next((j for j in plan.jobs if j.take), None)
         if taken is None or job is None or row is None:
             return None

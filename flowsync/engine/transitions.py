@@ -116,6 +116,11 @@ def plan_start(wf: CompiledWorkflow, steps: Mapping[str, StepRow]) -> Plan:
     return plan
 
 
+def plan_queued() -> Plan:
+    """A new execution waiting behind its workflow's concurrency limit."""
+    return Plan(events=[Event("execution.queued", ExecutionStatus.PENDING.value)])
+
+
 def plan_completion(
     wf: CompiledWorkflow,
     steps: Mapping[str, StepRow],
@@ -204,4 +209,63 @@ def plan_retry(
         Event("step.retrying", StepStatus.QUEUED.value, row.id, node_id, attempt=attempt,
               data={"error": error, "nextAttemptAt": at.isoformat()})
     )  # fmt: skip
+    return plan
+
+
+def _advance_into(
+    plan: Plan,
+    wf: CompiledWorkflow,
+    steps: Mapping[str, StepRow],
+    statuses: dict[str, StepStatus],
+    branches: Mapping[str, bool],
+) -> None:
+    step = advance(wf, statuses, branches)
+    for skipped in step.skipped:
+        plan.change(steps[skipped].id, skipped, StepStatus.SKIPPED)
+    _enqueue(plan, wf, steps, list(step.ready), take=False)
+
+
+def plan_resume(wf: CompiledWorkflow, steps: Mapping[str, StepRow], reason: str) -> Plan:
+    """A failed execution resumes (a dead letter was redriven): the failed step and the
+    steps its failure cancelled go back to PENDING, then whatever is ready is queued
+    again. Completed steps keep their outputs."""
+    plan = Plan(execution_status=ExecutionStatus.RUNNING)
+    plan.events.append(
+        Event("execution.resumed", ExecutionStatus.RUNNING.value, data={"reason": reason})
+    )
+    statuses = {n: r.status for n, r in steps.items()}
+    reset = [n for n, s in statuses.items() if s in (StepStatus.FAILED, StepStatus.CANCELLED)]
+    branches = {n: r.branch for n, r in steps.items() if r.branch is not None}
+    ready = advance(wf, {**statuses, **{n: StepStatus.PENDING for n in reset}}, branches)
+    queued = set(ready.ready)
+    for node_id in reset:
+        statuses[node_id] = StepStatus.PENDING
+        if node_id not in queued and node_id not in ready.skipped:
+            plan.steps.append(StepChange(steps[node_id].id, node_id, StepStatus.PENDING))
+    _advance_into(plan, wf, steps, statuses, branches)
+    return plan
+
+
+def plan_rerun(
+    wf: CompiledWorkflow,
+    steps: Mapping[str, StepRow],
+    reused: Mapping[str, Any],
+    skipped: set[str],
+    branches: Mapping[str, bool],
+) -> Plan:
+    """A new execution that retries a failed one: the steps that completed before are
+    recorded as completed with their outputs (reused, not run), the ones skipped as
+    skipped, and the rest runs from where the old execution stopped."""
+    plan = Plan(execution_status=ExecutionStatus.RUNNING)
+    plan.events.append(Event("execution.started", ExecutionStatus.RUNNING.value))
+    statuses = {n: StepStatus.PENDING for n in steps}
+    for node_id, output in reused.items():
+        row = steps[node_id]
+        plan.steps.append(StepChange(row.id, node_id, StepStatus.COMPLETED, output=output))
+        plan.events.append(Event("step.reused", StepStatus.COMPLETED.value, row.id, node_id))
+        statuses[node_id] = StepStatus.COMPLETED
+    for node_id in skipped:
+        plan.change(steps[node_id].id, node_id, StepStatus.SKIPPED)
+        statuses[node_id] = StepStatus.SKIPPED
+    _advance_into(plan, wf, steps, statuses, branches)
     return plan

@@ -11,6 +11,7 @@ from flowsync.config import Settings
 from flowsync.db.session import make_engine, make_sessionmaker
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.services.api_keys import ApiKeyService
+from flowsync.services.dead_letters import DeadLetterService
 from flowsync.services.executions import ExecutionService
 from flowsync.services.workflows import WorkflowService
 from flowsync.worker.queue import create_pool
@@ -28,6 +29,7 @@ class Services:
     workflows: WorkflowService
     executions: ExecutionService
     api_keys: ApiKeyService
+    dead_letters: DeadLetterService
 
     async def close(self) -> None:
         """Release both connection pools."""
@@ -50,7 +52,12 @@ async def build_services(settings: Settings, url: str) -> Services:
         engine=engine,
         sessions=sessions,
         pool=pool,
-        workflows=WorkflowService(sessions, settings.max_definition_bytes),
-        executions=ExecutionService(sessions, pool, orchestrator),
+        workflows=WorkflowService(
+            sessions, settings.max_definition_bytes, on_limit_change=orchestrator.promote
+        ),
+        executions=ExecutionService(
+            sessions, pool, orchestrator, max_queue_depth=settings.max_queue_depth
+        ),
         api_keys=ApiKeyService(sessions),
+        dead_letters=DeadLetterService(sessions, pool, orchestrator),
     )

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import builtins
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flowsync import metrics
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
 from flowsync.engine.orchestrator import Orchestrator
-from flowsync.errors import InvalidInput, NotFound, Problem
+from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
+from flowsync.worker.queue import QUERIES
 
 STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 MAX_INPUT_BYTES = 1024 * 1024
@@ -53,10 +57,15 @@ class ExecutionService:
         sessions: async_sessionmaker[AsyncSession],
         pool: asyncpg.Pool,
         orchestrator: Orchestrator,
+        *,
+        max_queue_depth: int = 100_000,
     ):
         self._sessions = sessions
         self._pool = pool
         self._orchestrator = orchestrator
+        self._max_depth = max_queue_depth
+        self._depth = 0
+        self._depth_at = -1e9
 
     async def start(
         self,
@@ -85,9 +94,17 @@ class ExecutionService:
                 "An idempotency key must be 1 to 255 characters.",
                 [Problem("idempotencyKey", "must be 1 to 255 characters")],
             )
+        if idempotency_key is not None:
+            # A repeat returns the first execution, even while new starts are refused.
+            existing = await self._pool.fetchval(
+                QUERIES["execution_by_key"], principal.owner_id, idempotency_key
+            )
+            if existing is not None:
+                return Started(await self.get(principal, existing), False)
+        await self._check_backpressure()
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                """SELECT w.id, w.version, v.id AS version_id
+                """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id
                      FROM workflows w
                      JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
                     WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL""",
@@ -96,6 +113,11 @@ class ExecutionService:
             )
             if row is None:
                 raise NotFound(f"No workflow with id {workflow_id}.")
+            run_now = True
+            if row["max_concurrency"] is not None:
+                # Locks the workflow: starts and promotions of it take turns.
+                limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
+                run_now = limit is None or limit["running"] < limit["max_concurrency"]
             execution_id, created = await self._orchestrator.start(
                 conn,
                 owner_id=principal.owner_id,
@@ -107,6 +129,7 @@ class ExecutionService:
                 trigger_id=trigger_id,
                 trigger_type=trigger_type,
                 trigger_data=trigger_data,
+                run_now=run_now,
             )
             if created:
                 await conn.execute(
@@ -114,7 +137,44 @@ class ExecutionService:
                     str(execution_id), {"workflowId": str(wid), "version": row["version"],
                                         "trigger": trigger_type},
                 )  # fmt: skip
+        if created:
+            metrics.EXECUTIONS_STARTED.labels(str(wid)).inc()
         return Started(await self.get(principal, execution_id), created)
+
+    async def _check_backpressure(self) -> None:
+        """Refuse new executions while more jobs are due than the queue may hold. The
+        depth is measured at most once a second per process, and costs at most a
+        bounded index scan."""
+        now = time.monotonic()
+        if now - self._depth_at > 1.0:
+            self._depth = int(
+                await self._pool.fetchval(QUERIES["queue_depth_bounded"], self._max_depth + 1)
+            )
+            self._depth_at = now
+            metrics.QUEUE_DEPTH.set(self._depth)
+        if self._depth > self._max_depth:
+            metrics.BACKPRESSURE_REFUSALS.inc()
+            raise Backpressure(
+                f"The queue holds more than {self._max_depth} due jobs; "
+                "new executions are refused for now. Retry shortly.",
+                retry_after=5,
+            )
+
+    async def retry(
+        self, principal: Principal, execution_id: object, *, idempotency_key: str | None = None
+    ) -> Started:
+        """A new execution from a failed (or cancelled) one's failed step on, reusing
+        the outputs of the steps that completed; they are recorded as reused."""
+        eid = parse_uuid(execution_id, "execution")
+        await self.get(principal, eid)  # owner check: another owner's is not found
+        await self._check_backpressure()
+        async with self._pool.acquire() as conn, conn.transaction():
+            new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
+            await conn.execute(
+                _AUDIT_SQL, principal.owner_id, principal.actor, "execution.retried",
+                str(new_id), {"retryOf": str(eid)},
+            )  # fmt: skip
+        return Started(await self.get(principal, new_id), True)
 
     async def cancel(self, principal: Principal, execution_id: object) -> Execution:
         """Cancel a running execution (Conflict when it already ended)."""
@@ -222,6 +282,162 @@ class ExecutionService:
                 .limit(limit)
             )
             return list(rows.scalars())
+
+    # -- batched reads for DataLoaders and live subscriptions -----------------------------
+
+    async def get_many(
+        self, principal: Principal, execution_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Execution]:
+        """Several of the caller's executions by id, in one query; others are left out."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Execution).where(
+                    Execution.id.in_(list(execution_ids)),
+                    Execution.owner_id == principal.owner_id,
+                )
+            )
+            return {e.id: e for e in rows.scalars()}
+
+    async def steps_by_id(
+        self, principal: Principal, step_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, StepExecution]:
+        """Several steps by id, in one query; other owners' steps are left out."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(StepExecution)
+                .join(Execution, Execution.id == StepExecution.execution_id)
+                .where(
+                    StepExecution.id.in_(list(step_ids)),
+                    Execution.owner_id == principal.owner_id,
+                )
+            )
+            return {s.id: s for s in rows.scalars()}
+
+    async def timelines(
+        self, principal: Principal, execution_ids: Sequence[uuid.UUID], *, limit: int = 1000
+    ) -> dict[uuid.UUID, builtins.list[ExecutionEvent]]:
+        """The first `limit` events of each of several executions, in one query, each list
+        in sequence order; other owners' executions are left out."""
+        out: dict[uuid.UUID, builtins.list[ExecutionEvent]] = {eid: [] for eid in execution_ids}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ExecutionEvent)
+                .where(
+                    ExecutionEvent.execution_id.in_(list(execution_ids)),
+                    ExecutionEvent.owner_id == principal.owner_id,
+                    ExecutionEvent.sequence <= limit,
+                )
+                .order_by(ExecutionEvent.execution_id, ExecutionEvent.sequence)
+            )
+            for event in rows.scalars():
+                out[event.execution_id].append(event)
+        return out
+
+    async def events_after(
+        self, principal: Principal, execution_id: uuid.UUID, after: int, *, limit: int = 500
+    ) -> builtins.list[ExecutionEvent]:
+        """Up to `limit` events of one execution with a sequence above `after`, in order,
+        in one statement (empty for another owner's execution). Sequences of one execution
+        commit in order, so reading after the last one delivered never skips an event."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ExecutionEvent)
+                .where(
+                    ExecutionEvent.execution_id == execution_id,
+                    ExecutionEvent.owner_id == principal.owner_id,
+                    ExecutionEvent.sequence > after,
+                )
+                .order_by(ExecutionEvent.sequence)
+                .limit(limit)
+            )
+            return list(rows.scalars())
+
+    async def snapshot(
+        self, principal: Principal, execution_id: object
+    ) -> tuple[Execution, builtins.list[StepExecution]]:
+        """The execution and its steps as of one moment (one statement, so both agree with
+        the execution's `last_sequence`); NotFound also for another owner's."""
+        eid = parse_uuid(execution_id, "execution")
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Execution, StepExecution)
+                    .outerjoin(StepExecution, StepExecution.execution_id == Execution.id)
+                    .where(Execution.id == eid, Execution.owner_id == principal.owner_id)
+                    .order_by(StepExecution.queued_at.asc().nulls_last(), StepExecution.node_id)
+                )
+            ).all()
+        if not rows:
+            raise NotFound(f"No execution with id {execution_id}.")
+        return rows[0][0], [step for _, step in rows if step is not None]
+
+    async def watch_state(
+        self, principal: Principal, workflow_id: uuid.UUID | None, *, window_seconds: float
+    ) -> tuple[datetime, builtins.list[Execution]]:
+        """The database's clock and the caller's executions (optionally of one workflow)
+        that are running or ended less than `window_seconds` ago: where an owner-wide live
+        subscription starts from."""
+        stmt = select(Execution, func.now()).where(
+            Execution.owner_id == principal.owner_id,
+            or_(
+                Execution.status.in_(("PENDING", "RUNNING")),
+                Execution.finished_at > func.now() - timedelta(seconds=window_seconds),
+            ),
+        )
+        if workflow_id is not None:
+            stmt = stmt.where(Execution.workflow_id == workflow_id)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt.order_by(Execution.created_at))).all()
+            now = rows[0][1] if rows else (await session.execute(select(func.now()))).scalar_one()
+        return now, [execution for execution, _ in rows]
+
+    async def first_pages(
+        self,
+        principal: Principal,
+        workflow_ids: Sequence[uuid.UUID],
+        *,
+        limit: int | None = None,
+        status: str | None = None,
+    ) -> dict[uuid.UUID, Page[Execution]]:
+        """The first page of executions (newest first) of each of several workflows, in
+        one query, as `list(workflow_id=…)` would return each (for DataLoaders)."""
+        size = page_size(limit)
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(
+                f"Unknown status {status!r}.",
+                [Problem("status", f"must be one of {', '.join(STATUSES)}")],
+            )
+        ranked = select(
+            Execution.id,
+            func.row_number()
+            .over(
+                partition_by=Execution.workflow_id,
+                order_by=(Execution.created_at.desc(), Execution.id.desc()),
+            )
+            .label("n"),
+        ).where(
+            Execution.owner_id == principal.owner_id,
+            Execution.workflow_id.in_(list(workflow_ids)),
+        )
+        if status is not None:
+            ranked = ranked.where(Execution.status == status)
+        sub = ranked.subquery()
+        stmt = (
+            select(Execution)
+            .join(sub, sub.c.id == Execution.id)
+            .where(sub.c.n <= size + 1)
+            .order_by(Execution.workflow_id, Execution.created_at.desc(), Execution.id.desc())
+        )
+        grouped: dict[uuid.UUID, builtins.list[Execution]] = {wid: [] for wid in workflow_ids}
+        async with self._sessions() as session:
+            for execution in (await session.execute(stmt)).scalars():
+                grouped[execution.workflow_id].append(execution)
+        out: dict[uuid.UUID, Page[Execution]] = {}
+        for wid, rows in grouped.items():
+            more = len(rows) > size
+            rows = rows[:size]
+            out[wid] = Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+        return out
 
 
 __all__ = ["ExecutionService", "Started", "Workflow"]

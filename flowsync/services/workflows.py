@@ -7,9 +7,12 @@ a missing one (`NotFound`). Every change writes an audit entry in its own transa
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow, WorkflowVersion
 from flowsync.engine.validation import validate_definition, validate_workflow_document
-from flowsync.errors import DefinitionInvalid, NotFound, PayloadTooLarge, Problem
+from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, PayloadTooLarge, Problem
 from flowsync.services import audit
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
@@ -33,6 +36,20 @@ class WorkflowUpdate:
     name: str | None = None
     description: str | None = None
     definition: object = _UNSET
+    # A positive limit on running executions; None removes the limit; unset keeps it.
+    max_concurrency: object = _UNSET
+
+
+def check_concurrency(value: object) -> int | None:
+    """A workflow's concurrency limit: a positive integer, or None for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise InvalidInput(
+            "maxConcurrency must be a whole number from 1 to 100000, or null for no limit.",
+            [Problem("$.maxConcurrency", f"got {value!r}")],
+        )
+    return value
 
 
 def _parse_id(value: object, what: str = "workflow") -> uuid.UUID:
@@ -46,9 +63,16 @@ def _parse_id(value: object, what: str = "workflow") -> uuid.UUID:
 class WorkflowService:
     """Create, list, read, update, delete and version workflows."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_definition_bytes: int):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        max_definition_bytes: int,
+        on_limit_change: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+    ):
         self._sessions = sessions
         self._max_bytes = max_definition_bytes
+        # Called after a change of a workflow's concurrency limit, to start what waits.
+        self._on_limit_change = on_limit_change
 
     def _check_size(self, definition: object) -> None:
         size = len(json.dumps(definition, separators=(",", ":")).encode())
@@ -59,10 +83,17 @@ class WorkflowService:
             )
 
     async def create(
-        self, principal: Principal, name: object, description: object, definition: object
+        self,
+        principal: Principal,
+        name: object,
+        description: object,
+        definition: object,
+        max_concurrency: object = None,
     ) -> Workflow:
         """Validate and store a new workflow at version 1. Nothing is stored when any rule
-        is broken: `DefinitionInvalid` lists every problem with its JSON path."""
+        is broken: `DefinitionInvalid` lists every problem with its JSON path. With
+        `max_concurrency`, executions beyond that many running wait PENDING, in order."""
+        limit = check_concurrency(max_concurrency)
         self._check_size(definition)
         doc = validate_workflow_document(
             {"name": name, "description": description, "definition": definition}
@@ -73,6 +104,7 @@ class WorkflowService:
                 name=doc.name,
                 description=doc.description,
                 version=1,
+                max_concurrency=limit,
             )
             session.add(workflow)
             await session.flush()
@@ -181,6 +213,8 @@ class WorkflowService:
             fields["name"] = change.name
         if change.description is not None:
             fields["description"] = change.description
+        if change.max_concurrency is not _UNSET:
+            fields["max_concurrency"] = check_concurrency(change.max_concurrency)
         new_definition: dict[str, Any] | None = None
         if change.definition is not _UNSET:
             self._check_size(change.definition)
@@ -213,6 +247,8 @@ class WorkflowService:
                 )
             workflow.name = doc.name
             workflow.description = doc.description
+            if "max_concurrency" in fields:
+                workflow.max_concurrency = fields["max_concurrency"]  # type: ignore[assignment]
             workflow.updated_at = func.now()
             await audit.record(
                 session, principal, "workflow.updated", "workflow", workflow.id,
@@ -221,6 +257,8 @@ class WorkflowService:
             )  # fmt: skip
             await session.flush()
             await session.refresh(workflow)
+        if "max_concurrency" in fields and self._on_limit_change is not None:
+            await self._on_limit_change(workflow.id)
         return workflow
 
     async def _current_definition(
@@ -260,10 +298,73 @@ class WorkflowService:
             )
             return list(rows.scalars())
 
+    async def get_many(
+        self, principal: Principal, workflow_ids: builtins.list[uuid.UUID]
+    ) -> dict[uuid.UUID, Workflow]:
+        """Several of the caller's live workflows by id, in one query (for DataLoaders);
+        other owners' and deleted ones are left out."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Workflow).where(
+                    Workflow.id.in_(workflow_ids),
+                    Workflow.owner_id == principal.owner_id,
+                    Workflow.deleted_at.is_(None),
+                )
+            )
+            return {w.id: w for w in rows.scalars()}
+
+    async def versions_page(
+        self,
+        principal: Principal,
+        workflow_id: object,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[WorkflowVersion]:
+        """The workflow's versions, newest first, a page at a time; the cursor is the
+        last version number of the previous page."""
+        size = page_size(limit)
+        after: int | None = None
+        if cursor is not None:
+            after = _decode_version_cursor(cursor)
+        async with self._sessions() as session:
+            workflow = await self._get_live(session, principal, workflow_id, lock=False)
+            stmt = select(WorkflowVersion).where(WorkflowVersion.workflow_id == workflow.id)
+            if after is not None:
+                stmt = stmt.where(WorkflowVersion.version < after)
+            rows = list(
+                (
+                    await session.execute(
+                        stmt.order_by(WorkflowVersion.version.desc()).limit(size + 1)
+                    )
+                ).scalars()
+            )
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(rows, encode_version_cursor(rows[-1].version) if more else None)
+
     @staticmethod
     def validate(definition: object) -> None:
         """Validate a definition without storing anything (raises DefinitionInvalid)."""
         validate_definition(definition, path="$.definition")
+
+
+def encode_version_cursor(version: int) -> str:
+    """An opaque cursor after version `version` of a workflow."""
+    return base64.urlsafe_b64encode(json.dumps(["v", version]).encode()).decode().rstrip("=")
+
+
+def _decode_version_cursor(cursor: str) -> int:
+    try:
+        tag, version = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if tag != "v" or not isinstance(version, int):
+            raise ValueError(cursor)
+        return version
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidInput(
+            "The cursor is not valid; use a cursor from a previous page.",
+            [Problem("cursor", "not a cursor returned by this API")],
+        ) from exc
 
 
 __all__ = ["DefinitionInvalid", "WorkflowService", "WorkflowUpdate"]

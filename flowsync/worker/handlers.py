@@ -9,17 +9,15 @@ rules. Plugins (and tests) add or replace handlers with `FLOWSYNC_EXTRA_HANDLERS
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from flowsync.config import Settings
 from flowsync.engine.definition import DelayData, parse_instant
 from flowsync.engine.graph import ExecutionInfo, StepStatus, step_context, taken_sources
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
-from flowsync.errors import ConfigurationError, ExpressionFailed
+from flowsync.errors import ExpressionFailed
 from flowsync.worker.queue import ClaimedJob
 
 
@@ -175,58 +173,3 @@ class DelayHandler(_Base):
             return parse_instant(value)
         except ValueError as exc:
             raise ExpressionFailed(f"delay until: {exc}") from exc
-
-
-class HandlerRegistry:
-    """Node type → handler."""
-
-    def __init__(self, handlers: Mapping[str, Handler] | None = None):
-        self._handlers: dict[str, Handler] = dict(handlers or {})
-
-    def register(self, node_type: str, handler: Handler) -> None:
-        """Add or replace the handler of a node type."""
-        self._handlers[node_type] = handler
-
-    def get(self, node_type: str) -> Handler:
-        """The handler for a node type (ConfigurationError when none is registered)."""
-        try:
-            return self._handlers[node_type]
-        except KeyError:
-            raise ConfigurationError(f"No handler is registered for {node_type!r}.") from None
-
-
-def default_registry() -> HandlerRegistry:
-    """The built-in handlers."""
-    template = TemplateHandler()
-    return HandlerRegistry(
-        {
-            "start": StartHandler(),
-            "end": template,
-            "transform": template,
-            "condition": ConditionHandler(),
-            "fork": PassHandler(),
-            "join": JoinHandler(),
-            "delay": DelayHandler(),
-        }
-    )
-
-
-def registry_from_settings(settings: Settings) -> HandlerRegistry:
-    """The built-ins plus `FLOWSYNC_EXTRA_HANDLERS` ('type=module:attr,...'); `attr`
-    names a handler object or a class to instantiate."""
-    registry = default_registry()
-    for item in filter(None, (part.strip() for part in settings.extra_handlers.split(","))):
-        node_type, _, target = item.partition("=")
-        module_name, _, attr = target.partition(":")
-        if not (node_type and module_name and attr):
-            raise ConfigurationError(
-                f"FLOWSYNC_EXTRA_HANDLERS: {item!r} is not of the form type=module:attr"
-            )
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigurationError(
-                f"FLOWSYNC_EXTRA_HANDLERS: cannot load {target}: {exc}"
-            ) from exc
-        registry.register(node_type, obj() if isinstance(obj, type) else obj)
-    return registry

@@ -173,10 +173,13 @@ WITH steps AS (
                             WHEN u.status = 'RUNNING' THEN coalesce(s.queued_at, now())
                             ELSE s.queued_at END,
            started_at = CASE WHEN u.status = 'RUNNING' THEN now()
-                             WHEN u.status = 'QUEUED' THEN NULL ELSE s.started_at END,
+                             WHEN u.status IN ('QUEUED','PENDING') THEN NULL
+                             ELSE s.started_at END,
            attempt = CASE WHEN u.status = 'RUNNING' THEN s.attempt + 1 ELSE s.attempt END,
            finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','SKIPPED','CANCELLED')
-                              THEN now() ELSE s.finished_at END
+                              THEN now()
+                              WHEN u.status = 'PENDING' THEN NULL
+                              ELSE s.finished_at END
       FROM unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[])
            AS u(id, status, output, error, input)
      WHERE s.id = u.id
@@ -210,6 +213,7 @@ WITH steps AS (
            started_at = CASE WHEN $21 = 'RUNNING' THEN coalesce(started_at, now())
                              ELSE started_at END,
            finished_at = CASE WHEN $21 IN ('COMPLETED','FAILED','CANCELLED') THEN now()
+                              WHEN $21 = 'RUNNING' THEN NULL
                               ELSE finished_at END
      WHERE id = $1
     RETURNING last_sequence
@@ -231,11 +235,13 @@ SELECT pg_notify('flowsync_jobs', '');
 SELECT count(*) FROM jobs WHERE lease_token IS NULL;
 
 -- name: insert_execution
--- A new execution, or nothing when the owner already used this idempotency key.
+-- A new execution ($11: RUNNING, or PENDING behind a concurrency limit), or nothing when
+-- the owner already used this idempotency key.
 INSERT INTO executions (owner_id, workflow_id, workflow_version_id, version, status, input,
                         idempotency_key, trigger_id, trigger_type, trigger_data, retry_of_id,
                         started_at)
-VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6, $7, $8, $9, $10, now())
+VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10,
+        CASE WHEN $11 = 'RUNNING' THEN now() END)
 ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id;
 
@@ -261,3 +267,49 @@ UPDATE jobs SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker
 -- name: drop_jobs
 -- Remove every job of an execution (cancel, or failure of a step for good).
 DELETE FROM jobs WHERE execution_id = $1 RETURNING step_id;
+
+-- name: insert_dead_letter
+INSERT INTO dead_letters (owner_id, execution_id, step_id, node_id, attempts, error, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id;
+
+-- name: queue_depth_bounded
+-- Jobs due now and not claimed, counted up to $1 (the cost stays bounded by the limit).
+SELECT count(*) FROM (
+    SELECT 1 FROM jobs WHERE lease_token IS NULL AND run_at <= now() LIMIT $1
+) due;
+
+-- name: lock_workflow_limit
+-- A workflow's concurrency limit and its running executions, with the workflow locked so
+-- that starts and promotions of one workflow take turns.
+SELECT w.max_concurrency,
+       (SELECT count(*) FROM executions e
+         WHERE e.workflow_id = w.id AND e.status = 'RUNNING') AS running
+  FROM workflows w WHERE w.id = $1
+   FOR NO KEY UPDATE;
+
+-- name: next_pending
+-- The oldest execution of a workflow waiting behind its concurrency limit.
+SELECT id, last_sequence, owner_id, workflow_id, workflow_version_id
+  FROM executions
+ WHERE workflow_id = $1 AND status = 'PENDING'
+ ORDER BY created_at, id
+ LIMIT 1
+   FOR NO KEY UPDATE SKIP LOCKED;
+
+-- name: execution_steps_full
+-- Every step of an execution with its output (a retry reuses the completed ones).
+SELECT id, node_id, node_type, status, output, output -> 'result' AS branch
+  FROM step_executions WHERE execution_id = $1;
+
+-- name: execution_for_rerun
+SELECT owner_id, workflow_id, workflow_version_id, version, input, trigger_type,
+       trigger_data, status
+  FROM executions WHERE id = $1;
+
+-- name: mark_reused
+-- Record which old step each reused step's output came from.
+UPDATE step_executions AS n SET reused_from_id = o.id
+  FROM step_executions o
+ WHERE n.execution_id = $1 AND o.execution_id = $2 AND o.node_id = n.node_id
+   AND o.status = 'COMPLETED';

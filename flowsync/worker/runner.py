@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,19 +22,20 @@ from typing import Any
 
 import asyncpg
 
+from flowsync import metrics
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.errors import LeaseLost
 from flowsync.events.listener import PgListener
 from flowsync.worker.handlers import (
     Completed,
     Failed,
-    HandlerRegistry,
     Outcome,
     StepContext,
     Waiting,
     build_variables,
 )
 from flowsync.worker.queue import CANCEL_CHANNEL, JOBS_CHANNEL, QUERIES, ClaimedJob, Queue
+from flowsync.worker.registry import HandlerRegistry
 
 log = logging.getLogger("flowsync.worker")
 
@@ -131,6 +133,7 @@ class Worker:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
             await listener.close()
+            await self.registry.close()
             log.info("worker %s stopped", self.worker_id)
 
     async def _loop(self) -> None:
@@ -150,6 +153,8 @@ class Worker:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
+                if jobs:
+                    metrics.JOBS_CLAIMED.inc(len(jobs))
                 for job in jobs:
                     self._spawn(job)
             if jobs and len(jobs) == free:
@@ -215,7 +220,11 @@ class Worker:
                 now=self.clock(),
             )
             self._seen[job.lease_token] = outputs
-            return await handler.run(ctx)
+            started = time.perf_counter()
+            try:
+                return await handler.run(ctx)
+            finally:
+                metrics.STEP_DURATION.labels(job.node_type).observe(time.perf_counter() - started)
         except asyncio.CancelledError:
             raise
         except _DB_ERRORS:
@@ -247,23 +256,26 @@ class Worker:
             try:
                 if isinstance(outcome, Completed):
                     result = await self.orchestrator.complete(
-                        job,
-                        outcome.output,
-                        take_next=take,
-                        known_outputs=known,
+                        job, outcome.output, take_next=take, known_outputs=known
                     )
                     self.completed += 1
+                    metrics.JOBS_COMPLETED.labels("completed").inc()
                     return result
                 if isinstance(outcome, Waiting):
                     await self.orchestrator.wait(job, outcome.until, outcome.stored)
+                    metrics.JOBS_COMPLETED.labels("waiting").inc()
                     return None
                 if outcome.retryable and job.attempts < job.max_attempts and outcome.retry_at:
                     await self.orchestrator.retry(job, outcome.error, outcome.retry_at)
+                    metrics.JOBS_COMPLETED.labels("retrying").inc()
+                    metrics.RETRIES.inc()
                     return None
                 await self.orchestrator.fail(job, outcome.error)
+                metrics.JOBS_COMPLETED.labels("failed").inc()
                 return None
             except LeaseLost as exc:
                 log.warning("%s", exc.message)
+                metrics.JOBS_COMPLETED.labels("lease_lost").inc()
                 return None
             except _DB_ERRORS as exc:
                 log.warning("recording %s failed: %s; retrying", job.node_id, exc)

@@ -16,7 +16,7 @@ import pytest
 from flowsync.errors import Conflict, LeaseLost, NotFound
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
-from flowsync.worker.handlers import default_registry
+from flowsync.worker.registry import default_registry
 from flowsync.worker.queue import Queue
 from flowsync.worker.runner import Worker
 from tests.conftest import new_subject

@@ -1,0 +1,139 @@
+"""The `action` and `webhook_response` step handlers.
+
+`action` makes one HTTP call per attempt through the SSRF-guarded client. The header
+`Idempotency-Key: <executionId>:<nodeId>` is the same on every attempt and after a crash,
+so a target can drop repeats. A reply is a success when its status is in
+`successStatuses`; 408, 429, 5xx, timeouts and network errors are retried with backoff
+(honouring `Retry-After` on 429 and 503) while attempts last; anything else, a refused URL
+or an oversize reply fails the step at once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flowsync.engine.definition import ActionData
+from flowsync.engine.validation import CompiledNode
+from flowsync.errors import ExpressionFailed, StepFailed
+from flowsync.worker.handlers import Completed, Failed, Outcome, StepContext
+from flowsync.worker.http_client import GuardedClient, HttpRequest, send
+from flowsync.worker.netguard import NetworkPolicy
+from flowsync.worker.retry import classify, next_delay, retry_after_for
+
+# How much of a failed reply's body an error keeps.
+ERROR_BODY_CHARS = 500
+
+
+def _text_map(value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ExpressionFailed(f"the action's {what} gave {type(value).__name__}, not an object")
+    return {str(k): v if isinstance(v, str) else _scalar(v) for k, v in value.items()}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+class ActionHandler:
+    """HTTP calls, one per attempt. One guarded client per worker: connections are
+    pooled per host, and each new connection's address is checked."""
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        *,
+        max_response_bytes: int = 10 * 1024 * 1024,
+        rand: Callable[[], float] = random.random,
+    ):
+        self.policy = policy
+        self.max_response_bytes = max_response_bytes
+        self.rand = rand
+        self._client: GuardedClient | None = None
+
+    def needs_steps(self, node: CompiledNode) -> bool:
+        parts = (node.url, node.headers, node.query, node.body)
+        return any("steps" in e.variables for p in parts if p for e in p.expressions)
+
+    def _client_for(self) -> GuardedClient:
+        if self._client is None:
+            self._client = GuardedClient(self.policy)
+        return self._client
+
+    async def close(self) -> None:
+        """Close pooled connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _retry_at(self, ctx: StepContext, retry_after: float | None) -> Any:
+        data = ctx.node.data
+        assert isinstance(data, ActionData)
+        delay = next_delay(data.retry, ctx.job.attempts, retry_after=retry_after, rand=self.rand)
+        return ctx.now + timedelta(seconds=delay)
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        data = ctx.node.data
+        assert isinstance(data, ActionData)
+        v = ctx.variables
+        url = ctx.node.url.render(v) if ctx.node.url else data.url
+        if not isinstance(url, str):
+            raise ExpressionFailed(f"the action's url gave {type(url).__name__}, not text")
+        request = HttpRequest(
+            method=data.method,
+            url=url,
+            headers=_text_map(ctx.node.headers.render(v) if ctx.node.headers else {}, "headers"),
+            query=dict(_text_map(ctx.node.query.render(v) if ctx.node.query else {}, "query")),
+            body=ctx.node.body.render(v) if ctx.node.body else data.body,
+            idempotency_key=f"{ctx.job.execution_id}:{ctx.node.id}",
+        )
+        try:
+            reply = await send(
+                request,
+                policy=self.policy,
+                client=self._client_for(),
+                max_response_bytes=self.max_response_bytes,
+                timeout=data.timeout_seconds,
+            )
+        except StepFailed as exc:
+            failure: dict[str, Any] = {"message": exc.message, "code": exc.code}
+            if exc.retryable:
+                return Failed(failure, retryable=True, retry_at=self._retry_at(ctx, None))
+            return Failed(failure)
+        if data.accepts(reply.status):
+            return Completed(reply.as_output())
+        body = reply.body if isinstance(reply.body, str) else str(reply.body)
+        error = {
+            "message": f"{data.method} {reply.url or url} answered {reply.status}",
+            "status": reply.status,
+            "body": body[:ERROR_BODY_CHARS],
+        }
+        if classify(reply.status, ()) == "retry":
+            wait = retry_after_for(reply.status, reply.retry_after_seconds)
+            return Failed(error, retryable=True, retry_at=self._retry_at(ctx, wait))
+        return Failed(error)
+
+
+class WebhookResponseHandler:
+    """`webhook_response`: `{"status", "headers", "body"}` from its templates; a webhook
+    call waiting in synchronous mode answers with it."""
+
+    def needs_steps(self, node: CompiledNode) -> bool:
+        parts = (node.headers, node.body)
+        return any("steps" in e.variables for p in parts if p for e in p.expressions)
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        data = ctx.node.data
+        status = getattr(data, "status", 200)
+        headers = _text_map(ctx.node.headers.render(ctx.variables) if ctx.node.headers else {},
+                            "headers")  # fmt: skip
+        body = ctx.node.body.render(ctx.variables) if ctx.node.body else getattr(data, "body", None)
+        return Completed({"status": status, "headers": headers, "body": body})
