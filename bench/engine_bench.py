@@ -27,6 +27,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import itertools
+
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
@@ -153,7 +155,7 @@ async def latency(services: Services, me: Principal, runs: int) -> tuple[list[fl
                 eid,
             )
             times = [r["t"] for r in outs]
-            hops += [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+            hops += [(b - a) * 1000 for a, b in itertools.pairwise(times)]
             del t0
     finally:
         stop_workers(workers)

@@ -31,6 +31,9 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 _counter = itertools.count()
 
+# Shared fixtures that live in their own module.
+pytest_plugins = ["tests.support.env", "tests.support.workers"]
+
 
 def with_database(url: str, name: str) -> str:
     """The same server URL, pointing at database `name`."""

@@ -259,8 +259,8 @@ def plan_rerun(
     plan = Plan(execution_status=ExecutionStatus.RUNNING)
     plan.events.append(Event("execution.started", ExecutionStatus.RUNNING.value))
     statuses = {n: StepStatus.PENDING for n in steps}
-    for node_id, output in reused.items():
-        row = steps[node_id]
+    for node_id in (n for n in wf.topological_order if n in reused):
+        row, output = steps[node_id], reused[node_id]
         plan.steps.append(StepChange(row.id, node_id, StepStatus.COMPLETED, output=output))
         plan.events.append(Event("step.reused", StepStatus.COMPLETED.value, row.id, node_id))
         statuses[node_id] = StepStatus.COMPLETED

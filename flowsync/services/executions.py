@@ -21,7 +21,7 @@ from flowsync.engine.orchestrator import Orchestrator
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
-from flowsync.worker.queue import QUERIES
+from flowsync.worker.queue import QUERIES, Connection
 
 STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 MAX_INPUT_BYTES = 1024 * 1024
@@ -39,6 +39,27 @@ def parse_uuid(value: object, what: str) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError as exc:
         raise NotFound(f"No {what} with id {value!r}.") from exc
+
+
+def _checked_start(
+    workflow_id: object, input: Any, idempotency_key: str | None
+) -> tuple[uuid.UUID, Any]:
+    """The checks every start makes before touching the database: (workflow id, input)."""
+    wid = parse_uuid(workflow_id, "workflow")
+    if input is None:
+        input = {}
+    size = len(orjson.dumps(input))
+    if size > MAX_INPUT_BYTES:
+        raise InvalidInput(
+            f"The input is {size} bytes of JSON; the limit is {MAX_INPUT_BYTES}.",
+            [Problem("$.input", "too large")],
+        )
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise InvalidInput(
+            "An idempotency key must be 1 to 255 characters.",
+            [Problem("idempotencyKey", "must be 1 to 255 characters")],
+        )
+    return wid, input
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +80,7 @@ class ExecutionService:
         orchestrator: Orchestrator,
         *,
         max_queue_depth: int = 100_000,
+        depth_ttl: float = 1.0,
     ):
         self._sessions = sessions
         self._pool = pool
@@ -66,6 +88,7 @@ class ExecutionService:
         self._max_depth = max_queue_depth
         self._depth = 0
         self._depth_at = -1e9
+        self._depth_ttl = depth_ttl
 
     async def start(
         self,
@@ -80,20 +103,7 @@ class ExecutionService:
     ) -> Started:
         """Start the workflow's current version with `input`. A repeated idempotency key
         returns the first execution (created=False) and starts nothing."""
-        wid = parse_uuid(workflow_id, "workflow")
-        if input is None:
-            input = {}
-        size = len(orjson.dumps(input))
-        if size > MAX_INPUT_BYTES:
-            raise InvalidInput(
-                f"The input is {size} bytes of JSON; the limit is {MAX_INPUT_BYTES}.",
-                [Problem("$.input", "too large")],
-            )
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
-            raise InvalidInput(
-                "An idempotency key must be 1 to 255 characters.",
-                [Problem("idempotencyKey", "must be 1 to 255 characters")],
-            )
+        wid, input = _checked_start(workflow_id, input, idempotency_key)
         if idempotency_key is not None:
             # A repeat returns the first execution, even while new starts are refused.
             existing = await self._pool.fetchval(
@@ -103,50 +113,94 @@ class ExecutionService:
                 return Started(await self.get(principal, existing), False)
         await self._check_backpressure()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id
-                     FROM workflows w
-                     JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
-                    WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL""",
-                wid,
-                principal.owner_id,
-            )
-            if row is None:
-                raise NotFound(f"No workflow with id {workflow_id}.")
-            run_now = True
-            if row["max_concurrency"] is not None:
-                # Locks the workflow: starts and promotions of it take turns.
-                limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
-                run_now = limit is None or limit["running"] < limit["max_concurrency"]
-            execution_id, created = await self._orchestrator.start(
-                conn,
-                owner_id=principal.owner_id,
-                workflow_id=wid,
-                version_id=row["version_id"],
-                version=row["version"],
-                input=input,
-                idempotency_key=idempotency_key,
-                trigger_id=trigger_id,
-                trigger_type=trigger_type,
-                trigger_data=trigger_data,
-                run_now=run_now,
-            )
-            if created:
-                await conn.execute(
-                    _AUDIT_SQL, principal.owner_id, principal.actor, "execution.started",
-                    str(execution_id), {"workflowId": str(wid), "version": row["version"],
-                                        "trigger": trigger_type},
-                )  # fmt: skip
+            execution_id, created = await self._start_in(
+                conn, principal, wid, input, idempotency_key=idempotency_key,
+                trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
+            )  # fmt: skip
         if created:
             metrics.EXECUTIONS_STARTED.labels(str(wid)).inc()
         return Started(await self.get(principal, execution_id), created)
+
+    async def start_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        workflow_id: object,
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        trigger_id: uuid.UUID | None = None,
+        trigger_type: str = "MANUAL",
+        trigger_data: dict[str, Any] | None = None,
+    ) -> tuple[uuid.UUID, bool]:
+        """`start` inside the caller's open transaction on `conn` (a cron firing commits
+        its firing row and its execution together): the same checks, locks and audit
+        entry, committed or rolled back with the caller's work. Returns (execution id,
+        created). Unlike `start` it applies no backpressure (the caller decides), and it
+        counts the start in the metrics when called, not on commit."""
+        wid, input = _checked_start(workflow_id, input, idempotency_key)
+        execution_id, created = await self._start_in(
+            conn, principal, wid, input, idempotency_key=idempotency_key,
+            trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
+        )  # fmt: skip
+        if created:
+            metrics.EXECUTIONS_STARTED.labels(str(wid)).inc()
+        return execution_id, created
+
+    async def _start_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        wid: uuid.UUID,
+        input: Any,
+        *,
+        idempotency_key: str | None,
+        trigger_id: uuid.UUID | None,
+        trigger_type: str,
+        trigger_data: dict[str, Any] | None,
+    ) -> tuple[uuid.UUID, bool]:
+        row = await conn.fetchrow(
+            """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id
+                 FROM workflows w
+                 JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
+                WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL""",
+            wid,
+            principal.owner_id,
+        )
+        if row is None:
+            raise NotFound(f"No workflow with id {wid}.")
+        run_now = True
+        if row["max_concurrency"] is not None:
+            # Locks the workflow: starts and promotions of it take turns.
+            limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
+            run_now = limit is None or limit["running"] < limit["max_concurrency"]
+        execution_id, created = await self._orchestrator.start(
+            conn,
+            owner_id=principal.owner_id,
+            workflow_id=wid,
+            version_id=row["version_id"],
+            version=row["version"],
+            input=input,
+            idempotency_key=idempotency_key,
+            trigger_id=trigger_id,
+            trigger_type=trigger_type,
+            trigger_data=trigger_data,
+            run_now=run_now,
+        )
+        if created:
+            await conn.execute(
+                _AUDIT_SQL, principal.owner_id, principal.actor, "execution.started",
+                str(execution_id), {"workflowId": str(wid), "version": row["version"],
+                                    "trigger": trigger_type},
+            )  # fmt: skip
+        return execution_id, created
 
     async def _check_backpressure(self) -> None:
         """Refuse new executions while more jobs are due than the queue may hold. The
         depth is measured at most once a second per process, and costs at most a
         bounded index scan."""
         now = time.monotonic()
-        if now - self._depth_at > 1.0:
+        if now - self._depth_at >= self._depth_ttl:
             self._depth = int(
                 await self._pool.fetchval(QUERIES["queue_depth_bounded"], self._max_depth + 1)
             )

@@ -107,8 +107,11 @@ class Worker:
         self._wake.set()
 
     def _on_cancel(self, payload: str) -> None:
+        """Stop the steps of a cancelled or failed execution. A step whose outcome is
+        being written is left alone: its write fails on the dropped lease by itself, and
+        the task that failed the execution (and sent this) must finish its bookkeeping."""
         for task, job in list(self._tasks.items()):
-            if str(job.execution_id) == payload:
+            if str(job.execution_id) == payload and job.lease_token not in self._recording:
                 task.cancel()
 
     async def run(self) -> None:

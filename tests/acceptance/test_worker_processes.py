@@ -6,71 +6,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
-from tests.conftest import new_subject
 from tests.support.graphs import chain, fan
-from tests.support.processes import Process, flowsync_env
+from tests.support.processes import Process
+from tests.support.workers import finished, wait_until
 
 pytestmark = pytest.mark.slow
-
-# Short leases so that a dead worker's jobs come back within seconds.
-FAST = {
-    "lease_seconds": 2,
-    "heartbeat_seconds": 0.5,
-    "reclaim_seconds": 0.5,
-    "poll_seconds": 0.5,
-    "extra_handlers": "transform=tests.support.handlers:SlowTransform",
-}
-
-
-@pytest.fixture
-def workers(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Process]]:
-    started: list[Process] = []
-
-    def start(concurrency: int = 8, **settings: Any) -> Process:
-        env = flowsync_env(db_url, **{**FAST, **settings})
-        proc = Process(
-            ["worker", "--concurrency", str(concurrency)],
-            env,
-            tmp_path / f"worker-{len(started)}.log",
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.close()
-
-
-@pytest.fixture
-async def me(services: Services) -> AsyncIterator[Principal]:
-    yield Principal(await services.api_keys.ensure_owner(new_subject()), "test")
-
-
-async def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-async def finished(services: Services, me: Principal, eid: uuid.UUID, timeout: float) -> Any:
-    async def check() -> Any:
-        execution = await services.executions.get(me, eid)
-        return execution if execution.status not in ("PENDING", "RUNNING") else None
-
-    return await wait_until(check, timeout, f"execution {eid} to finish")
 
 
 async def event_counts(services: Services, me: Principal, eid: uuid.UUID) -> Counter[Any]:
