@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -27,7 +28,6 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import itertools
 
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
