@@ -55,6 +55,37 @@ async def fresh_db(admin_url: str, name: str) -> str:
     return with_database(admin_url, name)
 
 
+def action_chain(url: str, length: int) -> dict[str, Any]:
+    """start → length POSTs to the target → end."""
+    definition = chain(length)
+    for node in definition["nodes"]:
+        if node["type"] == "transform":
+            node["type"] = "action"
+            node["data"] = {"method": "POST", "url": url, "body": {"n": 1}}
+        elif node["type"] == "end":
+            node["data"] = {"output": {"status": f"{{{{ steps.t{length}.output.status }}}}"}}
+    return definition
+
+
+def ssrf_check_cost() -> dict[str, float]:
+    """Microseconds per guard check (resolve and classify) of an IP literal and of a
+    name resolved through getaddrinfo."""
+    from flowsync.worker.netguard import NetworkPolicy, resolve_checked
+
+    policy = NetworkPolicy(["127.0.0.1/32", "localhost"])
+
+    async def measure(host: str, n: int = 2000) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await resolve_checked(host, 80, policy)
+        return (time.perf_counter() - start) / n * 1e6
+
+    async def both() -> dict[str, float]:
+        return {"ip literal": await measure("127.0.0.1"), "localhost": await measure("localhost")}
+
+    return asyncio.run(both())
+
+
 def start_workers(url: str, count: int, concurrency: int, **settings: Any) -> list[Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSYNC_")}
     env.update(FLOWSYNC_DATABASE_URL=url, PYTHONPATH=str(ROOT), FLOWSYNC_LOG_LEVEL="warning")
@@ -90,7 +121,12 @@ async def wait_all_done(pool: asyncpg.Pool, timeout: float = 600) -> None:
 
 
 async def throughput(
-    services: Services, me: Principal, definition: dict[str, Any], runs: int, procs: int
+    services: Services,
+    me: Principal,
+    definition: dict[str, Any],
+    runs: int,
+    procs: int,
+    **settings: Any,
 ) -> tuple[float, int, float, float]:
     """Steps/s with `procs` worker processes over a backlog of `runs` executions; also
     write transactions and WAL bytes per step."""
@@ -102,7 +138,7 @@ async def throughput(
     steps = runs * len(definition["nodes"])
     xid0 = int(await pool.fetchval("SELECT txid_current()"))
     lsn0 = await pool.fetchval("SELECT pg_current_wal_lsn()")
-    workers = start_workers(services.url, procs, 32)
+    workers = start_workers(services.url, procs, 32, **settings)
     try:
         await wait_all_done(pool)
     finally:
@@ -209,6 +245,20 @@ async def main_async(admin_url: str, runs: int) -> dict[str, Any]:
             results[f"chain/{procs}"] = await throughput(services, me, chain(10), runs, procs)
             results[f"fan/{procs}"] = await throughput(services, me, fan(20), runs // 2, procs)
         results["latency"] = await latency(services, me, 200)
+        port = 18000 + os.getpid() % 1000
+        target = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "action_target.py"), str(port)]
+        )
+        try:
+            await asyncio.sleep(1.5)
+            actions = action_chain(f"http://127.0.0.1:{port}/", 10)
+            for procs in (1, 2):
+                results[f"action/{procs}"] = await throughput(
+                    services, me, actions, runs // 2, procs, allow_networks="127.0.0.1/32"
+                )
+        finally:
+            target.terminate()
+            target.wait(10)
     finally:
         await services.close()
     return results
@@ -232,11 +282,13 @@ def main() -> None:
     print(f"\nFlowSync engine benchmark ({os.cpu_count()} cores), server {args.url}")
     print("(a) no-op transform steps per second (backlog drained by worker processes)")
     best = 0.0
-    for key in ("chain/1", "chain/2", "fan/1", "fan/2"):
+    labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
+    for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
         rate, steps, xacts, wal = results[key]
-        best = max(best, rate)
         shape, procs = key.split("/")
-        label = "10-step chain" if shape == "chain" else "fork/join x20"
+        if shape != "action":
+            best = max(best, rate)
+        label = labels[shape]
         print(
             f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s over {steps} steps; "
             f"{xacts:.2f} write transactions and {wal / 1024:.1f} KiB WAL per step"
@@ -249,6 +301,11 @@ def main() -> None:
     print(
         f"(c) 10-step chain end to end over {len(e2e)} runs: p50 {pct(e2e, 50):.2f} ms, "
         f"p99 {pct(e2e, 99):.2f} ms, mean {statistics.mean(e2e):.2f} ms"
+    )
+    cost = ssrf_check_cost()
+    print(
+        "(f) SSRF guard per new connection: "
+        + ", ".join(f"{k} {v:.1f} µs" for k, v in cost.items())
     )
     if ceiling:
         print(
