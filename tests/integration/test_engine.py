@@ -339,3 +339,38 @@ async def test_a_busy_heartbeat_never_mistakes_a_finished_job_for_a_lost_lease(
     finally:
         worker.stop()
         await task
+
+
+async def test_cancel_stops_a_running_step(env: Env) -> None:
+    from tests.support.env import run_worker
+    from tests.support.handlers import SlowTransform
+
+    registry = default_registry()
+    registry.register("transform", SlowTransform())
+    task = await run_worker(env, registry)
+    assert env.worker is not None
+    try:
+        wid = await env.create(chain(1))
+        eid = await env.start(wid, {"n": 1, "sleep": 30})
+        for _ in range(200):
+            if (await env.steps(eid))["t1"].status == "RUNNING":
+                break
+            await asyncio.sleep(0.05)
+        assert env.worker._tasks  # the slow step holds the worker
+        cancelled = await env.services.executions.cancel(env.me, eid)
+        assert cancelled.status == "CANCELLED"
+        # The worker is told to stop the step at once, not after 30 s.
+        for _ in range(100):
+            if not env.worker._tasks:
+                break
+            await asyncio.sleep(0.02)
+        assert not env.worker._tasks
+        steps = await env.steps(eid)
+        assert steps["t1"].status == "CANCELLED" and steps["end"].status == "CANCELLED"
+        events = [(e.kind, e.node_id) for e in await env.events(eid)]
+        assert events[-1] == ("execution.cancelled", None)
+        assert ("step.cancelled", "t1") in events and ("step.completed", "t1") not in events
+        assert await env.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+    finally:
+        env.worker.stop()
+        await task
