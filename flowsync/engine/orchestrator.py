@@ -250,12 +250,12 @@ class Orchestrator:
 
         async def txn() -> ClaimedJob | None:
             async with self.pool.acquire() as conn, conn.transaction():
-                head = await self._take(conn, job, keep=False)
+                head = await self._take(conn, job, keep=False, query="hold_job")
                 steps = await self._states(conn, head)
                 plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
                 return await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
-                    job.workflow_id, plan, job=job,
+                    job.workflow_id, plan, job=job, hold=True,
                     known_outputs=_carried(steps, job.node_id, output, known_outputs),
                 )  # fmt: skip
 
@@ -379,9 +379,11 @@ class Orchestrator:
             return _rows_from_arrays(head)
         return _rows(await conn.fetch(QUERIES["step_states"], head["id"]))
 
-    async def _take(self, conn: Connection, job: ClaimedJob, *, keep: bool) -> asyncpg.Record:
-        query = QUERIES["lock_job"] if keep else QUERIES["take_job"]
-        head = await conn.fetchrow(query, job.job_id, job.lease_token)
+    async def _take(
+        self, conn: Connection, job: ClaimedJob, *, keep: bool, query: str | None = None
+    ) -> asyncpg.Record:
+        sql = QUERIES[query or ("lock_job" if keep else "take_job")]
+        head = await conn.fetchrow(sql, job.job_id, job.lease_token)
         if head is None:
             raise LeaseLost(
                 f"The lease on job {job.job_id} ({job.node_id}) was lost; its result is dropped."
@@ -399,11 +401,20 @@ class Orchestrator:
         *,
         job: ClaimedJob | None = None,
         known_outputs: dict[str, Any] | None = None,
+        hold: bool = False,
     ) -> ClaimedJob | None:
-        """Write a plan in one statement; returns the job handed to this worker, if any."""
+        """Write a plan in one statement; returns the job handed to this worker, if any.
+        With `hold`, `job`'s row is still in the table (hold_job) and is reused or
+        deleted here."""
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
-        token = uuid.uuid4()
+        # A job held by this transition (complete) is handed on to the step this worker
+        # takes next, under the same lease; otherwise it is deleted.
+        taken = next((j for j in plan.jobs if j.take), None)
+        held = job is not None and hold
+        hand_on = taken if held else None
+        inserted = [j for j in plan.jobs if j is not hand_on]
+        token = job.lease_token if hand_on is not None and job is not None else uuid.uuid4()
         events = plan.events
         own_step = job.step_id if job else None
         row = await conn.fetchrow(
@@ -417,10 +428,10 @@ class Orchestrator:
             [c.output for c in plan.steps],
             [c.error for c in plan.steps],
             [c.input for c in plan.steps],
-            [j.step_id for j in plan.jobs],
-            [j.run_at for j in plan.jobs],
-            [j.max_attempts for j in plan.jobs],
-            [token if j.take else None for j in plan.jobs],
+            [j.step_id for j in inserted],
+            [j.run_at for j in inserted],
+            [j.max_attempts for j in inserted],
+            [token if j.take else None for j in inserted],
             [e.kind for e in events],
             [e.status for e in events],
             [e.step_id for e in events],
@@ -437,11 +448,13 @@ class Orchestrator:
             plan.execution_error,
             any(not j.take for j in plan.jobs),
             self.lease_seconds,
+            job.job_id if held and job is not None else None,
+            hand_on.step_id if hand_on is not None else None,
+            hand_on.max_attempts if hand_on is not None else None,
         )  # fmt: skip
         if plan.execution_status in _ENDED:
             await self._promote(conn, workflow_id)
             _count_finished(workflow_id, plan.execution_status)
-        taken = next((j for j in plan.jobs if j.take), None)
         if taken is None or job is None or row is None:
             return None
         job_id = dict(zip(row["job_steps"], row["job_ids"], strict=True))[taken.step_id]

@@ -128,6 +128,28 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
  WHERE e.id = (SELECT execution_id FROM j)
    FOR NO KEY UPDATE OF e;
 
+-- name: hold_job
+-- Like take_job, but the job row is locked, not deleted: write_plan then either hands
+-- it on to the next step of a chain (one in-place update instead of a delete and an
+-- insert) or deletes it.
+-- The steps are read with the statement's snapshot; if another transition of the run
+-- committed while this one waited for the lock, `seen_sequence` (snapshot) differs from
+-- `last_sequence` (locked row) and the caller reads the steps again (step_states).
+WITH j AS (
+    SELECT execution_id, step_id FROM jobs WHERE id = $1 AND lease_token = $2
+       FOR NO KEY UPDATE
+)
+SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
+       (SELECT step_id FROM j) AS step_id,
+       (SELECT x.last_sequence FROM executions x WHERE x.id = e.id) AS seen_sequence,
+       s.ids, s.node_ids, s.statuses, s.branches
+  FROM executions e,
+       LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
+                       array_agg(status) AS statuses, array_agg(output -> 'result') AS branches
+                  FROM step_executions WHERE execution_id = e.id) s
+ WHERE e.id = (SELECT execution_id FROM j)
+   FOR NO KEY UPDATE OF e;
+
 -- name: lock_job
 -- Like take_job, but keeps the job (a timer or a retry will run it again).
 WITH j AS (
@@ -162,7 +184,9 @@ SELECT node_id, status, output
 --   jobs   $10..$13: step id, run_at, max_attempts, lease token (set: handed to worker $20)
 --   events $14..$19: kind, status, step id, node id, attempt, data
 -- then $21..$23: the execution's new status, output and error (status NULL: unchanged),
--- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds.
+-- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds,
+-- $26: the job this transition holds (hold_job), handed on to step $27 with $28 attempts
+-- allowed when $27 is set, else deleted.
 WITH steps AS (
     UPDATE step_executions AS s
        SET status = u.status,
@@ -195,6 +219,14 @@ WITH steps AS (
       FROM unnest($10::uuid[], $11::timestamptz[], $12::int[], $13::uuid[])
            AS u(step_id, run_at, max_attempts, lease_token)
     RETURNING id, step_id
+), handed_on AS (
+    -- A held job ($26) goes on to the chain's next step ($27) under the same lease:
+    -- only columns outside every index change, so the update is HOT.
+    UPDATE jobs SET step_id = $27, attempts = 1, max_attempts = $28
+     WHERE id = $26 AND $27::uuid IS NOT NULL
+    RETURNING id, step_id
+), finished_job AS (
+    DELETE FROM jobs WHERE id = $26 AND $27::uuid IS NULL
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
@@ -218,8 +250,11 @@ WITH steps AS (
      WHERE id = $1
     RETURNING last_sequence
 )
-SELECT (SELECT array_agg(step_id) FROM new_jobs) AS job_steps,
-       (SELECT array_agg(id) FROM new_jobs) AS job_ids,
+SELECT (SELECT array_agg(step_id) FROM (SELECT step_id FROM new_jobs
+                                          UNION ALL SELECT step_id FROM handed_on) j)
+           AS job_steps,
+       (SELECT array_agg(id) FROM (SELECT id FROM new_jobs
+                                   UNION ALL SELECT id FROM handed_on) j) AS job_ids,
        (SELECT count(*) FROM steps) AS steps_changed,
        (SELECT count(*) FROM events) AS events_written,
        (SELECT CASE WHEN EXISTS (SELECT 1 FROM event_watchers w WHERE w.owner_id = $3 AND w.expires_at > now()) THEN pg_notify('flowsync_events', $1::text || ':' || last_sequence) END
