@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import asyncpg
@@ -32,8 +33,12 @@ class Services:
     dead_letters: DeadLetterService
 
     async def close(self) -> None:
-        """Release both connection pools."""
-        await self.pool.close()
+        """Release both connection pools. Connections still in use after 10 s are
+        terminated rather than waited for."""
+        try:
+            await asyncio.wait_for(self.pool.close(), 10)
+        except TimeoutError:
+            self.pool.terminate()
         await self.engine.dispose()
 
 

@@ -72,6 +72,9 @@ async def create_pool(
         # A claim planned from the statistics of a table analyzed while empty becomes a
         # scan and sort of the whole backlog; every worker statement has an index to use.
         settings |= {"enable_seqscan": "off", "enable_sort": "off"}
+        # No engine statement waits long for a lock, and no engine transaction idles:
+        # past these, something is wrong, and an error (retried) beats a silent stall.
+        settings |= {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "60s"}
     pool = await asyncpg.create_pool(
         to_asyncpg_dsn(url),
         min_size=min_size,

@@ -136,7 +136,10 @@ class Worker:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
             await listener.close()
-            await self.registry.close()
+            try:
+                await asyncio.wait_for(self.registry.close(), 5)
+            except TimeoutError:
+                log.warning("closing the handlers' connections took over 5 s; left them")
             log.info("worker %s stopped", self.worker_id)
 
     async def _loop(self) -> None:

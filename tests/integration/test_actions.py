@@ -42,7 +42,7 @@ async def allowed(env: Env) -> AsyncIterator[Env]:
     finally:
         assert env.worker is not None
         env.worker.stop()
-        await task
+        await asyncio.wait_for(task, 30)
 
 
 async def run(env: Env, definition: dict[str, Any], input: Any = None) -> Any:

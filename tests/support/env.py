@@ -75,4 +75,4 @@ async def running(env: Env) -> AsyncIterator[Env]:
     finally:
         assert env.worker is not None
         env.worker.stop()
-        await task
+        await asyncio.wait_for(task, 30)
