@@ -383,7 +383,7 @@ class Orchestrator:
         self, conn: Connection, job: ClaimedJob, *, keep: bool, query: str | None = None
     ) -> asyncpg.Record:
         sql = QUERIES[query or ("lock_job" if keep else "take_job")]
-        head = await conn.fetchrow(sql, job.job_id, job.lease_token)
+        head = await conn.fetchrow(sql, job.job_id, job.lease_token, job.step_id)
         if head is None:
             raise LeaseLost(
                 f"The lease on job {job.job_id} ({job.node_id}) was lost; its result is dropped."

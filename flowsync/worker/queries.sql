@@ -114,7 +114,7 @@ RETURNING id, execution_id, step_id, attempts;
 -- committed while this one waited for the lock, `seen_sequence` (snapshot) differs from
 -- `last_sequence` (locked row) and the caller reads the steps again (step_states).
 WITH j AS (
-    DELETE FROM jobs WHERE id = $1 AND lease_token = $2
+    DELETE FROM jobs WHERE id = $1 AND lease_token = $2 AND step_id = $3
     RETURNING execution_id, step_id
 )
 SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
@@ -131,12 +131,14 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
 -- name: hold_job
 -- Like take_job, but the job row is locked, not deleted: write_plan then either hands
 -- it on to the next step of a chain (one in-place update instead of a delete and an
--- insert) or deletes it.
+-- insert) or deletes it. Every statement that finishes a job also checks its step ($3):
+-- when a commit's reply was lost and the worker retries, a job already handed on to the
+-- next step must not be finished a second time (the retry gets no row: lease lost).
 -- The steps are read with the statement's snapshot; if another transition of the run
 -- committed while this one waited for the lock, `seen_sequence` (snapshot) differs from
 -- `last_sequence` (locked row) and the caller reads the steps again (step_states).
 WITH j AS (
-    SELECT execution_id, step_id FROM jobs WHERE id = $1 AND lease_token = $2
+    SELECT execution_id, step_id FROM jobs WHERE id = $1 AND lease_token = $2 AND step_id = $3
        FOR NO KEY UPDATE
 )
 SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
@@ -153,7 +155,9 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
 -- name: lock_job
 -- Like take_job, but keeps the job (a timer or a retry will run it again).
 WITH j AS (
-    SELECT execution_id, step_id FROM jobs WHERE id = $1 AND lease_token = $2 FOR NO KEY UPDATE
+    SELECT execution_id, step_id FROM jobs
+     WHERE id = $1 AND lease_token = $2 AND step_id = $3
+       FOR NO KEY UPDATE
 )
 SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
        (SELECT step_id FROM j) AS step_id

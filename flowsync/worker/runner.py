@@ -50,6 +50,7 @@ _DB_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, pg_terminate_backend
+    asyncpg.InternalClientError,  # a connection left mid-operation by a dropped socket
 )
 
 
@@ -99,6 +100,9 @@ class Worker:
         # The step outputs each running job saw, by lease token (None: not loaded).
         self._seen: dict[uuid.UUID, dict[str, Any] | None] = {}
         self._recording: set[uuid.UUID] = set()
+        # Running handlers by lease token, and why a step was told to stop.
+        self._handler_tasks: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
+        self._stop_reason: dict[uuid.UUID, str] = {}
         self.completed = 0
 
     def stop(self) -> None:
@@ -110,9 +114,18 @@ class Worker:
         """Stop the steps of a cancelled or failed execution. A step whose outcome is
         being written is left alone: its write fails on the dropped lease by itself, and
         the task that failed the execution (and sent this) must finish its bookkeeping."""
-        for task, job in list(self._tasks.items()):
+        for job in list(self._tasks.values()):
             if str(job.execution_id) == payload and job.lease_token not in self._recording:
-                task.cancel()
+                self._stop_step(job, "cancelled")
+
+    def _stop_step(self, job: ClaimedJob, reason: str) -> None:
+        """Stop a step's handler (lease lost, run cancelled, or shutdown). Only the
+        handler is cancelled, never a task in the middle of a database call: a call
+        cancelled half-way leaves its pooled connection unusable."""
+        self._stop_reason[job.lease_token] = reason
+        handler = self._handler_tasks.get(job.lease_token)
+        if handler is not None:
+            handler.cancel()
 
     async def run(self) -> None:
         """Work until stopped."""
@@ -153,8 +166,9 @@ class Worker:
                 try:
                     jobs = await self.queue.claim(free)
                     backoff = 0.05
-                except (*_DB_ERRORS, asyncpg.PostgresError) as exc:
-                    # A lost connection, or a deadlock with a cancel: try again shortly.
+                except Exception as exc:
+                    # A lost connection, a deadlock with a cancel, or anything else: the
+                    # loop must outlive it, so try again shortly.
                     log.warning("claim failed: %s; retrying in %.2fs", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
@@ -186,14 +200,21 @@ class Worker:
             if current is not None:
                 self._tasks[current] = job
             outcome = await self._execute_retrying(job)
-            if outcome is None:
+            reason = self._stop_reason.pop(job.lease_token, None)
+            if outcome is None and reason == "shutdown":
+                # Stopped before it finished: back to the queue at once, not at lease expiry.
+                with contextlib.suppress(*_DB_ERRORS, asyncpg.PostgresError):
+                    await self.queue.release(job)
                 return
+            if outcome is None or reason in ("lost", "cancelled"):
+                return  # another worker has the job now, or the run was cancelled
             take = self.take_next and not self._stopping.is_set()
             job = await self._record(job, outcome, take)
 
     async def _execute_retrying(self, job: ClaimedJob) -> Outcome | None:
-        """Run the step; reading its context survives a lost connection. None: give up
-        and let the lease expire, so the step runs again elsewhere."""
+        """Run the step; reading its context survives a lost connection. None: the step
+        was stopped, or loading failed for good (the lease expires and the step runs
+        again elsewhere)."""
         delay = 0.05
         for _ in range(10):
             try:
@@ -204,7 +225,7 @@ class Worker:
                 delay = min(delay * 2, 1.0)
         return None
 
-    async def _execute(self, job: ClaimedJob) -> Outcome:
+    async def _execute(self, job: ClaimedJob) -> Outcome | None:
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
             return Failed(
                 {"message": f"The step was started {job.attempts} times and its worker was "
@@ -226,10 +247,23 @@ class Worker:
                 now=self.clock(),
             )
             self._seen[job.lease_token] = outputs
+            if job.lease_token in self._stop_reason:
+                return None
             started = time.perf_counter()
+            # The handler runs as a task of its own, so that stopping a step cancels the
+            # handler's work and never this task's database calls.
+            inner = asyncio.ensure_future(handler.run(ctx))
+            self._handler_tasks[job.lease_token] = inner
             try:
-                return await handler.run(ctx)
+                return await inner
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if inner.cancelled() and current is not None and not current.cancelling():
+                    return None  # stopped by _stop_step
+                inner.cancel()
+                raise
             finally:
+                self._handler_tasks.pop(job.lease_token, None)
                 metrics.STEP_DURATION.labels(job.node_type).observe(time.perf_counter() - started)
         except asyncio.CancelledError:
             raise
@@ -291,12 +325,16 @@ class Worker:
         return None
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
+        """Run a chore periodically; no failure may end it (heartbeats and the reclaim
+        of dead workers' jobs must outlive any error)."""
         while True:
             await asyncio.sleep(seconds)
             try:
                 await fn()
             except _DB_ERRORS as exc:
                 log.warning("%s failed: %s", getattr(fn, "__name__", fn), exc)
+            except Exception:
+                log.exception("%s failed", getattr(fn, "__name__", fn))
 
     async def _heartbeat(self) -> None:
         held = [(task, job) for task, job in self._tasks.items()]
@@ -309,7 +347,7 @@ class Worker:
             lost = job.lease_token not in alive and job.lease_token not in self._recording
             if lost and self._tasks.get(task) is job:
                 log.warning("lost the lease on %s (%s); stopping it", job.node_id, job.job_id)
-                task.cancel()
+                self._stop_step(job, "lost")
 
     async def _reclaim(self) -> None:
         count = await self.queue.reclaim_expired()
@@ -317,15 +355,17 @@ class Worker:
             log.warning("returned %d job(s) with an expired lease to the queue", count)
 
     async def _drain(self) -> None:
-        """Let running steps finish within the grace period; give back the rest."""
+        """Let running steps finish within the grace period; stop the rest, which give
+        their jobs back to the queue at once."""
         if not self._tasks:
             return
-        pending = list(self._tasks)
-        _done, still = await asyncio.wait(pending, timeout=self.grace_seconds)
-        jobs = [self._tasks[t] for t in still if t in self._tasks]
+        _done, still = await asyncio.wait(list(self._tasks), timeout=self.grace_seconds)
         for task in still:
-            task.cancel()
-        await asyncio.gather(*still, return_exceptions=True)
-        for job in jobs:
-            with contextlib.suppress(*_DB_ERRORS):
-                await self.queue.release(job)
+            job = self._tasks.get(task)
+            if job is not None:
+                self._stop_step(job, "shutdown")
+        if still:
+            _done, stuck = await asyncio.wait(still, timeout=10)
+            for task in stuck:  # last resort: a step stuck outside its handler
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)

@@ -121,12 +121,21 @@ async def test_connections_killed_mid_run_reconnect_and_every_execution_finishes
     workers(concurrency=4)
     workers(concurrency=4)
     eids = [
-        (await services.executions.start(me, wf.id, {"n": 0, "sleep": 0.02})).execution.id
+        (await services.executions.start(me, wf.id, {"n": 0, "sleep": 0.1})).execution.id
         for _ in range(6)
     ]
     database = db_url.rsplit("/", 1)[-1].split("?")[0]
+    count_sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2"
+
+    async def connected() -> bool:
+        # Both workers' pools and listeners are up: what the kills below must hit.
+        pools = await services.pool.fetchval(count_sql, database, "flowsync-worker")
+        listeners = await services.pool.fetchval(count_sql, database, "flowsync-worker-listener")
+        return bool(pools >= 2 and listeners >= 2)
+
+    await wait_until(connected, 30, "both workers to connect")
     killed = 0
-    for _ in range(4):
+    for round in range(4):
         await asyncio.sleep(0.4)
         killed += (
             await services.pool.fetchval(
@@ -137,6 +146,11 @@ async def test_connections_killed_mid_run_reconnect_and_every_execution_finishes
             )
             or 0
         )
+        if round == 0:
+            running = await services.pool.fetchval(
+                "SELECT count(*) FROM executions WHERE status = 'RUNNING'"
+            )
+            assert running > 0  # the kills land mid-run
     assert killed > 0
     for eid in eids:
         execution = await finished(services, me, eid, 60)

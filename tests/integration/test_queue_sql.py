@@ -41,7 +41,7 @@ async def test_take_job_notices_a_transition_committed_while_it_waited(
             "UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1", eid
         )
         taking = asyncio.create_task(
-            taker.fetchrow(QUERIES["take_job"], job.job_id, job.lease_token)
+            taker.fetchrow(QUERIES["take_job"], job.job_id, job.lease_token, job.step_id)
         )
         await asyncio.sleep(0.3)
         assert not taking.done()  # waiting for the execution's lock
@@ -63,8 +63,10 @@ async def test_take_job_refuses_a_stale_lease(services: Services) -> None:
     wf = await services.workflows.create(me, "fan", None, fan(2))
     await services.executions.start(me, wf.id, {})
     [job] = await Queue(services.pool, "w", 30).claim(1)
-    assert await services.pool.fetchrow(QUERIES["take_job"], job.job_id, uuid.uuid4()) is None
-    head = await services.pool.fetchrow(QUERIES["take_job"], job.job_id, job.lease_token)
+    take = QUERIES["take_job"]
+    assert await services.pool.fetchrow(take, job.job_id, uuid.uuid4(), job.step_id) is None
+    assert await services.pool.fetchrow(take, job.job_id, job.lease_token, uuid.uuid4()) is None
+    head = await services.pool.fetchrow(take, job.job_id, job.lease_token, job.step_id)
     assert head is not None and head["seen_sequence"] == head["last_sequence"]
     assert sorted(head["node_ids"]) == sorted(["start", "split", "merge", "end", "b0", "b1"])
 
@@ -106,3 +108,36 @@ def test_the_documented_example_validates() -> None:
     path = Path(__file__).parents[2] / "docs" / "examples" / "order-sync.json"
     doc = validate_workflow_document(json.loads(path.read_text()))
     assert doc.name == "order-sync"
+
+
+async def test_a_retried_completion_cannot_finish_a_job_handed_on(services: Services) -> None:
+    """When a commit's reply is lost, the worker retries the completion. If the commit
+    did land, the job row was handed on to the next step under the same lease; the retry
+    must then get "lease lost", not finish (and delete) the next step's job."""
+    from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
+    from flowsync.errors import LeaseLost
+    from tests.support.graphs import chain
+
+    me = Principal(await services.api_keys.ensure_owner(new_subject()), "t")
+    wf = await services.workflows.create(me, "chain", None, chain(2))
+    eid = (await services.executions.start(me, wf.id, {"n": 0})).execution.id
+    queue = Queue(services.pool, "w", 30)
+    orchestrator = Orchestrator(services.pool, WorkflowCache(services.pool), worker_id="w")
+    [start] = await queue.claim(1)
+    nxt = await orchestrator.complete(start, {"n": 0}, take_next=True)
+    assert nxt is not None and nxt.node_id == "t1"
+    assert (nxt.job_id, nxt.lease_token) == (start.job_id, start.lease_token)
+
+    try:
+        await orchestrator.complete(start, {"n": 0}, take_next=True)
+        raise AssertionError("the retry should have lost the lease")
+    except LeaseLost:
+        pass
+    row = await services.pool.fetchrow("SELECT step_id, lease_token FROM jobs")
+    assert row is not None and row["step_id"] == nxt.step_id
+    status = await services.pool.fetchval(
+        "SELECT status FROM step_executions WHERE execution_id = $1 AND node_id = 't1'", eid
+    )
+    assert status == "RUNNING"
+    after = await orchestrator.complete(nxt, {"n": 1}, take_next=True)
+    assert after is not None and after.node_id == "t2"

@@ -65,4 +65,21 @@ async def finished(services: Services, me: Principal, eid: uuid.UUID, timeout: f
         execution = await services.executions.get(me, eid)
         return execution if execution.status not in ("PENDING", "RUNNING") else None
 
-    return await wait_until(check, timeout, f"execution {eid} to finish")
+    try:
+        return await wait_until(check, timeout, f"execution {eid} to finish")
+    except AssertionError as exc:
+        # Say where it stands: the jobs and the unfinished steps.
+        jobs = await services.pool.fetch(
+            "SELECT j.id, s.node_id, j.attempts, j.lease_token IS NOT NULL AS leased, "
+            "j.lease_expires_at - now() AS lease_left, j.run_at - now() AS due_in, j.worker_id "
+            "FROM jobs j JOIN step_executions s ON s.id = j.step_id WHERE j.execution_id = $1",
+            eid,
+        )
+        steps = await services.pool.fetch(
+            "SELECT node_id, status, attempt FROM step_executions "
+            "WHERE execution_id = $1 AND status NOT IN ('COMPLETED', 'SKIPPED')",
+            eid,
+        )
+        raise AssertionError(
+            f"{exc}; jobs: {[dict(j) for j in jobs]}; open steps: {[dict(s) for s in steps]}"
+        ) from None
