@@ -4,47 +4,189 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
 
-from sqlalchemy import text
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.exceptions import ConnectionRejectionError
 
-from flowsync.db.migrate import head_revision
+import rest_compat
+from flowsync.config import Settings
+from flowsync.errors import FlowSyncError, PayloadTooLarge, RateLimited, Unauthenticated
+from flowsync.events.runtime import LiveEvents
+from flowsync.schema.schema import build_schema
+from flowsync.schema.view import CREDENTIAL, GraphQLView
+from flowsync.services.auth import Credential
 from flowsync.services.container import Services
 
 log = logging.getLogger("flowsync.app")
 
 
-async def health(request: Request) -> JSONResponse:
-    """Liveness and readiness: the database answers and its schema is at head."""
-    services: Services = request.app.state.services
-    checks: dict[str, str] = {}
-    try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-        async with services.engine.connect() as conn:
-            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-        checks["migrations"] = "ok" if current == head_revision() else f"at {current}"
-    except Exception as exc:  # health reports any failure; it never raises
-        log.warning("health check failed: %s", exc)
-        checks.setdefault("database", "unreachable")
-    ok = all(v == "ok" for v in checks.values())
+class RateLimits:
+    """Per-IP and per-principal limits (the `limits` library's sliding window counter:
+    constant memory per key, and no per-request work that grows with the number of keys,
+    unlike its moving window over the async memory store). With the default memory storage
+    each API process counts on its own; point `FLOWSYNC_RATE_LIMIT_STORAGE` at a shared
+    store (e.g. redis://) to count across them."""
+
+    def __init__(self, settings: Settings) -> None:
+        uri = settings.rate_limit_storage
+        self._limiter = SlidingWindowCounterRateLimiter(
+            storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
+        )
+        self._per_ip = parse_many(settings.rate_limit_per_ip)
+        self._per_principal = parse_many(settings.rate_limit_per_principal)
+
+    async def _hit(self, items: Sequence[RateLimitItem], *key: str) -> None:
+        for item in items:
+            if not await self._limiter.hit(item, *key):
+                stats = await self._limiter.get_window_stats(item, *key)
+                retry = max(1, math.ceil(stats.reset_time - time.time()))
+                raise RateLimited(
+                    f"Too many requests ({item}); retry after {retry} s.", retry_after=retry
+                )
+
+    async def ip(self, address: str) -> None:
+        """Count a request from `address`; RateLimited when over the limit."""
+        await self._hit(self._per_ip, "ip", address)
+
+    async def principal(self, credential: Credential) -> None:
+        """Count a request of the credential's owner; RateLimited when over the limit."""
+        await self._hit(self._per_principal, "owner", str(credential.principal.owner_id))
+
+
+def _error_response(error: FlowSyncError) -> JSONResponse:
+    """A GraphQL-shaped error reply for a request refused before GraphQL ran."""
+    headers: dict[str, str] = {}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="flowsync"'
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(math.ceil(error.retry_after))
+    extensions: dict[str, object] = {"code": error.code}
+    if isinstance(error, RateLimited):
+        extensions["retryAfter"] = math.ceil(error.retry_after)
     return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        {"errors": [{"message": error.message, "extensions": extensions}]},
+        status_code=error.status,
+        headers=headers,
     )
 
 
-def create_app(services: Services) -> Starlette:
-    """The ASGI app over already-built services; the caller owns their lifetime."""
+class GraphQLEndpoint:
+    """The guard in front of the GraphQL view: per-IP rate limit, request body size,
+    authentication and per-principal rate limit, in that order. GraphiQL's page (a GET
+    without a query) needs no credential; every operation does."""
+
+    def __init__(self, view: GraphQLView, limits: RateLimits, settings: Settings) -> None:
+        self.view = view
+        self.limits = limits
+        self.max_body = settings.max_body_bytes
+        view.on_credential = self._ws_principal
+
+    async def _ws_principal(self, credential: Credential) -> None:
+        try:
+            await self.limits.principal(credential)
+        except RateLimited as exc:
+            raise ConnectionRejectionError(
+                {"code": exc.code, "message": exc.message, "retryAfter": exc.retry_after}
+            ) from exc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        if scope["type"] == "websocket":
+            try:
+                await self.limits.ip(address)
+            except RateLimited as exc:
+                ws = WebSocket(scope, receive, send)
+                if "websocket.http.response" in scope.get("extensions", {}):
+                    await ws.send_denial_response(_error_response(exc))
+                else:
+                    await ws.close(code=1008, reason="rate limited")
+                return
+            await self.view(scope, receive, send)
+            return
+        try:
+            await self.limits.ip(address)
+            body = await self._body(scope, receive)
+            headers = Headers(scope=scope)
+            if not (scope["method"] == "GET" and b"query=" not in scope.get("query_string", b"")):
+                credential = await self.view.services.authenticator.authenticate(
+                    headers.get("authorization")
+                )
+                await self.limits.principal(credential)
+                scope.setdefault("state", {})[CREDENTIAL] = credential
+        except FlowSyncError as exc:
+            await _error_response(exc)(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.view(scope, replay, send)
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        too_large = PayloadTooLarge(f"The request body is over the limit of {self.max_body} bytes.")
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def create_app(services: Services, *, live_events: bool = True) -> Starlette:
+    """The ASGI app over already-built services; the caller owns their lifetime. The live
+    events (LISTEN connection, watcher rows) start and stop with the app's lifespan."""
+    view = GraphQLView(build_schema(services.settings), services)
+    endpoint = GraphQLEndpoint(view, RateLimits(services.settings), services.settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        live = await LiveEvents.start(services) if live_events else None
+        view.live = live
+        app.state.live = live
+        try:
+            yield
+        finally:
+            view.live = None
+            if live is not None:
+                await live.stop()
 
-    app = Starlette(routes=[Route("/api/health", health, methods=["GET"])], lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/graphql", endpoint, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", endpoint),
+        ],
+        lifespan=lifespan,
+    )
     app.state.services = services
+    # The REST face (with /api/health), /metrics, the OpenAPI document and HTTP request
+    # metrics around every route: see rest_compat.install.
+    rest_compat.install(app, rate_limits=endpoint.limits)
     return app

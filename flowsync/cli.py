@@ -10,8 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from flowsync.config import Settings
 from flowsync.errors import FlowSyncError
+from flowsync.logs import configure_logging
 
 T = TypeVar("T")
 log = logging.getLogger("flowsync")
@@ -155,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `flowsync` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        configure_logging(Settings())
+    except ValidationError as exc:
+        print(f"error: the FLOWSYNC_* settings are invalid:\n{exc}", file=sys.stderr)
+        return 2
     try:
         status: int = args.fn(args)
     except FlowSyncError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,6 +68,16 @@ class Settings(BaseSettings):
     )
     max_queue_depth: int = Field(default=100_000, ge=1)
 
+    # Cron scheduler (runs in every worker and in `flowsync dev`)
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the cron scheduler in this worker or dev process."
+    )
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0, le=1.0)
+    # A firing at most this late is on time; later ones are misfires (the trigger's policy).
+    scheduler_misfire_grace_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # How long firing records are kept (the history behind scheduler status).
+    scheduler_history_hours: float = Field(default=168.0, gt=0)
+
     # Authentication: OIDC JWTs (any provider) besides FlowSync's own API keys.
     jwks_url: str | None = Field(
         default=None, description="JWKS URL of the OIDC provider; unset: JWTs are refused."
@@ -102,6 +113,16 @@ class Settings(BaseSettings):
     watcher_ttl_seconds: float = Field(default=30.0, gt=0)
     credential_check_seconds: float = Field(default=5.0, gt=0)
     max_subscriber_backlog: int = Field(default=10_000, ge=1)
+
+    # Observability (REST face, /metrics, logs)
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as one JSON object per line."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics requires `Authorization: Bearer <this token>`; "
+        "unset: /metrics is open (scrapers on a private network).",
+    )
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy's asyncpg dialect expects."""

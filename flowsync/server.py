@@ -8,14 +8,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
 from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
+from flowsync.errors import Unauthenticated
 from flowsync.runtime import database_url
-from flowsync.services.container import build_services
+from flowsync.scheduler.scheduler import Scheduler
+from flowsync.services.container import Services, build_services
+from flowsync.services.principal import Principal
 from flowsync.worker.queue import create_pool
 from flowsync.worker.registry import registry_from_settings
 from flowsync.worker.runner import Worker
@@ -68,7 +72,12 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
     services = await build_services(settings, url)
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
+    scheduler: Scheduler | None = None
+    scheduler_task: asyncio.Task[None] | None = None
     try:
+        if settings.scheduler_enabled:
+            scheduler = Scheduler.from_settings(settings, url, services.executions)
+            scheduler_task = asyncio.create_task(scheduler.run())
         if with_worker:
             worker_pool = await create_pool(
                 url, max_size=8, application_name="flowsync-worker", worker=True
@@ -77,12 +86,30 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
             worker_task = asyncio.create_task(worker.run())
         app = create_app(services)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            # Subscription messages are small; per-connection deflate state costs far more
+            # memory (hundreds of KiB per websocket) and CPU than it saves in bytes.
+            ws_per_message_deflate=False,
         )
         server = _Server(config)
         log.info("FlowSync is at http://%s:%s/api/health", settings.host, settings.port)
+        key = await dev_api_key(services, settings.data_dir / DEV_KEY_FILE)
+        base = f"http://{settings.host}:{settings.port}"
+        print(
+            f"\nFlowSync GraphQL: {base}/graphql"
+            + (" (GraphiQL: open it in a browser)" if settings.graphiql else "")
+            + f"\nAPI key (owner local:dev): {key}"
+            + f'\n  header: {{"Authorization": "Bearer {key}"}}\n',
+            flush=True,
+        )
         await server.serve()
     finally:
+        if scheduler is not None and scheduler_task is not None:
+            scheduler.stop()
+            await scheduler_task
         if worker is not None and worker_task is not None:
             worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,10 +118,50 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
         await services.close()
 
 
+DEV_KEY_FILE = "dev-api-key"
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _write_key(path: Path, secret: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(secret + "\n")
+    except OSError as exc:
+        log.warning("could not keep the dev API key in %s: %s", path, exc)
+
+
+async def dev_api_key(services: Services, path: Path) -> str:
+    """The API key `flowsync dev` prints: the one kept in `path` (mode 0600) while it
+    still authenticates against this database, else a new key of the owner `local:dev`,
+    written there. So the key in a browser tab survives restarts of `flowsync dev`."""
+    kept = await asyncio.to_thread(_read_key, path)
+    if kept:
+        with contextlib.suppress(Unauthenticated):
+            await services.api_keys.authenticate(kept)
+            return kept
+    owner = await services.api_keys.ensure_owner("local:dev", "dev")
+    issued = await services.api_keys.create(Principal(owner, "cli"), "flowsync dev")
+    await asyncio.to_thread(_write_key, path, issued.secret)
+    return issued.secret
+
+
 def run_dev(settings: Settings) -> int:
     """Start (or reuse) the database, migrate it and serve the API with a worker until
-    SIGINT or SIGTERM; the embedded database is stopped on the way out."""
+    SIGINT or SIGTERM; the embedded database is stopped on the way out. GraphiQL and
+    introspection are on unless configured otherwise."""
     _exit_on_sigterm()
+    explorer = {
+        k: True for k in ("graphiql", "introspection") if k not in settings.model_fields_set
+    }
+    settings = settings.model_copy(update=explorer)
     with database_url(settings) as url:
         upgrade(url)
         asyncio.run(_serve(settings, url, with_worker=settings.dev_worker))
@@ -110,12 +177,18 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         worker=True,
     )
     worker = make_worker(settings, url, pool, concurrency)
+    # The cron scheduler runs beside the worker and stops when the worker has stopped.
+    scheduler = Scheduler.standalone(settings, url, pool) if settings.scheduler_enabled else None
+    scheduler_task = asyncio.create_task(scheduler.run()) if scheduler is not None else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.stop)
     try:
         await worker.run()
     finally:
+        if scheduler is not None and scheduler_task is not None:
+            scheduler.stop()
+            await scheduler_task
         await pool.close()
 
 

@@ -12,8 +12,11 @@ from flowsync.config import Settings
 from flowsync.db.session import make_engine, make_sessionmaker
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.services.api_keys import ApiKeyService
+from flowsync.services.auth import Authenticator
 from flowsync.services.dead_letters import DeadLetterService
 from flowsync.services.executions import ExecutionService
+from flowsync.services.triggers import TriggerService
+from flowsync.services.webhooks import WebhookService
 from flowsync.services.workflows import WorkflowService
 from flowsync.worker.queue import create_pool
 
@@ -31,6 +34,9 @@ class Services:
     executions: ExecutionService
     api_keys: ApiKeyService
     dead_letters: DeadLetterService
+    authenticator: Authenticator
+    triggers: TriggerService
+    webhooks: WebhookService
 
     async def close(self) -> None:
         """Release both connection pools. Connections still in use after 10 s are
@@ -51,6 +57,10 @@ async def build_services(settings: Settings, url: str) -> Services:
     orchestrator = Orchestrator(
         pool, WorkflowCache(pool), worker_id="api", lease_seconds=settings.lease_seconds
     )
+    api_keys = ApiKeyService(sessions)
+    executions = ExecutionService(
+        sessions, pool, orchestrator, max_queue_depth=settings.max_queue_depth
+    )
     return Services(
         settings=settings,
         url=url,
@@ -60,9 +70,10 @@ async def build_services(settings: Settings, url: str) -> Services:
         workflows=WorkflowService(
             sessions, settings.max_definition_bytes, on_limit_change=orchestrator.promote
         ),
-        executions=ExecutionService(
-            sessions, pool, orchestrator, max_queue_depth=settings.max_queue_depth
-        ),
-        api_keys=ApiKeyService(sessions),
+        executions=executions,
+        api_keys=api_keys,
         dead_letters=DeadLetterService(sessions, pool, orchestrator),
+        authenticator=Authenticator(settings, api_keys, sessions),
+        triggers=TriggerService(sessions, pool, max_body_bytes=settings.max_body_bytes),
+        webhooks=WebhookService(pool, executions, max_body_bytes=settings.max_body_bytes),
     )

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +18,7 @@ from flowsync import metrics
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
 from flowsync.engine.orchestrator import Orchestrator
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem
+from flowsync.services.inputs import checked_json_size
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import QUERIES, Connection
@@ -26,6 +26,15 @@ from flowsync.worker.queue import QUERIES, Connection
 STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 MAX_INPUT_BYTES = 1024 * 1024
 MAX_KEY_LENGTH = 255
+
+_EVENTS_AFTER_SQL = """
+SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id, node_id,
+       attempt, data, at
+  FROM execution_events
+ WHERE execution_id = $1 AND owner_id = $2 AND sequence > $3
+ ORDER BY sequence
+ LIMIT $4
+"""
 
 _AUDIT_SQL = """
 INSERT INTO audit_log (owner_id, actor, action, entity_type, entity_id, data)
@@ -48,12 +57,7 @@ def _checked_start(
     wid = parse_uuid(workflow_id, "workflow")
     if input is None:
         input = {}
-    size = len(orjson.dumps(input))
-    if size > MAX_INPUT_BYTES:
-        raise InvalidInput(
-            f"The input is {size} bytes of JSON; the limit is {MAX_INPUT_BYTES}.",
-            [Problem("$.input", "too large")],
-        )
+    checked_json_size(input, "$.input", MAX_INPUT_BYTES)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
         raise InvalidInput(
             "An idempotency key must be 1 to 255 characters.",
@@ -392,19 +396,11 @@ class ExecutionService:
     ) -> builtins.list[ExecutionEvent]:
         """Up to `limit` events of one execution with a sequence above `after`, in order,
         in one statement (empty for another owner's execution). Sequences of one execution
-        commit in order, so reading after the last one delivered never skips an event."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(ExecutionEvent)
-                .where(
-                    ExecutionEvent.execution_id == execution_id,
-                    ExecutionEvent.owner_id == principal.owner_id,
-                    ExecutionEvent.sequence > after,
-                )
-                .order_by(ExecutionEvent.sequence)
-                .limit(limit)
-            )
-            return list(rows.scalars())
+        commit in order, so reading after the last one delivered never skips an event.
+        Live subscriptions call this on every change: it skips the ORM's session."""
+        rows = await self._pool.fetch(_EVENTS_AFTER_SQL, execution_id, principal.owner_id,
+                                      after, limit)  # fmt: skip
+        return [ExecutionEvent(**dict(row)) for row in rows]
 
     async def snapshot(
         self, principal: Principal, execution_id: object

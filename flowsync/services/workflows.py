@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow, WorkflowVersion
 from flowsync.engine.validation import validate_definition, validate_workflow_document
-from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, PayloadTooLarge, Problem
+from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem
 from flowsync.services import audit
+from flowsync.services.inputs import checked_json_size
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 
@@ -75,12 +76,7 @@ class WorkflowService:
         self._on_limit_change = on_limit_change
 
     def _check_size(self, definition: object) -> None:
-        size = len(json.dumps(definition, separators=(",", ":")).encode())
-        if size > self._max_bytes:
-            raise PayloadTooLarge(
-                f"The definition is {size} bytes of JSON; the limit is {self._max_bytes}.",
-                [Problem("$.definition", f"{size} bytes, over the limit of {self._max_bytes}")],
-            )
+        checked_json_size(definition, "$.definition", self._max_bytes)
 
     async def create(
         self,

@@ -26,6 +26,7 @@ from flowsync import metrics
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.errors import LeaseLost
 from flowsync.events.listener import PgListener
+from flowsync.logs import bind_step
 from flowsync.worker.handlers import (
     Completed,
     Failed,
@@ -226,6 +227,7 @@ class Worker:
         return None
 
     async def _execute(self, job: ClaimedJob) -> Outcome | None:
+        bind_step(job.execution_id, job.step_id, job.node_id)  # log lines name the step
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
             return Failed(
                 {"message": f"The step was started {job.attempts} times and its worker was "

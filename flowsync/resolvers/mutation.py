@@ -1,0 +1,146 @@
+"""Mutation resolvers: each calls one service method and returns its typed result."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from flowsync.db.models import ApiKey
+from flowsync.resolvers.context import Context
+from flowsync.resolvers.errors import outcome
+from flowsync.schema.inputs import CreateWorkflowInput, UpdateWorkflowInput
+from flowsync.schema.results import (
+    ApiKeyPayload,
+    BackpressureError,
+    CancelExecutionResult,
+    ConflictError,
+    CreateApiKeyPayload,
+    CreateApiKeyResult,
+    CreateWorkflowResult,
+    DeletedPayload,
+    DeleteWorkflowResult,
+    ExecutionPayload,
+    NotFoundError,
+    RevokeApiKeyResult,
+    StartExecutionPayload,
+    StartExecutionResult,
+    UpdateWorkflowResult,
+    ValidationError,
+    WorkflowPayload,
+)
+from flowsync.schema.types import ApiKeyType, ExecutionType, WorkflowType
+from flowsync.services.workflows import WorkflowUpdate
+
+Ctx = Info[Context, None]
+
+
+def _key(row: ApiKey) -> ApiKeyType:
+    return ApiKeyType(
+        id=strawberry.ID(str(row.id)),
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+async def create_workflow(info: Ctx, input: CreateWorkflowInput) -> CreateWorkflowResult:
+    """Validate and store a new workflow at version 1."""
+    loaders = info.context.loaders()
+
+    async def call() -> WorkflowPayload:
+        row = await info.context.services.workflows.create(
+            loaders.principal, input.name, input.description, input.definition
+        )
+        return WorkflowPayload(workflow=WorkflowType.of(row, loaders))
+
+    return cast(CreateWorkflowResult, await outcome((ValidationError,), call()))
+
+
+async def update_workflow(
+    info: Ctx, id: strawberry.ID, input: UpdateWorkflowInput
+) -> UpdateWorkflowResult:
+    """Rename, re-describe or redefine a workflow (a new definition is a new version)."""
+    loaders = info.context.loaders()
+    change = (
+        WorkflowUpdate(input.name, input.description)
+        if input.definition is strawberry.UNSET
+        else WorkflowUpdate(input.name, input.description, input.definition)
+    )
+
+    async def call() -> WorkflowPayload:
+        row = await info.context.services.workflows.update(loaders.principal, id, change)
+        return WorkflowPayload(workflow=WorkflowType.of(row, loaders))
+
+    return cast(UpdateWorkflowResult, await outcome((ValidationError, NotFoundError), call()))
+
+
+async def delete_workflow(info: Ctx, id: strawberry.ID) -> DeleteWorkflowResult:
+    """Delete a workflow (running executions finish on their pinned version)."""
+    principal = info.context.principal
+
+    async def call() -> DeletedPayload:
+        await info.context.services.workflows.delete(principal, id)
+        return DeletedPayload(id=id)
+
+    return cast(DeleteWorkflowResult, await outcome((NotFoundError,), call()))
+
+
+async def start_execution(
+    info: Ctx,
+    workflow_id: strawberry.ID,
+    input: JSON | None = None,
+    idempotency_key: str | None = None,
+) -> StartExecutionResult:
+    """Start the workflow's current version; a repeated idempotency key returns the
+    first execution (`created: false`)."""
+    loaders = info.context.loaders()
+
+    async def call() -> StartExecutionPayload:
+        started = await info.context.services.executions.start(
+            loaders.principal, workflow_id, input, idempotency_key=idempotency_key
+        )
+        return StartExecutionPayload(
+            execution=ExecutionType.of(started.execution, loaders), created=started.created
+        )
+
+    allowed = (ValidationError, NotFoundError, ConflictError, BackpressureError)
+    return cast(StartExecutionResult, await outcome(allowed, call()))
+
+
+async def cancel_execution(info: Ctx, id: strawberry.ID) -> CancelExecutionResult:
+    """Cancel a running execution (a ConflictError when it already ended)."""
+    loaders = info.context.loaders()
+
+    async def call() -> ExecutionPayload:
+        row = await info.context.services.executions.cancel(loaders.principal, id)
+        return ExecutionPayload(execution=ExecutionType.of(row, loaders))
+
+    return cast(CancelExecutionResult, await outcome((NotFoundError, ConflictError), call()))
+
+
+async def create_api_key(info: Ctx, name: str) -> CreateApiKeyResult:
+    """Issue an API key for the caller's owner; the secret is in this reply only."""
+    principal = info.context.principal
+
+    async def call() -> CreateApiKeyPayload:
+        issued = await info.context.services.api_keys.create(principal, name)
+        return CreateApiKeyPayload(api_key=_key(issued.key), secret=issued.secret)
+
+    return cast(CreateApiKeyResult, await outcome((ValidationError,), call()))
+
+
+async def revoke_api_key(info: Ctx, id: strawberry.ID) -> RevokeApiKeyResult:
+    """Revoke one of the caller's keys: it stops authenticating at once, and the
+    subscriptions opened with it end within `FLOWSYNC_CREDENTIAL_CHECK_SECONDS`."""
+    principal = info.context.principal
+
+    async def call() -> ApiKeyPayload:
+        return ApiKeyPayload(
+            api_key=_key(await info.context.services.api_keys.revoke(principal, id))
+        )
+
+    return cast(RevokeApiKeyResult, await outcome((NotFoundError,), call()))

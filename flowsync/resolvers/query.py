@@ -1,0 +1,124 @@
+"""Query resolvers: translate arguments, call a service, wrap its rows."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from sqlalchemy import text
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from flowsync.errors import FlowSyncError, NotFound
+from flowsync.resolvers.context import Context
+from flowsync.schema.types import (
+    Connection,
+    ExecutionStatus,
+    ExecutionType,
+    Health,
+    Problem,
+    ValidationResult,
+    WorkflowType,
+    WorkflowVersionType,
+)
+from flowsync.services.pagination import Page
+from flowsync.services.workflows import WorkflowService
+
+log = logging.getLogger("flowsync.graphql")
+
+Ctx = Info[Context, None]
+
+
+async def workflows(
+    info: Ctx, first: int | None = None, after: str | None = None
+) -> Connection[WorkflowType]:
+    """The caller's workflows, newest first."""
+    loaders = info.context.loaders()
+    page = await info.context.services.workflows.list(loaders.principal, limit=first, cursor=after)
+    return WorkflowType.page(page, loaders, after)
+
+
+async def workflow(info: Ctx, id: strawberry.ID) -> WorkflowType | None:
+    """One workflow, or null (also for another owner's or a deleted one)."""
+    loaders = info.context.loaders()
+    try:
+        row = await info.context.services.workflows.get(loaders.principal, id)
+    except NotFound:
+        return None
+    return WorkflowType.of(row, loaders)
+
+
+async def workflow_versions(
+    info: Ctx, workflow_id: strawberry.ID, first: int | None = None, after: str | None = None
+) -> Connection[WorkflowVersionType] | None:
+    """Every version of a workflow, newest first; null for a missing workflow."""
+    try:
+        page = await info.context.services.workflows.versions_page(
+            info.context.principal, workflow_id, limit=first, cursor=after
+        )
+    except NotFound:
+        return None
+    return WorkflowVersionType.page(page, after)
+
+
+async def executions(
+    info: Ctx,
+    workflow_id: strawberry.ID | None = None,
+    status: ExecutionStatus | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Connection[ExecutionType]:
+    """The caller's executions, newest first, optionally of one workflow or status."""
+    loaders = info.context.loaders()
+    try:
+        page = await info.context.services.executions.list(
+            loaders.principal, workflow_id=workflow_id,
+            status=status.value if status is not None else None, limit=first, cursor=after,
+        )  # fmt: skip
+    except NotFound:  # a malformed workflow id: like another owner's, nothing
+        return ExecutionType.page(Page([], None), loaders, after)
+    return ExecutionType.page(page, loaders, after)
+
+
+async def execution(info: Ctx, id: strawberry.ID) -> ExecutionType | None:
+    """One execution, or null (also for another owner's)."""
+    loaders = info.context.loaders()
+    try:
+        row = await info.context.services.executions.get(loaders.principal, id)
+    except NotFound:
+        return None
+    return ExecutionType.of(row, loaders)
+
+
+def validate_workflow(info: Ctx, definition: JSON) -> ValidationResult:
+    """Check a definition against every rule without storing anything."""
+    info.context.require_credential()
+    try:
+        WorkflowService.validate(definition)
+    except FlowSyncError as exc:
+        return ValidationResult(
+            valid=False,
+            problems=[
+                Problem(path=p.path, message=p.message, node_id=p.node_id, edge=p.edge)
+                for p in exc.details
+            ]
+            or [Problem(path="$.definition", message=exc.message)],
+        )
+    return ValidationResult(valid=True, problems=[])
+
+
+async def health(info: Ctx) -> Health:
+    """Whether this API process can serve."""
+    info.context.require_credential()
+    services = info.context.services
+    try:
+        async with services.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # health reports failures; it never raises
+        log.warning("health: database unreachable: %s", exc)
+        database = "unreachable"
+    live = info.context.live
+    listener = "ok" if live is not None and live.backend.connected else "disconnected"
+    status = "ok" if database == "ok" and listener == "ok" else "degraded"
+    return Health(status=status, database=database, events_listener=listener)

@@ -1,0 +1,24 @@
+"""GraphQL input types."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.scalars import JSON
+
+
+@strawberry.input
+class CreateWorkflowInput:
+    """A new workflow: its definition is validated against every rule before storing."""
+
+    name: str
+    definition: JSON
+    description: str | None = None
+
+
+@strawberry.input
+class UpdateWorkflowInput:
+    """A partial change: fields left out stay as they are."""
+
+    name: str | None = None
+    description: str | None = None
+    definition: JSON | None = strawberry.UNSET

@@ -1,0 +1,179 @@
+"""The schema object: root types with names fixed by the API contract, the limits, and
+the error policy (FlowSync's errors reach clients with a code; anything else is masked
+and logged)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionContext
+
+from flowsync.config import Settings
+from flowsync.errors import FlowSyncError, InvalidInput
+from flowsync.resolvers import mutation, query, subscription
+from flowsync.resolvers.errors import as_graphql_error
+from flowsync.schema.types import (
+    Connection,
+    ExecutionEventType,
+    ExecutionType,
+    Health,
+    ValidationResult,
+    WorkflowType,
+    WorkflowVersionType,
+)
+
+log = logging.getLogger("flowsync.graphql")
+
+
+@strawberry.type
+class Query:
+    workflows: Connection[WorkflowType] = strawberry.field(resolver=query.workflows)
+    workflow: WorkflowType | None = strawberry.field(resolver=query.workflow)
+    workflow_versions: Connection[WorkflowVersionType] | None = strawberry.field(
+        resolver=query.workflow_versions
+    )
+    executions: Connection[ExecutionType] = strawberry.field(resolver=query.executions)
+    execution: ExecutionType | None = strawberry.field(resolver=query.execution)
+    validate_workflow: ValidationResult = strawberry.field(resolver=query.validate_workflow)
+    health: Health = strawberry.field(resolver=query.health)
+
+
+@strawberry.type
+class Mutation:
+    create_workflow = strawberry.mutation(resolver=mutation.create_workflow)
+    update_workflow = strawberry.mutation(resolver=mutation.update_workflow)
+    delete_workflow = strawberry.mutation(resolver=mutation.delete_workflow)
+    start_execution = strawberry.mutation(resolver=mutation.start_execution)
+    cancel_execution = strawberry.mutation(resolver=mutation.cancel_execution)
+    create_api_key = strawberry.mutation(resolver=mutation.create_api_key)
+    revoke_api_key = strawberry.mutation(resolver=mutation.revoke_api_key)
+
+
+@strawberry.type
+class Subscription:
+    execution_updated = strawberry.subscription(resolver=subscription.execution_updated)
+    execution_events = strawberry.subscription(resolver=subscription.execution_events)
+
+
+def _expected(error: GraphQLError) -> FlowSyncError | None:
+    cause = error.original_error
+    if isinstance(cause, InvalidOperationTypeError):
+        kind = cause.as_http_error_reason("websockets").split(" ")[0]
+        return InvalidInput(
+            f"Only subscriptions are served over websockets, not {kind}; use HTTP POST."
+        )
+    if isinstance(cause, CannotGetOperationTypeError):
+        return InvalidInput("The document has no operation with that name.")
+    return cause if isinstance(cause, FlowSyncError) and cause.status < 500 else None
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    cause = error.original_error
+    return cause is not None and not isinstance(cause, GraphQLError) and _expected(error) is None
+
+
+class FlowSyncErrors(MaskErrors):
+    """FlowSync's client errors go out with `extensions.code` (and problems); any other
+    exception becomes "Unexpected error." with no SQL, parameters or traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_unexpected, error_message="Unexpected error.")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        out: list[GraphQLError] = []
+        for error in errors:
+            cause = _expected(error)
+            if cause is not None:
+                out.append(as_graphql_error(error, cause))
+            elif _unexpected(error):
+                out.append(self.anonymise_error(error))
+            else:
+                out.append(error)
+        return out
+
+
+class SharedRenderings(StrawberryGraphQLCoreExecutionContext):
+    """Renders a shared subscription event once per distinct document and variables: a
+    thousand subscribers with the same subscription cost one GraphQL execution per
+    event, not a thousand (see `flowsync.resolvers.shared`)."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        root = self.root_value
+        renders = root.renders if isinstance(root, ExecutionEventType) else None
+        key = self._render_key() if renders is not None else None
+        if renders is None or key is None:
+            return super().execute_operation(serially)
+        found = renders.get(key)
+        if found is not None:
+            return found
+        result = super().execute_operation(serially)
+        if self.is_awaitable(result):
+            result = asyncio.ensure_future(result)
+        renders[key] = result
+        return result
+
+    def _render_key(self) -> tuple[str, str | None, bytes] | None:
+        loc = self.operation.loc
+        if loc is None:
+            return None
+        try:
+            variables = orjson.dumps(self.variable_values.coerced, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        name = self.operation.name.value if self.operation.name else None
+        return (loc.source.body, name, variables)
+
+
+class Schema(strawberry.Schema):
+    """Logs unexpected errors with their traceback; clients' mistakes are not errors of
+    the server, so they are logged at debug level only."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if _unexpected(error):
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+            else:
+                log.debug("client error: %s", error.message)
+
+
+def build_schema(settings: Settings) -> Schema:
+    """The schema with the configured limits."""
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        FlowSyncErrors,
+        # Clients send the same few documents again and again (every subscriber of a
+        # dashboard the same subscription): parse each once. (Validation is not cached:
+        # the limiters' rules are made per operation, so a cache would never hit.)
+        functools.partial(ParserCache, maxsize=256),
+        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
+        functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=SharedRenderings,
+    )

@@ -1,0 +1,390 @@
+"""The GraphQL object types. Each wraps a service-layer row and carries the DataLoaders of
+its operation, so that nested fields batch their reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, TypeVar, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, WorkflowVersion
+from flowsync.resolvers.loaders import Loaders
+from flowsync.services.pagination import Page, encode_cursor
+from flowsync.services.workflows import encode_version_cursor
+
+T = TypeVar("T")
+
+
+def _json(value: object) -> JSON:
+    """A JSON value from a row (strawberry's JSON scalar is typed as its own type)."""
+    return cast(JSON, value)
+
+
+@strawberry.enum
+class ExecutionStatus(Enum):
+    """Where an execution is in its life."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class StepStatus(Enum):
+    """Where one step of an execution is."""
+
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type
+class PageInfo:
+    """Relay page information."""
+
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    """One item of a connection and the cursor after which the next page starts."""
+
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    """A Relay connection: a page of items, newest first."""
+
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+def connection(
+    page: Page[Any], nodes: list[T], cursors: list[str], *, after: str | None
+) -> Connection[T]:
+    """A connection over a service page; `cursors[i]` is the cursor of `nodes[i]`."""
+    return Connection(
+        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+        page_info=PageInfo(
+            has_next_page=page.next_cursor is not None,
+            has_previous_page=after is not None,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+    )
+
+
+def _ms(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int((end - start).total_seconds() * 1000)
+
+
+@strawberry.type(name="StepExecution")
+class StepExecutionType:
+    """The state of one node in one execution."""
+
+    id: strawberry.ID
+    node_id: str
+    node_type: str
+    status: StepStatus
+    attempt: int
+    input: JSON | None
+    output: JSON | None
+    error: JSON | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+
+    @classmethod
+    def of(cls, row: StepExecution) -> StepExecutionType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            node_id=row.node_id,
+            node_type=row.node_type,
+            status=StepStatus(row.status),
+            attempt=row.attempt,
+            input=_json(row.input),
+            output=_json(row.output),
+            error=_json(row.error),
+            queued_at=row.queued_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_ms=_ms(row.started_at, row.finished_at),
+        )
+
+
+@strawberry.type(name="ExecutionEvent")
+class ExecutionEventType:
+    """One entry of an execution's event log (or, with kind `snapshot`, the state a
+    subscription starts from: `sequence` is the last event that state includes)."""
+
+    execution_id: strawberry.ID
+    workflow_id: strawberry.ID
+    sequence: int
+    kind: str
+    at: datetime
+    status: str = strawberry.field(
+        description="The execution's status for execution.* kinds, the step's for step.*."
+    )
+    node_id: str | None
+    attempt: int | None
+    data: JSON | None
+    step_id: strawberry.Private[uuid.UUID | None]
+    loaders: strawberry.Private[Loaders]
+    snapshot: strawberry.Private[Execution | None] = None
+    # Set when one object is delivered to many subscribers: their identical renderings
+    # (same document and variables) are made once (see schema.SharedRenderings).
+    renders: strawberry.Private[dict[object, object] | None] = None
+
+    @strawberry.field
+    async def step(self) -> StepExecutionType | None:
+        if self.step_id is None:
+            return None
+        row = await self.loaders.step.load(self.step_id)
+        return StepExecutionType.of(row) if row is not None else None
+
+    @strawberry.field
+    async def execution(self) -> ExecutionType | None:
+        if self.snapshot is not None:
+            return ExecutionType.of(self.snapshot, self.loaders)
+        row = await self.loaders.execution.load(uuid.UUID(self.execution_id))
+        return ExecutionType.of(row, self.loaders) if row is not None else None
+
+    @classmethod
+    def of(cls, row: ExecutionEvent, loaders: Loaders) -> ExecutionEventType:
+        return cls(
+            execution_id=strawberry.ID(str(row.execution_id)),
+            workflow_id=strawberry.ID(str(row.workflow_id)),
+            sequence=row.sequence,
+            kind=row.kind,
+            at=row.at,
+            status=row.status,
+            node_id=row.node_id,
+            attempt=row.attempt,
+            data=_json(row.data),
+            step_id=row.step_id,
+            loaders=loaders,
+        )
+
+    @classmethod
+    def snapshot_of(cls, row: Execution, loaders: Loaders) -> ExecutionEventType:
+        return cls(
+            execution_id=strawberry.ID(str(row.id)),
+            workflow_id=strawberry.ID(str(row.workflow_id)),
+            sequence=row.last_sequence,
+            kind="snapshot",
+            at=row.finished_at or row.started_at or row.created_at,
+            status=row.status,
+            node_id=None,
+            attempt=None,
+            data=None,
+            step_id=None,
+            loaders=loaders,
+            snapshot=row,
+        )
+
+
+@strawberry.type(name="Execution")
+class ExecutionType:
+    """One run of a workflow, pinned to the version it started with."""
+
+    id: strawberry.ID
+    workflow_id: strawberry.ID
+    workflow_version: int
+    status: ExecutionStatus
+    input: JSON | None
+    output: JSON | None
+    error: JSON | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    last_sequence: int
+    row: strawberry.Private[Execution]
+    loaders: strawberry.Private[Loaders]
+
+    @strawberry.field
+    async def workflow(self) -> WorkflowType | None:
+        row = await self.loaders.workflow.load(self.row.workflow_id)
+        return WorkflowType.of(row, self.loaders) if row is not None else None
+
+    @strawberry.field
+    async def steps(self) -> list[StepExecutionType]:
+        return [StepExecutionType.of(s) for s in await self.loaders.steps.load(self.row.id)]
+
+    @strawberry.field
+    async def timeline(self) -> list[ExecutionEventType]:
+        events = await self.loaders.timeline.load(self.row.id)
+        return [ExecutionEventType.of(e, self.loaders) for e in events]
+
+    @classmethod
+    def of(cls, row: Execution, loaders: Loaders) -> ExecutionType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            workflow_id=strawberry.ID(str(row.workflow_id)),
+            workflow_version=row.version,
+            status=ExecutionStatus(row.status),
+            input=_json(row.input),
+            output=_json(row.output),
+            error=_json(row.error),
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_ms=_ms(row.started_at, row.finished_at),
+            last_sequence=row.last_sequence,
+            row=row,
+            loaders=loaders,
+        )
+
+    @staticmethod
+    def page(
+        page: Page[Execution], loaders: Loaders, after: str | None
+    ) -> Connection[ExecutionType]:
+        return connection(
+            page,
+            [ExecutionType.of(e, loaders) for e in page.items],
+            [encode_cursor(e.created_at, e.id) for e in page.items],
+            after=after,
+        )
+
+
+@strawberry.type(name="WorkflowVersion")
+class WorkflowVersionType:
+    """One immutable version of a workflow's definition."""
+
+    id: strawberry.ID
+    version: int
+    definition: JSON
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: WorkflowVersion) -> WorkflowVersionType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            version=row.version,
+            definition=_json(row.definition),
+            created_at=row.created_at,
+        )
+
+    @staticmethod
+    def page(page: Page[WorkflowVersion], after: str | None) -> Connection[WorkflowVersionType]:
+        return connection(
+            page,
+            [WorkflowVersionType.of(v) for v in page.items],
+            [encode_version_cursor(v.version) for v in page.items],
+            after=after,
+        )
+
+
+@strawberry.type(name="Workflow")
+class WorkflowType:
+    """A named workflow; `definition` is its newest version's."""
+
+    id: strawberry.ID
+    name: str
+    description: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[Workflow]
+    loaders: strawberry.Private[Loaders]
+
+    @strawberry.field
+    async def definition(self) -> JSON | None:
+        found = await self.loaders.definition.load(self.row.id)
+        return _json(found.definition) if found is not None else None
+
+    @strawberry.field
+    async def executions(
+        self,
+        first: int | None = None,
+        after: str | None = None,
+        status: ExecutionStatus | None = None,
+    ) -> Connection[ExecutionType]:
+        state = status.value if status is not None else None
+        if after is None:
+            page = await self.loaders.executions_page.load((self.row.id, first, state))
+        else:
+            page = await self.loaders.services.executions.list(
+                self.loaders.principal, workflow_id=self.row.id, status=state, limit=first,
+                cursor=after,
+            )  # fmt: skip
+        return ExecutionType.page(page, self.loaders, after)
+
+    @classmethod
+    def of(cls, row: Workflow, loaders: Loaders) -> WorkflowType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            description=row.description,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+            loaders=loaders,
+        )
+
+    @staticmethod
+    def page(page: Page[Workflow], loaders: Loaders, after: str | None) -> Connection[WorkflowType]:
+        return connection(
+            page,
+            [WorkflowType.of(w, loaders) for w in page.items],
+            [encode_cursor(w.created_at, w.id) for w in page.items],
+            after=after,
+        )
+
+
+@strawberry.type(name="ApiKey")
+class ApiKeyType:
+    """An API key; the secret itself is shown only once, by `createApiKey`."""
+
+    id: strawberry.ID
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@strawberry.type
+class Problem:
+    """One thing wrong with an input: its JSON path and what is wrong."""
+
+    path: str
+    message: str
+    node_id: str | None = None
+    edge: int | None = None
+
+
+@strawberry.type
+class ValidationResult:
+    """The outcome of `validateWorkflow`."""
+
+    valid: bool
+    problems: list[Problem]
+
+
+@strawberry.type
+class Health:
+    """Whether this API process can serve: its database and its event listener."""
+
+    status: str
+    database: str
+    events_listener: str

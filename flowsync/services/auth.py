@@ -1,0 +1,216 @@
+"""Authentication: `Authorization: Bearer <token>` → the `Principal` every service call is
+scoped to. A token is a FlowSync API key (`fsk_…`, checked by `ApiKeyService`) or an OIDC
+JWT verified against the configured JWKS URL, issuer and audience. A JWT's owner is
+`<iss>|<sub>`, created on first use. Every refusal is `Unauthenticated` with a message
+that says what to fix; nothing here ever answers with a server error for a bad token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flowsync.config import Settings
+from flowsync.db.models import ApiKey
+from flowsync.errors import Unauthenticated
+from flowsync.services.api_keys import KEY_PREFIX, ApiKeyService
+from flowsync.services.principal import Principal
+
+log = logging.getLogger("flowsync.auth")
+
+_OWNER_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A verified caller and what may end its validity: a JWT's expiry (unix time) or
+    the API key that can be revoked. Long-lived connections re-check it."""
+
+    principal: Principal
+    expires_at: float | None = None
+    key_id: uuid.UUID | None = None
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header value."""
+    if authorization is None or not authorization.strip():
+        raise Unauthenticated(
+            "Authentication required: send `Authorization: Bearer <API key or JWT>`."
+        )
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("The Authorization header must read `Bearer <API key or JWT>`.")
+    return token.strip()
+
+
+class Authenticator:
+    """Turns bearer tokens into credentials. One per process: the JWKS and the owners of
+    JWT subjects are cached."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        api_keys: ApiKeyService,
+        sessions: async_sessionmaker[AsyncSession],
+    ):
+        self._settings = settings
+        self._api_keys = api_keys
+        self._sessions = sessions
+        self._algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+        self._jwks: jwt.PyJWKClient | None = None
+        if settings.jwks_url:
+            self._jwks = jwt.PyJWKClient(
+                settings.jwks_url,
+                cache_jwk_set=True,
+                lifespan=settings.jwks_cache_seconds,
+                cache_keys=True,
+                timeout=10,
+            )
+        self._owners: OrderedDict[str, uuid.UUID] = OrderedDict()
+        self._key_checks: dict[uuid.UUID, tuple[float, bool]] = {}
+        self._batch: asyncio.Future[None] | None = None
+        self._batch_keys: set[uuid.UUID] = set()
+        self._batch_task: asyncio.Task[None] | None = None
+        # Keys that long-lived connections re-check, and when they last asked.
+        self._asked: dict[uuid.UUID, float] = {}
+
+    async def authenticate(self, authorization: str | None) -> Credential:
+        """The credential for an Authorization header value; `Unauthenticated` when it is
+        missing, malformed, expired, for another audience or issuer, or revoked."""
+        token = bearer_token(authorization)
+        if token.startswith(KEY_PREFIX):
+            principal = await self._api_keys.authenticate(token)
+            key_id = uuid.UUID(principal.actor.removeprefix("apikey:"))
+            self._key_checks[key_id] = (time.monotonic(), True)
+            return Credential(principal, key_id=key_id)
+        if token.count(".") == 2:
+            return await self._jwt(token)
+        raise Unauthenticated("The bearer token is neither a FlowSync API key nor a JWT.")
+
+    async def _jwt(self, token: str) -> Credential:
+        if self._jwks is None:
+            raise Unauthenticated("This server accepts API keys only (no JWKS URL configured).")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise Unauthenticated("The JWT is malformed.") from exc
+        if header.get("alg") not in self._algorithms:
+            raise Unauthenticated(
+                f"The JWT's algorithm {header.get('alg')!r} is not accepted "
+                f"(accepted: {', '.join(self._algorithms)})."
+            )
+        jwks = self._jwks
+        try:
+            # PyJWKClient fetches with urllib (blocking): off the event loop. It caches the
+            # key set, so this is a dictionary lookup except when a new `kid` appears.
+            key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            log.warning("JWKS %s unreachable: %s", self._settings.jwks_url, exc)
+            raise Unauthenticated(
+                "The JWT cannot be verified now: the JWKS is unreachable."
+            ) from exc
+        except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
+            raise Unauthenticated(f"The JWT's signing key is not known: {exc}") from exc
+        required = ["exp", "iss", "sub"] + (["aud"] if self._settings.jwt_audience else [])
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=self._algorithms,
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                leeway=self._settings.jwt_leeway_seconds,
+                options={"require": required},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("The JWT has expired.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthenticated("The JWT is for another audience.") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Unauthenticated("The JWT is from another issuer.") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"The JWT lacks the {exc.claim!r} claim.") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthenticated("The JWT's signature does not verify.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"The JWT is not valid: {exc}") from exc
+        issuer, subject = str(claims["iss"]), str(claims["sub"])
+        owner_id = await self._owner(f"{issuer}|{subject}", claims.get("name"))
+        return Credential(Principal(owner_id, f"jwt:{subject}"), expires_at=float(claims["exp"]))
+
+    async def _owner(self, subject: str, name: object) -> uuid.UUID:
+        found = self._owners.get(subject)
+        if found is not None:
+            self._owners.move_to_end(subject)
+            return found
+        owner_id = await self._api_keys.ensure_owner(
+            subject, name if isinstance(name, str) else None
+        )
+        self._owners[subject] = owner_id
+        while len(self._owners) > _OWNER_CACHE_SIZE:
+            self._owners.popitem(last=False)
+        return owner_id
+
+    async def still_valid(self, credential: Credential) -> bool:
+        """Whether the credential still authenticates: its JWT has not expired and its
+        API key was not revoked. Key checks are cached for half of
+        `credential_check_seconds`, and the keys due for a check at the same moment are
+        checked together in one query, so that many subscriptions cost a few queries
+        per period whatever their number."""
+        if credential.expires_at is not None:
+            return time.time() < credential.expires_at + self._settings.jwt_leeway_seconds
+        if credential.key_id is None:
+            return True
+        key_id = credential.key_id
+        self._asked[key_id] = time.monotonic()
+        checked = self._key_checks.get(key_id)
+        ttl = self._settings.credential_check_seconds / 2
+        if checked is not None and (not checked[1] or time.monotonic() - checked[0] < ttl):
+            return checked[1]
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+            self._batch_task = asyncio.create_task(self._check_batch(self._batch))
+        batch = self._batch
+        self._batch_keys.add(key_id)
+        await asyncio.shield(batch)
+        return self._key_checks.get(key_id, (0.0, True))[1]
+
+    async def _check_batch(self, done: asyncio.Future[None]) -> None:
+        await asyncio.sleep(0)  # let the other checks of this moment join
+        keys, self._batch_keys, self._batch = self._batch_keys, set(), None
+        # Also refresh the keys that will be due soon, so that subscriptions checking at
+        # staggered moments share a few queries instead of one each.
+        now = time.monotonic()
+        period = self._settings.credential_check_seconds
+        self._asked = {k: at for k, at in self._asked.items() if now - at < 2 * period}
+        for key in self._asked:
+            checked = self._key_checks.get(key)
+            if checked is not None and checked[1] and now - checked[0] > period / 4:
+                keys.add(key)
+        try:
+            async with self._sessions() as session:
+                active = set(
+                    (
+                        await session.execute(
+                            select(ApiKey.id).where(
+                                ApiKey.id.in_(list(keys)), ApiKey.revoked_at.is_(None)
+                            )
+                        )
+                    ).scalars()
+                )
+            now = time.monotonic()
+            if len(self._key_checks) > _OWNER_CACHE_SIZE:
+                self._key_checks = {k: v for k, v in self._key_checks.items() if not v[1]}
+            for key in keys:
+                self._key_checks[key] = (now, key in active)
+        except Exception as exc:  # a failed check keeps the last answer; the next retries
+            log.warning("could not check %d API keys: %s", len(keys), exc)
+        finally:
+            done.set_result(None)

@@ -1,0 +1,46 @@
+"""Checks on JSON values that callers send, before anything serialises them: a depth
+limit (serialisers refuse or recurse past a few hundred levels) and a size limit."""
+
+from __future__ import annotations
+
+import orjson
+
+from flowsync.errors import InvalidInput, PayloadTooLarge, Problem
+
+MAX_DEPTH = 100
+
+
+def json_depth_ok(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value` nests no deeper than `limit` (iterative: no recursion limit)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= limit:
+                return False
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            if depth >= limit:
+                return False
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def checked_json_size(value: object, path: str, max_bytes: int) -> int:
+    """The size of `value` as compact JSON. InvalidInput when it nests deeper than
+    MAX_DEPTH or is not JSON; PayloadTooLarge when it is over `max_bytes`."""
+    if not json_depth_ok(value):
+        raise InvalidInput(
+            f"The JSON at {path} nests deeper than {MAX_DEPTH} levels.",
+            [Problem(path, f"nested more than {MAX_DEPTH} levels")],
+        )
+    try:
+        size = len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidInput(f"The value at {path} is not JSON.", [Problem(path, str(exc))]) from exc
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"The JSON at {path} is {size} bytes; the limit is {max_bytes}.",
+            [Problem(path, f"{size} bytes, over the limit of {max_bytes}")],
+        )
+    return size

@@ -1,0 +1,65 @@
+-- The observability service's reads. Each is bounded by an index range and a LIMIT, so
+-- that a metrics snapshot costs the same however long an owner's history is. Each query
+-- starts with a "-- name:" line.
+
+-- name: executions_by_status
+-- The caller's executions created in the window ($2 seconds), newest first, at most $3 of
+-- them (ix_executions_owner_page), counted by status.
+SELECT status, count(*)::int AS n
+  FROM (SELECT status
+          FROM executions
+         WHERE owner_id = $1 AND created_at >= now() - make_interval(secs => $2)
+         ORDER BY created_at DESC
+         LIMIT $3) recent
+ GROUP BY status;
+
+-- name: step_latency
+-- Run time (started → finished) and queue wait (queued → started) percentiles per node
+-- type, over the completed steps of the caller's newest executions created in the window
+-- (at most $3 executions through ix_executions_owner_page, at most $4 steps through
+-- uq_step_executions_node). Steps reused by a retry ran in another execution: left out.
+SELECT node_type,
+       count(*)::int AS n,
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY run_ms) AS run,
+       max(run_ms) AS run_max,
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY wait_ms)
+           FILTER (WHERE wait_ms IS NOT NULL) AS wait
+  FROM (SELECT s.node_type,
+               extract(epoch FROM s.finished_at - s.started_at) * 1000 AS run_ms,
+               extract(epoch FROM s.started_at - s.queued_at) * 1000 AS wait_ms
+          FROM (SELECT id
+                  FROM executions
+                 WHERE owner_id = $1 AND created_at >= now() - make_interval(secs => $2)
+                 ORDER BY created_at DESC
+                 LIMIT $3) e
+          JOIN step_executions s ON s.execution_id = e.id
+         WHERE s.status = 'COMPLETED'
+           AND s.started_at IS NOT NULL
+           AND s.finished_at IS NOT NULL
+           AND s.reused_from_id IS NULL
+         LIMIT $4) steps
+ GROUP BY node_type
+ ORDER BY node_type;
+
+-- name: steps_completed_since
+-- The caller's steps completed in the last $2 seconds, from the event log. The inner
+-- lookup walks ix_execution_events_owner backwards from the newest event and stops at the
+-- first one older than the window, so both scans read only the window's events.
+SELECT count(*)::int
+  FROM execution_events
+ WHERE owner_id = $1
+   AND kind = 'step.completed'
+   AND id > coalesce((SELECT id
+                        FROM execution_events
+                       WHERE owner_id = $1 AND at < now() - make_interval(secs => $2)
+                       ORDER BY id DESC
+                       LIMIT 1), 0);
+
+-- name: global_depth
+-- Jobs due now and not claimed, all owners, counted up to $1 (ix_jobs_claim).
+SELECT count(*)::int
+  FROM (SELECT 1 FROM jobs WHERE lease_token IS NULL AND run_at <= now() LIMIT $1) due;
+
+-- name: schema_revision
+-- Where the database's schema is (the health check's readiness probe).
+SELECT version_num FROM alembic_version;

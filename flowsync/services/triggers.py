@@ -1,0 +1,478 @@
+"""The trigger service: how the caller's workflows start, for every face.
+
+Three types: MANUAL (no config), WEBHOOK (ingress at `/api/webhooks/{id}`, see
+`webhooks.py`) and CRON (run by the scheduler in every worker). Every call is scoped to the
+principal's owner: another owner's trigger answers exactly as a missing one (`NotFound`).
+Every change writes an audit entry in its own transaction. A config is validated and
+stored normalised, with its defaults filled in; a bad one raises `TriggerInvalid` (422)
+naming each field (`$.config.expression`, `$.config.timezone`, ...).
+
+Webhook secrets: the HMAC key must be readable to verify signatures, so it is stored as
+is (it is never put in a read model, a list, a log line or an audit entry). It is shown
+in the result of `create` and `rotate_secret`; afterwards its owner can read it with
+`reveal_secret`, which leaves an audit entry. Rotating replaces it at once.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flowsync.db.models import Trigger, Workflow
+from flowsync.engine.problems import kind_of
+from flowsync.errors import Conflict, NotFound, Problem, TriggerInvalid
+from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule
+from flowsync.scheduler.scheduler import SchedulerStatus, read_status
+from flowsync.services import audit
+from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
+from flowsync.services.principal import Principal
+
+__all__ = [
+    "TRIGGER_TYPES",
+    "CronConfig",
+    "TriggerService",
+    "TriggerUpdate",
+    "TriggerWithSecret",
+    "WebhookConfig",
+    "webhook_url",
+]
+
+TRIGGER_TYPES = ("MANUAL", "WEBHOOK", "CRON")
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a label in front of the random part)
+MAX_SYNC_TIMEOUT_SECONDS = 30.0
+_UNSET: Any = object()
+
+
+class _Config(BaseModel):
+    """Base of the config models: camelCase keys only, no unknown keys, no coercion."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+class MisfireConfig(_Config):
+    """`policy`: skip | catch_up | fire_once; `maxCatchUp` bounds catch_up."""
+
+    policy: Literal["skip", "catch_up", "fire_once"] = "fire_once"
+    max_catch_up: int = Field(DEFAULT_MAX_CATCH_UP, ge=1, le=1000)
+
+
+class CronConfig(_Config):
+    """A CRON trigger's config: `expression`, `timezone` (IANA, default UTC), `misfire`."""
+
+    expression: str
+    timezone: str = "UTC"
+    misfire: MisfireConfig = Field(default_factory=MisfireConfig)
+
+
+class WebhookConfig(_Config):
+    """A WEBHOOK trigger's config. `maxBodyBytes` defaults to (and may not exceed) the
+    server's `max_body_bytes`."""
+
+    require_signature: bool = True
+    mode: Literal["async", "sync"] = "async"
+    sync_timeout_seconds: float = Field(10.0, gt=0, le=MAX_SYNC_TIMEOUT_SECONDS)
+    max_body_bytes: int | None = Field(None, ge=1)
+
+
+class _ManualConfig(_Config):
+    """A MANUAL trigger takes no config."""
+
+
+_MODELS: dict[str, type[_Config]] = {
+    "MANUAL": _ManualConfig,
+    "WEBHOOK": WebhookConfig,
+    "CRON": CronConfig,
+}
+_ALL_MODELS: list[type[_Config]] = [*_MODELS.values(), MisfireConfig]
+_VOCABULARY = sorted(
+    {f.alias for m in _ALL_MODELS for f in m.model_fields.values() if f.alias is not None}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerWithSecret:
+    """A trigger and its webhook secret (None for other types): the result of `create`
+    and `rotate_secret`, the moments the secret is handed out."""
+
+    trigger: Trigger
+    secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerUpdate:
+    """A partial change; fields left as None (config: unset) stay as they are. The type
+    cannot change; a given `type` must be the current one."""
+
+    workflow_id: object = None
+    enabled: bool | None = None
+    config: object = _UNSET
+    type: str | None = None
+
+
+def webhook_url(trigger: Trigger) -> str | None:
+    """Where a WEBHOOK trigger receives deliveries (a path on the API server)."""
+    return f"/api/webhooks/{trigger.id}" if trigger.type == "WEBHOOK" else None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_id(value: object, what: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"No {what} with id {value!r}.") from exc
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_type(value: object) -> str:
+    """A trigger type, upper-cased; `TriggerInvalid` at `$.type` otherwise."""
+    if isinstance(value, str) and value.upper() in TRIGGER_TYPES:
+        return value.upper()
+    raise TriggerInvalid(
+        "The trigger type is not valid.",
+        [Problem("$.type", f"must be one of {', '.join(TRIGGER_TYPES)}, not {value!r}")],
+    )
+
+
+def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[str, Any]:
+    """Validate a config for a trigger type and return it as stored: camelCase, with
+    every default filled in. Raises `TriggerInvalid` listing every problem."""
+    raw = {} if config is None and kind != "CRON" else config
+    problems: list[Problem] = []
+    model: _Config | None = None
+    try:
+        model = _MODELS[kind].model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, "$.config"))
+    if kind == "CRON" and isinstance(raw, dict):
+        try:
+            CronSchedule.parse(raw.get("expression"), raw.get("timezone", "UTC"))
+        except TriggerInvalid as exc:
+            seen = {p.path for p in problems}
+            problems.extend(p for p in exc.details if p.path not in seen)
+    if isinstance(model, WebhookConfig) and (model.max_body_bytes or 0) > max_body_bytes:
+        problems.append(
+            Problem("$.config.maxBodyBytes", f"must be at most {max_body_bytes} (the server's)")
+        )
+    if problems or model is None:
+        raise TriggerInvalid(f"The {kind} trigger's config is not valid.", problems)
+    if isinstance(model, CronConfig):
+        misfire: dict[str, Any] = {"policy": model.misfire.policy}
+        if model.misfire.policy == "catch_up":
+            misfire["maxCatchUp"] = model.misfire.max_catch_up
+        return {
+            "expression": " ".join(model.expression.split()),
+            "timezone": model.timezone.strip(),
+            "misfire": misfire,
+        }
+    if isinstance(model, WebhookConfig):
+        return {
+            "requireSignature": model.require_signature,
+            "mode": model.mode,
+            "syncTimeoutSeconds": model.sync_timeout_seconds,
+            "maxBodyBytes": model.max_body_bytes or max_body_bytes,
+        }
+    return {}
+
+
+def _problems(exc: ValidationError, base: str) -> list[Problem]:
+    out: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        path = base + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            name = str(error["loc"][-1])
+            hint = difflib.get_close_matches(name, _VOCABULARY, 1)
+            message = f"unknown field {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        elif kind == "missing":
+            message = "is required"
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            message = f"must be an object, not {kind_of(error.get('input'))}"
+        else:
+            message = error["msg"].removeprefix("Input should be ")
+            if message != error["msg"]:
+                message = f"must be {message}, not {kind_of(error.get('input'))}"
+        problem = Problem(path, message)
+        if problem not in out:
+            out.append(problem)
+    return out
+
+
+class TriggerService:
+    """Create, list, read, update and delete triggers; webhook secrets; cron schedules'
+    next fire times; the scheduler's status."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pool: asyncpg.Pool,
+        *,
+        max_body_bytes: int,
+        clock: Callable[[], datetime] = _utcnow,
+    ):
+        self._sessions = sessions
+        self._pool = pool
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+
+    def _next_run(self, kind: str, enabled: bool, config: dict[str, Any]) -> datetime | None:
+        if kind != "CRON" or not enabled:
+            return None
+        schedule = CronSchedule.parse(config["expression"], config["timezone"])
+        return schedule.next_after(self._clock())
+
+    async def _live_workflow(
+        self, session: AsyncSession, principal: Principal, workflow_id: object
+    ) -> Workflow:
+        # FOR SHARE: a concurrent delete of the workflow waits for this transaction, then
+        # disables the trigger made here along with the others.
+        workflow = (
+            await session.execute(
+                select(Workflow)
+                .where(
+                    Workflow.id == _parse_id(workflow_id, "workflow"),
+                    Workflow.owner_id == principal.owner_id,
+                    Workflow.deleted_at.is_(None),
+                )
+                .with_for_update(read=True)
+            )
+        ).scalar_one_or_none()
+        if workflow is None:
+            raise NotFound(f"No workflow with id {workflow_id}.")
+        return workflow
+
+    async def _owned(
+        self, session: AsyncSession, principal: Principal, trigger_id: object, *, lock: bool
+    ) -> Trigger:
+        stmt = select(Trigger).where(
+            Trigger.id == _parse_id(trigger_id, "trigger"),
+            Trigger.owner_id == principal.owner_id,
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        trigger = (await session.execute(stmt)).scalar_one_or_none()
+        if trigger is None:
+            raise NotFound(f"No trigger with id {trigger_id}.")
+        return trigger
+
+    async def create(
+        self,
+        principal: Principal,
+        workflow_id: object,
+        type: object,
+        config: object = None,
+        *,
+        enabled: bool = True,
+    ) -> TriggerWithSecret:
+        """A new trigger of one of the caller's live workflows. A WEBHOOK trigger gets a
+        new secret, returned here; a CRON trigger gets its first `next_run_at`."""
+        kind = check_type(type)
+        stored = normalize_config(kind, config, max_body_bytes=self._max_body_bytes)
+        secret = _new_secret() if kind == "WEBHOOK" else None
+        async with self._sessions.begin() as session:
+            workflow = await self._live_workflow(session, principal, workflow_id)
+            trigger = Trigger(
+                owner_id=principal.owner_id,
+                workflow_id=workflow.id,
+                type=kind,
+                enabled=enabled,
+                config=stored,
+                secret=secret,
+                next_run_at=self._next_run(kind, enabled, stored),
+            )
+            session.add(trigger)
+            await session.flush()
+            await audit.record(
+                session, principal, "trigger.created", "trigger", trigger.id,
+                {"type": kind, "workflowId": str(workflow.id), "enabled": enabled,
+                 "config": stored},
+            )  # fmt: skip
+            await session.refresh(trigger)
+        return TriggerWithSecret(trigger, secret)
+
+    async def get(self, principal: Principal, trigger_id: object) -> Trigger:
+        """The trigger, or NotFound (also for another owner's)."""
+        async with self._sessions() as session:
+            return await self._owned(session, principal, trigger_id, lock=False)
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        workflow_id: object = None,
+        type: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Trigger]:
+        """The caller's triggers, newest first, a page at a time, optionally of one
+        workflow or type."""
+        size = page_size(limit)
+        stmt = select(Trigger).where(Trigger.owner_id == principal.owner_id)
+        if workflow_id is not None:
+            try:
+                wid = _parse_id(workflow_id, "workflow")
+            except NotFound:
+                return Page([], None)
+            stmt = stmt.where(Trigger.workflow_id == wid)
+        if type is not None:
+            stmt = stmt.where(Trigger.type == check_type(type))
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(
+                    Trigger.created_at < after.created_at,
+                    and_(
+                        Trigger.created_at == after.created_at,
+                        Trigger.id < uuid.UUID(after.id),
+                    ),
+                )
+            )
+        stmt = stmt.order_by(Trigger.created_at.desc(), Trigger.id.desc()).limit(size + 1)
+        async with self._sessions() as session:
+            rows = list((await session.execute(stmt)).scalars())
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+    async def of_workflows(
+        self, principal: Principal, workflow_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, builtins.list[Trigger]]:
+        """The triggers of several of the caller's workflows in one query (for
+        DataLoaders), each list newest first; other owners' are left out."""
+        out: dict[uuid.UUID, builtins.list[Trigger]] = {wid: [] for wid in workflow_ids}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Trigger)
+                .where(
+                    Trigger.workflow_id.in_(builtins.list(workflow_ids)),
+                    Trigger.owner_id == principal.owner_id,
+                )
+                .order_by(Trigger.created_at.desc(), Trigger.id.desc())
+            )
+            for trigger in rows.scalars():
+                out[trigger.workflow_id].append(trigger)
+        return out
+
+    async def update(
+        self, principal: Principal, trigger_id: object, change: TriggerUpdate
+    ) -> Trigger:
+        """Apply a partial change. A new config replaces the old one (validated, defaults
+        filled in). A CRON trigger's next fire time is worked out again from now when its
+        schedule changes or it is enabled again, and cleared while it is disabled."""
+        async with self._sessions.begin() as session:
+            trigger = await self._owned(session, principal, trigger_id, lock=True)
+            if change.type is not None and check_type(change.type) != trigger.type:
+                raise TriggerInvalid(
+                    "A trigger's type cannot change.",
+                    [Problem("$.type", f"is {trigger.type}; create a new trigger instead")],
+                )
+            fields: builtins.list[str] = []
+            if change.workflow_id is not None:
+                workflow = await self._live_workflow(session, principal, change.workflow_id)
+                if workflow.id != trigger.workflow_id:
+                    trigger.workflow_id = workflow.id
+                    fields.append("workflowId")
+            reschedule = False
+            if change.config is not _UNSET:
+                stored = normalize_config(
+                    trigger.type, change.config, max_body_bytes=self._max_body_bytes
+                )
+                if stored != trigger.config:
+                    reschedule = _schedule_of(stored) != _schedule_of(trigger.config)
+                    trigger.config = stored
+                    fields.append("config")
+            if change.enabled is not None and change.enabled != trigger.enabled:
+                if change.enabled and "workflowId" not in fields:
+                    # A trigger of a deleted workflow stays off.
+                    await self._live_workflow(session, principal, trigger.workflow_id)
+                reschedule = reschedule or change.enabled
+                trigger.enabled = change.enabled
+                fields.append("enabled")
+            if not trigger.enabled or trigger.type != "CRON":
+                trigger.next_run_at = None
+            elif reschedule or trigger.next_run_at is None:
+                trigger.next_run_at = self._next_run(trigger.type, True, trigger.config)
+            trigger.updated_at = func.now()
+            await audit.record(
+                session, principal, "trigger.updated", "trigger", trigger.id,
+                {"fields": fields, "enabled": trigger.enabled,
+                 **({"config": trigger.config} if "config" in fields else {})},
+            )  # fmt: skip
+            await session.flush()
+            await session.refresh(trigger)
+        return trigger
+
+    async def delete(self, principal: Principal, trigger_id: object) -> None:
+        """Delete a trigger: it stops firing at once. Executions it started stay (their
+        trigger reference is cleared); its firing history goes with it."""
+        async with self._sessions.begin() as session:
+            trigger = await self._owned(session, principal, trigger_id, lock=True)
+            await session.delete(trigger)
+            await audit.record(
+                session, principal, "trigger.deleted", "trigger", trigger.id,
+                {"type": trigger.type, "workflowId": str(trigger.workflow_id)},
+            )  # fmt: skip
+
+    async def rotate_secret(self, principal: Principal, trigger_id: object) -> TriggerWithSecret:
+        """Replace a WEBHOOK trigger's secret; signatures made with the old one fail from
+        now on. Conflict for other types."""
+        secret = _new_secret()
+        async with self._sessions.begin() as session:
+            trigger = await self._owned(session, principal, trigger_id, lock=True)
+            _require_webhook(trigger)
+            trigger.secret = secret
+            trigger.updated_at = func.now()
+            await audit.record(session, principal, "trigger.secret_rotated", "trigger", trigger.id)
+            await session.flush()
+            await session.refresh(trigger)
+        return TriggerWithSecret(trigger, secret)
+
+    async def reveal_secret(self, principal: Principal, trigger_id: object) -> str:
+        """A WEBHOOK trigger's current secret, for its owner; the reading is audited."""
+        async with self._sessions.begin() as session:
+            trigger = await self._owned(session, principal, trigger_id, lock=False)
+            _require_webhook(trigger)
+            await audit.record(session, principal, "trigger.secret_revealed", "trigger", trigger.id)
+        assert trigger.secret is not None
+        return trigger.secret
+
+    async def scheduler_status(self, principal: Principal) -> SchedulerStatus:
+        """The running schedulers, and the caller's cron triggers: due now, next fire
+        time, newest firings."""
+        async with self._pool.acquire() as conn:
+            return await read_status(conn, principal.owner_id)
+
+
+def _schedule_of(config: dict[str, Any]) -> tuple[object, object]:
+    return config.get("expression"), config.get("timezone")
+
+
+def _require_webhook(trigger: Trigger) -> None:
+    if trigger.type != "WEBHOOK" or trigger.secret is None:
+        raise Conflict(f"Trigger {trigger.id} is a {trigger.type} trigger; only WEBHOOK "
+                       "triggers have a secret.")  # fmt: skip

@@ -1,0 +1,303 @@
+"""Webhook ingress: a delivery to `/api/webhooks/{triggerId}` starts the trigger's
+workflow. The HTTP face only hands over the raw body, the headers and the query; every
+rule lives here, in this order:
+
+1. The trigger must exist, be an enabled WEBHOOK trigger of a live workflow: NotFound
+   otherwise (the same answer for all of those, and no owner is needed to ask).
+2. A body over the trigger's `maxBodyBytes` is refused (PayloadTooLarge) before any other
+   work; a face may stop reading after `max_body_bytes + 1` bytes.
+3. With `requireSignature`, `X-FlowSync-Signature: t=<unix>,v1=<hex>` must carry
+   HMAC-SHA256(secret, f"{t}." + raw body) with `t` within five minutes of now, either
+   way. It is checked on the raw bytes before anything is parsed, with a constant-time
+   comparison; several `v1=` values may be sent (any may match). Unauthenticated says
+   what is wrong: missing, malformed, stale, in the future, or not matching.
+4. The body is parsed by its Content-Type: JSON media types (`application/json`,
+   `*/*+json`) strictly (malformed: InvalidInput); `application/x-www-form-urlencoded`
+   into an object (a repeated field: a list of its values); anything else, or no
+   Content-Type, is kept as text (UTF-8; other bytes: InvalidInput). An empty body is null.
+5. The run starts with the trigger data `{"type": "WEBHOOK", "headers", "query", "body"}`
+   (header names lower-cased; Authorization, Proxy-Authorization, Cookie and the
+   signature dropped) and an empty input. An `Idempotency-Key` header dedupes
+   deliveries: a redelivery with the same key returns the first run and starts nothing.
+6. Asynchronous triggers answer 202 with the execution's id at once. Synchronous ones wait
+   up to `syncTimeoutSeconds` for the run's first completed `webhook_response` step and
+   answer with its `status`, `headers` and `body`; when the bound passes, or the run can no
+   longer reach such a step (it ended, or every such step was skipped), 202 with the id.
+
+Waiting polls the run's step rows with a backoff from 10 ms to 200 ms: one indexed read
+each, no listener connection, no NOTIFY on the engine's hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import asyncpg
+import orjson
+
+from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, Unauthenticated
+from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService, parse_uuid
+from flowsync.services.principal import Principal
+from flowsync.services.triggers import WebhookConfig
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TOLERANCE_SECONDS",
+    "WebhookResult",
+    "WebhookService",
+    "sign",
+]
+
+SIGNATURE_HEADER = "x-flowsync-signature"
+TOLERANCE_SECONDS = 300
+DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", SIGNATURE_HEADER})
+# Reply headers that describe the transfer, not the content: the face sets its own.
+_TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+_POLL_FIRST, _POLL_MAX = 0.01, 0.2
+
+_LOOKUP_SQL = """
+SELECT t.owner_id, t.workflow_id, t.config, t.secret
+  FROM triggers t
+  JOIN workflows w ON w.id = t.workflow_id AND w.deleted_at IS NULL
+ WHERE t.id = $1 AND t.type = 'WEBHOOK' AND t.enabled
+"""
+_FIRED_SQL = "UPDATE triggers SET last_fired_at = now() WHERE id = $1"
+# The run's state for a synchronous reply: its status, the output of its first completed
+# webhook_response step, and how many such steps may still complete.
+_REPLY_SQL = """
+SELECT e.status,
+       (SELECT s.output FROM step_executions s
+         WHERE s.execution_id = e.id AND s.node_type = 'webhook_response'
+           AND s.status = 'COMPLETED'
+         ORDER BY s.finished_at LIMIT 1) AS response,
+       (SELECT count(*) FROM step_executions s
+         WHERE s.execution_id = e.id AND s.node_type = 'webhook_response'
+           AND s.status IN ('PENDING', 'QUEUED', 'RUNNING', 'WAITING')) AS open
+  FROM executions e
+ WHERE e.id = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    """What to answer a delivery with. `status` 202: the run was accepted (`body` is
+    `{"executionId": ...}`); otherwise the workflow's `webhook_response` (`responded`).
+    `body` is any JSON value; a string with no Content-Type header is meant as text.
+    `created` is False when the Idempotency-Key was seen before (no new run)."""
+
+    status: int
+    execution_id: uuid.UUID
+    created: bool
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    responded: bool = False
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The `X-FlowSync-Signature` value for `body` sent at `timestamp` (unix seconds):
+    what a sender computes; the key is the whole secret string, UTF-8."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WebhookService:
+    """Receives webhook deliveries (unauthenticated: the trigger id and, where required,
+    the signature are the credentials)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        executions: ExecutionService,
+        *,
+        max_body_bytes: int,
+        clock: Callable[[], datetime] = _utcnow,
+    ):
+        self._pool = pool
+        self._executions = executions
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+
+    async def receive(
+        self,
+        trigger_id: object,
+        raw_body: bytes,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+    ) -> WebhookResult:
+        """Handle one delivery (see the module's docstring for every rule)."""
+        tid = parse_uuid(trigger_id, "webhook trigger")
+        row = await self._pool.fetchrow(_LOOKUP_SQL, tid)
+        if row is None:
+            raise NotFound(f"No webhook trigger with id {trigger_id}.")
+        config = WebhookConfig.model_validate(row["config"] or {})
+        limit = min(config.max_body_bytes or self._max_body_bytes, self._max_body_bytes)
+        if len(raw_body) > limit:
+            raise PayloadTooLarge(
+                f"The body is over this webhook's limit of {limit} bytes.",
+                [Problem("body", f"more than {limit} bytes")],
+            )
+        lowered = {name.lower(): value for name, value in headers.items()}
+        if config.require_signature:
+            self._verify(row["secret"], raw_body, lowered.get(SIGNATURE_HEADER))
+        body = parse_body(raw_body, lowered.get("content-type"))
+        key = (lowered.get("idempotency-key") or "").strip() or None
+        data = {
+            "type": "WEBHOOK",
+            "headers": {k: v for k, v in lowered.items() if k not in DROPPED_HEADERS},
+            "query": dict(query.items()),
+            "body": body,
+        }
+        started = await self._executions.start(
+            Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}"),
+            row["workflow_id"],
+            {},
+            idempotency_key=None if key is None else idempotency_key(tid, key),
+            trigger_id=tid,
+            trigger_type="WEBHOOK",
+            trigger_data=data,
+        )
+        execution_id = started.execution.id
+        if started.created:
+            await self._pool.execute(_FIRED_SQL, tid)
+        if config.mode == "sync":
+            return await self._reply(execution_id, started.created, config.sync_timeout_seconds)
+        return _accepted(execution_id, started.created)
+
+    def _verify(self, secret: str | None, raw_body: bytes, header: str | None) -> None:
+        if header is None or not header.strip():
+            raise Unauthenticated(
+                "This webhook requires a signature: send X-FlowSync-Signature: "
+                "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the trigger's secret>."
+            )
+        timestamp, candidates = _parse_signature(header)
+        skew = int(self._clock().timestamp()) - timestamp
+        if skew > TOLERANCE_SECONDS:
+            raise Unauthenticated(
+                f"The signature's timestamp is {skew} seconds old; signatures are accepted "
+                f"for {TOLERANCE_SECONDS} seconds. Sign the delivery again."
+            )
+        if -skew > TOLERANCE_SECONDS:
+            raise Unauthenticated(
+                f"The signature's timestamp is {-skew} seconds in the future; at most "
+                f"{TOLERANCE_SECONDS} seconds of clock difference are accepted."
+            )
+        if secret is None:
+            raise Unauthenticated("This webhook has no secret; rotate it to get one.")
+        expected = sign(secret, raw_body, timestamp).rpartition("v1=")[2].encode()
+        matched = False
+        for candidate in candidates:
+            # Every candidate is compared, in constant time each.
+            matched |= hmac.compare_digest(expected, candidate.lower().encode())
+        if not matched:
+            raise Unauthenticated(
+                "The signature does not match the body: sign the raw body, exactly as "
+                "sent, as '<t>.<body>' with the trigger's current secret."
+            )
+
+    async def _reply(self, execution_id: uuid.UUID, created: bool, timeout: float) -> WebhookResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = _POLL_FIRST
+        while True:
+            row = await self._pool.fetchrow(_REPLY_SQL, execution_id)
+            if row is not None and row["response"] is not None:
+                return _responded(execution_id, created, row["response"])
+            if row is None or row["open"] == 0 or row["status"] not in ("PENDING", "RUNNING"):
+                return _accepted(execution_id, created)
+            left = deadline - loop.time()
+            if left <= 0:
+                return _accepted(execution_id, created)
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, _POLL_MAX)
+
+
+def idempotency_key(trigger_id: uuid.UUID, key: str) -> str:
+    """The execution idempotency key of a delivery: scoped to the trigger; a long header
+    value is hashed so that any key fits."""
+    scoped = f"webhook:{trigger_id}:{key}"
+    if len(scoped) <= MAX_KEY_LENGTH and key:
+        return scoped
+    return f"webhook:{trigger_id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _parse_signature(header: str) -> tuple[int, list[str]]:
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif name == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise Unauthenticated(
+            "The X-FlowSync-Signature header is malformed; expected t=<unix time>,v1=<hex>."
+        )
+    return timestamp, candidates
+
+
+def parse_body(raw: bytes, content_type: str | None) -> Any:
+    """A delivery's body as a JSON value, by its Content-Type (see the module docstring)."""
+    if not raw:
+        return None
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"The body is not valid JSON: {exc}.", [Problem("body", "not valid JSON")]
+            ) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            "The body is not UTF-8 text; send JSON, a form or text.",
+            [Problem("body", "not UTF-8 text")],
+        ) from exc
+    if media == "application/x-www-form-urlencoded":
+        form: dict[str, Any] = {}
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            if name not in form:
+                form[name] = value
+            elif isinstance(form[name], list):
+                form[name].append(value)
+            else:
+                form[name] = [form[name], value]
+        return form
+    return text
+
+
+def _accepted(execution_id: uuid.UUID, created: bool) -> WebhookResult:
+    return WebhookResult(202, execution_id, created, {"executionId": str(execution_id)})
+
+
+def _responded(execution_id: uuid.UUID, created: bool, output: Any) -> WebhookResult:
+    """The reply a `webhook_response` step's output `{"status", "headers", "body"}`
+    describes; odd values fall back to 200, no headers, the output as the body."""
+    if not isinstance(output, dict):
+        return WebhookResult(200, execution_id, created, output, responded=True)
+    status = output.get("status")
+    if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+        status = 200
+    raw_headers = output.get("headers")
+    headers = {
+        str(k): str(v)
+        for k, v in (raw_headers.items() if isinstance(raw_headers, dict) else ())
+        if str(k).lower() not in _TRANSFER_HEADERS and v is not None
+    }
+    return WebhookResult(status, execution_id, created, output.get("body"), headers, True)

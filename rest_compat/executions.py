@@ -1,0 +1,108 @@
+"""`/api/executions`: list, start (with `Idempotency-Key`), read with steps, cancel, and
+the timeline.
+
+Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
+(the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
+200 with the first execution and `Idempotent-Replayed: true`: the status says whether
+this call created it, the body is the same either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flowsync.errors import InvalidInput, Problem
+from rest_compat import serialize
+from rest_compat.http import (
+    ApiRoute,
+    Body,
+    authenticate,
+    json_body,
+    observability,
+    paging,
+    path_id,
+    query_str,
+    services,
+    workflow_filter,
+)
+from rest_compat.responses import json_response
+
+
+class StartExecution(Body):
+    """`POST /api/executions`."""
+
+    workflow_id: str
+    input: Any = None
+    idempotency_key: str | None = None
+
+
+async def list_executions(request: Request) -> Response:
+    principal = await authenticate(request)
+    found = await services(request).executions.list(
+        principal,
+        workflow_id=workflow_filter(request),
+        status=query_str(request, "status"),
+        **paging(request),
+    )
+    return json_response(serialize.page(found, serialize.execution))
+
+
+async def start_execution(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await json_body(request, StartExecution)
+    header = request.headers.get("idempotency-key")
+    key = body.idempotency_key
+    if header is not None:
+        if key is not None and key != header:
+            raise InvalidInput(
+                "The Idempotency-Key header and idempotencyKey in the body differ.",
+                [Problem("$.idempotencyKey", "differs from the Idempotency-Key header")],
+            )
+        key = header
+    started = await services(request).executions.start(
+        principal, body.workflow_id, body.input, idempotency_key=key
+    )
+    row = started.execution
+    headers = {"Location": f"/api/executions/{row.id}"}
+    if not started.created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(serialize.execution(row), 201 if started.created else 200, headers)
+
+
+async def get_execution(request: Request) -> Response:
+    principal = await authenticate(request)
+    row, steps = await services(request).executions.snapshot(principal, path_id(request))
+    return json_response(serialize.execution(row, steps))
+
+
+async def cancel_execution(request: Request) -> Response:
+    principal = await authenticate(request)
+    row = await services(request).executions.cancel(principal, path_id(request))
+    return json_response(serialize.execution(row))
+
+
+async def execution_timeline(request: Request) -> Response:
+    principal = await authenticate(request)
+    found = await observability(request).timeline(principal, path_id(request))
+    return json_response(serialize.timeline(found))
+
+
+def routes() -> list[ApiRoute]:
+    """The execution routes."""
+    return [
+        ApiRoute(
+            "/api/executions",
+            {"GET": list_executions, "POST": start_execution},
+            name="executions",
+        ),
+        ApiRoute("/api/executions/{id}", {"GET": get_execution}, name="execution"),
+        ApiRoute(
+            "/api/executions/{id}/cancel", {"POST": cancel_execution}, name="execution_cancel"
+        ),
+        ApiRoute(
+            "/api/executions/{id}/timeline", {"GET": execution_timeline}, name="execution_timeline"
+        ),
+    ]

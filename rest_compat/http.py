@@ -1,0 +1,336 @@
+"""The plumbing every REST route shares: one route per path with a handler per method,
+errors turned into the envelope, authentication and rate limits, bounded body reading,
+JSON bodies checked against a model, and query parameters parsed into 400s, never 500s.
+
+Handlers are thin: parse with these helpers, call one service, serialize.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol, TypeVar
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
+from flowsync.services.auth import Credential
+from flowsync.services.container import Services
+from flowsync.services.observability import ObservabilityService
+from flowsync.services.principal import Principal
+from rest_compat.errors import error_response, method_not_allowed, unexpected
+
+__all__ = [
+    "ApiRoute",
+    "Body",
+    "Handler",
+    "JsonInt",
+    "RateLimiter",
+    "authenticate",
+    "check_depth",
+    "json_body",
+    "observability",
+    "paging",
+    "query_datetime",
+    "query_int",
+    "query_str",
+    "read_body",
+    "services",
+    "too_deep",
+    "workflow_filter",
+]
+
+log = logging.getLogger("flowsync.rest")
+
+Handler = Callable[[Request], Awaitable[Response]]
+M = TypeVar("M", bound=BaseModel)
+
+MAX_QUERY_STRING = 1000
+# The deepest nesting of arrays and objects a JSON body may have (orjson writes 254 at most).
+MAX_JSON_DEPTH = 100
+
+
+class RateLimiter(Protocol):
+    """What the app's rate limits offer (flowsync.app.RateLimits): each call counts one
+    request and raises RateLimited when over the limit."""
+
+    async def ip(self, address: str) -> None: ...
+
+    async def principal(self, credential: Credential) -> None: ...
+
+
+class Body(BaseModel):
+    """Base of request bodies: camelCase keys, no unknown keys, JSON types as they are
+    (no coercion of "1" into 1)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+def services(request: Request) -> Services:
+    """The service layer the app was built over."""
+    found: Services = request.app.state.services
+    return found
+
+
+def observability(request: Request) -> ObservabilityService:
+    """The observability service (stateless; made once per app on first use)."""
+    state = request.app.state
+    found: ObservabilityService | None = getattr(state, "observability", None)
+    if found is None:
+        found = ObservabilityService.of(services(request))
+        state.observability = found
+    return found
+
+
+def _limiter(request: Request) -> RateLimiter | None:
+    found: RateLimiter | None = getattr(request.app.state, "rate_limits", None)
+    return found
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller: `Authorization: Bearer <API key or JWT>` (401 otherwise), counted
+    against the per-principal rate limit (429)."""
+    credential = await services(request).authenticator.authenticate(
+        request.headers.get("authorization")
+    )
+    limiter = _limiter(request)
+    if limiter is not None:
+        await limiter.principal(credential)
+    return credential.principal
+
+
+class ApiRoute(Route):
+    """A path with one handler per method. Every reply to a FlowSync error is the
+    envelope; an unknown method answers 405 with `Allow`; a bug answers a bare 500.
+    With `limit_ip`, each request counts against the per-IP rate limit first."""
+
+    def __init__(
+        self, path: str, handlers: Mapping[str, Handler], *, name: str, limit_ip: bool = True
+    ) -> None:
+        self.handlers = dict(handlers)
+        if "GET" in self.handlers:
+            self.handlers.setdefault("HEAD", self.handlers["GET"])
+        self.limit_ip = limit_ip
+        super().__init__(path, self._dispatch, methods=list(self.handlers), name=name)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            await method_not_allowed(sorted(self.methods))(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
+    async def _dispatch(self, request: Request) -> Response:
+        try:
+            limiter = _limiter(request)
+            if self.limit_ip and limiter is not None:
+                await limiter.ip(request.client.host if request.client else "unknown")
+            return await self.handlers[request.method](request)
+        except FlowSyncError as exc:
+            return error_response(exc)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
+        except Exception as exc:  # a bug: logged in full, answered without details
+            return unexpected(exc)
+
+
+async def read_body(request: Request, limit: int, *, truncate: bool = False) -> bytes:
+    """The raw body, at most `limit` bytes: 413 past it (also before reading when
+    Content-Length announces more), or with `truncate` its first `limit` bytes, read no
+    further (for a service that decides about the size itself)."""
+    too_large = PayloadTooLarge(
+        f"The request body is over the limit of {limit} bytes.",
+        [Problem("$", f"more than {limit} bytes")],
+    )
+    length = request.headers.get("content-length")
+    if not truncate and length is not None and length.isdigit() and int(length) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            if truncate:
+                return b"".join(chunks)[:limit]
+            raise too_large
+    return b"".join(chunks)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    out: list[Problem] = []
+    for item in error.errors(include_url=False):
+        kind = item["type"]
+        if kind == "missing":
+            message = "is required"
+        elif kind == "extra_forbidden":
+            message = "is not a known field"
+        else:
+            message = item["msg"]
+        problem = Problem(_path(item["loc"]), message)
+        if problem not in out:
+            out.append(problem)
+    return out
+
+
+def check_depth(value: object, limit: int = MAX_JSON_DEPTH) -> None:
+    """InvalidInput when a JSON value nests arrays and objects more than `limit` deep: the
+    engine stores and re-encodes JSON with bounded recursion, so deeper values are
+    refused here, up front, instead of failing somewhere inside."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    raise InvalidInput(
+                        f"The JSON is nested more than {limit} levels deep.",
+                        [Problem("$", f"nested more than {limit} levels deep")],
+                    )
+                stack.append((child, depth + 1))
+
+
+def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether raw bytes that parse as JSON nest deeper than `limit` (parsed only when
+    they hold enough brackets to, so the common case costs two byte counts)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    try:
+        check_depth(orjson.loads(raw), limit)
+    except orjson.JSONDecodeError:
+        return False  # not JSON: whoever parses it says so
+    except InvalidInput:
+        return True
+    return False
+
+
+async def json_body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """The JSON object body checked against `model` (400 naming each bad field by its
+    JSON path). With `optional`, an empty body is an empty object."""
+    raw = await read_body(request, services(request).settings.max_body_bytes)
+    if not raw.strip() and optional:
+        raw = b"{}"
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        message = "is empty" if not raw.strip() else f"is not valid JSON ({exc})"
+        raise InvalidInput(f"The request body {message}.", [Problem("$", message)]) from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(
+            "The request body must be a JSON object.", [Problem("$", "must be an object")]
+        )
+    check_depth(value)
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "The request body is not of the expected shape.", _problems(exc)
+        ) from exc
+
+
+def query_str(request: Request, name: str) -> str | None:
+    """A query parameter as given (400 when it is absurdly long)."""
+    value = request.query_params.get(name)
+    if value is not None and len(value) > MAX_QUERY_STRING:
+        raise InvalidInput(
+            f"The query parameter {name} is too long.",
+            [Problem(name, f"at most {MAX_QUERY_STRING} characters")],
+        )
+    return value
+
+
+def query_int(request: Request, name: str) -> int | None:
+    """An integer query parameter (400 when it is not one); its range is the service's."""
+    value = query_str(request, name)
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.lstrip("-").isdigit() and len(text) <= 12):
+        raise InvalidInput(
+            f"The query parameter {name} must be a whole number.",
+            [Problem(name, f"must be a whole number, not {value!r}")],
+        )
+    return int(text)
+
+
+def query_datetime(request: Request, name: str) -> datetime | None:
+    """An ISO-8601 time query parameter; a time without an offset is UTC."""
+    value = query_str(request, name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # In UTC, as the database compares it; out of range there (year 0 or 10000) is bad.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(
+            f"The query parameter {name} must be an ISO-8601 time.",
+            [
+                Problem(
+                    name, f"must be an ISO-8601 time such as 2024-05-01T12:00:00Z, not {value!r}"
+                )
+            ],
+        ) from exc
+
+
+def paging(request: Request) -> dict[str, Any]:
+    """`limit` and `cursor` as the services take them; an empty cursor is no cursor (the
+    first page), as a client that fills in `nextCursor` blindly sends it."""
+    return {"limit": query_int(request, "limit"), "cursor": query_str(request, "cursor") or None}
+
+
+def integral(value: object) -> object:
+    """A JSON number with no fraction (`3.0`) as the integer it is; anything else as it is
+    (so that a string stays a string and is refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a JSON body: 3 and 3.0 (JSON Schema's "integer" admits both), not "3".
+JsonInt = Annotated[int, BeforeValidator(integral)]
+
+
+def path_id(request: Request, name: str = "id") -> str:
+    """A path parameter (the services treat a malformed id as not found)."""
+    value: str = request.path_params[name]
+    return value
+
+
+def workflow_filter(request: Request) -> str | None:
+    """The `workflowId` filter of a list. A malformed id, like another owner's, has nothing
+    to list: it becomes the nil UUID, which no workflow has, so that the other parameters
+    are still checked and the page is empty (as in the GraphQL face)."""
+    value = query_str(request, "workflowId")
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return str(uuid.UUID(int=0))

@@ -1,0 +1,73 @@
+"""`/api/observability/metrics` (the caller's JSON snapshot), `/api/observability/audit`
+(the caller's audit log) and `/metrics` (this process's metrics in the Prometheus text
+format: the engine's, and HTTP requests per route template and status).
+
+`/metrics` is open unless `FLOWSYNC_METRICS_TOKEN` is set; then it wants
+`Authorization: Bearer <that token>`. It is not rate limited (scrapers call it often and
+it reads no database)."""
+
+from __future__ import annotations
+
+import hmac
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flowsync import metrics as engine_metrics
+from flowsync.errors import Unauthenticated
+from flowsync.services.auth import bearer_token
+from rest_compat import serialize
+from rest_compat.http import (
+    ApiRoute,
+    authenticate,
+    observability,
+    paging,
+    query_datetime,
+    query_int,
+    query_str,
+    services,
+)
+from rest_compat.responses import json_response
+
+
+async def metrics_snapshot(request: Request) -> Response:
+    principal = await authenticate(request)
+    snapshot = await observability(request).metrics(
+        principal, window_seconds=query_int(request, "windowSeconds")
+    )
+    return json_response(serialize.metrics(snapshot))
+
+
+async def audit_log(request: Request) -> Response:
+    principal = await authenticate(request)
+    found = await observability(request).audit_log(
+        principal,
+        action=query_str(request, "action"),
+        entity_type=query_str(request, "entityType"),
+        entity_id=query_str(request, "entityId"),
+        since=query_datetime(request, "since"),
+        until=query_datetime(request, "until"),
+        **paging(request),
+    )
+    return json_response(serialize.page(found, serialize.audit))
+
+
+async def prometheus(request: Request) -> Response:
+    token = services(request).settings.metrics_token
+    if token is not None:
+        given = bearer_token(request.headers.get("authorization"))
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            raise Unauthenticated("The bearer token is not this server's metrics token.")
+    return Response(generate_latest(engine_metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def routes() -> list[ApiRoute]:
+    """The observability routes."""
+    return [
+        ApiRoute(
+            "/api/observability/metrics", {"GET": metrics_snapshot}, name="observability_metrics"
+        ),
+        ApiRoute("/api/observability/audit", {"GET": audit_log}, name="observability_audit"),
+        ApiRoute("/metrics", {"GET": prometheus}, name="prometheus", limit_ip=False),
+    ]

@@ -1,0 +1,785 @@
+"""The OpenAPI 3.1 document of the REST face, written as data (`document()`), served at
+`/api/openapi.json`, and a page to try the routes in a browser at `/api/docs` (Swagger UI,
+served from the `swagger-ui-py` package: no CDN, so it loads offline).
+
+The document is checked against the app: a test requires every route to be documented
+and every documented operation to exist, and schemathesis checks replies against it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from rest_compat.http import ApiRoute
+from rest_compat.responses import json_response
+
+Json = dict[str, Any]
+
+_REF = "#/components/schemas/"
+
+
+def ref(name: str) -> Json:
+    return {"$ref": _REF + name}
+
+
+def nullable(schema: Json) -> Json:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING: Json = {"type": "string"}
+TIME: Json = {"type": "string", "format": "date-time"}
+ANY: Json = {}  # any JSON value
+INT: Json = {"type": "integer"}
+
+
+def obj(props: Json, required: list[str] | None = None, *, closed: bool = True) -> Json:
+    """An object schema; by default every property is required and no others allowed."""
+    out: Json = {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+    }
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+def listing(item: str) -> Json:
+    return obj({"items": {"type": "array", "items": ref(item)}, "nextCursor": nullable(STRING)})
+
+
+EXECUTION_STATUSES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+STEP_STATUSES = [
+    "PENDING", "QUEUED", "RUNNING", "WAITING", "COMPLETED", "FAILED", "SKIPPED", "CANCELLED",
+]  # fmt: skip
+
+_EXECUTION: Json = {
+    "id": STRING,
+    "workflowId": STRING,
+    "workflowVersion": INT,
+    "status": {"type": "string", "enum": EXECUTION_STATUSES},
+    "input": ANY,
+    "output": ANY,
+    "error": ANY,
+    "createdAt": TIME,
+    "startedAt": nullable(TIME),
+    "finishedAt": nullable(TIME),
+    "durationMs": nullable(INT),
+    "lastSequence": INT,
+}
+_MS = nullable({"type": "number"})
+
+SCHEMAS: Json = {
+    "Problem": obj(
+        {"path": STRING, "message": STRING, "nodeId": STRING, "edge": INT}, ["path", "message"]
+    ),
+    "Error": obj(
+        {
+            "error": obj(
+                {
+                    "code": STRING,
+                    "message": STRING,
+                    "details": {"type": "array", "items": ref("Problem")},
+                }
+            )
+        }
+    ),
+    "Workflow": obj(
+        {
+            "id": STRING,
+            "name": STRING,
+            "description": nullable(STRING),
+            "version": INT,
+            "definition": ANY,
+            "maxConcurrency": nullable(INT),
+            "createdAt": TIME,
+            "updatedAt": TIME,
+        }
+    ),
+    "WorkflowList": listing("Workflow"),
+    "CreateWorkflow": obj(
+        {
+            "name": {"type": "string", "minLength": 1},
+            "description": nullable(STRING),
+            "definition": {"description": "The workflow graph (see the definition contract)."},
+            "maxConcurrency": nullable({"type": "integer", "minimum": 1, "maximum": 100000}),
+        },
+        ["name", "definition"],
+    ),
+    "UpdateWorkflow": obj(
+        {
+            "name": nullable({"type": "string", "minLength": 1}),
+            "description": nullable(STRING),
+            "definition": {"description": "A new definition makes a new version."},
+            "maxConcurrency": nullable({"type": "integer", "minimum": 1, "maximum": 100000}),
+        },
+        [],
+    ),
+    "Step": obj(
+        {
+            "id": STRING,
+            "nodeId": STRING,
+            "nodeType": STRING,
+            "status": {"type": "string", "enum": STEP_STATUSES},
+            "attempt": INT,
+            "input": ANY,
+            "output": ANY,
+            "error": ANY,
+            "queuedAt": nullable(TIME),
+            "startedAt": nullable(TIME),
+            "finishedAt": nullable(TIME),
+            "durationMs": nullable(INT),
+        }
+    ),
+    "Execution": obj(_EXECUTION),
+    "ExecutionWithSteps": obj({**_EXECUTION, "steps": {"type": "array", "items": ref("Step")}}),
+    "ExecutionList": listing("Execution"),
+    "StartExecution": obj(
+        {
+            "workflowId": STRING,
+            "input": {"description": "The execution's input (any JSON; default {})."},
+            "idempotencyKey": nullable({"type": "string", "minLength": 1, "maxLength": 255}),
+        },
+        ["workflowId"],
+    ),
+    "Timeline": obj(
+        {
+            "executionId": STRING,
+            "workflowId": STRING,
+            "status": {"type": "string", "enum": EXECUTION_STATUSES},
+            "createdAt": TIME,
+            "startedAt": nullable(TIME),
+            "finishedAt": nullable(TIME),
+            "durationMs": nullable(INT),
+            "steps": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "stepId": STRING,
+                        "nodeId": STRING,
+                        "nodeType": STRING,
+                        "status": {"type": "string", "enum": STEP_STATUSES},
+                        "attempts": INT,
+                        "queuedAt": nullable(TIME),
+                        "startedAt": nullable(TIME),
+                        "finishedAt": nullable(TIME),
+                        "waitMs": nullable(INT),
+                        "durationMs": nullable(INT),
+                    }
+                ),
+            },
+        }
+    ),
+    "Trigger": obj(
+        {
+            "id": STRING,
+            "workflowId": STRING,
+            "type": {"type": "string", "enum": ["MANUAL", "WEBHOOK", "CRON"]},
+            "enabled": {"type": "boolean"},
+            "config": {"type": "object"},
+            "webhookUrl": nullable(STRING),
+            "nextRunAt": nullable(TIME),
+            "lastFiredAt": nullable(TIME),
+            "createdAt": TIME,
+            "updatedAt": TIME,
+            "secret": {
+                "type": "string",
+                "description": "A webhook trigger's signing secret: only in the replies of "
+                "create and rotate-secret.",
+            },
+        },
+        [
+            "id",
+            "workflowId",
+            "type",
+            "enabled",
+            "config",
+            "webhookUrl",
+            "nextRunAt",
+            "lastFiredAt",
+            "createdAt",
+            "updatedAt",
+        ],
+    ),
+    "TriggerList": listing("Trigger"),
+    "CreateTrigger": obj(
+        {
+            "workflowId": STRING,
+            "type": {
+                "description": "MANUAL, WEBHOOK or CRON (any case).",
+                "type": "string",
+            },
+            "config": {
+                "description": "CRON: {expression, timezone?, misfire?: {policy, maxCatchUp?}}; "
+                "WEBHOOK: {requireSignature?, mode?: async|sync, syncTimeoutSeconds?, "
+                "maxBodyBytes?}; MANUAL: none.",
+            },
+            "enabled": {"type": "boolean"},
+        },
+        ["workflowId", "type"],
+    ),
+    "UpdateTrigger": obj(
+        {
+            "workflowId": nullable(STRING),
+            "type": {"description": "Must be the trigger's current type if given."},
+            "config": {"description": "Replaces the config (validated, defaults filled in)."},
+            "enabled": nullable({"type": "boolean"}),
+        },
+        [],
+    ),
+    "WebhookAccepted": obj({"executionId": STRING}),
+    "Queue": obj(
+        {
+            "queued": INT,
+            "scheduled": INT,
+            "running": INT,
+            "deadLetters": INT,
+            "globalDepth": INT,
+            "maxDepth": INT,
+            "sheddingLoad": {"type": "boolean"},
+        }
+    ),
+    "SchedulerStatus": obj(
+        {
+            "running": INT,
+            "schedulers": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "id": STRING,
+                        "startedAt": TIME,
+                        "lastTickAt": nullable(TIME),
+                        "stalled": {"type": "boolean"},
+                    }
+                ),
+            },
+            "enabledTriggers": INT,
+            "dueTriggers": INT,
+            "nextRunAt": nullable(TIME),
+            "lastFirings": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "triggerId": STRING,
+                        "workflowId": STRING,
+                        "scheduledAt": TIME,
+                        "firedAt": TIME,
+                        "executionId": nullable(STRING),
+                    }
+                ),
+            },
+            "checkedAt": TIME,
+        }
+    ),
+    "Health": obj(
+        {
+            "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+            "live": {"type": "boolean"},
+            "ready": {"type": "boolean"},
+            "checks": obj({"database": STRING, "migrations": STRING}),
+            "listener": {"type": "string", "enum": ["ok", "disconnected", "disabled"]},
+        }
+    ),
+    "Liveness": obj({"status": {"const": "ok"}, "live": {"const": True}}),
+    "MetricsSnapshot": obj(
+        {
+            "windowSeconds": INT,
+            "generatedAt": TIME,
+            "sampled": {"type": "boolean"},
+            "executions": obj(
+                {
+                    "byStatus": obj({s: INT for s in EXECUTION_STATUSES}),
+                    "total": INT,
+                }
+            ),
+            "steps": obj(
+                {
+                    "completedLastMinute": INT,
+                    "latency": {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "nodeType": STRING,
+                                "count": INT,
+                                "p50Ms": {"type": "number"},
+                                "p95Ms": {"type": "number"},
+                                "p99Ms": {"type": "number"},
+                                "maxMs": {"type": "number"},
+                                "waitP50Ms": _MS,
+                                "waitP95Ms": _MS,
+                                "waitP99Ms": _MS,
+                            }
+                        ),
+                    },
+                }
+            ),
+        }
+    ),
+    "AuditEntry": obj(
+        {
+            "id": STRING,
+            "actor": STRING,
+            "action": STRING,
+            "entityType": STRING,
+            "entityId": STRING,
+            "data": {"type": "object"},
+            "at": TIME,
+        }
+    ),
+    "AuditList": listing("AuditEntry"),
+}
+
+
+def _error(description: str, headers: Json | None = None) -> Json:
+    out: Json = {
+        "description": description,
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+_RETRY_AFTER: Json = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+RESPONSES: Json = {
+    "BadRequest": _error("The request is malformed: not JSON, or not of the expected shape."),
+    "Unauthorized": _error(
+        "No credential, or one that does not verify.",
+        {"WWW-Authenticate": {"required": True, "schema": STRING}},
+    ),
+    "NotFound": _error("No such object, or another owner's (the two look the same)."),
+    "Conflict": _error("The change clashes with the object's current state."),
+    "TooLarge": _error("The body (or the definition) is over its size limit."),
+    "Invalid": _error("The definition or trigger breaks its rules; `details` name each path."),
+    "RateLimited": _error("Too many requests.", _RETRY_AFTER),
+    "Backpressure": _error(
+        "The queue sheds load; new executions are refused for now.", _RETRY_AFTER
+    ),
+}
+
+_BY_STATUS = {
+    "400": "BadRequest",
+    "401": "Unauthorized",
+    "404": "NotFound",
+    "409": "Conflict",
+    "413": "TooLarge",
+    "422": "Invalid",
+    "429": "RateLimited",
+    "503": "Backpressure",
+}
+
+
+def _json(
+    description: str, schema: str, headers: Json | None = None, links: Json | None = None
+) -> Json:
+    out: Json = {
+        "description": description,
+        "content": {"application/json": {"schema": ref(schema)}},
+    }
+    if headers:
+        out["headers"] = headers
+    if links:
+        out["links"] = links
+    return out
+
+
+def _links(param: str, *operation_ids: str) -> Json:
+    """Links from a reply whose body has the new object's `id` to the operations on it."""
+    return {
+        op: {"operationId": op, "parameters": {param: "$response.body#/id"}} for op in operation_ids
+    }
+
+
+def _operation(
+    op_id: str,
+    summary: str,
+    ok: dict[str, Json],
+    errors: list[int],
+    *,
+    tag: str,
+    params: list[Json] | None = None,
+    body: str | None = None,
+    body_required: bool = True,
+    public: bool = False,
+    description: str | None = None,
+) -> Json:
+    responses: Json = dict(ok)
+    for status in errors:
+        responses[str(status)] = {"$ref": "#/components/responses/" + _BY_STATUS[str(status)]}
+    out: Json = {"operationId": op_id, "summary": summary, "tags": [tag], "responses": responses}
+    if description:
+        out["description"] = description
+    if params:
+        out["parameters"] = params
+    if body:
+        out["requestBody"] = {
+            "required": body_required,
+            "content": {"application/json": {"schema": ref(body)}},
+        }
+    if public:
+        out["security"] = []
+    return out
+
+
+def _query(name: str, schema: Json, description: str) -> Json:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+_ID: Json = {"name": "id", "in": "path", "required": True, "schema": STRING}
+_PAGE: list[Json] = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 50)."),
+    _query("cursor", STRING, "`nextCursor` of the previous page."),
+]
+_LOCATION: Json = {"Location": {"required": True, "schema": STRING}}
+_AUTHED = [401, 429]
+
+
+def _paths() -> Json:
+    workflows = {
+        "get": _operation(
+            "listWorkflows", "The caller's workflows, newest first",
+            {"200": _json("A page of workflows.", "WorkflowList")}, [400, *_AUTHED],
+            tag="workflows", params=_PAGE,
+        ),
+        "post": _operation(
+            "createWorkflow", "Validate and store a new workflow at version 1",
+            {"201": _json("The workflow.", "Workflow", _LOCATION,
+                          _links("id", "getWorkflow", "updateWorkflow", "deleteWorkflow"))},
+            [400, *_AUTHED, 413, 422], tag="workflows", body="CreateWorkflow",
+        ),
+    }  # fmt: skip
+    workflow = {
+        "parameters": [_ID],
+        "get": _operation(
+            "getWorkflow", "One workflow with its newest definition",
+            {"200": _json("The workflow.", "Workflow")}, [*_AUTHED, 404], tag="workflows",
+        ),
+        "put": _operation(
+            "updateWorkflow", "Change a workflow; a new definition is a new version",
+            {"200": _json("The workflow as changed.", "Workflow")},
+            [400, *_AUTHED, 404, 413, 422], tag="workflows", body="UpdateWorkflow",
+            body_required=False,
+        ),
+        "delete": _operation(
+            "deleteWorkflow", "Delete a workflow (its triggers stop; runs finish)",
+            {"204": {"description": "Deleted."}}, [*_AUTHED, 404], tag="workflows",
+        ),
+    }  # fmt: skip
+    key_header: Json = {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": "A repeat with the same key returns the first execution (200).",
+    }  # fmt: skip
+    executions = {
+        "get": _operation(
+            "listExecutions", "The caller's executions, newest first",
+            {"200": _json("A page of executions.", "ExecutionList")}, [400, *_AUTHED],
+            tag="executions",
+            params=[
+                _query("workflowId", STRING, "Only this workflow's executions."),
+                _query("status", {"type": "string", "enum": EXECUTION_STATUSES},
+                       "Only executions in this status."),
+                *_PAGE,
+            ],
+        ),
+        "post": _operation(
+            "startExecution", "Start the workflow's current version",
+            {
+                "201": _json("Started.", "Execution", _LOCATION,
+                             _links("id", "getExecution", "cancelExecution",
+                                    "getExecutionTimeline")),
+                "200": _json(
+                    "The idempotency key was used before: the first execution, nothing "
+                    "started.", "Execution",
+                    {**_LOCATION, "Idempotent-Replayed": {"required": True,
+                                                          "schema": {"const": "true"}}},
+                ),
+            },
+            [400, *_AUTHED, 404, 413, 503], tag="executions", params=[key_header],
+            body="StartExecution",
+        ),
+    }  # fmt: skip
+    ops = {
+        "/api/workflows": workflows,
+        "/api/workflows/{id}": workflow,
+        "/api/executions": executions,
+        "/api/executions/{id}": {
+            "parameters": [_ID],
+            "get": _operation(
+                "getExecution", "One execution with its steps",
+                {"200": _json("The execution.", "ExecutionWithSteps")}, [*_AUTHED, 404],
+                tag="executions",
+            ),
+        },
+        "/api/executions/{id}/cancel": {
+            "parameters": [_ID],
+            "post": _operation(
+                "cancelExecution", "Cancel a running execution",
+                {"200": _json("The execution, cancelled.", "Execution")},
+                [*_AUTHED, 404, 409], tag="executions",
+            ),
+        },
+        "/api/executions/{id}/timeline": {
+            "parameters": [_ID],
+            "get": _operation(
+                "getExecutionTimeline", "Each step's queued, started, finished times",
+                {"200": _json("The timeline.", "Timeline")}, [*_AUTHED, 404], tag="executions",
+            ),
+        },
+        "/api/triggers": {
+            "get": _operation(
+                "listTriggers", "The caller's triggers, newest first",
+                {"200": _json("A page of triggers.", "TriggerList")}, [400, *_AUTHED, 422],
+                tag="triggers",
+                params=[
+                    _query("workflowId", STRING, "Only this workflow's triggers."),
+                    _query("type", {"type": "string", "enum": ["MANUAL", "WEBHOOK", "CRON"]},
+                           "Only triggers of this type."),
+                    *_PAGE,
+                ],
+            ),
+            "post": _operation(
+                "createTrigger", "A new trigger of one of the caller's workflows",
+                {"201": _json("The trigger (with its secret, for WEBHOOK).", "Trigger",
+                              _LOCATION,
+                              {**_links("id", "getTrigger", "updateTrigger", "deleteTrigger",
+                                        "rotateTriggerSecret"),
+                               **_links("triggerId", "receiveWebhook")})},
+                [400, *_AUTHED, 404, 413, 422], tag="triggers", body="CreateTrigger",
+            ),
+        },
+        "/api/triggers/{id}": {
+            "parameters": [_ID],
+            "get": _operation(
+                "getTrigger", "One trigger", {"200": _json("The trigger.", "Trigger")},
+                [*_AUTHED, 404], tag="triggers",
+            ),
+            "put": _operation(
+                "updateTrigger", "Change a trigger",
+                {"200": _json("The trigger as changed.", "Trigger")},
+                [400, *_AUTHED, 404, 413, 422], tag="triggers", body="UpdateTrigger",
+                body_required=False,
+            ),
+            "delete": _operation(
+                "deleteTrigger", "Delete a trigger", {"204": {"description": "Deleted."}},
+                [*_AUTHED, 404], tag="triggers",
+            ),
+        },
+        "/api/triggers/{id}/rotate-secret": {
+            "parameters": [_ID],
+            "post": _operation(
+                "rotateTriggerSecret", "Replace a WEBHOOK trigger's signing secret",
+                {"200": _json("The trigger with its new secret.", "Trigger")},
+                [*_AUTHED, 404, 409], tag="triggers",
+            ),
+        },
+        "/api/webhooks/{triggerId}": {
+            "parameters": [
+                {"name": "triggerId", "in": "path", "required": True, "schema": STRING},
+            ],
+            "post": _operation(
+                "receiveWebhook", "Webhook ingress: start the trigger's workflow",
+                {
+                    "202": _json("Accepted: the run started (or was started before, for a "
+                                 "repeated Idempotency-Key).", "WebhookAccepted"),
+                    "default": {
+                        "description": "A synchronous trigger's reply: the status, headers "
+                        "and body of the workflow's webhook_response step.",
+                        "content": {"*/*": {"schema": ANY}},
+                    },
+                },
+                [400, 401, 404, 413, 429, 503], tag="webhooks", public=True,
+                params=[
+                    {"name": "X-FlowSync-Signature", "in": "header", "required": False,
+                     "schema": STRING,
+                     "description": "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>"},
+                    {"name": "Idempotency-Key", "in": "header", "required": False,
+                     "schema": STRING, "description": "A redelivery never starts a second run."},
+                ],
+                description="No bearer token: the trigger id and, where required, the "
+                "signature are the credentials. Any body; JSON, forms and text are parsed.",
+            ) | {"requestBody": {"required": False, "content": {"*/*": {"schema": ANY}}}},
+        },
+        "/api/queue": {
+            "get": _operation(
+                "getQueue", "The caller's jobs and the global queue depth",
+                {"200": _json("Queue figures.", "Queue")}, _AUTHED, tag="system",
+            ),
+        },
+        "/api/health": {
+            "get": _operation(
+                "getHealth", "Liveness (probe=live) or readiness (default)",
+                {
+                    "200": {
+                        "description": "Live, or ready.",
+                        "content": {"application/json": {
+                            "schema": {"oneOf": [ref("Health"), ref("Liveness")]}}},
+                    },
+                    "503": {
+                        "description": "Not ready: the database or its schema is not.",
+                        "content": {"application/json": {"schema": ref("Health")}},
+                    },
+                },
+                [400], tag="system", public=True,
+                params=[_query("probe", {"type": "string", "enum": ["ready", "live"]},
+                               "ready (default): database and migrations; live: the process.")],
+            ),
+        },
+        "/api/scheduler/status": {
+            "get": _operation(
+                "getSchedulerStatus", "Running schedulers and the caller's cron triggers",
+                {"200": _json("Scheduler status.", "SchedulerStatus")}, _AUTHED, tag="system",
+            ),
+        },
+        "/api/observability/metrics": {
+            "get": _operation(
+                "getMetricsSnapshot", "The caller's executions, step latency, throughput",
+                {"200": _json("The snapshot.", "MetricsSnapshot")}, [400, *_AUTHED],
+                tag="observability",
+                params=[_query("windowSeconds", {"type": "integer", "minimum": 60,
+                                                 "maximum": 604800},
+                               "The window, in seconds (default 3600).")],
+            ),
+        },
+        "/api/observability/audit": {
+            "get": _operation(
+                "getAuditLog", "The caller's audit log, newest first",
+                {"200": _json("A page of audit entries.", "AuditList")}, [400, *_AUTHED],
+                tag="observability",
+                params=[
+                    _query("action", STRING, "Exact action, e.g. workflow.created."),
+                    _query("entityType", STRING, "workflow, execution, trigger, ..."),
+                    _query("entityId", STRING, "Needs entityType."),
+                    _query("since", TIME, "From this time on (inclusive)."),
+                    _query("until", TIME, "Before this time (exclusive)."),
+                    *_PAGE,
+                ],
+            ),
+        },
+        "/metrics": {
+            "get": _operation(
+                "getPrometheusMetrics", "This process's metrics, Prometheus text format",
+                {"200": {"description": "The metrics.",
+                         "content": {"text/plain": {"schema": STRING}}}},
+                [401], tag="observability", public=True,
+                description="Open unless FLOWSYNC_METRICS_TOKEN is set; then it wants "
+                "`Authorization: Bearer <that token>`.",
+            ),
+        },
+        "/api/openapi.json": {
+            "get": _operation(
+                "getOpenApi", "This document",
+                {"200": {"description": "OpenAPI 3.1.",
+                         "content": {"application/json": {"schema": {"type": "object"}}}}},
+                [], tag="docs", public=True,
+            ),
+        },
+        "/api/docs": {
+            "get": _operation(
+                "getDocs", "A page to try the routes in a browser",
+                {"200": {"description": "Swagger UI.",
+                         "content": {"text/html": {"schema": STRING}}}},
+                [], tag="docs", public=True,
+            ),
+        },
+    }  # fmt: skip
+    return ops
+
+
+@functools.cache
+def document() -> Json:
+    """The OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "FlowSync REST API",
+            "version": "1.0.0",
+            "description": "The REST compatibility face of FlowSync: the original routes over "
+            "the same service layer as GraphQL. Send `Authorization: Bearer <API key or "
+            "JWT>`. Lists answer {items, nextCursor} and take limit and cursor; errors answer "
+            "{error: {code, message, details}}.",
+        },
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A FlowSync API key (fsk_...) or an OIDC JWT."}
+            },
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+        },
+    }  # fmt: skip
+
+
+def _swagger_dir() -> Path | None:
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").exists() else None
+
+
+ASSETS = "/api/docs/assets"
+
+_PAGE_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>FlowSync REST API</title>
+<link rel="icon" type="image/png" href="{root}{assets}/favicon-32x32.png">
+<link rel="stylesheet" href="{root}{assets}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{root}{assets}/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{
+  url: "{root}/api/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+  persistAuthorization: true,
+  tryItOutEnabled: true
+}});
+</script>
+</body>
+</html>
+"""
+
+
+async def openapi_json(request: Request) -> Response:
+    return json_response(document())
+
+
+async def docs(request: Request) -> Response:
+    root = request.scope.get("root_path", "").rstrip("/")
+    return HTMLResponse(_PAGE_HTML.format(root=root, assets=ASSETS))
+
+
+def routes() -> list[BaseRoute]:
+    """The document, the docs page and its assets."""
+    out: list[BaseRoute] = [
+        ApiRoute("/api/openapi.json", {"GET": openapi_json}, name="openapi", limit_ip=False),
+        ApiRoute("/api/docs", {"GET": docs}, name="docs", limit_ip=False),
+    ]
+    folder = _swagger_dir()
+    if folder is not None:
+        out.append(Mount(ASSETS, app=StaticFiles(directory=folder), name="docs_assets"))
+    return out

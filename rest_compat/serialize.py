@@ -1,0 +1,232 @@
+"""Service rows → JSON objects, with GraphQL's camelCase field names (api.md, "Core types
+and fields"). Times are ISO-8601 with their offset, ids are strings, as GraphQL has them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from flowsync.db.models import Execution, StepExecution, Trigger, Workflow
+from flowsync.scheduler.scheduler import SchedulerStatus
+from flowsync.services.observability import (
+    AuditRecord,
+    Health,
+    MetricsSnapshot,
+    QueueReport,
+    Timeline,
+)
+from flowsync.services.pagination import Page
+from flowsync.services.triggers import webhook_url
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _ms(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int((end - start).total_seconds() * 1000)
+
+
+def page(items: Page[T], one: Callable[[T], Json]) -> Json:
+    """A list reply: `{"items": [...], "nextCursor": ... | null}`."""
+    return {"items": [one(item) for item in items.items], "nextCursor": items.next_cursor}
+
+
+def workflow(row: Workflow, definition: Any) -> Json:
+    """A workflow with its newest definition."""
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "description": row.description,
+        "version": row.version,
+        "definition": definition,
+        "maxConcurrency": row.max_concurrency,
+        "createdAt": _time(row.created_at),
+        "updatedAt": _time(row.updated_at),
+    }
+
+
+def step(row: StepExecution) -> Json:
+    """One step of an execution."""
+    return {
+        "id": str(row.id),
+        "nodeId": row.node_id,
+        "nodeType": row.node_type,
+        "status": row.status,
+        "attempt": row.attempt,
+        "input": row.input,
+        "output": row.output,
+        "error": row.error,
+        "queuedAt": _time(row.queued_at),
+        "startedAt": _time(row.started_at),
+        "finishedAt": _time(row.finished_at),
+        "durationMs": _ms(row.started_at, row.finished_at),
+    }
+
+
+def execution(row: Execution, steps: Sequence[StepExecution] | None = None) -> Json:
+    """An execution; with `steps`, its steps in the order they queued."""
+    out: Json = {
+        "id": str(row.id),
+        "workflowId": str(row.workflow_id),
+        "workflowVersion": row.version,
+        "status": row.status,
+        "input": row.input,
+        "output": row.output,
+        "error": row.error,
+        "createdAt": _time(row.created_at),
+        "startedAt": _time(row.started_at),
+        "finishedAt": _time(row.finished_at),
+        "durationMs": _ms(row.started_at, row.finished_at),
+        "lastSequence": row.last_sequence,
+    }
+    if steps is not None:
+        out["steps"] = [step(s) for s in steps]
+    return out
+
+
+def trigger(row: Trigger, secret: str | None = None) -> Json:
+    """A trigger; `secret` only in the replies that hand it out (create, rotate)."""
+    out: Json = {
+        "id": str(row.id),
+        "workflowId": str(row.workflow_id),
+        "type": row.type,
+        "enabled": row.enabled,
+        "config": row.config,
+        "webhookUrl": webhook_url(row),
+        "nextRunAt": _time(row.next_run_at),
+        "lastFiredAt": _time(row.last_fired_at),
+        "createdAt": _time(row.created_at),
+        "updatedAt": _time(row.updated_at),
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+def timeline(row: Timeline) -> Json:
+    """An execution's timing and each step's."""
+    return {
+        "executionId": str(row.execution_id),
+        "workflowId": str(row.workflow_id),
+        "status": row.status,
+        "createdAt": _time(row.created_at),
+        "startedAt": _time(row.started_at),
+        "finishedAt": _time(row.finished_at),
+        "durationMs": row.duration_ms,
+        "steps": [
+            {
+                "stepId": str(s.step_id),
+                "nodeId": s.node_id,
+                "nodeType": s.node_type,
+                "status": s.status,
+                "attempts": s.attempts,
+                "queuedAt": _time(s.queued_at),
+                "startedAt": _time(s.started_at),
+                "finishedAt": _time(s.finished_at),
+                "waitMs": s.wait_ms,
+                "durationMs": s.duration_ms,
+            }
+            for s in row.steps
+        ],
+    }
+
+
+def audit(row: AuditRecord) -> Json:
+    """One audit entry."""
+    return {
+        "id": str(row.id),
+        "actor": row.actor,
+        "action": row.action,
+        "entityType": row.entity_type,
+        "entityId": row.entity_id,
+        "data": row.data,
+        "at": _time(row.at),
+    }
+
+
+def metrics(row: MetricsSnapshot) -> Json:
+    """The metrics snapshot."""
+    return {
+        "windowSeconds": row.window_seconds,
+        "generatedAt": _time(row.generated_at),
+        "sampled": row.sampled,
+        "executions": {"byStatus": row.executions_by_status, "total": row.executions_total},
+        "steps": {
+            "completedLastMinute": row.steps_completed_last_minute,
+            "latency": [
+                {
+                    "nodeType": n.node_type,
+                    "count": n.count,
+                    "p50Ms": n.p50_ms,
+                    "p95Ms": n.p95_ms,
+                    "p99Ms": n.p99_ms,
+                    "maxMs": n.max_ms,
+                    "waitP50Ms": n.wait_p50_ms,
+                    "waitP95Ms": n.wait_p95_ms,
+                    "waitP99Ms": n.wait_p99_ms,
+                }
+                for n in row.step_latency
+            ],
+        },
+    }
+
+
+def queue(row: QueueReport) -> Json:
+    """The caller's queue figures and the global depth."""
+    return {
+        "queued": row.stats.queued,
+        "scheduled": row.stats.scheduled,
+        "running": row.stats.running,
+        "deadLetters": row.stats.dead_letters,
+        "globalDepth": row.global_depth,
+        "maxDepth": row.max_depth,
+        "sheddingLoad": row.shedding_load,
+    }
+
+
+def health(row: Health) -> Json:
+    """Health: `checks` decide readiness; `listener` only degrades."""
+    return {
+        "status": row.status,
+        "live": True,
+        "ready": row.ready,
+        "checks": {"database": row.database, "migrations": row.migrations},
+        "listener": row.listener,
+    }
+
+
+def scheduler(row: SchedulerStatus) -> Json:
+    """The schedulers running and the caller's cron triggers."""
+    return {
+        "running": row.running,
+        "schedulers": [
+            {
+                "id": s.id,
+                "startedAt": _time(s.started_at),
+                "lastTickAt": _time(s.last_tick_at),
+                "stalled": s.stalled,
+            }
+            for s in row.schedulers
+        ],
+        "enabledTriggers": row.enabled_triggers,
+        "dueTriggers": row.due_triggers,
+        "nextRunAt": _time(row.next_run_at),
+        "lastFirings": [
+            {
+                "triggerId": str(f.trigger_id),
+                "workflowId": str(f.workflow_id),
+                "scheduledAt": _time(f.scheduled_at),
+                "firedAt": _time(f.fired_at),
+                "executionId": str(f.execution_id) if f.execution_id is not None else None,
+            }
+            for f in row.last_firings
+        ],
+        "checkedAt": _time(row.checked_at),
+    }

@@ -1,0 +1,114 @@
+"""`/api/triggers`: list, create, read, update, delete, and rotating a webhook trigger's
+secret. The secret is in the replies of create and rotate only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flowsync.services.triggers import TriggerUpdate
+from rest_compat import serialize
+from rest_compat.http import (
+    ApiRoute,
+    Body,
+    authenticate,
+    json_body,
+    paging,
+    path_id,
+    query_str,
+    services,
+    workflow_filter,
+)
+from rest_compat.responses import json_response
+
+
+class CreateTrigger(Body):
+    """`POST /api/triggers`; `type` and `config` are checked by the trigger rules (422)."""
+
+    workflow_id: str
+    type: Any
+    config: Any = None
+    enabled: bool = True
+
+
+class UpdateTrigger(Body):
+    """`PUT /api/triggers/{id}`: fields left out stay as they are; a new config replaces
+    the old one."""
+
+    workflow_id: str | None = None
+    type: Any = None
+    config: Any = None
+    enabled: bool | None = None
+
+
+async def list_triggers(request: Request) -> Response:
+    principal = await authenticate(request)
+    found = await services(request).triggers.list(
+        principal,
+        workflow_id=workflow_filter(request),
+        type=query_str(request, "type"),
+        **paging(request),
+    )
+    return json_response(serialize.page(found, serialize.trigger))
+
+
+async def create_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await json_body(request, CreateTrigger)
+    made = await services(request).triggers.create(
+        principal, body.workflow_id, body.type, body.config, enabled=body.enabled
+    )
+    return json_response(
+        serialize.trigger(made.trigger, made.secret),
+        201,
+        {"Location": f"/api/triggers/{made.trigger.id}"},
+    )
+
+
+async def get_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    row = await services(request).triggers.get(principal, path_id(request))
+    return json_response(serialize.trigger(row))
+
+
+async def update_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await json_body(request, UpdateTrigger, optional=True)
+    given = body.model_fields_set
+    change = TriggerUpdate(
+        workflow_id=body.workflow_id,
+        enabled=body.enabled,
+        type=body.type,
+        **({"config": body.config} if "config" in given else {}),
+    )
+    row = await services(request).triggers.update(principal, path_id(request), change)
+    return json_response(serialize.trigger(row))
+
+
+async def delete_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    await services(request).triggers.delete(principal, path_id(request))
+    return Response(status_code=204)
+
+
+async def rotate_secret(request: Request) -> Response:
+    principal = await authenticate(request)
+    made = await services(request).triggers.rotate_secret(principal, path_id(request))
+    return json_response(serialize.trigger(made.trigger, made.secret))
+
+
+def routes() -> list[ApiRoute]:
+    """The trigger routes."""
+    return [
+        ApiRoute("/api/triggers", {"GET": list_triggers, "POST": create_trigger}, name="triggers"),
+        ApiRoute(
+            "/api/triggers/{id}",
+            {"GET": get_trigger, "PUT": update_trigger, "DELETE": delete_trigger},
+            name="trigger",
+        ),
+        ApiRoute(
+            "/api/triggers/{id}/rotate-secret", {"POST": rotate_secret}, name="trigger_rotate"
+        ),
+    ]

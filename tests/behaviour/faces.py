@@ -1,0 +1,302 @@
+"""One client abstraction over both API faces, so that one behaviour suite runs the same
+operations through REST and GraphQL and expects the same results and errors.
+
+Results are plain dicts with the fields both faces share (GraphQL's names); an expected
+failure is `FaceError(code, paths)` whichever face reported it (an envelope for REST, a
+typed result or an error's `extensions` for GraphQL); a missing object read is `None`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+WORKFLOW_FIELDS = ("id", "name", "description", "version", "definition", "createdAt", "updatedAt")
+EXECUTION_FIELDS = (
+    "id", "workflowId", "workflowVersion", "status", "input", "output", "error", "createdAt",
+    "startedAt", "finishedAt", "durationMs", "lastSequence",
+)  # fmt: skip
+STEP_FIELDS = (
+    "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
+    "startedAt", "finishedAt", "durationMs",
+)  # fmt: skip
+
+
+@dataclass
+class FaceError(Exception):
+    """An expected failure: its stable code and the JSON paths its details name."""
+
+    code: str
+    paths: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Listing:
+    ids: list[str]
+    next_cursor: str | None
+
+
+def pick(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: row[name] for name in names}
+
+
+def workflow_of(row: dict[str, Any]) -> dict[str, Any]:
+    return pick(row, WORKFLOW_FIELDS)
+
+
+def execution_of(row: dict[str, Any]) -> dict[str, Any]:
+    out = pick(row, EXECUTION_FIELDS)
+    if "steps" in row:
+        out["steps"] = [pick(s, STEP_FIELDS) for s in row["steps"]]
+    return out
+
+
+class Face(abc.ABC):
+    """The operations both faces offer."""
+
+    name: str
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    @abc.abstractmethod
+    async def create_workflow(
+        self, name: str, definition: Any, description: str | None = None
+    ) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def get_workflow(self, workflow_id: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def list_workflows(self, limit: int, cursor: str | None = None) -> Listing: ...
+
+    @abc.abstractmethod
+    async def update_workflow(self, workflow_id: str, **fields: Any) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def delete_workflow(self, workflow_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def start_execution(
+        self, workflow_id: str, input: Any = None, key: str | None = None
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    @abc.abstractmethod
+    async def get_execution(self, execution_id: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def list_executions(
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
+    ) -> Listing: ...
+
+    @abc.abstractmethod
+    async def cancel_execution(self, execution_id: str) -> dict[str, Any]: ...
+
+
+class RestFace(Face):
+    """The REST face: routes, statuses and the error envelope."""
+
+    name = "rest"
+
+    @staticmethod
+    def _check(reply: httpx.Response, *ok: int) -> Any:
+        if reply.status_code in ok:
+            return reply.json() if reply.content else None
+        error = reply.json()["error"]
+        raise FaceError(error["code"], {d["path"] for d in error["details"]})
+
+    async def create_workflow(
+        self, name: str, definition: Any, description: str | None = None
+    ) -> dict[str, Any]:
+        body = {"name": name, "definition": definition, "description": description}
+        return workflow_of(self._check(await self.http.post("/api/workflows", json=body), 201))
+
+    async def get_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        reply = await self.http.get(f"/api/workflows/{workflow_id}")
+        if reply.status_code == 404:
+            return None
+        return workflow_of(self._check(reply, 200))
+
+    async def list_workflows(self, limit: int, cursor: str | None = None) -> Listing:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        body = self._check(await self.http.get("/api/workflows", params=params), 200)
+        return Listing([w["id"] for w in body["items"]], body["nextCursor"])
+
+    async def update_workflow(self, workflow_id: str, **fields: Any) -> dict[str, Any]:
+        reply = await self.http.put(f"/api/workflows/{workflow_id}", json=fields)
+        return workflow_of(self._check(reply, 200))
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        self._check(await self.http.delete(f"/api/workflows/{workflow_id}"), 204)
+
+    async def start_execution(
+        self, workflow_id: str, input: Any = None, key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        reply = await self.http.post(
+            "/api/executions", json={"workflowId": workflow_id, "input": input}, headers=headers
+        )
+        return execution_of(self._check(reply, 200, 201)), reply.status_code == 201
+
+    async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+        reply = await self.http.get(f"/api/executions/{execution_id}")
+        if reply.status_code == 404:
+            return None
+        return execution_of(self._check(reply, 200))
+
+    async def list_executions(
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
+    ) -> Listing:
+        params: dict[str, Any] = {"limit": limit}
+        if workflow_id is not None:
+            params["workflowId"] = workflow_id
+        if status is not None:
+            params["status"] = status
+        body = self._check(await self.http.get("/api/executions", params=params), 200)
+        return Listing([e["id"] for e in body["items"]], body["nextCursor"])
+
+    async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
+        reply = await self.http.post(f"/api/executions/{execution_id}/cancel")
+        return execution_of(self._check(reply, 200))
+
+
+_W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
+_S = (
+    "fragment S on StepExecution { id nodeId nodeType status attempt input output error "
+    "queuedAt startedAt finishedAt durationMs }"
+)
+_E = (
+    "fragment E on Execution { id workflowId workflowVersion status input output error "
+    "createdAt startedAt finishedAt durationMs lastSequence }"
+)
+_ERRORS = "... on UserError { code message }"
+_PROBLEMS = "... on ValidationError { problems { path } }"
+
+
+class GraphQLFace(Face):
+    """The GraphQL face: queries, mutations with typed results, error extensions."""
+
+    name = "graphql"
+
+    async def _run(self, document: str, **variables: Any) -> dict[str, Any]:
+        reply = await self.http.post("/graphql", json={"query": document, "variables": variables})
+        body = reply.json()
+        if body.get("errors"):
+            error = body["errors"][0]
+            extensions = error.get("extensions") or {}
+            raise FaceError(
+                extensions.get("code", "graphql_error"),
+                {p["path"] for p in extensions.get("problems", [])},
+            )
+        assert reply.status_code == 200, reply.text
+        data: dict[str, Any] = body["data"]
+        return data
+
+    @staticmethod
+    def _result(result: dict[str, Any], payload: str) -> dict[str, Any]:
+        if "code" in result:
+            raise FaceError(result["code"], {p["path"] for p in result.get("problems", [])})
+        found: dict[str, Any] = result[payload]
+        return found
+
+    async def create_workflow(
+        self, name: str, definition: Any, description: str | None = None
+    ) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($input: CreateWorkflowInput!) { createWorkflow(input: $input) {"
+            f" ... on WorkflowPayload {{ workflow {{ ...W }} }} {_ERRORS} {_PROBLEMS} }} }} {_W}",
+            input={"name": name, "definition": definition, "description": description},
+        )
+        return workflow_of(self._result(data["createWorkflow"], "workflow"))
+
+    async def get_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        data = await self._run(
+            f"query($id: ID!) {{ workflow(id: $id) {{ ...W }} }} {_W}", id=workflow_id
+        )
+        return workflow_of(data["workflow"]) if data["workflow"] is not None else None
+
+    async def list_workflows(self, limit: int, cursor: str | None = None) -> Listing:
+        data = await self._run(
+            "query($first: Int, $after: String) { workflows(first: $first, after: $after) {"
+            " edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+            first=limit,
+            after=cursor,
+        )
+        page = data["workflows"]
+        info = page["pageInfo"]
+        return Listing(
+            [e["node"]["id"] for e in page["edges"]],
+            info["endCursor"] if info["hasNextPage"] else None,
+        )
+
+    async def update_workflow(self, workflow_id: str, **fields: Any) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($id: ID!, $input: UpdateWorkflowInput!) { updateWorkflow(id: $id,"
+            f" input: $input) {{ ... on WorkflowPayload {{ workflow {{ ...W }} }} {_ERRORS}"
+            f" {_PROBLEMS} }} }}"
+            f" {_W}",
+            id=workflow_id,
+            input=fields,
+        )
+        return workflow_of(self._result(data["updateWorkflow"], "workflow"))
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        data = await self._run(
+            "mutation($id: ID!) { deleteWorkflow(id: $id) {"
+            f" ... on DeletedPayload {{ id }} {_ERRORS} }} }}",
+            id=workflow_id,
+        )
+        self._result(data["deleteWorkflow"], "id")
+
+    async def start_execution(
+        self, workflow_id: str, input: Any = None, key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        data = await self._run(
+            "mutation($wid: ID!, $input: JSON, $key: String) { startExecution(workflowId: $wid,"
+            " input: $input, idempotencyKey: $key) { ... on StartExecutionPayload {"
+            f" execution {{ ...E }} created }} {_ERRORS} {_PROBLEMS} }} }} {_E}",
+            wid=workflow_id,
+            input=input,
+            key=key,
+        )
+        result = data["startExecution"]
+        return execution_of(self._result(result, "execution")), bool(result["created"])
+
+    async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+        data = await self._run(
+            f"query($id: ID!) {{ execution(id: $id) {{ ...E steps {{ ...S }} }} }} {_E} {_S}",
+            id=execution_id,
+        )
+        return execution_of(data["execution"]) if data["execution"] is not None else None
+
+    async def list_executions(
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
+    ) -> Listing:
+        data = await self._run(
+            "query($wid: ID, $status: ExecutionStatus, $first: Int) { executions(workflowId:"
+            " $wid, status: $status, first: $first) { edges { node { id } }"
+            " pageInfo { hasNextPage endCursor } } }",
+            wid=workflow_id,
+            status=status,
+            first=limit,
+        )
+        page = data["executions"]
+        info = page["pageInfo"]
+        return Listing(
+            [e["node"]["id"] for e in page["edges"]],
+            info["endCursor"] if info["hasNextPage"] else None,
+        )
+
+    async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($id: ID!) { cancelExecution(id: $id) { ... on ExecutionPayload {"
+            f" execution {{ ...E }} }} {_ERRORS} }} }} {_E}",
+            id=execution_id,
+        )
+        return execution_of(self._result(data["cancelExecution"], "execution"))
+
+
+FACES: dict[str, type[Face]] = {"rest": RestFace, "graphql": GraphQLFace}

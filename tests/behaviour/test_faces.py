@@ -1,0 +1,177 @@
+"""The behaviour suite: the shared operations through both faces, REST and GraphQL, of
+one real server (uvicorn on a free port), expecting the same results and the same
+errors. Each test runs once per face; the cross-face tests read through one face what the
+other wrote."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace, RestFace
+from tests.rest.server import Server, eventually, new_id, serve, worker
+from tests.support.graphs import chain
+
+DELAYED = chain(1, delay=60)  # stays RUNNING without holding a worker
+BROKEN = {
+    "nodes": [{"id": "start", "type": "start"}, {"id": "x", "type": "action", "data": {}}],
+    "edges": [{"source": "start", "target": "x"}, {"source": "x", "target": "nowhere"}],
+}
+
+
+@pytest.fixture
+async def server(db_url: str) -> AsyncIterator[Server]:
+    async with serve(db_url) as running:
+        yield running
+
+
+async def face_of(server: Server, name: str) -> Face:
+    owner = await server.owner()
+    return FACES[name](owner.http)
+
+
+@pytest.fixture(params=sorted(FACES))
+async def face(request: pytest.FixtureRequest, server: Server) -> Face:
+    return await face_of(server, request.param)
+
+
+async def test_workflow_lifecycle(face: Face) -> None:
+    created = await face.create_workflow("orders", chain(1), "sync orders")
+    assert (created["name"], created["description"], created["version"]) == (
+        "orders", "sync orders", 1,
+    )  # fmt: skip
+    assert await face.get_workflow(created["id"]) == created
+    renamed = await face.update_workflow(created["id"], name="orders2")
+    assert (renamed["name"], renamed["version"]) == ("orders2", 1)
+    bumped = await face.update_workflow(created["id"], definition=chain(2))
+    assert bumped["version"] == 2 and bumped["definition"] == chain(2)
+    await face.delete_workflow(created["id"])
+    assert await face.get_workflow(created["id"]) is None
+
+
+async def test_an_invalid_definition_is_refused_with_every_path(face: Face) -> None:
+    with pytest.raises(FaceError) as caught:
+        await face.create_workflow("bad", BROKEN)
+    assert caught.value.code == "invalid_definition"
+    assert any(p.startswith("$.definition.edges[1]") for p in caught.value.paths)
+    assert any(p.startswith("$.definition.nodes[1]") for p in caught.value.paths)
+    assert (await face.list_workflows(10)).ids == []
+
+
+async def test_missing_and_other_owners_objects_look_the_same(server: Server, face: Face) -> None:
+    other = await face_of(server, face.name)
+    theirs = await other.create_workflow("theirs", DELAYED)
+    run, _ = await other.start_execution(theirs["id"])
+    for target in (theirs["id"], new_id(), "not-a-uuid"):
+        assert await face.get_workflow(target) is None
+        for call in (
+            face.update_workflow(target, name="x"),
+            face.delete_workflow(target),
+            face.start_execution(target),
+        ):
+            with pytest.raises(FaceError) as caught:
+                await call
+            assert caught.value.code == "not_found"
+    for target in (run["id"], new_id()):
+        assert await face.get_execution(target) is None
+        with pytest.raises(FaceError) as caught:
+            await face.cancel_execution(target)
+        assert caught.value.code == "not_found"
+    assert (await face.list_executions()).ids == []
+    assert (await face.list_executions(workflow_id="not-a-uuid")).ids == []
+
+
+async def test_idempotent_starts_return_the_first_execution(face: Face) -> None:
+    wf = await face.create_workflow("w", DELAYED)
+    first, created = await face.start_execution(wf["id"], {"n": 1}, key="same")
+    again, created_again = await face.start_execution(wf["id"], {"n": 2}, key="same")
+    assert (created, created_again) == (True, False)
+    assert again == first and again["input"] == {"n": 1}
+    other, created_other = await face.start_execution(wf["id"], {"n": 3}, key="another")
+    assert created_other and other["id"] != first["id"]
+    with pytest.raises(FaceError) as caught:
+        await face.start_execution(wf["id"], key="k" * 256)
+    assert caught.value.code == "invalid_input"
+
+
+async def test_cancel_then_cancel_again_is_a_conflict(face: Face) -> None:
+    wf = await face.create_workflow("w", DELAYED)
+    run, _ = await face.start_execution(wf["id"])
+    cancelled = await face.cancel_execution(run["id"])
+    assert cancelled["status"] == "CANCELLED" and cancelled["finishedAt"] is not None
+    with pytest.raises(FaceError) as caught:
+        await face.cancel_execution(run["id"])
+    assert caught.value.code == "conflict"
+    assert (await face.list_executions(status="CANCELLED")).ids == [run["id"]]
+    assert (await face.list_executions(status="RUNNING")).ids == []
+
+
+async def test_pages_and_page_size_limits(face: Face) -> None:
+    ids = [(await face.create_workflow(f"w{i}", chain(1)))["id"] for i in range(3)]
+    first = await face.list_workflows(2)
+    assert first.ids == ids[:0:-1] and first.next_cursor is not None
+    rest = await face.list_workflows(2, first.next_cursor)
+    assert rest.ids == [ids[0]] and rest.next_cursor is None
+    for size in (0, 201):
+        with pytest.raises(FaceError) as caught:
+            await face.list_workflows(size)
+        assert caught.value.code == "invalid_input"
+    with pytest.raises(FaceError) as bad_cursor:
+        await face.list_workflows(2, "not-a-cursor")
+    assert bad_cursor.value.code == "invalid_input"
+
+
+async def test_a_run_reads_the_same_through_both_faces(server: Server) -> None:
+    owner = await server.owner()
+    rest, graphql = RestFace(owner.http), GraphQLFace(owner.http)
+    wf = await rest.create_workflow("both", chain(2), "written through REST")
+    assert await graphql.get_workflow(wf["id"]) == wf
+    run, _ = await graphql.start_execution(wf["id"], {"n": 5})
+    async with worker(server.services):
+
+        async def ended() -> dict[str, Any] | None:
+            found = await rest.get_execution(run["id"])
+            return found if found is not None and found["status"] == "COMPLETED" else None
+
+        via_rest = await eventually(ended, what="the run to complete")
+    via_graphql = await graphql.get_execution(run["id"])
+    assert via_graphql == via_rest
+    assert via_rest["output"] == {"n": 7}
+    assert [s["nodeId"] for s in via_rest["steps"]] == ["start", "t1", "t2", "end"]
+    # Lists and their cursors agree too.
+    for _ in range(2):
+        await rest.start_execution(wf["id"], {"n": 0})
+    rest_page = await rest.list_executions(workflow_id=wf["id"], limit=2)
+    graphql_page = await graphql.list_executions(workflow_id=wf["id"], limit=2)
+    assert rest_page == graphql_page and rest_page.next_cursor is not None
+
+
+async def test_both_faces_write_the_same_audit_entries(server: Server) -> None:
+    owner = await server.owner()
+    actions: dict[str, list[tuple[str, str]]] = {}
+    for face in (RestFace(owner.http), GraphQLFace(owner.http)):
+        wf = await face.create_workflow(face.name, DELAYED)
+        await face.update_workflow(wf["id"], definition=chain(2))
+        run, _ = await face.start_execution(wf["id"])
+        await face.cancel_execution(run["id"])
+        await face.delete_workflow(wf["id"])
+        entries = (await owner.http.get("/api/observability/audit", params={"limit": 200})).json()[
+            "items"
+        ]
+        ours = {wf["id"], run["id"]}
+        actions[face.name] = [
+            (e["action"], e["entityType"]) for e in reversed(entries) if e["entityId"] in ours
+        ]
+    assert (
+        actions["rest"]
+        == actions["graphql"]
+        == [
+            ("workflow.created", "workflow"),
+            ("workflow.updated", "workflow"),
+            ("execution.started", "execution"),
+            ("execution.cancelled", "execution"),
+            ("workflow.deleted", "workflow"),
+        ]
+    )

@@ -1,0 +1,131 @@
+"""Limits, each enforced with a clear error: query depth, aliases, tokens, request body
+size, per-IP and per-principal rate limits (429 with Retry-After), introspection and
+GraphiQL switches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from gql.transport.exceptions import TransportError, TransportServerError
+
+from tests.graphql.conftest import (
+    LEGACY_WS,
+    TRANSPORT_WS,
+    Api,
+    close_code,
+    handshake_status,
+    op,
+    serve,
+)
+
+
+async def post(api: Api, key: str | None, body: Any, **kw: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient() as client:
+        if isinstance(body, bytes):
+            return await client.post(api.http_url, content=body, headers={**headers, **kw})
+        return await client.post(api.http_url, json=body, headers=headers)
+
+
+async def test_depth_alias_and_token_limits(db_url: str) -> None:
+    async with serve(db_url, max_query_depth=5, max_query_aliases=3, max_query_tokens=120) as api:
+        a = await api.owner()
+        ok = await post(
+            api, a.key, {"query": "{ executions { edges { node { steps { status } } } } }"}
+        )
+        assert ok.status_code == 200 and "errors" not in ok.json()
+        deep = (
+            "{ executions { edges { node { workflow {"
+            " executions { edges { node { id } } } } } } } }"
+        )
+        reply = await post(api, a.key, {"query": deep})
+        assert "exceeds maximum operation depth of 5" in reply.json()["errors"][0]["message"]
+        aliases = "{ " + " ".join(f"h{i}: health {{ status }}" for i in range(4)) + " }"
+        reply = await post(api, a.key, {"query": aliases})
+        assert "4 aliases found. Allowed: 3" in reply.json()["errors"][0]["message"]
+        tokens = "{ health { " + " ".join(["status"] * 150) + " } }"
+        reply = await post(api, a.key, {"query": tokens})
+        assert "tokens" in reply.json()["errors"][0]["message"]
+        assert all(r.status_code < 500 for r in (reply,))
+
+
+async def test_request_bodies_over_the_limit_answer_413(db_url: str) -> None:
+    async with serve(db_url, max_body_bytes=2000) as api:
+        a = await api.owner()
+        big = {"query": "{ health { status } }", "variables": {"pad": "x" * 3000}}
+        reply = await post(api, a.key, big)
+        assert reply.status_code == 413
+        assert reply.json()["errors"][0]["extensions"]["code"] == "payload_too_large"
+        assert "2000 bytes" in reply.json()["errors"][0]["message"]
+
+        async def chunks() -> Any:  # no Content-Length: counted while reading
+            for _ in range(10):
+                yield b" " * 500
+
+        async with httpx.AsyncClient() as client:
+            reply = await client.post(
+                api.http_url, content=chunks(), headers={"Authorization": f"Bearer {a.key}"}
+            )
+        assert reply.status_code == 413
+        small = await post(api, a.key, {"query": "{ health { status } }"})
+        assert small.status_code == 200
+
+
+async def test_per_ip_rate_limit_answers_429_with_retry_after(db_url: str) -> None:
+    async with serve(db_url, rate_limit_per_ip="5/minute") as api:
+        a = await api.owner()
+        replies = [await post(api, a.key, {"query": "{ health { status } }"}) for _ in range(6)]
+        assert [r.status_code for r in replies] == [200] * 5 + [429]
+        refused = replies[-1]
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        error = refused.json()["errors"][0]
+        assert error["extensions"]["code"] == "rate_limited"
+        assert "Too many requests" in error["message"]
+        # Unauthenticated requests count too, and websockets are refused at the handshake.
+        assert (await post(api, None, {"query": "{ health { status } }"})).status_code == 429
+        with pytest.raises(TransportError) as caught:
+            async with api.ws(a.key, TRANSPORT_WS) as session:
+                await session.execute(op("{ health { status } }"))
+        refused = handshake_status(caught.value)
+        assert refused is not None and refused[0] == 429
+        assert refused[1]["retry-after"].isdigit()
+
+
+async def test_per_principal_rate_limit_is_per_owner(db_url: str) -> None:
+    async with serve(db_url, rate_limit_per_principal="3/minute") as api:
+        a, b = await api.owner(), await api.owner()
+        codes = [
+            (await post(api, a.key, {"query": "{ health { status } }"})).status_code
+            for _ in range(4)
+        ]
+        assert codes == [200, 200, 200, 429]
+        assert (await post(api, b.key, {"query": "{ health { status } }"})).status_code == 200
+        refused = await post(api, a.key, {"query": "{ health { status } }"})
+        assert refused.headers["retry-after"].isdigit()
+        # A websocket of an owner over its limit is refused at connection_init.
+        with pytest.raises(TransportError) as caught:
+            async with api.ws(a.key, TRANSPORT_WS) as session:
+                await session.execute(op("{ health { status } }"))
+        assert close_code(caught.value) == 4403
+        with pytest.raises(TransportServerError, match=r"rate_limited.*retryAfter"):
+            async with api.ws(a.key, LEGACY_WS) as session:
+                await session.execute(op("subscription { executionEvents { kind } }"))
+
+
+async def test_introspection_and_graphiql_are_switchable(db_url: str) -> None:
+    async with serve(db_url) as api:  # the test default: both on, as in `flowsync dev`
+        a = await api.owner()
+        reply = await post(api, a.key, {"query": "{ __schema { queryType { name } } }"})
+        assert reply.json()["data"]["__schema"]["queryType"]["name"] == "Query"
+        async with httpx.AsyncClient() as client:
+            page = await client.get(api.http_url, headers={"Accept": "text/html"})
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+    async with serve(db_url, introspection=False, graphiql=False) as api:
+        a = await api.owner()
+        reply = await post(api, a.key, {"query": "{ __schema { queryType { name } } }"})
+        assert "introspection has been disabled" in reply.json()["errors"][0]["message"].lower()
+        async with httpx.AsyncClient() as client:
+            page = await client.get(api.http_url, headers={"Accept": "text/html"})
+        assert page.status_code == 404

@@ -1,0 +1,341 @@
+"""Webhook ingress in the service layer, on a real PostgreSQL: signatures (good, bad,
+stale, future, missing), redeliveries, size limits, unknown and disabled triggers, body
+parsing, and synchronous replies with an in-process worker (the real `webhook_response`
+handler) and their timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
+from flowsync.services.triggers import TriggerUpdate
+from flowsync.services.webhooks import WebhookResult, sign
+from tests.support.env import Env
+from tests.support.graphs import chain
+
+JSON = {"content-type": "application/json"}
+
+
+async def webhook(env: Env, definition: Any = None, **config: Any) -> tuple[uuid.UUID, str]:
+    """A workflow and a webhook trigger of it: (trigger id, secret)."""
+    wid = await env.create(definition or chain(1))
+    created = await env.services.triggers.create(env.me, wid, "WEBHOOK", config)
+    assert created.secret is not None
+    return created.trigger.id, created.secret
+
+
+def signed(
+    secret: str, body: bytes, *, skew: int = 0, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    stamp = int(time.time()) + skew
+    return {**JSON, "X-FlowSync-Signature": sign(secret, body, stamp), **(extra or {})}
+
+
+async def deliver(
+    env: Env,
+    trigger: object,
+    body: bytes,
+    headers: dict[str, str],
+    query: dict[str, str] | None = None,
+) -> WebhookResult:
+    return await env.services.webhooks.receive(trigger, body, headers, query or {})
+
+
+async def executions(env: Env) -> int:
+    return int(await env.services.pool.fetchval("SELECT count(*) FROM executions"))
+
+
+async def test_a_signed_delivery_starts_the_workflow_with_the_trigger_data(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b'{"order": 42, "items": ["a", "b"]}'
+    headers = signed(
+        secret, body, extra={"Authorization": "Bearer x", "Cookie": "s=1", "X-Delivery": "d-1"}
+    )
+    result = await deliver(env, trigger, body, headers, {"source": "shop"})
+    assert result.status == 202 and result.created and not result.responded
+    assert result.body == {"executionId": str(result.execution_id)}
+    execution = await env.services.executions.get(env.me, result.execution_id)
+    assert execution.trigger_type == "WEBHOOK" and execution.trigger_id == trigger
+    assert execution.input == {}
+    assert execution.trigger_data == {
+        "type": "WEBHOOK",
+        "headers": {"content-type": "application/json", "x-delivery": "d-1"},
+        "query": {"source": "shop"},
+        "body": {"order": 42, "items": ["a", "b"]},
+    }
+    assert (await env.services.triggers.get(env.me, trigger)).last_fired_at is not None
+    actor = await env.services.pool.fetchval(
+        "SELECT actor FROM audit_log WHERE action = 'execution.started' AND entity_id = $1",
+        str(result.execution_id),
+    )
+    assert actor == f"webhook:{trigger}"
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "requires a signature"),
+        ("", "requires a signature"),
+        ("garbage", "malformed"),
+        ("t=123", "malformed"),
+        ("v1=abcd", "malformed"),
+        ("t=soon,v1=abcd", "malformed"),
+        ("WRONG_SECRET", "does not match"),
+        ("TAMPERED", "does not match"),
+        ("STALE", "seconds old"),
+        ("FUTURE", "in the future"),
+    ],
+)
+async def test_bad_signatures_are_refused_with_a_clear_message(
+    env: Env, header: str | None, message: str
+) -> None:
+    trigger, secret = await webhook(env)
+    body = b'{"a": 1}'
+    now = int(time.time())
+    value = {
+        "WRONG_SECRET": sign("whsec_someone_else", body, now),
+        "TAMPERED": sign(secret, b'{"a": 2}', now),
+        "STALE": sign(secret, body, now - 301),
+        "FUTURE": sign(secret, body, now + 301),
+    }.get(header or "", header)
+    headers = dict(JSON) if value is None else {**JSON, "X-FlowSync-Signature": value}
+    with pytest.raises(Unauthenticated) as caught:
+        await deliver(env, trigger, body, headers)
+    assert caught.value.status == 401
+    assert message in caught.value.message
+    assert await executions(env) == 0
+
+
+async def test_signatures_within_five_minutes_either_way_are_accepted(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b"{}"
+    for skew in (-290, 290):
+        result = await deliver(env, trigger, body, signed(secret, body, skew=skew))
+        assert result.status == 202
+    # Several v1 values (a sender mid-rotation): one that matches is enough.
+    stamp = int(time.time())
+    good = sign(secret, body, stamp).split(",")[1]
+    header = f"t={stamp},v1={'0' * 64},{good}"
+    result = await deliver(env, trigger, body, {**JSON, "x-flowsync-signature": header})
+    assert result.status == 202 and await executions(env) == 3
+
+
+async def test_after_rotation_only_the_new_secret_signs(env: Env) -> None:
+    trigger, old = await webhook(env)
+    rotated = await env.services.triggers.rotate_secret(env.me, trigger)
+    assert rotated.secret is not None
+    body = b'{"x": true}'
+    with pytest.raises(Unauthenticated):
+        await deliver(env, trigger, body, signed(old, body))
+    assert (await deliver(env, trigger, body, signed(rotated.secret, body))).status == 202
+
+
+async def test_unsigned_deliveries_when_no_signature_is_required(env: Env) -> None:
+    trigger, _ = await webhook(env, requireSignature=False)
+    result = await deliver(env, trigger, b'{"free": 1}', dict(JSON))
+    assert result.status == 202
+
+
+async def test_the_same_delivery_twice_starts_one_run(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b'{"event": "paid"}'
+    first = await deliver(
+        env, trigger, body, signed(secret, body, extra={"Idempotency-Key": "e-1"})
+    )
+    again = await deliver(
+        env, trigger, body, signed(secret, body, extra={"idempotency-key": "e-1"})
+    )
+    assert first.created and not again.created
+    assert again.status == 202 and again.execution_id == first.execution_id
+    other = await deliver(
+        env, trigger, body, signed(secret, body, extra={"Idempotency-Key": "e-2"})
+    )
+    assert other.created and other.execution_id != first.execution_id
+    assert await executions(env) == 2
+
+
+async def test_concurrent_redeliveries_start_one_run(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b'{"event": "paid"}'
+    key = "k" * 300  # longer than an execution key: hashed, still deduped
+    results = await asyncio.gather(
+        *(deliver(env, trigger, body, signed(secret, body, extra={"Idempotency-Key": key}))
+          for _ in range(6))
+    )  # fmt: skip
+    assert len({r.execution_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await executions(env) == 1
+
+
+async def test_without_a_key_every_delivery_is_a_new_run(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b"{}"
+    for _ in range(2):
+        await deliver(env, trigger, body, signed(secret, body, extra={"Idempotency-Key": " "}))
+    assert await executions(env) == 2
+
+
+async def test_a_body_over_the_limit_is_refused_before_the_signature(env: Env) -> None:
+    trigger, secret = await webhook(env, maxBodyBytes=100)
+    at_limit = b'"' + b"x" * 98 + b'"'
+    assert (await deliver(env, trigger, at_limit, signed(secret, at_limit))).status == 202
+    with pytest.raises(PayloadTooLarge) as caught:
+        await deliver(env, trigger, at_limit + b" ", {})  # unsigned: 413 all the same
+    assert caught.value.status == 413
+    assert await executions(env) == 1
+
+
+async def test_unknown_disabled_and_other_triggers_are_not_found(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    wid = await env.create(chain(1))
+    manual = (await env.services.triggers.create(env.me, wid, "MANUAL")).trigger.id
+    cron = (
+        await env.services.triggers.create(env.me, wid, "CRON", {"expression": "0 0 * * *"})
+    ).trigger.id
+    body = b"{}"
+    for target in (uuid.uuid4(), "not-a-uuid", manual, cron):
+        with pytest.raises(NotFound) as caught:
+            await deliver(env, target, body, signed(secret, body))
+        assert caught.value.status == 404
+    await env.services.triggers.update(env.me, trigger, TriggerUpdate(enabled=False))
+    with pytest.raises(NotFound):
+        await deliver(env, trigger, body, signed(secret, body))
+    await env.services.triggers.update(env.me, trigger, TriggerUpdate(enabled=True))
+    assert (await deliver(env, trigger, body, signed(secret, body))).status == 202
+    hook_wid = (await env.services.triggers.get(env.me, trigger)).workflow_id
+    await env.services.workflows.delete(env.me, hook_wid)
+    with pytest.raises(NotFound):  # a trigger of a deleted workflow stays off
+        await env.services.triggers.update(env.me, trigger, TriggerUpdate(enabled=True))
+    await env.services.pool.execute("UPDATE triggers SET enabled = true WHERE id = $1", trigger)
+    with pytest.raises(NotFound):  # enabled behind the service's back: still not found
+        await deliver(env, trigger, body, signed(secret, body))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw", "expected"),
+    [
+        ("application/json; charset=utf-8", b'{"a": [1, 2]}', {"a": [1, 2]}),
+        ("application/vnd.shop+json", b"[1, 2]", [1, 2]),
+        ("text/plain", b"hello \xc3\xa9", "hello é"),
+        (None, b"<xml/>", "<xml/>"),
+        (
+            "application/x-www-form-urlencoded",
+            b"a=1&b=&a=2&c=x+y",
+            {"a": ["1", "2"], "b": "", "c": "x y"},
+        ),
+        ("application/json", b"", None),
+    ],
+)
+async def test_bodies_are_parsed_by_content_type(
+    env: Env, content_type: str | None, raw: bytes, expected: Any
+) -> None:
+    trigger, _ = await webhook(env, requireSignature=False)
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    result = await deliver(env, trigger, raw, headers)
+    execution = await env.services.executions.get(env.me, result.execution_id)
+    assert execution.trigger_data["body"] == expected
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [("application/json", b'{"a": '), ("application/json", b"NaN"), ("text/plain", b"\xff\xfe")],
+)
+async def test_bodies_that_do_not_parse_are_invalid_input(
+    env: Env, content_type: str, raw: bytes
+) -> None:
+    trigger, secret = await webhook(env)
+    with pytest.raises(InvalidInput) as caught:
+        await deliver(env, trigger, raw, signed(secret, raw, extra={"Content-Type": content_type}))
+    assert caught.value.status == 400 and caught.value.details[0].path == "body"
+    assert await executions(env) == 0
+
+
+REPLY: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "start"},
+        {
+            "id": "reply",
+            "type": "webhook_response",
+            "data": {
+                "status": 201,
+                "headers": {"X-Order": "{{ trigger.body.order }}", "Content-Length": "3"},
+                "body": {"accepted": "{{ trigger.body.order }}", "via": "{{ trigger.type }}"},
+            },
+        },
+        {"id": "end", "type": "end"},
+    ],
+    "edges": [{"source": "start", "target": "reply"}, {"source": "reply", "target": "end"}],
+}
+
+
+async def test_a_sync_webhook_answers_with_the_webhook_response(running: Env) -> None:
+    trigger, secret = await webhook(running, REPLY, mode="sync", syncTimeoutSeconds=10)
+    body = b'{"order": 7}'
+    headers = signed(secret, body, extra={"Idempotency-Key": "o-7"})
+    result = await deliver(running, trigger, body, headers)
+    assert result.responded and result.status == 201
+    assert result.headers == {"X-Order": "7"}  # transfer headers are the face's
+    assert result.body == {"accepted": 7, "via": "WEBHOOK"}
+    # A redelivery gets the same answer, from the same run.
+    again = await deliver(
+        running, trigger, body, signed(secret, body, extra={"Idempotency-Key": "o-7"})
+    )
+    assert (again.status, again.body, again.execution_id) == (201, result.body, result.execution_id)
+    assert not again.created
+
+
+async def test_a_sync_webhook_past_its_bound_answers_202_with_the_id(running: Env) -> None:
+    slow = {
+        "nodes": [*REPLY["nodes"], {"id": "wait", "type": "delay", "data": {"seconds": 1.5}}],
+        "edges": [
+            {"source": "start", "target": "wait"},
+            {"source": "wait", "target": "reply"},
+            {"source": "reply", "target": "end"},
+        ],
+    }
+    trigger, secret = await webhook(running, slow, mode="sync", syncTimeoutSeconds=0.3)
+    body = b'{"order": 8}'
+    started = time.monotonic()
+    result = await deliver(running, trigger, body, signed(secret, body))
+    elapsed = time.monotonic() - started
+    assert result.status == 202 and not result.responded
+    assert result.body == {"executionId": str(result.execution_id)}
+    assert 0.3 <= elapsed < 1.2
+    assert (await running.wait(result.execution_id)).status == "COMPLETED"
+
+
+async def test_a_sync_webhook_without_a_response_node_answers_at_once(env: Env) -> None:
+    # No worker runs: the run cannot reach a webhook_response it does not have anyway.
+    trigger, secret = await webhook(env, chain(2), mode="sync", syncTimeoutSeconds=5)
+    started = time.monotonic()
+    result = await deliver(env, trigger, b"{}", signed(secret, b"{}"))
+    assert result.status == 202 and time.monotonic() - started < 1.0
+
+
+async def test_a_sync_webhook_whose_response_is_skipped_answers_202(running: Env) -> None:
+    branching = {
+        "nodes": [
+            *REPLY["nodes"],
+            {"id": "check", "type": "condition", "data": {"expression": "trigger.body.ok"}},
+            {"id": "other", "type": "transform", "data": {"output": {"skipped": True}}},
+        ],
+        "edges": [
+            {"source": "start", "target": "check"},
+            {"source": "check", "target": "reply", "sourceHandle": "true"},
+            {"source": "check", "target": "other", "sourceHandle": "false"},
+            {"source": "reply", "target": "end"},
+            {"source": "other", "target": "end"},
+        ],
+    }
+    trigger, secret = await webhook(running, branching, mode="sync", syncTimeoutSeconds=10)
+    started = time.monotonic()
+    no = b'{"ok": false, "order": 1}'
+    result = await deliver(running, trigger, no, signed(secret, no))
+    assert result.status == 202 and time.monotonic() - started < 5
+    yes = b'{"ok": true, "order": 2}'
+    assert (await deliver(running, trigger, yes, signed(secret, yes))).status == 201
