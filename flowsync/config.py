@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1)
     max_query_aliases: int = Field(default=30, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
+    max_query_cost: int = Field(
+        default=50_000, ge=1, description="Objects one query may ask for (see schema/cost.py)."
+    )
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     ws_init_timeout_seconds: float = Field(default=10.0, gt=0)
     ws_allowed_origins: str = Field(

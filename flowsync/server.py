@@ -93,6 +93,7 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
             # Subscription messages are small; per-connection deflate state costs far more
             # memory (hundreds of KiB per websocket) and CPU than it saves in bytes.
             ws_per_message_deflate=False,
+            ws_max_size=settings.max_body_bytes,
         )
         server = _Server(config)
         log.info("FlowSync is at http://%s:%s/api/health", settings.host, settings.port)

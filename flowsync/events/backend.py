@@ -203,6 +203,8 @@ class PgEventBackend(BroadcastBackend):
     # -- notifications -------------------------------------------------------------------
 
     def _notified(self, payload: str) -> None:
+        if not self._channels:  # another API process's owners; nobody here to wake
+            return
         head, _, seq = payload.partition(":")
         try:
             execution_id, sequence = uuid.UUID(head), int(seq)

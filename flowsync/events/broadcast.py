@@ -81,11 +81,6 @@ class EventBroadcast(Broadcast):
         self._sinks: dict[str, set[Wakeups]] = {}
         self._limit = subscriber_limit
 
-    @property
-    def subscriber_count(self) -> int:
-        """How many subscriptions are open in this process."""
-        return sum(len(sinks) for sinks in self._sinks.values())
-
     async def _listener(self) -> None:
         while True:
             event = await self._backend.next_published()

@@ -41,10 +41,12 @@ class _Tail:
 
 
 class EventLog:
-    """A bounded, shared cache over `ExecutionService.events_after`."""
+    """A bounded, shared cache over `ExecutionService.events_after`: the newest
+    `keep_events` events of the `keep_executions` executions read last. A subscriber
+    further behind than that reads from the database, which is slower, never wrong."""
 
     def __init__(
-        self, executions: ExecutionService, *, keep_events: int = 256, keep_executions: int = 4096
+        self, executions: ExecutionService, *, keep_events: int = 64, keep_executions: int = 1024
     ) -> None:
         self._executions = executions
         self._keep_events = keep_events

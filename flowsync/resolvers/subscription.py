@@ -1,19 +1,22 @@
-"""Subscription resolvers: the live feeds of flowsync.events as GraphQL events. Each
-message gets fresh DataLoaders, so nested fields read the state of that moment."""
+"""Subscription resolvers: the live feeds of flowsync.events as GraphQL events. A
+snapshot gets fresh DataLoaders; an event is one object shared by every subscriber that
+delivers it (flowsync.resolvers.shared), so its nested fields are read once, when it is
+first delivered."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
+from starlette.websockets import WebSocket
 from strawberry.types import Info
 
-from flowsync.errors import ConfigurationError
+from flowsync.errors import ConfigurationError, InvalidInput
 from flowsync.events.feed import FeedItem, Snapshot
+from flowsync.events.runtime import LiveEvents
 from flowsync.resolvers.context import Context
 from flowsync.resolvers.loaders import Loaders
 from flowsync.schema.types import ExecutionEventType
-from flowsync.services.executions import parse_uuid
 
 Ctx = Info[Context, None]
 
@@ -34,10 +37,19 @@ async def _events(
             yield ExecutionEventType.of(item.event, Loaders(context.services, principal))
 
 
-def _live(context: Context) -> Context:
+def _live(context: Context) -> LiveEvents:
+    if not isinstance(context.request, WebSocket):
+        raise InvalidInput(
+            "Subscriptions are served over websockets at /graphql "
+            "(graphql-transport-ws or graphql-ws), not over HTTP."
+        )
     if context.live is None:
         raise ConfigurationError("Live events are not running in this process.")
-    return context
+    return context.live
+
+
+# These resolvers check their arguments when called and then return the stream, so that
+# a bad subscription fails at once, with its error, before anything is sent.
 
 
 async def execution_updated(
@@ -45,11 +57,11 @@ async def execution_updated(
 ) -> AsyncGenerator[ExecutionEventType, None]:
     """The execution's current state (kind `snapshot`), then every event in sequence
     order; completes after the event that ends the execution."""
-    context = _live(info.context)
-    assert context.live is not None
-    feed = context.live.feed.execution(context.require_credential(), id)
-    async for event in _events(context, feed):
-        yield event
+    context = info.context
+    live = _live(context)
+    credential = context.require_credential()
+    await context.services.executions.get(credential.principal, id)
+    return _events(context, live.feed.execution(credential, id))
 
 
 async def execution_events(
@@ -58,13 +70,11 @@ async def execution_events(
     """A snapshot of each of the caller's running executions (optionally of one
     workflow), then every event of those and of every execution started later, each
     execution's in sequence order."""
-    context = _live(info.context)
-    assert context.live is not None
+    context = info.context
+    live = _live(context)
     credential = context.require_credential()
     wid = None
     if workflow_id is not None:
         # Another owner's workflow answers exactly as a missing one.
         wid = (await context.services.workflows.get(credential.principal, workflow_id)).id
-        wid = parse_uuid(wid, "workflow")
-    async for event in _events(context, context.live.feed.owner(credential, wid)):
-        yield event
+    return _events(context, live.feed.owner(credential, wid))

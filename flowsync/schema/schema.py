@@ -5,9 +5,10 @@ and logged)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -22,14 +23,21 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.scalars import JSON
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import (
+    DEFAULT_ALLOWED_OPERATION_TYPES,
+    StrawberryGraphQLCoreExecutionContext,
+)
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from flowsync.config import Settings
 from flowsync.errors import FlowSyncError, InvalidInput
-from flowsync.resolvers import mutation, query, subscription
+from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers.errors import as_graphql_error
+from flowsync.schema.cost import QueryCostLimiter
+from flowsync.schema.operations import AuditEntry, DeadLetterType, QueueStats, TriggerType
 from flowsync.schema.types import (
     Connection,
     ExecutionEventType,
@@ -54,6 +62,13 @@ class Query:
     execution: ExecutionType | None = strawberry.field(resolver=query.execution)
     validate_workflow: ValidationResult = strawberry.field(resolver=query.validate_workflow)
     health: Health = strawberry.field(resolver=query.health)
+    triggers: Connection[TriggerType] = strawberry.field(resolver=operations.triggers)
+    trigger: TriggerType | None = strawberry.field(resolver=operations.trigger)
+    queue_stats: QueueStats = strawberry.field(resolver=operations.queue_stats)
+    dead_letters: Connection[DeadLetterType] = strawberry.field(resolver=operations.dead_letters)
+    metrics: JSON = strawberry.field(resolver=operations.metrics)
+    audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
+    scheduler_status: JSON = strawberry.field(resolver=operations.scheduler_status)
 
 
 @strawberry.type
@@ -65,12 +80,18 @@ class Mutation:
     cancel_execution = strawberry.mutation(resolver=mutation.cancel_execution)
     create_api_key = strawberry.mutation(resolver=mutation.create_api_key)
     revoke_api_key = strawberry.mutation(resolver=mutation.revoke_api_key)
+    retry_execution = strawberry.mutation(resolver=operations.retry_execution)
+    create_trigger = strawberry.mutation(resolver=operations.create_trigger)
+    update_trigger = strawberry.mutation(resolver=operations.update_trigger)
+    delete_trigger = strawberry.mutation(resolver=operations.delete_trigger)
+    redrive_dead_letter = strawberry.mutation(resolver=operations.redrive_dead_letter)
 
 
 @strawberry.type
 class Subscription:
     execution_updated = strawberry.subscription(resolver=subscription.execution_updated)
     execution_events = strawberry.subscription(resolver=subscription.execution_events)
+    queue_stats_updated = strawberry.subscription(resolver=operations.queue_stats_updated)
 
 
 def _expected(error: GraphQLError) -> FlowSyncError | None:
@@ -78,7 +99,8 @@ def _expected(error: GraphQLError) -> FlowSyncError | None:
     if isinstance(cause, InvalidOperationTypeError):
         kind = cause.as_http_error_reason("websockets").split(" ")[0]
         return InvalidInput(
-            f"Only subscriptions are served over websockets, not {kind}; use HTTP POST."
+            f"The graphql-ws protocol carries subscriptions only, not {kind}: send them "
+            "over HTTP POST or graphql-transport-ws."
         )
     if isinstance(cause, CannotGetOperationTypeError):
         return InvalidInput("The document has no operation with that name.")
@@ -88,6 +110,21 @@ def _expected(error: GraphQLError) -> FlowSyncError | None:
 def _unexpected(error: GraphQLError) -> bool:
     cause = error.original_error
     return cause is not None and not isinstance(cause, GraphQLError) and _expected(error) is None
+
+
+class ParseOnce(ParserCache):
+    """strawberry's ParserCache, minus its one flaw: a syntax error raised from the
+    cache escapes the error handling of websocket operations (a traceback instead of an
+    error message). Here a document that does not parse is left to strawberry's own
+    parser, which reports it as usual."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 class FlowSyncErrors(MaskErrors):
@@ -146,6 +183,13 @@ class Schema(strawberry.Schema):
     """Logs unexpected errors with their traceback; clients' mistakes are not errors of
     the server, so they are logged at debug level only."""
 
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # `execute` serves HTTP. graphql-core would run a subscription there as a query
+        # and fail inside; refusing the operation type answers 400 with a clear reason.
+        allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
+        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -163,10 +207,11 @@ def build_schema(settings: Settings) -> Schema:
         # Clients send the same few documents again and again (every subscriber of a
         # dashboard the same subscription): parse each once. (Validation is not cached:
         # the limiters' rules are made per operation, so a cache would never hit.)
-        functools.partial(ParserCache, maxsize=256),
+        functools.partial(ParseOnce, maxsize=256),
         functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        functools.partial(QueryCostLimiter, max_cost=settings.max_query_cost),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -4,12 +4,18 @@ pagination through whole lists, and error masking."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from gql.transport.exceptions import TransportQueryError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from flowsync.config import to_asyncpg_dsn
 from tests.graphql.conftest import Api, new_id, op
@@ -437,3 +443,65 @@ async def test_unexpected_errors_in_subscriptions_are_masked_too(api: Api, db_ur
     errors = caught.value.errors or []
     assert errors and all(e["message"] == "Unexpected error." for e in errors), errors
     assert "gone" not in str(caught.value)
+
+
+async def test_malformed_requests_answer_4xx_never_500(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await api.owner()
+    auth = {"Authorization": f"Bearer {a.key}"}
+    deep_json = b'{"query": "{ health { status } }", "variables": ' + b"[" * 50_000
+    deep_json += b"]" * 50_000 + b"}"
+    deep_query = b"[" * 5000 + b"]" * 5000
+    cases: list[tuple[str, bytes]] = [
+        ("application/json", deep_json),
+        ("application/json", b'{"query": "{ workflows(first: ' + deep_query + b") { cursor } }\"}"),
+        ("application/json", b'{"query": "subscription { executionEvents { kind } }"}'),
+        ("application/json", b'{"query": "{ health { status } }", "operationName": 5}'),
+        ("application/json", b'{"query": "query A { health { status } } query B { a: health }"}'),
+        ("text/plain", b"{ health { status } }"),
+        ("multipart/form-data; boundary=x", b"--x\r\n\r\n{}\r\n--x--"),
+    ]  # fmt: skip
+    async with httpx.AsyncClient() as client:
+        for content_type, body in cases:
+            reply = await client.post(
+                api.http_url, content=body, headers={**auth, "Content-Type": content_type}
+            )
+            assert reply.status_code < 500, (body[:80], reply.text)
+        reply = await client.get(
+            api.http_url, params={"query": 'mutation { deleteWorkflow(id: "x") { __typename } }'},
+            headers=auth,
+        )  # fmt: skip
+        assert reply.status_code == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_malformed_websocket_messages_close_the_socket_cleanly(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await api.owner()
+    init = json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {a.key}"}})
+    for messages in (
+        ["not json"],
+        [
+            json.dumps(
+                {"type": "subscribe", "id": "1", "payload": {"query": "{ health { status } }"}}
+            )
+        ],
+        [init, json.dumps({"type": "no such type"})],
+        [
+            init,
+            json.dumps({"type": "subscribe", "id": "1", "payload": {"query": "subscription {"}}),
+        ],
+        [init, init],
+    ):
+        async with connect(api.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+            for message in messages:
+                await ws.send(message)
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                    if reply["type"] in ("error", "next", "complete"):
+                        break
+            assert ws.close_code is None or 4000 <= ws.close_code < 5000, messages
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

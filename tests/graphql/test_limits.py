@@ -51,6 +51,28 @@ async def test_depth_alias_and_token_limits(db_url: str) -> None:
         assert all(r.status_code < 500 for r in (reply,))
 
 
+async def test_query_cost_limit_counts_pages_nested_lists_and_variables(db_url: str) -> None:
+    async with serve(db_url, max_query_cost=5000) as api:
+        a = await api.owner()
+        fine = "{ executions(first: 50) { edges { node { steps { status } } } } }"
+        assert "errors" not in (await post(api, a.key, {"query": fine})).json()
+        nested = """query($n: Int) { workflows(first: 200) { edges { node {
+            executions(first: $n) { edges { node { id } } } } } } }"""
+        reply = await post(api, a.key, {"query": nested, "variables": {"n": 50}})
+        error = reply.json()["errors"][0]
+        assert error["extensions"] == {"code": "query_too_costly", "cost": 200 * (2 + 50 * 2)}
+        assert "the limit is 5000" in error["message"] and "first" in error["message"]
+        small = await post(
+            api, a.key, {"query": nested.replace("200", "10"), "variables": {"n": 5}}
+        )
+        assert "errors" not in small.json(), small.text
+        # Fragments count as if written out.
+        spread = """query { executions(first: 200) { edges { node { ...f } } } }
+                    fragment f on Execution { timeline { sequence } steps { status } }"""
+        reply = await post(api, a.key, {"query": spread})
+        assert reply.json()["errors"][0]["extensions"]["code"] == "query_too_costly"
+
+
 async def test_request_bodies_over_the_limit_answer_413(db_url: str) -> None:
     async with serve(db_url, max_body_bytes=2000) as api:
         a = await api.owner()

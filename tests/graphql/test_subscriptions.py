@@ -15,7 +15,7 @@ import pytest
 from gql.transport.exceptions import TransportQueryError
 
 from flowsync.config import to_asyncpg_dsn
-from flowsync.events.feed import Change, SubscriberTooSlow
+from flowsync.events.feed import Snapshot, SubscriberTooSlow
 from flowsync.services.auth import Credential
 from flowsync.services.principal import Principal
 from flowsync.worker.registry import default_registry
@@ -108,7 +108,11 @@ async def test_owner_wide_events_with_and_without_a_workflow_filter(
     a = await api.owner()
     w1 = (await api.services.workflows.create(a.principal, "one", None, chain(2))).id
     w2 = (await api.services.workflows.create(a.principal, "two", None, fan(2))).id
-    running = (await api.services.executions.start(a.principal, w1, {"n": 0})).execution.id
+    # Running before anyone subscribes: each subscriber starts with their snapshots.
+    before = {
+        w: (await api.services.executions.start(a.principal, w, {"n": 0})).execution.id
+        for w in (w1, w2)
+    }
     every: list[dict[str, Any]] = []
     only_two: list[dict[str, Any]] = []
     async with api.ws(a.key, protocol) as ws:
@@ -116,8 +120,7 @@ async def test_owner_wide_events_with_and_without_a_workflow_filter(
             asyncio.create_task(gather(ws.subscribe(op(EVENTS)), every)),
             asyncio.create_task(gather(ws.subscribe(op(EVENTS, w=str(w2))), only_two)),
         ]
-        await wait_until(lambda: len(every) >= 1, what="the snapshot of the running execution")
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: len(every) >= 2 and len(only_two) >= 1, what="the snapshots")
         started = [
             (await api.services.executions.start(a.principal, w, {"n": 1})).execution.id
             for w in (w1, w2, w2)
@@ -129,27 +132,27 @@ async def test_owner_wide_events_with_and_without_a_workflow_filter(
                         if m["executionEvents"]["kind"] == "execution.completed"}  # fmt: skip
                 return {str(e) for e in eids} <= done
 
-            await wait_until(lambda: ended(every, [running, *started]), what="every execution")
-            await wait_until(lambda: ended(only_two, started[1:]), what="workflow two's")
+            everything = [*before.values(), *started]
+            await wait_until(lambda: ended(every, everything), what="every execution")
+            await wait_until(lambda: ended(only_two, [before[w2], *started[1:]]), what="two's")
         for task in tasks:
             task.cancel()
-    first = every[0]["executionEvents"]
-    assert first == {
-        "executionId": str(running), "workflowId": str(w1), "sequence": first["sequence"],
-        "kind": "snapshot", "status": "RUNNING", "nodeId": None,
+    snapshots = [m["executionEvents"] for m in every if m["executionEvents"]["kind"] == "snapshot"]
+    assert {(s["executionId"], s["workflowId"], s["status"]) for s in snapshots} == {
+        (str(before[w1]), str(w1), "RUNNING"), (str(before[w2]), str(w2), "RUNNING"),
     }  # fmt: skip
-    assert all(m["executionEvents"]["kind"] != "snapshot" for m in only_two)
+    assert [m["executionEvents"]["kind"] for m in only_two].count("snapshot") == 1
     assert {m["executionEvents"]["workflowId"] for m in only_two} == {str(w2)}
-    for eid in [running, *started]:
-        log = await log_of(api, a.principal, eid)
-        mine = [m for m in every if m["executionEvents"]["executionId"] == str(eid)]
-        after = mine[0]["executionEvents"]["sequence"] if eid == running else 0
-        assert triples(mine[1:] if eid == running else mine, "executionEvents") == [
-            t for t in log if t[0] > after
-        ]
-        if eid in started[1:]:
-            two = [m for m in only_two if m["executionEvents"]["executionId"] == str(eid)]
-            assert triples(two, "executionEvents") == log
+    for stream, eids in ((every, [*before.values(), *started]),
+                         (only_two, [before[w2], *started[1:]])):  # fmt: skip
+        for eid in eids:
+            log = await log_of(api, a.principal, eid)
+            mine = [m for m in stream if m["executionEvents"]["executionId"] == str(eid)]
+            after = 0
+            if eid in before.values():
+                assert mine[0]["executionEvents"]["kind"] == "snapshot"
+                after = mine.pop(0)["executionEvents"]["sequence"]
+            assert triples(mine, "executionEvents") == [t for t in log if t[0] > after]
 
 
 async def test_killing_the_listener_connection_loses_nothing(api: Api, db_url: str) -> None:
@@ -194,7 +197,6 @@ async def test_notifications_deliver_without_waiting_for_the_poll(db_url: str) -
         async with api.ws(a.key) as ws:
             task = asyncio.create_task(gather(ws.subscribe(op(UPDATED, id=str(eid))), got))
             await wait_until(lambda: len(got) >= 1, what="the snapshot")
-            await api.live.backend.poll()  # the one poll a fresh horizon needs; then none
             async with running_worker(api):
                 await asyncio.wait_for(task, 5)
         assert got[-1]["executionUpdated"]["kind"] == "execution.completed"
@@ -271,10 +273,10 @@ async def test_a_slow_subscriber_is_caught_up_from_the_log(api: Api) -> None:
             await asyncio.sleep(0.05)
         # Everything happened while this subscriber read nothing; it reads it all now.
         items = [item async for item in feed]
-    assert isinstance(snapshot, Change) is False
+    assert isinstance(snapshot, Snapshot)
     log = await log_of(api, a.principal, eid)
     events = [(i.event.sequence, i.event.kind, i.event.node_id) for i in items]
-    assert events == [t for t in log if t[0] > snapshot.execution.last_sequence]  # type: ignore[union-attr]
+    assert events == [t for t in log if t[0] > snapshot.execution.last_sequence]
 
 
 async def test_a_subscriber_too_far_behind_is_disconnected(db_url: str) -> None:
@@ -284,15 +286,14 @@ async def test_a_subscriber_too_far_behind_is_disconnected(db_url: str) -> None:
         feed = api.live.feed.owner(Credential(a.principal), None)
         reader = asyncio.create_task(anext(feed))
         await asyncio.sleep(0.3)  # subscribed, nothing running: it waits for events
-        for _ in range(4):
+        await api.services.executions.start(a.principal, wid, {"n": 0})
+        await asyncio.wait_for(reader, 10)  # the subscriber now holds an event, unsent
+        for _ in range(3):
             await api.services.executions.start(a.principal, wid, {"n": 0})
+        await asyncio.sleep(0.5)  # three more executions changed: room for two only
         with pytest.raises(SubscriberTooSlow):
-            # Four executions changed while the subscriber held no room for more than two.
-            first = await asyncio.wait_for(reader, 10)
-            while True:
-                await asyncio.sleep(0.5)  # a slow consumer
-                assert first is not None
-                first = await asyncio.wait_for(anext(feed), 10)
+            for _ in range(10):
+                await asyncio.wait_for(anext(feed), 10)
         await feed.aclose()
 
 

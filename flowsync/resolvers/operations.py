@@ -1,0 +1,239 @@
+"""Resolvers for triggers, dead letters, queue statistics, metrics, the audit log, the
+scheduler and retrying executions: translate, call one service, wrap the result."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from flowsync.errors import NotFound
+from flowsync.resolvers.context import Context
+from flowsync.resolvers.errors import outcome
+from flowsync.schema.operations import (
+    AuditEntry,
+    CreateTriggerPayload,
+    CreateTriggerResult,
+    DeadLetterPayload,
+    DeadLetterType,
+    QueueStats,
+    RedriveDeadLetterResult,
+    TriggerKind,
+    TriggerPayload,
+    TriggerType,
+    UpdateTriggerResult,
+    to_json,
+)
+from flowsync.schema.results import (
+    BackpressureError,
+    ConflictError,
+    DeletedPayload,
+    DeleteWorkflowResult,
+    NotFoundError,
+    StartExecutionPayload,
+    StartExecutionResult,
+    ValidationError,
+)
+from flowsync.schema.types import Connection, ExecutionType, connection
+from flowsync.services.observability import (
+    ObservabilityService,
+    QueueReport,
+    encode_audit_cursor,
+)
+from flowsync.services.pagination import Page
+from flowsync.services.triggers import TriggerUpdate
+
+Ctx = Info[Context, None]
+
+# How often queueStatsUpdated looks at the queue (it sends only changes).
+QUEUE_STATS_SECONDS = 2.0
+
+
+def _observability(info: Ctx) -> ObservabilityService:
+    return ObservabilityService.of(info.context.services)
+
+
+async def triggers(
+    info: Ctx,
+    workflow_id: strawberry.ID | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Connection[TriggerType]:
+    """The caller's triggers, newest first, optionally of one workflow."""
+    try:
+        page = await info.context.services.triggers.list(
+            info.context.principal, workflow_id=workflow_id, limit=first, cursor=after
+        )
+    except NotFound:
+        page = Page([], None)
+    return TriggerType.page(page, after)
+
+
+async def trigger(info: Ctx, id: strawberry.ID) -> TriggerType | None:
+    """One trigger, or null (also for another owner's)."""
+    try:
+        return TriggerType.of(await info.context.services.triggers.get(info.context.principal, id))
+    except NotFound:
+        return None
+
+
+async def queue_stats(info: Ctx) -> QueueStats:
+    """The caller's jobs by state and the queue's depth against its limit."""
+    report = await _observability(info).queue(info.context.principal)
+    return _stats(report)
+
+
+def _stats(report: QueueReport) -> QueueStats:
+    stats = report.stats
+    return QueueStats(
+        queued=stats.queued,
+        scheduled=stats.scheduled,
+        running=stats.running,
+        dead_letters=stats.dead_letters,
+        global_depth=report.global_depth,
+        max_depth=report.max_depth,
+        shedding_load=report.shedding_load,
+    )
+
+
+async def dead_letters(
+    info: Ctx, first: int | None = None, after: str | None = None
+) -> Connection[DeadLetterType]:
+    """The caller's dead letters not yet redriven, newest first."""
+    page = await info.context.services.dead_letters.list(
+        info.context.principal, limit=first, cursor=after
+    )
+    return DeadLetterType.page(page, after)
+
+
+async def metrics(info: Ctx, window_seconds: int | None = None) -> JSON:
+    """The caller's metrics snapshot (the same document as /api/observability/metrics)."""
+    snapshot = await _observability(info).metrics(
+        info.context.principal, window_seconds=window_seconds
+    )
+    return to_json(snapshot)
+
+
+async def audit_log(
+    info: Ctx,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Connection[AuditEntry]:
+    """The caller's audit entries, newest first, filtered."""
+    page = await _observability(info).audit_log(
+        info.context.principal, action=action, entity_type=entity_type, entity_id=entity_id,
+        since=since, until=until, limit=first, cursor=after,
+    )  # fmt: skip
+    nodes = [
+        AuditEntry(
+            id=strawberry.ID(str(r.id)),
+            actor=r.actor,
+            action=r.action,
+            entity_type=r.entity_type,
+            entity_id=r.entity_id,
+            data=cast(JSON, r.data),
+            at=r.at,
+        )
+        for r in page.items
+    ]
+    return connection(page, nodes, [encode_audit_cursor(r.id) for r in page.items], after=after)
+
+
+async def scheduler_status(info: Ctx) -> JSON:
+    """Running schedulers, the caller's cron triggers due, and the newest firings."""
+    status = await info.context.services.triggers.scheduler_status(info.context.principal)
+    return to_json(status)
+
+
+async def retry_execution(info: Ctx, id: strawberry.ID) -> StartExecutionResult:
+    """A new execution from a failed or cancelled one's failed step on, reusing the
+    outputs of the steps that completed."""
+    loaders = info.context.loaders()
+
+    async def call() -> StartExecutionPayload:
+        started = await info.context.services.executions.retry(loaders.principal, id)
+        return StartExecutionPayload(
+            execution=ExecutionType.of(started.execution, loaders), created=started.created
+        )
+
+    allowed = (NotFoundError, ConflictError, BackpressureError, ValidationError)
+    return cast(StartExecutionResult, await outcome(allowed, call()))
+
+
+async def create_trigger(
+    info: Ctx,
+    workflow_id: strawberry.ID,
+    type: TriggerKind,
+    config: JSON | None = None,
+    enabled: bool = True,
+) -> CreateTriggerResult:
+    """Create a trigger; a webhook trigger's secret is in the payload, this once."""
+
+    async def call() -> CreateTriggerPayload:
+        made = await info.context.services.triggers.create(
+            info.context.principal, workflow_id, type.value, config, enabled=enabled
+        )
+        return CreateTriggerPayload(trigger=TriggerType.of(made.trigger), secret=made.secret)
+
+    return cast(CreateTriggerResult, await outcome((ValidationError, NotFoundError), call()))
+
+
+async def update_trigger(
+    info: Ctx, id: strawberry.ID, enabled: bool | None = None, config: JSON | None = None
+) -> UpdateTriggerResult:
+    """Enable, disable or reconfigure a trigger (the config is replaced as a whole)."""
+    change = TriggerUpdate(enabled=enabled)
+    if config is not None:
+        change = TriggerUpdate(enabled=enabled, config=config)
+
+    async def call() -> TriggerPayload:
+        row = await info.context.services.triggers.update(info.context.principal, id, change)
+        return TriggerPayload(trigger=TriggerType.of(row))
+
+    allowed = (ValidationError, NotFoundError, ConflictError)
+    return cast(UpdateTriggerResult, await outcome(allowed, call()))
+
+
+async def delete_trigger(info: Ctx, id: strawberry.ID) -> DeleteWorkflowResult:
+    """Delete a trigger."""
+
+    async def call() -> DeletedPayload:
+        await info.context.services.triggers.delete(info.context.principal, id)
+        return DeletedPayload(id=id)
+
+    return cast(DeleteWorkflowResult, await outcome((NotFoundError,), call()))
+
+
+async def redrive_dead_letter(info: Ctx, id: strawberry.ID) -> RedriveDeadLetterResult:
+    """Resume a dead letter's execution from its failed step."""
+
+    async def call() -> DeadLetterPayload:
+        row = await info.context.services.dead_letters.redrive(info.context.principal, id)
+        return DeadLetterPayload(dead_letter=DeadLetterType.of(row))
+
+    allowed = (NotFoundError, ConflictError)
+    return cast(RedriveDeadLetterResult, await outcome(allowed, call()))
+
+
+async def queue_stats_updated(info: Ctx) -> AsyncGenerator[QueueStats, None]:
+    """The caller's queue statistics now, then whenever they change (checked every two
+    seconds)."""
+    service = _observability(info)
+    principal = info.context.principal
+    last: QueueStats | None = None
+    while True:
+        current = _stats(await service.queue(principal))
+        if current != last:
+            last = current
+            yield current
+        await asyncio.sleep(QUEUE_STATS_SECONDS)

@@ -1,0 +1,203 @@
+"""GraphQL types for triggers, dead letters, the queue, metrics, the audit log and the
+scheduler: thin wrappers over the service layer's rows and reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from flowsync.db.models import DeadLetter, Trigger
+from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
+from flowsync.schema.types import Connection, WorkflowType, connection
+from flowsync.services.pagination import Page, encode_cursor
+from flowsync.services.triggers import webhook_url
+
+
+def to_json(value: Any) -> JSON:
+    """A service report (dataclasses, datetimes, ids) as a JSON value with camelCase keys."""
+
+    def convert(item: Any) -> Any:
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            return {
+                _camel(f.name): convert(getattr(item, f.name)) for f in dataclasses.fields(item)
+            }
+        if isinstance(item, dict):
+            return {str(k): convert(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [convert(v) for v in item]
+        if isinstance(item, datetime):
+            return item.isoformat()
+        if isinstance(item, uuid.UUID):
+            return str(item)
+        if isinstance(item, enum.Enum):
+            return item.value
+        return item
+
+    return cast(JSON, convert(value))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+@strawberry.enum
+class TriggerKind(enum.Enum):
+    """How executions of a workflow start."""
+
+    MANUAL = "MANUAL"
+    WEBHOOK = "WEBHOOK"
+    CRON = "CRON"
+
+
+@strawberry.type(name="Trigger")
+class TriggerType:
+    """A manual, webhook or cron trigger of one of the caller's workflows."""
+
+    id: strawberry.ID
+    workflow_id: strawberry.ID
+    type: TriggerKind
+    enabled: bool
+    config: JSON
+    webhook_url: str | None
+    next_run_at: datetime | None
+    last_fired_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    async def workflow(self, info: Info[Any, None]) -> WorkflowType | None:
+        """The workflow it starts (null once the workflow was deleted)."""
+        from flowsync.errors import NotFound
+
+        loaders = info.context.loaders()
+        try:
+            row = await info.context.services.workflows.get(loaders.principal, self.workflow_id)
+        except NotFound:
+            return None
+        return WorkflowType.of(row, loaders)
+
+    @classmethod
+    def of(cls, row: Trigger) -> TriggerType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            workflow_id=strawberry.ID(str(row.workflow_id)),
+            type=TriggerKind(row.type),
+            enabled=row.enabled,
+            config=cast(JSON, row.config),
+            webhook_url=webhook_url(row),
+            next_run_at=row.next_run_at,
+            last_fired_at=row.last_fired_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @staticmethod
+    def page(page: Page[Trigger], after: str | None) -> Connection[TriggerType]:
+        return connection(
+            page,
+            [TriggerType.of(r) for r in page.items],
+            [encode_cursor(r.created_at, r.id) for r in page.items],
+            after=after,
+        )
+
+
+@strawberry.type(name="DeadLetter")
+class DeadLetterType:
+    """A job that failed for good; redriving it resumes its execution from that step."""
+
+    id: strawberry.ID
+    execution_id: strawberry.ID
+    node_id: str
+    attempts: int
+    error: JSON
+    payload: JSON
+    created_at: datetime
+    redriven_at: datetime | None
+
+    @classmethod
+    def of(cls, row: DeadLetter) -> DeadLetterType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            execution_id=strawberry.ID(str(row.execution_id)),
+            node_id=row.node_id,
+            attempts=row.attempts,
+            error=cast(JSON, row.error),
+            payload=cast(JSON, row.payload),
+            created_at=row.created_at,
+            redriven_at=row.redriven_at,
+        )
+
+    @staticmethod
+    def page(page: Page[DeadLetter], after: str | None) -> Connection[DeadLetterType]:
+        return connection(
+            page,
+            [DeadLetterType.of(r) for r in page.items],
+            [encode_cursor(r.created_at, r.id) for r in page.items],
+            after=after,
+        )
+
+
+@strawberry.type
+class QueueStats:
+    """The caller's jobs by state, and the queue's global depth against its limit."""
+
+    queued: int
+    scheduled: int
+    running: int
+    dead_letters: int
+    global_depth: int
+    max_depth: int
+    shedding_load: bool
+
+
+@strawberry.type
+class AuditEntry:
+    """Who did what to which object, and when."""
+
+    id: strawberry.ID
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    data: JSON
+    at: datetime
+
+
+@strawberry.type
+class TriggerPayload:
+    trigger: TriggerType
+
+
+@strawberry.type
+class CreateTriggerPayload:
+    trigger: TriggerType
+    secret: str | None = strawberry.field(
+        description="A webhook trigger's signing secret: shown on creation and rotation."
+    )
+
+
+@strawberry.type
+class DeadLetterPayload:
+    dead_letter: DeadLetterType
+
+
+CreateTriggerResult = Annotated[
+    CreateTriggerPayload | ValidationError | NotFoundError,
+    strawberry.union("CreateTriggerResult"),
+]
+UpdateTriggerResult = Annotated[
+    TriggerPayload | ValidationError | NotFoundError | ConflictError,
+    strawberry.union("UpdateTriggerResult"),
+]
+RedriveDeadLetterResult = Annotated[
+    DeadLetterPayload | NotFoundError | ConflictError,
+    strawberry.union("RedriveDeadLetterResult"),
+]
