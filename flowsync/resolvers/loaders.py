@@ -10,7 +10,14 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, WorkflowVersion
+from flowsync.db.models import (
+    Execution,
+    ExecutionEvent,
+    StepExecution,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+)
 from flowsync.services.container import Services
 from flowsync.services.pagination import Page
 from flowsync.services.principal import Principal
@@ -50,6 +57,14 @@ class Loaders:
     @cached_property
     def definition(self) -> DataLoader[uuid.UUID, WorkflowVersion | None]:
         return DataLoader(load_fn=self._definition)
+
+    @cached_property
+    def triggers(self) -> DataLoader[uuid.UUID, list[Trigger]]:
+        return DataLoader(load_fn=self._triggers)
+
+    async def _triggers(self, keys: Sequence[uuid.UUID]) -> list[list[Trigger]]:
+        found = await self.services.triggers.of_workflows(self.principal, list(keys))
+        return [found.get(k, []) for k in keys]
 
     @cached_property
     def executions_page(self) -> DataLoader[PageKey, Page[Execution]]:

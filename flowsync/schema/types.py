@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,6 +15,9 @@ from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflo
 from flowsync.resolvers.loaders import Loaders
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.workflows import encode_version_cursor
+
+if TYPE_CHECKING:
+    from flowsync.schema.operations import TriggerType
 
 T = TypeVar("T")
 
@@ -328,6 +331,19 @@ class WorkflowType:
                 cursor=after,
             )  # fmt: skip
         return ExecutionType.page(page, self.loaders, after)
+
+    @strawberry.field
+    def max_concurrency(self) -> int | None:
+        """Executions beyond this many running wait PENDING (null: no limit)."""
+        return self.row.max_concurrency
+
+    @strawberry.field
+    async def triggers(
+        self,
+    ) -> list[Annotated[TriggerType, strawberry.lazy("flowsync.schema.operations")]]:
+        from flowsync.schema.operations import TriggerType
+
+        return [TriggerType.of(r) for r in await self.loaders.triggers.load(self.row.id)]
 
     @classmethod
     def of(cls, row: Workflow, loaders: Loaders) -> WorkflowType:

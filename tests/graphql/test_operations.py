@@ -62,6 +62,11 @@ async def test_trigger_lifecycle_and_isolation(api: Api) -> None:
         )
         assert hook["createTrigger"]["secret"]
         assert hook["createTrigger"]["trigger"]["webhookUrl"].startswith("/api/webhooks/")
+        nested = await s.execute(
+            op("query($id: ID!) { workflow(id: $id) { maxConcurrency triggers { type } } }", id=wid)
+        )
+        assert nested["workflow"]["maxConcurrency"] is None
+        assert sorted(t["type"] for t in nested["workflow"]["triggers"]) == ["CRON", "WEBHOOK"]
         listed = await s.execute(op("{ triggers { edges { node { id type } } } }"))
         assert {e["node"]["type"] for e in listed["triggers"]["edges"]} == {"CRON", "WEBHOOK"}
         off = await s.execute(
