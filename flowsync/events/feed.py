@@ -29,7 +29,8 @@ from flowsync.events.backend import execution_channel, owner_channel
 from flowsync.events.broadcast import EventBroadcast
 from flowsync.events.log import BATCH, EventLog
 from flowsync.services.auth import Authenticator, Credential
-from flowsync.services.executions import ExecutionService, parse_uuid
+from flowsync.services.executions import ExecutionService
+from flowsync.services.inputs import parse_id
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 ENDING_KINDS = frozenset({"execution.completed", "execution.failed", "execution.cancelled"})
@@ -92,7 +93,7 @@ class LiveFeed:
         """The feed of one execution; NotFound (also for another owner's) before anything
         is yielded. Ends after the execution's final event."""
         principal = credential.principal
-        eid = parse_uuid(execution_id, "execution")
+        eid = parse_id(execution_id, "execution")
         await self._executions.get(principal, eid)
         channel = execution_channel(principal.owner_id, eid)
         async with self._broadcast.wakeups(channel) as sink:

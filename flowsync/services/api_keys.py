@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from flowsync.db.models import ApiKey, Owner
 from flowsync.errors import InvalidInput, NotFound, Problem, Unauthenticated
 from flowsync.services import audit
+from flowsync.services.inputs import parse_id
 from flowsync.services.principal import Principal
 
 KEY_PREFIX = "fsk_"
@@ -87,10 +88,7 @@ class ApiKeyService:
 
     async def revoke(self, principal: Principal, key_id: object) -> ApiKey:
         """Revoke one of the owner's keys; it stops authenticating at once."""
-        try:
-            kid = uuid.UUID(str(key_id))
-        except ValueError as exc:
-            raise NotFound(f"No API key with id {key_id!r}.") from exc
+        kid = parse_id(key_id, "API key")
         async with self._sessions.begin() as session:
             key = (
                 await session.execute(

@@ -12,14 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from flowsync.db.models import DeadLetter
 from flowsync.engine.orchestrator import Orchestrator
 from flowsync.errors import Conflict, NotFound
-from flowsync.services.executions import parse_uuid
+from flowsync.services import audit
+from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
-
-_AUDIT_SQL = """
-INSERT INTO audit_log (owner_id, actor, action, entity_type, entity_id, data)
-VALUES ($1, $2, 'dead_letter.redriven', 'dead_letter', $3, $4)
-"""
 
 _STATS_SQL = """
 SELECT count(*) FILTER (WHERE j.lease_token IS NULL AND j.run_at <= now()) AS queued,
@@ -89,7 +85,7 @@ class DeadLetterService:
 
     async def get(self, principal: Principal, dead_letter_id: object) -> DeadLetter:
         """One dead letter, or NotFound (also for another owner's)."""
-        did = parse_uuid(dead_letter_id, "dead letter")
+        did = parse_id(dead_letter_id, "dead letter")
         async with self._sessions() as session:
             found = (
                 await session.execute(
@@ -118,8 +114,8 @@ class DeadLetterService:
             await self._orchestrator.resume(
                 conn, letter.execution_id, f"dead letter {letter.id} redriven by {principal.actor}"
             )
-            await conn.execute(
-                _AUDIT_SQL, principal.owner_id, principal.actor, str(letter.id),
+            await audit.record_in(
+                conn, principal, "dead_letter.redriven", "dead_letter", letter.id,
                 {"executionId": str(letter.execution_id), "nodeId": letter.node_id},
             )  # fmt: skip
         return await self.get(principal, letter.id)

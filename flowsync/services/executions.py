@@ -18,7 +18,8 @@ from flowsync import metrics
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
 from flowsync.engine.orchestrator import Orchestrator
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem
-from flowsync.services.inputs import checked_json_size
+from flowsync.services import audit
+from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import QUERIES, Connection
@@ -36,25 +37,12 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
  LIMIT $4
 """
 
-_AUDIT_SQL = """
-INSERT INTO audit_log (owner_id, actor, action, entity_type, entity_id, data)
-VALUES ($1, $2, $3, 'execution', $4, $5)
-"""
-
-
-def parse_uuid(value: object, what: str) -> uuid.UUID:
-    """A user-given id; a malformed one is simply not found."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError as exc:
-        raise NotFound(f"No {what} with id {value!r}.") from exc
-
 
 def _checked_start(
     workflow_id: object, input: Any, idempotency_key: str | None
 ) -> tuple[uuid.UUID, Any]:
     """The checks every start makes before touching the database: (workflow id, input)."""
-    wid = parse_uuid(workflow_id, "workflow")
+    wid = parse_id(workflow_id, "workflow")
     if input is None:
         input = {}
     checked_json_size(input, "$.input", MAX_INPUT_BYTES)
@@ -192,10 +180,9 @@ class ExecutionService:
             run_now=run_now,
         )
         if created:
-            await conn.execute(
-                _AUDIT_SQL, principal.owner_id, principal.actor, "execution.started",
-                str(execution_id), {"workflowId": str(wid), "version": row["version"],
-                                    "trigger": trigger_type},
+            await audit.record_in(
+                conn, principal, "execution.started", "execution", execution_id,
+                {"workflowId": str(wid), "version": row["version"], "trigger": trigger_type},
             )  # fmt: skip
         return execution_id, created
 
@@ -223,34 +210,30 @@ class ExecutionService:
     ) -> Started:
         """A new execution from a failed (or cancelled) one's failed step on, reusing
         the outputs of the steps that completed; they are recorded as reused."""
-        eid = parse_uuid(execution_id, "execution")
+        eid = parse_id(execution_id, "execution")
         await self.get(principal, eid)  # owner check: another owner's is not found
         await self._check_backpressure()
         async with self._pool.acquire() as conn, conn.transaction():
             new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
-            await conn.execute(
-                _AUDIT_SQL, principal.owner_id, principal.actor, "execution.retried",
-                str(new_id), {"retryOf": str(eid)},
-            )  # fmt: skip
+            await audit.record_in(
+                conn, principal, "execution.retried", "execution", new_id, {"retryOf": str(eid)}
+            )
         return Started(await self.get(principal, new_id), True)
 
     async def cancel(self, principal: Principal, execution_id: object) -> Execution:
         """Cancel a running execution (Conflict when it already ended)."""
-        eid = parse_uuid(execution_id, "execution")
+        eid = parse_id(execution_id, "execution")
         async with self._pool.acquire() as conn, conn.transaction():
             owner = await conn.fetchval("SELECT owner_id FROM executions WHERE id = $1", eid)
             if owner != principal.owner_id:
                 raise NotFound(f"No execution with id {execution_id}.")
             await self._orchestrator.cancel(conn, eid, f"cancelled by {principal.actor}")
-            await conn.execute(
-                _AUDIT_SQL, principal.owner_id, principal.actor, "execution.cancelled",
-                str(eid), {},
-            )  # fmt: skip
+            await audit.record_in(conn, principal, "execution.cancelled", "execution", eid)
         return await self.get(principal, eid)
 
     async def get(self, principal: Principal, execution_id: object) -> Execution:
         """The execution, or NotFound (also for another owner's)."""
-        eid = parse_uuid(execution_id, "execution")
+        eid = parse_id(execution_id, "execution")
         async with self._sessions() as session:
             found = (
                 await session.execute(
@@ -300,7 +283,7 @@ class ExecutionService:
         size = page_size(limit)
         stmt = select(Execution).where(Execution.owner_id == principal.owner_id)
         if workflow_id is not None:
-            stmt = stmt.where(Execution.workflow_id == parse_uuid(workflow_id, "workflow"))
+            stmt = stmt.where(Execution.workflow_id == parse_id(workflow_id, "workflow"))
         if status is not None:
             if status not in STATUSES:
                 raise InvalidInput(
@@ -330,7 +313,7 @@ class ExecutionService:
         self, principal: Principal, execution_id: object, *, after: int = 0, limit: int = 1000
     ) -> builtins.list[ExecutionEvent]:
         """The execution's events with a sequence number above `after`, in order."""
-        eid = parse_uuid(execution_id, "execution")
+        eid = parse_id(execution_id, "execution")
         await self.get(principal, eid)
         async with self._sessions() as session:
             rows = await session.execute(
@@ -407,7 +390,7 @@ class ExecutionService:
     ) -> tuple[Execution, builtins.list[StepExecution]]:
         """The execution and its steps as of one moment (one statement, so both agree with
         the execution's `last_sequence`); NotFound also for another owner's."""
-        eid = parse_uuid(execution_id, "execution")
+        eid = parse_id(execution_id, "execution")
         async with self._sessions() as session:
             rows = (
                 await session.execute(

@@ -3,9 +3,11 @@ limit (serialisers refuse or recurse past a few hundred levels) and a size limit
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 
-from flowsync.errors import InvalidInput, PayloadTooLarge, Problem
+from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 
 MAX_DEPTH = 100
 
@@ -44,3 +46,11 @@ def checked_json_size(value: object, path: str, max_bytes: int) -> int:
             [Problem(path, f"{size} bytes, over the limit of {max_bytes}")],
         )
     return size
+
+
+def parse_id(value: object, what: str) -> uuid.UUID:
+    """An id a caller sent; a malformed one is simply not found, like another owner's."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"No {what} with id {value!r}.") from exc

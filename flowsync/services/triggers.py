@@ -36,6 +36,7 @@ from flowsync.errors import Conflict, NotFound, Problem, TriggerInvalid
 from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule
 from flowsync.scheduler.scheduler import SchedulerStatus, read_status
 from flowsync.services import audit
+from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 
@@ -136,13 +137,6 @@ def webhook_url(trigger: Trigger) -> str | None:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _parse_id(value: object, what: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError as exc:
-        raise NotFound(f"No {what} with id {value!r}.") from exc
 
 
 def _new_secret() -> str:
@@ -255,7 +249,7 @@ class TriggerService:
             await session.execute(
                 select(Workflow)
                 .where(
-                    Workflow.id == _parse_id(workflow_id, "workflow"),
+                    Workflow.id == parse_id(workflow_id, "workflow"),
                     Workflow.owner_id == principal.owner_id,
                     Workflow.deleted_at.is_(None),
                 )
@@ -270,7 +264,7 @@ class TriggerService:
         self, session: AsyncSession, principal: Principal, trigger_id: object, *, lock: bool
     ) -> Trigger:
         stmt = select(Trigger).where(
-            Trigger.id == _parse_id(trigger_id, "trigger"),
+            Trigger.id == parse_id(trigger_id, "trigger"),
             Trigger.owner_id == principal.owner_id,
         )
         if lock:
@@ -335,7 +329,7 @@ class TriggerService:
         stmt = select(Trigger).where(Trigger.owner_id == principal.owner_id)
         if workflow_id is not None:
             try:
-                wid = _parse_id(workflow_id, "workflow")
+                wid = parse_id(workflow_id, "workflow")
             except NotFound:
                 return Page([], None)
             stmt = stmt.where(Trigger.workflow_id == wid)

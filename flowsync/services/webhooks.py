@@ -44,7 +44,8 @@ import asyncpg
 import orjson
 
 from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, Unauthenticated
-from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService, parse_uuid
+from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
+from flowsync.services.inputs import parse_id
 from flowsync.services.principal import Principal
 from flowsync.services.triggers import WebhookConfig
 
@@ -137,7 +138,7 @@ class WebhookService:
         query: Mapping[str, str],
     ) -> WebhookResult:
         """Handle one delivery (see the module's docstring for every rule)."""
-        tid = parse_uuid(trigger_id, "webhook trigger")
+        tid = parse_id(trigger_id, "webhook trigger")
         row = await self._pool.fetchrow(_LOOKUP_SQL, tid)
         if row is None:
             raise NotFound(f"No webhook trigger with id {trigger_id}.")

@@ -23,7 +23,7 @@ from flowsync.db.models import Trigger, Workflow, WorkflowVersion
 from flowsync.engine.validation import validate_definition, validate_workflow_document
 from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem
 from flowsync.services import audit
-from flowsync.services.inputs import checked_json_size
+from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 
@@ -51,14 +51,6 @@ def check_concurrency(value: object) -> int | None:
             [Problem("$.maxConcurrency", f"got {value!r}")],
         )
     return value
-
-
-def _parse_id(value: object, what: str = "workflow") -> uuid.UUID:
-    """Ids come from users: a malformed one is simply not found."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError as exc:
-        raise NotFound(f"No {what} with id {value!r}.") from exc
 
 
 class WorkflowService:
@@ -121,7 +113,7 @@ class WorkflowService:
         self, session: AsyncSession, principal: Principal, workflow_id: object, *, lock: bool
     ) -> Workflow:
         stmt = select(Workflow).where(
-            Workflow.id == _parse_id(workflow_id),
+            Workflow.id == parse_id(workflow_id, "workflow"),
             Workflow.owner_id == principal.owner_id,
             Workflow.deleted_at.is_(None),
         )
