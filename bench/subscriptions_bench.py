@@ -2,7 +2,7 @@
 executions run, and the cost of the executions query.
 
     .venv/bin/python bench/subscriptions_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--subscribers 1000] [--owners 10] [--rate 4] [--duration 20]
+        [--subscribers 1000] [--owners 1000,100,10] [--rate 4] [--duration 20]
 
 One real `flowsync dev` process (no embedded worker) serves the API; one real
 `flowsync worker` process runs the steps; this process holds the subscribers (raw
@@ -97,7 +97,7 @@ async def subscriber(n: int, url: str, key: str, stats: Stats, stop: asyncio.Eve
     init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
     subscribe = {"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}
     protocols = ["graphql-transport-ws"]
-    async with connect(url, subprotocols=protocols, max_queue=None) as ws:  # type: ignore[arg-type]
+    async with connect(url, subprotocols=protocols, max_queue=None, open_timeout=60) as ws:  # type: ignore[arg-type]
         await ws.send(orjson.dumps(init).decode())
         ack = orjson.loads(await ws.recv())
         assert ack["type"] == "connection_ack", ack
@@ -369,12 +369,18 @@ def main() -> None:
         ),
     )
     parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--owners", type=int, default=10)
+    parser.add_argument(
+        "--owners",
+        default="1000,100,10",
+        help="comma-separated: one run per value, the subscribers spread over that many "
+        "owners (1000: one subscriber each; 10: every event goes to 100 subscribers)",
+    )
     parser.add_argument("--rate", type=float, default=4, help="executions started per second")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    asyncio.run(run(args))
+    for owners in [int(o) for o in str(args.owners).split(",") if o.strip()]:
+        asyncio.run(run(argparse.Namespace(**{**vars(args), "owners": owners})))
 
 
 if __name__ == "__main__":

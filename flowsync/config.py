@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     dev_worker: bool = True
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The event loop of `flowsync dev` and `flowsync worker`: uvloop (where "
+        "it is installed; not on Windows) or the standard library's.",
+    )
     extra_handlers: str = Field(
         default="",
         description="Extra or replacement step handlers: 'type=module:attr,...' (plugins, tests).",

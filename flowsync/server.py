@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
+from flowsync import eventloop
 from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
@@ -165,7 +166,7 @@ def run_dev(settings: Settings) -> int:
     settings = settings.model_copy(update=explorer)
     with database_url(settings) as url:
         upgrade(url)
-        asyncio.run(_serve(settings, url, with_worker=settings.dev_worker))
+        eventloop.run(_serve(settings, url, with_worker=settings.dev_worker), settings.event_loop)
     return 0
 
 
@@ -200,5 +201,5 @@ def run_worker(settings: Settings, concurrency: int) -> int:
     # workers starting at once never race to change it.
     _exit_on_sigterm()
     with database_url(settings) as url:
-        asyncio.run(_work(settings, url, concurrency))
+        eventloop.run(_work(settings, url, concurrency), settings.event_loop)
     return 0

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
     StrawberryGraphQLCoreExecutionContext,
+    validate_document,
 )
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -148,6 +150,41 @@ def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
         else:
             out.append(error)
     return out
+
+
+class ValidateOnce(SchemaExtension):
+    """Validates each distinct valid document once per schema.
+
+    strawberry's ValidationCache keys on the rule classes, which the limiters create
+    anew for every operation, so it never hits; and graphql-core 3.3 takes 3-6 ms to
+    validate even a one-field mutation. Every rule here (the specification's, depth,
+    aliases, introspection) depends on the document alone, and the schema is fixed,
+    so a document that validated once validates again. Documents with errors are not
+    cached (they are rare, and their errors are per request). Put it after the
+    extensions whose `on_validate` may refuse an operation first (the cost limit, which
+    reads variables): then this one does nothing."""
+
+    def __init__(self, cache: OrderedDict[str, bool], maxsize: int) -> None:
+        self._cache = cache
+        self._maxsize = maxsize
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query
+        if context.pre_execution_errors is None and query and context.graphql_document:
+            if query in self._cache:
+                self._cache.move_to_end(query)
+                context.pre_execution_errors = []
+            else:
+                errors = validate_document(
+                    context.schema._schema, context.graphql_document, context.validation_rules
+                )
+                context.pre_execution_errors = errors
+                if not errors:
+                    self._cache[query] = True
+                    while len(self._cache) > self._maxsize:
+                        self._cache.popitem(last=False)
+        yield
 
 
 class FlowSyncErrors(MaskErrors):
@@ -280,8 +317,7 @@ def build_schema(settings: Settings) -> Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         FlowSyncErrors,
         # Clients send the same few documents again and again (every subscriber of a
-        # dashboard the same subscription): parse each once. (Validation is not cached:
-        # the limiters' rules are made per operation, so a cache would never hit.)
+        # dashboard the same subscription): parse and validate each once.
         functools.partial(ParseOnce, maxsize=256),
         functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
@@ -290,6 +326,8 @@ def build_schema(settings: Settings) -> Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
+    # Last: after every extension that adds rules or refuses an operation first.
+    extensions.append(functools.partial(ValidateOnce, OrderedDict(), 256))
     return Schema(
         query=Query,
         mutation=Mutation,

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Uuid, any_, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.config import Settings
@@ -88,7 +88,11 @@ class Authenticator:
         if token.startswith(KEY_PREFIX):
             principal = await self._api_keys.authenticate(token)
             key_id = uuid.UUID(principal.actor.removeprefix("apikey:"))
-            self._key_checks[key_id] = (time.monotonic(), True)
+            now = time.monotonic()
+            self._key_checks[key_id] = (now, True)
+            # Counted as asked: the first re-checks of many connections opened one after
+            # another then share the refresh-ahead batches instead of one query each.
+            self._asked[key_id] = now
             return Credential(principal, key_id=key_id)
         if token.count(".") == 2:
             return await self._jwt(token)
@@ -200,7 +204,9 @@ class Authenticator:
                     (
                         await session.execute(
                             select(ApiKey.id).where(
-                                ApiKey.id.in_(list(keys)), ApiKey.revoked_at.is_(None)
+                                # One array parameter: the same statement for any count.
+                                ApiKey.id == any_(cast(list(keys), ARRAY(Uuid))),
+                                ApiKey.revoked_at.is_(None),
                             )
                         )
                     ).scalars()

@@ -40,8 +40,13 @@ async def test_depth_alias_and_token_limits(db_url: str) -> None:
             "{ executions { edges { node { workflow {"
             " executions { edges { node { id } } } } } } } }"
         )
-        reply = await post(api, a.key, {"query": deep})
-        assert "exceeds maximum operation depth of 5" in reply.json()["errors"][0]["message"]
+        for _ in range(2):  # a refused document is refused again (nothing cached)
+            reply = await post(api, a.key, {"query": deep})
+            assert "exceeds maximum operation depth of 5" in reply.json()["errors"][0]["message"]
+        ok = await post(
+            api, a.key, {"query": "{ executions { edges { node { steps { status } } } } }"}
+        )
+        assert ok.status_code == 200 and "errors" not in ok.json()  # validated once, kept
         aliases = "{ " + " ".join(f"h{i}: health {{ status }}" for i in range(4)) + " }"
         reply = await post(api, a.key, {"query": aliases})
         assert "4 aliases found. Allowed: 3" in reply.json()["errors"][0]["message"]
@@ -66,6 +71,12 @@ async def test_query_cost_limit_counts_pages_nested_lists_and_variables(db_url: 
             api, a.key, {"query": nested.replace("200", "10"), "variables": {"n": 5}}
         )
         assert "errors" not in small.json(), small.text
+        # The same document, validated once and remembered as valid, is still refused
+        # when its variables make it too costly: the cost is checked on every request.
+        again = await post(
+            api, a.key, {"query": nested.replace("200", "10"), "variables": {"n": 1000}}
+        )
+        assert again.json()["errors"][0]["extensions"]["code"] == "query_too_costly"
         # Fragments count as if written out.
         spread = """query { executions(first: 200) { edges { node { ...f } } } }
                     fragment f on Execution { timeline { sequence } steps { status } }"""
