@@ -110,6 +110,11 @@ def stop_workers(procs: list[Any]) -> None:
         proc.wait(30)
 
 
+# Every transaction, read-only ones and single statements included: a measure of round
+# trips that end a transaction (of everything on this database during the run).
+COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+
+
 async def wait_all_done(pool: asyncpg.Pool, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -127,9 +132,9 @@ async def throughput(
     runs: int,
     procs: int,
     **settings: Any,
-) -> tuple[float, int, float, float]:
+) -> tuple[float, int, float, float, float]:
     """Steps/s with `procs` worker processes over a backlog of `runs` executions; also
-    write transactions and WAL bytes per step."""
+    write transactions, WAL bytes and transactions of any kind per step."""
     pool = services.pool
     await pool.execute("TRUNCATE executions CASCADE")
     wf = await services.workflows.create(me, f"bench-{time.time()}", None, definition)
@@ -138,12 +143,15 @@ async def throughput(
     steps = runs * len(definition["nodes"])
     xid0 = int(await pool.fetchval("SELECT txid_current()"))
     lsn0 = await pool.fetchval("SELECT pg_current_wal_lsn()")
+    commits0 = await pool.fetchval(COMMITS)
     workers = start_workers(services.url, procs, 32, **settings)
     try:
         await wait_all_done(pool)
     finally:
         stop_workers(workers)
     xid1 = int(await pool.fetchval("SELECT txid_current()"))
+    await asyncio.sleep(0.6)  # the statistics collector's flush interval is 0.5 s
+    commits = await pool.fetchval(COMMITS) - commits0
     wal = await pool.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)", lsn0)
     span = await pool.fetchrow(
         "SELECT extract(epoch FROM max(e.finished_at) - min(s.started_at)) AS seconds "
@@ -152,7 +160,7 @@ async def throughput(
     failed = await pool.fetchval("SELECT count(*) FROM executions WHERE status <> 'COMPLETED'")
     assert failed == 0, f"{failed} executions did not complete"
     seconds = float(span["seconds"])
-    return steps / seconds, steps, (xid1 - xid0 - 1) / steps, float(wal) / steps
+    return steps / seconds, steps, (xid1 - xid0 - 1) / steps, float(wal) / steps, commits / steps
 
 
 async def latency(services: Services, me: Principal, runs: int) -> tuple[list[float], list[float]]:
@@ -284,14 +292,15 @@ def main() -> None:
     best = 0.0
     labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
     for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
-        rate, steps, xacts, wal = results[key]
+        rate, steps, xacts, wal, commits = results[key]
         shape, procs = key.split("/")
         if shape != "action":
             best = max(best, rate)
         label = labels[shape]
         print(
             f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s over {steps} steps; "
-            f"{xacts:.2f} write transactions and {wal / 1024:.1f} KiB WAL per step"
+            f"{xacts:.2f} write transactions ({commits:.2f} in all) and "
+            f"{wal / 1024:.1f} KiB WAL per step"
         )
     e2e, hops = results["latency"]
     print(
