@@ -5,6 +5,7 @@ numbers are committed together or not at all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
@@ -20,6 +21,7 @@ from flowsync.engine.graph import ExecutionStatus, StepStatus
 from flowsync.engine.transitions import (
     Plan,
     StepRow,
+    apply_plan,
     plan_cancel,
     plan_completion,
     plan_failure,
@@ -29,6 +31,7 @@ from flowsync.engine.transitions import (
     plan_retry,
     plan_start,
     plan_wait,
+    runs_alone,
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.errors import Conflict, LeaseLost, NotFound
@@ -108,6 +111,10 @@ def _count_finished(workflow_id: uuid.UUID, status: ExecutionStatus | None) -> N
     # Counted when the transaction is written; a rollback after this (rare) overcounts.
     if status is not None:
         metrics.EXECUTIONS_FINISHED.labels(str(workflow_id), status.value).inc()
+
+
+class _Stale(Exception):
+    """A guarded write found the run changed since what its plan was made from."""
 
 
 def _carried(
@@ -247,6 +254,22 @@ class Orchestrator:
         `known_outputs` (the outputs this step saw) are still all there is, they travel
         with it, so the next step needs no read."""
         wf = await self.workflows.get(job.workflow_version_id)
+        if job.known_steps is not None:
+            # A chain step this worker was handed with what it knew of the run: one
+            # statement, guarded by the lease and the run's sequence, instead of a
+            # transaction of four round trips. Anything else (a cancel, a lost lease, a
+            # reply lost and retried) makes the guard fail and the usual path decide.
+            sequence, known = job.known_steps
+            plan = plan_completion(wf, known, job.node_id, output, take_next=take_next)
+            if not plan.drop_jobs and plan.execution_status not in _ENDED:
+                async with self.pool.acquire() as conn:
+                    # Stale, or a deadlock with a cancel: the locked path below retries.
+                    with contextlib.suppress(_Stale, *_RETRYABLE):
+                        return await self._write(
+                            conn, job.execution_id, sequence, job.owner_id, job.workflow_id,
+                            plan, job=job, hold=True, guarded=True, steps=known,
+                            known_outputs=_carried(known, job.node_id, output, known_outputs),
+                        )  # fmt: skip
 
         async def txn() -> ClaimedJob | None:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -255,7 +278,7 @@ class Orchestrator:
                 plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
                 return await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
-                    job.workflow_id, plan, job=job, hold=True,
+                    job.workflow_id, plan, job=job, hold=True, steps=steps,
                     known_outputs=_carried(steps, job.node_id, output, known_outputs),
                 )  # fmt: skip
 
@@ -402,10 +425,15 @@ class Orchestrator:
         job: ClaimedJob | None = None,
         known_outputs: dict[str, Any] | None = None,
         hold: bool = False,
+        guarded: bool = False,
+        steps: Mapping[str, StepRow] | None = None,
     ) -> ClaimedJob | None:
         """Write a plan in one statement; returns the job handed to this worker, if any.
         With `hold`, `job`'s row is still in the table (hold_job) and is reused or
-        deleted here."""
+        deleted here. `guarded`: the plan was made from `steps` as known at
+        `last_sequence`, not read under locks; `_Stale` when that is no longer so (and
+        nothing was written). `steps` (the rows the plan was made from) let a job handed
+        on carry what the run looks like after this write, when its step runs alone."""
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
         # A job held by this transition (complete) is handed on to the step this worker
@@ -451,7 +479,11 @@ class Orchestrator:
             job.job_id if held and job is not None else None,
             hand_on.step_id if hand_on is not None else None,
             hand_on.max_attempts if hand_on is not None else None,
+            job.lease_token if guarded and job is not None else None,
+            job.step_id if guarded and job is not None else None,
         )  # fmt: skip
+        if guarded and (row is None or not row["events_written"]):
+            raise _Stale()
         if plan.execution_status in _ENDED:
             await self._promote(conn, workflow_id)
             _count_finished(workflow_id, plan.execution_status)
@@ -459,6 +491,11 @@ class Orchestrator:
             return None
         job_id = dict(zip(row["job_steps"], row["job_ids"], strict=True))[taken.step_id]
         workflow = await self.workflows.get(job.workflow_version_id)
+        known_steps = None
+        if steps is not None and hand_on is not None:
+            after = apply_plan(steps, plan)
+            if runs_alone(after, taken.node_id):
+                known_steps = (int(row["last_sequence"]), after)
         return dataclasses.replace(
             job,
             job_id=job_id,
@@ -470,4 +507,5 @@ class Orchestrator:
             node_type=workflow.nodes[taken.node_id].type,
             step_input=None,
             known_outputs=known_outputs,
+            known_steps=known_steps,
         )

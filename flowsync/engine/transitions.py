@@ -269,3 +269,34 @@ def plan_rerun(
         statuses[node_id] = StepStatus.SKIPPED
     _advance_into(plan, wf, steps, statuses, branches)
     return plan
+
+
+def branch_of(output: Any) -> bool | None:
+    """A condition step's branch as the rules read it: its output's boolean `result`."""
+    result = output.get("result") if isinstance(output, dict) else None
+    return result if isinstance(result, bool) else None
+
+
+def apply_plan(steps: Mapping[str, StepRow], plan: Plan) -> dict[str, StepRow]:
+    """The steps as they are once `plan` is written over `steps` (the rows it was
+    planned from): what the writer knows of the run without reading it again."""
+    after = dict(steps)
+    for change in plan.steps:
+        old = after[change.node_id]
+        branch = old.branch if change.output is None else branch_of(change.output)
+        after[change.node_id] = StepRow(change.step_id, change.status, branch)
+    return after
+
+
+_ACTIVE = frozenset({StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING})
+
+
+def runs_alone(steps: Mapping[str, StepRow], node_id: str) -> bool:
+    """Whether `node_id` is the run's only step that is queued, running or waiting:
+    then no other worker has a reason to write to the run until it finishes (only a
+    cancel, a lease lost or an operator could), and its worker may finish it from what
+    it knows, guarded by the run's sequence number."""
+    return (
+        all(row.status not in _ACTIVE or node == node_id for node, row in steps.items())
+        and steps[node_id].status is StepStatus.RUNNING
+    )

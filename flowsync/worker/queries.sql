@@ -191,7 +191,20 @@ SELECT node_id, status, output
 -- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds,
 -- $26: the job this transition holds (hold_job), handed on to step $27 with $28 attempts
 -- allowed when $27 is set, else deleted.
-WITH steps AS (
+-- $29, $30: set when the transition was planned from what the writer knew rather than
+-- read under hold_job's locks (a chain step finished by the worker that wrote the step
+-- before it): job $26 must still be leased with token $29 for step $30, and the run's
+-- newest sequence must still be $2. Both rows are locked here; when either check fails,
+-- nothing is written (events_written = 0) and the caller plans again under hold_job.
+WITH held AS (
+    SELECT id FROM jobs WHERE id = $26 AND lease_token = $29 AND step_id = $30
+       FOR NO KEY UPDATE
+), guard AS (
+    SELECT id FROM executions
+     WHERE id = $1
+       AND ($29::uuid IS NULL OR (last_sequence = $2 AND EXISTS (SELECT 1 FROM held)))
+       FOR NO KEY UPDATE
+), steps AS (
     UPDATE step_executions AS s
        SET status = u.status,
            output = coalesce(u.output, s.output),
@@ -210,7 +223,7 @@ WITH steps AS (
                               ELSE s.finished_at END
       FROM unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[])
            AS u(id, status, output, error, input)
-     WHERE s.id = u.id
+     WHERE s.id = u.id AND EXISTS (SELECT 1 FROM guard)
     RETURNING s.id
 ), new_jobs AS (
     INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, lease_token,
@@ -222,15 +235,16 @@ WITH steps AS (
            CASE WHEN u.lease_token IS NULL THEN NULL ELSE $20 END
       FROM unnest($10::uuid[], $11::timestamptz[], $12::int[], $13::uuid[])
            AS u(step_id, run_at, max_attempts, lease_token)
+     WHERE EXISTS (SELECT 1 FROM guard)
     RETURNING id, step_id
 ), handed_on AS (
     -- A held job ($26) goes on to the chain's next step ($27) under the same lease:
     -- only columns outside every index change, so the update is HOT.
     UPDATE jobs SET step_id = $27, attempts = 1, max_attempts = $28
-     WHERE id = $26 AND $27::uuid IS NOT NULL
+     WHERE id = $26 AND $27::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM guard)
     RETURNING id, step_id
 ), finished_job AS (
-    DELETE FROM jobs WHERE id = $26 AND $27::uuid IS NULL
+    DELETE FROM jobs WHERE id = $26 AND $27::uuid IS NULL AND EXISTS (SELECT 1 FROM guard)
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
@@ -239,6 +253,7 @@ WITH steps AS (
       FROM unnest($14::text[], $15::text[], $16::uuid[], $17::text[], $18::int[],
                   $19::jsonb[])
            WITH ORDINALITY AS u(kind, status, step_id, node_id, attempt, data, ord)
+     WHERE EXISTS (SELECT 1 FROM guard)
     RETURNING sequence
 ), execution AS (
     UPDATE executions
@@ -251,7 +266,7 @@ WITH steps AS (
            finished_at = CASE WHEN $21 IN ('COMPLETED','FAILED','CANCELLED') THEN now()
                               WHEN $21 = 'RUNNING' THEN NULL
                               ELSE finished_at END
-     WHERE id = $1
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM guard)
     RETURNING last_sequence
 )
 SELECT (SELECT array_agg(step_id) FROM (SELECT step_id FROM new_jobs
@@ -264,7 +279,9 @@ SELECT (SELECT array_agg(step_id) FROM (SELECT step_id FROM new_jobs
        (SELECT CASE WHEN EXISTS (SELECT 1 FROM event_watchers w WHERE w.owner_id = $3 AND w.expires_at > now()) THEN pg_notify('flowsync_events', $1::text || ':' || last_sequence) END
               FROM execution)
            AS events_notified,
-       CASE WHEN $24 THEN pg_notify('flowsync_jobs', '') END AS jobs_notified;
+       CASE WHEN $24 AND EXISTS (SELECT 1 FROM guard) THEN pg_notify('flowsync_jobs', '') END
+           AS jobs_notified,
+       (SELECT last_sequence FROM execution) AS last_sequence;
 
 -- name: notify_jobs
 -- Wake idle workers: new jobs are claimable. Payloads carry nothing; the table is the truth.

@@ -20,6 +20,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.engine.transitions import StepRow
 
 JOBS_CHANNEL = "flowsync_jobs"
 EVENTS_CHANNEL = "flowsync_events"
@@ -121,10 +122,15 @@ class ClaimedJob:
     # The outputs of every step completed before this one, when the worker that handed
     # this job over knew them exactly (a chain); None: read them from the table.
     known_outputs: dict[str, Any] | None = None
+    # The run's newest sequence and its steps after the write that handed this job over,
+    # when this step was then the only one queued or running (see runs_alone).
+    known_steps: tuple[int, dict[str, StepRow]] | None = None
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> ClaimedJob:
-        return cls(**{name: row[name] for name in cls.__slots__ if name != "known_outputs"})
+        return cls(
+            **{n: row[n] for n in cls.__slots__ if n not in ("known_outputs", "known_steps")}
+        )
 
 
 class Queue:

@@ -374,3 +374,101 @@ async def test_cancel_stops_a_running_step(env: Env) -> None:
     finally:
         env.worker.stop()
         await task
+
+
+async def test_a_chain_step_is_finished_from_what_its_worker_knew(env: Env) -> None:
+    """The worker that hands a chain's next step to itself knows the run; that step is
+    finished in one guarded statement, with the same steps and events as under locks."""
+    wid = await env.create(chain(2))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    [start] = await worker.queue.claim(1)
+    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert t1 is not None and t1.node_id == "t1" and t1.known_steps is not None
+    sequence, known = t1.known_steps
+    assert sequence == (await env.services.executions.get(env.me, eid)).last_sequence
+    assert {n: r.status for n, r in known.items()} == statuses(await env.steps(eid))
+    t2 = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
+    assert t2 is not None and t2.node_id == "t2" and t2.known_steps is not None
+    end = await worker.orchestrator.complete(t2, {"n": 3}, take_next=True)
+    assert end is not None and end.node_id == "end"
+    await worker.orchestrator.complete(end, {"done": True}, take_next=True)
+    execution = await env.services.executions.get(env.me, eid)
+    assert execution.status == "COMPLETED"
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    completed = Counter(e.node_id for e in events if e.kind == "step.completed")
+    assert completed == {"start": 1, "t1": 1, "t2": 1, "end": 1}
+
+
+async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) -> None:
+    """A cancel, or a lease that expired and went to another worker, between the hand-on
+    and the finish: the guarded write changes nothing and the usual path refuses."""
+    wid = await env.create(chain(2))
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    pool = env.services.pool
+
+    eid = await env.start(wid, {"n": 1})
+    [start] = await worker.queue.claim(1)
+    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert t1 is not None and t1.known_steps is not None
+    await env.services.executions.cancel(env.me, eid)
+    before = [(e.sequence, e.kind, e.node_id) for e in await env.events(eid)]
+    with pytest.raises(LeaseLost):
+        await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
+    assert [(e.sequence, e.kind, e.node_id) for e in await env.events(eid)] == before
+    assert (await env.services.executions.get(env.me, eid)).status == "CANCELLED"
+
+    eid = await env.start(wid, {"n": 1})
+    [start] = await worker.queue.claim(1)
+    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert t1 is not None and t1.known_steps is not None
+    await pool.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
+    assert await Queue(pool, "reaper", 30).reclaim_expired() == 1
+    other = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
+    [again] = await other.queue.claim(1)
+    assert again.node_id == "t1" and again.known_steps is None
+    with pytest.raises(LeaseLost):
+        await worker.orchestrator.complete(t1, {"n": "late"}, take_next=True)
+    await other.orchestrator.complete(again, {"n": "b"})
+    steps = await env.steps(eid)
+    assert steps["t1"].output == {"n": "b"}
+    completed = [e for e in await env.events(eid) if e.kind == "step.completed"]
+    assert [e.node_id for e in completed] == ["start", "t1"]
+    await env.services.executions.cancel(env.me, eid)  # its next job out of the way
+
+    # Another transition of the run, the job untouched: the guard sees the sequence move
+    # on, and the step is finished under locks, its events numbered after the other's.
+    eid = await env.start(wid, {"n": 1})
+    [start] = await worker.queue.claim(1)
+    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert t1 is not None and t1.known_steps is not None
+    await pool.execute(
+        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
+                      RETURNING last_sequence)
+           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
+                                         status, data)
+           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
+                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
+        eid,
+    )
+    t2 = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
+    assert t2 is not None and t2.node_id == "t2"
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert [e.node_id for e in events if e.kind == "step.completed"] == ["start", "t1"]
+
+
+async def test_a_branch_beside_others_is_finished_under_locks(env: Env) -> None:
+    """After a fork, the branch a worker takes is not alone: what it knew would go stale
+    as soon as a sibling moves, so it carries nothing and is finished under locks."""
+    wid = await env.create(fan(3))
+    await env.start(wid, {})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    [start] = await worker.queue.claim(1)
+    job = await worker.orchestrator.complete(start, {}, take_next=True)
+    while job is not None and job.node_type != "fork":
+        job = await worker.orchestrator.complete(job, {}, take_next=True)
+    assert job is not None
+    branch = await worker.orchestrator.complete(job, {}, take_next=True)
+    assert branch is not None and branch.known_steps is None

@@ -376,4 +376,15 @@ def test_passing_only_the_paths_read_changes_no_result(
         got = ("error", type(cause).__name__ if cause else "no JSON form")
     if got == ("error", "no JSON form"):
         return  # the raw result had no JSON form; nothing to compare
+    a = input_value.get("a") if isinstance(input_value, dict) else None
+    if source == "input.a.map(x, x)" and isinstance(a, dict):
+        # CEL maps are unordered: a map's keys come out of `map` in the runtime's hash
+        # order, which differs from one call to the next (hypothesis saw it flake).
+        got, expected = _sorted_list(got), _sorted_list(expected)
     assert got == expected
+
+
+def _sorted_list(result: object) -> object:
+    if isinstance(result, tuple) and result[0] == "ok" and isinstance(result[1], list):
+        return ("ok", sorted(result[1], key=repr))
+    return result
