@@ -728,3 +728,30 @@ async def test_a_header_that_would_split_the_request_is_refused(
         await call(client, request)
     assert caught.value.retryable is False
     assert len(server.requests) == seen
+
+
+async def test_a_pooled_connection_the_server_closed_is_not_reused(
+    client: GuardedClient,
+) -> None:
+    """A server that answers (keep-alive by HTTP/1.1's default) and then hangs up: the
+    next request must open a new connection, not fail on the dead one."""
+    accepted: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()  # no `Connection: close`: the client learns it from the socket
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for _ in range(3):
+            response = await call(client, HttpRequest("GET", f"http://127.0.0.1:{port}/"))
+            assert response.status == 200 and response.body == "ok"
+            await asyncio.sleep(0.05)  # the close reaches the client's socket
+        assert len(accepted) == 3
+    finally:
+        server.close()
+        await server.wait_closed()
