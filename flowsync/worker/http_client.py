@@ -279,7 +279,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         network_backend: httpcore.AsyncNetworkBackend | None = None,
         limits: httpx.Limits | None = None,
     ) -> None:
-        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        # As many kept alive as may be open: httpcore closes an idle connection whenever
+        # the pool holds more connections than `max_keepalive_connections` (it counts all
+        # of them, not the idle ones), so with more steps in flight than that, every
+        # finished request closed a connection and the next one opened a new one.
+        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=100)
         backend = _GuardedBackend(policy, resolver, network_backend or httpcore.AnyIOBackend())
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or _default_ssl_context(),

@@ -755,3 +755,36 @@ async def test_a_pooled_connection_the_server_closed_is_not_reused(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_connections_are_kept_alive_for_as_many_requests_as_run_at_once(
+    client: GuardedClient,
+) -> None:
+    """Thirty requests at once, twice: the second round reuses the first round's thirty
+    connections (httpcore closed idle ones beyond its keep-alive limit, which counted
+    every connection, so each round opened new ones)."""
+    accepted: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await asyncio.sleep(0.05)  # all thirty are in flight together
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for _ in range(2):
+            replies = await asyncio.gather(
+                *(call(client, HttpRequest("GET", f"http://127.0.0.1:{port}/")) for _ in range(30))
+            )
+            assert all(r.status == 200 for r in replies)
+        assert len(accepted) == 30
+    finally:
+        server.close()
+        await server.wait_closed()
