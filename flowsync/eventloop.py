@@ -1,8 +1,8 @@
 """Running the long-lived processes' event loop.
 
 `flowsync dev` and `flowsync worker` run on uvloop (libuv, in C) where it is installed:
-asyncpg is written for it, and the pure-Python transports of the standard loop were
-the largest single cost of writing subscription events to a thousand websockets. The
+asyncpg is written for it, and the standard loop's pure-Python transports were a
+fifth of the API's CPU when writing subscription events to a thousand websockets. The
 setting `event_loop = "asyncio"` runs the standard loop instead (and is used where
 uvloop is missing, e.g. on Windows).
 """

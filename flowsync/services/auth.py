@@ -93,6 +93,8 @@ class Authenticator:
             # Counted as asked: the first re-checks of many connections opened one after
             # another then share the refresh-ahead batches instead of one query each.
             self._asked[key_id] = now
+            if len(self._asked) > _OWNER_CACHE_SIZE:  # keys used over HTTP only, too
+                self._forget_asked(now)
             return Credential(principal, key_id=key_id)
         if token.count(".") == 2:
             return await self._jwt(token)
@@ -185,6 +187,15 @@ class Authenticator:
         self._batch_keys.add(key_id)
         await asyncio.shield(batch)
         return self._key_checks.get(key_id, (0.0, True))[1]
+
+    def _forget_asked(self, now: float) -> None:
+        """Keep `_asked` bounded: drop keys not asked for two check periods, and past
+        the bound the oldest half."""
+        cutoff = now - 2 * self._settings.credential_check_seconds
+        self._asked = {k: at for k, at in self._asked.items() if at > cutoff}
+        if len(self._asked) > _OWNER_CACHE_SIZE:
+            newest = sorted(self._asked.items(), key=lambda item: item[1])
+            self._asked = dict(newest[len(newest) // 2 :])
 
     async def _check_batch(self, done: asyncio.Future[None]) -> None:
         await asyncio.sleep(0)  # let the other checks of this moment join

@@ -221,3 +221,21 @@ async def test_without_a_jwks_url_jwts_are_refused_clearly(services: Services) -
     assert (
         await services.authenticator.authenticate(f"Bearer {issued.secret}")
     ).key_id == issued.key.id
+
+
+async def test_keys_remembered_for_re_checks_stay_bounded(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every key that authenticates is remembered for the batched re-checks of long-lived
+    connections; keys used over HTTP only must not pile up without bound."""
+    from flowsync.services import auth
+
+    monkeypatch.setattr(auth, "_OWNER_CACHE_SIZE", 4)
+    authenticator = api.services.authenticator
+    owners = [await api.owner() for _ in range(10)]
+    for owner in owners:
+        credential = await authenticator.authenticate(f"Bearer {owner.key}")
+        assert await authenticator.still_valid(credential)
+    assert len(authenticator._asked) <= 4
+    newest = await authenticator.authenticate(f"Bearer {owners[-1].key}")
+    assert newest.key_id in authenticator._asked
