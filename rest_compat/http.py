@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
+from flowsync.services.inputs import json_depth_ok
 from flowsync.services.observability import ObservabilityService
 from flowsync.services.principal import Principal
 from rest_compat.errors import error_response, method_not_allowed, unexpected
@@ -195,23 +196,11 @@ def check_depth(value: object, limit: int = MAX_JSON_DEPTH) -> None:
     """InvalidInput when a JSON value nests arrays and objects more than `limit` deep: the
     engine stores and re-encodes JSON with bounded recursion, so deeper values are
     refused here, up front, instead of failing somewhere inside."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[object] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    raise InvalidInput(
-                        f"The JSON is nested more than {limit} levels deep.",
-                        [Problem("$", f"nested more than {limit} levels deep")],
-                    )
-                stack.append((child, depth + 1))
+    if not json_depth_ok(value, limit):
+        raise InvalidInput(
+            f"The JSON is nested more than {limit} levels deep.",
+            [Problem("$", f"nested more than {limit} levels deep")],
+        )
 
 
 def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:

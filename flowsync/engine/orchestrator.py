@@ -254,6 +254,20 @@ class Orchestrator:
         `known_outputs` (the outputs this step saw) are still all there is, they travel
         with it, so the next step needs no read."""
         wf = await self.workflows.get(job.workflow_version_id)
+
+        async def write(
+            conn: Connection,
+            sequence: int,
+            steps: Mapping[str, StepRow],
+            plan: Plan,
+            guarded: bool,
+        ) -> ClaimedJob | None:
+            return await self._write(
+                conn, job.execution_id, sequence, job.owner_id, job.workflow_id, plan,
+                job=job, hold=True, guarded=guarded, steps=steps,
+                known_outputs=_carried(steps, job.node_id, output, known_outputs),
+            )  # fmt: skip
+
         if job.known_steps is not None:
             # A chain step this worker was handed with what it knew of the run: one
             # statement, guarded by the lease and the run's sequence, instead of a
@@ -265,22 +279,14 @@ class Orchestrator:
                 async with self.pool.acquire() as conn:
                     # Stale, or a deadlock with a cancel: the locked path below retries.
                     with contextlib.suppress(_Stale, *_RETRYABLE):
-                        return await self._write(
-                            conn, job.execution_id, sequence, job.owner_id, job.workflow_id,
-                            plan, job=job, hold=True, guarded=True, steps=known,
-                            known_outputs=_carried(known, job.node_id, output, known_outputs),
-                        )  # fmt: skip
+                        return await write(conn, sequence, known, plan, guarded=True)
 
         async def txn() -> ClaimedJob | None:
             async with self.pool.acquire() as conn, conn.transaction():
                 head = await self._take(conn, job, keep=False, query="hold_job")
                 steps = await self._states(conn, head)
                 plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
-                return await self._write(
-                    conn, job.execution_id, head["last_sequence"], job.owner_id,
-                    job.workflow_id, plan, job=job, hold=True, steps=steps,
-                    known_outputs=_carried(steps, job.node_id, output, known_outputs),
-                )  # fmt: skip
+                return await write(conn, head["last_sequence"], steps, plan, guarded=False)
 
         return await _retrying(txn)
 
