@@ -10,6 +10,7 @@ uvloop is missing, e.g. on Windows).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -31,3 +32,26 @@ def run(main: Coroutine[Any, Any, T], kind: str = "uvloop") -> T:
             factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
+
+
+def settle_heap() -> None:
+    """Called once a long-lived process has started, before it serves, to keep the
+    garbage collector's pauses short and rare.
+
+    A full collection stops the process for time proportional to the objects it tracks:
+    with a thousand websocket subscribers the API's took 280 ms, every 15 s under load,
+    and each delivery in flight waited that long (the benchmark's p99).
+
+    * `gc.freeze()` moves every object alive by now (modules, classes, the app: ~160,000
+      in the API process) out of the collector's reach; they live as long as the process
+      anyway. That cut the pause to ~190 ms.
+    * A full collection is considered after 100 collections of the middle generation
+      instead of 10 (still only once the objects promoted since the last one exceed a
+      quarter of those it holds, CPython's own rule). Under that load they came every
+      ~15 s, now every ~150 s; the cyclic garbage that waits longer for them is a few
+      MB (the full collections under load found 0-6,000 objects).
+    """
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 100)

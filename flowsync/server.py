@@ -107,6 +107,7 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
             + f'\n  header: {{"Authorization": "Bearer {key}"}}\n',
             flush=True,
         )
+        eventloop.settle_heap()
         await server.serve()
     finally:
         if scheduler is not None and scheduler_task is not None:
@@ -185,6 +186,7 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.stop)
+    eventloop.settle_heap()
     try:
         await worker.run()
     finally:
