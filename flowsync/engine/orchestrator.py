@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -128,6 +129,26 @@ def _carried(
     return {**(known or {}), node_id: output}
 
 
+@dataclasses.dataclass(slots=True)
+class _Completion:
+    """A completed step waiting to be written."""
+
+    job: ClaimedJob
+    output: Any
+    take_next: bool
+    known_outputs: Mapping[str, Any] | None
+    # Set while it waits for another completion's writer to write it too.
+    result: asyncio.Future[ClaimedJob | None] | None = None
+
+    @property
+    def request(self) -> tuple[ClaimedJob, Any, bool, Mapping[str, Any] | None]:
+        return self.job, self.output, self.take_next, self.known_outputs
+
+
+class _WriterGone(Exception):
+    """The task writing a batch of completions stopped before it wrote this one."""
+
+
 class Orchestrator:
     """Starts executions and records each step's outcome."""
 
@@ -143,6 +164,8 @@ class Orchestrator:
         self.workflows = workflows
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
+        # Completions waiting for the one being written for the same execution.
+        self._queued: dict[uuid.UUID, list[_Completion]] = {}
 
     # -- starting -------------------------------------------------------------------
 
@@ -253,42 +276,111 @@ class Orchestrator:
         step that became ready is handed back already claimed by this worker; when
         `known_outputs` (the outputs this step saw) are still all there is, they travel
         with it, so the next step needs no read."""
-        wf = await self.workflows.get(job.workflow_version_id)
-
-        async def write(
-            conn: Connection,
-            sequence: int,
-            steps: Mapping[str, StepRow],
-            plan: Plan,
-            guarded: bool,
-        ) -> ClaimedJob | None:
-            return await self._write(
-                conn, job.execution_id, sequence, job.owner_id, job.workflow_id, plan,
-                job=job, hold=True, guarded=guarded, steps=steps,
-                known_outputs=_carried(steps, job.node_id, output, known_outputs),
-            )  # fmt: skip
-
+        done = _Completion(job, output, take_next, known_outputs)
         if job.known_steps is not None:
             # A chain step this worker was handed with what it knew of the run: one
             # statement, guarded by the lease and the run's sequence, instead of a
             # transaction of four round trips. Anything else (a cancel, a lost lease, a
             # reply lost and retried) makes the guard fail and the usual path decide.
+            wf = await self.workflows.get(job.workflow_version_id)
             sequence, known = job.known_steps
             plan = plan_completion(wf, known, job.node_id, output, take_next=take_next)
             if not plan.drop_jobs and plan.execution_status not in _ENDED:
                 async with self.pool.acquire() as conn:
                     # Stale, or a deadlock with a cancel: the locked path below retries.
                     with contextlib.suppress(_Stale, *_RETRYABLE):
-                        return await write(conn, sequence, known, plan, guarded=True)
+                        return await self._write_completion(
+                            conn, done, sequence, known, plan, guarded=True
+                        )
+        return await self._complete_locked(done)
 
-        async def txn() -> ClaimedJob | None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                head = await self._take(conn, job, keep=False, query="hold_job")
+    async def _complete_locked(self, done: _Completion) -> ClaimedJob | None:
+        """Write a completion under the execution's lock. Completions of one execution
+        that arrive while another of its completions is being written wait, and are
+        then written together in one transaction: the branches of a fork finishing at
+        once would otherwise queue for the execution's lock one transaction each, with
+        the lock held across their round trips (and the pool's connections waiting)."""
+        key = done.job.execution_id
+        queued = self._queued.get(key)
+        if queued is not None:
+            done.result = asyncio.get_running_loop().create_future()
+            queued.append(done)
+            try:
+                return await done.result
+            except _WriterGone:
+                return await self._complete_locked(_Completion(*done.request))
+        self._queued[key] = []
+        batch = [done]
+        own: ClaimedJob | BaseException | None = None
+        try:
+            while batch:
+                outcomes: list[ClaimedJob | BaseException | None]
+                try:
+                    outcomes = await _retrying(functools.partial(self._write_completions, batch))
+                except Exception as exc:
+                    outcomes = [exc] * len(batch)
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if item is done:
+                        own = outcome
+                    elif item.result is not None and not item.result.done():
+                        if isinstance(outcome, BaseException):
+                            item.result.set_exception(outcome)
+                        else:
+                            item.result.set_result(outcome)
+                batch, self._queued[key] = self._queued[key], []
+        finally:
+            # Cancelled half-way (only a worker's last resort): whoever still waits
+            # writes its completion itself.
+            for item in [*batch, *self._queued.pop(key, [])]:
+                if item.result is not None and not item.result.done():
+                    item.result.set_exception(_WriterGone())
+        if isinstance(own, BaseException):
+            raise own
+        return own
+
+    async def _write_completions(
+        self, batch: list[_Completion]
+    ) -> list[ClaimedJob | BaseException | None]:
+        """One transaction for completions of one execution, each planned from the run
+        as the ones before it left it. A job whose lease was lost gets LeaseLost, and the
+        others are written all the same."""
+        out: list[ClaimedJob | BaseException | None] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for item in batch:
+                job = item.job
+                try:
+                    head = await self._take(conn, job, keep=False, query="hold_job")
+                except LeaseLost as exc:
+                    out.append(exc)
+                    continue
+                wf = await self.workflows.get(job.workflow_version_id)
+                # Read as of this statement, which sees this transaction's own writes.
                 steps = await self._states(conn, head)
-                plan = plan_completion(wf, steps, job.node_id, output, take_next=take_next)
-                return await write(conn, head["last_sequence"], steps, plan, guarded=False)
+                plan = plan_completion(wf, steps, job.node_id, item.output,
+                                       take_next=item.take_next)  # fmt: skip
+                out.append(
+                    await self._write_completion(
+                        conn, item, head["last_sequence"], steps, plan, guarded=False
+                    )
+                )
+        return out
 
-        return await _retrying(txn)
+    async def _write_completion(
+        self,
+        conn: Connection,
+        done: _Completion,
+        sequence: int,
+        steps: Mapping[str, StepRow],
+        plan: Plan,
+        *,
+        guarded: bool,
+    ) -> ClaimedJob | None:
+        job = done.job
+        return await self._write(
+            conn, job.execution_id, sequence, job.owner_id, job.workflow_id, plan,
+            job=job, hold=True, guarded=guarded, steps=steps,
+            known_outputs=_carried(steps, job.node_id, done.output, done.known_outputs),
+        )  # fmt: skip
 
     async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
         """A step failed for good: the execution fails, its other steps are cancelled."""

@@ -4,6 +4,7 @@ shapes, exactly-once joins, idempotent starts, cancel, and lease fencing."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -472,3 +473,65 @@ async def test_a_branch_beside_others_is_finished_under_locks(env: Env) -> None:
     assert job is not None
     branch = await worker.orchestrator.complete(job, {}, take_next=True)
     assert branch is not None and branch.known_steps is None
+
+
+async def test_branches_finishing_together_are_written_together(env: Env) -> None:
+    """Completions of one run that arrive while another of its completions is being
+    written wait for it and are then written in one transaction (instead of queueing for
+    the run's lock one transaction each). Each is planned from what the ones before it
+    left, so the join still fires once; a branch whose lease was lost meanwhile is
+    refused alone, and the others are written all the same."""
+    wid = await env.create(fan(5))
+    eid = await env.start(wid, {})
+    pool = env.services.pool
+    worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30)
+    [start] = await worker.queue.claim(1)
+    split = await worker.orchestrator.complete(start, {}, take_next=True)
+    assert split is not None and split.node_id == "split"
+    first = await worker.orchestrator.complete(split, {}, take_next=True)
+    assert first is not None
+    others = await worker.queue.claim(10)
+    branches = [first, *others]
+    assert sorted(b.node_id for b in branches) == [f"b{i}" for i in range(5)]
+    # One branch's lease went to another worker meanwhile.
+    stolen = others[1]
+    await pool.execute("UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = $1",
+                       stolen.job_id)  # fmt: skip
+
+    outcomes = await asyncio.gather(
+        *(worker.orchestrator.complete(b, {"i": b.node_id}, take_next=True) for b in branches),
+        return_exceptions=True,
+    )
+    refused = [
+        b.node_id for b, o in zip(branches, outcomes, strict=True) if isinstance(o, LeaseLost)
+    ]
+    assert refused == [stolen.node_id]
+    assert not any(isinstance(o, BaseException) and not isinstance(o, LeaseLost) for o in outcomes)
+    steps = await env.steps(eid)
+    done = sorted(b.node_id for b in branches if b is not stolen)
+    assert all(steps[n].status == "COMPLETED" and steps[n].output == {"i": n} for n in done)
+    assert steps[stolen.node_id].status == "RUNNING" and steps["merge"].status == "PENDING"
+    # The first completion alone, then the three that waited for it, together.
+    written = await pool.fetchval(
+        """SELECT count(DISTINCT xmin::text) FROM execution_events
+            WHERE execution_id = $1 AND kind = 'step.completed' AND node_id LIKE 'b%'""",
+        eid,
+    )
+    assert written == 2
+
+    # The refused branch, finished by the worker that holds it now, fires the join once.
+    row = await pool.fetchrow("SELECT lease_token FROM jobs WHERE id = $1", stolen.job_id)
+    merge = await worker.orchestrator.complete(
+        dataclasses.replace(stolen, lease_token=row["lease_token"]), {"i": stolen.node_id},
+        take_next=True,
+    )  # fmt: skip
+    assert merge is not None and merge.node_id == "merge"
+    end = await worker.orchestrator.complete(merge, {"ok": True}, take_next=True)
+    assert end is not None
+    await worker.orchestrator.complete(end, {}, take_next=True)
+    execution = await env.services.executions.get(env.me, eid)
+    assert execution.status == "COMPLETED"
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    completed = Counter(e.node_id for e in events if e.kind == "step.completed")
+    assert completed == {n: 1 for n in ["start", "split", "merge", "end", *done, stolen.node_id]}
