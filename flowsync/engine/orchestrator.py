@@ -341,28 +341,52 @@ class Orchestrator:
     async def _write_completions(
         self, batch: list[_Completion]
     ) -> list[ClaimedJob | BaseException | None]:
-        """One transaction for completions of one execution, each planned from the run
-        as the ones before it left it. A job whose lease was lost gets LeaseLost, and the
-        others are written all the same."""
+        """One transaction for completions of one execution. The first to hold its job
+        locks the run and reads its steps; each later one is planned from the steps as
+        the ones before it left them, and written in one guarded statement (the run is
+        locked, so only its job can have changed: a lost lease). A job whose lease was
+        lost gets LeaseLost, and the others are written all the same."""
         out: list[ClaimedJob | BaseException | None] = []
+        steps: dict[str, StepRow] | None = None
+        sequence = 0
         async with self.pool.acquire() as conn, conn.transaction():
             for item in batch:
                 job = item.job
-                try:
-                    head = await self._take(conn, job, keep=False, query="hold_job")
-                except LeaseLost as exc:
-                    out.append(exc)
-                    continue
                 wf = await self.workflows.get(job.workflow_version_id)
-                # Read as of this statement, which sees this transaction's own writes.
-                steps = await self._states(conn, head)
-                plan = plan_completion(wf, steps, job.node_id, item.output,
-                                       take_next=item.take_next)  # fmt: skip
-                out.append(
-                    await self._write_completion(
-                        conn, item, head["last_sequence"], steps, plan, guarded=False
+                plan = None
+                if steps is not None:
+                    plan = plan_completion(wf, steps, job.node_id, item.output,
+                                           take_next=item.take_next)  # fmt: skip
+                    if plan.drop_jobs:
+                        plan = None  # dropping jobs before the guard: under locks instead
+                if plan is not None and steps is not None:
+                    try:
+                        out.append(
+                            await self._write_completion(
+                                conn, item, sequence, steps, plan, guarded=True
+                            )
+                        )
+                    except _Stale:
+                        out.append(self._lost(job))
+                        continue
+                else:
+                    try:
+                        head = await self._take(conn, job, keep=False, query="hold_job")
+                    except LeaseLost as exc:
+                        out.append(exc)
+                        continue
+                    # Read as of this statement, which sees this transaction's own writes.
+                    steps = await self._states(conn, head)
+                    sequence = head["last_sequence"]
+                    plan = plan_completion(wf, steps, job.node_id, item.output,
+                                           take_next=item.take_next)  # fmt: skip
+                    out.append(
+                        await self._write_completion(
+                            conn, item, sequence, steps, plan, guarded=False
+                        )
                     )
-                )
+                steps = apply_plan(steps, plan)
+                sequence += len(plan.events)
         return out
 
     async def _write_completion(
@@ -506,10 +530,14 @@ class Orchestrator:
         sql = QUERIES[query or ("lock_job" if keep else "take_job")]
         head = await conn.fetchrow(sql, job.job_id, job.lease_token, job.step_id)
         if head is None:
-            raise LeaseLost(
-                f"The lease on job {job.job_id} ({job.node_id}) was lost; its result is dropped."
-            )
+            raise self._lost(job)
         return head
+
+    @staticmethod
+    def _lost(job: ClaimedJob) -> LeaseLost:
+        return LeaseLost(
+            f"The lease on job {job.job_id} ({job.node_id}) was lost; its result is dropped."
+        )
 
     async def _write(
         self,

@@ -493,10 +493,11 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     others = await worker.queue.claim(10)
     branches = [first, *others]
     assert sorted(b.node_id for b in branches) == [f"b{i}" for i in range(5)]
-    # One branch's lease went to another worker meanwhile.
-    stolen = others[1]
-    await pool.execute("UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = $1",
-                       stolen.job_id)  # fmt: skip
+    # Two branches' leases went to another worker meanwhile: the first of the batch
+    # that waits (it would have locked the run for the others) and one after it.
+    stolen = [others[0], others[2]]
+    await pool.execute("UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = ANY($1)",
+                       [b.job_id for b in stolen])  # fmt: skip
 
     outcomes = await asyncio.gather(
         *(worker.orchestrator.complete(b, {"i": b.node_id}, take_next=True) for b in branches),
@@ -505,13 +506,14 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     refused = [
         b.node_id for b, o in zip(branches, outcomes, strict=True) if isinstance(o, LeaseLost)
     ]
-    assert refused == [stolen.node_id]
+    assert refused == [b.node_id for b in stolen]
     assert not any(isinstance(o, BaseException) and not isinstance(o, LeaseLost) for o in outcomes)
     steps = await env.steps(eid)
-    done = sorted(b.node_id for b in branches if b is not stolen)
+    done = sorted(b.node_id for b in branches if b not in stolen)
     assert all(steps[n].status == "COMPLETED" and steps[n].output == {"i": n} for n in done)
-    assert steps[stolen.node_id].status == "RUNNING" and steps["merge"].status == "PENDING"
-    # The first completion alone, then the three that waited for it, together.
+    assert all(steps[b.node_id].status == "RUNNING" for b in stolen)
+    assert steps["merge"].status == "PENDING"
+    # The first completion alone, then the ones that waited for it, together.
     written = await pool.fetchval(
         """SELECT count(DISTINCT xmin::text) FROM execution_events
             WHERE execution_id = $1 AND kind = 'step.completed' AND node_id LIKE 'b%'""",
@@ -519,12 +521,15 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     )
     assert written == 2
 
-    # The refused branch, finished by the worker that holds it now, fires the join once.
-    row = await pool.fetchrow("SELECT lease_token FROM jobs WHERE id = $1", stolen.job_id)
-    merge = await worker.orchestrator.complete(
-        dataclasses.replace(stolen, lease_token=row["lease_token"]), {"i": stolen.node_id},
-        take_next=True,
-    )  # fmt: skip
+    # The refused branches, finished by the worker that holds them now: the last one
+    # fires the join, once.
+    merge = None
+    for branch in stolen:
+        token = await pool.fetchval("SELECT lease_token FROM jobs WHERE id = $1", branch.job_id)
+        merge = await worker.orchestrator.complete(
+            dataclasses.replace(branch, lease_token=token), {"i": branch.node_id},
+            take_next=True,
+        )  # fmt: skip
     assert merge is not None and merge.node_id == "merge"
     end = await worker.orchestrator.complete(merge, {"ok": True}, take_next=True)
     assert end is not None
@@ -534,4 +539,5 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     events = await env.events(eid)
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     completed = Counter(e.node_id for e in events if e.kind == "step.completed")
-    assert completed == {n: 1 for n in ["start", "split", "merge", "end", *done, stolen.node_id]}
+    names = ["start", "split", "merge", "end", *done, *(b.node_id for b in stolen)]
+    assert completed == dict.fromkeys(names, 1)
