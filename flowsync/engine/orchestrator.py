@@ -46,7 +46,9 @@ T = TypeVar("T")
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 
-async def _retrying(fn: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+async def retrying(fn: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    """Run the transaction `fn` again when Postgres aborted it as a deadlock's victim
+    (or a serialization failure); the other side has gone ahead meanwhile."""
     for attempt in range(attempts):
         try:
             return await fn()
@@ -316,7 +318,7 @@ class Orchestrator:
             while batch:
                 outcomes: list[ClaimedJob | BaseException | None]
                 try:
-                    outcomes = await _retrying(functools.partial(self._write_completions, batch))
+                    outcomes = await retrying(functools.partial(self._write_completions, batch))
                 except Exception as exc:
                     outcomes = [exc] * len(batch)
                 for item, outcome in zip(batch, outcomes, strict=True):
@@ -350,6 +352,10 @@ class Orchestrator:
         steps: dict[str, StepRow] | None = None
         sequence = 0
         async with self.pool.acquire() as conn, conn.transaction():
+            if len(batch) > 1:
+                # Every job before the run (hold_job locks the run): a cancel locks the
+                # run's jobs in the same order, then the run, so neither waits in a cycle.
+                await conn.execute(QUERIES["lock_jobs"], [item.job.job_id for item in batch])
             for item in batch:
                 job = item.job
                 wf = await self.workflows.get(job.workflow_version_id)
@@ -429,7 +435,7 @@ class Orchestrator:
             await self.pool.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL,
                                     str(job.execution_id))  # fmt: skip
 
-        await _retrying(txn)
+        await retrying(txn)
         metrics.DEAD_LETTERS.inc()
 
     async def wait(self, job: ClaimedJob, until: datetime, stored: Any) -> None:
@@ -464,7 +470,7 @@ class Orchestrator:
                     job.workflow_id, make(steps), job=job,
                 )  # fmt: skip
 
-        await _retrying(txn)
+        await retrying(txn)
 
     # -- cancel -----------------------------------------------------------------------
 

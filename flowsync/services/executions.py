@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync import metrics
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
-from flowsync.engine.orchestrator import Orchestrator
+from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
@@ -223,12 +223,18 @@ class ExecutionService:
     async def cancel(self, principal: Principal, execution_id: object) -> Execution:
         """Cancel a running execution (Conflict when it already ended)."""
         eid = parse_id(execution_id, "execution")
-        async with self._pool.acquire() as conn, conn.transaction():
-            owner = await conn.fetchval("SELECT owner_id FROM executions WHERE id = $1", eid)
-            if owner != principal.owner_id:
-                raise NotFound(f"No execution with id {execution_id}.")
-            await self._orchestrator.cancel(conn, eid, f"cancelled by {principal.actor}")
-            await audit.record_in(conn, principal, "execution.cancelled", "execution", eid)
+
+        async def txn() -> None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                owner = await conn.fetchval("SELECT owner_id FROM executions WHERE id = $1", eid)
+                if owner != principal.owner_id:
+                    raise NotFound(f"No execution with id {execution_id}.")
+                await self._orchestrator.cancel(conn, eid, f"cancelled by {principal.actor}")
+                await audit.record_in(conn, principal, "execution.cancelled", "execution", eid)
+
+        # A worker failing the run at the same moment locks its job and the run before
+        # the run's other jobs; when that meets the cancel in a cycle, the loser retries.
+        await retrying(txn)
         return await self.get(principal, eid)
 
     async def get(self, principal: Principal, execution_id: object) -> Execution:

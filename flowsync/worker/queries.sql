@@ -321,8 +321,17 @@ UPDATE jobs SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker
  WHERE id = $1 AND lease_token = $2;
 
 -- name: drop_jobs
--- Remove every job of an execution (cancel, or failure of a step for good).
-DELETE FROM jobs WHERE execution_id = $1 RETURNING step_id;
+-- Remove every job of an execution (cancel, or failure of a step for good). The rows are
+-- locked in id order, as lock_jobs does, so that a cancel and a batch of completions of
+-- the same run never wait on each other in a cycle.
+DELETE FROM jobs
+ WHERE id IN (SELECT id FROM jobs WHERE execution_id = $1 ORDER BY id FOR UPDATE)
+RETURNING step_id;
+
+-- name: lock_jobs
+-- Lock jobs $1 in id order: the first statement of a batch of completions, so that it
+-- takes every job's lock before the execution's (the order every transition keeps).
+SELECT id FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE;
 
 -- name: insert_dead_letter
 INSERT INTO dead_letters (owner_id, execution_id, step_id, node_id, attempts, error, payload)

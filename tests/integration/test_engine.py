@@ -541,3 +541,29 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     completed = Counter(e.node_id for e in events if e.kind == "step.completed")
     names = ["start", "split", "merge", "end", *done, *(b.node_id for b in stolen)]
     assert completed == dict.fromkeys(names, 1)
+
+
+async def test_cancels_in_the_middle_of_a_fan_in_never_fail(running: Env) -> None:
+    """Cancels that land while a worker writes the branches' completions together: each
+    cancel either ends its run or finds it already ended (Conflict), never an error; no
+    job is left behind and every run's events stay numbered without a gap."""
+    wid = await running.create(fan(12))
+    eids = []
+    outcomes: list[str] = []
+    for i in range(24):
+        eid = await running.start(wid, {})
+        eids.append(eid)
+        await asyncio.sleep(0.002 * (i % 12))  # at every stage of the run
+        try:
+            outcomes.append((await running.services.executions.cancel(running.me, eid)).status)
+        except Conflict:
+            outcomes.append("ended")
+    assert set(outcomes) <= {"CANCELLED", "ended"}
+    for eid in eids:
+        execution = await running.wait(eid)
+        assert execution.status in ("COMPLETED", "CANCELLED")
+        events = await running.events(eid)
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        completed = Counter(e.node_id for e in events if e.kind == "step.completed")
+        assert set(completed.values()) <= {1}
+    assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
