@@ -30,6 +30,7 @@ from typing import Literal, TypeAlias
 import cel
 from pydantic import JsonValue
 
+from flowsync.engine.depth import too_deep
 from flowsync.errors import ExpressionFailed, ExpressionSyntaxError
 
 __all__ = [
@@ -189,7 +190,7 @@ class Expression:
         for name, need in self._needs.items():
             if name in context:
                 variables[name] = _prune(context[name], need)
-        if _too_deep(variables):
+        if too_deep(variables, MAX_VALUE_DEPTH):
             raise ExpressionFailed(
                 f"expression {_quote(self.source)} failed: its data is nested more than "
                 f"{MAX_VALUE_DEPTH} levels deep"
@@ -406,22 +407,6 @@ def _prune(value: object, need: _Need) -> object:
         return value
     # Keys absent from the data stay absent, so `has()` and missing-key errors are unchanged.
     return {key: _prune(value[key], sub) for key, sub in need.items() if key in value}
-
-
-def _too_deep(value: object) -> bool:
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: list[object] = list(item.values())
-        elif isinstance(item, list | tuple):
-            children = list(item)
-        else:
-            continue
-        if depth >= MAX_VALUE_DEPTH:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 class _NoJSONForm(Exception):

@@ -16,7 +16,7 @@ import copy
 import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue, ValidationError
@@ -29,6 +29,7 @@ from flowsync.engine.definition import (
     NodeData,
     NodeType,
 )
+from flowsync.engine.depth import too_deep
 from flowsync.engine.expressions import Expression, compile_expression
 from flowsync.engine.problems import ProblemCollector, kind_of, translate_errors, within
 from flowsync.engine.structure import CompiledEdge, check_structure
@@ -535,23 +536,9 @@ def _as_json(value: object) -> JsonValue:
 
 
 def _too_deep(value: object, base: str) -> str | None:
-    """The path of a container nested deeper than MAX_DEPTH, if any.
-
-    Iterative, and builds no path unless it finds one, since it walks every value of a
-    definition of up to 1 MiB."""
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[object] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= MAX_DEPTH:
-            return _deep_path(value, base, 0)
-        stack.extend((child, depth + 1) for child in children)
-    return None
+    """The path of a container nested deeper than MAX_DEPTH, if any (no path is built
+    unless there is one: this walks every value of a definition of up to 1 MiB)."""
+    return _deep_path(value, base, 0) if too_deep(value, MAX_DEPTH) else None
 
 
 def _deep_path(value: object, path: str, depth: int) -> str | None:

@@ -7,6 +7,7 @@ import uuid
 
 import orjson
 
+from flowsync.engine.depth import too_deep
 from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 
 MAX_DEPTH = 100
@@ -14,18 +15,7 @@ MAX_DEPTH = 100
 
 def json_depth_ok(value: object, limit: int = MAX_DEPTH) -> bool:
     """Whether `value` nests no deeper than `limit` (iterative: no recursion limit)."""
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            if depth >= limit:
-                return False
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            if depth >= limit:
-                return False
-            stack.extend((v, depth + 1) for v in item)
-    return True
+    return not too_deep(value, limit)
 
 
 def checked_json_size(value: object, path: str, max_bytes: int) -> int:
