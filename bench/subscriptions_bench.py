@@ -94,6 +94,11 @@ class Stats:
     last: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
+async def close_when(stop: asyncio.Event, ws: Any) -> None:
+    await stop.wait()
+    await ws.close()
+
+
 async def subscriber(n: int, url: str, key: str, stats: Stats, stop: asyncio.Event) -> None:
     init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
     subscribe = {"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}
@@ -104,11 +109,10 @@ async def subscriber(n: int, url: str, key: str, stats: Stats, stop: asyncio.Eve
         assert ack["type"] == "connection_ack", ack
         await ws.send(orjson.dumps(subscribe).decode())
         stats.connected += 1
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
+        # Closed when the run ends; meanwhile every message is read as it comes (a
+        # timeout per read would cost this process a task per message).
+        closer = asyncio.create_task(close_when(stop, ws))
+        async for raw in ws:
             received = time.time()
             message = orjson.loads(raw)
             if message.get("type") != "next":
@@ -129,6 +133,7 @@ async def subscriber(n: int, url: str, key: str, stats: Stats, stop: asyncio.Eve
             at = datetime.fromisoformat(event["at"]).timestamp()
             stats.latencies.append((received - at) * 1000)
             stats.samples.append((received, event["kind"], (received - at) * 1000))
+        closer.cancel()
 
 
 async def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
