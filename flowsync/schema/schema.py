@@ -24,6 +24,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.scalars import JSON
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import (
@@ -286,9 +287,62 @@ class SharedRenderings(StrawberryGraphQLCoreExecutionContext):
         return (loc.source.body, name, variables)
 
 
+class _NoHooks:
+    """A context manager (sync and async) that does nothing."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_HOOKS = _NoHooks()
+
+
+class ExtensionsRunner(SchemaExtensionsRunner):
+    """strawberry's runner without the per-result work that no extension here asks for.
+    For every streamed result (each subscription event sent to each subscriber)
+    strawberry gathers every extension's `get_results()` (awaiting each) and builds an
+    `on_stream_result` context manager over all of them: a tenth of the API's CPU per
+    delivered event, for nothing when no extension overrides either. Any extension that
+    does gets strawberry's own behaviour."""
+
+    _stream_hooks: bool | None = None
+    _results: bool | None = None
+
+    def on_stream_result(self, result: Any) -> Any:
+        if self._stream_hooks is None:
+            self._stream_hooks = _overrides(self.extensions, "on_stream_result")
+        return super().on_stream_result(result) if self._stream_hooks else _NO_HOOKS
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        if self._results is None:
+            self._results = _overrides(self.extensions, "get_results")
+        if self._results:
+            return await super().get_extensions_results(ctx)
+        return dict(ctx.extensions_results)
+
+
+def _overrides(extensions: list[SchemaExtension], hook: str) -> bool:
+    default = getattr(SchemaExtension, hook)
+    return any(getattr(type(e), hook) is not default for e in extensions)
+
+
 class Schema(strawberry.Schema):
     """Logs unexpected errors with their traceback; clients' mistakes are not errors of
     the server, so they are logged at debug level only."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # `execute` serves HTTP. graphql-core would run a subscription there as a query
