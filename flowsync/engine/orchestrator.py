@@ -142,10 +142,6 @@ class _Completion:
     # Set while it waits for another completion's writer to write it too.
     result: asyncio.Future[ClaimedJob | None] | None = None
 
-    @property
-    def request(self) -> tuple[ClaimedJob, Any, bool, Mapping[str, Any] | None]:
-        return self.job, self.output, self.take_next, self.known_outputs
-
 
 class _WriterGone(Exception):
     """The task writing a batch of completions stopped before it wrote this one."""
@@ -310,7 +306,8 @@ class Orchestrator:
             try:
                 return await done.result
             except _WriterGone:
-                return await self._complete_locked(_Completion(*done.request))
+                done.result = None
+                return await self._complete_locked(done)
         self._queued[key] = []
         batch = [done]
         own: ClaimedJob | BaseException | None = None
@@ -351,6 +348,7 @@ class Orchestrator:
         out: list[ClaimedJob | BaseException | None] = []
         steps: dict[str, StepRow] | None = None
         sequence = 0
+        wf = await self.workflows.get(batch[0].job.workflow_version_id)
         async with self.pool.acquire() as conn, conn.transaction():
             if len(batch) > 1:
                 # Every job before the run (hold_job locks the run): a cancel locks the
@@ -358,24 +356,13 @@ class Orchestrator:
                 await conn.execute(QUERIES["lock_jobs"], [item.job.job_id for item in batch])
             for item in batch:
                 job = item.job
-                wf = await self.workflows.get(job.workflow_version_id)
-                plan = None
+                guarded = steps is not None
                 if steps is not None:
                     plan = plan_completion(wf, steps, job.node_id, item.output,
                                            take_next=item.take_next)  # fmt: skip
-                    if plan.drop_jobs:
-                        plan = None  # dropping jobs before the guard: under locks instead
-                if plan is not None and steps is not None:
-                    try:
-                        out.append(
-                            await self._write_completion(
-                                conn, item, sequence, steps, plan, guarded=True
-                            )
-                        )
-                    except _Stale:
-                        out.append(self._lost(job))
-                        continue
-                else:
+                    # Dropping jobs comes before the guard's check: under locks instead.
+                    guarded = not plan.drop_jobs
+                if not guarded:
                     try:
                         head = await self._take(conn, job, keep=False, query="hold_job")
                     except LeaseLost as exc:
@@ -386,11 +373,16 @@ class Orchestrator:
                     sequence = head["last_sequence"]
                     plan = plan_completion(wf, steps, job.node_id, item.output,
                                            take_next=item.take_next)  # fmt: skip
+                assert steps is not None
+                try:
                     out.append(
                         await self._write_completion(
-                            conn, item, sequence, steps, plan, guarded=False
+                            conn, item, sequence, steps, plan, guarded=guarded
                         )
                     )
+                except _Stale:  # the run is locked: only the job can have changed
+                    out.append(self._lost(job))
+                    continue
                 steps = apply_plan(steps, plan)
                 sequence += len(plan.events)
         return out
