@@ -20,9 +20,11 @@ import asyncpg
 from flowsync import metrics
 from flowsync.engine.graph import ExecutionStatus, StepStatus
 from flowsync.engine.transitions import (
+    NewJob,
     Plan,
     StepRow,
     apply_plan,
+    combine,
     plan_cancel,
     plan_completion,
     plan_failure,
@@ -141,6 +143,44 @@ class _Completion:
     known_outputs: Mapping[str, Any] | None
     # Set while it waits for another completion's writer to write it too.
     result: asyncio.Future[ClaimedJob | None] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Planned:
+    """A completion with its plan, the step it hands back to its worker (if any) and
+    the outputs that step may take over."""
+
+    item: _Completion
+    plan: Plan
+    take: NewJob | None
+    carried: dict[str, Any] | None
+
+
+def _plan_completions(
+    wf: CompiledWorkflow, steps: Mapping[str, StepRow], items: list[_Completion]
+) -> tuple[list[_Planned], dict[str, StepRow]]:
+    """Plan completions of one run one after another, each from the steps as the ones
+    before it left them; also the steps once all are written. Each plan's events of its
+    own step carry the attempt its job is on."""
+    parts: list[_Planned] = []
+    for item in items:
+        job = item.job
+        plan = plan_completion(wf, steps, job.node_id, item.output, take_next=item.take_next)
+        plan.events = [
+            dataclasses.replace(e, attempt=job.attempts)
+            if e.attempt is None and e.step_id == job.step_id
+            else e
+            for e in plan.events
+        ]
+        take = next((j for j in plan.jobs if j.take), None)
+        carried = _carried(steps, job.node_id, item.output, item.known_outputs)
+        parts.append(_Planned(item, plan, take, carried))
+        steps = apply_plan(steps, plan)
+    return parts, dict(steps)
+
+
+def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
+    return job.job_id, job.lease_token, job.step_id
 
 
 class _WriterGone(Exception):
@@ -282,14 +322,16 @@ class Orchestrator:
             # reply lost and retried) makes the guard fail and the usual path decide.
             wf = await self.workflows.get(job.workflow_version_id)
             sequence, known = job.known_steps
-            plan = plan_completion(wf, known, job.node_id, output, take_next=take_next)
+            parts, after = _plan_completions(wf, known, [done])
+            plan = parts[0].plan
             if not plan.drop_jobs and plan.execution_status not in _ENDED:
                 async with self.pool.acquire() as conn:
                     # Stale, or a deadlock with a cancel: the locked path below retries.
                     with contextlib.suppress(_Stale, *_RETRYABLE):
-                        return await self._write_completion(
-                            conn, done, sequence, known, plan, guarded=True
+                        (taken,) = await self._write_completions_planned(
+                            conn, wf, sequence, parts, after, guarded=True
                         )
+                        return taken
         return await self._complete_locked(done)
 
     async def _complete_locked(self, done: _Completion) -> ClaimedJob | None:
@@ -340,69 +382,87 @@ class Orchestrator:
     async def _write_completions(
         self, batch: list[_Completion]
     ) -> list[ClaimedJob | BaseException | None]:
-        """One transaction for completions of one execution. The first to hold its job
-        locks the run and reads its steps; each later one is planned from the steps as
-        the ones before it left them, and written in one guarded statement (the run is
-        locked, so only its job can have changed: a lost lease). A job whose lease was
-        lost gets LeaseLost, and the others are written all the same."""
-        out: list[ClaimedJob | BaseException | None] = []
-        steps: dict[str, StepRow] | None = None
-        sequence = 0
+        """One transaction, and one write, for completions of one execution: the first
+        job still leased locks the run and reads its steps; each completion is planned
+        from the steps as the ones before it left them. A job whose lease was lost gets
+        LeaseLost, and the others are written all the same."""
+        outcomes: list[ClaimedJob | BaseException | None] = [self._lost(item.job) for item in batch]
         wf = await self.workflows.get(batch[0].job.workflow_version_id)
         async with self.pool.acquire() as conn, conn.transaction():
+            live = list(range(len(batch)))
             if len(batch) > 1:
                 # Every job before the run (hold_job locks the run): a cancel locks the
                 # run's jobs in the same order, then the run, so neither waits in a cycle.
-                await conn.execute(QUERIES["lock_jobs"], [item.job.job_id for item in batch])
-            for item in batch:
-                job = item.job
-                guarded = steps is not None
-                if steps is not None:
-                    plan = plan_completion(wf, steps, job.node_id, item.output,
-                                           take_next=item.take_next)  # fmt: skip
-                    # Dropping jobs comes before the guard's check: under locks instead.
-                    guarded = not plan.drop_jobs
-                if not guarded:
-                    try:
-                        head = await self._take(conn, job, keep=False, query="hold_job")
-                    except LeaseLost as exc:
-                        out.append(exc)
-                        continue
-                    # Read as of this statement, which sees this transaction's own writes.
-                    steps = await self._states(conn, head)
-                    sequence = head["last_sequence"]
-                    plan = plan_completion(wf, steps, job.node_id, item.output,
-                                           take_next=item.take_next)  # fmt: skip
-                assert steps is not None
-                try:
-                    out.append(
-                        await self._write_completion(
-                            conn, item, sequence, steps, plan, guarded=guarded
-                        )
-                    )
-                except _Stale:  # the run is locked: only the job can have changed
-                    out.append(self._lost(job))
-                    continue
-                steps = apply_plan(steps, plan)
-                sequence += len(plan.events)
-        return out
+                # Locked, the leases found here hold until the commit.
+                rows = await conn.fetch(QUERIES["lock_jobs"], [i.job.job_id for i in batch])
+                ours = {(r["id"], r["lease_token"], r["step_id"]) for r in rows}
+                live = [i for i in live if _lease(batch[i].job) in ours]
+            head = None
+            while live and head is None:
+                job = batch[live[0]].job
+                head = await conn.fetchrow(
+                    QUERIES["hold_job"], job.job_id, job.lease_token, job.step_id
+                )
+                if head is None:
+                    live.pop(0)
+            if head is None:
+                return outcomes
+            # Read as of hold_job's statement, which sees this transaction's own writes.
+            steps = await self._states(conn, head)
+            parts, after = _plan_completions(wf, steps, [batch[i] for i in live])
+            taken = await self._write_completions_planned(
+                conn, wf, head["last_sequence"], parts, after, guarded=False
+            )
+            for i, outcome in zip(live, taken, strict=True):
+                outcomes[i] = outcome
+        return outcomes
 
-    async def _write_completion(
+    async def _write_completions_planned(
         self,
         conn: Connection,
-        done: _Completion,
+        wf: CompiledWorkflow,
         sequence: int,
-        steps: Mapping[str, StepRow],
-        plan: Plan,
+        parts: list[_Planned],
+        after: Mapping[str, StepRow],
         *,
         guarded: bool,
-    ) -> ClaimedJob | None:
-        job = done.job
-        return await self._write(
-            conn, job.execution_id, sequence, job.owner_id, job.workflow_id, plan,
-            job=job, hold=True, guarded=guarded, steps=steps,
-            known_outputs=_carried(steps, job.node_id, done.output, done.known_outputs),
+    ) -> list[ClaimedJob | None]:
+        """Write planned completions of one execution in one statement; returns, for
+        each, the step handed back to this worker (its job, under the same lease), if
+        any. `guarded`: one completion, planned from what the worker knew at `sequence`
+        (see write_plan); `_Stale` when that is no longer so."""
+        first = parts[0].item.job
+        row = await self._write(
+            conn, first.execution_id, sequence, first.owner_id, first.workflow_id,
+            combine([p.plan for p in parts]),
+            held=[(p.item.job.job_id, p.take) for p in parts],
+            guard=first if guarded else None,
         )  # fmt: skip
+        job_ids = dict(zip(row["job_steps"] or (), row["job_ids"] or (), strict=True))
+        out: list[ClaimedJob | None] = []
+        for part in parts:
+            take, job = part.take, part.item.job
+            if take is None:
+                out.append(None)
+                continue
+            # What the run looks like after this write travels with the step when it
+            # runs alone, so that its worker can finish it without reading the run.
+            alone = runs_alone(after, take.node_id)
+            out.append(
+                dataclasses.replace(
+                    job,
+                    job_id=job_ids[take.step_id],
+                    attempts=1,
+                    max_attempts=take.max_attempts,
+                    step_id=take.step_id,
+                    node_id=take.node_id,
+                    node_type=wf.nodes[take.node_id].type,
+                    step_input=None,
+                    known_outputs=part.carried,
+                    known_steps=(int(row["last_sequence"]), dict(after)) if alone else None,
+                )
+            )
+        return out
 
     async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
         """A step failed for good: the execution fails, its other steps are cancelled."""
@@ -547,26 +607,20 @@ class Orchestrator:
         plan: Plan,
         *,
         job: ClaimedJob | None = None,
-        known_outputs: dict[str, Any] | None = None,
-        hold: bool = False,
-        guarded: bool = False,
-        steps: Mapping[str, StepRow] | None = None,
-    ) -> ClaimedJob | None:
-        """Write a plan in one statement; returns the job handed to this worker, if any.
-        With `hold`, `job`'s row is still in the table (hold_job) and is reused or
-        deleted here. `guarded`: the plan was made from `steps` as known at
-        `last_sequence`, not read under locks; `_Stale` when that is no longer so (and
-        nothing was written). `steps` (the rows the plan was made from) let a job handed
-        on carry what the run looks like after this write, when its step runs alone."""
+        held: list[tuple[int, NewJob | None]] | None = None,
+        guard: ClaimedJob | None = None,
+    ) -> asyncpg.Record:
+        """Write a plan in one statement. `job`: the job whose outcome this is (its
+        attempt goes to its step's events). `held`: jobs whose rows this transition
+        holds (hold_job, lock_jobs), each handed on, under the same lease, to the job of
+        `plan` this worker takes next, or deleted (None). `guard`: the plan was made
+        from what this job's worker knew of the run at `last_sequence`, not read under
+        locks; `_Stale` when that is no longer so (and nothing was written)."""
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
-        # A job held by this transition (complete) is handed on to the step this worker
-        # takes next, under the same lease; otherwise it is deleted.
-        taken = next((j for j in plan.jobs if j.take), None)
-        held = job is not None and hold
-        hand_on = taken if held else None
-        inserted = [j for j in plan.jobs if j is not hand_on]
-        token = job.lease_token if hand_on is not None and job is not None else uuid.uuid4()
+        held = held or []
+        handed_on = {id(take) for _, take in held if take is not None}
+        inserted = [j for j in plan.jobs if id(j) not in handed_on]
         events = plan.events
         own_step = job.step_id if job else None
         row = await conn.fetchrow(
@@ -583,7 +637,8 @@ class Orchestrator:
             [j.step_id for j in inserted],
             [j.run_at for j in inserted],
             [j.max_attempts for j in inserted],
-            [token if j.take else None for j in inserted],
+            # A job to take that no held job is handed on to starts a lease of its own.
+            [uuid.uuid4() if j.take else None for j in inserted],
             [e.kind for e in events],
             [e.status for e in events],
             [e.step_id for e in events],
@@ -600,36 +655,16 @@ class Orchestrator:
             plan.execution_error,
             any(not j.take for j in plan.jobs),
             self.lease_seconds,
-            job.job_id if held and job is not None else None,
-            hand_on.step_id if hand_on is not None else None,
-            hand_on.max_attempts if hand_on is not None else None,
-            job.lease_token if guarded and job is not None else None,
-            job.step_id if guarded and job is not None else None,
+            [job_id for job_id, _ in held],
+            [take.step_id if take is not None else None for _, take in held],
+            [take.max_attempts if take is not None else None for _, take in held],
+            guard.lease_token if guard is not None else None,
+            guard.step_id if guard is not None else None,
         )  # fmt: skip
-        if guarded and (row is None or not row["events_written"]):
+        assert row is not None
+        if guard is not None and not row["events_written"]:
             raise _Stale()
         if plan.execution_status in _ENDED:
             await self._promote(conn, workflow_id)
             _count_finished(workflow_id, plan.execution_status)
-        if taken is None or job is None or row is None:
-            return None
-        job_id = dict(zip(row["job_steps"], row["job_ids"], strict=True))[taken.step_id]
-        workflow = await self.workflows.get(job.workflow_version_id)
-        known_steps = None
-        if steps is not None and hand_on is not None:
-            after = apply_plan(steps, plan)
-            if runs_alone(after, taken.node_id):
-                known_steps = (int(row["last_sequence"]), after)
-        return dataclasses.replace(
-            job,
-            job_id=job_id,
-            lease_token=token,
-            attempts=1,
-            max_attempts=taken.max_attempts,
-            step_id=taken.step_id,
-            node_id=taken.node_id,
-            node_type=workflow.nodes[taken.node_id].type,
-            step_input=None,
-            known_outputs=known_outputs,
-            known_steps=known_steps,
-        )
+        return row

@@ -5,8 +5,8 @@ in one transaction; tests check plans without a database."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -269,6 +269,40 @@ def plan_rerun(
         statuses[node_id] = StepStatus.SKIPPED
     _advance_into(plan, wf, steps, statuses, branches)
     return plan
+
+
+def combine(plans: Sequence[Plan]) -> Plan:
+    """Plans made one after another (each from the steps as the ones before it left
+    them), as one plan to write at once: their step changes, new jobs and events in
+    order, and the last change of the execution's status. A step changed by two of them
+    keeps the later status, and the output and input it was given last. Plans that drop
+    jobs are written alone: the drop would come before everything else."""
+    if len(plans) == 1:
+        return plans[0]
+    out = Plan()
+    at: dict[uuid.UUID, int] = {}
+    for plan in plans:
+        if plan.drop_jobs:
+            raise ValueError("a plan that drops jobs is written alone")
+        for change in plan.steps:
+            i = at.get(change.step_id)
+            if i is None:
+                at[change.step_id] = len(out.steps)
+                out.steps.append(change)
+                continue
+            before = out.steps[i]
+            out.steps[i] = replace(
+                change,
+                output=before.output if change.output is None else change.output,
+                input=before.input if change.input is None else change.input,
+            )
+        out.jobs += plan.jobs
+        out.events += plan.events
+        if plan.execution_status is not None:
+            out.execution_status = plan.execution_status
+            out.execution_output = plan.execution_output
+            out.execution_error = plan.execution_error
+    return out
 
 
 def branch_of(output: Any) -> bool | None:

@@ -189,15 +189,18 @@ SELECT node_id, status, output
 --   events $14..$19: kind, status, step id, node id, attempt, data
 -- then $21..$23: the execution's new status, output and error (status NULL: unchanged),
 -- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds,
--- $26: the job this transition holds (hold_job), handed on to step $27 with $28 attempts
--- allowed when $27 is set, else deleted.
+-- $26: the jobs this transition holds (hold_job, lock_jobs), each handed on to the step
+-- at the same place of $27 with the attempts allowed at that place of $28, or deleted
+-- where $27 has NULL.
 -- $29, $30: set when the transition was planned from what the writer knew rather than
 -- read under hold_job's locks (a chain step finished by the worker that wrote the step
--- before it): job $26 must still be leased with token $29 for step $30, and the run's
--- newest sequence must still be $2. Both rows are locked here; when either check fails,
--- nothing is written (events_written = 0) and the caller plans again under hold_job.
+-- before it): job $26 (one) must still be leased with token $29 for step $30, and the
+-- run's newest sequence must still be $2. Both rows are locked here; when either check
+-- fails, nothing is written (events_written = 0) and the caller plans again under
+-- hold_job.
 WITH held AS (
-    SELECT id FROM jobs WHERE id = $26 AND lease_token = $29 AND step_id = $30
+    SELECT id FROM jobs
+     WHERE id = ($26::bigint[])[1] AND lease_token = $29 AND step_id = $30
        FOR NO KEY UPDATE
 ), guard AS (
     SELECT id FROM executions
@@ -238,13 +241,17 @@ WITH held AS (
      WHERE EXISTS (SELECT 1 FROM guard)
     RETURNING id, step_id
 ), handed_on AS (
-    -- A held job ($26) goes on to the chain's next step ($27) under the same lease:
-    -- only columns outside every index change, so the update is HOT.
-    UPDATE jobs SET step_id = $27, attempts = 1, max_attempts = $28
-     WHERE id = $26 AND $27::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM guard)
-    RETURNING id, step_id
+    -- A held job goes on to a step this worker takes next, under the same lease: only
+    -- columns outside every index change, so the update is HOT.
+    UPDATE jobs AS j SET step_id = u.step_id, attempts = 1, max_attempts = u.max_attempts
+      FROM unnest($26::bigint[], $27::uuid[], $28::int[]) AS u(id, step_id, max_attempts)
+     WHERE j.id = u.id AND u.step_id IS NOT NULL AND EXISTS (SELECT 1 FROM guard)
+    RETURNING j.id, j.step_id
 ), finished_job AS (
-    DELETE FROM jobs WHERE id = $26 AND $27::uuid IS NULL AND EXISTS (SELECT 1 FROM guard)
+    DELETE FROM jobs
+     WHERE id IN (SELECT u.id FROM unnest($26::bigint[], $27::uuid[]) AS u(id, step_id)
+                   WHERE u.step_id IS NULL)
+       AND EXISTS (SELECT 1 FROM guard)
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
@@ -331,7 +338,9 @@ RETURNING step_id;
 -- name: lock_jobs
 -- Lock jobs $1 in id order: the first statement of a batch of completions, so that it
 -- takes every job's lock before the execution's (the order every transition keeps).
-SELECT id FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE;
+-- Their leases and steps as they are now: locked, they stay so until the commit.
+SELECT id, lease_token, step_id FROM jobs
+ WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE;
 
 -- name: insert_dead_letter
 INSERT INTO dead_letters (owner_id, execution_id, step_id, node_id, attempts, error, payload)

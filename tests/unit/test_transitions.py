@@ -1,0 +1,92 @@
+"""Plans of several completions written as one (a batch of fork branches finishing at
+once): the combined plan must leave the run exactly as writing them one by one would."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from flowsync.engine.graph import ExecutionStatus, StepStatus
+from flowsync.engine.transitions import (
+    Plan,
+    StepChange,
+    StepRow,
+    apply_plan,
+    combine,
+    plan_cancel,
+    plan_completion,
+    plan_wait,
+)
+from flowsync.engine.validation import validate_definition
+from tests.support.graphs import fan
+
+S = StepStatus
+
+
+def running_fan(width: int) -> tuple[object, dict[str, StepRow]]:
+    wf = validate_definition(fan(width))
+    steps = {n: StepRow(uuid.uuid4(), S.COMPLETED) for n in ("start", "split")}
+    steps |= {f"b{i}": StepRow(uuid.uuid4(), S.RUNNING) for i in range(width)}
+    steps |= {n: StepRow(uuid.uuid4(), S.PENDING) for n in ("merge", "end")}
+    return wf, steps
+
+
+def sequential(wf: object, steps: dict[str, StepRow], nodes: list[str]) -> list[Plan]:
+    plans = []
+    for node in nodes:
+        plan = plan_completion(wf, steps, node, {"node": node}, take_next=True)  # type: ignore[arg-type]
+        plans.append(plan)
+        steps = apply_plan(steps, plan)
+    return plans
+
+
+def test_branches_combined_leave_the_run_as_written_one_by_one() -> None:
+    wf, steps = running_fan(4)
+    plans = sequential(wf, steps, ["b2", "b0", "b3", "b1"])
+    one_by_one = steps
+    for plan in plans:
+        one_by_one = apply_plan(one_by_one, plan)
+    combined = combine(plans)
+    assert apply_plan(steps, combined) == one_by_one
+    # The last branch made the join ready: handed to this worker, and logged in order.
+    assert [j.node_id for j in combined.jobs if j.take] == ["merge"]
+    assert [(e.kind, e.node_id) for e in combined.events] == [
+        ("step.completed", "b2"),
+        ("step.completed", "b0"),
+        ("step.completed", "b3"),
+        ("step.completed", "b1"),
+        ("step.started", "merge"),
+    ]
+    assert one_by_one["merge"].status is S.RUNNING
+
+
+def test_the_run_ends_with_the_last_plan_that_ends_it() -> None:
+    wf = validate_definition(fan(2))
+    steps = {n: StepRow(uuid.uuid4(), S.COMPLETED) for n in ("start", "split", "b0", "b1")}
+    steps |= {"merge": StepRow(uuid.uuid4(), S.COMPLETED), "end": StepRow(uuid.uuid4(), S.RUNNING)}
+    ended = plan_completion(wf, steps, "end", {"count": 2})
+    combined = combine([Plan(), ended])
+    assert combined.execution_status is ExecutionStatus.COMPLETED
+    assert combined.execution_output == {"count": 2}
+
+
+def test_a_step_changed_twice_keeps_the_later_status_and_the_values_given_last() -> None:
+    step = uuid.uuid4()
+    first = Plan(steps=[StepChange(step, "n", S.WAITING, input={"stored": 1})])
+    second = Plan(steps=[StepChange(step, "n", S.COMPLETED, output={"done": True})])
+    (change,) = combine([first, second]).steps
+    assert change.status is S.COMPLETED
+    assert change.output == {"done": True}
+    assert change.input == {"stored": 1}
+
+
+def test_a_plan_that_drops_jobs_is_not_combined() -> None:
+    _, steps = running_fan(2)
+    wait = plan_wait(steps, "b0", datetime.now(UTC), None)
+    with pytest.raises(ValueError, match="drops jobs"):
+        combine([wait, plan_cancel(steps, "stop")])
+    # Alone, any plan is written as it is.
+    cancel = plan_cancel(steps, "stop")
+    assert combine([cancel]) is cancel
