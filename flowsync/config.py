@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0)
     reclaim_seconds: float = Field(default=5.0, gt=0)
+    step_start_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="A claimed step still running after this long has its start (RUNNING, "
+        "step.started) written at once; a quicker one's is written with its outcome.",
+    )
     # HTTP actions
     allow_networks: str = Field(
         default="",

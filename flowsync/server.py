@@ -66,6 +66,7 @@ def make_worker(settings: Settings, url: str, pool: object, concurrency: int) ->
         poll_seconds=settings.poll_seconds,
         reclaim_seconds=settings.reclaim_seconds,
         grace_seconds=settings.shutdown_grace_seconds,
+        start_seconds=settings.step_start_seconds,
     )
 
 

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -35,6 +35,7 @@ from flowsync.engine.transitions import (
     plan_start,
     plan_wait,
     runs_alone,
+    with_start,
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.errors import Conflict, LeaseLost, NotFound
@@ -165,7 +166,8 @@ def _plan_completions(
     parts: list[_Planned] = []
     for item in items:
         job = item.job
-        plan = plan_completion(wf, steps, job.node_id, item.output, take_next=item.take_next)
+        plan = _started(job, plan_completion(wf, steps, job.node_id, item.output,
+                                             take_next=item.take_next))  # fmt: skip
         plan.events = [
             dataclasses.replace(e, attempt=job.attempts)
             if e.attempt is None and e.step_id == job.step_id
@@ -177,6 +179,14 @@ def _plan_completions(
         parts.append(_Planned(item, plan, take, carried))
         steps = apply_plan(steps, plan)
     return parts, dict(steps)
+
+
+def _started(job: ClaimedJob, plan: Plan) -> Plan:
+    """The outcome of `job`'s attempt, with the attempt's start if not yet written."""
+    if not job.start_pending:
+        return plan
+    at = job.claimed_at or datetime.now(UTC)
+    return with_start(plan, job.step_id, job.node_id, job.attempts, at)
 
 
 def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
@@ -460,9 +470,25 @@ class Orchestrator:
                     step_input=None,
                     known_outputs=part.carried,
                     known_steps=(int(row["last_sequence"]), dict(after)) if alone else None,
+                    # Its start was written with this write.
+                    claimed_at=None,
+                    start_pending=False,
                 )
             )
         return out
+
+    async def mark_started(self, job: ClaimedJob) -> None:
+        """Write a claimed step's start (RUNNING, its attempt, a step.started event at the
+        time of the claim) while it runs: a claim writes only its job, and a step that
+        finishes soon gets its start written with its outcome instead. LeaseLost when the
+        lease was lost or the run cancelled."""
+        at = job.claimed_at or datetime.now(UTC)
+        row = await self.pool.fetchrow(
+            QUERIES["start_step"], job.job_id, job.lease_token, job.step_id,
+            job.execution_id, job.attempts, at,
+        )  # fmt: skip
+        if row is None or not row["started"]:
+            raise self._lost(job)
 
     async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
         """A step failed for good: the execution fails, its other steps are cancelled."""
@@ -471,7 +497,7 @@ class Orchestrator:
             async with self.pool.acquire() as conn, conn.transaction():
                 head = await self._take(conn, job, keep=False)
                 steps = await self._states(conn, head)
-                plan = plan_failure(steps, job.node_id, error)
+                plan = _started(job, plan_failure(steps, job.node_id, error))
                 await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
                     job.workflow_id, plan, job=job,
@@ -519,7 +545,7 @@ class Orchestrator:
                 )
                 await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
-                    job.workflow_id, make(steps), job=job,
+                    job.workflow_id, _started(job, make(steps)), job=job,
                 )  # fmt: skip
 
         await retrying(txn)
@@ -660,6 +686,9 @@ class Orchestrator:
             [take.max_attempts if take is not None else None for _, take in held],
             guard.lease_token if guard is not None else None,
             guard.step_id if guard is not None else None,
+            [c.started_at for c in plan.steps],
+            [c.attempt for c in plan.steps],
+            [e.at for e in events],
         )  # fmt: skip
         assert row is not None
         if guard is not None and not row["events_written"]:

@@ -27,7 +27,8 @@ class StepRow:
 
 @dataclass(frozen=True, slots=True)
 class StepChange:
-    """A new status for a step, with its output, error or stored input where given."""
+    """A new status for a step, with its output, error or stored input where given;
+    `started_at` and `attempt` where the attempt's start is written with it."""
 
     step_id: uuid.UUID
     node_id: str
@@ -35,6 +36,8 @@ class StepChange:
     output: Any = None
     error: dict[str, Any] | None = None
     input: Any = None
+    started_at: datetime | None = None
+    attempt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class NewJob:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One entry of the execution's event log."""
+    """One entry of the execution's event log; `at` None: when it is written."""
 
     kind: str
     status: str
@@ -58,6 +61,7 @@ class Event:
     node_id: str | None = None
     attempt: int | None = None
     data: dict[str, Any] | None = None
+    at: datetime | None = None
 
 
 @dataclass
@@ -271,6 +275,18 @@ def plan_rerun(
     return plan
 
 
+def with_start(plan: Plan, step_id: uuid.UUID, node_id: str, attempt: int, at: datetime) -> Plan:
+    """`plan`, the outcome of a step's attempt, preceded by that attempt's start when it
+    was not written before (a claim writes only its job): the step.started event, at
+    the time of the claim, and the attempt and start on the step's change."""
+    started = Event("step.started", StepStatus.RUNNING.value, step_id, node_id, attempt, at=at)
+    steps = [
+        replace(c, started_at=at, attempt=attempt) if c.step_id == step_id else c
+        for c in plan.steps
+    ]
+    return replace(plan, steps=steps, events=[started, *plan.events])
+
+
 def combine(plans: Sequence[Plan]) -> Plan:
     """Plans made one after another (each from the steps as the ones before it left
     them), as one plan to write at once: their step changes, new jobs and events in
@@ -295,6 +311,8 @@ def combine(plans: Sequence[Plan]) -> Plan:
                 change,
                 output=before.output if change.output is None else change.output,
                 input=before.input if change.input is None else change.input,
+                started_at=change.started_at or before.started_at,
+                attempt=before.attempt if change.attempt is None else change.attempt,
             )
         out.jobs += plan.jobs
         out.events += plan.events

@@ -8,8 +8,11 @@
 --    a claim, a completion and a cancel never wait on each other in a circle.
 
 -- name: claim_jobs
--- Claim up to $1 due jobs for worker $3 with a lease of $2 seconds, mark their steps
--- RUNNING and log a step.started event for each, in one statement (one round trip).
+-- Claim up to $1 due jobs for worker $3 with a lease of $2 seconds, with what their steps
+-- need to run, in one statement. Only the jobs are written: no lock on a run, so a claim
+-- never waits for another transition of the same run. The step's start (RUNNING, its
+-- attempt and a step.started event, at `claimed_at`) is written by its worker with the
+-- step's outcome, or by itself (start_step) once the step has run for a moment.
 WITH picked AS (
     SELECT id FROM jobs
      WHERE lease_token IS NULL AND run_at <= now()
@@ -25,56 +28,49 @@ WITH picked AS (
       FROM picked
      WHERE j.id = picked.id
     RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts
-), numbered AS (
-    SELECT c.*, row_number() OVER (PARTITION BY c.execution_id ORDER BY c.id) AS n,
-           count(*) OVER (PARTITION BY c.execution_id) AS total
-      FROM claimed c
-), locked AS (
-    -- Executions are locked in id order, so that two claims never wait on each other.
-    SELECT e.id FROM executions e
-     WHERE e.id IN (SELECT execution_id FROM claimed)
-     ORDER BY e.id
-       FOR NO KEY UPDATE
-), seq AS (
-    UPDATE executions AS e
-       SET last_sequence = e.last_sequence + t.total,
-           status = CASE WHEN e.status = 'PENDING' THEN 'RUNNING' ELSE e.status END,
-           started_at = coalesce(e.started_at, now())
-      FROM (SELECT DISTINCT execution_id, total FROM numbered) t, locked
-     WHERE e.id = t.execution_id AND locked.id = e.id
-    RETURNING e.id, e.last_sequence - t.total AS base, e.owner_id, e.workflow_id,
-              e.workflow_version_id, e.version, e.input, e.trigger_type, e.trigger_data,
-              e.started_at, e.status
-), steps AS (
-    UPDATE step_executions AS s
-       SET status = 'RUNNING', attempt = n.attempts, started_at = now(),
-           error = NULL
-      FROM numbered n
-     WHERE s.id = n.step_id
-    RETURNING s.id, s.node_id, s.node_type, s.input
-), events AS (
-    INSERT INTO execution_events
-           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id, attempt)
-    SELECT n.execution_id, seq.owner_id, seq.workflow_id, seq.base + n.n, 'step.started',
-           'RUNNING', n.step_id, steps.node_id, n.attempts
-      FROM numbered n JOIN seq ON seq.id = n.execution_id JOIN steps ON steps.id = n.step_id
-    RETURNING execution_id, sequence
 )
-SELECT n.id AS job_id, n.lease_token, n.attempts, n.max_attempts, n.execution_id, n.step_id,
-       steps.node_id, steps.node_type, steps.input AS step_input,
-       seq.owner_id, seq.workflow_id, seq.workflow_version_id, seq.version,
-       seq.input AS execution_input, seq.trigger_type, seq.trigger_data,
-       seq.started_at AS execution_started_at,
-       -- NOTIFY only owners whose events someone watches (see event_watchers).
+SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id, c.step_id,
+       s.node_id, s.node_type, s.input AS step_input,
+       e.owner_id, e.workflow_id, e.workflow_version_id, e.version,
+       e.input AS execution_input, e.trigger_type, e.trigger_data,
+       e.started_at AS execution_started_at, now() AS claimed_at
+  FROM claimed c
+  JOIN step_executions s ON s.id = c.step_id
+  JOIN executions e ON e.id = c.execution_id
+ ORDER BY c.id;
+
+-- name: start_step
+-- A claimed step that is still running is marked RUNNING, with its attempt ($5) and its
+-- start ($6, the claim's time), and a step.started event, if job $1 is still leased with
+-- token $2 for step $3 of execution $4. Job, then run, then step: the lock order of every
+-- transition. No row written (started = 0): the lease was lost or the run was cancelled.
+WITH j AS (
+    SELECT id FROM jobs WHERE id = $1 AND lease_token = $2 AND step_id = $3
+       FOR NO KEY UPDATE
+), e AS (
+    UPDATE executions SET last_sequence = last_sequence + 1
+     WHERE id = $4 AND EXISTS (SELECT 1 FROM j)
+    RETURNING id, owner_id, workflow_id, last_sequence
+), s AS (
+    UPDATE step_executions
+       SET status = 'RUNNING', attempt = $5, started_at = $6, error = NULL,
+           queued_at = coalesce(queued_at, $6)
+     WHERE id = $3 AND EXISTS (SELECT 1 FROM e)
+    RETURNING node_id
+), ev AS (
+    INSERT INTO execution_events
+           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
+            attempt, at)
+    SELECT e.id, e.owner_id, e.workflow_id, e.last_sequence, 'step.started', 'RUNNING', $3,
+           s.node_id, $5, $6
+      FROM e, s
+    RETURNING execution_id, sequence, owner_id
+)
+SELECT (SELECT count(*) FROM ev) AS started,
        (SELECT count(pg_notify('flowsync_events', ev.execution_id::text || ':' || ev.sequence))
-          FROM (SELECT execution_id, max(sequence) AS sequence FROM events
-                 GROUP BY execution_id) ev
-          JOIN seq ON seq.id = ev.execution_id
+          FROM ev
          WHERE EXISTS (SELECT 1 FROM event_watchers w
-                        WHERE w.owner_id = seq.owner_id AND w.expires_at > now())
-       ) AS notified
-  FROM numbered n JOIN seq ON seq.id = n.execution_id JOIN steps ON steps.id = n.step_id
- ORDER BY n.id;
+                        WHERE w.owner_id = ev.owner_id AND w.expires_at > now())) AS notified;
 
 -- name: release_job
 -- Give a job back unfinished (a worker shutting down): it is claimable again at once,
@@ -184,9 +180,10 @@ SELECT node_id, status, output
 -- Write one transition of execution $1 (its newest sequence number is $2) in one round
 -- trip: step changes, new jobs, events with consecutive numbers and the execution's
 -- status. NOTIFY is delivered at commit, never on rollback. Arrays by position:
---   steps  $5..$9:   id, status, output, error, input
+--   steps  $5..$9:   id, status, output, error, input; $31, $32: start time and attempt
+--                    (NULL: now, and the next attempt, when RUNNING; else unchanged)
 --   jobs   $10..$13: step id, run_at, max_attempts, lease token (set: handed to worker $20)
---   events $14..$19: kind, status, step id, node id, attempt, data
+--   events $14..$19: kind, status, step id, node id, attempt, data; $33: time (NULL: now)
 -- then $21..$23: the execution's new status, output and error (status NULL: unchanged),
 -- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds,
 -- $26: the jobs this transition holds (hold_job, lock_jobs), each handed on to the step
@@ -216,16 +213,19 @@ WITH held AS (
            queued_at = CASE WHEN u.status = 'QUEUED' THEN now()
                             WHEN u.status = 'RUNNING' THEN coalesce(s.queued_at, now())
                             ELSE s.queued_at END,
-           started_at = CASE WHEN u.status = 'RUNNING' THEN now()
+           started_at = CASE WHEN u.status = 'RUNNING' THEN coalesce(u.started_at, now())
                              WHEN u.status IN ('QUEUED','PENDING') THEN NULL
-                             ELSE s.started_at END,
-           attempt = CASE WHEN u.status = 'RUNNING' THEN s.attempt + 1 ELSE s.attempt END,
+                             ELSE coalesce(u.started_at, s.started_at) END,
+           attempt = CASE WHEN u.attempt IS NOT NULL THEN u.attempt
+                          WHEN u.status = 'RUNNING' THEN s.attempt + 1
+                          ELSE s.attempt END,
            finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','SKIPPED','CANCELLED')
                               THEN now()
                               WHEN u.status = 'PENDING' THEN NULL
                               ELSE s.finished_at END
-      FROM unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[])
-           AS u(id, status, output, error, input)
+      FROM unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[],
+                  $31::timestamptz[], $32::int[])
+           AS u(id, status, output, error, input, started_at, attempt)
      WHERE s.id = u.id AND EXISTS (SELECT 1 FROM guard)
     RETURNING s.id
 ), new_jobs AS (
@@ -255,11 +255,12 @@ WITH held AS (
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
-            attempt, data)
-    SELECT $1, $3, $4, $2 + u.ord, u.kind, u.status, u.step_id, u.node_id, u.attempt, u.data
+            attempt, data, at)
+    SELECT $1, $3, $4, $2 + u.ord, u.kind, u.status, u.step_id, u.node_id, u.attempt, u.data,
+           coalesce(u.at, now())
       FROM unnest($14::text[], $15::text[], $16::uuid[], $17::text[], $18::int[],
-                  $19::jsonb[])
-           WITH ORDINALITY AS u(kind, status, step_id, node_id, attempt, data, ord)
+                  $19::jsonb[], $33::timestamptz[])
+           WITH ORDINALITY AS u(kind, status, step_id, node_id, attempt, data, at, ord)
      WHERE EXISTS (SELECT 1 FROM guard)
     RETURNING sequence
 ), execution AS (

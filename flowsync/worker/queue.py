@@ -125,12 +125,17 @@ class ClaimedJob:
     # The run's newest sequence and its steps after the write that handed this job over,
     # when this step was then the only one queued or running (see runs_alone).
     known_steps: tuple[int, dict[str, StepRow]] | None = None
+    # When it was claimed; `start_pending`: its step's start (RUNNING, the attempt, a
+    # step.started event) is not written yet, and goes with whatever is written next.
+    claimed_at: datetime | None = None
+    start_pending: bool = False
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> ClaimedJob:
-        return cls(
-            **{n: row[n] for n in cls.__slots__ if n not in ("known_outputs", "known_steps")}
-        )
+        """A job as claim_jobs hands it out: its start is still to be written."""
+        local = ("known_outputs", "known_steps", "start_pending")
+        fields = {n: row[n] for n in cls.__slots__ if n not in local}
+        return cls(**fields, start_pending=True)
 
 
 class Queue:

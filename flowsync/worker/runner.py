@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -75,6 +76,7 @@ class Worker:
         poll_seconds: float = 2.0,
         reclaim_seconds: float = 5.0,
         grace_seconds: float = 10.0,
+        start_seconds: float = 0.05,
         take_next: bool = True,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -87,6 +89,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.reclaim_seconds = reclaim_seconds
         self.grace_seconds = grace_seconds
+        self.start_seconds = start_seconds
         self.take_next = take_next
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
@@ -101,6 +104,9 @@ class Worker:
         # The step outputs each running job saw, by lease token (None: not loaded).
         self._seen: dict[uuid.UUID, dict[str, Any] | None] = {}
         self._recording: set[uuid.UUID] = set()
+        # Claimed jobs whose start is being written, or was, while they ran (by token).
+        self._starting: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._started: set[uuid.UUID] = set()
         # Running handlers by lease token, and why a step was told to stop.
         self._handler_tasks: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
         self._stop_reason: dict[uuid.UUID, str] = {}
@@ -201,6 +207,12 @@ class Worker:
             if current is not None:
                 self._tasks[current] = job
             outcome = await self._execute_retrying(job)
+            starting = self._starting.pop(job.lease_token, None)
+            if starting is not None:
+                await starting
+            if job.lease_token in self._started:
+                self._started.discard(job.lease_token)
+                job = dataclasses.replace(job, start_pending=False)
             reason = self._stop_reason.pop(job.lease_token, None)
             if outcome is None and reason == "shutdown":
                 # Stopped before it finished: back to the queue at once, not at lease expiry.
@@ -256,6 +268,14 @@ class Worker:
             # handler's work and never this task's database calls.
             inner = asyncio.ensure_future(handler.run(ctx))
             self._handler_tasks[job.lease_token] = inner
+            # A claim writes only its job: a step that is still running after
+            # start_seconds has its start written then; a quicker one's start is
+            # written with its outcome.
+            timer = None
+            if job.start_pending:
+                timer = asyncio.get_running_loop().call_later(
+                    self.start_seconds, self._write_start, job
+                )
             try:
                 return await inner
             except asyncio.CancelledError:
@@ -265,6 +285,8 @@ class Worker:
                 inner.cancel()
                 raise
             finally:
+                if timer is not None:
+                    timer.cancel()
                 self._handler_tasks.pop(job.lease_token, None)
                 metrics.STEP_DURATION.labels(job.node_type).observe(time.perf_counter() - started)
         except asyncio.CancelledError:
@@ -278,6 +300,21 @@ class Worker:
                 return Failed({"message": exc.message}, retryable=exc.retryable)
             log.exception("handler for %s (%s) raised", job.node_id, job.node_type)
             return Failed({"message": f"Internal error in the {job.node_type} handler."})
+
+    def _write_start(self, job: ClaimedJob) -> None:
+        """Write the start of a step that is still running (see _execute); its task
+        waits for this before it writes the step's outcome."""
+        self._starting[job.lease_token] = asyncio.create_task(self._start(job))
+
+    async def _start(self, job: ClaimedJob) -> None:
+        try:
+            await self.orchestrator.mark_started(job)
+            self._started.add(job.lease_token)
+        except LeaseLost:
+            self._stop_step(job, "lost")  # cancelled, or taken over: stop working on it
+        except (*_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("writing the start of %s failed: %s; written with its outcome",
+                        job.node_id, exc)  # fmt: skip
 
     async def _record(self, job: ClaimedJob, outcome: Outcome, take: bool) -> ClaimedJob | None:
         """Write the outcome (the heartbeat leaves a job alone meanwhile: its lease

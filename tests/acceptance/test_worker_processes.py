@@ -32,9 +32,12 @@ async def test_sigkill_mid_step_another_worker_finishes_and_nothing_completes_tw
     doomed = workers()
 
     async def held() -> bool:
+        # Leased, and running long enough that their starts are written (a step that
+        # ends sooner has its start written with its outcome).
         n = await services.pool.fetchval(
             "SELECT count(*) FROM jobs WHERE execution_id = $1 AND lease_token IS NOT NULL "
-            "AND step_id IN (SELECT id FROM step_executions WHERE node_id LIKE 'b%')",
+            "AND step_id IN (SELECT id FROM step_executions WHERE node_id LIKE 'b%' "
+            "AND status = 'RUNNING')",
             eid,
         )
         return bool(n == 4)

@@ -17,7 +17,7 @@ from flowsync.worker.queue import Queue
 from flowsync.worker.registry import default_registry
 from flowsync.worker.runner import Worker
 from tests.conftest import new_subject
-from tests.support.env import Env
+from tests.support.env import Env, run_worker
 from tests.support.graphs import chain, fan
 
 
@@ -511,7 +511,8 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     steps = await env.steps(eid)
     done = sorted(b.node_id for b in branches if b not in stolen)
     assert all(steps[n].status == "COMPLETED" and steps[n].output == {"i": n} for n in done)
-    assert all(steps[b.node_id].status == "RUNNING" for b in stolen)
+    # Untouched: as queued as their claims (which write only jobs) left them.
+    assert all(steps[b.node_id].status == "QUEUED" for b in stolen)
     assert steps["merge"].status == "PENDING"
     # The first completion alone, then the ones that waited for it, together.
     written = await pool.fetchval(
@@ -567,3 +568,120 @@ async def test_cancels_in_the_middle_of_a_fan_in_never_fail(running: Env) -> Non
         completed = Counter(e.node_id for e in events if e.kind == "step.completed")
         assert set(completed.values()) <= {1}
     assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_a_claim_writes_only_its_job_and_the_start_goes_with_the_outcome(env: Env) -> None:
+    """A claim leases the job and writes nothing of the run, so that it never waits for
+    the run's lock: the step's start (RUNNING, its attempt, step.started at the claim's
+    time) is written in the transaction of its outcome."""
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    before = [(e.sequence, e.kind) for e in await env.events(eid)]
+    [start] = await worker.queue.claim(1)
+    assert start.start_pending and start.claimed_at is not None
+    assert (await env.steps(eid))["start"].status == "QUEUED"
+    assert [(e.sequence, e.kind) for e in await env.events(eid)] == before
+
+    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    steps = await env.steps(eid)
+    assert steps["start"].status == "COMPLETED" and steps["start"].attempt == 1
+    assert steps["start"].started_at == start.claimed_at < steps["start"].finished_at
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    written = [(e.kind, e.node_id, e.attempt) for e in events[len(before) :]]
+    assert written == [
+        ("step.started", "start", 1),
+        ("step.completed", "start", 1),
+        ("step.started", "t1", 1),
+    ]
+    assert events[len(before)].at == start.claimed_at
+    # The step handed on was started by that same write.
+    assert t1 is not None and not t1.start_pending
+    assert steps["t1"].status == "RUNNING" and steps["t1"].attempt == 1
+
+
+async def test_a_slow_step_shows_running_while_it_works_and_starts_once(env: Env) -> None:
+    from tests.support.handlers import SlowTransform
+
+    registry = default_registry()
+    registry.register("transform", SlowTransform())
+    task = await run_worker(env, registry)
+    assert env.worker is not None
+    try:
+        wid = await env.create(fan(2))
+        eid = await env.start(wid, {"sleep": 1})
+        for _ in range(100):
+            steps = await env.steps(eid)
+            if all(steps[b].status == "RUNNING" for b in ("b0", "b1")):
+                break
+            await asyncio.sleep(0.05)
+        # Well before the branches finish, the run shows them running, and says so.
+        assert steps["b0"].status == steps["b1"].status == "RUNNING"
+        started = [e.node_id for e in await env.events(eid) if e.kind == "step.started"]
+        assert {"b0", "b1"} <= set(started)
+        assert (await env.wait(eid)).status == "COMPLETED"
+    finally:
+        env.worker.stop()
+        await asyncio.wait_for(task, 30)
+    counts = Counter((e.kind, e.node_id) for e in await env.events(eid))
+    assert counts[("step.started", "b0")] == counts[("step.started", "b1")] == 1
+    assert counts[("step.completed", "b0")] == counts[("step.completed", "b1")] == 1
+
+
+async def test_a_start_is_not_written_for_a_lease_that_was_lost(env: Env) -> None:
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    [start] = await worker.queue.claim(1)
+    before = await env.events(eid)
+    await env.services.pool.execute(
+        "UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = $1", start.job_id
+    )
+    with pytest.raises(LeaseLost):
+        await worker.orchestrator.mark_started(start)
+    assert (await env.steps(eid))["start"].status == "QUEUED"
+    assert len(await env.events(eid)) == len(before)
+
+
+async def test_a_failed_and_a_retried_attempt_carry_their_starts(env: Env) -> None:
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    [start] = await worker.queue.claim(1)
+    await worker.orchestrator.retry(start, {"message": "try again"}, datetime.now(UTC))
+    [again] = await worker.queue.claim(1)
+    assert again.attempts == 2
+    await worker.orchestrator.fail(again, {"message": "no"})
+    events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "start"]
+    assert events == [
+        ("step.queued", None),
+        ("step.started", 1),
+        ("step.retrying", 1),
+        ("step.started", 2),
+        ("step.failed", 2),
+    ]
+    step = (await env.steps(eid))["start"]
+    assert step.status == "FAILED" and step.attempt == 2 and step.started_at == again.claimed_at
+
+
+async def test_an_attempt_lost_before_its_start_was_written_still_counts(env: Env) -> None:
+    """A worker that dies within `start_seconds` of its claim leaves no step.started; the
+    attempt is counted all the same, and the next one is logged with its number."""
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    [lost] = await worker.queue.claim(1)
+    await env.services.pool.execute(
+        "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+        lost.job_id,
+    )
+    assert await worker.queue.reclaim_expired() == 1
+    [again] = await worker.queue.claim(1)
+    assert again.attempts == 2
+    with pytest.raises(LeaseLost):
+        await worker.orchestrator.complete(lost, {"n": "late"})
+    await worker.orchestrator.complete(again, {"n": 1})
+    events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "start"]
+    assert events == [("step.queued", None), ("step.started", 2), ("step.completed", 2)]
+    assert (await env.steps(eid))["start"].attempt == 2
