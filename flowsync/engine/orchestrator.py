@@ -200,6 +200,9 @@ class _WriterGone(Exception):
 class Orchestrator:
     """Starts executions and records each step's outcome."""
 
+    # How many runs a worker remembers as its last write left them.
+    KNOWN_RUNS = 2048
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -214,6 +217,10 @@ class Orchestrator:
         self.lease_seconds = lease_seconds
         # Completions waiting for the one being written for the same execution.
         self._queued: dict[uuid.UUID, list[_Completion]] = {}
+        # Runs as this worker's last write of each left them: their newest sequence and
+        # their steps. Completions of such a run are planned from it and written in one
+        # guarded statement; another writer moves the sequence on, and the guard sees it.
+        self._runs: OrderedDict[uuid.UUID, tuple[int, dict[str, StepRow]]] = OrderedDict()
 
     # -- starting -------------------------------------------------------------------
 
@@ -392,12 +399,28 @@ class Orchestrator:
     async def _write_completions(
         self, batch: list[_Completion]
     ) -> list[ClaimedJob | BaseException | None]:
-        """One transaction, and one write, for completions of one execution: the first
-        job still leased locks the run and reads its steps; each completion is planned
-        from the steps as the ones before it left them. A job whose lease was lost gets
+        """One write for completions of one execution. Planned from the run as this
+        worker last wrote it, when it knows: one guarded statement. Otherwise, or when
+        the guard finds the run or a lease changed, in a transaction: the first job still
+        leased locks the run and reads its steps; each completion is planned from the
+        steps as the ones before it left them. A job whose lease was lost gets
         LeaseLost, and the others are written all the same."""
-        outcomes: list[ClaimedJob | BaseException | None] = [self._lost(item.job) for item in batch]
         wf = await self.workflows.get(batch[0].job.workflow_version_id)
+        key = batch[0].job.execution_id
+        known = self._runs.get(key)
+        if known is not None:
+            sequence, steps = known
+            parts, after = _plan_completions(wf, steps, batch)
+            if not any(p.plan.execution_status in _ENDED for p in parts):
+                try:
+                    async with self.pool.acquire() as conn:
+                        taken = await self._write_completions_planned(
+                            conn, wf, sequence, parts, after, guarded=True
+                        )
+                    return list(taken)
+                except (_Stale, *_RETRYABLE):
+                    self._runs.pop(key, None)
+        outcomes: list[ClaimedJob | BaseException | None] = [self._lost(item.job) for item in batch]
         async with self.pool.acquire() as conn, conn.transaction():
             live = list(range(len(batch)))
             if len(batch) > 1:
@@ -439,15 +462,16 @@ class Orchestrator:
     ) -> list[ClaimedJob | None]:
         """Write planned completions of one execution in one statement; returns, for
         each, the step handed back to this worker (its job, under the same lease), if
-        any. `guarded`: one completion, planned from what the worker knew at `sequence`
-        (see write_plan); `_Stale` when that is no longer so."""
+        any. `guarded`: planned from what the worker knew at `sequence`, not read under
+        locks (see write_plan); `_Stale` when that is no longer so."""
         first = parts[0].item.job
+        plan = combine([p.plan for p in parts])
         row = await self._write(
-            conn, first.execution_id, sequence, first.owner_id, first.workflow_id,
-            combine([p.plan for p in parts]),
+            conn, first.execution_id, sequence, first.owner_id, first.workflow_id, plan,
             held=[(p.item.job.job_id, p.take) for p in parts],
-            guard=first if guarded else None,
+            guard=[p.item.job for p in parts] if guarded else None,
         )  # fmt: skip
+        self._remember(first.execution_id, plan, int(row["last_sequence"]), after)
         job_ids = dict(zip(row["job_steps"] or (), row["job_ids"] or (), strict=True))
         out: list[ClaimedJob | None] = []
         for part in parts:
@@ -477,6 +501,17 @@ class Orchestrator:
             )
         return out
 
+    def _remember(
+        self, execution_id: uuid.UUID, plan: Plan, sequence: int, steps: Mapping[str, StepRow]
+    ) -> None:
+        """Keep the run as this worker's write left it, while it runs."""
+        self._runs.pop(execution_id, None)
+        if plan.execution_status in _ENDED:
+            return
+        self._runs[execution_id] = (sequence, dict(steps))
+        while len(self._runs) > self.KNOWN_RUNS:
+            self._runs.popitem(last=False)
+
     async def mark_started(self, job: ClaimedJob) -> None:
         """Write a claimed step's start (RUNNING, its attempt, a step.started event at the
         time of the claim) while it runs: a claim writes only its job, and a step that
@@ -488,10 +523,22 @@ class Orchestrator:
             job.execution_id, job.attempts, at,
         )  # fmt: skip
         if row is None or not row["started"]:
+            self._runs.pop(job.execution_id, None)
             raise self._lost(job)
+        known = self._runs.get(job.execution_id)
+        if known is not None:
+            sequence, steps = known
+            if sequence + 1 == row["sequence"] and job.node_id in steps:
+                steps[job.node_id] = dataclasses.replace(
+                    steps[job.node_id], status=StepStatus.RUNNING
+                )
+                self._runs[job.execution_id] = (sequence + 1, steps)
+            else:
+                self._runs.pop(job.execution_id, None)
 
     async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
         """A step failed for good: the execution fails, its other steps are cancelled."""
+        self._runs.pop(job.execution_id, None)
 
         async def txn() -> None:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -536,6 +583,8 @@ class Orchestrator:
         *,
         count_attempt: bool,
     ) -> None:
+        self._runs.pop(job.execution_id, None)
+
         async def txn() -> None:
             async with self.pool.acquire() as conn, conn.transaction():
                 head = await self._take(conn, job, keep=True)
@@ -634,14 +683,15 @@ class Orchestrator:
         *,
         job: ClaimedJob | None = None,
         held: list[tuple[int, NewJob | None]] | None = None,
-        guard: ClaimedJob | None = None,
+        guard: list[ClaimedJob] | None = None,
     ) -> asyncpg.Record:
         """Write a plan in one statement. `job`: the job whose outcome this is (its
         attempt goes to its step's events). `held`: jobs whose rows this transition
         holds (hold_job, lock_jobs), each handed on, under the same lease, to the job of
         `plan` this worker takes next, or deleted (None). `guard`: the plan was made
-        from what this job's worker knew of the run at `last_sequence`, not read under
-        locks; `_Stale` when that is no longer so (and nothing was written)."""
+        from what these jobs' worker knew of the run at `last_sequence`, not read under
+        locks; `_Stale` when that is no longer so, or a lease was lost (and nothing was
+        written)."""
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
         held = held or []
@@ -684,8 +734,8 @@ class Orchestrator:
             [job_id for job_id, _ in held],
             [take.step_id if take is not None else None for _, take in held],
             [take.max_attempts if take is not None else None for _, take in held],
-            guard.lease_token if guard is not None else None,
-            guard.step_id if guard is not None else None,
+            [j.lease_token for j in guard] if guard is not None else None,
+            [j.step_id for j in guard] if guard is not None else None,
             [c.started_at for c in plan.steps],
             [c.attempt for c in plan.steps],
             [e.at for e in events],

@@ -44,6 +44,7 @@ SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id
 -- start ($6, the claim's time), and a step.started event, if job $1 is still leased with
 -- token $2 for step $3 of execution $4. Job, then run, then step: the lock order of every
 -- transition. No row written (started = 0): the lease was lost or the run was cancelled.
+-- `sequence`: the run's newest sequence, this event's.
 WITH j AS (
     SELECT id FROM jobs WHERE id = $1 AND lease_token = $2 AND step_id = $3
        FOR NO KEY UPDATE
@@ -66,7 +67,7 @@ WITH j AS (
       FROM e, s
     RETURNING execution_id, sequence, owner_id
 )
-SELECT (SELECT count(*) FROM ev) AS started,
+SELECT (SELECT count(*) FROM ev) AS started, (SELECT max(sequence) FROM ev) AS sequence,
        (SELECT count(pg_notify('flowsync_events', ev.execution_id::text || ':' || ev.sequence))
           FROM ev
          WHERE EXISTS (SELECT 1 FROM event_watchers w
@@ -190,19 +191,23 @@ SELECT node_id, status, output
 -- at the same place of $27 with the attempts allowed at that place of $28, or deleted
 -- where $27 has NULL.
 -- $29, $30: set when the transition was planned from what the writer knew rather than
--- read under hold_job's locks (a chain step finished by the worker that wrote the step
--- before it): job $26 (one) must still be leased with token $29 for step $30, and the
--- run's newest sequence must still be $2. Both rows are locked here; when either check
--- fails, nothing is written (events_written = 0) and the caller plans again under
--- hold_job.
+-- read under hold_job's locks (the run as this worker's own last write of it left it):
+-- each job of $26 must still be leased with the token at the same place of $29 for the
+-- step at the same place of $30, and the run's newest sequence must still be $2. The
+-- rows are locked here (jobs in id order, then the run); when a check fails, nothing is
+-- written (events_written = 0) and the caller plans again under hold_job.
 WITH held AS (
     SELECT id FROM jobs
-     WHERE id = ($26::bigint[])[1] AND lease_token = $29 AND step_id = $30
+     WHERE $29::uuid[] IS NOT NULL AND id = ANY($26::bigint[])
+       AND (id, lease_token, step_id) IN
+           (SELECT * FROM unnest($26::bigint[], $29::uuid[], $30::uuid[]))
+     ORDER BY id
        FOR NO KEY UPDATE
 ), guard AS (
     SELECT id FROM executions
      WHERE id = $1
-       AND ($29::uuid IS NULL OR (last_sequence = $2 AND EXISTS (SELECT 1 FROM held)))
+       AND ($29::uuid[] IS NULL
+            OR (last_sequence = $2 AND (SELECT count(*) FROM held) = cardinality($26)))
        FOR NO KEY UPDATE
 ), steps AS (
     UPDATE step_executions AS s

@@ -685,3 +685,51 @@ async def test_an_attempt_lost_before_its_start_was_written_still_counts(env: En
     events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "start"]
     assert events == [("step.queued", None), ("step.started", 2), ("step.completed", 2)]
     assert (await env.steps(eid))["start"].attempt == 2
+
+
+async def test_a_run_this_worker_wrote_last_is_planned_from_memory_and_checked(env: Env) -> None:
+    """Completions of a run whose last write was this worker's are planned from what
+    that write left, without reading the run; when another writer moved the run on
+    meanwhile, the guard refuses the write and the completion is written under locks."""
+    wid = await env.create(fan(3))
+    eid = await env.start(wid, {})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    orchestrator, pool = worker.orchestrator, env.services.pool
+    [start] = await worker.queue.claim(1)
+    split = await orchestrator.complete(start, {}, take_next=True)
+    assert split is not None
+    b0 = await orchestrator.complete(split, {}, take_next=True)
+    assert b0 is not None
+    b1, b2 = await worker.queue.claim(10)
+
+    async def remembered_is_stored() -> None:
+        sequence, steps = orchestrator._runs[eid]
+        assert sequence == await pool.fetchval(
+            "SELECT last_sequence FROM executions WHERE id = $1", eid
+        )
+        stored = await env.steps(eid)
+        assert {n: r.status.value for n, r in steps.items()} == statuses(stored)
+
+    await remembered_is_stored()
+    await orchestrator.complete(b1, {"i": 1})
+    await remembered_is_stored()
+    # Another writer (here, a note in the log) moves the run on: the guard sees it.
+    await pool.execute(
+        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
+                      RETURNING last_sequence)
+           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
+                                         status, data)
+           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
+                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
+        eid,
+    )
+    await orchestrator.complete(b2, {"i": 2})
+    await remembered_is_stored()
+    merge = await orchestrator.complete(b0, {"i": 0}, take_next=True)
+    assert merge is not None and merge.node_id == "merge"
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    done = [e.node_id for e in events if e.kind == "step.completed"]
+    assert done == ["start", "split", "b1", "b2", "b0"]
+    steps = await env.steps(eid)
+    assert [steps[b].output for b in ("b0", "b1", "b2")] == [{"i": 0}, {"i": 1}, {"i": 2}]
