@@ -627,9 +627,14 @@ class Orchestrator:
         async with self.pool.acquire() as conn, conn.transaction():
             await self._promote(conn, workflow_id)
 
-    async def _promote(self, conn: Connection, workflow_id: uuid.UUID) -> None:
+    async def _promote(
+        self, conn: Connection, workflow_id: uuid.UUID, *, after_end: bool = False
+    ) -> None:
         """Start executions waiting behind the workflow's concurrency limit, oldest
-        first, as far as the limit allows now that one ended."""
+        first, as far as the limit allows now that one ended (`after_end`) or the limit
+        changed."""
+        if after_end and not await self._limited(conn, workflow_id):
+            return
         limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
         if limit is None:
             return
@@ -649,6 +654,19 @@ class Orchestrator:
                 conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
                 workflow_id, plan_start(wf, steps),
             )  # fmt: skip
+
+    @staticmethod
+    async def _limited(conn: Connection, workflow_id: uuid.UUID) -> bool:
+        """Whether the workflow has a concurrency limit, for an execution that ends:
+        without one, nothing waits behind it. Locking the workflow and counting its
+        running executions, as a limit needs, would make every end of one workflow
+        wait for the one before it to commit. Read first without a lock (a limited
+        workflow locks it for update at once); when unlimited, read again under a
+        shared lock, so that a change of the limit either waits for this commit (and
+        the promotion that follows a change sees this execution ended) or is seen here."""
+        if await conn.fetchval(QUERIES["workflow_limit"], workflow_id) is not None:
+            return True
+        return await conn.fetchval(QUERIES["workflow_limit_shared"], workflow_id) is not None
 
     async def _states(self, conn: Connection, head: asyncpg.Record) -> dict[str, StepRow]:
         """The steps as take_job read them, unless another transition of the run
@@ -741,9 +759,9 @@ class Orchestrator:
             [e.at for e in events],
         )  # fmt: skip
         assert row is not None
-        if guard is not None and not row["events_written"]:
+        if guard is not None and row["last_sequence"] is None:
             raise _Stale()
         if plan.execution_status in _ENDED:
-            await self._promote(conn, workflow_id)
+            await self._promote(conn, workflow_id, after_end=True)
             _count_finished(workflow_id, plan.execution_status)
         return row

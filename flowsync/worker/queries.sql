@@ -195,7 +195,7 @@ SELECT node_id, status, output
 -- each job of $26 must still be leased with the token at the same place of $29 for the
 -- step at the same place of $30, and the run's newest sequence must still be $2. The
 -- rows are locked here (jobs in id order, then the run); when a check fails, nothing is
--- written (events_written = 0) and the caller plans again under hold_job.
+-- written (last_sequence is NULL) and the caller plans again under hold_job.
 WITH held AS (
     SELECT id FROM jobs
      WHERE $29::uuid[] IS NOT NULL AND id = ANY($26::bigint[])
@@ -282,19 +282,20 @@ WITH held AS (
      WHERE id = $1 AND EXISTS (SELECT 1 FROM guard)
     RETURNING last_sequence
 )
-SELECT (SELECT array_agg(step_id) FROM (SELECT step_id FROM new_jobs
-                                          UNION ALL SELECT step_id FROM handed_on) j)
-           AS job_steps,
-       (SELECT array_agg(id) FROM (SELECT id FROM new_jobs
-                                   UNION ALL SELECT id FROM handed_on) j) AS job_ids,
-       (SELECT count(*) FROM steps) AS steps_changed,
-       (SELECT count(*) FROM events) AS events_written,
-       (SELECT CASE WHEN EXISTS (SELECT 1 FROM event_watchers w WHERE w.owner_id = $3 AND w.expires_at > now()) THEN pg_notify('flowsync_events', $1::text || ':' || last_sequence) END
-              FROM execution)
+-- One row: the jobs written (new or handed on) by step; the run's newest sequence, NULL
+-- when the guard refused the write; NOTIFY of watchers and of idle workers.
+SELECT o.job_steps, o.job_ids, x.last_sequence,
+       CASE WHEN x.last_sequence IS NOT NULL
+             AND EXISTS (SELECT 1 FROM event_watchers w
+                          WHERE w.owner_id = $3 AND w.expires_at > now())
+            THEN pg_notify('flowsync_events', $1::text || ':' || x.last_sequence) END
            AS events_notified,
-       CASE WHEN $24 AND EXISTS (SELECT 1 FROM guard) THEN pg_notify('flowsync_jobs', '') END
-           AS jobs_notified,
-       (SELECT last_sequence FROM execution) AS last_sequence;
+       CASE WHEN $24 AND x.last_sequence IS NOT NULL THEN pg_notify('flowsync_jobs', '') END
+           AS jobs_notified
+  FROM (SELECT array_agg(j.step_id) AS job_steps, array_agg(j.id) AS job_ids
+          FROM (SELECT step_id, id FROM new_jobs
+                UNION ALL SELECT step_id, id FROM handed_on) j) o
+  LEFT JOIN execution x ON true;
 
 -- name: notify_jobs
 -- Wake idle workers: new jobs are claimable. Payloads carry nothing; the table is the truth.
@@ -367,6 +368,15 @@ SELECT w.max_concurrency,
          WHERE e.workflow_id = w.id AND e.status = 'RUNNING') AS running
   FROM workflows w WHERE w.id = $1
    FOR NO KEY UPDATE;
+
+-- name: workflow_limit
+-- A workflow's concurrency limit, read without a lock (see Orchestrator._limited).
+SELECT max_concurrency FROM workflows WHERE id = $1;
+
+-- name: workflow_limit_shared
+-- The same under a shared lock: ends of one workflow take it together, while a change
+-- of the limit (an update) waits for them.
+SELECT max_concurrency FROM workflows WHERE id = $1 FOR SHARE;
 
 -- name: next_pending
 -- The oldest execution of a workflow waiting behind its concurrency limit.

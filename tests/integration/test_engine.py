@@ -733,3 +733,21 @@ async def test_a_run_this_worker_wrote_last_is_planned_from_memory_and_checked(e
     assert done == ["start", "split", "b1", "b2", "b0"]
     steps = await env.steps(eid)
     assert [steps[b].output for b in ("b0", "b1", "b2")] == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+async def test_ends_of_a_workflow_without_a_limit_do_not_wait_for_each_other(env: Env) -> None:
+    """An ending execution looks for runs waiting behind its workflow's concurrency
+    limit; without a limit it takes only a shared lock on the workflow, so that ends
+    running together (here, one held open in another transaction) never queue."""
+    wid = await env.create(chain(1))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    [start] = await worker.queue.claim(1)
+    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert t1 is not None
+    end = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
+    assert end is not None and end.node_id == "end"
+    async with env.services.pool.acquire() as other, other.transaction():
+        await other.execute("SELECT 1 FROM workflows WHERE id = $1 FOR SHARE", wid)
+        await asyncio.wait_for(worker.orchestrator.complete(end, {"n": 2}), 5)
+    assert (await env.wait(eid)).status == "COMPLETED"
