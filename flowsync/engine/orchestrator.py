@@ -217,6 +217,9 @@ class Orchestrator:
         self.lease_seconds = lease_seconds
         # Completions waiting for the one being written for the same execution.
         self._queued: dict[uuid.UUID, list[_Completion]] = {}
+        # Workflows found without a concurrency limit when one of their runs ended: the
+        # next ends are written guarded, in one statement (see _limited).
+        self._unlimited: set[uuid.UUID] = set()
         # Runs as this worker's last write of each left them: their newest sequence and
         # their steps. Completions of such a run are planned from it and written in one
         # guarded statement; another writer moves the sequence on, and the guard sees it.
@@ -341,7 +344,7 @@ class Orchestrator:
             sequence, known = job.known_steps
             parts, after = _plan_completions(wf, known, [done])
             plan = parts[0].plan
-            if not plan.drop_jobs and plan.execution_status not in _ENDED:
+            if not plan.drop_jobs and self._may_guard(job.workflow_id, [plan]):
                 async with self.pool.acquire() as conn:
                     # Stale, or a deadlock with a cancel: the locked path below retries.
                     with contextlib.suppress(_Stale, *_RETRYABLE):
@@ -411,7 +414,7 @@ class Orchestrator:
         if known is not None:
             sequence, steps = known
             parts, after = _plan_completions(wf, steps, batch)
-            if not any(p.plan.execution_status in _ENDED for p in parts):
+            if self._may_guard(batch[0].job.workflow_id, [p.plan for p in parts]):
                 try:
                     async with self.pool.acquire() as conn:
                         taken = await self._write_completions_planned(
@@ -655,18 +658,31 @@ class Orchestrator:
                 workflow_id, plan_start(wf, steps),
             )  # fmt: skip
 
-    @staticmethod
-    async def _limited(conn: Connection, workflow_id: uuid.UUID) -> bool:
+    def _may_guard(self, workflow_id: uuid.UUID, plans: list[Plan]) -> bool:
+        """Whether plans made from what this worker knew may be written guarded: not
+        when one ends its run, unless the workflow was found without a limit (the
+        guarded write then checks that under a shared lock)."""
+        ends = any(p.execution_status in _ENDED for p in plans)
+        return not ends or workflow_id in self._unlimited
+
+    async def _limited(self, conn: Connection, workflow_id: uuid.UUID) -> bool:
         """Whether the workflow has a concurrency limit, for an execution that ends:
         without one, nothing waits behind it. Locking the workflow and counting its
         running executions, as a limit needs, would make every end of one workflow
         wait for the one before it to commit. Read first without a lock (a limited
         workflow locks it for update at once); when unlimited, read again under a
         shared lock, so that a change of the limit either waits for this commit (and
-        the promotion that follows a change sees this execution ended) or is seen here."""
-        if await conn.fetchval(QUERIES["workflow_limit"], workflow_id) is not None:
-            return True
-        return await conn.fetchval(QUERIES["workflow_limit_shared"], workflow_id) is not None
+        the promotion that follows a change sees this execution ended) or is seen here.
+        What it finds is kept for _may_guard."""
+        limited = await conn.fetchval(QUERIES["workflow_limit"], workflow_id) is not None
+        if not limited:
+            shared = await conn.fetchval(QUERIES["workflow_limit_shared"], workflow_id)
+            limited = shared is not None
+        if limited:
+            self._unlimited.discard(workflow_id)
+        else:
+            self._unlimited.add(workflow_id)
+        return limited
 
     async def _states(self, conn: Connection, head: asyncpg.Record) -> dict[str, StepRow]:
         """The steps as take_job read them, unless another transition of the run
@@ -717,6 +733,9 @@ class Orchestrator:
         inserted = [j for j in plan.jobs if id(j) not in handed_on]
         events = plan.events
         own_step = job.step_id if job else None
+        # A guarded end checks the workflow's limit itself (see _may_guard).
+        ends = plan.execution_status in _ENDED
+        guarded_end = guard is not None and ends
         row = await conn.fetchrow(
             QUERIES["write_plan"],
             execution_id,
@@ -757,11 +776,15 @@ class Orchestrator:
             [c.started_at for c in plan.steps],
             [c.attempt for c in plan.steps],
             [e.at for e in events],
+            guarded_end,
         )  # fmt: skip
         assert row is not None
         if guard is not None and row["last_sequence"] is None:
+            if guarded_end:
+                self._unlimited.discard(workflow_id)  # perhaps it has a limit now
             raise _Stale()
-        if plan.execution_status in _ENDED:
-            await self._promote(conn, workflow_id, after_end=True)
+        if ends:
+            if not guarded_end:
+                await self._promote(conn, workflow_id, after_end=True)
             _count_finished(workflow_id, plan.execution_status)
         return row

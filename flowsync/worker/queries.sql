@@ -196,6 +196,9 @@ SELECT node_id, status, output
 -- step at the same place of $30, and the run's newest sequence must still be $2. The
 -- rows are locked here (jobs in id order, then the run); when a check fails, nothing is
 -- written (last_sequence is NULL) and the caller plans again under hold_job.
+-- $34: the transition ends a run planned that way, believed to be of a workflow without
+-- a concurrency limit (no run can wait behind it): the workflow is locked shared, and
+-- nothing is written if it has a limit after all (see Orchestrator._limited).
 WITH held AS (
     SELECT id FROM jobs
      WHERE $29::uuid[] IS NOT NULL AND id = ANY($26::bigint[])
@@ -203,11 +206,14 @@ WITH held AS (
            (SELECT * FROM unnest($26::bigint[], $29::uuid[], $30::uuid[]))
      ORDER BY id
        FOR NO KEY UPDATE
+), wf AS (
+    SELECT max_concurrency FROM workflows WHERE id = $4 AND $34 FOR SHARE
 ), guard AS (
     SELECT id FROM executions
      WHERE id = $1
        AND ($29::uuid[] IS NULL
             OR (last_sequence = $2 AND (SELECT count(*) FROM held) = cardinality($26)))
+       AND NOT EXISTS (SELECT 1 FROM wf WHERE max_concurrency IS NOT NULL)
        FOR NO KEY UPDATE
 ), steps AS (
     UPDATE step_executions AS s

@@ -751,3 +751,36 @@ async def test_ends_of_a_workflow_without_a_limit_do_not_wait_for_each_other(env
         await other.execute("SELECT 1 FROM workflows WHERE id = $1 FOR SHARE", wid)
         await asyncio.wait_for(worker.orchestrator.complete(end, {"n": 2}), 5)
     assert (await env.wait(eid)).status == "COMPLETED"
+
+
+async def test_an_end_written_from_memory_still_promotes_when_a_limit_was_set(env: Env) -> None:
+    """A worker that found a workflow without a limit writes the next ends of its runs in
+    one guarded statement; once the workflow has a limit, that write is refused and the
+    end goes the locked way, which starts the run waiting behind the limit."""
+    from flowsync.services.workflows import WorkflowUpdate
+
+    wid = await env.create(chain(1))
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    orchestrator = worker.orchestrator
+
+    async def run_to_end(eid: Any) -> Any:
+        [start] = await worker.queue.claim(1)
+        assert start.execution_id == eid
+        t1 = await orchestrator.complete(start, {"n": 1}, take_next=True)
+        assert t1 is not None
+        end = await orchestrator.complete(t1, {"n": 2}, take_next=True)
+        assert end is not None and end.known_steps is not None
+        return end
+
+    first = await env.start(wid, {"n": 1})
+    await orchestrator.complete(await run_to_end(first), {"n": 2})
+    assert wid in orchestrator._unlimited  # learned by the first end, under locks
+    second = await env.start(wid, {"n": 1})
+    end = await run_to_end(second)
+    await env.services.workflows.update(env.me, wid, WorkflowUpdate(max_concurrency=1))
+    third = await env.start(wid, {"n": 1})
+    assert (await env.services.executions.get(env.me, third)).status == "PENDING"
+    await orchestrator.complete(end, {"n": 2})
+    assert (await env.services.executions.get(env.me, second)).status == "COMPLETED"
+    assert (await env.services.executions.get(env.me, third)).status == "RUNNING"
+    assert wid not in orchestrator._unlimited
