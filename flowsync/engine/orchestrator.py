@@ -348,9 +348,10 @@ class Orchestrator:
                 async with self.pool.acquire() as conn:
                     # Stale, or a deadlock with a cancel: the locked path below retries.
                     with contextlib.suppress(_Stale, *_RETRYABLE):
-                        (taken,) = await self._write_completions_planned(
+                        (taken,), written = await self._write_completions_planned(
                             conn, wf, sequence, parts, after, guarded=True
                         )
+                        self._remember(*written)
                         return taken
         return await self._complete_locked(done)
 
@@ -417,9 +418,10 @@ class Orchestrator:
             if self._may_guard(batch[0].job.workflow_id, [p.plan for p in parts]):
                 try:
                     async with self.pool.acquire() as conn:
-                        taken = await self._write_completions_planned(
+                        taken, written = await self._write_completions_planned(
                             conn, wf, sequence, parts, after, guarded=True
                         )
+                    self._remember(*written)
                     return list(taken)
                 except (_Stale, *_RETRYABLE):
                     self._runs.pop(key, None)
@@ -446,11 +448,13 @@ class Orchestrator:
             # Read as of hold_job's statement, which sees this transaction's own writes.
             steps = await self._states(conn, head)
             parts, after = _plan_completions(wf, steps, [batch[i] for i in live])
-            taken = await self._write_completions_planned(
+            taken, written = await self._write_completions_planned(
                 conn, wf, head["last_sequence"], parts, after, guarded=False
             )
             for i, outcome in zip(live, taken, strict=True):
                 outcomes[i] = outcome
+        # Remembered once committed: a write rolled back must leave no trace here.
+        self._remember(*written)
         return outcomes
 
     async def _write_completions_planned(
@@ -462,10 +466,11 @@ class Orchestrator:
         after: Mapping[str, StepRow],
         *,
         guarded: bool,
-    ) -> list[ClaimedJob | None]:
+    ) -> tuple[list[ClaimedJob | None], tuple[uuid.UUID, Plan, int, Mapping[str, StepRow]]]:
         """Write planned completions of one execution in one statement; returns, for
         each, the step handed back to this worker (its job, under the same lease), if
-        any. `guarded`: planned from what the worker knew at `sequence`, not read under
+        any, and what to remember of the run once the write is committed (_remember).
+        `guarded`: planned from what the worker knew at `sequence`, not read under
         locks (see write_plan); `_Stale` when that is no longer so."""
         first = parts[0].item.job
         plan = combine([p.plan for p in parts])
@@ -474,7 +479,7 @@ class Orchestrator:
             held=[(p.item.job.job_id, p.take) for p in parts],
             guard=[p.item.job for p in parts] if guarded else None,
         )  # fmt: skip
-        self._remember(first.execution_id, plan, int(row["last_sequence"]), after)
+        written = (first.execution_id, plan, int(row["last_sequence"]), after)
         job_ids = dict(zip(row["job_steps"] or (), row["job_ids"] or (), strict=True))
         out: list[ClaimedJob | None] = []
         for part in parts:
@@ -502,12 +507,12 @@ class Orchestrator:
                     start_pending=False,
                 )
             )
-        return out
+        return out, written
 
     def _remember(
         self, execution_id: uuid.UUID, plan: Plan, sequence: int, steps: Mapping[str, StepRow]
     ) -> None:
-        """Keep the run as this worker's write left it, while it runs."""
+        """Keep the run as this worker's committed write left it, while it runs."""
         self._runs.pop(execution_id, None)
         if plan.execution_status in _ENDED:
             return

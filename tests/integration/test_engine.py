@@ -784,3 +784,28 @@ async def test_an_end_written_from_memory_still_promotes_when_a_limit_was_set(en
     assert (await env.services.executions.get(env.me, second)).status == "COMPLETED"
     assert (await env.services.executions.get(env.me, third)).status == "RUNNING"
     assert wid not in orchestrator._unlimited
+
+
+async def test_a_write_rolled_back_is_not_remembered(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a worker remembers of a run is what it committed: a transaction that fails
+    after its write must leave the memory as the database is."""
+    wid = await env.create(chain(2))
+    eid = await env.start(wid, {"n": 1})
+    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    orchestrator = worker.orchestrator
+    [start] = await worker.queue.claim(1)
+    real_write = orchestrator._write_completions_planned
+
+    async def write_then_fail(*args: Any, **kwargs: Any) -> Any:
+        await real_write(*args, **kwargs)
+        raise RuntimeError("lost before the commit")
+
+    monkeypatch.setattr(orchestrator, "_write_completions_planned", write_then_fail)
+    with pytest.raises(RuntimeError):
+        await orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert eid not in orchestrator._runs
+    monkeypatch.undo()
+    t1 = await orchestrator.complete(start, {"n": 1}, take_next=True)
+    assert t1 is not None and orchestrator._runs[eid][0] == len(await env.events(eid))
