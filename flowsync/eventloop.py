@@ -10,6 +10,7 @@ uvloop is missing, e.g. on Windows).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Coroutine
@@ -55,3 +56,14 @@ def settle_heap() -> None:
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 100)
+
+
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set, at most `seconds`; whether it is set. Loops that wait
+    like this are stopped by cancelling their task: on Python 3.11, asyncio.wait_for
+    loses a cancellation that arrives as the event is set (it returns instead of
+    raising), and such a loop then runs on and never stops. asyncio.timeout does not."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()

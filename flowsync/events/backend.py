@@ -34,6 +34,7 @@ from typing import Any
 import asyncpg
 from broadcaster import BroadcastBackend, Event
 
+from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 
 log = logging.getLogger("flowsync.events")
@@ -273,8 +274,7 @@ class PgEventBackend(BroadcastBackend):
 
     async def _poll_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), self._poll_seconds)
+            await wait_set(self._poll_now, self._poll_seconds)
             self._poll_now.clear()
             if self._overflowed:
                 self._overflowed = False

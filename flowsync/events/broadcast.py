@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from broadcaster import Broadcast, BroadcastBackend
 
+from flowsync.eventloop import wait_set
 from flowsync.events.backend import RESYNC
 
 log = logging.getLogger("flowsync.events")
@@ -66,8 +67,7 @@ class Wakeups:
     async def take(self, timeout: float) -> Batch:
         """The wake-ups gathered so far, waiting up to `timeout` seconds for one."""
         if not self._ready.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
+            await wait_set(self._ready, timeout)
         self._ready.clear()
         batch, self._batch = self._batch, Batch()
         return batch

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.eventloop import wait_set
 
 log = logging.getLogger("flowsync.listener")
 
@@ -86,12 +87,13 @@ class PgListener:
                 # The termination callback is not called for every kind of loss, so also
                 # check the socket now and then.
                 while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), self._check)
+                    await wait_set(lost, self._check)
                     if conn.is_closed():
                         break
                     try:
-                        await asyncio.wait_for(conn.execute("SELECT 1"), self._check * 5)
+                        # Not asyncio.wait_for: it can lose a cancellation (see wait_set).
+                        async with asyncio.timeout(self._check * 5):
+                            await conn.execute("SELECT 1")
                     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                         break
             except asyncio.CancelledError:

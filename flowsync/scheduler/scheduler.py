@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowsync.config import Settings, to_asyncpg_dsn
 from flowsync.errors import FlowSyncError
+from flowsync.eventloop import wait_set
 from flowsync.scheduler.cron import due_firings, schedule_from_config
 from flowsync.services.executions import ExecutionService
 from flowsync.services.principal import Principal
@@ -226,8 +227,7 @@ class Scheduler:
         return min(self.tick_seconds, max(_MIN_PAUSE, until_due + 0.002))
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await wait_set(self._stopping, seconds)
 
     async def tick(self, conn: Connection) -> Tick:
         """Fire every trigger due now (up to one batch), in one transaction."""

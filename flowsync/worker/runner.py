@@ -26,6 +26,7 @@ import asyncpg
 from flowsync import metrics
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.errors import LeaseLost
+from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 from flowsync.logs import bind_step
 from flowsync.worker.handlers import (
@@ -186,8 +187,7 @@ class Worker:
                     self._spawn(job)
             if jobs and len(jobs) == free:
                 continue  # there may be more; claim again once a slot is free
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            await wait_set(self._wake, self.poll_seconds)
 
     def _spawn(self, job: ClaimedJob) -> None:
         task = asyncio.create_task(self._run_chain(job), name=f"step-{job.node_id}")
