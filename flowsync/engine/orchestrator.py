@@ -161,19 +161,12 @@ def _plan_completions(
     wf: CompiledWorkflow, steps: Mapping[str, StepRow], items: list[_Completion]
 ) -> tuple[list[_Planned], dict[str, StepRow]]:
     """Plan completions of one run one after another, each from the steps as the ones
-    before it left them; also the steps once all are written. Each plan's events of its
-    own step carry the attempt its job is on."""
+    before it left them; also the steps once all are written."""
     parts: list[_Planned] = []
     for item in items:
         job = item.job
-        plan = _started(job, plan_completion(wf, steps, job.node_id, item.output,
-                                             take_next=item.take_next))  # fmt: skip
-        plan.events = [
-            dataclasses.replace(e, attempt=job.attempts)
-            if e.attempt is None and e.step_id == job.step_id
-            else e
-            for e in plan.events
-        ]
+        plan = _of_attempt(job, plan_completion(wf, steps, job.node_id, item.output,
+                                                take_next=item.take_next))  # fmt: skip
         take = next((j for j in plan.jobs if j.take), None)
         carried = _carried(steps, job.node_id, item.output, item.known_outputs)
         parts.append(_Planned(item, plan, take, carried))
@@ -181,12 +174,19 @@ def _plan_completions(
     return parts, dict(steps)
 
 
-def _started(job: ClaimedJob, plan: Plan) -> Plan:
-    """The outcome of `job`'s attempt, with the attempt's start if not yet written."""
-    if not job.start_pending:
-        return plan
-    at = job.claimed_at or datetime.now(UTC)
-    return with_start(plan, job.step_id, job.node_id, job.attempts, at)
+def _of_attempt(job: ClaimedJob, plan: Plan) -> Plan:
+    """`plan`, the outcome of `job`'s attempt: its step's events carry the attempt, and
+    the attempt's start comes first if it was not written yet."""
+    if job.start_pending:
+        at = job.claimed_at or datetime.now(UTC)
+        plan = with_start(plan, job.step_id, job.node_id, job.attempts, at)
+    plan.events = [
+        dataclasses.replace(e, attempt=job.attempts)
+        if e.attempt is None and e.step_id == job.step_id
+        else e
+        for e in plan.events
+    ]
+    return plan
 
 
 def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
@@ -552,10 +552,10 @@ class Orchestrator:
             async with self.pool.acquire() as conn, conn.transaction():
                 head = await self._take(conn, job, keep=False)
                 steps = await self._states(conn, head)
-                plan = _started(job, plan_failure(steps, job.node_id, error))
+                plan = _of_attempt(job, plan_failure(steps, job.node_id, error))
                 await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
-                    job.workflow_id, plan, job=job,
+                    job.workflow_id, plan,
                 )  # fmt: skip
                 # The job leaves the queue for the dead-letter queue, where it can be
                 # inspected and redriven (which resumes the execution from this step).
@@ -602,7 +602,7 @@ class Orchestrator:
                 )
                 await self._write(
                     conn, job.execution_id, head["last_sequence"], job.owner_id,
-                    job.workflow_id, _started(job, make(steps)), job=job,
+                    job.workflow_id, _of_attempt(job, make(steps)),
                 )  # fmt: skip
 
         await retrying(txn)
@@ -720,12 +720,10 @@ class Orchestrator:
         workflow_id: uuid.UUID,
         plan: Plan,
         *,
-        job: ClaimedJob | None = None,
         held: list[tuple[int, NewJob | None]] | None = None,
         guard: list[ClaimedJob] | None = None,
     ) -> asyncpg.Record:
-        """Write a plan in one statement. `job`: the job whose outcome this is (its
-        attempt goes to its step's events). `held`: jobs whose rows this transition
+        """Write a plan in one statement. `held`: jobs whose rows this transition
         holds (hold_job, lock_jobs), each handed on, under the same lease, to the job of
         `plan` this worker takes next, or deleted (None). `guard`: the plan was made
         from what these jobs' worker knew of the run at `last_sequence`, not read under
@@ -737,7 +735,6 @@ class Orchestrator:
         handed_on = {id(take) for _, take in held if take is not None}
         inserted = [j for j in plan.jobs if id(j) not in handed_on]
         events = plan.events
-        own_step = job.step_id if job else None
         # A guarded end checks the workflow's limit itself (see _may_guard).
         ends = plan.execution_status in _ENDED
         guarded_end = guard is not None and ends
@@ -761,11 +758,7 @@ class Orchestrator:
             [e.status for e in events],
             [e.step_id for e in events],
             [e.node_id for e in events],
-            [
-                job.attempts if job is not None and e.attempt is None and e.step_id == own_step
-                else e.attempt
-                for e in events
-            ],
+            [e.attempt for e in events],
             [e.data for e in events],
             self.worker_id,
             plan.execution_status.value if plan.execution_status else None,

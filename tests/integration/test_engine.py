@@ -342,13 +342,19 @@ async def test_a_busy_heartbeat_never_mistakes_a_finished_job_for_a_lost_lease(
         await task
 
 
-async def test_cancel_stops_a_running_step(env: Env) -> None:
-    from tests.support.env import run_worker
+async def run_slow_worker(env: Env) -> asyncio.Task[None]:
+    """An in-process worker whose transforms first sleep `input.sleep` seconds."""
     from tests.support.handlers import SlowTransform
 
     registry = default_registry()
     registry.register("transform", SlowTransform())
     task = await run_worker(env, registry)
+    assert env.worker is not None
+    return task
+
+
+async def test_cancel_stops_a_running_step(env: Env) -> None:
+    task = await run_slow_worker(env)
     assert env.worker is not None
     try:
         wid = await env.create(chain(1))
@@ -602,11 +608,7 @@ async def test_a_claim_writes_only_its_job_and_the_start_goes_with_the_outcome(e
 
 
 async def test_a_slow_step_shows_running_while_it_works_and_starts_once(env: Env) -> None:
-    from tests.support.handlers import SlowTransform
-
-    registry = default_registry()
-    registry.register("transform", SlowTransform())
-    task = await run_worker(env, registry)
+    task = await run_slow_worker(env)
     assert env.worker is not None
     try:
         wid = await env.create(fan(2))
