@@ -22,6 +22,7 @@ from flowsync.engine.graph import ExecutionStatus, StepStatus
 from flowsync.engine.transitions import (
     NewJob,
     Plan,
+    StepChange,
     StepRow,
     apply_plan,
     combine,
@@ -187,6 +188,42 @@ def _of_attempt(job: ClaimedJob, plan: Plan) -> Plan:
         for e in plan.events
     ]
     return plan
+
+
+def _hop(
+    plan: Plan, held: list[tuple[int, NewJob | None]], guard: list[ClaimedJob] | None
+) -> tuple[ClaimedJob, StepChange, StepChange, NewJob, int | None] | None:
+    """The parts of a plan that is a chain's hop written guarded (see hand_on): one
+    step completed with no error, its job handed on to the one step that became ready,
+    which its worker runs at once, and nothing else. None for any other plan."""
+    if guard is None or len(guard) != 1 or len(held) != 1 or plan.drop_jobs:
+        return None
+    if plan.execution_status is not None or len(plan.jobs) != 1:
+        return None
+    if len(plan.steps) != 2 or len(plan.events) != 2:
+        return None
+    (job,), ((job_id, take),), (new,) = guard, held, plan.jobs
+    done, started = plan.steps
+    completed, began = plan.events
+    plain = all(
+        c.error is None and c.input is None and c.started_at is None and c.attempt is None
+        for c in plan.steps
+    ) and all(e.data is None and e.at is None for e in plan.events)
+    if (
+        not plain
+        or take is not new
+        or new.run_at is not None
+        or job_id != job.job_id
+        or done.status is not StepStatus.COMPLETED
+        or done.step_id != job.step_id
+        or started.status is not StepStatus.RUNNING
+        or started.step_id != new.step_id
+        or started.output is not None
+        or (completed.kind, completed.step_id) != ("step.completed", done.step_id)
+        or (began.kind, began.step_id, began.attempt) != ("step.started", new.step_id, 1)
+    ):
+        return None
+    return job, done, started, new, completed.attempt
 
 
 def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
@@ -729,9 +766,21 @@ class Orchestrator:
         from what these jobs' worker knew of the run at `last_sequence`, not read under
         locks; `_Stale` when that is no longer so, or a lease was lost (and nothing was
         written)."""
+        held = held or []
+        hop = _hop(plan, held, guard)
+        if hop is not None:
+            job, done, started, new, attempt = hop
+            row = await conn.fetchrow(
+                QUERIES["hand_on"], execution_id, last_sequence, owner_id, workflow_id,
+                job.job_id, job.lease_token, done.step_id, done.output, attempt,
+                new.step_id, new.max_attempts, done.node_id, started.node_id,
+            )  # fmt: skip
+            assert row is not None
+            if row["last_sequence"] is None:
+                raise _Stale()
+            return row
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
-        held = held or []
         handed_on = {id(take) for _, take in held if take is not None}
         inserted = [j for j in plan.jobs if id(j) not in handed_on]
         events = plan.events

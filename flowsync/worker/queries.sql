@@ -303,6 +303,54 @@ SELECT o.job_steps, o.job_ids, x.last_sequence,
                 UNION ALL SELECT step_id, id FROM handed_on) j) o
   LEFT JOIN execution x ON true;
 
+-- name: hand_on
+-- The commonest transition, written lean: in a run this worker wrote last, step $7
+-- completed with output $8 in attempt $9 and its job $5 (lease $6) goes on, under the
+-- same lease, to the next step $10 (node $13, $11 attempts allowed), which this worker
+-- runs at once; events step.completed and step.started. What write_plan does for such a
+-- plan with its guard, in a quarter of its plan nodes: every node's executor start-up is
+-- paid on each call. Nothing is written (last_sequence NULL) unless the job is still
+-- leased for step $7 and the run's newest sequence is still $2; the caller then plans
+-- again under hold_job.
+WITH held AS (
+    SELECT id FROM jobs WHERE id = $5 AND lease_token = $6 AND step_id = $7
+       FOR NO KEY UPDATE
+), run AS (
+    UPDATE executions SET last_sequence = $2 + 2
+     WHERE id = $1 AND last_sequence = $2 AND EXISTS (SELECT 1 FROM held)
+    RETURNING last_sequence
+), steps AS (
+    UPDATE step_executions AS s
+       SET status = CASE WHEN s.id = $7 THEN 'COMPLETED' ELSE 'RUNNING' END,
+           output = CASE WHEN s.id = $7 THEN $8::jsonb ELSE s.output END,
+           error = NULL,
+           queued_at = CASE WHEN s.id = $7 THEN s.queued_at ELSE coalesce(s.queued_at, now()) END,
+           started_at = CASE WHEN s.id = $7 THEN s.started_at ELSE now() END,
+           attempt = CASE WHEN s.id = $7 THEN s.attempt ELSE s.attempt + 1 END,
+           finished_at = CASE WHEN s.id = $7 THEN now() ELSE s.finished_at END
+     WHERE s.id IN ($7, $10) AND EXISTS (SELECT 1 FROM run)
+), job AS (
+    UPDATE jobs SET step_id = $10, attempts = 1, max_attempts = $11
+     WHERE id = $5 AND EXISTS (SELECT 1 FROM run)
+), events AS (
+    INSERT INTO execution_events
+           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
+            attempt)
+    SELECT $1::uuid, $3::uuid, $4::uuid, run.last_sequence - 1, 'step.completed',
+           'COMPLETED', $7::uuid, $12::text, $9::int
+      FROM run
+    UNION ALL
+    SELECT $1, $3, $4, run.last_sequence, 'step.started', 'RUNNING', $10, $13, 1
+      FROM run
+)
+SELECT ARRAY[$10::uuid] AS job_steps, ARRAY[$5::bigint] AS job_ids, run.last_sequence,
+       CASE WHEN run.last_sequence IS NOT NULL
+             AND EXISTS (SELECT 1 FROM event_watchers w
+                          WHERE w.owner_id = $3 AND w.expires_at > now())
+            THEN pg_notify('flowsync_events', $1::text || ':' || run.last_sequence) END
+           AS events_notified
+  FROM (SELECT 1) one LEFT JOIN run ON true;
+
 -- name: notify_jobs
 -- Wake idle workers: new jobs are claimable. Payloads carry nothing; the table is the truth.
 SELECT pg_notify('flowsync_jobs', '');

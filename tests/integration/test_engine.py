@@ -408,6 +408,73 @@ async def test_a_chain_step_is_finished_from_what_its_worker_knew(env: Env) -> N
     assert completed == {"start": 1, "t1": 1, "t2": 1, "end": 1}
 
 
+async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chain's hop written guarded goes through hand_on, a statement of its own; the
+    same run with that statement switched off (every hop through write_plan) leaves the
+    same step rows, jobs and events at every hop."""
+    from flowsync.engine import orchestrator as orchestrator_module
+
+    wid = await env.create(chain(2))
+    pool = env.services.pool
+    hops: list[object] = []
+    real_hop = orchestrator_module._hop
+
+    def counted(*args: Any) -> Any:
+        found = real_hop(*args)
+        if found is not None:
+            hops.append(found)
+        return found
+
+    async def snapshot(eid: Any) -> list[Any]:
+        steps = await pool.fetch(
+            """SELECT node_id, status, attempt, output, error, input, queued_at IS NULL,
+                      started_at IS NULL, finished_at IS NULL,
+                      coalesce(started_at <= finished_at, true)
+                 FROM step_executions WHERE execution_id = $1 ORDER BY node_id""",
+            eid,
+        )
+        jobs = await pool.fetch(
+            """SELECT s.node_id, j.attempts, j.max_attempts, j.lease_token IS NULL, j.worker_id
+                 FROM jobs j JOIN step_executions s ON s.id = j.step_id
+                WHERE j.execution_id = $1""",
+            eid,
+        )
+        events = await pool.fetch(
+            """SELECT sequence, kind, status, node_id, attempt, data, at IS NULL
+                 FROM execution_events WHERE execution_id = $1 ORDER BY sequence""",
+            eid,
+        )
+        run = await pool.fetchrow(
+            "SELECT status, last_sequence, output FROM executions WHERE id = $1", eid
+        )
+        return [[tuple(r) for r in steps], [tuple(r) for r in jobs],
+                [tuple(r) for r in events], tuple(run)]  # fmt: skip
+
+    async def run_chain() -> list[list[Any]]:
+        eid = await env.start(wid, {"n": 1})
+        worker = Worker(env.services.url, pool, default_registry(), worker_id="w", lease_seconds=30)
+        [job] = await worker.queue.claim(1)
+        seen = []
+        output: dict[str, Any] = {"n": 1}
+        while job is not None:
+            job = await worker.orchestrator.complete(job, output, take_next=True)
+            output = {"n": output["n"] + 1}
+            seen.append(await snapshot(eid))
+        return seen
+
+    monkeypatch.setattr(orchestrator_module, "_hop", counted)
+    lean = await run_chain()
+    # start -> t1 is written under locks (the claim knew nothing of the run), then
+    # t1 -> t2 and t2 -> end are hops; the end's write ends the run.
+    assert len(hops) == 2
+    monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
+    general = await run_chain()
+    assert lean == general
+    assert lean[-1][3][0] == "COMPLETED"
+
+
 async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) -> None:
     """A cancel, or a lease that expired and went to another worker, between the hand-on
     and the finish: the guarded write changes nothing and the usual path refuses."""

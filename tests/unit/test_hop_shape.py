@@ -1,0 +1,99 @@
+"""Which plans go through hand_on, the lean statement of a chain's hop: only a plain
+hop written guarded; every other plan needs write_plan's generality."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+
+from flowsync.engine.graph import StepStatus
+from flowsync.engine.orchestrator import _hop, _of_attempt
+from flowsync.engine.transitions import NewJob, Plan, StepRow, plan_completion
+from flowsync.engine.validation import CompiledWorkflow, validate_definition
+from flowsync.worker.queue import ClaimedJob
+from tests.support.graphs import chain, fan
+
+S = StepStatus
+
+
+def job_for(node_id: str, steps: dict[str, StepRow], **kw: object) -> ClaimedJob:
+    fields = dict(
+        job_id=7, lease_token=uuid.uuid4(), attempts=1, max_attempts=1,
+        execution_id=uuid.uuid4(), step_id=steps[node_id].id, node_id=node_id,
+        node_type="transform", step_input=None, owner_id=uuid.uuid4(),
+        workflow_id=uuid.uuid4(), workflow_version_id=uuid.uuid4(), version=1,
+        execution_input={}, trigger_type="MANUAL", trigger_data={},
+        execution_started_at=datetime.now(UTC),
+    )  # fmt: skip
+    fields.update(kw)
+    return ClaimedJob(**fields)
+
+
+def chain_at(node_id: str) -> tuple[CompiledWorkflow, dict[str, StepRow]]:
+    wf = validate_definition(chain(3))
+    order = ["start", "t1", "t2", "t3", "end"]
+    at = order.index(node_id)
+    steps = {
+        n: StepRow(uuid.uuid4(), S.COMPLETED if i < at else S.RUNNING if i == at else S.PENDING)
+        for i, n in enumerate(order)
+    }
+    return wf, steps
+
+
+def hop_of(
+    wf: CompiledWorkflow, steps: dict[str, StepRow], job: ClaimedJob, *, take: bool = True
+) -> Plan:
+    plan = plan_completion(wf, steps, job.node_id, {"n": 1}, take_next=take)
+    return _of_attempt(job, plan)
+
+
+def held_of(job: ClaimedJob, plan: Plan) -> list[tuple[int, NewJob | None]]:
+    return [(job.job_id, next((j for j in plan.jobs if j.take), None))]
+
+
+def test_a_plain_hop_written_guarded_is_one() -> None:
+    wf, steps = chain_at("t1")
+    job = job_for("t1", steps, attempts=2)
+    plan = hop_of(wf, steps, job)
+    found = _hop(plan, held_of(job, plan), [job])
+    assert found is not None
+    _, done, started, new, attempt = found
+    assert (done.node_id, started.node_id, new.node_id, attempt) == ("t1", "t2", "t2", 2)
+    # Into the end node too: the run ends only when the end step completes.
+    wf, steps = chain_at("t3")
+    job = job_for("t3", steps)
+    plan = hop_of(wf, steps, job)
+    assert _hop(plan, held_of(job, plan), [job]) is not None
+
+
+def test_anything_else_is_not() -> None:
+    wf, steps = chain_at("t1")
+    job = job_for("t1", steps)
+    plan = hop_of(wf, steps, job)
+    held = held_of(job, plan)
+    # Not guarded (planned under locks).
+    assert _hop(plan, held, None) is None
+    # The step's start is still to be written with it.
+    pending = dataclasses.replace(job, start_pending=True, claimed_at=datetime.now(UTC))
+    plan_p = hop_of(wf, steps, pending)
+    assert _hop(plan_p, held_of(pending, plan_p), [pending]) is None
+    # The next step is queued for any worker, not taken.
+    plan_q = hop_of(wf, steps, job, take=False)
+    assert _hop(plan_q, held_of(job, plan_q), [job]) is None
+    # The end completes: the run ends.
+    wf_end, steps_end = chain_at("end")
+    end = job_for("end", steps_end)
+    plan_e = hop_of(wf_end, steps_end, end)
+    assert _hop(plan_e, held_of(end, plan_e), [end]) is None
+    # A fork: several steps become ready.
+    wf_f = validate_definition(fan(3))
+    steps_f = {n: StepRow(uuid.uuid4(), S.PENDING) for n in wf_f.nodes}
+    steps_f["start"] = StepRow(steps_f["start"].id, S.COMPLETED)
+    steps_f["split"] = StepRow(steps_f["split"].id, S.RUNNING)
+    fork = job_for("split", steps_f)
+    plan_f = hop_of(wf_f, steps_f, fork)
+    assert _hop(plan_f, held_of(fork, plan_f), [fork]) is None
+    # A job other than the one guarded.
+    other = dataclasses.replace(job, job_id=8)
+    assert _hop(plan, held_of(other, plan), [job]) is None
