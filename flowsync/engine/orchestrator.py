@@ -226,6 +226,108 @@ def _hop(
     return job, done, started, new, completed.attempt
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _HopWrite:
+    """One hop to write with hand_on: its run as the plan knew it, and the plan's parts."""
+
+    execution_id: uuid.UUID
+    sequence: int
+    owner_id: uuid.UUID
+    workflow_id: uuid.UUID
+    job: ClaimedJob
+    done: StepChange
+    started: StepChange
+    new: NewJob
+    attempt: int | None
+
+
+class _HopWriter:
+    """Writes chains' hops (hand_on). A hop is written at once when no other is being
+    written; the hops that arrive meanwhile (a worker's other chains) are written
+    together as soon as it is, in one statement and one commit: an idle worker's hop
+    waits for nothing, and a busy worker's hops share their round trip, their executor
+    start-up and their commit. Two hops of one run never go in one write (both would
+    pass the guard on the same sequence): the later waits for the next."""
+
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+        self._waiting: list[tuple[_HopWrite, asyncio.Future[bool]]] | None = None
+
+    async def write(self, hop: _HopWrite) -> bool:
+        """Whether the hop was written (False: its guard refused it)."""
+        if self._waiting is not None:
+            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._waiting.append((hop, waiter))
+            return await waiter
+        self._waiting = []
+        batch: list[tuple[_HopWrite, asyncio.Future[bool] | None]] = [(hop, None)]
+        own: bool | BaseException = False
+        try:
+            while batch:
+                outcomes: list[bool | BaseException]
+                try:
+                    written = await self._write([h for h, _ in batch])
+                    outcomes = [h.execution_id in written for h, _ in batch]
+                except Exception as exc:
+                    outcomes = [exc] * len(batch)
+                for (_, pending), outcome in zip(batch, outcomes, strict=True):
+                    if pending is None:
+                        own = outcome
+                    elif not pending.done():
+                        if isinstance(outcome, BaseException):
+                            pending.set_exception(outcome)
+                        else:
+                            pending.set_result(outcome)
+                batch, runs, later = [], set(), []
+                for item in self._waiting:
+                    if item[0].execution_id in runs:
+                        later.append(item)
+                    else:
+                        runs.add(item[0].execution_id)
+                        batch.append(item)
+                self._waiting = later
+        finally:
+            # Cancelled half-way (only a worker's last resort): whoever still waits
+            # learns that its hop may not have been written.
+            for _, left in [*batch, *(self._waiting or [])]:
+                if left is not None and not left.done():
+                    left.set_exception(_WriterGone())
+            self._waiting = None
+        if isinstance(own, BaseException):
+            raise own
+        return own
+
+    async def _write(self, hops: list[_HopWrite]) -> set[uuid.UUID]:
+        if len(hops) == 1:
+            (h,) = hops
+            row = await self._pool.fetchrow(
+                QUERIES["hand_on_one"], h.execution_id, h.sequence, h.owner_id,
+                h.workflow_id, h.job.job_id, h.job.lease_token, h.done.step_id, h.done.output,
+                h.attempt, h.new.step_id, h.new.max_attempts, h.done.node_id,
+                h.started.node_id,
+            )  # fmt: skip
+            assert row is not None
+            return set() if row["last_sequence"] is None else {h.execution_id}
+        row = await self._pool.fetchrow(
+            QUERIES["hand_on"],
+            [h.execution_id for h in hops],
+            [h.sequence for h in hops],
+            [h.owner_id for h in hops],
+            [h.workflow_id for h in hops],
+            [h.job.job_id for h in hops],
+            [h.job.lease_token for h in hops],
+            [h.done.step_id for h in hops],
+            [h.done.output for h in hops],
+            [h.attempt for h in hops],
+            [h.new.step_id for h in hops],
+            [h.new.max_attempts for h in hops],
+            [h.done.node_id for h in hops],
+            [h.started.node_id for h in hops],
+        )
+        assert row is not None
+        return set(row["written"] or ())
+
+
 def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
     return job.job_id, job.lease_token, job.step_id
 
@@ -261,6 +363,7 @@ class Orchestrator:
         # their steps. Completions of such a run are planned from it and written in one
         # guarded statement; another writer moves the sequence on, and the guard sees it.
         self._runs: OrderedDict[uuid.UUID, tuple[int, dict[str, StepRow]]] = OrderedDict()
+        self._hops = _HopWriter(pool)
 
     # -- starting -------------------------------------------------------------------
 
@@ -382,14 +485,21 @@ class Orchestrator:
             parts, after = _plan_completions(wf, known, [done])
             plan = parts[0].plan
             if not plan.drop_jobs and self._may_guard(job.workflow_id, [plan]):
-                async with self.pool.acquire() as conn:
-                    # Stale, or a deadlock with a cancel: the locked path below retries.
-                    with contextlib.suppress(_Stale, *_RETRYABLE):
+                # A hop is written by the hop writer, which has a connection of its own.
+                hop = _hop(plan, [(job.job_id, parts[0].take)], [job]) is not None
+                connection = contextlib.nullcontext(None) if hop else self.pool.acquire()
+                async with connection as conn:
+                    try:
                         (taken,), written = await self._write_completions_planned(
                             conn, wf, sequence, parts, after, guarded=True
                         )
                         self._remember(*written)
                         return taken
+                    except (_Stale, _WriterGone, *_RETRYABLE):
+                        # Stale, a deadlock with a cancel, or the writer of a batch of
+                        # hops stopped: the locked path below decides. What this worker
+                        # remembers of the run came from the same write: stale too.
+                        self._runs.pop(job.execution_id, None)
         return await self._complete_locked(done)
 
     async def _complete_locked(self, done: _Completion) -> ClaimedJob | None:
@@ -496,7 +606,7 @@ class Orchestrator:
 
     async def _write_completions_planned(
         self,
-        conn: Connection,
+        conn: Connection | None,
         wf: CompiledWorkflow,
         sequence: int,
         parts: list[_Planned],
@@ -750,7 +860,7 @@ class Orchestrator:
 
     async def _write(
         self,
-        conn: Connection,
+        conn: Connection | None,
         execution_id: uuid.UUID,
         last_sequence: int,
         owner_id: uuid.UUID,
@@ -759,8 +869,9 @@ class Orchestrator:
         *,
         held: list[tuple[int, NewJob | None]] | None = None,
         guard: list[ClaimedJob] | None = None,
-    ) -> asyncpg.Record:
-        """Write a plan in one statement. `held`: jobs whose rows this transition
+    ) -> Mapping[str, Any] | asyncpg.Record:
+        """Write a plan in one statement (a chain's hop: with others, see _HopWriter;
+        `conn` may then be None). `held`: jobs whose rows this transition
         holds (hold_job, lock_jobs), each handed on, under the same lease, to the job of
         `plan` this worker takes next, or deleted (None). `guard`: the plan was made
         from what these jobs' worker knew of the run at `last_sequence`, not read under
@@ -770,15 +881,13 @@ class Orchestrator:
         hop = _hop(plan, held, guard)
         if hop is not None:
             job, done, started, new, attempt = hop
-            row = await conn.fetchrow(
-                QUERIES["hand_on"], execution_id, last_sequence, owner_id, workflow_id,
-                job.job_id, job.lease_token, done.step_id, done.output, attempt,
-                new.step_id, new.max_attempts, done.node_id, started.node_id,
-            )  # fmt: skip
-            assert row is not None
-            if row["last_sequence"] is None:
+            write = _HopWrite(execution_id, last_sequence, owner_id, workflow_id, job, done,
+                              started, new, attempt)  # fmt: skip
+            if not await self._hops.write(write):
                 raise _Stale()
-            return row
+            return {"job_steps": [new.step_id], "job_ids": [job.job_id],
+                    "last_sequence": last_sequence + 2}  # fmt: skip
+        assert conn is not None, "only a hop is written without a connection"
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
         handed_on = {id(take) for _, take in held if take is not None}

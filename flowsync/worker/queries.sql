@@ -304,14 +304,80 @@ SELECT o.job_steps, o.job_ids, x.last_sequence,
   LEFT JOIN execution x ON true;
 
 -- name: hand_on
--- The commonest transition, written lean: in a run this worker wrote last, step $7
--- completed with output $8 in attempt $9 and its job $5 (lease $6) goes on, under the
--- same lease, to the next step $10 (node $13, $11 attempts allowed), which this worker
--- runs at once; events step.completed and step.started. What write_plan does for such a
--- plan with its guard, in a quarter of its plan nodes: every node's executor start-up is
--- paid on each call. Nothing is written (last_sequence NULL) unless the job is still
--- leased for step $7 and the run's newest sequence is still $2; the caller then plans
--- again under hold_job.
+-- The commonest transition, written lean, for several runs at once (the hops that a
+-- worker's chains made while its previous such write was in flight): in each run, which
+-- this worker wrote last, step $7 completed with output $8 in attempt $9 and its job $5
+-- (lease $6) goes on, under the same lease, to the next step $10 (node $13, $11 attempts
+-- allowed), which this worker runs at once; events step.completed and step.started.
+-- What write_plan does for such a plan with its guard, with far fewer plan nodes (every
+-- node's executor start-up is paid on each call) and one commit for all. Arrays by
+-- position, one entry per run: $1 run, $2 its newest sequence, $3 owner, $4 workflow,
+-- $12 the completed step's node. A run is written only if its job is still leased for
+-- step $7 and its newest sequence is still $2; `written` lists the runs written, and
+-- the callers of the others plan again under hold_job. Every job is locked before any
+-- run, and runs in id order: two such writes never wait on each other in a cycle.
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::bigint[],
+                         $7::uuid[], $8::jsonb[], $9::int[], $10::uuid[], $11::int[],
+                         $12::text[], $13::text[])
+           AS u(eid, seq, owner_id, workflow_id, job_id, done_step, output, attempt,
+                next_step, max_attempts, done_node, next_node)
+), held AS (
+    SELECT id FROM jobs
+     WHERE id = ANY($5::bigint[])
+       AND (id, lease_token, step_id) IN
+           (SELECT * FROM unnest($5::bigint[], $6::uuid[], $7::uuid[]))
+     ORDER BY id
+       FOR NO KEY UPDATE
+), runs AS (
+    SELECT id FROM executions
+     WHERE id = ANY($1::uuid[])
+       AND (id, last_sequence) IN
+           (SELECT u.eid, u.seq FROM u WHERE u.job_id IN (SELECT id FROM held))
+     ORDER BY id
+       FOR NO KEY UPDATE
+), ok AS (
+    SELECT u.* FROM u WHERE u.eid IN (SELECT id FROM runs)
+), run AS (
+    UPDATE executions AS e SET last_sequence = ok.seq + 2
+      FROM ok WHERE e.id = ok.eid
+), steps AS (
+    UPDATE step_executions AS s
+       SET status = CASE WHEN c.done THEN 'COMPLETED' ELSE 'RUNNING' END,
+           output = CASE WHEN c.done THEN c.output ELSE s.output END,
+           error = NULL,
+           queued_at = CASE WHEN c.done THEN s.queued_at ELSE coalesce(s.queued_at, now()) END,
+           started_at = CASE WHEN c.done THEN s.started_at ELSE now() END,
+           attempt = CASE WHEN c.done THEN s.attempt ELSE s.attempt + 1 END,
+           finished_at = CASE WHEN c.done THEN now() ELSE s.finished_at END
+      FROM (SELECT done_step AS id, true AS done, output FROM ok
+            UNION ALL SELECT next_step, false, NULL FROM ok) c
+     WHERE s.id = c.id
+), job AS (
+    UPDATE jobs AS j SET step_id = ok.next_step, attempts = 1, max_attempts = ok.max_attempts
+      FROM ok WHERE j.id = ok.job_id
+), events AS (
+    INSERT INTO execution_events
+           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
+            attempt)
+    SELECT eid, owner_id, workflow_id, seq + 1, 'step.completed', 'COMPLETED', done_step,
+           done_node, attempt
+      FROM ok
+    UNION ALL
+    SELECT eid, owner_id, workflow_id, seq + 2, 'step.started', 'RUNNING', next_step,
+           next_node, 1
+      FROM ok
+)
+SELECT (SELECT array_agg(eid) FROM ok) AS written,
+       (SELECT count(pg_notify('flowsync_events', ok.eid::text || ':' || (ok.seq + 2)))
+          FROM ok
+         WHERE EXISTS (SELECT 1 FROM event_watchers w
+                        WHERE w.owner_id = ok.owner_id AND w.expires_at > now())) AS notified;
+
+-- name: hand_on_one
+-- hand_on for one run, with scalar parameters: a hop written while no other is waits for
+-- nothing, and this statement's fewer plan nodes make it the quicker for one. The same
+-- parameters by number, and one row: `last_sequence`, NULL when the guard refused.
 WITH held AS (
     SELECT id FROM jobs WHERE id = $5 AND lease_token = $6 AND step_id = $7
        FOR NO KEY UPDATE

@@ -418,13 +418,13 @@ async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
 
     wid = await env.create(chain(2))
     pool = env.services.pool
-    hops: list[object] = []
+    hops: set[str] = set()
     real_hop = orchestrator_module._hop
 
     def counted(*args: Any) -> Any:
         found = real_hop(*args)
         if found is not None:
-            hops.append(found)
+            hops.add(found[1].node_id)
         return found
 
     async def snapshot(eid: Any) -> list[Any]:
@@ -468,11 +468,98 @@ async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
     lean = await run_chain()
     # start -> t1 is written under locks (the claim knew nothing of the run), then
     # t1 -> t2 and t2 -> end are hops; the end's write ends the run.
-    assert len(hops) == 2
+    assert hops == {"t1", "t2"}
     monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
     general = await run_chain()
     assert lean == general
     assert lean[-1][3][0] == "COMPLETED"
+
+
+async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hops that arrive while another is being written are written together, in one
+    statement; each keeps its own guard (a run that moved on is refused alone and written
+    under locks), and every run ends as the general write would have left it."""
+    from flowsync.engine import orchestrator as orchestrator_module
+
+    wid = await env.create(chain(2))
+    pool = env.services.pool
+    worker = Worker(env.services.url, pool, default_registry(), worker_id="w", lease_seconds=30)
+    orchestrator = worker.orchestrator
+    batches: list[int] = []
+    real_write = orchestrator_module._HopWriter._write
+
+    async def counted(self: Any, hops: list[Any]) -> Any:
+        batches.append(len(hops))
+        return await real_write(self, hops)
+
+    monkeypatch.setattr(orchestrator_module._HopWriter, "_write", counted)
+
+    async def at_t1(count: int) -> list[Any]:
+        eids = [await env.start(wid, {"n": 1}) for _ in range(count)]
+        starts = await worker.queue.claim(count)
+        return [await orchestrator.complete(s, {"n": 1}, take_next=True) for s in starts], eids
+
+    async def rows(eid: Any) -> Any:
+        steps = await pool.fetch(
+            """SELECT node_id, status, attempt, output, started_at IS NULL,
+                      finished_at IS NULL FROM step_executions
+                WHERE execution_id = $1 ORDER BY node_id""",
+            eid,
+        )
+        events = await pool.fetch(
+            """SELECT sequence, kind, status, node_id, attempt FROM execution_events
+                WHERE execution_id = $1 ORDER BY sequence""",
+            eid,
+        )
+        job = await pool.fetchrow(
+            """SELECT s.node_id, j.attempts, j.lease_token IS NULL FROM jobs j
+                 JOIN step_executions s ON s.id = j.step_id WHERE j.execution_id = $1""",
+            eid,
+        )
+        return [tuple(r) for r in steps], [tuple(r) for r in events], tuple(job)
+
+    # The reference: one run's hop t1 -> t2 through write_plan.
+    monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
+    [t1], [reference_run] = await at_t1(1)
+    assert await orchestrator.complete(t1, {"n": 2}, take_next=True) is not None
+    reference = await rows(reference_run)
+    monkeypatch.undo()
+    monkeypatch.setattr(orchestrator_module._HopWriter, "_write", counted)
+
+    t1s, eids = await at_t1(5)
+    # One run moves on after its worker's write (another writer's note in its log).
+    await pool.execute(
+        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
+                      RETURNING last_sequence)
+           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
+                                         status, data)
+           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
+                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
+        eids[3],
+    )
+    batches.clear()
+    t2s = await asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True) for t in t1s))
+    # The first hop was written alone; the four that came meanwhile, together.
+    assert batches == [1, 4]
+    assert [t.node_id for t in t2s] == ["t2"] * 5
+    for i, eid in enumerate(eids):
+        if i == 3:
+            events = await env.events(eid)
+            assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+            assert [e.kind for e in events][-3:] == ["execution.note", "step.completed",
+                                                     "step.started"]  # fmt: skip
+        else:
+            assert await rows(eid) == reference
+    # And on: every run ends, each step completed once.
+    for job in t2s:
+        end = await orchestrator.complete(job, {"n": 3}, take_next=True)
+        await orchestrator.complete(end, {"n": 3}, take_next=True)
+    for eid in eids:
+        assert (await env.services.executions.get(env.me, eid)).status == "COMPLETED"
+        completed = Counter(e.node_id for e in await env.events(eid) if e.kind == "step.completed")
+        assert completed == {"start": 1, "t1": 1, "t2": 1, "end": 1}
 
 
 async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) -> None:

@@ -97,3 +97,37 @@ def test_anything_else_is_not() -> None:
     # A job other than the one guarded.
     other = dataclasses.replace(job, job_id=8)
     assert _hop(plan, held_of(other, plan), [job]) is None
+
+
+async def test_hops_that_wait_are_written_together_but_never_two_of_one_run() -> None:
+    """The hop writer writes a hop at once when none is being written, and those that
+    arrive meanwhile together; a second hop of a run already in that write waits for the
+    next one (both would pass the guard on the same sequence)."""
+    import asyncio
+
+    from flowsync.engine.orchestrator import _HopWrite, _HopWriter
+
+    wf, steps = chain_at("t1")
+    job = job_for("t1", steps)
+    plan = hop_of(wf, steps, job)
+    found = _hop(plan, held_of(job, plan), [job])
+    assert found is not None
+    _, done, started, new, attempt = found
+    runs = [uuid.uuid4() for _ in range(3)]
+
+    def hop(run: uuid.UUID) -> _HopWrite:
+        return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt)
+
+    batches: list[list[uuid.UUID]] = []
+
+    class Recording(_HopWriter):
+        async def _write(self, hops: list[_HopWrite]) -> set[uuid.UUID]:
+            batches.append([h.execution_id for h in hops])
+            await asyncio.sleep(0.01)
+            return {h.execution_id for h in hops if h.execution_id != runs[2]}
+
+    writer = Recording(None)  # type: ignore[arg-type]
+    a, b, c = runs
+    results = await asyncio.gather(*(writer.write(hop(r)) for r in [a, b, a, c, b]))
+    assert batches == [[a], [b, a, c], [b]]
+    assert results == [True, True, True, False, True]
