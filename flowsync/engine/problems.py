@@ -55,6 +55,12 @@ _VOCABULARY = sorted(
         if f.alias
     }
 )
+# The node types whose `data` has each field, for a field put on a node of another type.
+_OWNERS: dict[str, list[str]] = {}
+for _type, _model in DATA_MODELS.items():
+    for _field in _model.model_fields.values() if _model is not None else ():
+        if _field.alias:
+            _OWNERS.setdefault(_field.alias, []).append(_type.value)
 _TYPE_MESSAGES = {
     "dict_type": "an object",
     "model_type": "an object",
@@ -86,7 +92,10 @@ def _message(error: ErrorDetails) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden" and loc:
         name = str(loc[-1])
-        hint = difflib.get_close_matches(name, _VOCABULARY, 1)
+        if name in _OWNERS and len(loc) == 1:
+            # A real field, of another node type's data (`retry` on a transform).
+            return f"unknown field {name!r} (only {' and '.join(_OWNERS[name])} nodes have it)"
+        hint = difflib.get_close_matches(name, [w for w in _VOCABULARY if w != name], 1)
         return f"unknown field {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     if kind == "missing":
         return "is required"

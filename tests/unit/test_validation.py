@@ -282,6 +282,12 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "unknown field 'maxAttempt' (did you mean 'maxAttempts'?)",
     ),
     (
+        "a field of another node type",
+        _set("nodes.8.data.retry", {"maxAttempts": 2}),
+        "$.nodes[8].data.retry",
+        "unknown field 'retry' (only action nodes have it)",
+    ),
+    (
         "no attempts",
         _set("nodes.1.data.retry.maxAttempts", 0),
         "$.nodes[1].data.retry.maxAttempts",
