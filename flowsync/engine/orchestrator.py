@@ -226,6 +226,10 @@ def _hop(
     return job, done, started, new, completed.attempt
 
 
+# What a waiting hop is told when the hops waiting are now its to write.
+_YOUR_TURN = object()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _HopWrite:
     """One hop to write with hand_on: its run as the plan knew it, and the plan's parts."""
@@ -243,59 +247,74 @@ class _HopWrite:
 
 class _HopWriter:
     """Writes chains' hops (hand_on). A hop is written at once when no other is being
-    written; the hops that arrive meanwhile (a worker's other chains) are written
-    together as soon as it is, in one statement and one commit: an idle worker's hop
-    waits for nothing, and a busy worker's hops share their round trip, their executor
-    start-up and their commit. Two hops of one run never go in one write (both would
-    pass the guard on the same sequence): the later waits for the next."""
+    written; the hops that arrive meanwhile (a worker's other chains) wait, and the
+    first of them then writes them all, in one statement and one commit: an idle
+    worker's hop waits for nothing, and a busy worker's hops share their round trip,
+    their executor start-up and their commit. Each writer writes one write and hands
+    the turn on, so that no chain stalls writing for the others. Two hops of one run
+    never go in one write (both would pass the guard on the same sequence): the later
+    waits for the next."""
 
     def __init__(self, pool: asyncpg.Pool):
         self._pool = pool
-        self._waiting: list[tuple[_HopWrite, asyncio.Future[bool]]] | None = None
+        self._busy = False
+        self._waiting: list[tuple[_HopWrite, asyncio.Future[object]]] = []
 
     async def write(self, hop: _HopWrite) -> bool:
         """Whether the hop was written (False: its guard refused it)."""
-        if self._waiting is not None:
-            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self._busy:
+            waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             self._waiting.append((hop, waiter))
-            return await waiter
-        self._waiting = []
-        batch: list[tuple[_HopWrite, asyncio.Future[bool] | None]] = [(hop, None)]
-        own: bool | BaseException = False
+            try:
+                outcome = await waiter
+            except asyncio.CancelledError:
+                # Cancelled as its turn came: the turn goes on, or every hop after
+                # would wait for a writer that never writes.
+                turn = waiter.done() and not waiter.cancelled() and waiter.exception() is None
+                if turn and waiter.result() is _YOUR_TURN:
+                    self._hand_on()
+                raise
+            if outcome is not _YOUR_TURN:
+                return bool(outcome)
+        self._busy = True
+        batch: list[tuple[_HopWrite, asyncio.Future[object] | None]] = [(hop, None)]
+        runs, later = {hop.execution_id}, []
+        for item in self._waiting:
+            if item[0].execution_id in runs:
+                later.append(item)
+            else:
+                runs.add(item[0].execution_id)
+                batch.append(item)
+        self._waiting = later
+        outcomes: list[bool | BaseException] = [_WriterGone()] * len(batch)
         try:
-            while batch:
-                outcomes: list[bool | BaseException]
-                try:
-                    written = await self._write([h for h, _ in batch])
-                    outcomes = [h.execution_id in written for h, _ in batch]
-                except Exception as exc:
-                    outcomes = [exc] * len(batch)
-                for (_, pending), outcome in zip(batch, outcomes, strict=True):
-                    if pending is None:
-                        own = outcome
-                    elif not pending.done():
-                        if isinstance(outcome, BaseException):
-                            pending.set_exception(outcome)
-                        else:
-                            pending.set_result(outcome)
-                batch, runs, later = [], set(), []
-                for item in self._waiting:
-                    if item[0].execution_id in runs:
-                        later.append(item)
-                    else:
-                        runs.add(item[0].execution_id)
-                        batch.append(item)
-                self._waiting = later
+            written = await self._write([h for h, _ in batch])
+            outcomes = [h.execution_id in written for h, _ in batch]
+        except Exception as exc:
+            outcomes = [exc] * len(batch)
         finally:
-            # Cancelled half-way (only a worker's last resort): whoever still waits
-            # learns that its hop may not have been written.
-            for _, left in [*batch, *(self._waiting or [])]:
-                if left is not None and not left.done():
-                    left.set_exception(_WriterGone())
-            self._waiting = None
+            # Cancelled half-way (only a worker's last resort), the others learn that
+            # their hops may not have been written.
+            for (_, pending), outcome in zip(batch, outcomes, strict=True):
+                if pending is not None and not pending.done():
+                    if isinstance(outcome, BaseException):
+                        pending.set_exception(outcome)
+                    else:
+                        pending.set_result(outcome)
+            self._hand_on()
+        own = outcomes[0]
         if isinstance(own, BaseException):
             raise own
         return own
+
+    def _hand_on(self) -> None:
+        """The turn to write goes to the first hop still waiting, if any."""
+        while self._waiting:
+            _, waiter = self._waiting.pop(0)
+            if not waiter.done():  # a waiter cancelled meanwhile is passed over
+                waiter.set_result(_YOUR_TURN)
+                return
+        self._busy = False
 
     async def _write(self, hops: list[_HopWrite]) -> set[uuid.UUID]:
         if len(hops) == 1:

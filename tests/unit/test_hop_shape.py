@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from flowsync.engine.graph import StepStatus
 from flowsync.engine.orchestrator import _hop, _of_attempt
@@ -100,9 +101,11 @@ def test_anything_else_is_not() -> None:
 
 
 async def test_hops_that_wait_are_written_together_but_never_two_of_one_run() -> None:
-    """The hop writer writes a hop at once when none is being written, and those that
-    arrive meanwhile together; a second hop of a run already in that write waits for the
-    next one (both would pass the guard on the same sequence)."""
+    """The hop writer writes a hop at once when none is being written; the hops that
+    arrive meanwhile wait, and the first of them writes them all (each writer writes
+    once and hands the turn on, so none stalls writing for the others). A second hop
+    of a run already in a write waits for the next one (both would pass the guard on
+    the same sequence)."""
     import asyncio
 
     from flowsync.engine.orchestrator import _HopWrite, _HopWriter
@@ -128,6 +131,41 @@ async def test_hops_that_wait_are_written_together_but_never_two_of_one_run() ->
 
     writer = Recording(None)  # type: ignore[arg-type]
     a, b, c = runs
-    results = await asyncio.gather(*(writer.write(hop(r)) for r in [a, b, a, c, b]))
+    returned_after: list[int] = []
+
+    async def write(run: uuid.UUID) -> bool:
+        result = await writer.write(hop(run))
+        returned_after.append(len(batches))
+        return result
+
+    results = await asyncio.gather(*(write(r) for r in [a, b, a, c, b]))
     assert batches == [[a], [b, a, c], [b]]
     assert results == [True, True, True, False, True]
+    # The first writer was back after its own write, not after the others'.
+    assert returned_after[0] == 1
+
+    # A hop cancelled while it waits is passed over; one cancelled as its turn came
+    # hands the turn on: either way, the hops after it are written.
+    for when in ("waiting", "turn"):
+        batches.clear()
+        first = asyncio.ensure_future(writer.write(hop(a)))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(writer.write(hop(b)))
+        third = asyncio.ensure_future(writer.write(hop(c)))
+        await asyncio.sleep(0)
+        if when == "waiting":
+            second.cancel()
+        else:
+
+            def hand_on_then_cancel(
+                hand_on: Any = writer._hand_on, second: asyncio.Future[bool] = second
+            ) -> None:
+                hand_on()  # the turn goes to the second hop...
+                second.cancel()  # ...which is cancelled before it could take it
+
+            writer._hand_on = hand_on_then_cancel  # type: ignore[method-assign]
+        assert await first is True
+        writer.__dict__.pop("_hand_on", None)
+        assert await asyncio.wait_for(third, 1) is False  # written, its guard refused it
+        assert second.cancelled()
+        assert batches == [[a], [c]]
