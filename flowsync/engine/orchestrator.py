@@ -5,7 +5,6 @@ numbers are committed together or not at all."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -504,21 +503,15 @@ class Orchestrator:
             parts, after = _plan_completions(wf, known, [done])
             plan = parts[0].plan
             if not plan.drop_jobs and self._may_guard(job.workflow_id, [plan]):
-                # A hop is written by the hop writer, which has a connection of its own.
-                hop = _hop(plan, [(job.job_id, parts[0].take)], [job]) is not None
-                connection = contextlib.nullcontext(None) if hop else self.pool.acquire()
-                async with connection as conn:
-                    try:
-                        (taken,), written = await self._write_completions_planned(
-                            conn, wf, sequence, parts, after, guarded=True
-                        )
-                        self._remember(*written)
-                        return taken
-                    except (_Stale, _WriterGone, *_RETRYABLE):
-                        # Stale, a deadlock with a cancel, or the writer of a batch of
-                        # hops stopped: the locked path below decides. What this worker
-                        # remembers of the run came from the same write: stale too.
-                        self._runs.pop(job.execution_id, None)
+                try:
+                    (taken,), written = await self._write_guarded(wf, sequence, parts, after)
+                    self._remember(*written)
+                    return taken
+                except (_Stale, _WriterGone, *_RETRYABLE):
+                    # Stale, a deadlock with a cancel, or the writer of a batch of hops
+                    # stopped: the locked path below decides. What this worker
+                    # remembers of the run came from the same write: stale too.
+                    self._runs.pop(job.execution_id, None)
         return await self._complete_locked(done)
 
     async def _complete_locked(self, done: _Completion) -> ClaimedJob | None:
@@ -583,13 +576,10 @@ class Orchestrator:
             parts, after = _plan_completions(wf, steps, batch)
             if self._may_guard(batch[0].job.workflow_id, [p.plan for p in parts]):
                 try:
-                    async with self.pool.acquire() as conn:
-                        taken, written = await self._write_completions_planned(
-                            conn, wf, sequence, parts, after, guarded=True
-                        )
+                    taken, written = await self._write_guarded(wf, sequence, parts, after)
                     self._remember(*written)
                     return list(taken)
-                except (_Stale, *_RETRYABLE):
+                except (_Stale, _WriterGone, *_RETRYABLE):
                     self._runs.pop(key, None)
         outcomes: list[ClaimedJob | BaseException | None] = [self._lost(item.job) for item in batch]
         async with self.pool.acquire() as conn, conn.transaction():
@@ -622,6 +612,27 @@ class Orchestrator:
         # Remembered once committed: a write rolled back must leave no trace here.
         self._remember(*written)
         return outcomes
+
+    async def _write_guarded(
+        self,
+        wf: CompiledWorkflow,
+        sequence: int,
+        parts: list[_Planned],
+        after: Mapping[str, StepRow],
+    ) -> tuple[list[ClaimedJob | None], tuple[uuid.UUID, Plan, int, Mapping[str, StepRow]]]:
+        """_write_completions_planned, guarded, on a connection of its own; but a hop
+        goes to the hop writer with none held meanwhile: callers holding connections
+        while they wait for the writer could leave it none to write with."""
+        first = parts[0]
+        held = [(first.item.job.job_id, first.take)]
+        if len(parts) == 1 and _hop(first.plan, held, [first.item.job]) is not None:
+            return await self._write_completions_planned(
+                None, wf, sequence, parts, after, guarded=True
+            )
+        async with self.pool.acquire() as conn:
+            return await self._write_completions_planned(
+                conn, wf, sequence, parts, after, guarded=True
+            )
 
     async def _write_completions_planned(
         self,

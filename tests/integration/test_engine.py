@@ -562,6 +562,36 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
         assert completed == {"start": 1, "t1": 1, "t2": 1, "end": 1}
 
 
+async def test_hops_waiting_for_their_writer_hold_no_connection(env: Env) -> None:
+    """Hops planned from a worker's memory of its runs wait for the hop writer without
+    holding a pooled connection: with more of them than the pool has connections, they
+    would otherwise leave the writer none to write with, and the worker would hang."""
+    from flowsync.worker.queue import create_pool
+
+    wid = await env.create(chain(2))
+    pool = await create_pool(env.services.url, max_size=2, worker=True)
+    try:
+        worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30)
+        orchestrator = worker.orchestrator
+        eids = [await env.start(wid, {"n": 1}) for _ in range(6)]
+        starts = await worker.queue.claim(6)
+        t1s = [await orchestrator.complete(s, {"n": 1}, take_next=True) for s in starts]
+        # Planned from the worker's memory of each run (not from what the job carries):
+        # the path a claimed step of a remembered run takes.
+        forgotten = [dataclasses.replace(t, known_steps=None) for t in t1s if t is not None]
+        t2s = await asyncio.wait_for(
+            asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True)
+                             for t in forgotten)),
+            20,
+        )  # fmt: skip
+        assert [t.node_id for t in t2s] == ["t2"] * 6
+        for eid in eids:
+            completed = [e.node_id for e in await env.events(eid) if e.kind == "step.completed"]
+            assert completed == ["start", "t1"]
+    finally:
+        await pool.close()
+
+
 async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) -> None:
     """A cancel, or a lease that expired and went to another worker, between the hand-on
     and the finish: the guarded write changes nothing and the usual path refuses."""
