@@ -287,10 +287,7 @@ class _HopWriter:
         self._waiting = later
         outcomes: list[bool | BaseException] = [_WriterGone()] * len(batch)
         try:
-            written = await self._write([h for h, _ in batch])
-            outcomes = [h.execution_id in written for h, _ in batch]
-        except Exception as exc:
-            outcomes = [exc] * len(batch)
+            outcomes = await self._write_each([h for h, _ in batch])
         finally:
             # Cancelled half-way (only a worker's last resort), the others learn that
             # their hops may not have been written.
@@ -305,6 +302,24 @@ class _HopWriter:
         if isinstance(own, BaseException):
             raise own
         return own
+
+    async def _write_each(self, hops: list[_HopWrite]) -> list[bool | BaseException]:
+        """Each hop's outcome: written together; when that fails (a value one hop could
+        not encode, a lost connection), each alone, so that one hop's fault is only its
+        own."""
+        try:
+            written = await self._write(hops)
+            return [h.execution_id in written for h in hops]
+        except Exception as exc:
+            if len(hops) == 1:
+                return [exc]
+        outcomes: list[bool | BaseException] = []
+        for hop in hops:
+            try:
+                outcomes.append(hop.execution_id in await self._write([hop]))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
     def _hand_on(self) -> None:
         """The turn to write goes to the first hop still waiting, if any."""

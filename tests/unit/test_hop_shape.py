@@ -169,3 +169,40 @@ async def test_hops_that_wait_are_written_together_but_never_two_of_one_run() ->
         assert await asyncio.wait_for(third, 1) is False  # written, its guard refused it
         assert second.cancelled()
         assert batches == [[a], [c]]
+
+
+async def test_a_hop_that_cannot_be_written_fails_alone() -> None:
+    """When a write of several hops fails (one hop's output could not be encoded, say),
+    each is written alone: only the faulty one fails."""
+    import asyncio
+
+    from flowsync.engine.orchestrator import _HopWrite, _HopWriter
+
+    wf, steps = chain_at("t1")
+    job = job_for("t1", steps)
+    plan = hop_of(wf, steps, job)
+    found = _hop(plan, held_of(job, plan), [job])
+    assert found is not None
+    _, done, started, new, attempt = found
+    first, bad, good = (uuid.uuid4() for _ in range(3))
+    batches: list[list[uuid.UUID]] = []
+
+    class Failing(_HopWriter):
+        async def _write(self, hops: list[_HopWrite]) -> set[uuid.UUID]:
+            batches.append([h.execution_id for h in hops])
+            await asyncio.sleep(0.01)
+            if any(h.execution_id == bad for h in hops):
+                raise TypeError("Type is not JSON serializable")
+            return {h.execution_id for h in hops}
+
+    writer = Failing(None)  # type: ignore[arg-type]
+
+    def hop(run: uuid.UUID) -> _HopWrite:
+        return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt)
+
+    results = await asyncio.gather(
+        *(writer.write(hop(r)) for r in (first, bad, good)), return_exceptions=True
+    )
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], TypeError)
+    assert batches == [[first], [bad, good], [bad], [good]]
