@@ -25,6 +25,19 @@ def statuses(steps: dict[str, Any]) -> dict[str, str]:
     return {node: step.status for node, step in steps.items()}
 
 
+async def move_on(pool: Any, execution_id: Any) -> None:
+    """Another writer moves the run on: a note in its log, with the next sequence."""
+    await pool.execute(
+        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
+                      RETURNING last_sequence)
+           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
+                                         status, data)
+           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
+                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
+        execution_id,
+    )
+
+
 async def test_chain_runs_every_step_in_order_with_numbered_events(running: Env) -> None:
     wid = await running.create(chain(5))
     eid = await running.start(wid, {"n": 10})
@@ -530,15 +543,7 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
 
     t1s, eids = await at_t1(5)
     # One run moves on after its worker's write (another writer's note in its log).
-    await pool.execute(
-        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
-                      RETURNING last_sequence)
-           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
-                                         status, data)
-           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
-                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
-        eids[3],
-    )
+    await move_on(pool, eids[3])
     batches.clear()
     t2s = await asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True) for t in t1s))
     # The first hop was written alone; the four that came meanwhile, together.
@@ -634,15 +639,7 @@ async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) 
     [start] = await worker.queue.claim(1)
     t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
     assert t1 is not None and t1.known_steps is not None
-    await pool.execute(
-        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
-                      RETURNING last_sequence)
-           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
-                                         status, data)
-           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
-                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
-        eid,
-    )
+    await move_on(pool, eid)
     t2 = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
     assert t2 is not None and t2.node_id == "t2"
     events = await env.events(eid)
@@ -900,15 +897,7 @@ async def test_a_run_this_worker_wrote_last_is_planned_from_memory_and_checked(e
     await orchestrator.complete(b1, {"i": 1})
     await remembered_is_stored()
     # Another writer (here, a note in the log) moves the run on: the guard sees it.
-    await pool.execute(
-        """WITH e AS (UPDATE executions SET last_sequence = last_sequence + 1 WHERE id = $1
-                      RETURNING last_sequence)
-           INSERT INTO execution_events (execution_id, owner_id, workflow_id, sequence, kind,
-                                         status, data)
-           SELECT x.id, x.owner_id, x.workflow_id, e.last_sequence, 'execution.note',
-                  x.status, '{}'::jsonb FROM executions x, e WHERE x.id = $1""",
-        eid,
-    )
+    await move_on(pool, eid)
     await orchestrator.complete(b2, {"i": 2})
     await remembered_is_stored()
     merge = await orchestrator.complete(b0, {"i": 0}, take_next=True)

@@ -3,13 +3,14 @@ hop written guarded; every other plan needs write_plan's generality."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flowsync.engine.graph import StepStatus
-from flowsync.engine.orchestrator import _hop, _of_attempt
+from flowsync.engine.orchestrator import _hop, _HopWrite, _HopWriter, _of_attempt
 from flowsync.engine.transitions import NewJob, Plan, StepRow, plan_completion
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.worker.queue import ClaimedJob
@@ -51,6 +52,17 @@ def hop_of(
 
 def held_of(job: ClaimedJob, plan: Plan) -> list[tuple[int, NewJob | None]]:
     return [(job.job_id, next((j for j in plan.jobs if j.take), None))]
+
+
+def hop(run: uuid.UUID) -> _HopWrite:
+    """A chain's hop t1 -> t2 in run `run`, as the hop writer gets it."""
+    wf, steps = chain_at("t1")
+    job = job_for("t1", steps)
+    plan = hop_of(wf, steps, job)
+    found = _hop(plan, held_of(job, plan), [job])
+    assert found is not None
+    _, done, started, new, attempt = found
+    return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt)
 
 
 def test_a_plain_hop_written_guarded_is_one() -> None:
@@ -106,20 +118,7 @@ async def test_hops_that_wait_are_written_together_but_never_two_of_one_run() ->
     once and hands the turn on, so none stalls writing for the others). A second hop
     of a run already in a write waits for the next one (both would pass the guard on
     the same sequence)."""
-    import asyncio
-
-    from flowsync.engine.orchestrator import _HopWrite, _HopWriter
-
-    wf, steps = chain_at("t1")
-    job = job_for("t1", steps)
-    plan = hop_of(wf, steps, job)
-    found = _hop(plan, held_of(job, plan), [job])
-    assert found is not None
-    _, done, started, new, attempt = found
     runs = [uuid.uuid4() for _ in range(3)]
-
-    def hop(run: uuid.UUID) -> _HopWrite:
-        return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt)
 
     batches: list[list[uuid.UUID]] = []
 
@@ -174,16 +173,6 @@ async def test_hops_that_wait_are_written_together_but_never_two_of_one_run() ->
 async def test_a_hop_that_cannot_be_written_fails_alone() -> None:
     """When a write of several hops fails (one hop's output could not be encoded, say),
     each is written alone: only the faulty one fails."""
-    import asyncio
-
-    from flowsync.engine.orchestrator import _HopWrite, _HopWriter
-
-    wf, steps = chain_at("t1")
-    job = job_for("t1", steps)
-    plan = hop_of(wf, steps, job)
-    found = _hop(plan, held_of(job, plan), [job])
-    assert found is not None
-    _, done, started, new, attempt = found
     first, bad, good = (uuid.uuid4() for _ in range(3))
     batches: list[list[uuid.UUID]] = []
 
@@ -196,9 +185,6 @@ async def test_a_hop_that_cannot_be_written_fails_alone() -> None:
             return {h.execution_id for h in hops}
 
     writer = Failing(None)  # type: ignore[arg-type]
-
-    def hop(run: uuid.UUID) -> _HopWrite:
-        return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt)
 
     results = await asyncio.gather(
         *(writer.write(hop(r)) for r in (first, bad, good)), return_exceptions=True
