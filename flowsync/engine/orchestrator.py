@@ -39,7 +39,7 @@ from flowsync.engine.transitions import (
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.errors import Conflict, LeaseLost, NotFound
-from flowsync.worker.queue import CANCEL_CHANNEL, QUERIES, ClaimedJob, Connection
+from flowsync.worker.queue import CANCEL_CHANNEL, QUERIES, ClaimedJob, Connection, json_texts
 
 log = logging.getLogger("flowsync.engine")
 T = TypeVar("T")
@@ -350,7 +350,7 @@ class _HopWriter:
             [h.job.job_id for h in hops],
             [h.job.lease_token for h in hops],
             [h.done.step_id for h in hops],
-            [h.done.output for h in hops],
+            json_texts(h.done.output for h in hops),
             [h.attempt for h in hops],
             [h.new.step_id for h in hops],
             [h.new.max_attempts for h in hops],
@@ -949,9 +949,9 @@ class Orchestrator:
             workflow_id,
             [c.step_id for c in plan.steps],
             [c.status.value for c in plan.steps],
-            [c.output for c in plan.steps],
-            [c.error for c in plan.steps],
-            [c.input for c in plan.steps],
+            json_texts(c.output for c in plan.steps),
+            json_texts(c.error for c in plan.steps),
+            json_texts(c.input for c in plan.steps),
             [j.step_id for j in inserted],
             [j.run_at for j in inserted],
             [j.max_attempts for j in inserted],
@@ -962,7 +962,7 @@ class Orchestrator:
             [e.step_id for e in events],
             [e.node_id for e in events],
             [e.attempt for e in events],
-            [e.data for e in events],
+            json_texts(e.data for e in events),
             self.worker_id,
             plan.execution_status.value if plan.execution_status else None,
             plan.execution_output,

@@ -185,6 +185,8 @@ SELECT node_id, status, output
 --                    (NULL: now, and the next attempt, when RUNNING; else unchanged)
 --   jobs   $10..$13: step id, run_at, max_attempts, lease token (set: handed to worker $20)
 --   events $14..$19: kind, status, step id, node id, attempt, data; $33: time (NULL: now)
+-- (JSON arrays come as text[], each element encoded by json_texts: given as jsonb[],
+-- asyncpg would take a JSON list for one more dimension of the array)
 -- then $21..$23: the execution's new status, output and error (status NULL: unchanged),
 -- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds,
 -- $26: the jobs this transition holds (hold_job, lock_jobs), each handed on to the step
@@ -234,7 +236,8 @@ WITH held AS (
                               THEN now()
                               WHEN u.status = 'PENDING' THEN NULL
                               ELSE s.finished_at END
-      FROM unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[],
+      FROM unnest($5::uuid[], $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[],
+                  $9::text[]::jsonb[],
                   $31::timestamptz[], $32::int[])
            AS u(id, status, output, error, input, started_at, attempt)
      WHERE s.id = u.id AND EXISTS (SELECT 1 FROM guard)
@@ -270,7 +273,7 @@ WITH held AS (
     SELECT $1, $3, $4, $2 + u.ord, u.kind, u.status, u.step_id, u.node_id, u.attempt, u.data,
            coalesce(u.at, now())
       FROM unnest($14::text[], $15::text[], $16::uuid[], $17::text[], $18::int[],
-                  $19::jsonb[], $33::timestamptz[])
+                  $19::text[]::jsonb[], $33::timestamptz[])
            WITH ORDINALITY AS u(kind, status, step_id, node_id, attempt, data, at, ord)
      WHERE EXISTS (SELECT 1 FROM guard)
     RETURNING sequence
@@ -318,7 +321,7 @@ SELECT o.job_steps, o.job_ids, x.last_sequence,
 -- run, and runs in id order: two such writes never wait on each other in a cycle.
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::bigint[],
-                         $7::uuid[], $8::jsonb[], $9::int[], $10::uuid[], $11::int[],
+                         $7::uuid[], $8::text[]::jsonb[], $9::int[], $10::uuid[], $11::int[],
                          $12::text[], $13::text[])
            AS u(eid, seq, owner_id, workflow_id, job_id, done_step, output, attempt,
                 next_step, max_attempts, done_node, next_node)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,13 @@ QUERIES = _load_queries()
 
 def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
+
+
+def json_texts(values: Iterable[Any]) -> list[str | None]:
+    """JSON values for a `$n::text[]::jsonb[]` parameter, each encoded here (None stays
+    SQL NULL). Given to a jsonb[] parameter as they are, asyncpg would read a JSON list
+    as one more dimension of the array: an output `[1, 2]` would become two values."""
+    return [None if value is None else _dumps(value) for value in values]
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

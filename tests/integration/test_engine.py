@@ -56,6 +56,46 @@ async def test_chain_runs_every_step_in_order_with_numbered_events(running: Env)
     assert completed == ["start", "t1", "t2", "t3", "t4", "t5", "end"]
 
 
+async def test_json_lists_as_input_and_outputs_run_and_are_stored_as_given(
+    running: Env,
+) -> None:
+    """A run's input and its steps' outputs may be JSON lists, nested or not, on every
+    path a transition is written by (the start, branches, a join, a chain's hops)."""
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "split", "type": "fork"},
+            {"id": "a", "type": "transform", "data": {"output": [1, [2, [3]]]}},
+            {"id": "b", "type": "transform", "data": {"output": "{{ input }}"}},
+            {"id": "merge", "type": "join"},
+            {"id": "t1", "type": "transform", "data": {"output": ["{{ steps.a.output }}"]}},
+            {"id": "t2", "type": "transform", "data": {"output": "{{ steps.t1.output }}"}},
+            {"id": "end", "type": "end", "data": {"output": "{{ [steps.t2.output, input] }}"}},
+        ],
+        "edges": [
+            {"source": "start", "target": "split"},
+            {"source": "split", "target": "a"},
+            {"source": "split", "target": "b"},
+            {"source": "a", "target": "merge"},
+            {"source": "b", "target": "merge"},
+            {"source": "merge", "target": "t1"},
+            {"source": "t1", "target": "t2"},
+            {"source": "t2", "target": "end"},
+        ],
+    }
+    wid = await running.create(definition)
+    given = [1, {"k": [2, [3]]}, [], None]
+    eid = await running.start(wid, given)
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED", execution.error
+    steps = await running.steps(eid)
+    assert steps["start"].output == given and steps["b"].output == given
+    assert steps["a"].output == [1, [2, [3]]]
+    assert steps["merge"].output == {"a": [1, [2, [3]]], "b": given}
+    assert steps["t1"].output == steps["t2"].output == [[1, [2, [3]]]]
+    assert execution.output == [[[1, [2, [3]]]], given]
+
+
 NESTED = {
     "nodes": [
         {"id": "start", "type": "start"},
