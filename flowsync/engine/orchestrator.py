@@ -820,6 +820,15 @@ class Orchestrator:
         )
         await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, str(execution_id))
 
+    async def sweep(self, execution_id: uuid.UUID) -> None:
+        """After a cancel commits: remove the run's jobs that its transaction could not.
+        It drops the jobs before it locks the run (the order every transition keeps), so
+        a transition that commits in between (a fork's completion) leaves jobs it never
+        saw, and a worker may claim them at once. Once the cancel has committed no
+        transition of the run writes any more (each finds it ended), so this sweep,
+        holding no lock of the run, waits for whoever holds such a job and leaves none."""
+        await self.pool.execute(QUERIES["drop_jobs"], execution_id)
+
     # -- writing a plan ---------------------------------------------------------------
 
     async def promote(self, workflow_id: uuid.UUID) -> None:

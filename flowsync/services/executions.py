@@ -235,6 +235,7 @@ class ExecutionService:
         # A worker failing the run at the same moment locks its job and the run before
         # the run's other jobs; when that meets the cancel in a cycle, the loser retries.
         await retrying(txn)
+        await self._orchestrator.sweep(eid)
         return await self.get(principal, eid)
 
     async def get(self, principal: Principal, execution_id: object) -> Execution:

@@ -50,7 +50,7 @@ WITH j AS (
        FOR NO KEY UPDATE
 ), e AS (
     UPDATE executions SET last_sequence = last_sequence + 1
-     WHERE id = $4 AND EXISTS (SELECT 1 FROM j)
+     WHERE id = $4 AND status = 'RUNNING' AND EXISTS (SELECT 1 FROM j)
     RETURNING id, owner_id, workflow_id, last_sequence
 ), s AS (
     UPDATE step_executions
@@ -94,19 +94,28 @@ RETURNING lease_token;
 
 -- name: reclaim_expired
 -- Jobs whose lease ran out (their worker died or hung) become claimable again; the
--- next claim counts another attempt.
+-- next claim counts another attempt. A job of a run that has ended is removed instead
+-- (one that Orchestrator.sweep missed, its connection lost).
+WITH expired AS (
+    SELECT j.id, e.status = 'RUNNING' AS live
+      FROM jobs j JOIN executions e ON e.id = j.execution_id
+     WHERE j.lease_token IS NOT NULL AND j.lease_expires_at < now()
+     ORDER BY j.lease_expires_at
+     LIMIT 1000
+       FOR UPDATE OF j SKIP LOCKED
+), gone AS (
+    DELETE FROM jobs WHERE id IN (SELECT id FROM expired WHERE NOT live)
+)
 UPDATE jobs SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
- WHERE id IN (SELECT id FROM jobs
-               WHERE lease_token IS NOT NULL AND lease_expires_at < now()
-               ORDER BY lease_expires_at
-               LIMIT 1000
-                 FOR UPDATE SKIP LOCKED)
+ WHERE id IN (SELECT id FROM expired WHERE live)
 RETURNING id, execution_id, step_id, attempts;
 
 -- name: take_job
 -- First statement of a step transition: remove the job if the lease is still ours, lock
 -- its execution, and read every step's state. No row: the lease was lost (expired and
--- taken over, or the run was cancelled), and the caller must write nothing.
+-- taken over, or the run was cancelled), and the caller must write nothing. A job of a
+-- run that has ended is never finished (one a cancel could not remove yet, see
+-- Orchestrator.sweep).
 -- The steps are read with the statement's snapshot; if another transition of the run
 -- committed while this one waited for the lock, `seen_sequence` (snapshot) differs from
 -- `last_sequence` (locked row) and the caller reads the steps again (step_states).
@@ -122,7 +131,7 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
        LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
                        array_agg(status) AS statuses, array_agg(output -> 'result') AS branches
                   FROM step_executions WHERE execution_id = e.id) s
- WHERE e.id = (SELECT execution_id FROM j)
+ WHERE e.id = (SELECT execution_id FROM j) AND e.status = 'RUNNING'
    FOR NO KEY UPDATE OF e;
 
 -- name: hold_job
@@ -146,7 +155,7 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
        LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
                        array_agg(status) AS statuses, array_agg(output -> 'result') AS branches
                   FROM step_executions WHERE execution_id = e.id) s
- WHERE e.id = (SELECT execution_id FROM j)
+ WHERE e.id = (SELECT execution_id FROM j) AND e.status = 'RUNNING'
    FOR NO KEY UPDATE OF e;
 
 -- name: lock_job
@@ -159,7 +168,7 @@ WITH j AS (
 SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id,
        (SELECT step_id FROM j) AS step_id
   FROM executions e
- WHERE e.id = (SELECT execution_id FROM j)
+ WHERE e.id = (SELECT execution_id FROM j) AND e.status = 'RUNNING'
    FOR NO KEY UPDATE OF e;
 
 -- name: lock_execution
@@ -458,9 +467,10 @@ UPDATE jobs SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker
  WHERE id = $1 AND lease_token = $2;
 
 -- name: drop_jobs
--- Remove every job of an execution (cancel, or failure of a step for good). The rows are
--- locked in id order, as lock_jobs does, so that a cancel and a batch of completions of
--- the same run never wait on each other in a cycle.
+-- Remove every job of an execution (cancel, or failure of a step for good; and again
+-- after a cancel commits, see Orchestrator.sweep). The rows are locked in id order, as
+-- lock_jobs does, so that a cancel and a batch of completions of the same run never wait
+-- on each other in a cycle.
 DELETE FROM jobs
  WHERE id IN (SELECT id FROM jobs WHERE execution_id = $1 ORDER BY id FOR UPDATE)
 RETURNING step_id;

@@ -797,6 +797,62 @@ async def test_cancels_in_the_middle_of_a_fan_in_never_fail(running: Env) -> Non
     assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
 
 
+async def test_a_cancel_removes_the_jobs_a_transition_committed_while_it_waited(
+    env: Env,
+) -> None:
+    """A transition that queues steps may commit while a cancel waits for the run, after
+    the cancel's first sweep of the run's jobs: the cancel removes those jobs as well
+    (a worker may have claimed them meanwhile). A job still left (the sweep after the
+    commit lost its connection) is never finished: its step stays cancelled, and once
+    its lease runs out the reaper removes it instead of queueing it again."""
+    wid = await env.create(fan(3))
+    eid = await env.start(wid, {})
+    pool = env.services.pool
+    worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30)
+    [split] = await worker.queue.claim(1)
+    steps = await env.steps(eid)
+    async with pool.acquire() as other:
+        # A transition in flight: it holds the run and queues two branches.
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SELECT 1 FROM executions WHERE id = $1 FOR NO KEY UPDATE", eid)
+        await other.execute(
+            "INSERT INTO jobs (execution_id, step_id) SELECT $1, unnest($2::uuid[])",
+            eid, [steps["b0"].id, steps["b1"].id],
+        )  # fmt: skip
+        cancel = asyncio.create_task(env.services.executions.cancel(env.me, eid))
+        for _ in range(200):  # until the cancel waits for the run
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting
+        await transaction.commit()
+        assert (await cancel).status == "CANCELLED"
+    assert await pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+    # A job that was left, still leased to its worker.
+    await pool.execute(
+        """INSERT INTO jobs (id, execution_id, step_id, attempts, lease_token,
+                             lease_expires_at, worker_id)
+           VALUES ($1, $2, $3, 1, $4, now() + interval '30 seconds', $5)""",
+        split.job_id, eid, split.step_id, split.lease_token, worker.worker_id,
+    )  # fmt: skip
+    before = [(e.sequence, e.kind) for e in await env.events(eid)]
+    with pytest.raises(LeaseLost):
+        await worker.orchestrator.mark_started(split)
+    with pytest.raises(LeaseLost):
+        await worker.orchestrator.complete(split, {}, take_next=True)
+    assert [(e.sequence, e.kind) for e in await env.events(eid)] == before
+    assert statuses(await env.steps(eid))["split"] == "CANCELLED"
+    assert (await env.services.executions.get(env.me, eid)).status == "CANCELLED"
+    await pool.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
+    assert await worker.queue.reclaim_expired() == 0
+    assert await pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
 async def test_a_claim_writes_only_its_job_and_the_start_goes_with_the_outcome(env: Env) -> None:
     """A claim leases the job and writes nothing of the run, so that it never waits for
     the run's lock: the step's start (RUNNING, its attempt, step.started at the claim's
