@@ -421,24 +421,17 @@ class Orchestrator:
         Returns (id, created); with an idempotency key already used, the first
         execution's id and False."""
         wf = await self.workflows.get(version_id)
-        execution_id = await conn.fetchval(
+        nodes = list(wf.nodes.values())
+        created = await conn.fetch(
             QUERIES["insert_execution"], owner_id, workflow_id, version_id, version, input,
             idempotency_key, trigger_id, trigger_type, dict(trigger_data or {}), retry_of_id,
-            "RUNNING" if run_now else "PENDING",
+            "RUNNING" if run_now else "PENDING", [n.id for n in nodes], [n.type for n in nodes],
         )  # fmt: skip
-        if execution_id is None:
+        if not created:
             existing = await conn.fetchval(QUERIES["execution_by_key"], owner_id, idempotency_key)
             return existing, False
-        nodes = list(wf.nodes.values())
-        steps = _rows(
-            await conn.fetch(
-                QUERIES["insert_steps"],
-                execution_id,
-                [n.id for n in nodes],
-                [n.type for n in nodes],
-            )
-        )
-        plan = plan_start(wf, steps) if run_now else plan_queued()
+        execution_id, steps = created[0]["execution_id"], _rows(created)
+        plan = plan_start(wf, steps, input, created[0]["at"]) if run_now else plan_queued()
         await self._write(conn, execution_id, 0, owner_id, workflow_id, plan)
         return execution_id, True
 
@@ -457,19 +450,16 @@ class Orchestrator:
             )
         wf = await self.workflows.get(old["workflow_version_id"])
         previous = await conn.fetch(QUERIES["execution_steps_full"], original_id)
-        new_id = await conn.fetchval(
+        nodes = list(wf.nodes.values())
+        created = await conn.fetch(
             QUERIES["insert_execution"], old["owner_id"], old["workflow_id"],
             old["workflow_version_id"], old["version"], old["input"], actor_key, None,
             old["trigger_type"], old["trigger_data"], original_id, "RUNNING",
+            [n.id for n in nodes], [n.type for n in nodes],
         )  # fmt: skip
-        if new_id is None:
+        if not created:
             raise Conflict("That idempotency key was already used for another execution.")
-        nodes = list(wf.nodes.values())
-        steps = _rows(
-            await conn.fetch(
-                QUERIES["insert_steps"], new_id, [n.id for n in nodes], [n.type for n in nodes]
-            )
-        )
+        new_id, steps = created[0]["execution_id"], _rows(created)
         reused = {r["node_id"]: r["output"] for r in previous if r["status"] == "COMPLETED"}
         skipped = {r["node_id"] for r in previous if r["status"] == "SKIPPED"}
         branches = {r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool)}
@@ -861,7 +851,7 @@ class Orchestrator:
             steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
             await self._write(
                 conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
-                workflow_id, plan_start(wf, steps),
+                workflow_id, plan_start(wf, steps, waiting["input"], waiting["at"]),
             )  # fmt: skip
 
     def _may_guard(self, workflow_id: uuid.UUID, plans: list[Plan]) -> bool:

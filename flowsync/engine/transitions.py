@@ -112,12 +112,19 @@ def _enqueue(
             plan.events.append(Event("step.queued", StepStatus.QUEUED.value, row.id, node_id))
 
 
-def plan_start(wf: CompiledWorkflow, steps: Mapping[str, StepRow]) -> Plan:
-    """A new execution: log its start and queue the start node."""
+def plan_start(
+    wf: CompiledWorkflow, steps: Mapping[str, StepRow], input: Any, at: datetime
+) -> Plan:
+    """A new execution: log its start, run its start node at once and queue what
+    follows it. The start node's output is the execution's input (nothing a worker
+    could add), so it starts and completes at `at`, the execution's start, in the
+    transaction that creates the execution, and no trip through the queue is spent
+    on it."""
     plan = Plan(execution_status=ExecutionStatus.RUNNING)
     plan.events.append(Event("execution.started", ExecutionStatus.RUNNING.value))
-    _enqueue(plan, wf, steps, [wf.start_id], take=False)
-    return plan
+    start = steps[wf.start_id]
+    ran = with_start(plan_completion(wf, steps, wf.start_id, input), start.id, wf.start_id, 1, at)
+    return combine([plan, ran])
 
 
 def plan_queued() -> Plan:

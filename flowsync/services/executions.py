@@ -54,6 +54,16 @@ def _checked_start(
     return wid, input
 
 
+# A run's steps in the order they were queued; steps queued together (a fork's
+# branches; the start node and what follows it, written with the run) in the order they
+# started, then by node id.
+_STEP_ORDER = (
+    StepExecution.queued_at.asc().nulls_last(),
+    StepExecution.started_at.asc().nulls_last(),
+    StepExecution.node_id,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
     """The result of a start: the execution, and whether this call created it."""
@@ -267,11 +277,7 @@ class ExecutionService:
                     StepExecution.execution_id.in_(list(execution_ids)),
                     Execution.owner_id == principal.owner_id,
                 )
-                .order_by(
-                    StepExecution.execution_id,
-                    StepExecution.queued_at.asc().nulls_last(),
-                    StepExecution.node_id,
-                )
+                .order_by(StepExecution.execution_id, *_STEP_ORDER)
             )
             for step in rows.scalars():
                 out[step.execution_id].append(step)
@@ -404,7 +410,7 @@ class ExecutionService:
                     select(Execution, StepExecution)
                     .outerjoin(StepExecution, StepExecution.execution_id == Execution.id)
                     .where(Execution.id == eid, Execution.owner_id == principal.owner_id)
-                    .order_by(StepExecution.queued_at.asc().nulls_last(), StepExecution.node_id)
+                    .order_by(*_STEP_ORDER)
                 )
             ).all()
         if not rows:

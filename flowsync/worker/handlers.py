@@ -98,7 +98,9 @@ class _Base:
 
 
 class StartHandler(_Base):
-    """`start`: its output is the execution's input."""
+    """`start`: its output is the execution's input. A new execution completes its start
+    step itself (`plan_start`); this runs a start step that was queued instead (by an
+    older FlowSync, or by a retry of a run whose start never ran)."""
 
     async def run(self, ctx: StepContext) -> Outcome:
         return Completed(ctx.job.execution_input)

@@ -234,7 +234,7 @@ WITH held AS (
            input = coalesce(u.input, s.input),
            queued_at = CASE WHEN u.status = 'QUEUED' THEN now()
                             WHEN u.status = 'RUNNING' THEN coalesce(s.queued_at, now())
-                            ELSE s.queued_at END,
+                            ELSE coalesce(s.queued_at, u.started_at) END,
            started_at = CASE WHEN u.status = 'RUNNING' THEN coalesce(u.started_at, now())
                              WHEN u.status IN ('QUEUED','PENDING') THEN NULL
                              ELSE coalesce(u.started_at, s.started_at) END,
@@ -437,24 +437,29 @@ SELECT pg_notify('flowsync_jobs', '');
 SELECT count(*) FROM jobs WHERE lease_token IS NULL;
 
 -- name: insert_execution
--- A new execution ($11: RUNNING, or PENDING behind a concurrency limit), or nothing when
--- the owner already used this idempotency key.
-INSERT INTO executions (owner_id, workflow_id, workflow_version_id, version, status, input,
-                        idempotency_key, trigger_id, trigger_type, trigger_data, retry_of_id,
-                        started_at)
-VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $11 = 'RUNNING' THEN now() END)
-ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id;
+-- A new execution ($11: RUNNING, or PENDING behind a concurrency limit) with one PENDING
+-- step row per node ($12, $13: node ids and types), one row per step with the
+-- execution's id and the transaction's time; no row when the owner already used this
+-- idempotency key. (One statement: the start of a run costs one round trip less.)
+WITH e AS (
+    INSERT INTO executions (owner_id, workflow_id, workflow_version_id, version, status,
+                            input, idempotency_key, trigger_id, trigger_type, trigger_data,
+                            retry_of_id, started_at)
+    VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10,
+            CASE WHEN $11 = 'RUNNING' THEN now() END)
+    ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+), s AS (
+    INSERT INTO step_executions (execution_id, node_id, node_type)
+    SELECT e.id, u.node_id, u.node_type
+      FROM e, unnest($12::text[], $13::text[]) AS u(node_id, node_type)
+    RETURNING id, node_id, status
+)
+SELECT e.id AS execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb AS branch
+  FROM e, s;
 
 -- name: execution_by_key
 SELECT id FROM executions WHERE owner_id = $1 AND idempotency_key = $2;
-
--- name: insert_steps
--- One PENDING step row per node, created with the execution.
-INSERT INTO step_executions (execution_id, node_id, node_type)
-SELECT $1, u.node_id, u.node_type FROM unnest($2::text[], $3::text[]) AS u(node_id, node_type)
-RETURNING id, node_id, status, NULL::jsonb AS branch;
 
 -- name: workflow_definition
 SELECT definition FROM workflow_versions WHERE id = $1;
@@ -513,7 +518,7 @@ SELECT max_concurrency FROM workflows WHERE id = $1 FOR SHARE;
 
 -- name: next_pending
 -- The oldest execution of a workflow waiting behind its concurrency limit.
-SELECT id, last_sequence, owner_id, workflow_id, workflow_version_id
+SELECT id, last_sequence, owner_id, workflow_id, workflow_version_id, input, now() AS at
   FROM executions
  WHERE workflow_id = $1 AND status = 'PENDING'
  ORDER BY created_at, id

@@ -310,7 +310,10 @@ async def test_cancel_before_any_step_ran(env: Env) -> None:
     eid = await env.start(wid, {"n": 1})
     cancelled = await env.services.executions.cancel(env.me, eid)
     assert cancelled.status == "CANCELLED" and cancelled.finished_at is not None
-    assert set(statuses(await env.steps(eid)).values()) == {"CANCELLED"}
+    # The start node ran with the start itself; what no worker reached is cancelled.
+    assert statuses(await env.steps(eid)) == {
+        "start": "COMPLETED", "t1": "CANCELLED", "t2": "CANCELLED", "end": "CANCELLED",
+    }  # fmt: skip
     assert await env.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
     events = await env.events(eid)
     assert events[-1].kind == "execution.cancelled"
@@ -366,9 +369,9 @@ async def test_a_stale_lease_cannot_complete_a_step(env: Env) -> None:
         await a.orchestrator.complete(job_a, {"n": "from a"})
     await b.orchestrator.complete(job_b, {"n": "from b"})
     steps = await env.steps(eid)
-    assert steps["start"].output == {"n": "from b"} and steps["start"].attempt == 2
-    completed = [e for e in await env.events(eid) if e.kind == "step.completed"]
-    assert len(completed) == 1
+    assert steps["t1"].output == {"n": "from b"} and steps["t1"].attempt == 2
+    completed = [e.node_id for e in await env.events(eid) if e.kind == "step.completed"]
+    assert completed == ["start", "t1"]
     # A late heartbeat does not resurrect the lease either.
     assert await a.queue.extend([job_a.lease_token]) == set()
 
@@ -442,15 +445,15 @@ async def test_a_chain_step_is_finished_from_what_its_worker_knew(env: Env) -> N
     wid = await env.create(chain(2))
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
-    [start] = await worker.queue.claim(1)
-    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
-    assert t1 is not None and t1.node_id == "t1" and t1.known_steps is not None
-    sequence, known = t1.known_steps
-    assert sequence == (await env.services.executions.get(env.me, eid)).last_sequence
-    assert {n: r.status for n, r in known.items()} == statuses(await env.steps(eid))
+    [t1] = await worker.queue.claim(1)
+    assert t1.node_id == "t1" and t1.known_steps is None
     t2 = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
     assert t2 is not None and t2.node_id == "t2" and t2.known_steps is not None
+    sequence, known = t2.known_steps
+    assert sequence == (await env.services.executions.get(env.me, eid)).last_sequence
+    assert {n: r.status for n, r in known.items()} == statuses(await env.steps(eid))
     end = await worker.orchestrator.complete(t2, {"n": 3}, take_next=True)
+    assert end is not None and end.node_id == "end" and end.known_steps is not None
     assert end is not None and end.node_id == "end"
     await worker.orchestrator.complete(end, {"done": True}, take_next=True)
     execution = await env.services.executions.get(env.me, eid)
@@ -469,7 +472,7 @@ async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
     same step rows, jobs and events at every hop."""
     from flowsync.engine import orchestrator as orchestrator_module
 
-    wid = await env.create(chain(2))
+    wid = await env.create(chain(3))
     pool = env.services.pool
     hops: set[str] = set()
     real_hop = orchestrator_module._hop
@@ -519,9 +522,9 @@ async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
 
     monkeypatch.setattr(orchestrator_module, "_hop", counted)
     lean = await run_chain()
-    # start -> t1 is written under locks (the claim knew nothing of the run), then
-    # t1 -> t2 and t2 -> end are hops; the end's write ends the run.
-    assert hops == {"t1", "t2"}
+    # t1 -> t2 is written under locks (the claim knew nothing of the run), then
+    # t2 -> t3 and t3 -> end are hops; the end's write ends the run.
+    assert hops == {"t2", "t3"}
     monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
     general = await run_chain()
     assert lean == general
@@ -536,7 +539,7 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
     under locks), and every run ends as the general write would have left it."""
     from flowsync.engine import orchestrator as orchestrator_module
 
-    wid = await env.create(chain(2))
+    wid = await env.create(chain(3))
     pool = env.services.pool
     worker = Worker(env.services.url, pool, default_registry(), worker_id="w", lease_seconds=30)
     orchestrator = worker.orchestrator
@@ -549,10 +552,10 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
 
     monkeypatch.setattr(orchestrator_module._HopWriter, "_write", counted)
 
-    async def at_t1(count: int) -> list[Any]:
+    async def at_t2(count: int) -> list[Any]:
         eids = [await env.start(wid, {"n": 1}) for _ in range(count)]
-        starts = await worker.queue.claim(count)
-        return [await orchestrator.complete(s, {"n": 1}, take_next=True) for s in starts], eids
+        t1s = await worker.queue.claim(count)
+        return [await orchestrator.complete(t, {"n": 1}, take_next=True) for t in t1s], eids
 
     async def rows(eid: Any) -> Any:
         steps = await pool.fetch(
@@ -573,22 +576,22 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
         )
         return [tuple(r) for r in steps], [tuple(r) for r in events], tuple(job)
 
-    # The reference: one run's hop t1 -> t2 through write_plan.
+    # The reference: one run's hop t2 -> t3 through write_plan.
     monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
-    [t1], [reference_run] = await at_t1(1)
-    assert await orchestrator.complete(t1, {"n": 2}, take_next=True) is not None
+    [t2], [reference_run] = await at_t2(1)
+    assert await orchestrator.complete(t2, {"n": 2}, take_next=True) is not None
     reference = await rows(reference_run)
     monkeypatch.undo()
     monkeypatch.setattr(orchestrator_module._HopWriter, "_write", counted)
 
-    t1s, eids = await at_t1(5)
+    t2s, eids = await at_t2(5)
     # One run moves on after its worker's write (another writer's note in its log).
     await move_on(pool, eids[3])
     batches.clear()
-    t2s = await asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True) for t in t1s))
+    t3s = await asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True) for t in t2s))
     # The first hop was written alone; the four that came meanwhile, together.
     assert batches == [1, 4]
-    assert [t.node_id for t in t2s] == ["t2"] * 5
+    assert [t.node_id for t in t3s] == ["t3"] * 5
     for i, eid in enumerate(eids):
         if i == 3:
             events = await env.events(eid)
@@ -598,13 +601,13 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
         else:
             assert await rows(eid) == reference
     # And on: every run ends, each step completed once.
-    for job in t2s:
+    for job in t3s:
         end = await orchestrator.complete(job, {"n": 3}, take_next=True)
         await orchestrator.complete(end, {"n": 3}, take_next=True)
     for eid in eids:
         assert (await env.services.executions.get(env.me, eid)).status == "COMPLETED"
         completed = Counter(e.node_id for e in await env.events(eid) if e.kind == "step.completed")
-        assert completed == {"start": 1, "t1": 1, "t2": 1, "end": 1}
+        assert completed == {"start": 1, "t1": 1, "t2": 1, "t3": 1, "end": 1}
 
 
 async def test_hops_waiting_for_their_writer_hold_no_connection(env: Env) -> None:
@@ -613,26 +616,26 @@ async def test_hops_waiting_for_their_writer_hold_no_connection(env: Env) -> Non
     would otherwise leave the writer none to write with, and the worker would hang."""
     from flowsync.worker.queue import create_pool
 
-    wid = await env.create(chain(2))
+    wid = await env.create(chain(3))
     pool = await create_pool(env.services.url, max_size=2, worker=True)
     try:
         worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30)
         orchestrator = worker.orchestrator
         eids = [await env.start(wid, {"n": 1}) for _ in range(6)]
-        starts = await worker.queue.claim(6)
-        t1s = [await orchestrator.complete(s, {"n": 1}, take_next=True) for s in starts]
+        t1s = await worker.queue.claim(6)
+        t2s = [await orchestrator.complete(t, {"n": 1}, take_next=True) for t in t1s]
         # Planned from the worker's memory of each run (not from what the job carries):
         # the path a claimed step of a remembered run takes.
-        forgotten = [dataclasses.replace(t, known_steps=None) for t in t1s if t is not None]
-        t2s = await asyncio.wait_for(
+        forgotten = [dataclasses.replace(t, known_steps=None) for t in t2s if t is not None]
+        t3s = await asyncio.wait_for(
             asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True)
                              for t in forgotten)),
             20,
         )  # fmt: skip
-        assert [t.node_id for t in t2s] == ["t2"] * 6
+        assert [t.node_id for t in t3s] == ["t3"] * 6
         for eid in eids:
             completed = [e.node_id for e in await env.events(eid) if e.kind == "step.completed"]
-            assert completed == ["start", "t1"]
+            assert completed == ["start", "t1", "t2"]
     finally:
         await pool.close()
 
@@ -645,46 +648,46 @@ async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) 
     pool = env.services.pool
 
     eid = await env.start(wid, {"n": 1})
-    [start] = await worker.queue.claim(1)
-    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
-    assert t1 is not None and t1.known_steps is not None
+    [t1] = await worker.queue.claim(1)
+    t2 = await worker.orchestrator.complete(t1, {"n": 1}, take_next=True)
+    assert t2 is not None and t2.known_steps is not None
     await env.services.executions.cancel(env.me, eid)
     before = [(e.sequence, e.kind, e.node_id) for e in await env.events(eid)]
     with pytest.raises(LeaseLost):
-        await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
+        await worker.orchestrator.complete(t2, {"n": 2}, take_next=True)
     assert [(e.sequence, e.kind, e.node_id) for e in await env.events(eid)] == before
     assert (await env.services.executions.get(env.me, eid)).status == "CANCELLED"
 
     eid = await env.start(wid, {"n": 1})
-    [start] = await worker.queue.claim(1)
-    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
-    assert t1 is not None and t1.known_steps is not None
+    [t1] = await worker.queue.claim(1)
+    t2 = await worker.orchestrator.complete(t1, {"n": 1}, take_next=True)
+    assert t2 is not None and t2.known_steps is not None
     await pool.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
     assert await Queue(pool, "reaper", 30).reclaim_expired() == 1
     other = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
     [again] = await other.queue.claim(1)
-    assert again.node_id == "t1" and again.known_steps is None
+    assert again.node_id == "t2" and again.known_steps is None
     with pytest.raises(LeaseLost):
-        await worker.orchestrator.complete(t1, {"n": "late"}, take_next=True)
+        await worker.orchestrator.complete(t2, {"n": "late"}, take_next=True)
     await other.orchestrator.complete(again, {"n": "b"})
     steps = await env.steps(eid)
-    assert steps["t1"].output == {"n": "b"}
+    assert steps["t2"].output == {"n": "b"}
     completed = [e for e in await env.events(eid) if e.kind == "step.completed"]
-    assert [e.node_id for e in completed] == ["start", "t1"]
+    assert [e.node_id for e in completed] == ["start", "t1", "t2"]
     await env.services.executions.cancel(env.me, eid)  # its next job out of the way
 
     # Another transition of the run, the job untouched: the guard sees the sequence move
     # on, and the step is finished under locks, its events numbered after the other's.
     eid = await env.start(wid, {"n": 1})
-    [start] = await worker.queue.claim(1)
-    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
-    assert t1 is not None and t1.known_steps is not None
+    [t1] = await worker.queue.claim(1)
+    t2 = await worker.orchestrator.complete(t1, {"n": 1}, take_next=True)
+    assert t2 is not None and t2.known_steps is not None
     await move_on(pool, eid)
-    t2 = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
-    assert t2 is not None and t2.node_id == "t2"
+    end = await worker.orchestrator.complete(t2, {"n": 2}, take_next=True)
+    assert end is not None and end.node_id == "end"
     events = await env.events(eid)
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
-    assert [e.node_id for e in events if e.kind == "step.completed"] == ["start", "t1"]
+    assert [e.node_id for e in events if e.kind == "step.completed"] == ["start", "t1", "t2"]
 
 
 async def test_a_branch_beside_others_is_finished_under_locks(env: Env) -> None:
@@ -693,8 +696,7 @@ async def test_a_branch_beside_others_is_finished_under_locks(env: Env) -> None:
     wid = await env.create(fan(3))
     await env.start(wid, {})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
-    [start] = await worker.queue.claim(1)
-    job = await worker.orchestrator.complete(start, {}, take_next=True)
+    [job] = await worker.queue.claim(1)
     while job is not None and job.node_type != "fork":
         job = await worker.orchestrator.complete(job, {}, take_next=True)
     assert job is not None
@@ -712,9 +714,8 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     eid = await env.start(wid, {})
     pool = env.services.pool
     worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30)
-    [start] = await worker.queue.claim(1)
-    split = await worker.orchestrator.complete(start, {}, take_next=True)
-    assert split is not None and split.node_id == "split"
+    [split] = await worker.queue.claim(1)
+    assert split.node_id == "split"
     first = await worker.orchestrator.complete(split, {}, take_next=True)
     assert first is not None
     others = await worker.queue.claim(10)
@@ -861,27 +862,27 @@ async def test_a_claim_writes_only_its_job_and_the_start_goes_with_the_outcome(e
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
     before = [(e.sequence, e.kind) for e in await env.events(eid)]
-    [start] = await worker.queue.claim(1)
-    assert start.start_pending and start.claimed_at is not None
-    assert (await env.steps(eid))["start"].status == "QUEUED"
+    [t1] = await worker.queue.claim(1)
+    assert t1.start_pending and t1.claimed_at is not None
+    assert (await env.steps(eid))["t1"].status == "QUEUED"
     assert [(e.sequence, e.kind) for e in await env.events(eid)] == before
 
-    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
+    end = await worker.orchestrator.complete(t1, {"n": 1}, take_next=True)
     steps = await env.steps(eid)
-    assert steps["start"].status == "COMPLETED" and steps["start"].attempt == 1
-    assert steps["start"].started_at == start.claimed_at < steps["start"].finished_at
+    assert steps["t1"].status == "COMPLETED" and steps["t1"].attempt == 1
+    assert steps["t1"].started_at == t1.claimed_at < steps["t1"].finished_at
     events = await env.events(eid)
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     written = [(e.kind, e.node_id, e.attempt) for e in events[len(before) :]]
     assert written == [
-        ("step.started", "start", 1),
-        ("step.completed", "start", 1),
         ("step.started", "t1", 1),
+        ("step.completed", "t1", 1),
+        ("step.started", "end", 1),
     ]
-    assert events[len(before)].at == start.claimed_at
+    assert events[len(before)].at == t1.claimed_at
     # The step handed on was started by that same write.
-    assert t1 is not None and not t1.start_pending
-    assert steps["t1"].status == "RUNNING" and steps["t1"].attempt == 1
+    assert end is not None and not end.start_pending
+    assert steps["end"].status == "RUNNING" and steps["end"].attempt == 1
 
 
 async def test_a_slow_step_shows_running_while_it_works_and_starts_once(env: Env) -> None:
@@ -912,14 +913,14 @@ async def test_a_start_is_not_written_for_a_lease_that_was_lost(env: Env) -> Non
     wid = await env.create(chain(1))
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
-    [start] = await worker.queue.claim(1)
+    [t1] = await worker.queue.claim(1)
     before = await env.events(eid)
     await env.services.pool.execute(
-        "UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = $1", start.job_id
+        "UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = $1", t1.job_id
     )
     with pytest.raises(LeaseLost):
-        await worker.orchestrator.mark_started(start)
-    assert (await env.steps(eid))["start"].status == "QUEUED"
+        await worker.orchestrator.mark_started(t1)
+    assert (await env.steps(eid))["t1"].status == "QUEUED"
     assert len(await env.events(eid)) == len(before)
 
 
@@ -927,12 +928,12 @@ async def test_a_failed_and_a_retried_attempt_carry_their_starts(env: Env) -> No
     wid = await env.create(chain(1))
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
-    [start] = await worker.queue.claim(1)
-    await worker.orchestrator.retry(start, {"message": "try again"}, datetime.now(UTC))
+    [t1] = await worker.queue.claim(1)
+    await worker.orchestrator.retry(t1, {"message": "try again"}, datetime.now(UTC))
     [again] = await worker.queue.claim(1)
     assert again.attempts == 2
     await worker.orchestrator.fail(again, {"message": "no"})
-    events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "start"]
+    events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "t1"]
     assert events == [
         ("step.queued", None),
         ("step.started", 1),
@@ -940,7 +941,7 @@ async def test_a_failed_and_a_retried_attempt_carry_their_starts(env: Env) -> No
         ("step.started", 2),
         ("step.failed", 2),
     ]
-    step = (await env.steps(eid))["start"]
+    step = (await env.steps(eid))["t1"]
     assert step.status == "FAILED" and step.attempt == 2 and step.started_at == again.claimed_at
 
 
@@ -961,9 +962,9 @@ async def test_an_attempt_lost_before_its_start_was_written_still_counts(env: En
     with pytest.raises(LeaseLost):
         await worker.orchestrator.complete(lost, {"n": "late"})
     await worker.orchestrator.complete(again, {"n": 1})
-    events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "start"]
+    events = [(e.kind, e.attempt) for e in await env.events(eid) if e.node_id == "t1"]
     assert events == [("step.queued", None), ("step.started", 2), ("step.completed", 2)]
-    assert (await env.steps(eid))["start"].attempt == 2
+    assert (await env.steps(eid))["t1"].attempt == 2
 
 
 async def test_a_run_this_worker_wrote_last_is_planned_from_memory_and_checked(env: Env) -> None:
@@ -974,9 +975,8 @@ async def test_a_run_this_worker_wrote_last_is_planned_from_memory_and_checked(e
     eid = await env.start(wid, {})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
     orchestrator, pool = worker.orchestrator, env.services.pool
-    [start] = await worker.queue.claim(1)
-    split = await orchestrator.complete(start, {}, take_next=True)
-    assert split is not None
+    [split] = await worker.queue.claim(1)
+    assert split.node_id == "split"
     b0 = await orchestrator.complete(split, {}, take_next=True)
     assert b0 is not None
     b1, b2 = await worker.queue.claim(10)
@@ -1013,9 +1013,7 @@ async def test_ends_of_a_workflow_without_a_limit_do_not_wait_for_each_other(env
     wid = await env.create(chain(1))
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
-    [start] = await worker.queue.claim(1)
-    t1 = await worker.orchestrator.complete(start, {"n": 1}, take_next=True)
-    assert t1 is not None
+    [t1] = await worker.queue.claim(1)
     end = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
     assert end is not None and end.node_id == "end"
     async with env.services.pool.acquire() as other, other.transaction():
@@ -1035,10 +1033,8 @@ async def test_an_end_written_from_memory_still_promotes_when_a_limit_was_set(en
     orchestrator = worker.orchestrator
 
     async def run_to_end(eid: Any) -> Any:
-        [start] = await worker.queue.claim(1)
-        assert start.execution_id == eid
-        t1 = await orchestrator.complete(start, {"n": 1}, take_next=True)
-        assert t1 is not None
+        [t1] = await worker.queue.claim(1)
+        assert t1.execution_id == eid
         end = await orchestrator.complete(t1, {"n": 2}, take_next=True)
         assert end is not None and end.known_steps is not None
         return end
@@ -1066,7 +1062,7 @@ async def test_a_write_rolled_back_is_not_remembered(
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
     orchestrator = worker.orchestrator
-    [start] = await worker.queue.claim(1)
+    [t1] = await worker.queue.claim(1)
     real_write = orchestrator._write_completions_planned
 
     async def write_then_fail(*args: Any, **kwargs: Any) -> Any:
@@ -1075,8 +1071,8 @@ async def test_a_write_rolled_back_is_not_remembered(
 
     monkeypatch.setattr(orchestrator, "_write_completions_planned", write_then_fail)
     with pytest.raises(RuntimeError):
-        await orchestrator.complete(start, {"n": 1}, take_next=True)
+        await orchestrator.complete(t1, {"n": 1}, take_next=True)
     assert eid not in orchestrator._runs
     monkeypatch.undo()
-    t1 = await orchestrator.complete(start, {"n": 1}, take_next=True)
-    assert t1 is not None and orchestrator._runs[eid][0] == len(await env.events(eid))
+    t2 = await orchestrator.complete(t1, {"n": 1}, take_next=True)
+    assert t2 is not None and orchestrator._runs[eid][0] == len(await env.events(eid))

@@ -123,21 +123,21 @@ async def test_a_retried_completion_cannot_finish_a_job_handed_on(services: Serv
     eid = (await services.executions.start(me, wf.id, {"n": 0})).execution.id
     queue = Queue(services.pool, "w", 30)
     orchestrator = Orchestrator(services.pool, WorkflowCache(services.pool), worker_id="w")
-    [start] = await queue.claim(1)
-    nxt = await orchestrator.complete(start, {"n": 0}, take_next=True)
-    assert nxt is not None and nxt.node_id == "t1"
-    assert (nxt.job_id, nxt.lease_token) == (start.job_id, start.lease_token)
+    [t1] = await queue.claim(1)
+    nxt = await orchestrator.complete(t1, {"n": 0}, take_next=True)
+    assert nxt is not None and nxt.node_id == "t2"
+    assert (nxt.job_id, nxt.lease_token) == (t1.job_id, t1.lease_token)
 
     try:
-        await orchestrator.complete(start, {"n": 0}, take_next=True)
+        await orchestrator.complete(t1, {"n": 0}, take_next=True)
         raise AssertionError("the retry should have lost the lease")
     except LeaseLost:
         pass
     row = await services.pool.fetchrow("SELECT step_id, lease_token FROM jobs")
     assert row is not None and row["step_id"] == nxt.step_id
     status = await services.pool.fetchval(
-        "SELECT status FROM step_executions WHERE execution_id = $1 AND node_id = 't1'", eid
+        "SELECT status FROM step_executions WHERE execution_id = $1 AND node_id = 't2'", eid
     )
     assert status == "RUNNING"
     after = await orchestrator.complete(nxt, {"n": 1}, take_next=True)
-    assert after is not None and after.node_id == "t2"
+    assert after is not None and after.node_id == "end"

@@ -17,6 +17,7 @@ from flowsync.engine.transitions import (
     combine,
     plan_cancel,
     plan_completion,
+    plan_start,
     plan_wait,
 )
 from flowsync.engine.validation import validate_definition
@@ -90,3 +91,27 @@ def test_a_plan_that_drops_jobs_is_not_combined() -> None:
     # Alone, any plan is written as it is.
     cancel = plan_cancel(steps, "stop")
     assert combine([cancel]) is cancel
+
+
+def test_a_new_run_starts_its_start_node_at_once_and_queues_what_follows() -> None:
+    """The start node's output is the run's input: it is started and completed at the
+    run's start, in the transaction that creates the run, and the nodes after it are
+    queued (no worker's trip through the queue is spent on it)."""
+    wf = validate_definition(fan(2))
+    steps = {n: StepRow(uuid.uuid4(), S.PENDING) for n in wf.nodes}  # type: ignore[attr-defined]
+    at = datetime(2026, 11, 29, tzinfo=UTC)
+    plan = plan_start(wf, steps, {"n": 1}, at)  # type: ignore[arg-type]
+    assert plan.execution_status is ExecutionStatus.RUNNING
+    assert [(e.kind, e.node_id, e.attempt, e.at) for e in plan.events] == [
+        ("execution.started", None, None, None),
+        ("step.started", "start", 1, at),
+        ("step.completed", "start", None, None),
+        ("step.queued", "split", None, None),
+    ]
+    [start] = [c for c in plan.steps if c.node_id == "start"]
+    assert (start.status, start.output, start.started_at, start.attempt) == (
+        S.COMPLETED, {"n": 1}, at, 1,
+    )  # fmt: skip
+    assert [(j.node_id, j.take) for j in plan.jobs] == [("split", False)]
+    after = apply_plan(steps, plan)
+    assert after["split"].status is S.QUEUED and after["b0"].status is S.PENDING
