@@ -39,7 +39,14 @@ from flowsync.engine.transitions import (
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.errors import Conflict, LeaseLost, NotFound
-from flowsync.worker.queue import CANCEL_CHANNEL, QUERIES, ClaimedJob, Connection, json_texts
+from flowsync.worker.queue import (
+    CANCEL_CHANNEL,
+    QUERIES,
+    ClaimedJob,
+    Connection,
+    json_texts,
+    steps_from_arrays,
+)
 
 log = logging.getLogger("flowsync.engine")
 T = TypeVar("T")
@@ -89,15 +96,6 @@ class WorkflowCache:
         compiled = validate_definition(definition)
         self.put(version_id, compiled)
         return compiled
-
-
-def _rows_from_arrays(head: asyncpg.Record) -> dict[str, StepRow]:
-    return {
-        node_id: StepRow(step_id, StepStatus(status), branch if isinstance(branch, bool) else None)
-        for step_id, node_id, status, branch in zip(
-            head["ids"], head["node_ids"], head["statuses"], head["branches"], strict=True
-        )
-    }
 
 
 def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
@@ -884,7 +882,7 @@ class Orchestrator:
         """The steps as take_job read them, unless another transition of the run
         committed while it waited for the lock: then read them again."""
         if head["seen_sequence"] == head["last_sequence"]:
-            return _rows_from_arrays(head)
+            return steps_from_arrays(head)
         return _rows(await conn.fetch(QUERIES["step_states"], head["id"]))
 
     async def _take(

@@ -13,6 +13,10 @@
 -- never waits for another transition of the same run. The step's start (RUNNING, its
 -- attempt and a step.started event, at `claimed_at`) is written by its worker with the
 -- step's outcome, or by itself (start_step) once the step has run for a moment.
+-- A job that is its run's only one (so its step is the only one queued or running: a
+-- chain's first step, a join's, a timer's) comes with the run's newest sequence and its
+-- steps, read in this statement's snapshot: its worker can then finish it with one
+-- guarded statement instead of a transaction under the run's lock (see complete).
 WITH picked AS (
     SELECT id FROM jobs
      WHERE lease_token IS NULL AND run_at <= now()
@@ -33,10 +37,19 @@ SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id
        s.node_id, s.node_type, s.input AS step_input,
        e.owner_id, e.workflow_id, e.workflow_version_id, e.version,
        e.input AS execution_input, e.trigger_type, e.trigger_data,
-       e.started_at AS execution_started_at, now() AS claimed_at
+       e.started_at AS execution_started_at, now() AS claimed_at,
+       e.last_sequence AS known_sequence, k.ids, k.node_ids, k.statuses, k.branches
   FROM claimed c
   JOIN step_executions s ON s.id = c.step_id
   JOIN executions e ON e.id = c.execution_id
+  CROSS JOIN LATERAL (
+      SELECT array_agg(x.id) AS ids, array_agg(x.node_id) AS node_ids,
+             array_agg(x.status) AS statuses, array_agg(x.output -> 'result') AS branches
+        FROM step_executions x
+       WHERE x.execution_id = c.execution_id AND e.status = 'RUNNING'
+         AND NOT EXISTS (SELECT 1 FROM jobs o
+                          WHERE o.execution_id = c.execution_id AND o.id <> c.id)
+  ) k
  ORDER BY c.id;
 
 -- name: start_step

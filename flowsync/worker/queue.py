@@ -21,6 +21,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.engine.graph import StepStatus
 from flowsync.engine.transitions import StepRow
 
 JOBS_CHANNEL = "flowsync_jobs"
@@ -106,6 +107,17 @@ async def create_pool(
     return pool
 
 
+def steps_from_arrays(row: asyncpg.Record) -> dict[str, StepRow]:
+    """A run's steps as a statement read them in arrays (ids, node_ids, statuses,
+    branches), by node id."""
+    return {
+        node_id: StepRow(step_id, StepStatus(status), branch if isinstance(branch, bool) else None)
+        for step_id, node_id, status, branch in zip(
+            row["ids"], row["node_ids"], row["statuses"], row["branches"], strict=True
+        )
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedJob:
     """A job this worker holds, with everything its step needs to run."""
@@ -140,10 +152,14 @@ class ClaimedJob:
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> ClaimedJob:
-        """A job as claim_jobs hands it out: its start is still to be written."""
+        """A job as claim_jobs hands it out: its start is still to be written; the run's
+        steps come with it when it was the run's only job."""
         local = ("known_outputs", "known_steps", "start_pending")
         fields = {n: row[n] for n in cls.__slots__ if n not in local}
-        return cls(**fields, start_pending=True)
+        known = None
+        if row["ids"] is not None:
+            known = (int(row["known_sequence"]), steps_from_arrays(row))
+        return cls(**fields, known_steps=known, start_pending=True)
 
 
 class Queue:

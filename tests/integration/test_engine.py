@@ -445,8 +445,12 @@ async def test_a_chain_step_is_finished_from_what_its_worker_knew(env: Env) -> N
     wid = await env.create(chain(2))
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    # The run's only job is claimed with the run as the claim read it.
     [t1] = await worker.queue.claim(1)
-    assert t1.node_id == "t1" and t1.known_steps is None
+    assert t1.node_id == "t1" and t1.known_steps is not None
+    sequence, known = t1.known_steps
+    assert sequence == (await env.services.executions.get(env.me, eid)).last_sequence
+    assert {n: r.status for n, r in known.items()} == statuses(await env.steps(eid))
     t2 = await worker.orchestrator.complete(t1, {"n": 2}, take_next=True)
     assert t2 is not None and t2.node_id == "t2" and t2.known_steps is not None
     sequence, known = t2.known_steps
@@ -522,8 +526,8 @@ async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
 
     monkeypatch.setattr(orchestrator_module, "_hop", counted)
     lean = await run_chain()
-    # t1 -> t2 is written under locks (the claim knew nothing of the run), then
-    # t2 -> t3 and t3 -> end are hops; the end's write ends the run.
+    # t1 -> t2 also writes t1's start (its claim wrote only its job), so it is no hop;
+    # t2 -> t3 and t3 -> end are; the end's write ends the run.
     assert hops == {"t2", "t3"}
     monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
     general = await run_chain()
@@ -666,7 +670,7 @@ async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) 
     assert await Queue(pool, "reaper", 30).reclaim_expired() == 1
     other = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
     [again] = await other.queue.claim(1)
-    assert again.node_id == "t2" and again.known_steps is None
+    assert again.node_id == "t2" and again.known_steps is not None
     with pytest.raises(LeaseLost):
         await worker.orchestrator.complete(t2, {"n": "late"}, take_next=True)
     await other.orchestrator.complete(again, {"n": "b"})
@@ -719,6 +723,8 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     first = await worker.orchestrator.complete(split, {}, take_next=True)
     assert first is not None
     others = await worker.queue.claim(10)
+    # Not the run's only jobs: claimed without what the run looked like.
+    assert all(b.known_steps is None for b in others)
     branches = [first, *others]
     assert sorted(b.node_id for b in branches) == [f"b{i}" for i in range(5)]
     # Two branches' leases went to another worker meanwhile: the first of the batch
@@ -834,13 +840,13 @@ async def test_a_cancel_removes_the_jobs_a_transition_committed_while_it_waited(
         assert (await cancel).status == "CANCELLED"
     assert await pool.fetchval("SELECT count(*) FROM jobs") == 0
 
-    # A job that was left, still leased to its worker.
+    # A job that was left, claimed by a worker: it is its run's only job, but the run
+    # has ended, so the claim gives it nothing of the run to finish it from.
     await pool.execute(
-        """INSERT INTO jobs (id, execution_id, step_id, attempts, lease_token,
-                             lease_expires_at, worker_id)
-           VALUES ($1, $2, $3, 1, $4, now() + interval '30 seconds', $5)""",
-        split.job_id, eid, split.step_id, split.lease_token, worker.worker_id,
-    )  # fmt: skip
+        "INSERT INTO jobs (execution_id, step_id) VALUES ($1, $2)", eid, split.step_id
+    )
+    [split] = await worker.queue.claim(1)
+    assert split.known_steps is None
     before = [(e.sequence, e.kind) for e in await env.events(eid)]
     with pytest.raises(LeaseLost):
         await worker.orchestrator.mark_started(split)
@@ -1062,7 +1068,9 @@ async def test_a_write_rolled_back_is_not_remembered(
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
     orchestrator = worker.orchestrator
+    # Finished under the run's lock (not from what the claim read): one transaction.
     [t1] = await worker.queue.claim(1)
+    t1 = dataclasses.replace(t1, known_steps=None)
     real_write = orchestrator._write_completions_planned
 
     async def write_then_fail(*args: Any, **kwargs: Any) -> Any:
