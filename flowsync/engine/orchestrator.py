@@ -189,23 +189,38 @@ def _of_attempt(job: ClaimedJob, plan: Plan) -> Plan:
 
 def _hop(
     plan: Plan, held: list[tuple[int, NewJob | None]], guard: list[ClaimedJob] | None
-) -> tuple[ClaimedJob, StepChange, StepChange, NewJob, int | None] | None:
+) -> tuple[ClaimedJob, StepChange, StepChange, NewJob, int | None, datetime | None] | None:
     """The parts of a plan that is a chain's hop written guarded (see hand_on): one
     step completed with no error, its job handed on to the one step that became ready,
-    which its worker runs at once, and nothing else. None for any other plan."""
+    which its worker runs at once, and nothing else; but for the completed step's start
+    (time and attempt, a step.started event first) when its claim did not write it.
+    None for any other plan."""
     if guard is None or len(guard) != 1 or len(held) != 1 or plan.drop_jobs:
         return None
     if plan.execution_status is not None or len(plan.jobs) != 1:
         return None
-    if len(plan.steps) != 2 or len(plan.events) != 2:
+    if len(plan.steps) != 2 or len(plan.events) not in (2, 3):
         return None
     (job,), ((job_id, take),), (new,) = guard, held, plan.jobs
     done, started = plan.steps
-    completed, began = plan.events
+    *late, completed, began = plan.events
+    at = None
+    if late:
+        (start,) = late
+        at = start.at
+        if (
+            at is None
+            or (start.kind, start.step_id, start.attempt) != ("step.started", done.step_id,
+                                                              completed.attempt)
+            or (done.started_at, done.attempt) != (at, completed.attempt)
+            or start.data is not None
+        ):  # fmt: skip
+            return None
+        done = dataclasses.replace(done, started_at=None, attempt=None)
     plain = all(
         c.error is None and c.input is None and c.started_at is None and c.attempt is None
-        for c in plan.steps
-    ) and all(e.data is None and e.at is None for e in plan.events)
+        for c in (done, started)
+    ) and all(e.data is None and e.at is None for e in (completed, began))
     if (
         not plain
         or take is not new
@@ -220,7 +235,7 @@ def _hop(
         or (began.kind, began.step_id, began.attempt) != ("step.started", new.step_id, 1)
     ):
         return None
-    return job, done, started, new, completed.attempt
+    return job, done, started, new, completed.attempt, at
 
 
 # What a waiting hop is told when the hops waiting are now its to write.
@@ -240,6 +255,8 @@ class _HopWrite:
     started: StepChange
     new: NewJob
     attempt: int | None
+    # The completed step's start, written with it (its claim wrote only its job).
+    started_at: datetime | None = None
 
 
 class _HopWriter:
@@ -335,7 +352,7 @@ class _HopWriter:
                 QUERIES["hand_on_one"], h.execution_id, h.sequence, h.owner_id,
                 h.workflow_id, h.job.job_id, h.job.lease_token, h.done.step_id, h.done.output,
                 h.attempt, h.new.step_id, h.new.max_attempts, h.done.node_id,
-                h.started.node_id,
+                h.started.node_id, h.started_at,
             )  # fmt: skip
             assert row is not None
             return set() if row["last_sequence"] is None else {h.execution_id}
@@ -354,6 +371,7 @@ class _HopWriter:
             [h.new.max_attempts for h in hops],
             [h.done.node_id for h in hops],
             [h.started.node_id for h in hops],
+            [h.started_at for h in hops],
         )
         assert row is not None
         return set(row["written"] or ())
@@ -922,13 +940,13 @@ class Orchestrator:
         held = held or []
         hop = _hop(plan, held, guard)
         if hop is not None:
-            job, done, started, new, attempt = hop
+            job, done, started, new, attempt, at = hop
             write = _HopWrite(execution_id, last_sequence, owner_id, workflow_id, job, done,
-                              started, new, attempt)  # fmt: skip
+                              started, new, attempt, at)  # fmt: skip
             if not await self._hops.write(write):
                 raise _Stale()
             return {"job_steps": [new.step_id], "job_ids": [job.job_id],
-                    "last_sequence": last_sequence + 2}  # fmt: skip
+                    "last_sequence": last_sequence + len(plan.events)}  # fmt: skip
         assert conn is not None, "only a hop is written without a connection"
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)

@@ -334,6 +334,8 @@ SELECT o.job_steps, o.job_ids, x.last_sequence,
 -- this worker wrote last, step $7 completed with output $8 in attempt $9 and its job $5
 -- (lease $6) goes on, under the same lease, to the next step $10 (node $13, $11 attempts
 -- allowed), which this worker runs at once; events step.completed and step.started.
+-- $14: the completed step's start, when it was not written before (its claim wrote only
+-- its job): its start time and attempt are written too, with a step.started event first.
 -- What write_plan does for such a plan with its guard, with far fewer plan nodes (every
 -- node's executor start-up is paid on each call) and one commit for all. Arrays by
 -- position, one entry per run: $1 run, $2 its newest sequence, $3 owner, $4 workflow,
@@ -344,9 +346,9 @@ SELECT o.job_steps, o.job_ids, x.last_sequence,
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::bigint[],
                          $7::uuid[], $8::text[]::jsonb[], $9::int[], $10::uuid[], $11::int[],
-                         $12::text[], $13::text[])
+                         $12::text[], $13::text[], $14::timestamptz[])
            AS u(eid, seq, owner_id, workflow_id, job_id, done_step, output, attempt,
-                next_step, max_attempts, done_node, next_node)
+                next_step, max_attempts, done_node, next_node, started)
 ), held AS (
     SELECT id FROM jobs
      WHERE id = ANY($5::bigint[])
@@ -362,21 +364,26 @@ WITH u AS (
      ORDER BY id
        FOR NO KEY UPDATE
 ), ok AS (
-    SELECT u.* FROM u WHERE u.eid IN (SELECT id FROM runs)
+    -- `late`: 1 when the completed step's start is written here (one event more).
+    SELECT u.*, (u.started IS NOT NULL)::int AS late FROM u
+     WHERE u.eid IN (SELECT id FROM runs)
 ), run AS (
-    UPDATE executions AS e SET last_sequence = ok.seq + 2
+    UPDATE executions AS e SET last_sequence = ok.seq + 2 + ok.late
       FROM ok WHERE e.id = ok.eid
 ), steps AS (
     UPDATE step_executions AS s
        SET status = CASE WHEN c.done THEN 'COMPLETED' ELSE 'RUNNING' END,
            output = CASE WHEN c.done THEN c.output ELSE s.output END,
            error = NULL,
-           queued_at = CASE WHEN c.done THEN s.queued_at ELSE coalesce(s.queued_at, now()) END,
-           started_at = CASE WHEN c.done THEN s.started_at ELSE now() END,
-           attempt = CASE WHEN c.done THEN s.attempt ELSE s.attempt + 1 END,
+           queued_at = CASE WHEN c.done THEN coalesce(s.queued_at, c.started)
+                            ELSE coalesce(s.queued_at, now()) END,
+           started_at = CASE WHEN c.done THEN coalesce(c.started, s.started_at) ELSE now() END,
+           attempt = CASE WHEN NOT c.done THEN s.attempt + 1
+                          WHEN c.started IS NOT NULL THEN c.attempt
+                          ELSE s.attempt END,
            finished_at = CASE WHEN c.done THEN now() ELSE s.finished_at END
-      FROM (SELECT done_step AS id, true AS done, output FROM ok
-            UNION ALL SELECT next_step, false, NULL FROM ok) c
+      FROM (SELECT done_step AS id, true AS done, output, started, attempt FROM ok
+            UNION ALL SELECT next_step, false, NULL, NULL, NULL FROM ok) c
      WHERE s.id = c.id
 ), job AS (
     UPDATE jobs AS j SET step_id = ok.next_step, attempts = 1, max_attempts = ok.max_attempts
@@ -384,17 +391,22 @@ WITH u AS (
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
-            attempt)
-    SELECT eid, owner_id, workflow_id, seq + 1, 'step.completed', 'COMPLETED', done_step,
-           done_node, attempt
+            attempt, at)
+    SELECT eid, owner_id, workflow_id, seq + 1, 'step.started', 'RUNNING', done_step,
+           done_node, attempt, started
+      FROM ok WHERE late = 1
+    UNION ALL
+    SELECT eid, owner_id, workflow_id, seq + 1 + late, 'step.completed', 'COMPLETED',
+           done_step, done_node, attempt, now()
       FROM ok
     UNION ALL
-    SELECT eid, owner_id, workflow_id, seq + 2, 'step.started', 'RUNNING', next_step,
-           next_node, 1
+    SELECT eid, owner_id, workflow_id, seq + 2 + late, 'step.started', 'RUNNING', next_step,
+           next_node, 1, now()
       FROM ok
 )
 SELECT (SELECT array_agg(eid) FROM ok) AS written,
-       (SELECT count(pg_notify('flowsync_events', ok.eid::text || ':' || (ok.seq + 2)))
+       (SELECT count(pg_notify('flowsync_events',
+                               ok.eid::text || ':' || (ok.seq + 2 + ok.late)))
           FROM ok
          WHERE EXISTS (SELECT 1 FROM event_watchers w
                         WHERE w.owner_id = ok.owner_id AND w.expires_at > now())) AS notified;
@@ -407,7 +419,8 @@ WITH held AS (
     SELECT id FROM jobs WHERE id = $5 AND lease_token = $6 AND step_id = $7
        FOR NO KEY UPDATE
 ), run AS (
-    UPDATE executions SET last_sequence = $2 + 2
+    UPDATE executions
+       SET last_sequence = $2 + 2 + ($14::timestamptz IS NOT NULL)::int
      WHERE id = $1 AND last_sequence = $2 AND EXISTS (SELECT 1 FROM held)
     RETURNING last_sequence
 ), steps AS (
@@ -415,9 +428,12 @@ WITH held AS (
        SET status = CASE WHEN s.id = $7 THEN 'COMPLETED' ELSE 'RUNNING' END,
            output = CASE WHEN s.id = $7 THEN $8::jsonb ELSE s.output END,
            error = NULL,
-           queued_at = CASE WHEN s.id = $7 THEN s.queued_at ELSE coalesce(s.queued_at, now()) END,
-           started_at = CASE WHEN s.id = $7 THEN s.started_at ELSE now() END,
-           attempt = CASE WHEN s.id = $7 THEN s.attempt ELSE s.attempt + 1 END,
+           queued_at = CASE WHEN s.id = $7 THEN coalesce(s.queued_at, $14)
+                            ELSE coalesce(s.queued_at, now()) END,
+           started_at = CASE WHEN s.id = $7 THEN coalesce($14, s.started_at) ELSE now() END,
+           attempt = CASE WHEN s.id <> $7 THEN s.attempt + 1
+                          WHEN $14 IS NOT NULL THEN $9
+                          ELSE s.attempt END,
            finished_at = CASE WHEN s.id = $7 THEN now() ELSE s.finished_at END
      WHERE s.id IN ($7, $10) AND EXISTS (SELECT 1 FROM run)
 ), job AS (
@@ -426,12 +442,16 @@ WITH held AS (
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
-            attempt)
-    SELECT $1::uuid, $3::uuid, $4::uuid, run.last_sequence - 1, 'step.completed',
-           'COMPLETED', $7::uuid, $12::text, $9::int
+            attempt, at)
+    SELECT $1::uuid, $3::uuid, $4::uuid, $2::bigint + 1, 'step.started', 'RUNNING',
+           $7::uuid, $12::text, $9::int, $14
+      FROM run WHERE $14 IS NOT NULL
+    UNION ALL
+    SELECT $1, $3, $4, run.last_sequence - 1, 'step.completed', 'COMPLETED', $7, $12, $9,
+           now()
       FROM run
     UNION ALL
-    SELECT $1, $3, $4, run.last_sequence, 'step.started', 'RUNNING', $10, $13, 1
+    SELECT $1, $3, $4, run.last_sequence, 'step.started', 'RUNNING', $10, $13, 1, now()
       FROM run
 )
 SELECT ARRAY[$10::uuid] AS job_steps, ARRAY[$5::bigint] AS job_ids, run.last_sequence,

@@ -526,9 +526,9 @@ async def test_a_chain_hop_written_lean_writes_what_the_general_write_would(
 
     monkeypatch.setattr(orchestrator_module, "_hop", counted)
     lean = await run_chain()
-    # t1 -> t2 also writes t1's start (its claim wrote only its job), so it is no hop;
-    # t2 -> t3 and t3 -> end are; the end's write ends the run.
-    assert hops == {"t2", "t3"}
+    # t1 -> t2 (which also writes t1's start: its claim wrote only its job), t2 -> t3 and
+    # t3 -> end are hops; the end's write ends the run.
+    assert hops == {"t1", "t2", "t3"}
     monkeypatch.setattr(orchestrator_module, "_hop", lambda *args: None)
     general = await run_chain()
     assert lean == general
@@ -559,7 +559,11 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
     async def at_t2(count: int) -> list[Any]:
         eids = [await env.start(wid, {"n": 1}) for _ in range(count)]
         t1s = await worker.queue.claim(count)
-        return [await orchestrator.complete(t, {"n": 1}, take_next=True) for t in t1s], eids
+        # Hops that also write their step's start (the claim wrote only the job).
+        t2s = await asyncio.gather(
+            *(orchestrator.complete(t, {"n": 1}, take_next=True) for t in t1s)
+        )
+        return list(t2s), eids
 
     async def rows(eid: Any) -> Any:
         steps = await pool.fetch(
@@ -588,7 +592,9 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
     monkeypatch.undo()
     monkeypatch.setattr(orchestrator_module._HopWriter, "_write", counted)
 
+    batches.clear()
     t2s, eids = await at_t2(5)
+    assert batches == [1, 4]
     # One run moves on after its worker's write (another writer's note in its log).
     await move_on(pool, eids[3])
     batches.clear()

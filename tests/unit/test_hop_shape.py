@@ -61,8 +61,8 @@ def hop(run: uuid.UUID) -> _HopWrite:
     plan = hop_of(wf, steps, job)
     found = _hop(plan, held_of(job, plan), [job])
     assert found is not None
-    _, done, started, new, attempt = found
-    return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt)
+    _, done, started, new, attempt, at = found
+    return _HopWrite(run, 4, job.owner_id, job.workflow_id, job, done, started, new, attempt, at)
 
 
 def test_a_plain_hop_written_guarded_is_one() -> None:
@@ -71,8 +71,17 @@ def test_a_plain_hop_written_guarded_is_one() -> None:
     plan = hop_of(wf, steps, job)
     found = _hop(plan, held_of(job, plan), [job])
     assert found is not None
-    _, done, started, new, attempt = found
-    assert (done.node_id, started.node_id, new.node_id, attempt) == ("t1", "t2", "t2", 2)
+    _, done, started, new, attempt, at = found
+    assert (done.node_id, started.node_id, new.node_id, attempt, at) == ("t1", "t2", "t2", 2, None)
+    # A claimed step whose start was not written yet: written with it.
+    claimed = datetime.now(UTC)
+    pending = dataclasses.replace(job, start_pending=True, claimed_at=claimed)
+    plan = hop_of(wf, steps, pending)
+    found = _hop(plan, held_of(pending, plan), [pending])
+    assert found is not None
+    _, done, started, new, attempt, at = found
+    assert (done.node_id, new.node_id, attempt, at) == ("t1", "t2", 2, claimed)
+    assert (done.started_at, done.attempt) == (None, None)
     # Into the end node too: the run ends only when the end step completes.
     wf, steps = chain_at("t3")
     job = job_for("t3", steps)
@@ -87,9 +96,11 @@ def test_anything_else_is_not() -> None:
     held = held_of(job, plan)
     # Not guarded (planned under locks).
     assert _hop(plan, held, None) is None
-    # The step's start is still to be written with it.
+    # A start written with it that is not the completed step's own.
     pending = dataclasses.replace(job, start_pending=True, claimed_at=datetime.now(UTC))
     plan_p = hop_of(wf, steps, pending)
+    other_start = dataclasses.replace(plan_p.events[0], step_id=uuid.uuid4())
+    plan_p.events = [other_start, *plan_p.events[1:]]
     assert _hop(plan_p, held_of(pending, plan_p), [pending]) is None
     # The next step is queued for any worker, not taken.
     plan_q = hop_of(wf, steps, job, take=False)
