@@ -718,11 +718,14 @@ class Orchestrator:
         while len(self._runs) > self.KNOWN_RUNS:
             self._runs.popitem(last=False)
 
-    async def mark_started(self, job: ClaimedJob) -> None:
+    async def mark_started(self, job: ClaimedJob) -> tuple[int, dict[str, StepRow]] | None:
         """Write a claimed step's start (RUNNING, its attempt, a step.started event at the
         time of the claim) while it runs: a claim writes only its job, and a step that
         finishes soon gets its start written with its outcome instead. LeaseLost when the
-        lease was lost or the run cancelled."""
+        lease was lost or the run cancelled. Returns what the job knows of the run once
+        the start is written (its `known_steps` moved on by this write), or None: a step
+        that runs alone (a chain's slow HTTP call) is then still finished with one
+        guarded statement, not under the run's lock."""
         at = job.claimed_at or datetime.now(UTC)
         row = await self.pool.fetchrow(
             QUERIES["start_step"], job.job_id, job.lease_token, job.step_id,
@@ -731,6 +734,11 @@ class Orchestrator:
         if row is None or not row["started"]:
             self._runs.pop(job.execution_id, None)
             raise self._lost(job)
+        moved = None
+        if job.known_steps is not None and job.known_steps[0] + 1 == row["sequence"]:
+            after = dict(job.known_steps[1])
+            after[job.node_id] = dataclasses.replace(after[job.node_id], status=StepStatus.RUNNING)
+            moved = (int(row["sequence"]), after)
         known = self._runs.get(job.execution_id)
         if known is not None:
             sequence, steps = known
@@ -741,6 +749,7 @@ class Orchestrator:
                 self._runs[job.execution_id] = (sequence + 1, steps)
             else:
                 self._runs.pop(job.execution_id, None)
+        return moved
 
     async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
         """A step failed for good: the execution fails, its other steps are cancelled."""

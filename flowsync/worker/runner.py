@@ -25,6 +25,7 @@ import asyncpg
 
 from flowsync import metrics
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
+from flowsync.engine.transitions import StepRow
 from flowsync.errors import LeaseLost
 from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
@@ -107,7 +108,8 @@ class Worker:
         self._recording: set[uuid.UUID] = set()
         # Claimed jobs whose start is being written, or was, while they ran (by token).
         self._starting: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._started: set[uuid.UUID] = set()
+        # Jobs whose start was written while they ran: what each then knows of its run.
+        self._started: dict[uuid.UUID, tuple[int, dict[str, StepRow]] | None] = {}
         # Running handlers by lease token, and why a step was told to stop.
         self._handler_tasks: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
         self._stop_reason: dict[uuid.UUID, str] = {}
@@ -211,8 +213,8 @@ class Worker:
             if starting is not None:
                 await starting
             if job.lease_token in self._started:
-                self._started.discard(job.lease_token)
-                job = dataclasses.replace(job, start_pending=False)
+                known = self._started.pop(job.lease_token)
+                job = dataclasses.replace(job, start_pending=False, known_steps=known)
             reason = self._stop_reason.pop(job.lease_token, None)
             if outcome is None and reason == "shutdown":
                 # Stopped before it finished: back to the queue at once, not at lease expiry.
@@ -308,8 +310,7 @@ class Worker:
 
     async def _start(self, job: ClaimedJob) -> None:
         try:
-            await self.orchestrator.mark_started(job)
-            self._started.add(job.lease_token)
+            self._started[job.lease_token] = await self.orchestrator.mark_started(job)
         except LeaseLost:
             self._stop_step(job, "lost")  # cancelled, or taken over: stop working on it
         except (*_DB_ERRORS, asyncpg.PostgresError) as exc:

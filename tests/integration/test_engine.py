@@ -409,6 +409,43 @@ async def run_slow_worker(env: Env) -> asyncio.Task[None]:
     return task
 
 
+async def test_slow_steps_that_run_alone_are_finished_without_the_run_s_lock(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that runs alone and outlasts `start_seconds` has its start written while it
+    runs (another write to the run); what its worker knew of the run moves on with that
+    write, so the step is still finished with one guarded statement, never under the
+    run's lock. Each step starts and completes once."""
+    task = await run_slow_worker(env)
+    assert env.worker is not None
+    locked: list[str] = []
+    real = env.worker.orchestrator._complete_locked
+
+    async def counted(done: Any) -> Any:
+        locked.append(done.job.node_id)
+        return await real(done)
+
+    monkeypatch.setattr(env.worker.orchestrator, "_complete_locked", counted)
+    try:
+        wid = await env.create(chain(3))
+        eid = await env.start(wid, {"n": 1, "sleep": 0.2})
+        assert (await env.wait(eid)).status == "COMPLETED"
+    finally:
+        env.worker.stop()
+        await asyncio.wait_for(task, 30)
+    # (The run's end is written under the lock: the first end of a workflow that a
+    # worker writes learns whether the workflow has a concurrency limit.)
+    assert locked == ["end"]
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    counts = Counter((e.kind, e.node_id) for e in events)
+    for node in ("t1", "t2", "t3"):
+        assert counts[("step.started", node)] == counts[("step.completed", node)] == 1
+    # Each transform's start was written while it slept, before its completion.
+    steps = await env.steps(eid)
+    assert all(steps[n].started_at < steps[n].finished_at for n in ("t1", "t2", "t3"))
+
+
 async def test_cancel_stops_a_running_step(env: Env) -> None:
     task = await run_slow_worker(env)
     assert env.worker is not None
