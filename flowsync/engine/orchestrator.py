@@ -172,6 +172,18 @@ def _plan_completions(
     return parts, dict(steps)
 
 
+def _started_in(
+    known: tuple[int, Mapping[str, StepRow]] | None, node_id: str, sequence: int
+) -> tuple[int, dict[str, StepRow]] | None:
+    """What was known of a run (its sequence and steps) once the write numbered
+    `sequence` started step `node_id`; None unless that write came right after it."""
+    if known is None or known[0] + 1 != sequence or node_id not in known[1]:
+        return None
+    after = dict(known[1])
+    after[node_id] = dataclasses.replace(after[node_id], status=StepStatus.RUNNING)
+    return sequence, after
+
+
 def _of_attempt(job: ClaimedJob, plan: Plan) -> Plan:
     """`plan`, the outcome of `job`'s attempt: its step's events carry the attempt, and
     the attempt's start comes first if it was not written yet."""
@@ -734,22 +746,14 @@ class Orchestrator:
         if row is None or not row["started"]:
             self._runs.pop(job.execution_id, None)
             raise self._lost(job)
-        moved = None
-        if job.known_steps is not None and job.known_steps[0] + 1 == row["sequence"]:
-            after = dict(job.known_steps[1])
-            after[job.node_id] = dataclasses.replace(after[job.node_id], status=StepStatus.RUNNING)
-            moved = (int(row["sequence"]), after)
-        known = self._runs.get(job.execution_id)
-        if known is not None:
-            sequence, steps = known
-            if sequence + 1 == row["sequence"] and job.node_id in steps:
-                steps[job.node_id] = dataclasses.replace(
-                    steps[job.node_id], status=StepStatus.RUNNING
-                )
-                self._runs[job.execution_id] = (sequence + 1, steps)
-            else:
+        sequence = int(row["sequence"])
+        if job.execution_id in self._runs:
+            remembered = _started_in(self._runs[job.execution_id], job.node_id, sequence)
+            if remembered is None:
                 self._runs.pop(job.execution_id, None)
-        return moved
+            else:
+                self._runs[job.execution_id] = remembered
+        return _started_in(job.known_steps, job.node_id, sequence)
 
     async def fail(self, job: ClaimedJob, error: dict[str, Any]) -> None:
         """A step failed for good: the execution fails, its other steps are cancelled."""
@@ -841,8 +845,13 @@ class Orchestrator:
         a transition that commits in between (a fork's completion) leaves jobs it never
         saw, and a worker may claim them at once. Once the cancel has committed no
         transition of the run writes any more (each finds it ended), so this sweep,
-        holding no lock of the run, waits for whoever holds such a job and leaves none."""
-        await self.pool.execute(QUERIES["drop_jobs"], execution_id)
+        holding no lock of the run, waits for whoever holds such a job and leaves none.
+        The cancel stands if this fails: the reaper removes such a job once its lease
+        runs out (reclaim_expired)."""
+        try:
+            await self.pool.execute(QUERIES["drop_jobs"], execution_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("sweeping the jobs of cancelled run %s failed: %s", execution_id, exc)
 
     # -- writing a plan ---------------------------------------------------------------
 
