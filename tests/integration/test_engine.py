@@ -335,6 +335,33 @@ async def test_cancel_while_a_delay_waits(running: Env) -> None:
     assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
 
 
+async def test_a_start_step_that_was_queued_is_run_by_a_worker(env: Env) -> None:
+    """A new run completes its start node itself; a start step that is queued instead
+    (here: the retry of a run cancelled while it waited behind its workflow's limit, so
+    its start never ran) is run by a worker's start handler: its output is the input."""
+    from flowsync.services.workflows import WorkflowUpdate
+
+    wid = await env.create(chain(1))
+    await env.services.workflows.update(env.me, wid, WorkflowUpdate(max_concurrency=1))
+    first = await env.start(wid, {"n": 1})
+    waiting = await env.start(wid, {"n": 5})
+    assert (await env.services.executions.get(env.me, waiting)).status == "PENDING"
+    await env.services.executions.cancel(env.me, waiting)
+    await env.services.executions.cancel(env.me, first)  # room for the retry
+    retried = (await env.services.executions.retry(env.me, waiting)).execution.id
+    assert statuses(await env.steps(retried))["start"] == "QUEUED"
+    task = await run_worker(env)
+    try:
+        execution = await env.wait(retried)
+    finally:
+        assert env.worker is not None
+        env.worker.stop()
+        await asyncio.wait_for(task, 30)
+    assert execution.status == "COMPLETED" and execution.output == {"n": 6}
+    steps = await env.steps(retried)
+    assert steps["start"].output == {"n": 5} and steps["start"].attempt == 1
+
+
 async def test_cancel_after_completion_is_a_conflict_and_others_get_not_found(
     running: Env,
 ) -> None:
