@@ -537,7 +537,9 @@ class Orchestrator:
             plan = parts[0].plan
             if not plan.drop_jobs and self._may_guard(job.workflow_id, [plan]):
                 try:
-                    (taken,), written = await self._write_guarded(wf, sequence, parts, after)
+                    (taken,), written = await self._write_completions_planned(
+                        None, wf, sequence, parts, after, guarded=True
+                    )
                     self._remember(*written)
                     return taken
                 except (_Stale, _WriterGone, *_RETRYABLE):
@@ -609,7 +611,9 @@ class Orchestrator:
             parts, after = _plan_completions(wf, steps, batch)
             if self._may_guard(batch[0].job.workflow_id, [p.plan for p in parts]):
                 try:
-                    taken, written = await self._write_guarded(wf, sequence, parts, after)
+                    taken, written = await self._write_completions_planned(
+                        None, wf, sequence, parts, after, guarded=True
+                    )
                     self._remember(*written)
                     return list(taken)
                 except (_Stale, _WriterGone, *_RETRYABLE):
@@ -646,27 +650,6 @@ class Orchestrator:
         self._remember(*written)
         return outcomes
 
-    async def _write_guarded(
-        self,
-        wf: CompiledWorkflow,
-        sequence: int,
-        parts: list[_Planned],
-        after: Mapping[str, StepRow],
-    ) -> tuple[list[ClaimedJob | None], tuple[uuid.UUID, Plan, int, Mapping[str, StepRow]]]:
-        """_write_completions_planned, guarded, on a connection of its own; but a hop
-        goes to the hop writer with none held meanwhile: callers holding connections
-        while they wait for the writer could leave it none to write with."""
-        first = parts[0]
-        held = [(first.item.job.job_id, first.take)]
-        if len(parts) == 1 and _hop(first.plan, held, [first.item.job]) is not None:
-            return await self._write_completions_planned(
-                None, wf, sequence, parts, after, guarded=True
-            )
-        async with self.pool.acquire() as conn:
-            return await self._write_completions_planned(
-                conn, wf, sequence, parts, after, guarded=True
-            )
-
     async def _write_completions_planned(
         self,
         conn: Connection | None,
@@ -681,7 +664,8 @@ class Orchestrator:
         each, the step handed back to this worker (its job, under the same lease), if
         any, and what to remember of the run once the write is committed (_remember).
         `guarded`: planned from what the worker knew at `sequence`, not read under
-        locks (see write_plan); `_Stale` when that is no longer so."""
+        locks (see write_plan); `_Stale` when that is no longer so. `conn` None: see
+        _write."""
         first = parts[0].item.job
         plan = combine([p.plan for p in parts])
         row = await self._write(
@@ -948,8 +932,10 @@ class Orchestrator:
         held: list[tuple[int, NewJob | None]] | None = None,
         guard: list[ClaimedJob] | None = None,
     ) -> Mapping[str, Any] | asyncpg.Record:
-        """Write a plan in one statement (a chain's hop: with others, see _HopWriter;
-        `conn` may then be None). `held`: jobs whose rows this transition
+        """Write a plan in one statement (a chain's hop: with others, see _HopWriter).
+        `conn` None: on a connection of its own, taken only if the plan is not a hop
+        (callers holding connections while they wait for the hop writer could leave it
+        none to write with). `held`: jobs whose rows this transition
         holds (hold_job, lock_jobs), each handed on, under the same lease, to the job of
         `plan` this worker takes next, or deleted (None). `guard`: the plan was made
         from what these jobs' worker knew of the run at `last_sequence`, not read under
@@ -965,7 +951,25 @@ class Orchestrator:
                 raise _Stale()
             return {"job_steps": [new.step_id], "job_ids": [job.job_id],
                     "last_sequence": last_sequence + len(plan.events)}  # fmt: skip
-        assert conn is not None, "only a hop is written without a connection"
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self._write_plan(own, execution_id, last_sequence, owner_id,
+                                              workflow_id, plan, held, guard)  # fmt: skip
+        return await self._write_plan(conn, execution_id, last_sequence, owner_id,
+                                      workflow_id, plan, held, guard)  # fmt: skip
+
+    async def _write_plan(
+        self,
+        conn: Connection,
+        execution_id: uuid.UUID,
+        last_sequence: int,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        plan: Plan,
+        held: list[tuple[int, NewJob | None]],
+        guard: list[ClaimedJob] | None,
+    ) -> asyncpg.Record:
+        """_write for any plan, with write_plan."""
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
         handed_on = {id(take) for _, take in held if take is not None}
