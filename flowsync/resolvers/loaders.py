@@ -59,6 +59,11 @@ class Loaders:
         return DataLoader(load_fn=self._definition)
 
     @cached_property
+    def version(self) -> DataLoader[uuid.UUID, WorkflowVersion | None]:
+        """Workflow versions by id (an execution's pinned definition)."""
+        return DataLoader(load_fn=self._version)
+
+    @cached_property
     def triggers(self) -> DataLoader[uuid.UUID, list[Trigger]]:
         return DataLoader(load_fn=self._triggers)
 
@@ -92,6 +97,10 @@ class Loaders:
 
     async def _definition(self, keys: Sequence[uuid.UUID]) -> list[WorkflowVersion | None]:
         found = await self.services.workflows.definitions(self.principal, list(keys))
+        return [found.get(k) for k in keys]
+
+    async def _version(self, keys: Sequence[uuid.UUID]) -> list[WorkflowVersion | None]:
+        found = await self.services.workflows.versions_by_id(self.principal, list(keys))
         return [found.get(k) for k in keys]
 
     async def _pages(self, keys: Sequence[PageKey]) -> list[Page[Execution]]:

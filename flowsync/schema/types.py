@@ -12,6 +12,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, WorkflowVersion
+from flowsync.errors import NotFound
 from flowsync.resolvers.loaders import Loaders
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.workflows import encode_version_cursor
@@ -228,6 +229,21 @@ class ExecutionType:
     async def workflow(self) -> WorkflowType | None:
         row = await self.loaders.workflow.load(self.row.workflow_id)
         return WorkflowType.of(row, self.loaders) if row is not None else None
+
+    @strawberry.field
+    async def definition(self) -> JSON:
+        """The definition of the version this execution is pinned to (batched: one
+        query for every execution of the operation)."""
+        found = await self.loaders.version.load(self.row.workflow_version_id)
+        if found is None:  # the version is a foreign key of the caller's own execution
+            raise NotFound(f"The definition of execution {self.id} is gone.")
+        return _json(found.definition)
+
+    @strawberry.field
+    def retried_from_id(self) -> strawberry.ID | None:
+        """The execution this one retries (`retryExecution`), or null."""
+        origin = self.row.retry_of_id
+        return strawberry.ID(str(origin)) if origin is not None else None
 
     @strawberry.field
     async def steps(self) -> list[StepExecutionType]:

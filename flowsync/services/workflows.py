@@ -164,6 +164,23 @@ class WorkflowService:
             )
             return {v.workflow_id: v for v in rows.scalars()}
 
+    async def versions_by_id(
+        self, principal: Principal, version_ids: builtins.list[uuid.UUID]
+    ) -> dict[uuid.UUID, WorkflowVersion]:
+        """Versions by id, in one query (for DataLoaders: the version each execution is
+        pinned to). A deleted workflow's versions are included, since its executions stay
+        readable; other owners' are left out."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(WorkflowVersion)
+                .join(Workflow, Workflow.id == WorkflowVersion.workflow_id)
+                .where(
+                    WorkflowVersion.id.in_(version_ids),
+                    Workflow.owner_id == principal.owner_id,
+                )
+            )
+            return {v.id: v for v in rows.scalars()}
+
     async def list(
         self, principal: Principal, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[Workflow]:
