@@ -1,5 +1,5 @@
-"""`/api/executions`: list, start (with `Idempotency-Key`), read with steps, cancel, and
-the timeline.
+"""`/api/executions`: list, start (with `Idempotency-Key`), read with steps and the
+pinned definition, cancel, retry, and the timeline.
 
 Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
 (the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
@@ -74,8 +74,18 @@ async def start_execution(request: Request) -> Response:
 
 async def get_execution(request: Request) -> Response:
     principal = await authenticate(request)
-    row, steps = await services(request).executions.snapshot(principal, path_id(request))
-    return json_response(serialize.execution(row, steps))
+    svc = services(request)
+    row, steps = await svc.executions.snapshot(principal, path_id(request))
+    versions = await svc.workflows.versions_by_id(principal, [row.workflow_version_id])
+    definition = versions[row.workflow_version_id].definition
+    return json_response(serialize.execution(row, steps, definition))
+
+
+async def retry_execution(request: Request) -> Response:
+    principal = await authenticate(request)
+    started = await services(request).executions.retry(principal, path_id(request))
+    row = started.execution
+    return json_response(serialize.execution(row), 201, {"Location": f"/api/executions/{row.id}"})
 
 
 async def cancel_execution(request: Request) -> Response:
@@ -102,6 +112,7 @@ def routes() -> list[ApiRoute]:
         ApiRoute(
             "/api/executions/{id}/cancel", {"POST": cancel_execution}, name="execution_cancel"
         ),
+        ApiRoute("/api/executions/{id}/retry", {"POST": retry_execution}, name="execution_retry"),
         ApiRoute(
             "/api/executions/{id}/timeline", {"GET": execution_timeline}, name="execution_timeline"
         ),

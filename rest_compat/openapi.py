@@ -74,6 +74,7 @@ _EXECUTION: Json = {
     "finishedAt": nullable(TIME),
     "durationMs": nullable(INT),
     "lastSequence": INT,
+    "retriedFromId": nullable(STRING),
 }
 _MS = nullable({"type": "number"})
 
@@ -140,7 +141,13 @@ SCHEMAS: Json = {
         }
     ),
     "Execution": obj(_EXECUTION),
-    "ExecutionWithSteps": obj({**_EXECUTION, "steps": {"type": "array", "items": ref("Step")}}),
+    "ExecutionWithSteps": obj(
+        {
+            **_EXECUTION,
+            "definition": {"description": "The definition of the version it is pinned to."},
+            "steps": {"type": "array", "items": ref("Step")},
+        }
+    ),
     "ExecutionList": listing("Execution"),
     "StartExecution": obj(
         {
@@ -533,6 +540,16 @@ def _paths() -> Json:
                 "cancelExecution", "Cancel a running execution",
                 {"200": _json("The execution, cancelled.", "Execution")},
                 [*_AUTHED, 404, 409], tag="executions",
+            ),
+        },
+        "/api/executions/{id}/retry": {
+            "parameters": [_ID],
+            "post": _operation(
+                "retryExecution", "A new execution from a failed or cancelled one's failed "
+                "step on, reusing the completed steps' outputs",
+                {"201": _json("The new execution (its retriedFromId is this one).",
+                              "Execution", _LOCATION)},
+                [*_AUTHED, 404, 409, 503], tag="executions",
             ),
         },
         "/api/executions/{id}/timeline": {

@@ -21,6 +21,7 @@ from flowsync.services.triggers import webhook_url
 
 T = TypeVar("T")
 Json = dict[str, Any]
+_NONE: Any = object()
 
 
 def _time(value: datetime | None) -> str | None:
@@ -70,8 +71,11 @@ def step(row: StepExecution) -> Json:
     }
 
 
-def execution(row: Execution, steps: Sequence[StepExecution] | None = None) -> Json:
-    """An execution; with `steps`, its steps in the order they queued."""
+def execution(
+    row: Execution, steps: Sequence[StepExecution] | None = None, definition: Any = _NONE
+) -> Json:
+    """An execution; with `steps`, its steps in the order they queued; with
+    `definition`, the definition of the version it is pinned to."""
     out: Json = {
         "id": str(row.id),
         "workflowId": str(row.workflow_id),
@@ -85,7 +89,10 @@ def execution(row: Execution, steps: Sequence[StepExecution] | None = None) -> J
         "finishedAt": _time(row.finished_at),
         "durationMs": _ms(row.started_at, row.finished_at),
         "lastSequence": row.last_sequence,
+        "retriedFromId": str(row.retry_of_id) if row.retry_of_id is not None else None,
     }
+    if definition is not _NONE:
+        out["definition"] = definition
     if steps is not None:
         out["steps"] = [step(s) for s in steps]
     return out

@@ -17,7 +17,7 @@ import httpx
 WORKFLOW_FIELDS = ("id", "name", "description", "version", "definition", "createdAt", "updatedAt")
 EXECUTION_FIELDS = (
     "id", "workflowId", "workflowVersion", "status", "input", "output", "error", "createdAt",
-    "startedAt", "finishedAt", "durationMs", "lastSequence",
+    "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId",
 )  # fmt: skip
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
@@ -49,6 +49,8 @@ def workflow_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def execution_of(row: dict[str, Any]) -> dict[str, Any]:
     out = pick(row, EXECUTION_FIELDS)
+    if "definition" in row:
+        out["definition"] = row["definition"]
     if "steps" in row:
         out["steps"] = [pick(s, STEP_FIELDS) for s in row["steps"]]
     return out
@@ -94,6 +96,9 @@ class Face(abc.ABC):
 
     @abc.abstractmethod
     async def cancel_execution(self, execution_id: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def retry_execution(self, execution_id: str) -> dict[str, Any]: ...
 
 
 class RestFace(Face):
@@ -162,6 +167,10 @@ class RestFace(Face):
         reply = await self.http.post(f"/api/executions/{execution_id}/cancel")
         return execution_of(self._check(reply, 200))
 
+    async def retry_execution(self, execution_id: str) -> dict[str, Any]:
+        reply = await self.http.post(f"/api/executions/{execution_id}/retry")
+        return execution_of(self._check(reply, 201))
+
 
 _W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
 _S = (
@@ -170,7 +179,7 @@ _S = (
 )
 _E = (
     "fragment E on Execution { id workflowId workflowVersion status input output error "
-    "createdAt startedAt finishedAt durationMs lastSequence }"
+    "createdAt startedAt finishedAt durationMs lastSequence retriedFromId }"
 )
 _ERRORS = "... on UserError { code message }"
 _PROBLEMS = "... on ValidationError { problems { path } }"
@@ -267,7 +276,8 @@ class GraphQLFace(Face):
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         data = await self._run(
-            f"query($id: ID!) {{ execution(id: $id) {{ ...E steps {{ ...S }} }} }} {_E} {_S}",
+            "query($id: ID!) { execution(id: $id) { ...E definition steps { ...S } } }"
+            f" {_E} {_S}",
             id=execution_id,
         )
         return execution_of(data["execution"]) if data["execution"] is not None else None
@@ -297,6 +307,14 @@ class GraphQLFace(Face):
             id=execution_id,
         )
         return execution_of(self._result(data["cancelExecution"], "execution"))
+
+    async def retry_execution(self, execution_id: str) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($id: ID!) { retryExecution(id: $id) { ... on StartExecutionPayload {"
+            f" execution {{ ...E }} }} {_ERRORS} {_PROBLEMS} }} }} {_E}",
+            id=execution_id,
+        )
+        return execution_of(self._result(data["retryExecution"], "execution"))
 
 
 FACES: dict[str, type[Face]] = {"rest": RestFace, "graphql": GraphQLFace}

@@ -175,3 +175,28 @@ async def test_both_faces_write_the_same_audit_entries(server: Server) -> None:
             ("workflow.deleted", "workflow"),
         ]
     )
+
+
+async def test_a_retry_names_its_origin_and_runs_its_pinned_definition(
+    server: Server, face: Face
+) -> None:
+    wf = await face.create_workflow("w", DELAYED)
+    origin, _ = await face.start_execution(wf["id"])
+    assert origin["retriedFromId"] is None
+    await face.update_workflow(wf["id"], definition=chain(2))
+    read = await face.get_execution(origin["id"])
+    assert read is not None and read["definition"] == DELAYED  # its version's, not the newest
+    with pytest.raises(FaceError) as running:
+        await face.retry_execution(origin["id"])
+    assert running.value.code == "conflict"
+    await face.cancel_execution(origin["id"])
+    retried = await face.retry_execution(origin["id"])
+    assert retried["retriedFromId"] == origin["id"] and retried["workflowVersion"] == 1
+    again = await face.get_execution(retried["id"])
+    assert again is not None and again["retriedFromId"] == origin["id"]
+    assert again["definition"] == DELAYED
+    other = await face_of(server, face.name)
+    for target in (origin["id"], new_id()):
+        with pytest.raises(FaceError) as caught:
+            await other.retry_execution(target)
+        assert caught.value.code == "not_found"
