@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from flowsync.db.models import ApiKey
 from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import outcome
 from flowsync.schema.inputs import CreateWorkflowInput, UpdateWorkflowInput
@@ -35,16 +34,6 @@ from flowsync.schema.types import ApiKeyType, ExecutionType, WorkflowType
 from flowsync.services.workflows import WorkflowUpdate
 
 Ctx = Info[Context, None]
-
-
-def _key(row: ApiKey) -> ApiKeyType:
-    return ApiKeyType(
-        id=strawberry.ID(str(row.id)),
-        name=row.name,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
 
 
 async def create_workflow(info: Ctx, input: CreateWorkflowInput) -> CreateWorkflowResult:
@@ -128,7 +117,7 @@ async def create_api_key(info: Ctx, name: str) -> CreateApiKeyResult:
 
     async def call() -> CreateApiKeyPayload:
         issued = await info.context.services.api_keys.create(principal, name)
-        return CreateApiKeyPayload(api_key=_key(issued.key), secret=issued.secret)
+        return CreateApiKeyPayload(api_key=ApiKeyType.of(issued.key), secret=issued.secret)
 
     return cast(CreateApiKeyResult, await outcome((ValidationError,), call()))
 
@@ -140,7 +129,7 @@ async def revoke_api_key(info: Ctx, id: strawberry.ID) -> RevokeApiKeyResult:
 
     async def call() -> ApiKeyPayload:
         return ApiKeyPayload(
-            api_key=_key(await info.context.services.api_keys.revoke(principal, id))
+            api_key=ApiKeyType.of(await info.context.services.api_keys.revoke(principal, id))
         )
 
     return cast(RevokeApiKeyResult, await outcome((NotFoundError,), call()))

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from flowsync.errors import FlowSyncError, NotFound
 from flowsync.resolvers.context import Context
 from flowsync.schema.types import (
+    ApiKeyType,
     Connection,
     ExecutionStatus,
     ExecutionType,
@@ -78,6 +79,16 @@ async def executions(
     except NotFound:  # a malformed workflow id: like another owner's, nothing
         return ExecutionType.page(Page([], None), loaders, after)
     return ExecutionType.page(page, loaders, after)
+
+
+async def api_keys(
+    info: Ctx, first: int | None = None, after: str | None = None
+) -> Connection[ApiKeyType]:
+    """The caller owner's API keys, newest first, revoked ones included (`revokedAt`)."""
+    page = await info.context.services.api_keys.page(
+        info.context.principal, limit=first, cursor=after
+    )
+    return ApiKeyType.page(page, after)
 
 
 async def execution(info: Ctx, id: strawberry.ID) -> ExecutionType | None:

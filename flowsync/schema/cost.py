@@ -28,7 +28,9 @@ from flowsync.services.pagination import DEFAULT_PAGE_SIZE
 
 # Fields that return a connection (their `first` multiplies) and lists without paging
 # (the figure is what one usually holds: a workflow's steps, an execution's timeline).
-CONNECTIONS = frozenset({"workflows", "executions", "workflowVersions"})
+CONNECTIONS = frozenset(
+    {"workflows", "executions", "workflowVersions", "apiKeys", "deadLetters", "auditLog"}
+)
 LISTS = {"steps": 20, "timeline": 100}
 
 

@@ -42,6 +42,7 @@ from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.cost import QueryCostLimiter
 from flowsync.schema.operations import AuditEntry, DeadLetterType, QueueStats, TriggerType
 from flowsync.schema.types import (
+    ApiKeyType,
     Connection,
     ExecutionEventType,
     ExecutionType,
@@ -72,6 +73,7 @@ class Query:
     metrics: JSON = strawberry.field(resolver=operations.metrics)
     audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
     scheduler_status: JSON = strawberry.field(resolver=operations.scheduler_status)
+    api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
 
 
 @strawberry.type

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, WorkflowVersion
+from flowsync.db.models import (
+    ApiKey,
+    Execution,
+    ExecutionEvent,
+    StepExecution,
+    Workflow,
+    WorkflowVersion,
+)
 from flowsync.errors import NotFound
 from flowsync.resolvers.loaders import Loaders
 from flowsync.services.pagination import Page, encode_cursor
@@ -393,6 +400,25 @@ class ApiKeyType:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKey) -> ApiKeyType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            prefix=row.prefix,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+    @staticmethod
+    def page(page: Page[ApiKey], after: str | None) -> Connection[ApiKeyType]:
+        return connection(
+            page,
+            [ApiKeyType.of(k) for k in page.items],
+            [encode_cursor(k.created_at, k.id) for k in page.items],
+            after=after,
+        )
 
 
 @strawberry.type

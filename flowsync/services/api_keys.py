@@ -9,7 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,6 +17,7 @@ from flowsync.db.models import ApiKey, Owner
 from flowsync.errors import InvalidInput, NotFound, Problem, Unauthenticated
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
+from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 
 KEY_PREFIX = "fsk_"
@@ -75,6 +76,28 @@ class ApiKeyService:
                                {"name": name})  # fmt: skip
             await session.refresh(key)
         return IssuedKey(key, secret)
+
+    async def page(
+        self, principal: Principal, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[ApiKey]:
+        """The owner's keys, newest first, revoked ones included (with `revoked_at`), a
+        page at a time (keyset pagination over ix_api_keys_owner)."""
+        size = page_size(limit)
+        stmt = select(ApiKey).where(ApiKey.owner_id == principal.owner_id)
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(
+                    ApiKey.created_at < after.created_at,
+                    and_(ApiKey.created_at == after.created_at, ApiKey.id < uuid.UUID(after.id)),
+                )
+            )
+        stmt = stmt.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(size + 1)
+        async with self._sessions() as session:
+            rows = list((await session.execute(stmt)).scalars())
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
 
     async def list(self, principal: Principal) -> list[ApiKey]:
         """The owner's keys, newest first, revoked ones included."""
