@@ -18,7 +18,16 @@ from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from rest_compat import executions, observability, openapi, system, triggers, webhooks, workflows
+from rest_compat import (
+    api_keys,
+    executions,
+    observability,
+    openapi,
+    system,
+    triggers,
+    webhooks,
+    workflows,
+)
 from rest_compat.errors import route_not_found
 from rest_compat.http import RateLimiter
 from rest_compat.request_metrics import RequestMetrics
@@ -52,6 +61,7 @@ def routes() -> list[BaseRoute]:
         *triggers.routes(),
         *webhooks.routes(),
         *system.routes(),
+        *api_keys.routes(),
         *observability.routes(),
         *openapi.routes(),
         _ApiNotFound(),

@@ -722,6 +722,8 @@ def _paths() -> Json:
 @functools.cache
 def document() -> Json:
     """The OpenAPI 3.1 document."""
+    from rest_compat import openapi_operations as operations  # it builds on this module
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -733,13 +735,13 @@ def document() -> Json:
             "{error: {code, message, details}}.",
         },
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **operations.PATHS},
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A FlowSync API key (fsk_...) or an OIDC JWT."}
             },
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **operations.SCHEMAS},
             "responses": RESPONSES,
         },
     }  # fmt: skip

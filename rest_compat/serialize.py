@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flowsync.db.models import Execution, StepExecution, Trigger, Workflow
+from flowsync.db.models import ApiKey, Execution, StepExecution, Trigger, Workflow
 from flowsync.scheduler.scheduler import SchedulerStatus
 from flowsync.services.observability import (
     AuditRecord,
@@ -111,6 +111,20 @@ def trigger(row: Trigger, secret: str | None = None) -> Json:
         "lastFiredAt": _time(row.last_fired_at),
         "createdAt": _time(row.created_at),
         "updatedAt": _time(row.updated_at),
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+def api_key(row: ApiKey, secret: str | None = None) -> Json:
+    """An API key; `secret` only in the reply that issues it."""
+    out: Json = {
+        "id": str(row.id),
+        "name": row.name,
+        "prefix": row.prefix,
+        "createdAt": _time(row.created_at),
+        "revokedAt": _time(row.revoked_at),
     }
     if secret is not None:
         out["secret"] = secret

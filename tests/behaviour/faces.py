@@ -19,6 +19,7 @@ EXECUTION_FIELDS = (
     "id", "workflowId", "workflowVersion", "status", "input", "output", "error", "createdAt",
     "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId",
 )  # fmt: skip
+API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt")
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
     "startedAt", "finishedAt", "durationMs",
@@ -100,6 +101,16 @@ class Face(abc.ABC):
     @abc.abstractmethod
     async def retry_execution(self, execution_id: str) -> dict[str, Any]: ...
 
+    @abc.abstractmethod
+    async def create_api_key(self, name: str) -> tuple[dict[str, Any], str]:
+        """The key and its secret."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self, limit: int = 50, cursor: str | None = None) -> Listing: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id: str) -> dict[str, Any]: ...
+
 
 class RestFace(Face):
     """The REST face: routes, statuses and the error envelope."""
@@ -171,6 +182,20 @@ class RestFace(Face):
         reply = await self.http.post(f"/api/executions/{execution_id}/retry")
         return execution_of(self._check(reply, 201))
 
+    async def create_api_key(self, name: str) -> tuple[dict[str, Any], str]:
+        body = self._check(await self.http.post("/api/api-keys", json={"name": name}), 201)
+        return pick(body, API_KEY_FIELDS), body["secret"]
+
+    async def list_api_keys(self, limit: int = 50, cursor: str | None = None) -> Listing:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        body = self._check(await self.http.get("/api/api-keys", params=params), 200)
+        assert all(set(k) == set(API_KEY_FIELDS) for k in body["items"]), body
+        return Listing([k["id"] for k in body["items"]], body["nextCursor"])
+
+    async def revoke_api_key(self, key_id: str) -> dict[str, Any]:
+        reply = await self.http.post(f"/api/api-keys/{key_id}/revoke")
+        return pick(self._check(reply, 200), API_KEY_FIELDS)
+
 
 _W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
 _S = (
@@ -181,6 +206,7 @@ _E = (
     "fragment E on Execution { id workflowId workflowVersion status input output error "
     "createdAt startedAt finishedAt durationMs lastSequence retriedFromId }"
 )
+_K = " ".join(API_KEY_FIELDS)
 _ERRORS = "... on UserError { code message }"
 _PROBLEMS = "... on ValidationError { problems { path } }"
 
@@ -315,6 +341,40 @@ class GraphQLFace(Face):
             id=execution_id,
         )
         return execution_of(self._result(data["retryExecution"], "execution"))
+
+    async def create_api_key(self, name: str) -> tuple[dict[str, Any], str]:
+        data = await self._run(
+            "mutation($name: String!) { createApiKey(name: $name) { ... on CreateApiKeyPayload"
+            f" {{ secret apiKey {{ {_K} }} }} {_ERRORS} {_PROBLEMS} }} }}",
+            name=name,
+        )
+        result = data["createApiKey"]
+        return self._result(result, "apiKey"), result["secret"]
+
+    async def list_api_keys(self, limit: int = 50, cursor: str | None = None) -> Listing:
+        data = await self._run(
+            "query($first: Int, $after: String) { apiKeys(first: $first, after: $after) {"
+            " edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+            first=limit,
+            after=cursor,
+        )
+        return _listing(data["apiKeys"])
+
+    async def revoke_api_key(self, key_id: str) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($id: ID!) { revokeApiKey(id: $id) { ... on ApiKeyPayload {"
+            f" apiKey {{ {_K} }} }} {_ERRORS} }} }}",
+            id=key_id,
+        )
+        return self._result(data["revokeApiKey"], "apiKey")
+
+
+def _listing(page: dict[str, Any]) -> Listing:
+    info = page["pageInfo"]
+    return Listing(
+        [e["node"]["id"] for e in page["edges"]],
+        info["endCursor"] if info["hasNextPage"] else None,
+    )
 
 
 FACES: dict[str, type[Face]] = {"rest": RestFace, "graphql": GraphQLFace}

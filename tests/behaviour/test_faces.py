@@ -200,3 +200,32 @@ async def test_a_retry_names_its_origin_and_runs_its_pinned_definition(
         with pytest.raises(FaceError) as caught:
             await other.retry_execution(target)
         assert caught.value.code == "not_found"
+
+
+async def test_api_keys_are_listed_newest_first_and_revoked_once(
+    server: Server, face: Face
+) -> None:
+    made = [await face.create_api_key(f"k{i}") for i in range(3)]
+    for key, secret in made:
+        assert secret.startswith(key["prefix"]) and key["revokedAt"] is None
+    first = await face.list_api_keys(2)
+    rest = await face.list_api_keys(2, first.next_cursor)
+    assert first.ids == [made[2][0]["id"], made[1][0]["id"]] and first.next_cursor
+    assert rest.ids[0] == made[0][0]["id"] and rest.next_cursor is None  # then the owner's own
+    revoked = await face.revoke_api_key(made[1][0]["id"])
+    assert revoked["revokedAt"] is not None and revoked["id"] == made[1][0]["id"]
+    assert (await face.revoke_api_key(made[1][0]["id"])) == revoked  # revoking again: the same
+    # A revoked key no longer authenticates; the others still do.
+    for (key, secret), works in zip(made, (True, False, True), strict=True):
+        reply = await server.client(secret).get("/api/api-keys")
+        assert reply.status_code == (200 if works else 401), key
+    assert len((await face.list_api_keys()).ids) == 4  # revoked ones stay listed
+    with pytest.raises(FaceError) as blank:
+        await face.create_api_key("  ")
+    assert blank.value.code == "invalid_input"
+    other = await face_of(server, face.name)
+    assert made[0][0]["id"] not in (await other.list_api_keys()).ids
+    for target in (made[0][0]["id"], new_id(), "not-a-uuid"):
+        with pytest.raises(FaceError) as caught:
+            await other.revoke_api_key(target)
+        assert caught.value.code == "not_found"
