@@ -9,30 +9,55 @@ which applies every rule; this module only turns its result into a reply:
 - the workflow's `webhook_response` (status, headers, body) for synchronous triggers.
 
 Either reply carries `X-FlowSync-Execution-Id`; a redelivery (a repeated
-`Idempotency-Key`) also `Idempotent-Replayed: true`.
+`Idempotency-Key`) also `Idempotent-Replayed: true`. Every reply of the route, errors and
+405s included, carries `X-Content-Type-Options: nosniff` and `Content-Security-Policy:
+sandbox; default-src 'none'` (`reply_headers.GUARD_HEADERS`): a workflow's reply is
+content a tenant wrote, served on an origin that may also serve FlowSync's pages.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
+from flowsync.engine.reply_headers import GUARD_HEADERS
 from flowsync.errors import InvalidInput, Problem
 from flowsync.services.webhooks import WebhookResult
 from rest_compat.http import MAX_JSON_DEPTH, ApiRoute, path_id, read_body, services, too_deep
 from rest_compat.responses import dumps
 
+_GUARD = [(name.lower().encode(), value.encode()) for name, value in GUARD_HEADERS]
+_GUARDED = frozenset(name for name, _ in _GUARD)
+_NO_BODY = frozenset({204, 205, 304})
+
+
+class WebhookRoute(ApiRoute):
+    """The ingress route: every reply it sends, whichever path made it, carries the
+    guard headers (and no other value of them)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", ()) if h[0].lower() not in _GUARDED]
+                message = {**message, "headers": [*kept, *_GUARD]}
+            await send(message)
+
+        await super().handle(scope, receive, guarded)
+
 
 def reply(result: WebhookResult) -> Response:
-    """The HTTP reply for a delivery's result. A string body with no Content-Type among
-    the workflow's headers is sent as text; any other body as JSON, unless the workflow
-    set a Content-Type, in which case a string body is sent as it is."""
+    """The HTTP reply for a delivery's result (whose headers the service has already
+    limited to those a reply may carry). A string body with no Content-Type among the
+    workflow's headers is sent as text; any other body as JSON, unless the workflow set a
+    (passive) Content-Type, in which case a string body is sent as it is. A 204, 205 or
+    304 has no body."""
     headers = dict(result.headers)
     named = {k.lower(): k for k in headers}
     headers["X-FlowSync-Execution-Id"] = str(result.execution_id)
     if not result.created:
         headers["Idempotent-Replayed"] = "true"
-    if result.body is None and result.responded:
+    if result.responded and (result.body is None or result.status in _NO_BODY):
         return Response(b"", result.status, headers)
     if isinstance(result.body, str):
         if "content-type" not in named:
@@ -67,4 +92,4 @@ async def receive(request: Request) -> Response:
 
 def routes() -> list[ApiRoute]:
     """The webhook ingress route."""
-    return [ApiRoute("/api/webhooks/{triggerId}", {"POST": receive}, name="webhook")]
+    return [WebhookRoute("/api/webhooks/{triggerId}", {"POST": receive}, name="webhook")]

@@ -259,9 +259,11 @@ class EndData(_Data):
 
 
 class WebhookResponseData(_Data):
-    """The reply to a synchronous webhook call; `headers` and `body` are templates."""
+    """The reply to a synchronous webhook call; `headers` and `body` are templates.
+    `status` is a final one (200 to 599: a 1xx is not a reply); which headers a reply may
+    set is checked by `validation` (see `reply_headers`)."""
 
-    status: int = Field(200, ge=100, le=599)
+    status: int = Field(200, ge=200, le=599)
     headers: dict[str, TextValue] = Field(default_factory=dict)
     body: JsonValue = None
 

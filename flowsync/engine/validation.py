@@ -32,8 +32,9 @@ from flowsync.engine.definition import (
 from flowsync.engine.depth import too_deep
 from flowsync.engine.expressions import Expression, compile_expression
 from flowsync.engine.problems import ProblemCollector, kind_of, translate_errors, within
+from flowsync.engine.reply_headers import header_problem, is_header_name
 from flowsync.engine.structure import CompiledEdge, check_structure
-from flowsync.engine.templates import Template, compile_template, json_path
+from flowsync.engine.templates import Template, compile_template, json_path, to_text
 from flowsync.errors import (
     DefinitionInvalid,
     ExpressionSyntaxError,
@@ -376,6 +377,8 @@ def _check_data(
             else:
                 if info is not None:
                     info.condition = expression
+    if node_type is NodeType.WEBHOOK_RESPONSE:
+        _check_reply_headers(raw.get("headers"), json_path(path, "headers"), node_id, check)
     for key in TEMPLATE_FIELDS.get(node_type, ()):
         where = json_path(path, key)
         if key not in raw or any(within(p.path, where) for p in bad):
@@ -387,6 +390,31 @@ def _check_data(
         else:
             if info is not None:
                 info.parts[key] = template
+
+
+def _check_reply_headers(
+    headers: object, path: str, node_id: str | None, check: ProblemCollector
+) -> None:
+    """A webhook reply's headers: names a reply may set, once each; one-line values; a
+    passive Content-Type (see `reply_headers`). A value with a placeholder is checked for
+    its characters only; what it renders to is checked again when the reply is sent."""
+    if not isinstance(headers, dict):
+        return  # the data model reported it
+    seen: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not is_header_name(name):
+            continue  # the data model reported it
+        where = json_path(path, name)
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            check.add(where, f"the header {name} is also given as {first!r}", node_id)
+            continue
+        if value is None or isinstance(value, list | dict):
+            continue  # the data model reported it
+        text = to_text(value)
+        problem = header_problem(name, text, known="{{" not in text)
+        if problem is not None:
+            check.add(where, problem, node_id)
 
 
 def _check_edges(

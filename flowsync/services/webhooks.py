@@ -23,6 +23,10 @@ rule lives here, in this order:
    up to `syncTimeoutSeconds` for the run's first completed `webhook_response` step and
    answer with its `status`, `headers` and `body`; when the bound passes, or the run can no
    longer reach such a step (it ended, or every such step was skipped), 202 with the id.
+   The reply's headers are those `engine.reply_headers` allows: validation refuses the
+   others when the workflow is saved, and what a template renders at run time that
+   breaks the rules (a forbidden name, a line break, an active Content-Type) is dropped
+   here, so a reply is always sent.
 
 Waiting polls the run's step rows with a backoff from 10 ms to 200 ms: one indexed read
 each, no listener connection, no NOTIFY on the engine's hot path.
@@ -43,6 +47,7 @@ from urllib.parse import parse_qsl
 import asyncpg
 import orjson
 
+from flowsync.engine.reply_headers import safe_reply_headers
 from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, Unauthenticated
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
 from flowsync.services.inputs import parse_id
@@ -60,8 +65,6 @@ __all__ = [
 SIGNATURE_HEADER = "x-flowsync-signature"
 TOLERANCE_SECONDS = 300
 DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", SIGNATURE_HEADER})
-# Reply headers that describe the transfer, not the content: the face sets its own.
-_TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 _POLL_FIRST, _POLL_MAX = 0.01, 0.2
 
 _LOOKUP_SQL = """
@@ -289,16 +292,19 @@ def _accepted(execution_id: uuid.UUID, created: bool) -> WebhookResult:
 
 def _responded(execution_id: uuid.UUID, created: bool, output: Any) -> WebhookResult:
     """The reply a `webhook_response` step's output `{"status", "headers", "body"}`
-    describes; odd values fall back to 200, no headers, the output as the body."""
+    describes, with only the headers a reply may carry; odd values fall back to 200, no
+    headers, the output as the body."""
     if not isinstance(output, dict):
         return WebhookResult(200, execution_id, created, output, responded=True)
     status = output.get("status")
-    if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+    if not (isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599):
         status = 200
     raw_headers = output.get("headers")
-    headers = {
-        str(k): str(v)
-        for k, v in (raw_headers.items() if isinstance(raw_headers, dict) else ())
-        if str(k).lower() not in _TRANSFER_HEADERS and v is not None
-    }
+    headers = safe_reply_headers(
+        {
+            str(k): str(v)
+            for k, v in (raw_headers.items() if isinstance(raw_headers, dict) else ())
+            if v is not None
+        }
+    )
     return WebhookResult(status, execution_id, created, output.get("body"), headers, True)

@@ -394,7 +394,7 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "status too low",
         _set("nodes.9.data.status", 99),
         "$.nodes[9].data.status",
-        "greater than or equal to 100",
+        "greater than or equal to 200",
     ),
     ("transform without output", _set("nodes.8.data", {}), "$.nodes[8].data.output", "is required"),
 ]
