@@ -389,6 +389,9 @@ class DeadLetter(Base):
 
     __table_args__ = (
         Index("ix_dead_letters_owner_page", "owner_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_dead_letters_execution", "execution_id", text("created_at DESC"), text("id DESC")
+        ),
     )
 
 

@@ -102,13 +102,30 @@ def _stats(report: QueueReport) -> QueueStats:
 
 
 async def dead_letters(
-    info: Ctx, first: int | None = None, after: str | None = None
+    info: Ctx,
+    execution_id: strawberry.ID | None = None,
+    include_redriven: bool = False,
+    first: int | None = None,
+    after: str | None = None,
 ) -> Connection[DeadLetterType]:
-    """The caller's dead letters not yet redriven, newest first."""
+    """The caller's dead letters, newest first: those not yet redriven (all with
+    `includeRedriven`), optionally of one execution (none for another owner's)."""
+    loaders = info.context.loaders()
     page = await info.context.services.dead_letters.list(
-        info.context.principal, limit=first, cursor=after
-    )
-    return DeadLetterType.page(page, after)
+        loaders.principal, execution_id=execution_id, include_redriven=include_redriven,
+        limit=first, cursor=after,
+    )  # fmt: skip
+    return DeadLetterType.page(page, loaders, after)
+
+
+async def dead_letter(info: Ctx, id: strawberry.ID) -> DeadLetterType | None:
+    """One dead letter, or null (also for another owner's)."""
+    loaders = info.context.loaders()
+    try:
+        row = await info.context.services.dead_letters.get(loaders.principal, id)
+    except NotFound:
+        return None
+    return DeadLetterType.of(row, loaders)
 
 
 async def metrics(info: Ctx, window_seconds: int | None = None) -> JSON:
@@ -218,8 +235,9 @@ async def redrive_dead_letter(info: Ctx, id: strawberry.ID) -> RedriveDeadLetter
     """Resume a dead letter's execution from its failed step."""
 
     async def call() -> DeadLetterPayload:
-        row = await info.context.services.dead_letters.redrive(info.context.principal, id)
-        return DeadLetterPayload(dead_letter=DeadLetterType.of(row))
+        loaders = info.context.loaders()
+        row = await info.context.services.dead_letters.redrive(loaders.principal, id)
+        return DeadLetterPayload(dead_letter=DeadLetterType.of(row, loaders))
 
     allowed = (NotFoundError, ConflictError)
     return cast(RedriveDeadLetterResult, await outcome(allowed, call()))

@@ -14,8 +14,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from flowsync.db.models import DeadLetter, Trigger
+from flowsync.resolvers.loaders import Loaders
 from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
-from flowsync.schema.types import Connection, WorkflowType, connection
+from flowsync.schema.types import Connection, ExecutionType, WorkflowType, connection
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.triggers import webhook_url
 
@@ -121,9 +122,16 @@ class DeadLetterType:
     payload: JSON
     created_at: datetime
     redriven_at: datetime | None
+    loaders: strawberry.Private[Loaders]
+
+    @strawberry.field
+    async def execution(self) -> ExecutionType | None:
+        """The execution whose step failed (batched: one query for a whole page)."""
+        row = await self.loaders.execution.load(uuid.UUID(self.execution_id))
+        return ExecutionType.of(row, self.loaders) if row is not None else None
 
     @classmethod
-    def of(cls, row: DeadLetter) -> DeadLetterType:
+    def of(cls, row: DeadLetter, loaders: Loaders) -> DeadLetterType:
         return cls(
             id=strawberry.ID(str(row.id)),
             execution_id=strawberry.ID(str(row.execution_id)),
@@ -133,13 +141,16 @@ class DeadLetterType:
             payload=cast(JSON, row.payload),
             created_at=row.created_at,
             redriven_at=row.redriven_at,
+            loaders=loaders,
         )
 
     @staticmethod
-    def page(page: Page[DeadLetter], after: str | None) -> Connection[DeadLetterType]:
+    def page(
+        page: Page[DeadLetter], loaders: Loaders, after: str | None
+    ) -> Connection[DeadLetterType]:
         return connection(
             page,
-            [DeadLetterType.of(r) for r in page.items],
+            [DeadLetterType.of(r, loaders) for r in page.items],
             [encode_cursor(r.created_at, r.id) for r in page.items],
             after=after,
         )

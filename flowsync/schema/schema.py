@@ -70,6 +70,7 @@ class Query:
     trigger: TriggerType | None = strawberry.field(resolver=operations.trigger)
     queue_stats: QueueStats = strawberry.field(resolver=operations.queue_stats)
     dead_letters: Connection[DeadLetterType] = strawberry.field(resolver=operations.dead_letters)
+    dead_letter: DeadLetterType | None = strawberry.field(resolver=operations.dead_letter)
     metrics: JSON = strawberry.field(resolver=operations.metrics)
     audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
     scheduler_status: JSON = strawberry.field(resolver=operations.scheduler_status)

@@ -59,10 +59,19 @@ class DeadLetterService:
         limit: int | None = None,
         cursor: str | None = None,
         include_redriven: bool = False,
+        execution_id: object = None,
     ) -> Page[DeadLetter]:
-        """The caller's dead letters, newest first."""
+        """The caller's dead letters, newest first: those not yet redriven, or all with
+        `include_redriven`; with `execution_id`, only that execution's (none for a
+        malformed id or another owner's execution)."""
         size = page_size(limit)
         stmt = select(DeadLetter).where(DeadLetter.owner_id == principal.owner_id)
+        if execution_id is not None:
+            try:
+                eid = parse_id(execution_id, "execution")
+            except NotFound:  # a malformed id, like another owner's, has nothing to list
+                eid = uuid.UUID(int=0)
+            stmt = stmt.where(DeadLetter.execution_id == eid)
         if not include_redriven:
             stmt = stmt.where(DeadLetter.redriven_at.is_(None))
         if cursor is not None:
