@@ -1,0 +1,88 @@
+import { useInfiniteQuery } from "@tanstack/react-query";
+import { useSearchParams } from "react-router";
+import { Empty, ErrorBox, Loading } from "../../components/States";
+import { Time } from "../../components/Time";
+import { AuditDocument } from "../../gql/graphql";
+import { request } from "../../lib/api";
+
+const FILTERS: [string, string][] = [
+  ["action", "Action"],
+  ["entityType", "Object type"],
+  ["entityId", "Object id"],
+  ["actor", "Actor"],
+];
+
+export function AuditPage() {
+  const [params, setParams] = useSearchParams();
+  const get = (k: string) => params.get(k) || null;
+  const vars = { action: get("action"), entityType: get("entityType"), entityId: get("entityId") };
+  const actor = get("actor");
+  const audit = useInfiniteQuery({
+    queryKey: ["audit", vars],
+    queryFn: ({ pageParam, signal }) => request(AuditDocument, { ...vars, first: 100, after: pageParam }, signal),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => (last.auditLog.pageInfo.hasNextPage ? last.auditLog.pageInfo.endCursor : null),
+  });
+  const set = (k: string, v: string) => {
+    const next = new URLSearchParams(params);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    setParams(next, { replace: true });
+  };
+  const rows = (audit.data?.pages.flatMap((p) => p.auditLog.edges.map((e) => e.node)) ?? []).filter(
+    (r) => !actor || r.actor.includes(actor),
+  );
+  return (
+    <div>
+      <div className="page-head">
+        <h1>Audit log</h1>
+      </div>
+      <form className="filters" onSubmit={(e) => e.preventDefault()}>
+        {FILTERS.map(([k, label]) => (
+          <label key={k}>
+            {label} <input defaultValue={params.get(k) ?? ""} onBlur={(e) => set(k, e.target.value.trim())} onKeyDown={(e) => e.key === "Enter" && set(k, e.currentTarget.value.trim())} />
+          </label>
+        ))}
+      </form>
+      {audit.isPending ? (
+        <Loading what="the audit log" />
+      ) : audit.error ? (
+        <ErrorBox error={audit.error} />
+      ) : rows.length === 0 ? (
+        <Empty>No audit entries match.</Empty>
+      ) : (
+        <table className="table" aria-label="Audit log">
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Actor</th>
+              <th scope="col">Action</th>
+              <th scope="col">Object</th>
+              <th scope="col">Data</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.id}>
+                <td>
+                  <Time iso={r.at} />
+                </td>
+                <td>{r.actor}</td>
+                <td>{r.action}</td>
+                <td className="mono">
+                  {r.entityType} {r.entityId.slice(0, 8)}
+                </td>
+                <td className="mono small">{JSON.stringify(r.data).slice(0, 160)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {audit.hasNextPage && (
+        <button type="button" onClick={() => void audit.fetchNextPage()}>
+          Load more
+        </button>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,86 @@
+import { useEffect, useState } from "react";
+import { Link } from "react-router";
+import { Empty, ErrorBox, Loading } from "../../components/States";
+import { StatusBadge } from "../../components/Status";
+import { Time } from "../../components/Time";
+import { OverviewDocument, QueueLiveDocument, type QueueLiveSubscription } from "../../gql/graphql";
+import { errorText } from "../../lib/format";
+import { subscribe } from "../../lib/live";
+import { useGraphQL } from "../../lib/query";
+
+type Queue = QueueLiveSubscription["queueStatsUpdated"];
+
+function Gauge({ label, value, testId }: { label: string; value: number | string; testId?: string }) {
+  return (
+    <div className="gauge" data-testid={testId}>
+      <span className="gauge-value">{value}</span>
+      <span className="gauge-label">{label}</span>
+    </div>
+  );
+}
+
+interface MetricsSnapshot {
+  executions?: { byStatus?: Record<string, number>; total?: number };
+  steps?: { completedLastMinute?: number };
+}
+
+export function OverviewPage() {
+  const overview = useGraphQL(["overview"], OverviewDocument, {}, { refetchInterval: 10_000 });
+  const [queue, setQueue] = useState<Queue | null>(null);
+  useEffect(() => subscribe(QueueLiveDocument, {}, { next: (d) => setQueue(d.queueStatsUpdated) }), []);
+  if (overview.isPending) return <Loading what="the overview" />;
+  if (overview.error) return <ErrorBox error={overview.error} />;
+  const data = overview.data;
+  const q = queue ?? data.queueStats;
+  const metrics = (data.metrics ?? {}) as MetricsSnapshot;
+  const byStatus = metrics.executions?.byStatus ?? {};
+  return (
+    <div className="overview">
+      <div className="page-head">
+        <h1>Overview</h1>
+        <span className={`health health-${data.health.status}`} data-testid="health">
+          Health: {data.health.status} (database {data.health.database}, live events {data.health.eventsListener})
+        </span>
+      </div>
+      <section aria-labelledby="queue-title" className="card">
+        <h2 id="queue-title">Queue {q.sheddingLoad && <span className="badge" data-status="FAILED">shedding load</span>}</h2>
+        <div className="gauges">
+          <Gauge label="queued (due)" value={q.queued} testId="queue-queued" />
+          <Gauge label="scheduled" value={q.scheduled} />
+          <Gauge label="running" value={q.running} />
+          <Gauge label="dead letters" value={q.deadLetters} />
+          <Gauge label={`global depth / ${q.maxDepth}`} value={q.globalDepth} />
+        </div>
+      </section>
+      <section aria-labelledby="status-title" className="card">
+        <h2 id="status-title">Runs in the last hour</h2>
+        <div className="gauges">
+          {["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"].map((s) => (
+            <Link key={s} to={`/runs?status=${s}`} className="gauge-link">
+              <Gauge label={s.toLowerCase()} value={byStatus[s] ?? 0} />
+            </Link>
+          ))}
+          <Gauge label="steps in the last minute" value={metrics.steps?.completedLastMinute ?? 0} />
+        </div>
+      </section>
+      <section aria-labelledby="failures-title" className="card">
+        <h2 id="failures-title">Recent failures</h2>
+        {data.failures.edges.length === 0 ? (
+          <Empty>No failed runs.</Empty>
+        ) : (
+          <ul className="list">
+            {data.failures.edges.map(({ node }) => (
+              <li key={node.id}>
+                <Link to={`/runs/${node.id}`} className="mono">
+                  {node.id.slice(0, 8)}
+                </Link>{" "}
+                {node.workflow?.name ?? "deleted workflow"} <StatusBadge status={node.status} /> <Time iso={node.finishedAt ?? node.createdAt} />
+                <div className="error-text">{errorText(node.error)}</div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+    </div>
+  );
+}

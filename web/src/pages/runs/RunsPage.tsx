@@ -1,0 +1,256 @@
+// All runs, newest first: filters in the URL, live status changes and new runs,
+// cursor pagination, bulk cancel and retry; the list is virtualised.
+import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Link, useSearchParams } from "react-router";
+import { Empty, ErrorBox, Loading } from "../../components/States";
+import { StatusBadge } from "../../components/Status";
+import { Time } from "../../components/Time";
+import {
+  CancelRunDocument,
+  RetryRunDocument,
+  RunsDocument,
+  RunsFeedDocument,
+  type ExecutionStatus,
+  type ExecutionSummaryFragment,
+} from "../../gql/graphql";
+import { request } from "../../lib/api";
+import { duration } from "../../lib/format";
+import { useConnectionCount } from "../../lib/hooks";
+import { subscribe } from "../../lib/live";
+import { asUserError } from "../../lib/userError";
+
+export const STATUSES: ExecutionStatus[] = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
+const PAGE = 100;
+const ROW_HEIGHT = 44;
+
+export function RunsList({ workflowId, showFilters = true }: { workflowId?: string | null; showFilters?: boolean }) {
+  const [params, setParams] = useSearchParams();
+  const status = (params.get("status") as ExecutionStatus | null) ?? null;
+  const wf = workflowId ?? params.get("workflow");
+  const since = params.get("since");
+  const client = useQueryClient();
+  const key = useMemo(() => ["runs", wf, status], [wf, status]);
+  const runs = useInfiniteQuery({
+    queryKey: key,
+    queryFn: ({ pageParam, signal }) =>
+      request(RunsDocument, { workflowId: wf, status, first: PAGE, after: pageParam }, signal),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => (last.executions.pageInfo.hasNextPage ? last.executions.pageInfo.endCursor : null),
+  });
+  // Live: status changes of listed runs, and new runs on top.
+  const [live, setLive] = useState<Map<string, ExecutionSummaryFragment>>(new Map());
+  const [fresh, setFresh] = useState<ExecutionSummaryFragment[]>([]);
+  const connections = useConnectionCount();
+  useEffect(() => {
+    setLive(new Map());
+    setFresh([]);
+  }, [wf, status]);
+  useEffect(() => {
+    // After a reconnect the feed's snapshots cover running runs only: refetch the list.
+    if (connections > 1) void client.invalidateQueries({ queryKey: key });
+  }, [connections, client, key]);
+  const known = useRef(new Set<string>());
+  const [resubscribe, setResubscribe] = useState(0);
+  useEffect(() => {
+    const stop = subscribe(RunsFeedDocument, { workflowId: wf }, {
+      next: (data) => {
+        const ev = data.executionEvents;
+        const execution = ev.execution;
+        if (!execution) return;
+        const current = { ...execution, status: (ev.kind.startsWith("execution.") || ev.kind === "snapshot" ? ev.status : execution.status) as ExecutionStatus };
+        setLive((prev) => {
+          const next = new Map(prev);
+          const before = next.get(current.id);
+          if (!before || before.lastSequence <= ev.sequence) next.set(current.id, { ...current, lastSequence: ev.sequence });
+          return next;
+        });
+        if (!known.current.has(current.id)) {
+          known.current.add(current.id);
+          setFresh((prev) => (prev.some((r) => r.id === current.id) ? prev : [current, ...prev]));
+        }
+      },
+      error: (_message, code) => {
+        if (code === "subscriber_too_slow") {
+          void client.invalidateQueries({ queryKey: key });
+          setResubscribe((n) => n + 1);
+        }
+      },
+    });
+    return stop;
+  }, [wf, client, key, resubscribe]);
+
+  const rows = useMemo(() => {
+    const listed = runs.data?.pages.flatMap((p) => p.executions.edges.map((e) => e.node)) ?? [];
+    const ids = new Set(listed.map((r) => r.id));
+    for (const r of listed) known.current.add(r.id);
+    const newer = fresh.filter((r) => !ids.has(r.id) && (!runs.data || Date.parse(r.createdAt) >= Date.parse(listed[0]?.createdAt ?? "1970-01-01")));
+    const merged = [...newer, ...listed].map((r) => {
+      const update = live.get(r.id);
+      return update && update.lastSequence >= r.lastSequence ? { ...r, ...update, workflow: update.workflow ?? r.workflow } : r;
+    });
+    return merged.filter((r) => (!status || r.status === status) && (!since || Date.parse(r.createdAt) >= Date.parse(since)));
+  }, [runs.data, fresh, live, status, since]);
+
+  const [checked, setChecked] = useState<Set<string>>(new Set());
+  const [bulkMessage, setBulkMessage] = useState<string | null>(null);
+  const bulk = async (action: "cancel" | "retry") => {
+    let ok = 0;
+    const failures: string[] = [];
+    for (const id of checked) {
+      try {
+        const data = action === "cancel" ? await request(CancelRunDocument, { id }) : await request(RetryRunDocument, { id });
+        const result = "cancelExecution" in data ? data.cancelExecution : data.retryExecution;
+        const err = asUserError(result);
+        if (err) failures.push(`${id.slice(0, 8)}: ${err.message ?? err.__typename}`);
+        else ok += 1;
+      } catch (e) {
+        failures.push(`${id.slice(0, 8)}: ${(e as Error).message}`);
+      }
+    }
+    setBulkMessage(`${action === "cancel" ? "Cancelled" : "Retried"} ${ok} of ${checked.size}.${failures.length ? " " + failures.join("; ") : ""}`);
+    setChecked(new Set());
+    void client.invalidateQueries({ queryKey: ["runs"] });
+  };
+
+  const parent = useRef<HTMLDivElement>(null);
+  // eslint-disable-next-line react-hooks/incompatible-library -- the virtualiser's own memo
+  const virtual = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => parent.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 12,
+  });
+  const items = virtual.getVirtualItems();
+  const last = items.at(-1);
+  useEffect(() => {
+    if (last && last.index >= rows.length - 20 && runs.hasNextPage && !runs.isFetchingNextPage) void runs.fetchNextPage();
+  }, [last, rows.length, runs]);
+
+  const setFilter = (name: string, value: string) => {
+    const next = new URLSearchParams(params);
+    if (value) next.set(name, value);
+    else next.delete(name);
+    setParams(next, { replace: true });
+  };
+
+  return (
+    <section className="runs" aria-label="Runs">
+      {showFilters && (
+        <div className="filters">
+          <label>
+            Status{" "}
+            <select value={status ?? ""} onChange={(e) => setFilter("status", e.target.value)}>
+              <option value="">All</option>
+              {STATUSES.map((s) => (
+                <option key={s} value={s}>
+                  {s.toLowerCase()}
+                </option>
+              ))}
+            </select>
+          </label>
+          {!workflowId && (
+            <label>
+              Workflow id <input value={wf ?? ""} onChange={(e) => setFilter("workflow", e.target.value.trim())} placeholder="any" />
+            </label>
+          )}
+          <label>
+            Since{" "}
+            <input type="datetime-local" value={since ? since.slice(0, 16) : ""} onChange={(e) => setFilter("since", e.target.value ? new Date(e.target.value).toISOString() : "")} />
+          </label>
+        </div>
+      )}
+      <div className="bulk" aria-live="polite">
+        <span>{checked.size} selected</span>
+        <button type="button" disabled={checked.size === 0} onClick={() => void bulk("cancel")}>
+          Cancel selected
+        </button>
+        <button type="button" disabled={checked.size === 0} onClick={() => void bulk("retry")}>
+          Retry selected
+        </button>
+        {bulkMessage && <span className="muted">{bulkMessage}</span>}
+      </div>
+      {runs.isPending ? (
+        <Loading what="runs" />
+      ) : runs.error ? (
+        <ErrorBox error={runs.error} />
+      ) : rows.length === 0 ? (
+        <Empty>No runs{status ? ` with status ${status.toLowerCase()}` : ""} yet. Start one from a workflow's page.</Empty>
+      ) : (
+        <div className="vtable" role="table" aria-label="Runs" aria-rowcount={rows.length + 1}>
+          <div className="vrow vhead" role="row">
+            <span role="columnheader" className="c-check">
+              <input
+                type="checkbox"
+                aria-label="Select all runs shown"
+                checked={checked.size > 0 && checked.size === rows.length}
+                onChange={(e) => setChecked(e.target.checked ? new Set(rows.map((r) => r.id)) : new Set())}
+              />
+            </span>
+            <span role="columnheader" className="c-id">Run</span>
+            <span role="columnheader" className="c-wf">Workflow</span>
+            <span role="columnheader" className="c-status">Status</span>
+            <span role="columnheader" className="c-time">Created</span>
+            <span role="columnheader" className="c-dur">Duration</span>
+          </div>
+          <div ref={parent} className="vbody" data-testid="runs-list">
+            <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
+              {items.map((item) => {
+                const r = rows[item.index]!;
+                return (
+                  <div
+                    key={r.id}
+                    role="row"
+                    className="vrow"
+                    data-run-id={r.id}
+                    data-status={r.status}
+                    style={{ position: "absolute", top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)` }}
+                  >
+                    <span role="cell" className="c-check">
+                      <input
+                        type="checkbox"
+                        aria-label={`Select run ${r.id.slice(0, 8)}`}
+                        checked={checked.has(r.id)}
+                        onChange={(e) => {
+                          const next = new Set(checked);
+                          if (e.target.checked) next.add(r.id);
+                          else next.delete(r.id);
+                          setChecked(next);
+                        }}
+                      />
+                    </span>
+                    <span role="cell" className="c-id mono">
+                      <Link to={`/runs/${r.id}`}>{r.id.slice(0, 8)}</Link>
+                    </span>
+                    <span role="cell" className="c-wf">
+                      {r.workflow ? <Link to={`/workflows/${r.workflowId}`}>{r.workflow.name}</Link> : <span className="muted">deleted</span>} <span className="muted">v{r.workflowVersion}</span>
+                    </span>
+                    <span role="cell" className="c-status">
+                      <StatusBadge status={r.status} />
+                    </span>
+                    <span role="cell" className="c-time">
+                      <Time iso={r.createdAt} />
+                    </span>
+                    <span role="cell" className="c-dur">{duration(r.durationMs)}</span>
+                  </div>
+                );
+              })}
+            </div>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function RunsPage() {
+  return (
+    <div>
+      <div className="page-head">
+        <h1>Runs</h1>
+      </div>
+      <RunsList />
+    </div>
+  );
+}
