@@ -42,8 +42,9 @@ async def create_workflow(info: Ctx, input: CreateWorkflowInput) -> CreateWorkfl
 
     async def call() -> WorkflowPayload:
         row = await info.context.services.workflows.create(
-            loaders.principal, input.name, input.description, input.definition
-        )
+            loaders.principal, input.name, input.description, input.definition,
+            input.max_concurrency,
+        )  # fmt: skip
         return WorkflowPayload(workflow=WorkflowType.of(row, loaders))
 
     return cast(CreateWorkflowResult, await outcome((ValidationError,), call()))
@@ -54,11 +55,12 @@ async def update_workflow(
 ) -> UpdateWorkflowResult:
     """Rename, re-describe or redefine a workflow (a new definition is a new version)."""
     loaders = info.context.loaders()
-    change = (
-        WorkflowUpdate(input.name, input.description)
-        if input.definition is strawberry.UNSET
-        else WorkflowUpdate(input.name, input.description, input.definition)
-    )
+    given: dict[str, object] = {}
+    if input.definition is not strawberry.UNSET:
+        given["definition"] = input.definition
+    if input.max_concurrency is not strawberry.UNSET:
+        given["max_concurrency"] = input.max_concurrency
+    change = WorkflowUpdate(input.name, input.description, **given)
 
     async def call() -> WorkflowPayload:
         row = await info.context.services.workflows.update(loaders.principal, id, change)

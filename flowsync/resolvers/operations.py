@@ -23,6 +23,7 @@ from flowsync.schema.operations import (
     DeadLetterType,
     QueueStats,
     RedriveDeadLetterResult,
+    RotateTriggerSecretResult,
     TriggerKind,
     TriggerPayload,
     TriggerType,
@@ -229,6 +230,18 @@ async def delete_trigger(info: Ctx, id: strawberry.ID) -> DeleteWorkflowResult:
         return DeletedPayload(id=id)
 
     return cast(DeleteWorkflowResult, await outcome((NotFoundError,), call()))
+
+
+async def rotate_trigger_secret(info: Ctx, id: strawberry.ID) -> RotateTriggerSecretResult:
+    """Replace a webhook trigger's signing secret; the new one is in the payload, this
+    once (a ConflictError for other trigger types)."""
+
+    async def call() -> CreateTriggerPayload:
+        made = await info.context.services.triggers.rotate_secret(info.context.principal, id)
+        return CreateTriggerPayload(trigger=TriggerType.of(made.trigger), secret=made.secret)
+
+    allowed = (NotFoundError, ConflictError)
+    return cast(RotateTriggerSecretResult, await outcome(allowed, call()))
 
 
 async def redrive_dead_letter(info: Ctx, id: strawberry.ID) -> RedriveDeadLetterResult:

@@ -13,6 +13,10 @@ class CreateWorkflowInput:
     name: str
     definition: JSON
     description: str | None = None
+    max_concurrency: int | None = strawberry.field(
+        default=None,
+        description="Executions beyond this many running wait PENDING (null: no limit).",
+    )
 
 
 @strawberry.input
@@ -22,3 +26,7 @@ class UpdateWorkflowInput:
     name: str | None = None
     description: str | None = None
     definition: JSON | None = strawberry.UNSET
+    max_concurrency: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A new limit on running executions; null removes it; left out, kept.",
+    )

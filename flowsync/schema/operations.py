@@ -18,7 +18,6 @@ from flowsync.resolvers.loaders import Loaders
 from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
 from flowsync.schema.types import Connection, ExecutionType, WorkflowType, connection
 from flowsync.services.pagination import Page, encode_cursor
-from flowsync.services.triggers import webhook_url
 
 
 def to_json(value: Any) -> JSON:
@@ -67,11 +66,18 @@ class TriggerType:
     type: TriggerKind
     enabled: bool
     config: JSON
-    webhook_url: str | None
+    row: strawberry.Private[Trigger]
     next_run_at: datetime | None
     last_fired_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @strawberry.field
+    def webhook_url(self, info: Info[Any, None]) -> str | None:
+        """Where a WEBHOOK trigger receives deliveries (on FLOWSYNC_WEBHOOK_BASE_URL when
+        the server has one); null for the other types."""
+        url: str | None = info.context.services.triggers.webhook_url(self.row)
+        return url
 
     @strawberry.field
     async def workflow(self, info: Info[Any, None]) -> WorkflowType | None:
@@ -93,7 +99,7 @@ class TriggerType:
             type=TriggerKind(row.type),
             enabled=row.enabled,
             config=cast(JSON, row.config),
-            webhook_url=webhook_url(row),
+            row=row,
             next_run_at=row.next_run_at,
             last_fired_at=row.last_fired_at,
             created_at=row.created_at,
@@ -207,6 +213,10 @@ CreateTriggerResult = Annotated[
 UpdateTriggerResult = Annotated[
     TriggerPayload | ValidationError | NotFoundError | ConflictError,
     strawberry.union("UpdateTriggerResult"),
+]
+RotateTriggerSecretResult = Annotated[
+    CreateTriggerPayload | NotFoundError | ConflictError,
+    strawberry.union("RotateTriggerSecretResult"),
 ]
 RedriveDeadLetterResult = Annotated[
     DeadLetterPayload | NotFoundError | ConflictError,

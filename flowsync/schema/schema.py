@@ -91,6 +91,7 @@ class Mutation:
     update_trigger = strawberry.mutation(resolver=operations.update_trigger)
     delete_trigger = strawberry.mutation(resolver=operations.delete_trigger)
     redrive_dead_letter = strawberry.mutation(resolver=operations.redrive_dead_letter)
+    rotate_trigger_secret = strawberry.mutation(resolver=operations.rotate_trigger_secret)
 
 
 @strawberry.type

@@ -43,7 +43,9 @@ async def test_keys_newest_first_with_revoked_ones_and_nothing_of_others(api: Ap
         by_name = {n["name"]: n for n in nodes}
         assert by_name["k1"]["revokedAt"] == revoked["apiKey"]["revokedAt"]
         assert all(by_name[k]["revokedAt"] is None for k in ("k0", "k2", "k3", "test"))
-        assert all(m["secret"].startswith(n["prefix"]) for m, n in zip(made, nodes[3::-1]))
+        assert all(
+            m["secret"].startswith(n["prefix"]) for m, n in zip(made, nodes[3::-1], strict=True)
+        )
         assert "secret" not in str(await s.execute(op(KEYS)))  # the secret is never listed
     async with api.http(b.key) as s:
         assert [n["name"] for n in await _all(s, 50)] == ["test"]
