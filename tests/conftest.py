@@ -10,21 +10,101 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
-import pytest
-from sqlalchemy.engine import make_url
+# No test may read or write the user's own files. Before anything asks platformdirs (the
+# default data folder of `flowsync dev`, where its API key is kept), every per-user
+# folder points into a temporary home of this run; child processes inherit it. The real
+# data folders are watched: a run that changed them fails (see pytest_sessionfinish).
+_REAL_ENV = dict(os.environ)
+_RUN_HOME = Path(tempfile.mkdtemp(prefix="flowsync-tests-home-"))
+os.environ["HOME"] = str(_RUN_HOME)
+for _var, _folder in (
+    ("XDG_DATA_HOME", ".local/share"),
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_CACHE_HOME", ".cache"),
+):
+    os.environ[_var] = str(_RUN_HOME / _folder)
+    (_RUN_HOME / _folder).mkdir(parents=True)
 
-from flowsync.config import Settings, to_asyncpg_dsn
+import asyncpg  # noqa: E402
+import platformdirs  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
+
+
+def _real_data_dirs() -> list[Path]:
+    """Where `flowsync dev` keeps its data for the user who runs the tests."""
+    run_env = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(_REAL_ENV)
+    try:
+        folders = [Path(platformdirs.user_data_dir("flowsync", appauthor=False))]
+    finally:
+        os.environ.clear()
+        os.environ.update(run_env)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        folders.append(Path("/var/lib/flowsync"))
+    return folders
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every entry under `folder` with its mtime and size. Inside a PostgreSQL data folder
+    only its existence counts: a server the user runs from there writes on its own."""
+    found: dict[str, tuple[int, int]] = {}
+    if not folder.exists():
+        return found
+    for current, dirs, files in os.walk(folder):
+        base = Path(current)
+        for name in dirs + files:
+            path = base / name
+            info = path.lstat()
+            found[str(path)] = (0, 0) if name == "pgdata" else (info.st_mtime_ns, info.st_size)
+        dirs[:] = [d for d in dirs if d != "pgdata"]
+    info = folder.lstat()
+    found[str(folder)] = (info.st_mtime_ns, 0)
+    return found
+
+
+_WATCHED = {folder: _snapshot(folder) for folder in _real_data_dirs()}
+_TOUCHED: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for folder, before in _WATCHED.items():
+        after = _snapshot(folder)
+        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        if changed:
+            _TOUCHED.append(f"{folder}: {', '.join(changed[:10])}")
+    if _TOUCHED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    shutil.rmtree(_RUN_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TOUCHED:
+        terminalreporter.section("the user's own data folder changed", sep="!", red=True)
+        terminalreporter.write_line(
+            "A test wrote outside its temporary folders (give every `flowsync dev` or "
+            "`flowsync worker` a FLOWSYNC_DATA_DIR under tmp_path):"
+        )
+        for line in _TOUCHED:
+            terminalreporter.write_line(f"  {line}")
+
 
 # Read the server to test against, then clear every FLOWSYNC_* variable so that no test
 # depends on the developer's environment.
 _SERVER_URL = os.environ.get("FLOWSYNC_TEST_DATABASE_URL") or os.environ.get(
     "FLOWSYNC_DATABASE_URL"
 )
+# CI sets it: the browser and Vitest tests fail where they would skip for a missing tool.
+REQUIRE_BROWSER = os.environ.get("FLOWSYNC_REQUIRE_BROWSER") == "1"
 for _name in [n for n in os.environ if n.startswith("FLOWSYNC_")]:
     del os.environ[_name]
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")

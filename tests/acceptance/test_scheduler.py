@@ -52,7 +52,7 @@ async def test_three_schedulers_fire_each_second_exactly_once_for_a_minute(
     survivor = workers(concurrency=4)
     dev = Process(
         ["dev"],
-        flowsync_env(db_url, port=_free_port(), dev_worker="false"),
+        flowsync_env(db_url, port=_free_port(), dev_worker="false", data_dir=tmp_path),
         tmp_path / "dev.log",
     )
     try:
