@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.exceptions import ConnectionRejectionError
 
 import rest_compat
 from flowsync.config import Settings
@@ -85,21 +84,16 @@ def _error_response(error: FlowSyncError) -> JSONResponse:
 class GraphQLEndpoint:
     """The guard in front of the GraphQL view: per-IP rate limit, request body size,
     authentication and per-principal rate limit, in that order. GraphiQL's page (a GET
-    without a query) needs no credential; every operation does."""
+    without a query) needs no credential; every operation does. A websocket counts
+    against the per-IP limit when it connects; the view authenticates it and counts its
+    connection and each of its operations against the per-principal limit."""
 
     def __init__(self, view: GraphQLView, limits: RateLimits, settings: Settings) -> None:
         self.view = view
         self.limits = limits
         self.max_body = settings.max_body_bytes
-        view.on_credential = self._ws_principal
-
-    async def _ws_principal(self, credential: Credential) -> None:
-        try:
-            await self.limits.principal(credential)
-        except RateLimited as exc:
-            raise ConnectionRejectionError(
-                {"code": exc.code, "message": exc.message, "retryAfter": exc.retry_after}
-            ) from exc
+        # A websocket's connection and every operation sent over it count as requests.
+        view.rate_limit = limits.principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")

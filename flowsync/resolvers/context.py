@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket
 
 from flowsync.errors import Unauthenticated
 from flowsync.resolvers.loaders import Loaders
-from flowsync.services.auth import Credential
+from flowsync.services.auth import Credential, CredentialGuard
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
 
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Context:
-    """Built per HTTP request, or once per websocket (its credential is set by the
-    `connection_init` payload)."""
+    """Built per HTTP request, or once per websocket: its credential is set by the
+    `connection_init` payload, and its guard re-checks that credential for every
+    operation sent over the socket (see `flowsync.schema.view`)."""
 
     services: Services
     live: LiveEvents | None
@@ -32,6 +33,7 @@ class Context:
     credential: Credential | None = None
     connection_params: dict[str, object] | None = None
     shared: SharedEvents | None = None
+    guard: CredentialGuard | None = None
 
     def require_credential(self) -> Credential:
         """The caller's credential; every operation needs one."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import cast
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -17,11 +21,27 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as TransportMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInit,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    OperationMessage,
+    StartMessage,
+)
 from strawberry.types.unset import UNSET, UnsetType
 
-from flowsync.errors import Unauthenticated
+from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
 from flowsync.resolvers.context import Context
+from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
 from flowsync.schema.schema import Schema
 from flowsync.services.auth import Credential
@@ -30,10 +50,63 @@ from flowsync.services.container import Services
 CREDENTIAL = "flowsync.credential"
 log = logging.getLogger("flowsync.graphql")
 
+# The close code of a socket whose credential stopped authenticating: the code
+# graphql-transport-ws already closes with when `connection_init` is refused.
+CLOSE_UNAUTHENTICATED = 4403
+
+# Every mutation operation begins with the name token `mutation`, which no escape or
+# other token can spell; a document without it holds no mutation. A document that only
+# mentions the word (a field, a string, a comment) costs one extra key check, no more.
+_MUTATION_TOKEN = re.compile(r"(?<![_0-9A-Za-z])mutation(?![_0-9A-Za-z])")
+
+
+def may_write(query: object) -> bool:
+    """Whether an operation's document may hold a mutation."""
+    return not isinstance(query, str) or _MUTATION_TOKEN.search(query) is not None
+
+
+def formatted(error: FlowSyncError) -> dict[str, object]:
+    """A refused operation's error, as in a GraphQL response (with `extensions.code`)."""
+    return dict(GraphQLError(error.message, extensions=extensions(error)).formatted)
+
+
+def close_reason(error: FlowSyncError) -> str:
+    """A websocket close reason: at most 123 bytes of UTF-8."""
+    return error.message.encode()[:123].decode(errors="ignore")
+
+
+async def watch_credential(
+    context: Context, end: Callable[[Unauthenticated], Awaitable[None]]
+) -> None:
+    """A socket's watchdog: re-validates its credential whenever due (every
+    `credential_check_seconds`, or at a JWT's expiry), also while no operation is sent,
+    and calls `end` once it no longer authenticates. Runs until then or until cancelled."""
+    while True:
+        guard = context.guard
+        if guard is None:
+            return
+        # A moment past due, so that a JWT is certainly past its expiry when woken for it.
+        await asyncio.sleep(guard.next_check_in() + 0.01)
+        if context.guard is not guard:  # re-initialised (graphql-ws allows it)
+            continue
+        try:
+            await guard.check()
+        except Unauthenticated as exc:
+            await end(exc)
+            return
+
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """A client that goes away while its events are being sent is routine, not an error
+    """graphql-transport-ws. Every `subscribe` is admitted by `GraphQLView.admit` first: a
+    credential that no longer authenticates closes the socket, an owner over the rate
+    limit gets an error for that operation only. A watchdog closes the socket when its
+    credential stops authenticating while nothing is sent.
+
+    A client that goes away while its events are being sent is routine, not an error
     of the server: logged at debug level instead of with a traceback."""
+
+    _watchdog: asyncio.Task[None] | None = None
+    _ended = False
 
     async def handle_task_exception(self, error: Exception) -> None:
         if isinstance(error, WebSocketDisconnected) or isinstance(
@@ -43,13 +116,116 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_task_exception(error)
 
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._watchdog is None:
+            self._watchdog = asyncio.create_task(watch_credential(self.context, self.end))
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload = message.get("payload")
+        oid = message.get("id")
+        if (
+            self.connection_acknowledged
+            and oid not in self.operations
+            and isinstance(payload, dict)
+        ):
+            try:
+                await cast(GraphQLView, self.view).admit(self.context, payload.get("query"))
+            except Unauthenticated as exc:
+                await self.send_message(_error(oid, [formatted(exc)]))
+                await self.end(exc)
+                return
+            except RateLimited as exc:
+                await self.send_message(_error(oid, [formatted(exc)]))
+                return
+        await super().handle_subscribe(message)
+
+    async def end(self, error: Unauthenticated) -> None:
+        """Refuse every open operation with `error`, then close the socket."""
+        if self._ended:
+            return
+        self._ended = True
+        ids = list(self.operations)
+        for oid in ids:  # stopped first: nothing of theirs follows the error
+            await self.cleanup_operation(oid)
+        with contextlib.suppress(WebSocketDisconnected, RuntimeError):
+            for oid in ids:
+                await self.send_message(_error(oid, [formatted(error)]))
+            await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason=close_reason(error))
+
+    async def shutdown(self) -> None:
+        await _stop(self._watchdog)
+        await super().shutdown()
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol, with the same admission of every `start` and the
+    same watchdog as `TransportWSHandler`."""
+
+    _watchdog: asyncio.Task[None] | None = None
+    _ended = False
+
+    async def handle_connection_init(self, message: LegacyConnectionInit) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._watchdog is None:
+            self._watchdog = asyncio.create_task(watch_credential(self.context, self.end))
+
+    async def handle_start(self, message: StartMessage) -> None:
+        payload = message.get("payload")
+        oid = message.get("id")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            try:
+                await cast(GraphQLView, self.view).admit(self.context, payload.get("query"))
+            except Unauthenticated as exc:
+                await self.send_message(_legacy_error(oid, formatted(exc)))
+                await self.end(exc)
+                return
+            except RateLimited as exc:
+                await self.send_message(_legacy_error(oid, formatted(exc)))
+                return
+        await super().handle_start(message)
+
+    async def end(self, error: Unauthenticated) -> None:
+        """Refuse every open operation with `error`, then close the socket (the
+        operations are stopped when the handler cleans up after the close)."""
+        if self._ended:
+            return
+        self._ended = True
+        with contextlib.suppress(WebSocketDisconnected, RuntimeError):
+            for oid in list(self.tasks):
+                await self.send_message(_legacy_error(oid, formatted(error)))
+            await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason=close_reason(error))
+
+    async def cleanup(self) -> None:
+        await _stop(self._watchdog)
+        await super().cleanup()
+
+
+def _error(oid: object, errors: list[dict[str, object]]) -> TransportMessage:
+    return cast(TransportMessage, {"id": oid, "type": "error", "payload": errors})
+
+
+def _legacy_error(oid: object, error: dict[str, object]) -> OperationMessage:
+    return cast(OperationMessage, {"id": oid, "type": "error", "payload": error})
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None and task is not asyncio.current_task():
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a websocket's credential watchdog failed", exc_info=task.exception())
+
 
 class GraphQLView(GraphQL[Context, None]):
     """HTTP requests arrive authenticated (the app's guard put the credential in the
     request's state); websockets authenticate with the `connection_init` payload
-    `{"Authorization": "Bearer …"}` and are refused without it."""
+    `{"Authorization": "Bearer …"}` and are refused without it. Every operation on a
+    socket then runs under that credential only while it still authenticates (see
+    `admit` and `watch_credential`)."""
 
     graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, schema: Schema, services: Services) -> None:
         settings = services.settings
@@ -67,8 +243,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.services = services
         self.live: LiveEvents | None = None
         self.shared = SharedEvents()
-        # Set by the app: refuses a websocket whose principal is over its rate limit.
-        self.on_credential: Callable[[Credential], Awaitable[None]] | None = None
+        # Set by the app: counts one request of the credential's owner (a websocket's
+        # connection, and each operation sent over it); RateLimited when over the limit.
+        self.rate_limit: Callable[[Credential], Awaitable[None]] | None = None
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses nesting deeper than 1024 with a JSONDecodeError (a 400); the
@@ -98,9 +275,27 @@ class GraphQLView(GraphQL[Context, None]):
             credential = await self.services.authenticator.authenticate(
                 header if isinstance(header, str) else None
             )
+            if self.rate_limit is not None:
+                await self.rate_limit(credential)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
-        if self.on_credential is not None:
-            await self.on_credential(credential)
+        except RateLimited as exc:
+            raise ConnectionRejectionError(
+                {"code": exc.code, "message": exc.message, "retryAfter": exc.retry_after}
+            ) from exc
         context.credential = credential
+        context.guard = self.services.authenticator.guard(credential)
         return cast(UnsetType, UNSET)
+
+    async def admit(self, context: Context, query: object) -> None:
+        """Let an operation sent over a websocket run, or refuse it: `Unauthenticated`
+        when the socket's credential no longer authenticates (re-checked when due, and
+        past every cache when the document may hold a mutation; the socket is then to
+        be closed), `RateLimited` when its owner is over the limit (this operation
+        only)."""
+        guard = context.guard
+        if guard is None:  # not acknowledged: the protocol handlers refuse it first
+            raise Unauthenticated("Send `connection_init` with your credential first.")
+        await guard.check(write=may_write(query))
+        if self.rate_limit is not None:
+            await self.rate_limit(guard.credential)

@@ -164,12 +164,22 @@ class Authenticator:
             self._owners.popitem(last=False)
         return owner_id
 
-    async def still_valid(self, credential: Credential) -> bool:
+    def guard(self, credential: Credential) -> CredentialGuard:
+        """A guard that keeps `credential` checked for one long-lived connection."""
+        return CredentialGuard(
+            self,
+            credential,
+            period=self._settings.credential_check_seconds,
+            leeway=self._settings.jwt_leeway_seconds,
+        )
+
+    async def still_valid(self, credential: Credential, *, fresh: bool = False) -> bool:
         """Whether the credential still authenticates: its JWT has not expired and its
         API key was not revoked. Key checks are cached for half of
         `credential_check_seconds`, and the keys due for a check at the same moment are
         checked together in one query, so that many subscriptions cost a few queries
-        per period whatever their number."""
+        per period whatever their number. `fresh` skips that cache: the answer then
+        reflects every revocation committed before the call."""
         if credential.expires_at is not None:
             return time.time() < credential.expires_at + self._settings.jwt_leeway_seconds
         if credential.key_id is None:
@@ -178,8 +188,12 @@ class Authenticator:
         self._asked[key_id] = time.monotonic()
         checked = self._key_checks.get(key_id)
         ttl = self._settings.credential_check_seconds / 2
-        if checked is not None and (not checked[1] or time.monotonic() - checked[0] < ttl):
+        if checked is not None and (
+            not checked[1] or (not fresh and time.monotonic() - checked[0] < ttl)
+        ):
             return checked[1]
+        # A batch still in `_batch` has not run its query yet (`_check_batch` takes it
+        # before querying), so joining it is as fresh as querying now.
         if self._batch is None:
             self._batch = asyncio.get_running_loop().create_future()
             self._batch_task = asyncio.create_task(self._check_batch(self._batch))
@@ -231,3 +245,47 @@ class Authenticator:
             log.warning("could not check %d API keys: %s", len(keys), exc)
         finally:
             done.set_result(None)
+
+
+class CredentialGuard:
+    """The credential of one long-lived connection (a websocket), kept honest for every
+    operation sent over it. `check` re-validates when the last validation is older than
+    the period (`credential_check_seconds`), and always, past every cache, before a
+    write; a JWT's expiry is compared on every call (it costs nothing). Once found
+    invalid the guard stays invalid: the connection is to be closed. Made by
+    `Authenticator.guard`."""
+
+    def __init__(
+        self, authenticator: Authenticator, credential: Credential, period: float, leeway: float
+    ) -> None:
+        self.credential = credential
+        self.period = period
+        self._auth = authenticator
+        self._ends_at = None if credential.expires_at is None else credential.expires_at + leeway
+        self._checked_at = time.monotonic()
+        self._refusal: str | None = None
+
+    def next_check_in(self) -> float:
+        """Seconds until the credential is due for its next validation: the period after
+        the last one, or a JWT's expiry if that comes first."""
+        due = self._checked_at + self.period - time.monotonic()
+        if self._ends_at is not None:
+            due = min(due, self._ends_at - time.time())
+        return max(0.0, due)
+
+    async def check(self, *, write: bool = False) -> None:
+        """Return when the credential still authenticates; `Unauthenticated` (saying
+        whether the key was revoked or the JWT expired) when it no longer does."""
+        if self._refusal is None:
+            now = time.monotonic()
+            if write or self._ends_at is not None or now - self._checked_at >= self.period:
+                valid = await self._auth.still_valid(self.credential, fresh=write)
+                self._checked_at = now
+                if not valid:
+                    self._refusal = (
+                        "The JWT has expired."
+                        if self._ends_at is not None
+                        else "The API key was revoked."
+                    )
+        if self._refusal is not None:
+            raise Unauthenticated(self._refusal + " Authenticate again on a new connection.")
