@@ -105,7 +105,9 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
             f"\nFlowSync GraphQL: {base}/graphql"
             + (" (GraphiQL: open it in a browser)" if settings.graphiql else "")
             + f"\nAPI key (owner local:dev): {key}"
-            + f'\n  header: {{"Authorization": "Bearer {key}"}}\n',
+            + f'\n  header: {{"Authorization": "Bearer {key}"}}'
+            # In the fragment: a browser never sends it, so no request line or log has it.
+            + f"\nDashboard: {base}/ui/#key={key}\n",
             flush=True,
         )
         eventloop.settle_heap()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -138,6 +139,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def assert_dashboard_link(output: str, port: int) -> None:
+    """dev prints a sign-in link with its key in the URL fragment (which a browser never
+    sends), and the key appears in no line but the banner's own."""
+    found = re.search(r"^API key \(owner local:dev\): (fsk_\S+)$", output, re.MULTILINE)
+    assert found, output
+    key = found.group(1)
+    link = f"Dashboard: http://127.0.0.1:{port}/ui/#key={key}"
+    assert link in output.splitlines(), output
+    banner = {found.group(0), f'  header: {{"Authorization": "Bearer {key}"}}', link}
+    assert [line for line in output.splitlines() if key in line and line not in banner] == []
+
+
 @pytest.mark.slow
 def test_dev_starts_embedded_postgres_serves_health_and_stops_cleanly() -> None:
     # A fresh data folder, as a new user has: no FLOWSYNC_DATABASE_URL at all.
@@ -163,6 +176,7 @@ def test_dev_starts_embedded_postgres_serves_health_and_stops_cleanly() -> None:
                 assert reply.json()["checks"] == {"database": "ok", "migrations": "ok"}
                 assert proc.terminate() == 0, proc.output()
                 assert "stopped" in proc.output()
+                assert_dashboard_link(proc.output(), port)
             finally:
                 proc.close()
         assert (data / "postgres" / "pgdata" / "PG_VERSION").exists()
