@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from rest_compat import (
     api_keys,
+    dead_letters,
     executions,
     observability,
     openapi,
@@ -62,6 +63,7 @@ def routes() -> list[BaseRoute]:
         *webhooks.routes(),
         *system.routes(),
         *api_keys.routes(),
+        *dead_letters.routes(),
         *observability.routes(),
         *openapi.routes(),
         _ApiNotFound(),

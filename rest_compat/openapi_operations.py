@@ -7,11 +7,13 @@ from rest_compat.openapi import (
     _AUTHED,
     _ID,
     _PAGE,
+    INT,
     STRING,
     TIME,
     Json,
     _json,
     _operation,
+    _query,
     listing,
     nullable,
     obj,
@@ -34,6 +36,19 @@ SCHEMAS: Json = {
     ),
     "ApiKeyList": listing("ApiKey"),
     "CreateApiKey": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200}}),
+    "DeadLetter": obj(
+        {
+            "id": STRING,
+            "executionId": STRING,
+            "nodeId": STRING,
+            "attempts": INT,
+            "error": {"type": "object"},
+            "payload": {"type": "object"},
+            "createdAt": TIME,
+            "redrivenAt": nullable(TIME),
+        }
+    ),
+    "DeadLetterList": listing("DeadLetter"),
 }
 
 PATHS: Json = {
@@ -56,6 +71,37 @@ PATHS: Json = {
             {"200": _json("The key with its `revokedAt` (revoking twice changes nothing).",
                           "ApiKey")},
             [*_AUTHED, 404], tag="api-keys",
+        ),
+    },
+    "/api/dead-letters": {
+        "get": _operation(
+            "listDeadLetters", "The caller's dead letters, newest first",
+            {"200": _json("A page of dead letters.", "DeadLetterList")}, [400, *_AUTHED],
+            tag="dead-letters",
+            params=[
+                _query("executionId", STRING, "Only this execution's (none for another "
+                       "owner's or a malformed id)."),
+                _query("includeRedriven", {"type": "string", "enum": ["true", "false"]},
+                       "true: redriven ones too (default false: those still to handle)."),
+                *_PAGE,
+            ],
+        ),
+    },
+    "/api/dead-letters/{id}": {
+        "parameters": [_ID],
+        "get": _operation(
+            "getDeadLetter", "One dead letter", {"200": _json("The dead letter.", "DeadLetter")},
+            [*_AUTHED, 404], tag="dead-letters",
+        ),
+    },
+    "/api/dead-letters/{id}/redrive": {
+        "parameters": [_ID],
+        "post": _operation(
+            "redriveDeadLetter", "Resume its execution from the failed step",
+            {"200": _json("The dead letter with its redrivenAt.", "DeadLetter")},
+            [*_AUTHED, 404, 409], tag="dead-letters",
+            description="409 when it was redriven already or its execution is no longer "
+            "failed.",
         ),
     },
 }  # fmt: skip

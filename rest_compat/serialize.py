@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flowsync.db.models import ApiKey, Execution, StepExecution, Trigger, Workflow
+from flowsync.db.models import ApiKey, DeadLetter, Execution, StepExecution, Trigger, Workflow
 from flowsync.scheduler.scheduler import SchedulerStatus
 from flowsync.services.observability import (
     AuditRecord,
@@ -17,7 +17,6 @@ from flowsync.services.observability import (
     Timeline,
 )
 from flowsync.services.pagination import Page
-from flowsync.services.triggers import webhook_url
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -98,15 +97,16 @@ def execution(
     return out
 
 
-def trigger(row: Trigger, secret: str | None = None) -> Json:
-    """A trigger; `secret` only in the replies that hand it out (create, rotate)."""
+def trigger(row: Trigger, secret: str | None = None, *, webhook_url: str | None) -> Json:
+    """A trigger; `secret` only in the replies that hand it out (create, rotate);
+    `webhook_url` as the trigger service reports it."""
     out: Json = {
         "id": str(row.id),
         "workflowId": str(row.workflow_id),
         "type": row.type,
         "enabled": row.enabled,
         "config": row.config,
-        "webhookUrl": webhook_url(row),
+        "webhookUrl": webhook_url,
         "nextRunAt": _time(row.next_run_at),
         "lastFiredAt": _time(row.last_fired_at),
         "createdAt": _time(row.created_at),
@@ -129,6 +129,20 @@ def api_key(row: ApiKey, secret: str | None = None) -> Json:
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def dead_letter(row: DeadLetter) -> Json:
+    """A dead letter: the step that failed for good, its error and payload."""
+    return {
+        "id": str(row.id),
+        "executionId": str(row.execution_id),
+        "nodeId": row.node_id,
+        "attempts": row.attempts,
+        "error": row.error,
+        "payload": row.payload,
+        "createdAt": _time(row.created_at),
+        "redrivenAt": _time(row.redriven_at),
+    }
 
 
 def timeline(row: Timeline) -> Json:

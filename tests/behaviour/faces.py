@@ -20,6 +20,9 @@ EXECUTION_FIELDS = (
     "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId",
 )  # fmt: skip
 API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt")
+DEAD_LETTER_FIELDS = (
+    "id", "executionId", "nodeId", "attempts", "error", "payload", "createdAt", "redrivenAt",
+)  # fmt: skip
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
     "startedAt", "finishedAt", "durationMs",
@@ -111,6 +114,18 @@ class Face(abc.ABC):
     @abc.abstractmethod
     async def revoke_api_key(self, key_id: str) -> dict[str, Any]: ...
 
+    @abc.abstractmethod
+    async def list_dead_letters(
+        self, *, execution_id: str | None = None, include_redriven: bool = False,
+        limit: int = 50, cursor: str | None = None,
+    ) -> Listing: ...  # fmt: skip
+
+    @abc.abstractmethod
+    async def get_dead_letter(self, letter_id: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def redrive_dead_letter(self, letter_id: str) -> dict[str, Any]: ...
+
 
 class RestFace(Face):
     """The REST face: routes, statuses and the error envelope."""
@@ -196,6 +211,29 @@ class RestFace(Face):
         reply = await self.http.post(f"/api/api-keys/{key_id}/revoke")
         return pick(self._check(reply, 200), API_KEY_FIELDS)
 
+    async def list_dead_letters(
+        self, *, execution_id: str | None = None, include_redriven: bool = False,
+        limit: int = 50, cursor: str | None = None,
+    ) -> Listing:  # fmt: skip
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        if execution_id is not None:
+            params["executionId"] = execution_id
+        if include_redriven:
+            params["includeRedriven"] = "true"
+        body = self._check(await self.http.get("/api/dead-letters", params=params), 200)
+        assert all(set(d) == set(DEAD_LETTER_FIELDS) for d in body["items"]), body
+        return Listing([d["id"] for d in body["items"]], body["nextCursor"])
+
+    async def get_dead_letter(self, letter_id: str) -> dict[str, Any] | None:
+        reply = await self.http.get(f"/api/dead-letters/{letter_id}")
+        if reply.status_code == 404:
+            return None
+        return pick(self._check(reply, 200), DEAD_LETTER_FIELDS)
+
+    async def redrive_dead_letter(self, letter_id: str) -> dict[str, Any]:
+        reply = await self.http.post(f"/api/dead-letters/{letter_id}/redrive")
+        return pick(self._check(reply, 200), DEAD_LETTER_FIELDS)
+
 
 _W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
 _S = (
@@ -207,6 +245,7 @@ _E = (
     "createdAt startedAt finishedAt durationMs lastSequence retriedFromId }"
 )
 _K = " ".join(API_KEY_FIELDS)
+_D = " ".join(DEAD_LETTER_FIELDS)
 _ERRORS = "... on UserError { code message }"
 _PROBLEMS = "... on ValidationError { problems { path } }"
 
@@ -367,6 +406,33 @@ class GraphQLFace(Face):
             id=key_id,
         )
         return self._result(data["revokeApiKey"], "apiKey")
+
+    async def list_dead_letters(
+        self, *, execution_id: str | None = None, include_redriven: bool = False,
+        limit: int = 50, cursor: str | None = None,
+    ) -> Listing:  # fmt: skip
+        data = await self._run(
+            "query($e: ID, $all: Boolean!, $first: Int, $after: String) { deadLetters("
+            "executionId: $e, includeRedriven: $all, first: $first, after: $after) {"
+            " edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+            e=execution_id, all=include_redriven, first=limit, after=cursor,
+        )  # fmt: skip
+        return _listing(data["deadLetters"])
+
+    async def get_dead_letter(self, letter_id: str) -> dict[str, Any] | None:
+        data = await self._run(
+            f"query($id: ID!) {{ deadLetter(id: $id) {{ {_D} }} }}", id=letter_id
+        )
+        found: dict[str, Any] | None = data["deadLetter"]
+        return found
+
+    async def redrive_dead_letter(self, letter_id: str) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($id: ID!) { redriveDeadLetter(id: $id) { ... on DeadLetterPayload {"
+            f" deadLetter {{ {_D} }} }} {_ERRORS} }} }}",
+            id=letter_id,
+        )
+        return self._result(data["redriveDeadLetter"], "deadLetter")
 
 
 def _listing(page: dict[str, Any]) -> Listing:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace, RestFace
 from tests.rest.server import Server, eventually, new_id, serve, worker
+from tests.support.dead_letters import failed_runs
 from tests.support.graphs import chain
 
 DELAYED = chain(1, delay=60)  # stays RUNNING without holding a worker
@@ -228,4 +229,43 @@ async def test_api_keys_are_listed_newest_first_and_revoked_once(
     for target in (made[0][0]["id"], new_id(), "not-a-uuid"):
         with pytest.raises(FaceError) as caught:
             await other.revoke_api_key(target)
+        assert caught.value.code == "not_found"
+
+
+@pytest.mark.parametrize("name", sorted(FACES))
+async def test_dead_letters_by_execution_read_and_redriven(server: Server, name: str) -> None:
+    owner = await server.owner()
+    face = FACES[name](owner.http)
+    runs = [str(r) for r in await failed_runs(server.services, owner.principal, 3)]
+    everything = await face.list_dead_letters()
+    assert len(everything.ids) == 3 and everything.next_cursor is None
+    first = await face.list_dead_letters(limit=2)
+    rest = await face.list_dead_letters(limit=2, cursor=first.next_cursor)
+    assert first.ids + rest.ids == everything.ids and rest.next_cursor is None
+    [letter_id] = (await face.list_dead_letters(execution_id=runs[0])).ids
+    letter = await face.get_dead_letter(letter_id)
+    assert letter is not None
+    assert (letter["executionId"], letter["nodeId"], letter["redrivenAt"]) == (
+        runs[0],
+        "call",
+        None,
+    )
+    assert (await face.list_dead_letters(execution_id="not-a-uuid")).ids == []
+
+    redriven = await face.redrive_dead_letter(letter_id)
+    assert redriven["redrivenAt"] is not None and redriven["id"] == letter_id
+    with pytest.raises(FaceError) as twice:
+        await face.redrive_dead_letter(letter_id)
+    assert twice.value.code == "conflict"
+    assert letter_id not in (await face.list_dead_letters(execution_id=runs[0])).ids
+    kept = await face.list_dead_letters(execution_id=runs[0], include_redriven=True)
+    assert letter_id in kept.ids
+
+    other = await face_of(server, name)
+    assert (await other.list_dead_letters(include_redriven=True)).ids == []
+    assert (await other.list_dead_letters(execution_id=runs[1])).ids == []
+    for target in (everything.ids[1], new_id(), "not-a-uuid"):
+        assert await other.get_dead_letter(target) is None
+        with pytest.raises(FaceError) as caught:
+            await other.redrive_dead_letter(target)
         assert caught.value.code == "not_found"
