@@ -35,6 +35,9 @@ export function onLinkState(listener: Listener): () => void {
 const AUTH_CLOSE = new Set([4401, 4403]);
 
 let client: Client | null = null;
+// Subscriptions open now: a lazy client closes its socket when the last one ends, which
+// is idleness, not a lost connection.
+let active = 0;
 
 function wsUrl(): string {
   const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -72,7 +75,8 @@ function build(): Client {
           signOut(closeEvent.reason || "The key is no longer valid.");
           return;
         }
-        setState(everConnected ? "reconnecting" : "connecting");
+        if (active === 0) setState("idle");
+        else setState(everConnected ? "reconnecting" : "connecting");
       },
     },
   });
@@ -110,7 +114,15 @@ export function subscribe<TResult, TVariables>(
   variables: TVariables,
   handlers: SubscribeHandlers<TResult>,
 ): () => void {
-  return getClient().subscribe<TResult>(
+  active += 1;
+  let ended = false;
+  const end = () => {
+    if (!ended) {
+      ended = true;
+      active -= 1;
+    }
+  };
+  const unsubscribe = getClient().subscribe<TResult>(
     { query: document.toString(), variables: variables as Record<string, unknown> },
     {
       next: (value) => {
@@ -122,6 +134,7 @@ export function subscribe<TResult, TVariables>(
         if (value.data) handlers.next(value.data);
       },
       error: (err) => {
+        end();
         if (Array.isArray(err)) {
           const first = err[0] as WsError | undefined;
           handlers.error?.(first?.message ?? "Subscription error", first?.extensions?.code ?? null);
@@ -135,12 +148,14 @@ export function subscribe<TResult, TVariables>(
           handlers.error?.(closeEvent.reason || "The connection was closed.", null);
         }
       },
-      complete: () => handlers.complete?.(),
+      complete: () => {
+        end();
+        handlers.complete?.();
+      },
     },
   );
-}
-
-/** Test hook: close the socket as a network fault would (the client reconnects). */
-export function dropConnection(): void {
-  if (client !== null) client.terminate();
+  return () => {
+    end();
+    unsubscribe();
+  };
 }

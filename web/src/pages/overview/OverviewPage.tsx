@@ -19,9 +19,10 @@ function Gauge({ label, value, testId }: { label: string; value: number | string
   );
 }
 
+// GraphQL's `metrics` is the snapshot as JSON (executionsByStatus, stepsCompletedLastMinute).
 interface MetricsSnapshot {
-  executions?: { byStatus?: Record<string, number>; total?: number };
-  steps?: { completedLastMinute?: number };
+  executionsByStatus?: Record<string, number>;
+  stepsCompletedLastMinute?: number;
 }
 
 export function OverviewPage() {
@@ -33,7 +34,7 @@ export function OverviewPage() {
   const data = overview.data;
   const q = queue ?? data.queueStats;
   const metrics = (data.metrics ?? {}) as MetricsSnapshot;
-  const byStatus = metrics.executions?.byStatus ?? {};
+  const byStatus = metrics.executionsByStatus ?? {};
   return (
     <div className="overview">
       <div className="page-head">
@@ -60,7 +61,7 @@ export function OverviewPage() {
               <Gauge label={s.toLowerCase()} value={byStatus[s] ?? 0} />
             </Link>
           ))}
-          <Gauge label="steps in the last minute" value={metrics.steps?.completedLastMinute ?? 0} />
+          <Gauge label="steps in the last minute" value={metrics.stepsCompletedLastMinute ?? 0} />
         </div>
       </section>
       <section aria-labelledby="failures-title" className="card">
