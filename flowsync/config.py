@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,6 +67,14 @@ class Settings(BaseSettings):
         "globally routable, comma-separated, e.g. '127.0.0.1/32,intranet.example'.",
     )
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Webhook ingress
+    webhook_base_url: str | None = Field(
+        default=None,
+        description="Where webhook deliveries are received, e.g. 'https://hooks.example.com': "
+        "triggers report `<this>/api/webhooks/<id>` as their webhookUrl. Give ingress a host "
+        "name of its own, so that a workflow's reply is never served on the origin of "
+        "FlowSync's pages. Unset: the path alone, on the API's origin.",
+    )
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     dev_worker: bool = True
     event_loop: Literal["uvloop", "asyncio"] = Field(
@@ -137,6 +146,19 @@ class Settings(BaseSettings):
         description="When set, /metrics requires `Authorization: Bearer <this token>`; "
         "unset: /metrics is open (scrapers on a private network).",
     )
+
+    @field_validator("webhook_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must have no query or fragment")
+        return value
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy's asyncpg dialect expects."""

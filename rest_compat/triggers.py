@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flowsync.db.models import Trigger
 from flowsync.services.triggers import TriggerUpdate
 from rest_compat import serialize
 from rest_compat.http import (
@@ -22,6 +23,7 @@ from rest_compat.http import (
     workflow_filter,
 )
 from rest_compat.responses import json_response
+from rest_compat.serialize import Json
 
 
 class CreateTrigger(Body):
@@ -43,6 +45,11 @@ class UpdateTrigger(Body):
     enabled: bool | None = None
 
 
+def _trigger(request: Request, row: Trigger, secret: str | None = None) -> Json:
+    url = services(request).triggers.webhook_url(row)
+    return serialize.trigger(row, secret, webhook_url=url)
+
+
 async def list_triggers(request: Request) -> Response:
     principal = await authenticate(request)
     found = await services(request).triggers.list(
@@ -51,7 +58,7 @@ async def list_triggers(request: Request) -> Response:
         type=query_str(request, "type"),
         **paging(request),
     )
-    return json_response(serialize.page(found, serialize.trigger))
+    return json_response(serialize.page(found, lambda row: _trigger(request, row)))
 
 
 async def create_trigger(request: Request) -> Response:
@@ -61,7 +68,7 @@ async def create_trigger(request: Request) -> Response:
         principal, body.workflow_id, body.type, body.config, enabled=body.enabled
     )
     return json_response(
-        serialize.trigger(made.trigger, made.secret),
+        _trigger(request, made.trigger, made.secret),
         201,
         {"Location": f"/api/triggers/{made.trigger.id}"},
     )
@@ -70,7 +77,7 @@ async def create_trigger(request: Request) -> Response:
 async def get_trigger(request: Request) -> Response:
     principal = await authenticate(request)
     row = await services(request).triggers.get(principal, path_id(request))
-    return json_response(serialize.trigger(row))
+    return json_response(_trigger(request, row))
 
 
 async def update_trigger(request: Request) -> Response:
@@ -84,7 +91,7 @@ async def update_trigger(request: Request) -> Response:
         **({"config": body.config} if "config" in given else {}),
     )
     row = await services(request).triggers.update(principal, path_id(request), change)
-    return json_response(serialize.trigger(row))
+    return json_response(_trigger(request, row))
 
 
 async def delete_trigger(request: Request) -> Response:
@@ -96,7 +103,7 @@ async def delete_trigger(request: Request) -> Response:
 async def rotate_secret(request: Request) -> Response:
     principal = await authenticate(request)
     made = await services(request).triggers.rotate_secret(principal, path_id(request))
-    return json_response(serialize.trigger(made.trigger, made.secret))
+    return json_response(_trigger(request, made.trigger, made.secret))
 
 
 def routes() -> list[ApiRoute]:

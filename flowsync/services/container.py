@@ -74,6 +74,11 @@ async def build_services(settings: Settings, url: str) -> Services:
         api_keys=api_keys,
         dead_letters=DeadLetterService(sessions, pool, orchestrator),
         authenticator=Authenticator(settings, api_keys, sessions),
-        triggers=TriggerService(sessions, pool, max_body_bytes=settings.max_body_bytes),
+        triggers=TriggerService(
+            sessions,
+            pool,
+            max_body_bytes=settings.max_body_bytes,
+            webhook_base_url=settings.webhook_base_url,
+        ),
         webhooks=WebhookService(pool, executions, max_body_bytes=settings.max_body_bytes),
     )

@@ -1,8 +1,9 @@
 """The trigger service: how the caller's workflows start, for every face.
 
-Three types: MANUAL (no config), WEBHOOK (ingress at `/api/webhooks/{id}`, see
-`webhooks.py`) and CRON (run by the scheduler in every worker). Every call is scoped to the
-principal's owner: another owner's trigger answers exactly as a missing one (`NotFound`).
+Three types: MANUAL (no config), WEBHOOK (ingress at `/api/webhooks/{id}`, reported on
+FLOWSYNC_WEBHOOK_BASE_URL when set, see `webhooks.py`) and CRON (run by the scheduler in
+every worker). Every call is scoped to the principal's owner: another owner's trigger
+answers exactly as a missing one (`NotFound`).
 Every change writes an audit entry in its own transaction. A config is validated and
 stored normalised, with its defaults filled in; a bad one raises `TriggerInvalid` (422)
 naming each field (`$.config.expression`, `$.config.timezone`, ...).
@@ -130,9 +131,13 @@ class TriggerUpdate:
     type: str | None = None
 
 
-def webhook_url(trigger: Trigger) -> str | None:
-    """Where a WEBHOOK trigger receives deliveries (a path on the API server)."""
-    return f"/api/webhooks/{trigger.id}" if trigger.type == "WEBHOOK" else None
+def webhook_url(trigger: Trigger, base_url: str | None = None) -> str | None:
+    """Where a WEBHOOK trigger receives deliveries (None for other types):
+    `<base_url>/api/webhooks/<id>`, or without a base URL the path alone, on the API's
+    origin."""
+    if trigger.type != "WEBHOOK":
+        return None
+    return f"{(base_url or '').rstrip('/')}/api/webhooks/{trigger.id}"
 
 
 def _utcnow() -> datetime:
@@ -227,12 +232,19 @@ class TriggerService:
         pool: asyncpg.Pool,
         *,
         max_body_bytes: int,
+        webhook_base_url: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ):
         self._sessions = sessions
         self._pool = pool
         self._max_body_bytes = max_body_bytes
+        self._webhook_base_url = webhook_base_url
         self._clock = clock
+
+    def webhook_url(self, trigger: Trigger) -> str | None:
+        """Where a WEBHOOK trigger receives deliveries, as every face reports it: on
+        FLOWSYNC_WEBHOOK_BASE_URL when it is set (see `webhook_url`)."""
+        return webhook_url(trigger, self._webhook_base_url)
 
     def _next_run(self, kind: str, enabled: bool, config: dict[str, Any]) -> datetime | None:
         if kind != "CRON" or not enabled:
