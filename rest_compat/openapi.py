@@ -121,6 +121,13 @@ SCHEMAS: Json = {
             "description": nullable(STRING),
             "definition": {"description": "A new definition makes a new version."},
             "maxConcurrency": nullable({"type": "integer", "minimum": 1, "maximum": 100000}),
+            "expectedVersion": nullable(
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The version you read: at another one, 409 and no change.",
+                }
+            ),
         },
         [],
     ),
@@ -480,7 +487,7 @@ def _paths() -> Json:
         "put": _operation(
             "updateWorkflow", "Change a workflow; a new definition is a new version",
             {"200": _json("The workflow as changed.", "Workflow")},
-            [400, *_AUTHED, 404, 413, 422], tag="workflows", body="UpdateWorkflow",
+            [400, *_AUTHED, 404, 409, 413, 422], tag="workflows", body="UpdateWorkflow",
             body_required=False,
         ),
         "delete": _operation(

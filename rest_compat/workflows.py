@@ -34,12 +34,14 @@ class CreateWorkflow(Body):
 
 
 class UpdateWorkflow(Body):
-    """`PUT /api/workflows/{id}`: fields left out stay as they are."""
+    """`PUT /api/workflows/{id}`: fields left out stay as they are; with
+    `expectedVersion`, a workflow at another version is a 409 and nothing changes."""
 
     name: str | None = None
     description: str | None = None
     definition: Any = None
     max_concurrency: JsonInt | None = None
+    expected_version: JsonInt | None = None
 
 
 async def list_workflows(request: Request) -> Response:
@@ -87,6 +89,7 @@ async def update_workflow(request: Request) -> Response:
         description=body.description,
         **({"definition": body.definition} if "definition" in given else {}),
         **({"max_concurrency": body.max_concurrency} if "max_concurrency" in given else {}),
+        expected_version=body.expected_version,
     )
     svc = services(request).workflows
     row = await svc.update(principal, path_id(request), change)

@@ -60,13 +60,16 @@ async def update_workflow(
         given["definition"] = input.definition
     if input.max_concurrency is not strawberry.UNSET:
         given["max_concurrency"] = input.max_concurrency
-    change = WorkflowUpdate(input.name, input.description, **given)
+    change = WorkflowUpdate(
+        input.name, input.description, expected_version=input.expected_version, **given
+    )
 
     async def call() -> WorkflowPayload:
         row = await info.context.services.workflows.update(loaders.principal, id, change)
         return WorkflowPayload(workflow=WorkflowType.of(row, loaders))
 
-    return cast(UpdateWorkflowResult, await outcome((ValidationError, NotFoundError), call()))
+    allowed = (ValidationError, NotFoundError, ConflictError)
+    return cast(UpdateWorkflowResult, await outcome(allowed, call()))
 
 
 async def delete_workflow(info: Ctx, id: strawberry.ID) -> DeleteWorkflowResult:

@@ -30,3 +30,8 @@ class UpdateWorkflowInput:
         default=strawberry.UNSET,
         description="A new limit on running executions; null removes it; left out, kept.",
     )
+    expected_version: int | None = strawberry.field(
+        default=None,
+        description="The version you read: if the workflow is at another one now, nothing "
+        "changes and the result is a ConflictError naming both.",
+    )

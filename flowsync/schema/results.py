@@ -80,7 +80,8 @@ CreateWorkflowResult = Annotated[
     WorkflowPayload | ValidationError, strawberry.union("CreateWorkflowResult")
 ]
 UpdateWorkflowResult = Annotated[
-    WorkflowPayload | ValidationError | NotFoundError, strawberry.union("UpdateWorkflowResult")
+    WorkflowPayload | ValidationError | NotFoundError | ConflictError,
+    strawberry.union("UpdateWorkflowResult"),
 ]
 DeleteWorkflowResult = Annotated[
     DeletedPayload | NotFoundError, strawberry.union("DeleteWorkflowResult")

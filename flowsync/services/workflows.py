@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow, WorkflowVersion
 from flowsync.engine.validation import validate_definition, validate_workflow_document
-from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem
+from flowsync.errors import Conflict, DefinitionInvalid, InvalidInput, NotFound, Problem
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
@@ -39,6 +39,9 @@ class WorkflowUpdate:
     definition: object = _UNSET
     # A positive limit on running executions; None removes the limit; unset keeps it.
     max_concurrency: object = _UNSET
+    # The version the caller last read: when the workflow is at another one, nothing
+    # changes and the update is a Conflict (two editors cannot overwrite each other).
+    expected_version: int | None = None
 
 
 def check_concurrency(value: object) -> int | None:
@@ -49,6 +52,16 @@ def check_concurrency(value: object) -> int | None:
         raise InvalidInput(
             "maxConcurrency must be a whole number from 1 to 100000, or null for no limit.",
             [Problem("$.maxConcurrency", f"got {value!r}")],
+        )
+    return value
+
+
+def check_expected_version(value: object) -> int:
+    """An expected version: a whole number from 1 on."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(
+            "expectedVersion must be a whole number from 1 on (the version you read).",
+            [Problem("$.expectedVersion", f"got {value!r}")],
         )
     return value
 
@@ -212,7 +225,11 @@ class WorkflowService:
         self, principal: Principal, workflow_id: object, change: WorkflowUpdate
     ) -> Workflow:
         """Apply a partial change. A new immutable version is made only when the
-        definition really changes; renames and new descriptions keep the version."""
+        definition really changes; renames and new descriptions keep the version. With
+        `expected_version`, a workflow at another version is a Conflict naming both, and
+        nothing changes (the check and the change hold the workflow's row lock)."""
+        if change.expected_version is not None:
+            check_expected_version(change.expected_version)
         fields: dict[str, object] = {}
         if change.name is not None:
             fields["name"] = change.name
@@ -225,6 +242,15 @@ class WorkflowService:
             self._check_size(change.definition)
         async with self._sessions.begin() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=True)
+            expected = change.expected_version
+            if expected is not None and expected != workflow.version:
+                raise Conflict(
+                    f"Workflow {workflow.id} is at version {workflow.version}, not the expected "
+                    f"version {expected}: it changed since you read it. Nothing was changed; "
+                    "read it again and reapply your change.",
+                    [Problem("$.expectedVersion", f"expected {expected}, current "
+                             f"{workflow.version}")],
+                )  # fmt: skip
             doc = validate_workflow_document(
                 {
                     "name": fields.get("name", workflow.name),

@@ -31,10 +31,12 @@ STEP_FIELDS = (
 
 @dataclass
 class FaceError(Exception):
-    """An expected failure: its stable code and the JSON paths its details name."""
+    """An expected failure: its stable code, the JSON paths its details name, and its
+    message."""
 
     code: str
     paths: set[str] = field(default_factory=set)
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class RestFace(Face):
         if reply.status_code in ok:
             return reply.json() if reply.content else None
         error = reply.json()["error"]
-        raise FaceError(error["code"], {d["path"] for d in error["details"]})
+        raise FaceError(error["code"], {d["path"] for d in error["details"]}, error["message"])
 
     async def create_workflow(
         self, name: str, definition: Any, description: str | None = None
@@ -264,6 +266,7 @@ class GraphQLFace(Face):
             raise FaceError(
                 extensions.get("code", "graphql_error"),
                 {p["path"] for p in extensions.get("problems", [])},
+                error.get("message", ""),
             )
         assert reply.status_code == 200, reply.text
         data: dict[str, Any] = body["data"]
@@ -272,7 +275,8 @@ class GraphQLFace(Face):
     @staticmethod
     def _result(result: dict[str, Any], payload: str) -> dict[str, Any]:
         if "code" in result:
-            raise FaceError(result["code"], {p["path"] for p in result.get("problems", [])})
+            problems = {p["path"] for p in result.get("problems", [])}
+            raise FaceError(result["code"], problems, result.get("message", ""))
         found: dict[str, Any] = result[payload]
         return found
 

@@ -269,3 +269,31 @@ async def test_dead_letters_by_execution_read_and_redriven(server: Server, name:
         with pytest.raises(FaceError) as caught:
             await other.redrive_dead_letter(target)
         assert caught.value.code == "not_found"
+
+
+async def test_an_update_from_a_stale_version_is_a_conflict_that_changes_nothing(
+    face: Face,
+) -> None:
+    wf = await face.create_workflow("w", chain(1), "first")
+    mine = await face.update_workflow(wf["id"], definition=chain(2), expectedVersion=1)
+    assert mine["version"] == 2
+    renamed = await face.update_workflow(wf["id"], name="w2", expectedVersion=2)
+    assert (renamed["name"], renamed["version"]) == ("w2", 2)
+    # A second editor still holding version 1 is refused, whatever it changes.
+    for stale in ({"definition": chain(3)}, {"name": "theirs"}, {"description": "x"}):
+        with pytest.raises(FaceError) as caught:
+            await face.update_workflow(wf["id"], expectedVersion=1, **stale)
+        assert caught.value.code == "conflict"
+        assert "version 2" in caught.value.message and "version 1" in caught.value.message
+    assert await face.get_workflow(wf["id"]) == renamed
+    # Left out, nothing is checked; a version from the future is stale too.
+    assert (await face.update_workflow(wf["id"], description="d"))["description"] == "d"
+    with pytest.raises(FaceError) as future:
+        await face.update_workflow(wf["id"], name="n", expectedVersion=3)
+    assert future.value.code == "conflict"
+    with pytest.raises(FaceError) as bad:
+        await face.update_workflow(wf["id"], name="n", expectedVersion=0)
+    assert bad.value.code == "invalid_input"
+    with pytest.raises(FaceError) as missing:
+        await face.update_workflow(new_id(), name="n", expectedVersion=1)
+    assert missing.value.code == "not_found"
