@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rest_compat.http import ApiRoute
@@ -763,6 +763,15 @@ def _swagger_dir() -> Path | None:
 
 
 ASSETS = "/api/docs/assets"
+INIT_SCRIPT = "flowsync-init.js"
+
+# The page runs no inline script (its start-up is INIT_SCRIPT) and may load scripts,
+# styles, images and data from this origin only; Swagger UI sets inline styles.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 _PAGE_HTML = """<!doctype html>
 <html lang="en">
@@ -773,20 +782,27 @@ _PAGE_HTML = """<!doctype html>
 <link rel="stylesheet" href="{root}{assets}/swagger-ui.css">
 </head>
 <body>
-<div id="swagger-ui"></div>
+<div id="swagger-ui" data-openapi="{root}/api/openapi.json"></div>
 <script src="{root}{assets}/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle({{
-  url: "{root}/api/openapi.json",
-  dom_id: "#swagger-ui",
-  deepLinking: true,
-  validatorUrl: null,
-  persistAuthorization: true,
-  tryItOutEnabled: true
-}});
-</script>
+<script src="{root}{assets}/{init}"></script>
 </body>
 </html>
+"""
+
+# The key given to "Authorize" stays in the tab's memory: with persistAuthorization off,
+# Swagger UI writes nothing to localStorage, where any script on the origin could read it.
+_INIT_JS = """"use strict";
+(function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.getAttribute("data-openapi"),
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    persistAuthorization: false,
+    tryItOutEnabled: true
+  });
+})();
 """
 
 
@@ -796,16 +812,32 @@ async def openapi_json(request: Request) -> Response:
 
 async def docs(request: Request) -> Response:
     root = request.scope.get("root_path", "").rstrip("/")
-    return HTMLResponse(_PAGE_HTML.format(root=root, assets=ASSETS))
+    return HTMLResponse(
+        _PAGE_HTML.format(root=root, assets=ASSETS, init=INIT_SCRIPT),
+        headers={"Content-Security-Policy": DOCS_CSP, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def init_script(request: Request) -> Response:
+    return Response(
+        _INIT_JS,
+        media_type="text/javascript; charset=utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def routes() -> list[BaseRoute]:
-    """The document, the docs page and its assets."""
+    """The document, the docs page and its assets (Swagger UI's files and the script
+    that starts it)."""
     out: list[BaseRoute] = [
         ApiRoute("/api/openapi.json", {"GET": openapi_json}, name="openapi", limit_ip=False),
         ApiRoute("/api/docs", {"GET": docs}, name="docs", limit_ip=False),
     ]
     folder = _swagger_dir()
     if folder is not None:
-        out.append(Mount(ASSETS, app=StaticFiles(directory=folder), name="docs_assets"))
+        assets = [
+            Route(f"/{INIT_SCRIPT}", init_script, methods=["GET"]),
+            Mount("/", app=StaticFiles(directory=folder)),
+        ]
+        out.append(Mount(ASSETS, routes=assets, name="docs_assets"))
     return out
