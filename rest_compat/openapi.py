@@ -624,7 +624,10 @@ def _paths() -> Json:
                                  "repeated Idempotency-Key).", "WebhookAccepted"),
                     "default": {
                         "description": "A synchronous trigger's reply: the status, headers "
-                        "and body of the workflow's webhook_response step.",
+                        "(those a reply may carry: see docs/workflow-definition.md) and body of "
+                        "the workflow's webhook_response step. Every reply of this route "
+                        "carries X-Content-Type-Options: nosniff and Content-Security-Policy: "
+                        "sandbox; default-src 'none'.",
                         "content": {"*/*": {"schema": ANY}},
                     },
                 },
