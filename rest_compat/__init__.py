@@ -27,6 +27,7 @@ from rest_compat import (
     system,
     triggers,
     webhooks,
+    workers,
     workflows,
 )
 from rest_compat.errors import route_not_found
@@ -64,6 +65,7 @@ def routes() -> list[BaseRoute]:
         *system.routes(),
         *api_keys.routes(),
         *dead_letters.routes(),
+        *workers.routes(),
         *observability.routes(),
         *openapi.routes(),
         _ApiNotFound(),

@@ -17,6 +17,7 @@ from rest_compat.openapi import (
     listing,
     nullable,
     obj,
+    ref,
 )
 
 SCHEMAS: Json = {
@@ -49,6 +50,22 @@ SCHEMAS: Json = {
         }
     ),
     "DeadLetterList": listing("DeadLetter"),
+    "Worker": obj(
+        {
+            "id": STRING,
+            "hostname": STRING,
+            "pid": INT,
+            "concurrency": INT,
+            "running": {"type": "integer", "description": "Steps in flight at its last heartbeat."},
+            "heartbeatSeconds": {"type": "number"},
+            "startedAt": TIME,
+            "lastHeartbeatAt": TIME,
+            "alive": {"type": "boolean", "description": "False once it missed 3 heartbeats."},
+        }
+    ),
+    "WorkerList": obj(
+        {"items": {"type": "array", "items": ref("Worker")}, "nextCursor": {"type": "null"}}
+    ),
 }
 
 PATHS: Json = {
@@ -102,6 +119,14 @@ PATHS: Json = {
             [*_AUTHED, 404, 409], tag="dead-letters",
             description="409 when it was redriven already or its execution is no longer "
             "failed.",
+        ),
+    },
+    "/api/workers": {
+        "get": _operation(
+            "listWorkers", "Worker processes alive, and those dead for under ten minutes",
+            {"200": _json("Every worker (one page).", "WorkerList")}, _AUTHED, tag="workers",
+            description="Workers belong to no tenant: any authenticated caller sees the "
+            "same list (hostnames and pids, never what they run for whom).",
         ),
     },
 }  # fmt: skip

@@ -17,6 +17,7 @@ from flowsync.services.observability import (
     Timeline,
 )
 from flowsync.services.pagination import Page
+from flowsync.services.workers import WorkerInfo
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -142,6 +143,21 @@ def dead_letter(row: DeadLetter) -> Json:
         "payload": row.payload,
         "createdAt": _time(row.created_at),
         "redrivenAt": _time(row.redriven_at),
+    }
+
+
+def worker(row: WorkerInfo) -> Json:
+    """A worker process and its heartbeats."""
+    return {
+        "id": row.id,
+        "hostname": row.hostname,
+        "pid": row.pid,
+        "concurrency": row.concurrency,
+        "running": row.running,
+        "heartbeatSeconds": row.heartbeat_seconds,
+        "startedAt": _time(row.started_at),
+        "lastHeartbeatAt": _time(row.last_heartbeat_at),
+        "alive": row.alive,
     }
 
 

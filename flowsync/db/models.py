@@ -413,3 +413,26 @@ class AuditEntry(Base):
         Index("ix_audit_log_owner_page", "owner_id", text("id DESC")),
         Index("ix_audit_log_entity", "owner_id", "entity_type", "entity_id"),
     )
+
+
+class WorkerProcess(Base):
+    """A running `flowsync worker` process (or one that stopped without saying so). Each
+    writes its row at start, refreshes `last_heartbeat_at` and `running` (steps in flight)
+    on every lease heartbeat, and deletes it on a clean exit; a row whose heartbeat is
+    older than three of its intervals is a dead worker's. Not owned by a tenant."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    hostname: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    heartbeat_ms: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = _created()
+    last_heartbeat_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        # The list reads recent heartbeats only; old rows of crashed workers are pruned.
+        Index("ix_workers_heartbeat", "last_heartbeat_at"),
+    )

@@ -28,6 +28,7 @@ from flowsync.schema.operations import (
     TriggerPayload,
     TriggerType,
     UpdateTriggerResult,
+    WorkerType,
     to_json,
 )
 from flowsync.schema.results import (
@@ -127,6 +128,13 @@ async def dead_letter(info: Ctx, id: strawberry.ID) -> DeadLetterType | None:
     except NotFound:
         return None
     return DeadLetterType.of(row, loaders)
+
+
+async def workers(info: Ctx) -> list[WorkerType]:
+    """Worker processes alive, and those dead for less than ten minutes; any
+    authenticated caller sees them all (they belong to no tenant)."""
+    found = await info.context.services.workers.list(info.context.principal)
+    return [WorkerType.of(w) for w in found]
 
 
 async def metrics(info: Ctx, window_seconds: int | None = None) -> JSON:

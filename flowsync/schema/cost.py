@@ -31,7 +31,7 @@ from flowsync.services.pagination import DEFAULT_PAGE_SIZE
 CONNECTIONS = frozenset(
     {"workflows", "executions", "workflowVersions", "apiKeys", "deadLetters", "auditLog"}
 )
-LISTS = {"steps": 20, "timeline": 100}
+LISTS = {"steps": 20, "timeline": 100, "workers": 50}
 
 
 def query_cost(

@@ -18,6 +18,7 @@ from flowsync.resolvers.loaders import Loaders
 from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
 from flowsync.schema.types import Connection, ExecutionType, WorkflowType, connection
 from flowsync.services.pagination import Page, encode_cursor
+from flowsync.services.workers import WorkerInfo
 
 
 def to_json(value: Any) -> JSON:
@@ -173,6 +174,32 @@ class QueueStats:
     global_depth: int
     max_depth: int
     shedding_load: bool
+
+
+@strawberry.type(name="Worker")
+class WorkerType:
+    """A worker process (shared by every tenant: hostnames and pids, nothing it runs).
+    `alive` is false once it missed three heartbeats; dead ones are listed for ten
+    minutes after their last heartbeat."""
+
+    id: strawberry.ID
+    hostname: str
+    pid: int
+    concurrency: int
+    running: int = strawberry.field(description="Steps in flight at its last heartbeat.")
+    heartbeat_seconds: float
+    started_at: datetime
+    last_heartbeat_at: datetime
+    alive: bool
+
+    @classmethod
+    def of(cls, row: WorkerInfo) -> WorkerType:
+        return cls(
+            id=strawberry.ID(row.id), hostname=row.hostname, pid=row.pid,
+            concurrency=row.concurrency, running=row.running,
+            heartbeat_seconds=row.heartbeat_seconds, started_at=row.started_at,
+            last_heartbeat_at=row.last_heartbeat_at, alive=row.alive,
+        )  # fmt: skip
 
 
 @strawberry.type

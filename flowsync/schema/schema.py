@@ -40,7 +40,13 @@ from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.cost import QueryCostLimiter
-from flowsync.schema.operations import AuditEntry, DeadLetterType, QueueStats, TriggerType
+from flowsync.schema.operations import (
+    AuditEntry,
+    DeadLetterType,
+    QueueStats,
+    TriggerType,
+    WorkerType,
+)
 from flowsync.schema.types import (
     ApiKeyType,
     Connection,
@@ -75,6 +81,7 @@ class Query:
     audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
     scheduler_status: JSON = strawberry.field(resolver=operations.scheduler_status)
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
+    workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
 
 
 @strawberry.type

@@ -17,6 +17,7 @@ from flowsync.services.dead_letters import DeadLetterService
 from flowsync.services.executions import ExecutionService
 from flowsync.services.triggers import TriggerService
 from flowsync.services.webhooks import WebhookService
+from flowsync.services.workers import WorkerService
 from flowsync.services.workflows import WorkflowService
 from flowsync.worker.queue import create_pool
 
@@ -37,6 +38,7 @@ class Services:
     authenticator: Authenticator
     triggers: TriggerService
     webhooks: WebhookService
+    workers: WorkerService
 
     async def close(self) -> None:
         """Release both connection pools. Connections still in use after 10 s are
@@ -81,4 +83,5 @@ async def build_services(settings: Settings, url: str) -> Services:
             webhook_base_url=settings.webhook_base_url,
         ),
         webhooks=WebhookService(pool, executions, max_body_bytes=settings.max_body_bytes),
+        workers=WorkerService(pool),
     )

@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from flowsync.worker.handlers import (
     Waiting,
     build_variables,
 )
+from flowsync.worker.presence import Presence
 from flowsync.worker.queue import CANCEL_CHANNEL, JOBS_CHANNEL, QUERIES, ClaimedJob, Queue
 from flowsync.worker.registry import HandlerRegistry
 
@@ -96,6 +97,9 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.queue = Queue(pool, self.worker_id, lease_seconds)
+        self.presence = Presence(
+            pool, self.worker_id, concurrency=concurrency, heartbeat_seconds=heartbeat_seconds
+        )
         self.workflows = WorkflowCache(pool)
         self.orchestrator = Orchestrator(
             pool, self.workflows, worker_id=self.worker_id, lease_seconds=lease_seconds
@@ -150,6 +154,7 @@ class Worker:
             asyncio.create_task(self._every(self.heartbeat_seconds, self._heartbeat)),
             asyncio.create_task(self._every(self.reclaim_seconds, self._reclaim)),
         ]
+        await self._note_presence("join", self.presence.join())
         log.info("worker %s started (concurrency %d)", self.worker_id, self.concurrency)
         try:
             await self._loop()
@@ -158,6 +163,7 @@ class Worker:
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
+            await self._note_presence("leave", self.presence.leave())
             await listener.close()
             try:
                 await asyncio.wait_for(self.registry.close(), 5)
@@ -377,6 +383,22 @@ class Worker:
                 log.exception("%s failed", getattr(fn, "__name__", fn))
 
     async def _heartbeat(self) -> None:
+        """Extend the leases held; then, whatever became of that, tell the workers table
+        that this process lives and how many steps it runs."""
+        try:
+            await self._extend_leases()
+        finally:
+            await self._note_presence("heartbeat", self.presence.beat(len(self._tasks)))
+
+    async def _note_presence(self, what: str, call: Awaitable[None]) -> None:
+        """The workers table is for people to look at: failing to write it is logged and
+        never stops the worker or its leases."""
+        try:
+            await call
+        except Exception as exc:
+            log.warning("writing the workers table (%s) failed: %s", what, exc)
+
+    async def _extend_leases(self) -> None:
         held = [(task, job) for task, job in self._tasks.items()]
         if not held:
             return

@@ -23,6 +23,10 @@ API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt")
 DEAD_LETTER_FIELDS = (
     "id", "executionId", "nodeId", "attempts", "error", "payload", "createdAt", "redrivenAt",
 )  # fmt: skip
+WORKER_FIELDS = (
+    "id", "hostname", "pid", "concurrency", "running", "heartbeatSeconds", "startedAt",
+    "lastHeartbeatAt", "alive",
+)  # fmt: skip
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
     "startedAt", "finishedAt", "durationMs",
@@ -127,6 +131,9 @@ class Face(abc.ABC):
 
     @abc.abstractmethod
     async def redrive_dead_letter(self, letter_id: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def list_workers(self) -> list[dict[str, Any]]: ...
 
 
 class RestFace(Face):
@@ -235,6 +242,13 @@ class RestFace(Face):
     async def redrive_dead_letter(self, letter_id: str) -> dict[str, Any]:
         reply = await self.http.post(f"/api/dead-letters/{letter_id}/redrive")
         return pick(self._check(reply, 200), DEAD_LETTER_FIELDS)
+
+    async def list_workers(self) -> list[dict[str, Any]]:
+        body = self._check(await self.http.get("/api/workers"), 200)
+        assert body["nextCursor"] is None
+        assert all(set(w) == set(WORKER_FIELDS) for w in body["items"]), body
+        items: list[dict[str, Any]] = body["items"]
+        return items
 
 
 _W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
@@ -437,6 +451,11 @@ class GraphQLFace(Face):
             id=letter_id,
         )
         return self._result(data["redriveDeadLetter"], "deadLetter")
+
+    async def list_workers(self) -> list[dict[str, Any]]:
+        data = await self._run(f"{{ workers {{ {' '.join(WORKER_FIELDS)} }} }}")
+        found: list[dict[str, Any]] = data["workers"]
+        return found
 
 
 def _listing(page: dict[str, Any]) -> Listing:

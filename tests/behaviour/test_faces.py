@@ -297,3 +297,18 @@ async def test_an_update_from_a_stale_version_is_a_conflict_that_changes_nothing
     with pytest.raises(FaceError) as missing:
         await face.update_workflow(new_id(), name="n", expectedVersion=1)
     assert missing.value.code == "not_found"
+
+
+async def test_both_faces_list_the_same_workers_to_every_owner(server: Server) -> None:
+    mine, theirs = await server.owner(), await server.owner()
+    async with worker(server.services) as running:
+        lists = [
+            await face(owner.http).list_workers()
+            for face in (RestFace, GraphQLFace)
+            for owner in (mine, theirs)
+        ]
+    assert all(found == lists[0] for found in lists)
+    [only] = lists[0]
+    assert (only["id"], only["alive"], only["concurrency"]) == (running.worker_id, True, 8)
+    for name in FACES:
+        assert await FACES[name](mine.http).list_workers() == []  # it left on stopping

@@ -15,6 +15,7 @@ NEW_ROUTES = [
     ("GET", "/api/dead-letters/x"),
     ("POST", "/api/dead-letters/x/redrive"),
     ("POST", "/api/executions/x/retry"),
+    ("GET", "/api/workers"),
 ]
 
 
