@@ -793,9 +793,11 @@ _PAGE_HTML = """<!doctype html>
 """
 
 # The key given to "Authorize" stays in the tab's memory: with persistAuthorization off,
-# Swagger UI writes nothing to localStorage, where any script on the origin could read it.
+# Swagger UI writes nothing to localStorage, where any script on the origin could read it;
+# a key an earlier version of this page kept there ("authorized") is removed.
 _INIT_JS = """"use strict";
 (function () {
+  try { window.localStorage.removeItem("authorized"); } catch (e) {}
   var root = document.getElementById("swagger-ui");
   window.ui = SwaggerUIBundle({
     url: root.getAttribute("data-openapi"),

@@ -41,4 +41,6 @@ async def test_swagger_ui_does_not_persist_the_authorization(server: Server) -> 
     code = script.text
     assert "SwaggerUIBundle(" in code
     assert re.search(r"persistAuthorization:\s*false", code)
-    assert "localStorage" not in code and "sessionStorage" not in code
+    assert "setItem" not in code and "sessionStorage" not in code
+    # A key that an earlier version of the page persisted is removed.
+    assert 'localStorage.removeItem("authorized")' in code
