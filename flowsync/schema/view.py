@@ -50,9 +50,10 @@ from flowsync.services.container import Services
 CREDENTIAL = "flowsync.credential"
 log = logging.getLogger("flowsync.graphql")
 
-# The close code of a socket whose credential stopped authenticating: the code
-# graphql-transport-ws already closes with when `connection_init` is refused.
-CLOSE_UNAUTHENTICATED = 4403
+# The close code of a socket whose credential stopped authenticating: 4401, as HTTP's 401
+# for a bad credential. graphql-ws clients (GraphiQL's too) take 4401 as final, where
+# they retry after a 4403, which the same credential could never pass.
+CLOSE_UNAUTHENTICATED = 4401
 
 # Every mutation operation begins with the name token `mutation`, which no escape or
 # other token can spell; a document without it holds no mutation. A document that only

@@ -1,5 +1,5 @@
 """A websocket runs every operation under a credential that is still valid: a revoked key
-or an expired JWT gets its next operation refused and its socket closed (4403, with the
+or an expired JWT gets its next operation refused and its socket closed (4401, with the
 reason), on both protocols; a mutation re-checks at once. Every operation sent over a
 socket counts against its owner's rate limit, as an HTTP request does."""
 
@@ -106,7 +106,7 @@ def errors_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def refused(socket: Socket, query: str, gist: str) -> None:
     """The operation gets an unauthenticated error naming `gist`, then the socket closes
-    with 4403 and the same reason."""
+    with 4401 and the same reason."""
     oid = await socket.send(query)
     message = await socket.reply(oid)
     assert message["type"] == "error", message
@@ -114,7 +114,7 @@ async def refused(socket: Socket, query: str, gist: str) -> None:
     assert error["extensions"]["code"] == "unauthenticated"
     assert gist in error["message"]
     code, reason = await socket.closed()
-    assert code == 4403
+    assert code == 4401
     assert gist in reason
 
 
@@ -183,7 +183,7 @@ async def test_a_revoked_key_ends_its_socket_within_the_check_period(
     (error,) = errors_of(message)
     assert error["extensions"]["code"] == "unauthenticated" and "revoked" in error["message"]
     code, reason = await socket.closed()
-    assert (code, "revoked" in reason) == (4403, True)
+    assert (code, "revoked" in reason) == (4401, True)
     assert time.monotonic() - revoked_at < 2 * period + 1
     with pytest.raises(ConnectionClosed):  # no query runs on it any more
         await socket.send(HEALTH)
@@ -195,7 +195,7 @@ async def test_an_idle_socket_is_closed_when_its_key_is_revoked(api: Api, opened
     keys = await api.services.api_keys.list(a.principal)
     await api.services.api_keys.revoke(a.principal, keys[0].id)
     code, reason = await socket.closed()
-    assert code == 4403 and "revoked" in reason
+    assert code == 4401 and "revoked" in reason
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,7 @@ async def test_a_socket_is_closed_when_its_jwt_expires(
         query = HEALTH if protocol == TRANSPORT_WS else QUEUE
         await answered(socket, query)
         code, reason = await socket.closed()
-        assert code == 4403 and "expired" in reason
+        assert code == 4401 and "expired" in reason
         # `exp` is in whole seconds: the token ends within a second before made + 2.
         assert made + expires_in - 1 <= time.time() < made + expires_in + 1
         with pytest.raises(ConnectionClosed):  # no query runs on it any more
