@@ -14,7 +14,7 @@ from limits.storage import storage_from_string
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -22,6 +22,7 @@ import rest_compat
 from flowsync.config import Settings
 from flowsync.errors import FlowSyncError, PayloadTooLarge, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
+from flowsync.schema import graphiql
 from flowsync.schema.schema import build_schema
 from flowsync.schema.view import CREDENTIAL, GraphQLView
 from flowsync.services.auth import Credential
@@ -173,11 +174,14 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
             if live is not None:
                 await live.stop()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", endpoint, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", endpoint),
+    ]
+    if services.settings.graphiql:  # the files of GraphiQL's page
+        routes.append(graphiql.assets())
     app = Starlette(
-        routes=[
-            Route("/graphql", endpoint, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", endpoint),
-        ],
+        routes=routes,
         lifespan=lifespan,
     )
     app.state.services = services

@@ -43,6 +43,7 @@ from flowsync.events.runtime import LiveEvents
 from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
+from flowsync.schema import graphiql
 from flowsync.schema.schema import Schema
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
@@ -247,6 +248,11 @@ class GraphQLView(GraphQL[Context, None]):
         # Set by the app: counts one request of the credential's owner (a websocket's
         # connection, and each operation sent over it); RateLimited when over the limit.
         self.rate_limit: Callable[[Credential], Awaitable[None]] | None = None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # FlowSync's own GraphiQL page (its files served by FlowSync, under a CSP), not
+        # Strawberry's, which loads them from a CDN and keeps headers in localStorage.
+        return graphiql.page(request.scope.get("root_path", ""))
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses nesting deeper than 1024 with a JSONDecodeError (a 400); the
