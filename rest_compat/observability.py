@@ -1,4 +1,5 @@
-"""`/api/observability/metrics` (the caller's JSON snapshot), `/api/observability/audit`
+"""`/api/observability/metrics` (the caller's JSON snapshot), `.../metrics/series` (the
+same figures in time buckets), `/api/observability/audit`
 (the caller's audit log) and `/metrics` (this process's metrics in the Prometheus text
 format: the engine's, and HTTP requests per route template and status).
 
@@ -39,6 +40,16 @@ async def metrics_snapshot(request: Request) -> Response:
     return json_response(serialize.metrics(snapshot))
 
 
+async def metrics_series(request: Request) -> Response:
+    principal = await authenticate(request)
+    series = await observability(request).metrics_series(
+        principal,
+        window_seconds=query_int(request, "windowSeconds"),
+        bucket_seconds=query_int(request, "bucketSeconds"),
+    )
+    return json_response(serialize.metrics_series(series))
+
+
 async def audit_log(request: Request) -> Response:
     principal = await authenticate(request)
     found = await observability(request).audit_log(
@@ -67,6 +78,11 @@ def routes() -> list[ApiRoute]:
     return [
         ApiRoute(
             "/api/observability/metrics", {"GET": metrics_snapshot}, name="observability_metrics"
+        ),
+        ApiRoute(
+            "/api/observability/metrics/series",
+            {"GET": metrics_series},
+            name="observability_metrics_series",
         ),
         ApiRoute("/api/observability/audit", {"GET": audit_log}, name="observability_audit"),
         ApiRoute("/metrics", {"GET": prometheus}, name="prometheus", limit_ip=False),

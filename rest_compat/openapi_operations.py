@@ -63,6 +63,29 @@ SCHEMAS: Json = {
             "alive": {"type": "boolean", "description": "False once it missed 3 heartbeats."},
         }
     ),
+    "MetricsSeries": obj(
+        {
+            "windowSeconds": INT,
+            "bucketSeconds": INT,
+            "generatedAt": TIME,
+            "sampled": {"type": "boolean"},
+            "buckets": {
+                "type": "array",
+                "maxItems": 500,
+                "items": obj(
+                    {
+                        "start": TIME,
+                        "executionsStarted": INT,
+                        "executionsCompleted": INT,
+                        "executionsFailed": INT,
+                        "stepsCompleted": INT,
+                        "stepDurationP50Ms": nullable({"type": "number"}),
+                        "stepDurationP95Ms": nullable({"type": "number"}),
+                    }
+                ),
+            },
+        }
+    ),
     "WorkerList": obj(
         {"items": {"type": "array", "items": ref("Worker")}, "nextCursor": {"type": "null"}}
     ),
@@ -119,6 +142,22 @@ PATHS: Json = {
             [*_AUTHED, 404, 409], tag="dead-letters",
             description="409 when it was redriven already or its execution is no longer "
             "failed.",
+        ),
+    },
+    "/api/observability/metrics/series": {
+        "get": _operation(
+            "getMetricsSeries", "The caller's executions and steps in time buckets",
+            {"200": _json("The series, oldest bucket first.", "MetricsSeries")},
+            [400, *_AUTHED], tag="observability",
+            params=[
+                _query("windowSeconds", {"type": "integer", "minimum": 60, "maximum": 604800},
+                       "The window, in seconds (default 3600)."),
+                _query("bucketSeconds", {"type": "integer", "minimum": 1},
+                       "The bucket, in seconds (default 60); at most 500 buckets."),
+            ],
+            description="Buckets are aligned to multiples of bucketSeconds (UTC); the last "
+            "holds generatedAt. Over the executions created in the span (newest 10,000) and "
+            "their completed steps (50,000): `sampled` says a bound was reached.",
         ),
     },
     "/api/workers": {

@@ -12,6 +12,7 @@ from flowsync.scheduler.scheduler import SchedulerStatus
 from flowsync.services.observability import (
     AuditRecord,
     Health,
+    MetricsSeries,
     MetricsSnapshot,
     QueueReport,
     Timeline,
@@ -226,6 +227,28 @@ def metrics(row: MetricsSnapshot) -> Json:
                 for n in row.step_latency
             ],
         },
+    }
+
+
+def metrics_series(row: MetricsSeries) -> Json:
+    """The metrics series: its buckets oldest first."""
+    return {
+        "windowSeconds": row.window_seconds,
+        "bucketSeconds": row.bucket_seconds,
+        "generatedAt": _time(row.generated_at),
+        "sampled": row.sampled,
+        "buckets": [
+            {
+                "start": _time(b.start),
+                "executionsStarted": b.executions_started,
+                "executionsCompleted": b.executions_completed,
+                "executionsFailed": b.executions_failed,
+                "stepsCompleted": b.steps_completed,
+                "stepDurationP50Ms": b.step_duration_p50_ms,
+                "stepDurationP95Ms": b.step_duration_p95_ms,
+            }
+            for b in row.buckets
+        ],
     }
 
 

@@ -21,6 +21,7 @@ from flowsync.schema.operations import (
     CreateTriggerResult,
     DeadLetterPayload,
     DeadLetterType,
+    MetricsSeries,
     QueueStats,
     RedriveDeadLetterResult,
     RotateTriggerSecretResult,
@@ -143,6 +144,18 @@ async def metrics(info: Ctx, window_seconds: int | None = None) -> JSON:
         info.context.principal, window_seconds=window_seconds
     )
     return to_json(snapshot)
+
+
+async def metrics_series(
+    info: Ctx, window_seconds: int | None = None, bucket_seconds: int | None = None
+) -> MetricsSeries:
+    """The caller's metrics over the window (default 3600 s) in buckets (default 60 s;
+    at most 500 buckets): executions started, completed, failed, steps completed and
+    their run-time p50/p95 per bucket."""
+    series = await _observability(info).metrics_series(
+        info.context.principal, window_seconds=window_seconds, bucket_seconds=bucket_seconds
+    )
+    return MetricsSeries.of(series)
 
 
 async def audit_log(

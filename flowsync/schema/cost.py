@@ -24,14 +24,16 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from flowsync.services.observability import MAX_BUCKETS
 from flowsync.services.pagination import DEFAULT_PAGE_SIZE
 
 # Fields that return a connection (their `first` multiplies) and lists without paging
-# (the figure is what one usually holds: a workflow's steps, an execution's timeline).
+# (the figure is what one usually holds: a workflow's steps, an execution's timeline;
+# for a metrics series' buckets, the most it may hold).
 CONNECTIONS = frozenset(
     {"workflows", "executions", "workflowVersions", "apiKeys", "deadLetters", "auditLog"}
 )
-LISTS = {"steps": 20, "timeline": 100, "workers": 50}
+LISTS = {"steps": 20, "timeline": 100, "workers": 50, "buckets": MAX_BUCKETS}
 
 
 def query_cost(

@@ -17,6 +17,7 @@ from flowsync.db.models import DeadLetter, Trigger
 from flowsync.resolvers.loaders import Loaders
 from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
 from flowsync.schema.types import Connection, ExecutionType, WorkflowType, connection
+from flowsync.services.observability import MetricsSeries as MetricsSeriesRow
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.workers import WorkerInfo
 
@@ -199,6 +200,53 @@ class WorkerType:
             concurrency=row.concurrency, running=row.running,
             heartbeat_seconds=row.heartbeat_seconds, started_at=row.started_at,
             last_heartbeat_at=row.last_heartbeat_at, alive=row.alive,
+        )  # fmt: skip
+
+
+@strawberry.type
+class MetricsBucket:
+    """One bucket of `metricsSeries`, from `start` for the series' `bucketSeconds`."""
+
+    start: datetime
+    executions_started: int = strawberry.field(description="Executions created in it.")
+    executions_completed: int
+    executions_failed: int
+    steps_completed: int
+    step_duration_p50_ms: float | None = strawberry.field(
+        description="Run time (started to finished) of its completed steps; null: none."
+    )
+    step_duration_p95_ms: float | None
+
+
+@strawberry.type
+class MetricsSeries:
+    """The caller's figures in buckets, oldest first, every bucket present. Buckets are
+    aligned to multiples of `bucketSeconds` (UTC); the last holds `generatedAt`.
+    `sampled`: a bound was reached (the newest 10,000 executions, 50,000 steps)."""
+
+    window_seconds: int
+    bucket_seconds: int
+    generated_at: datetime
+    sampled: bool
+    buckets: list[MetricsBucket]
+
+    @classmethod
+    def of(cls, row: MetricsSeriesRow) -> MetricsSeries:
+        return cls(
+            window_seconds=row.window_seconds,
+            bucket_seconds=row.bucket_seconds,
+            generated_at=row.generated_at,
+            sampled=row.sampled,
+            buckets=[
+                MetricsBucket(
+                    start=b.start, executions_started=b.executions_started,
+                    executions_completed=b.executions_completed,
+                    executions_failed=b.executions_failed, steps_completed=b.steps_completed,
+                    step_duration_p50_ms=b.step_duration_p50_ms,
+                    step_duration_p95_ms=b.step_duration_p95_ms,
+                )
+                for b in row.buckets
+            ],
         )  # fmt: skip
 
 

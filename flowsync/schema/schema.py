@@ -43,6 +43,7 @@ from flowsync.schema.cost import QueryCostLimiter
 from flowsync.schema.operations import (
     AuditEntry,
     DeadLetterType,
+    MetricsSeries,
     QueueStats,
     TriggerType,
     WorkerType,
@@ -82,6 +83,7 @@ class Query:
     scheduler_status: JSON = strawberry.field(resolver=operations.scheduler_status)
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
     workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
+    metrics_series: MetricsSeries = strawberry.field(resolver=operations.metrics_series)
 
 
 @strawberry.type

@@ -15,10 +15,11 @@ import binascii
 import functools
 import json
 import logging
+import math
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditRecord",
     "Health",
+    "MetricsBucket",
+    "MetricsSeries",
     "MetricsSnapshot",
     "NodeLatency",
     "ObservabilityService",
@@ -57,6 +60,9 @@ THROUGHPUT_SECONDS = 60
 MAX_EXECUTIONS_SAMPLED = 10_000
 MAX_STEPS_SAMPLED = 50_000
 HEALTH_TIMEOUT_SECONDS = 2.0
+# The most buckets one metrics series may have.
+MAX_BUCKETS = 500
+DEFAULT_BUCKET_SECONDS = 60
 
 
 def _load_queries() -> dict[str, str]:
@@ -113,6 +119,37 @@ class MetricsSnapshot:
     def executions_total(self) -> int:
         """Executions created in the window (up to the sampling bound)."""
         return sum(self.executions_by_status.values())
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsBucket:
+    """One bucket of a metrics series, from `start` for the series' `bucket_seconds`:
+    executions created (started), completed and failed in it, steps completed in it,
+    and those steps' run-time percentiles in milliseconds (None without steps)."""
+
+    start: datetime
+    executions_started: int
+    executions_completed: int
+    executions_failed: int
+    steps_completed: int
+    step_duration_p50_ms: float | None
+    step_duration_p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSeries:
+    """The caller's figures over the last `window_seconds` in buckets of `bucket_seconds`,
+    oldest first, every bucket present (zeros included). Buckets are aligned to whole
+    multiples of `bucket_seconds` (UTC), the last holds `generated_at`; so they cover the
+    window rounded to whole buckets. Like the snapshot, the figures are over the
+    executions created in the series' span (the newest MAX_EXECUTIONS_SAMPLED) and their
+    completed steps (MAX_STEPS_SAMPLED at most): `sampled` says a bound was reached."""
+
+    window_seconds: int
+    bucket_seconds: int
+    generated_at: datetime
+    sampled: bool
+    buckets: list[MetricsBucket]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +267,29 @@ def check_window(seconds: int | None) -> int:
     return seconds
 
 
+def check_buckets(window: int, bucket_seconds: int | None) -> int:
+    """A series' bucket size in seconds: 1 to the window, and at most MAX_BUCKETS
+    buckets in the window; default a minute, or what MAX_BUCKETS needs for a long
+    window."""
+    if bucket_seconds is None:
+        return max(DEFAULT_BUCKET_SECONDS, math.ceil(window / MAX_BUCKETS))
+    if not 1 <= bucket_seconds <= window:
+        raise InvalidInput(
+            f"The bucket must be 1 to {window} seconds (the window).",
+            [Problem("bucketSeconds", f"must be 1 to {window}, got {bucket_seconds}")],
+        )
+    count = math.ceil(window / bucket_seconds)
+    if count > MAX_BUCKETS:
+        least = math.ceil(window / MAX_BUCKETS)
+        raise InvalidInput(
+            f"{window} seconds in buckets of {bucket_seconds} make {count} buckets; the "
+            f"limit is {MAX_BUCKETS}. Use bucketSeconds of {least} or more, or a shorter "
+            "window.",
+            [Problem("bucketSeconds", f"must be at least {least} for a {window} s window")],
+        )
+    return bucket_seconds
+
+
 def _percentiles(values: list[float] | None) -> tuple[float, float, float] | None:
     if not values or len(values) != 3 or any(v is None for v in values):
         return None
@@ -307,6 +367,49 @@ class ObservabilityService:
             or sum(n.count for n in nodes) >= MAX_STEPS_SAMPLED
         )
         return MetricsSnapshot(window, now, by_status, nodes, int(completed or 0), sampled)
+
+    async def metrics_series(
+        self,
+        principal: Principal,
+        *,
+        window_seconds: int | None = None,
+        bucket_seconds: int | None = None,
+    ) -> MetricsSeries:
+        """The caller's metrics over the window (default one hour) in buckets (default a
+        minute), at most MAX_BUCKETS of them; one bounded statement (see
+        `observability.sql`, metrics_series)."""
+        window = check_window(window_seconds)
+        size = check_buckets(window, bucket_seconds)
+        count = math.ceil(window / size)
+        async with self._pool.acquire() as conn:
+            now: datetime = await conn.fetchval("SELECT now()")
+            last = math.floor(now.timestamp() / size) * size
+            first = datetime.fromtimestamp(last - (count - 1) * size, UTC)
+            rows = await conn.fetch(
+                QUERIES["metrics_series"], principal.owner_id, first, float(size),
+                MAX_EXECUTIONS_SAMPLED, MAX_STEPS_SAMPLED,
+            )  # fmt: skip
+        found = {row["bucket"]: row for row in rows}
+        buckets: list[MetricsBucket] = []
+        for i in range(count):
+            row = found.get(i)
+            run = row["run"] if row is not None else None
+            buckets.append(
+                MetricsBucket(
+                    start=first + timedelta(seconds=i * size),
+                    executions_started=row["started"] if row else 0,
+                    executions_completed=row["completed"] if row else 0,
+                    executions_failed=row["failed"] if row else 0,
+                    steps_completed=row["steps"] if row else 0,
+                    step_duration_p50_ms=round(run[0], 3) if run else None,
+                    step_duration_p95_ms=round(run[1], 3) if run else None,
+                )
+            )
+        sampled = (
+            sum(b.executions_started for b in buckets) >= MAX_EXECUTIONS_SAMPLED
+            or sum(b.steps_completed for b in buckets) >= MAX_STEPS_SAMPLED
+        )
+        return MetricsSeries(window, size, now, sampled, buckets)
 
     async def audit_log(
         self,

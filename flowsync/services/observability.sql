@@ -63,3 +63,46 @@ SELECT count(*)::int
 -- name: schema_revision
 -- Where the database's schema is (the health check's readiness probe).
 SELECT version_num FROM alembic_version;
+
+-- name: metrics_series
+-- The caller's executions created since $2 (the first bucket's start), newest first, at
+-- most $4 of them (ix_executions_owner_page), and their completed steps, at most $5
+-- (uq_step_executions_node), counted per bucket of $3 seconds from $2: executions by
+-- creation (started), by finish (completed, failed); steps by finish, with run-time
+-- percentiles. Steps reused by a retry ran in another execution: left out.
+WITH recent AS (
+    SELECT id, status, created_at, finished_at
+      FROM executions
+     WHERE owner_id = $1 AND created_at >= $2
+     ORDER BY created_at DESC
+     LIMIT $4
+), done AS (
+    SELECT s.finished_at, extract(epoch FROM s.finished_at - s.started_at) * 1000 AS run_ms
+      FROM recent e
+      JOIN step_executions s ON s.execution_id = e.id
+     WHERE s.status = 'COMPLETED'
+       AND s.started_at IS NOT NULL
+       AND s.finished_at IS NOT NULL
+       AND s.reused_from_id IS NULL
+     LIMIT $5
+), marks AS (
+    SELECT created_at AS at, 1 AS started, 0 AS completed, 0 AS failed, NULL::float8 AS run_ms
+      FROM recent
+    UNION ALL
+    SELECT finished_at, 0, (status = 'COMPLETED')::int, (status = 'FAILED')::int, NULL
+      FROM recent
+     WHERE status IN ('COMPLETED', 'FAILED') AND finished_at IS NOT NULL
+    UNION ALL
+    SELECT finished_at, 0, 0, 0, run_ms
+      FROM done
+)
+SELECT floor(extract(epoch FROM at - $2) / $3)::int AS bucket,
+       sum(started)::int AS started,
+       sum(completed)::int AS completed,
+       sum(failed)::int AS failed,
+       count(run_ms)::int AS steps,
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY run_ms)
+           FILTER (WHERE run_ms IS NOT NULL) AS run
+  FROM marks
+ GROUP BY 1
+ ORDER BY 1;

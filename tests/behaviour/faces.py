@@ -135,6 +135,11 @@ class Face(abc.ABC):
     @abc.abstractmethod
     async def list_workers(self) -> list[dict[str, Any]]: ...
 
+    @abc.abstractmethod
+    async def metrics_series(
+        self, window: int | None = None, bucket: int | None = None
+    ) -> dict[str, Any]: ...
+
 
 class RestFace(Face):
     """The REST face: routes, statuses and the error envelope."""
@@ -249,6 +254,15 @@ class RestFace(Face):
         assert all(set(w) == set(WORKER_FIELDS) for w in body["items"]), body
         items: list[dict[str, Any]] = body["items"]
         return items
+
+    async def metrics_series(
+        self, window: int | None = None, bucket: int | None = None
+    ) -> dict[str, Any]:
+        params = {"windowSeconds": window, "bucketSeconds": bucket}
+        given = {k: v for k, v in params.items() if v is not None}
+        reply = await self.http.get("/api/observability/metrics/series", params=given)
+        found: dict[str, Any] = self._check(reply, 200)
+        return found
 
 
 _W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
@@ -455,6 +469,20 @@ class GraphQLFace(Face):
     async def list_workers(self) -> list[dict[str, Any]]:
         data = await self._run(f"{{ workers {{ {' '.join(WORKER_FIELDS)} }} }}")
         found: list[dict[str, Any]] = data["workers"]
+        return found
+
+    async def metrics_series(
+        self, window: int | None = None, bucket: int | None = None
+    ) -> dict[str, Any]:
+        data = await self._run(
+            "query($w: Int, $b: Int) { metricsSeries(windowSeconds: $w, bucketSeconds: $b) {"
+            " windowSeconds bucketSeconds generatedAt sampled buckets { start"
+            " executionsStarted executionsCompleted executionsFailed stepsCompleted"
+            " stepDurationP50Ms stepDurationP95Ms } } }",
+            w=window,
+            b=bucket,
+        )
+        found: dict[str, Any] = data["metricsSeries"]
         return found
 
 

@@ -312,3 +312,27 @@ async def test_both_faces_list_the_same_workers_to_every_owner(server: Server) -
     assert (only["id"], only["alive"], only["concurrency"]) == (running.worker_id, True, 8)
     for name in FACES:
         assert await FACES[name](mine.http).list_workers() == []  # it left on stopping
+
+
+async def test_the_metrics_series_is_the_same_through_both_faces(server: Server) -> None:
+    owner = await server.owner()
+    rest, graphql = RestFace(owner.http), GraphQLFace(owner.http)
+    await failed_runs(server.services, owner.principal, 2)
+    # Hour-long buckets: both reads fall in the same ones but at an hour's turn.
+    via_rest = await rest.metrics_series(7200, 3600)
+    via_graphql = await graphql.metrics_series(7200, 3600)
+    for series in (via_rest, via_graphql):
+        del series["generatedAt"]
+        assert sum(b["executionsFailed"] for b in series["buckets"]) == 2
+    if via_rest["buckets"][0]["start"] == via_graphql["buckets"][0]["start"]:
+        assert via_rest == via_graphql
+    assert set(via_rest) == set(via_graphql)
+    assert set(via_rest["buckets"][0]) == set(via_graphql["buckets"][0])
+    for face in (rest, graphql):
+        with pytest.raises(FaceError) as caught:
+            await face.metrics_series(86400, 60)
+        assert caught.value.code == "invalid_input" and caught.value.paths == {"bucketSeconds"}
+        assert "500" in caught.value.message
+    other = await face_of(server, "rest")
+    theirs = await other.metrics_series(7200, 3600)
+    assert all(b["executionsStarted"] == 0 for b in theirs["buckets"])
