@@ -36,7 +36,14 @@ SCHEMAS: Json = {
         ["id", "name", "prefix", "createdAt", "revokedAt"],
     ),
     "ApiKeyList": listing("ApiKey"),
-    "CreateApiKey": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200}}),
+    "CreateApiKey": obj(
+        {
+            "name": {
+                "type": "string",
+                "description": "1 to 200 characters once surrounding spaces are removed.",
+            }
+        }
+    ),
     "DeadLetter": obj(
         {
             "id": STRING,

@@ -68,13 +68,14 @@ async def triggers(
     after: str | None = None,
 ) -> Connection[TriggerType]:
     """The caller's triggers, newest first, optionally of one workflow."""
+    loaders = info.context.loaders()
     try:
         page = await info.context.services.triggers.list(
-            info.context.principal, workflow_id=workflow_id, limit=first, cursor=after
+            loaders.principal, workflow_id=workflow_id, limit=first, cursor=after
         )
     except NotFound:
         page = Page([], None)
-    return TriggerType.page(page, after)
+    return TriggerType.page(page, loaders, after)
 
 
 async def trigger(info: Ctx, id: strawberry.ID) -> TriggerType | None:

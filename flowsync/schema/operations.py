@@ -73,6 +73,7 @@ class TriggerType:
     last_fired_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    loaders: strawberry.Private[Loaders | None] = None
 
     @strawberry.field
     def webhook_url(self, info: Info[Any, None]) -> str | None:
@@ -83,18 +84,14 @@ class TriggerType:
 
     @strawberry.field
     async def workflow(self, info: Info[Any, None]) -> WorkflowType | None:
-        """The workflow it starts (null once the workflow was deleted)."""
-        from flowsync.errors import NotFound
-
-        loaders = info.context.loaders()
-        try:
-            row = await info.context.services.workflows.get(loaders.principal, self.workflow_id)
-        except NotFound:
-            return None
-        return WorkflowType.of(row, loaders)
+        """The workflow it starts (null once the workflow was deleted); batched: one
+        query for every trigger of the operation."""
+        loaders = self.loaders if self.loaders is not None else info.context.loaders()
+        row = await loaders.workflow.load(self.row.workflow_id)
+        return WorkflowType.of(row, loaders) if row is not None else None
 
     @classmethod
-    def of(cls, row: Trigger) -> TriggerType:
+    def of(cls, row: Trigger, loaders: Loaders | None = None) -> TriggerType:
         return cls(
             id=strawberry.ID(str(row.id)),
             workflow_id=strawberry.ID(str(row.workflow_id)),
@@ -106,13 +103,14 @@ class TriggerType:
             last_fired_at=row.last_fired_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            loaders=loaders,
         )
 
     @staticmethod
-    def page(page: Page[Trigger], after: str | None) -> Connection[TriggerType]:
+    def page(page: Page[Trigger], loaders: Loaders, after: str | None) -> Connection[TriggerType]:
         return connection(
             page,
-            [TriggerType.of(r) for r in page.items],
+            [TriggerType.of(r, loaders) for r in page.items],
             [encode_cursor(r.created_at, r.id) for r in page.items],
             after=after,
         )

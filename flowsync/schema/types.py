@@ -366,7 +366,8 @@ class WorkflowType:
     ) -> list[Annotated[TriggerType, strawberry.lazy("flowsync.schema.operations")]]:
         from flowsync.schema.operations import TriggerType
 
-        return [TriggerType.of(r) for r in await self.loaders.triggers.load(self.row.id)]
+        found = await self.loaders.triggers.load(self.row.id)
+        return [TriggerType.of(r, self.loaders) for r in found]
 
     @classmethod
     def of(cls, row: Workflow, loaders: Loaders) -> WorkflowType:

@@ -70,3 +70,21 @@ async def test_executions_with_steps_cost_a_constant_number_of_statements(api: A
     assert len(body["data"]["executions"]["edges"]) == 50
     # + workflows, their definitions and the timelines: one statement each.
     assert len(wide) <= counts[50] + 3, wide
+
+
+async def test_triggers_with_their_workflows_cost_a_constant_number_of_statements(
+    api: Api,
+) -> None:
+    a = await api.owner()
+    query = "{ triggers(first: 50) { edges { node { id workflow { name triggers { id } } } } } }"
+    counts: dict[int, int] = {}
+    for total in (2, 12):
+        while len((await api.services.triggers.list(a.principal, limit=200)).items) < total:
+            wf = await api.services.workflows.create(a.principal, "w", None, chain(1))
+            await api.services.triggers.create(a.principal, wf.id, "MANUAL", None)
+        statements, _, body = await run(api, a.key, query)
+        edges = body["data"]["triggers"]["edges"]
+        assert len(edges) == total and all(e["node"]["workflow"]["name"] == "w" for e in edges)
+        counts[total] = len(statements)
+    # The key's lookup, the page, the workflows, their triggers.
+    assert counts[2] == counts[12] <= 4, counts
