@@ -2,12 +2,15 @@
 from FlowSync (no CDN), under a Content-Security-Policy that allows no inline script and
 no other origin; GraphiQL is told to keep nothing in localStorage and no headers at all,
 and starts with the Authorization header ready. The vendored files are the published ones
-and are shipped as package data."""
+and are shipped as package data. In Debian's Chromium, under the page's own CSP: a query
+and a subscription run, and no key is left in the browser's storage."""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
+import json
 import re
 import tomllib
 from html.parser import HTMLParser
@@ -18,6 +21,7 @@ import httpx
 import pytest
 
 from flowsync.schema import graphiql
+from tests.conftest import REQUIRE_BROWSER
 from tests.graphql.conftest import Api, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,3 +174,97 @@ def test_the_files_are_package_data() -> None:
 def test_the_page_finds_its_files_under_the_app_mount_point(root_path: str) -> None:
     body = bytes(graphiql.page(root_path).body).decode()
     assert f'src="{root_path}{graphiql.ASSETS}/graphiql.min.js"' in body
+
+
+# --- in a real browser ------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  (window.__csp = window.__csp || []).push(`${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
+EDITOR = "document.querySelector({!r}).CodeMirror"
+HEADERS = EDITOR.format(".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror")
+QUERY = EDITOR.format(".graphiql-query-editor .CodeMirror")
+RESULT = EDITOR.format(".result-window .CodeMirror")
+
+
+async def test_in_chromium_a_query_and_a_subscription_run_and_no_key_is_kept(api: Api) -> None:
+    if not CHROMIUM.exists():  # noqa: ASYNC240 (once)
+        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if REQUIRE_BROWSER:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    from playwright.async_api import async_playwright
+
+    owner = await api.owner()
+    origin = api.http_url.removesuffix("/graphql")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1400, "height": 900})
+            await context.add_init_script(CSP_WATCH)
+            page = await context.new_page()
+            page.set_default_timeout(10_000)
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+
+            async def until(expression: str) -> None:
+                # Polled from here: wait_for_function evaluates in the page, which its
+                # CSP (no 'unsafe-eval') refuses.
+                probe = (
+                    f"(() => {{ try {{ return {expression}; }} catch (e) {{ return false; }} }})()"
+                )
+                for _ in range(100):
+                    if await page.evaluate(probe):
+                        return
+                    await asyncio.sleep(0.1)
+                raise TimeoutError(expression)
+
+            async def result_has(text: str) -> None:
+                try:
+                    await until(f"{RESULT}.getValue().includes({text!r})")
+                except TimeoutError:
+                    shown = await page.evaluate(f"{RESULT}.getValue()")
+                    raise AssertionError(f"{text!r} not in the result: {shown}") from None
+
+            await page.goto(api.http_url)
+            await until(f"{HEADERS}.getValue().includes('Bearer')")
+            assert await page.evaluate(f"{HEADERS}.getValue()") == '{"Authorization": "Bearer "}'
+            await result_has("Put your API key")  # nothing was sent without a token
+            filled = json.dumps({"Authorization": f"Bearer {owner.key}"})
+            await page.evaluate(f"{HEADERS}.setValue({filled!r})")
+            # Once the header is left alone a moment, the schema is fetched with the key.
+            await page.click('button[aria-label="Show Documentation Explorer"]')
+            await until(
+                "document.querySelector('.graphiql-doc-explorer').innerText"
+                ".includes('subscription: Subscription')"
+            )
+            await page.click(".graphiql-execute-button")
+            await result_has('"status": "ok"')
+            subscription = "subscription { queueStatsUpdated { __typename } }"
+            await page.evaluate(f"{QUERY}.setValue({subscription!r})")
+            await page.wait_for_timeout(1000)  # GraphiQL parses the edited document
+            await page.click(".graphiql-execute-button")
+            await result_has('"__typename": "QueueStats"')  # over the websocket
+
+            stored = await page.evaluate(
+                "[localStorage.length, JSON.stringify(Object.assign({}, sessionStorage))]"
+            )
+            assert stored[0] == 0, "GraphiQL wrote to localStorage"
+            assert owner.key not in stored[1] and "queueStatsUpdated" in stored[1]
+            await page.reload()
+            await until(f"{HEADERS}.getValue().includes('Bearer')")
+            assert await page.evaluate(f"{HEADERS}.getValue()") == '{"Authorization": "Bearer "}'
+
+            assert await page.evaluate("window.__csp || []") == []
+            assert not problems
+            assert all(u.startswith((origin, "data:")) for u in requested), requested
+        finally:
+            await browser.close()
