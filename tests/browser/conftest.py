@@ -60,6 +60,8 @@ API_SETTINGS: dict[str, object] = {
     "rate_limit_per_ip": "100000/minute",
     "rate_limit_per_principal": "100000/minute",
     "subscription_poll_seconds": 0.5,
+    # A revoked key ends its open websockets within a second.
+    "credential_check_seconds": 1,
 }
 WORKER_SETTINGS: dict[str, object] = {
     "lease_seconds": 2,
@@ -67,6 +69,8 @@ WORKER_SETTINGS: dict[str, object] = {
     "reclaim_seconds": 0.5,
     "poll_seconds": 0.5,
     "extra_handlers": "transform=tests.support.handlers:SlowTransform",
+    # Actions call the tests' own HTTP servers on loopback.
+    "allow_networks": "127.0.0.1/32",
 }
 
 

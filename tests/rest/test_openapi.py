@@ -44,10 +44,11 @@ async def test_every_rest_route_is_documented_and_every_operation_served(
     # Every REST route is in the app, and documented; nothing documented is missing.
     assert rest_routes <= app_routes
     assert rest_routes == documented()
-    # The app's other routes are the GraphQL face's, documented by its own schema.
-    assert {path for path, _ in app_routes - rest_routes} <= {"/graphql"}
+    # The app's other routes are the GraphQL face's, documented by its own schema, and the
+    # dashboard's (`/` and `/ui` redirect to it; it is served under the /ui mount).
+    assert {path for path, _ in app_routes - rest_routes} <= {"/graphql", "/", "/ui"}
     mounts = [r for r in app.routes if isinstance(r, Mount)]
-    assert [m.path for m in mounts] == [ASSETS]
+    assert sorted(m.path for m in mounts) == sorted([ASSETS, "/ui"])
 
 
 def test_the_document_is_valid_openapi_3_1_and_every_reference_resolves() -> None:

@@ -1,6 +1,6 @@
 import { QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense } from "react";
-import { BrowserRouter, Route, Routes } from "react-router";
+import { BrowserRouter, Route, Routes, useParams } from "react-router";
 import { Layout } from "../components/Layout";
 import { Empty, Loading } from "../components/States";
 import { useCredential } from "../lib/hooks";
@@ -17,6 +17,12 @@ import { WorkflowsPage } from "../pages/workflows/WorkflowsPage";
 // The run page carries the graph library: loaded when first opened.
 const RunPage = lazy(() => import("../pages/run/RunPage").then((m) => ({ default: m.RunPage })));
 
+// A new run id is a new page: no live state of the previous run carries over.
+function RunRoute() {
+  const { id = "" } = useParams();
+  return <RunPage key={id} />;
+}
+
 export function App() {
   const credential = useCredential();
   if (!credential) return <SignIn />;
@@ -30,7 +36,7 @@ export function App() {
               <Route path="/workflows" element={<WorkflowsPage />} />
               <Route path="/workflows/:id" element={<WorkflowPage />} />
               <Route path="/runs" element={<RunsPage />} />
-              <Route path="/runs/:id" element={<RunPage />} />
+              <Route path="/runs/:id" element={<RunRoute />} />
               <Route path="/dead-letters" element={<DeadLettersPage />} />
               <Route path="/audit" element={<AuditPage />} />
               <Route path="/settings" element={<SettingsPage />} />

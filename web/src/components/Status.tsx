@@ -9,11 +9,11 @@ export const STATUS_LABEL: Record<string, string> = {
   CANCELLED: "Cancelled",
 };
 
-export function StatusBadge({ status, testId }: { status: string; testId?: string }) {
+export function StatusBadge({ status, testId, label }: { status: string; testId?: string; label?: string }) {
   return (
     <span className="badge" data-status={status} data-testid={testId}>
       <span className="badge-dot" aria-hidden="true" />
-      {STATUS_LABEL[status] ?? status}
+      {label ?? STATUS_LABEL[status] ?? status}
     </span>
   );
 }

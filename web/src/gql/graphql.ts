@@ -48,7 +48,7 @@ export type UserErrorFieldsFragment =
 export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OverviewQuery = { metrics: unknown, health: { status: string, database: string, eventsListener: string }, queueStats: { queued: number, scheduled: number, running: number, deadLetters: number, globalDepth: number, maxDepth: number, sheddingLoad: boolean }, failures: { edges: Array<{ node: { id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, workflow: { id: string, name: string } | null } }> } };
+export type OverviewQuery = { metrics: unknown, health: { status: string, database: string, eventsListener: string }, queueStats: { queued: number, scheduled: number, running: number, deadLetters: number, globalDepth: number, maxDepth: number, sheddingLoad: boolean }, workers: Array<{ id: string, hostname: string, pid: number, concurrency: number, running: number, startedAt: string, lastHeartbeatAt: string, alive: boolean }>, series: { bucketSeconds: number, sampled: boolean, buckets: Array<{ start: string, executionsStarted: number, executionsCompleted: number, executionsFailed: number, stepsCompleted: number, stepDurationP50Ms: number | null, stepDurationP95Ms: number | null }> }, failures: { edges: Array<{ node: { id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, workflow: { id: string, name: string } | null } }> } };
 
 export type QueueLiveSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -56,6 +56,8 @@ export type QueueLiveSubscriptionVariables = Exact<{ [key: string]: never; }>;
 export type QueueLiveSubscription = { queueStatsUpdated: { queued: number, scheduled: number, running: number, deadLetters: number, globalDepth: number, maxDepth: number, sheddingLoad: boolean } };
 
 export type DeadLettersQueryVariables = Exact<{
+  executionId?: string | number | null | undefined;
+  includeRedriven: boolean;
   first?: number | null | undefined;
   after?: string | null | undefined;
 }>;
@@ -331,6 +333,29 @@ export const OverviewDocument = new TypedDocumentString(`
     sheddingLoad
   }
   metrics(windowSeconds: 3600)
+  workers {
+    id
+    hostname
+    pid
+    concurrency
+    running
+    startedAt
+    lastHeartbeatAt
+    alive
+  }
+  series: metricsSeries(windowSeconds: 3600, bucketSeconds: 120) {
+    bucketSeconds
+    sampled
+    buckets {
+      start
+      executionsStarted
+      executionsCompleted
+      executionsFailed
+      stepsCompleted
+      stepDurationP50Ms
+      stepDurationP95Ms
+    }
+  }
   failures: executions(status: FAILED, first: 8) {
     edges {
       node {
@@ -369,8 +394,13 @@ export const QueueLiveDocument = new TypedDocumentString(`
 }
     `) as unknown as TypedDocumentString<QueueLiveSubscription, QueueLiveSubscriptionVariables>;
 export const DeadLettersDocument = new TypedDocumentString(`
-    query DeadLetters($first: Int, $after: String) {
-  deadLetters(first: $first, after: $after) {
+    query DeadLetters($executionId: ID, $includeRedriven: Boolean!, $first: Int, $after: String) {
+  deadLetters(
+    executionId: $executionId
+    includeRedriven: $includeRedriven
+    first: $first
+    after: $after
+  ) {
     edges {
       cursor
       node {

@@ -21,6 +21,8 @@ export function AuditPage() {
     queryKey: ["audit", vars],
     queryFn: ({ pageParam, signal }) => request(AuditDocument, { ...vars, first: 100, after: pageParam }, signal),
     initialPageParam: null as string | null,
+    // Keep showing the previous rows while a changed filter loads (no flash, no lost focus).
+    placeholderData: (previous) => previous,
     getNextPageParam: (last) => (last.auditLog.pageInfo.hasNextPage ? last.auditLog.pageInfo.endCursor : null),
   });
   const set = (k: string, v: string) => {

@@ -1,6 +1,6 @@
 import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
-import { Link } from "react-router";
+import { Link, useSearchParams } from "react-router";
 import { Json } from "../../components/Json";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { Time } from "../../components/Time";
@@ -11,10 +11,16 @@ import { asUserError } from "../../lib/userError";
 
 export function DeadLettersPage() {
   const client = useQueryClient();
+  const [params, setParams] = useSearchParams();
+  const includeRedriven = params.get("redriven") === "1";
+  const executionId = params.get("run") || null;
   const letters = useInfiniteQuery({
-    queryKey: ["dead-letters"],
-    queryFn: ({ pageParam, signal }) => request(DeadLettersDocument, { first: 50, after: pageParam }, signal),
+    queryKey: ["dead-letters", includeRedriven, executionId],
+    queryFn: ({ pageParam, signal }) =>
+      request(DeadLettersDocument, { executionId, includeRedriven, first: 50, after: pageParam }, signal),
     initialPageParam: null as string | null,
+    // Keep showing the previous rows while a changed filter loads (no flash, no lost focus).
+    placeholderData: (previous) => previous,
     getNextPageParam: (last) => (last.deadLetters.pageInfo.hasNextPage ? last.deadLetters.pageInfo.endCursor : null),
   });
   const [open, setOpen] = useState<string | null>(null);
@@ -41,6 +47,27 @@ export function DeadLettersPage() {
     <div>
       <div className="page-head">
         <h1>Dead letters</h1>
+      </div>
+      <div className="filters">
+        <label>
+          <input
+            type="checkbox"
+            checked={includeRedriven}
+            onChange={(e) => {
+              const next = new URLSearchParams(params);
+              if (e.target.checked) next.set("redriven", "1");
+              else next.delete("redriven");
+              setParams(next, { replace: true });
+            }}
+          />
+          Show redriven ones too
+        </label>
+        {executionId && (
+          <span>
+            Of run <Link to={`/runs/${executionId}`} className="mono">{executionId.slice(0, 8)}</Link> ·{" "}
+            <Link to="/dead-letters">all runs</Link>
+          </span>
+        )}
       </div>
       <div className="bulk" aria-live="polite">
         <span>{checked.size} selected</span>

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { Link } from "react-router";
+import { Chart } from "../../components/Chart";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/Status";
 import { Time } from "../../components/Time";
@@ -63,6 +64,69 @@ export function OverviewPage() {
           ))}
           <Gauge label="steps in the last minute" value={metrics.stepsCompletedLastMinute ?? 0} />
         </div>
+      </section>
+      <section aria-labelledby="trends-title" className="card">
+        <h2 id="trends-title">The last hour{data.series.sampled ? " (sampled)" : ""}</h2>
+        <div className="charts">
+          <Chart
+            title={`Throughput per ${data.series.bucketSeconds / 60} min`}
+            unit="count"
+            times={data.series.buckets.map((b) => b.start)}
+            series={[
+              { name: "steps completed", color: "var(--st-running)", values: data.series.buckets.map((b) => b.stepsCompleted) },
+              { name: "runs completed", color: "var(--st-completed)", values: data.series.buckets.map((b) => b.executionsCompleted) },
+              { name: "runs failed", color: "var(--st-failed)", values: data.series.buckets.map((b) => b.executionsFailed) },
+            ]}
+          />
+          <Chart
+            title="Step run time"
+            unit="ms"
+            times={data.series.buckets.map((b) => b.start)}
+            series={[
+              { name: "p50", color: "var(--st-completed)", values: data.series.buckets.map((b) => b.stepDurationP50Ms ?? null) },
+              { name: "p95", color: "var(--st-waiting)", values: data.series.buckets.map((b) => b.stepDurationP95Ms ?? null) },
+            ]}
+          />
+        </div>
+      </section>
+      <section aria-labelledby="workers-title" className="card">
+        <h2 id="workers-title">Workers</h2>
+        {data.workers.length === 0 ? (
+          <Empty>No worker has reported in the last ten minutes: start one with <code>flowsync worker</code>.</Empty>
+        ) : (
+          <table className="table" aria-label="Workers">
+            <thead>
+              <tr>
+                <th scope="col">Worker</th>
+                <th scope="col">State</th>
+                <th scope="col">Steps running</th>
+                <th scope="col">Last heartbeat</th>
+                <th scope="col">Started</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.workers.map((w) => (
+                <tr key={w.id} data-alive={w.alive}>
+                  <td className="mono">
+                    {w.hostname}:{w.pid}
+                  </td>
+                  <td>
+                    <StatusBadge status={w.alive ? "COMPLETED" : "FAILED"} label={w.alive ? "alive" : "gone"} />
+                  </td>
+                  <td>
+                    {w.running} / {w.concurrency}
+                  </td>
+                  <td>
+                    <Time iso={w.lastHeartbeatAt} />
+                  </td>
+                  <td>
+                    <Time iso={w.startedAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
       <section aria-labelledby="failures-title" className="card">
         <h2 id="failures-title">Recent failures</h2>

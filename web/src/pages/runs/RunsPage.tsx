@@ -37,6 +37,8 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
     queryFn: ({ pageParam, signal }) =>
       request(RunsDocument, { workflowId: wf, status, first: PAGE, after: pageParam }, signal),
     initialPageParam: null as string | null,
+    // Keep showing the previous rows while a changed filter loads (no flash, no lost focus).
+    placeholderData: (previous) => previous,
     getNextPageParam: (last) => (last.executions.pageInfo.hasNextPage ? last.executions.pageInfo.endCursor : null),
   });
   // Live: status changes of listed runs, and new runs on top.

@@ -12,7 +12,7 @@ export function SignIn() {
   };
   return (
     <main className="signin" id="main">
-      <form className="card signin-card" onSubmit={submit} aria-labelledby="signin-title">
+      <form className="card signin-card" onSubmit={submit} aria-labelledby="signin-title" data-testid="signin">
         <h1 id="signin-title">Sign in to FlowSync</h1>
         {reason && (
           <div className="error-box" role="alert" data-testid="signin-reason">

@@ -1,0 +1,179 @@
+"""The dashboard's pages in a real browser against real API and worker processes: what a
+person watching runs relies on. Runs are started and checked through the GraphQL API,
+as any client would; the page is only looked at and clicked."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import Console, FlowSync, csp_violations, sign_in
+from tests.browser.ui import WATCH_NODES, Api, call, delays
+from tests.support.target import running_target
+
+pytestmark = pytest.mark.slow
+
+
+def api(flowsync: FlowSync) -> Api:
+    return Api(flowsync.url, flowsync.key)
+
+
+async def test_run_graph_turns_each_node_green_live(
+    context: BrowserContext, page: Page, console: Console, flowsync: FlowSync
+) -> None:
+    client = api(flowsync)
+    workflow = await client.create_workflow("live", delays(1.5, 0.4, 0.4, 0.4))
+    run = await client.start(workflow)
+    await context.add_init_script(WATCH_NODES)
+    await sign_in(page, flowsync)
+    await page.evaluate("window.__loadedOnce = true")
+    await page.get_by_role("link", name="Runs").click()
+    await page.get_by_role("link", name=run[:8]).click()
+    await expect(page.get_by_test_id("rf__node-d1")).to_have_attribute("data-status", "WAITING")
+    await expect(page.get_by_test_id("execution-status")).to_have_attribute(
+        "data-status", "COMPLETED", timeout=15_000
+    )
+    for node in ["start", "d1", "d2", "d3", "d4", "end"]:
+        await expect(page.get_by_test_id(f"rf__node-{node}")).to_have_attribute(
+            "data-status", "COMPLETED"
+        )
+    # No reload: the page that was opened is the page that changed.
+    assert await page.evaluate("window.__loadedOnce === true")
+    log: list[dict[str, object]] = await page.evaluate("window.__statusLog")
+    finished = {
+        s["nodeId"]: datetime.fromisoformat(s["finishedAt"]).timestamp() * 1000
+        for s in (await client.execution(run))["steps"]
+    }
+    lags = []
+    for node in ["d2", "d3", "d4"]:
+        statuses = [e["status"] for e in log if e["id"] == node]
+        # Each later step was seen waiting or running before it was seen done: it changed
+        # on the open page, live.
+        assert statuses[-1] == "COMPLETED" and len(statuses) >= 2, (node, statuses)
+        seen = next(e["at"] for e in log if e["id"] == node and e["status"] == "COMPLETED")
+        lags.append(float(seen) - finished[node])  # type: ignore[arg-type]
+    print(f"colour change after the step finished (ms): {[round(x) for x in lags]}")
+    # The issue's bound ("within a second of its step finishing"), on the median so that
+    # one scheduling hiccup of a loaded CI machine does not decide it.
+    assert statistics.median(lags) < 1000, lags
+    assert await csp_violations(page) == []
+    assert console.errors == []
+
+
+async def test_runs_list_gains_a_new_run_live(
+    signed_in_page: Page, console: Console, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    workflow = await client.create_workflow("listed", delays(0.2))
+    first = await client.start(workflow)
+    await page.get_by_role("link", name="Runs").click()
+    await expect(page.locator(f'[data-run-id="{first}"]')).to_be_visible()
+    await expect(page.get_by_test_id("link-state")).to_have_attribute("data-state", "connected")
+    second = await client.start(workflow)
+    row = page.locator(f'[data-run-id="{second}"]')
+    await expect(row).to_be_visible()
+    await expect(row).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
+    assert console.errors == []
+
+
+async def test_cancel_from_the_run_page_stops_the_run(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    run = await client.start(await client.create_workflow("long", delays(60, 1)))
+    await page.goto(flowsync.ui(f"runs/{run}"))
+    await expect(page.get_by_test_id("rf__node-d1")).to_have_attribute("data-status", "WAITING")
+    await page.get_by_role("button", name="Cancel run").click()
+    await expect(page.get_by_test_id("execution-status")).to_have_attribute(
+        "data-status", "CANCELLED"
+    )
+    stored = await client.execution(run)
+    assert stored["status"] == "CANCELLED"
+    assert {s["nodeId"]: s["status"] for s in stored["steps"]}["d1"] == "CANCELLED"
+    await expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+
+
+async def test_a_failed_run_retried_from_its_page_completes(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    with running_target() as target:
+        # 400 (not retried) until the target is made healthy.
+        workflow = await client.create_workflow(
+            "flaky", call(f"{target.url}/until-healthy?code=400")
+        )
+        run = await client.start(workflow)
+        await page.goto(flowsync.ui(f"runs/{run}"))
+        await expect(page.get_by_test_id("execution-status")).to_have_attribute(
+            "data-status", "FAILED", timeout=15_000
+        )
+        node = page.get_by_test_id("rf__node-call")
+        await expect(node).to_have_attribute("data-status", "FAILED")
+        await node.click()
+        await expect(page.get_by_test_id("step-panel")).to_contain_text("400")
+        target.healthy = True
+        await page.get_by_role("button", name="Retry from failed step").click()
+        await page.wait_for_url(lambda url: run not in url and "/ui/runs/" in url)
+        retried = page.url.rsplit("/", 1)[-1].split("?")[0]
+        await expect(page.get_by_test_id("execution-status")).to_have_attribute(
+            "data-status", "COMPLETED", timeout=15_000
+        )
+        stored = await client.execution(retried)
+        assert stored["status"] == "COMPLETED"
+        assert stored["retriedFromId"] == run
+        # The step that had completed was reused, not run again.
+        assert len(target.requests_to("/until-healthy")) == 2
+
+
+async def test_a_dead_letter_redriven_from_its_page_runs_again(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    with running_target() as target:
+        run = await client.start(
+            await client.create_workflow("dead", call(f"{target.url}/until-healthy?code=400"))
+        )
+        await client.wait_status(run, {"FAILED"}, timeout=15)
+        target.healthy = True
+        await page.get_by_role("link", name="Dead letters").click()
+        row = page.locator("tr[data-dead-letter-id]").filter(has_text=run[:8])
+        await expect(row).to_have_attribute("data-redriven", "false")
+        await row.get_by_role("button", name="Redrive").click()
+        await expect(page.get_by_test_id("redrive-message")).to_have_text("Redrove 1 of 1.")
+        # Redriven letters leave the default list, and show as redriven when asked for.
+        await expect(row).to_have_count(0)
+        await page.get_by_label("Show redriven ones too").check()
+        await expect(row).to_have_attribute("data-redriven", "true")
+        done = await client.wait_status(run, {"COMPLETED"}, timeout=15)
+        assert {s["nodeId"]: s["status"] for s in done["steps"]}["call"] == "COMPLETED"
+        assert len(target.requests_to("/until-healthy")) == 2
+
+
+async def test_a_revoked_key_is_sent_back_to_sign_in(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    run = await client.start(await client.create_workflow("watched", delays(60)))
+    await page.goto(flowsync.ui(f"runs/{run}"))
+    await expect(page.get_by_test_id("link-state")).to_have_attribute("data-state", "connected")
+    # Revoke the page's own key with another key of the same owner.
+    other = (await flowsync.services.api_keys.create(flowsync.me, "admin")).secret
+    keys = await Api(flowsync.url, other)("{ apiKeys(first: 50) { edges { node { id name } } } }")
+    edges = keys["apiKeys"]["edges"]
+    mine = next(e["node"]["id"] for e in edges if e["node"]["name"] == "browser tests")
+    revoked = await Api(flowsync.url, other)(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }", id=mine
+    )
+    assert revoked["revokeApiKey"]["__typename"] == "ApiKeyPayload"
+    # The open websocket is closed by the server; the page forgets the key and says why.
+    await expect(page.get_by_test_id("signin")).to_be_visible(timeout=10_000)
+    await expect(page.get_by_test_id("signin-reason")).to_be_visible()
+    assert flowsync.key not in await page.evaluate("Object.values(sessionStorage)")
