@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     # Database pool
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
+    statement_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="The longest one SQL statement of an API request may run before the "
+        "database cancels it (the API's connections only; workers and LISTEN have none).",
+    )
 
     # Limits on workflow definitions and request bodies
     max_definition_bytes: int = Field(default=1024 * 1024, ge=1)
@@ -143,8 +150,13 @@ class Settings(BaseSettings):
     )
     metrics_token: SecretStr | None = Field(
         default=None,
-        description="When set, /metrics requires `Authorization: Bearer <this token>`; "
-        "unset: /metrics is open (scrapers on a private network).",
+        description="/metrics requires `Authorization: Bearer <this token>`; unset: /metrics "
+        "answers 404 (except under `metrics_open`).",
+    )
+    metrics_open: bool = Field(
+        default=False,
+        description="/metrics without a token while no token is set (on in `dev` listening "
+        "on a loopback address; never set it where anyone but you reaches the port).",
     )
 
     @field_validator("webhook_base_url")

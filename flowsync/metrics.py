@@ -2,6 +2,13 @@
 
 Engine metrics are recorded where the work happens (a worker records the steps it ran, an
 API process the executions it started); `/metrics` on each process exposes its own.
+
+Label values are bounded by FlowSync itself, never by what tenants create: statuses,
+outcomes, node types (the registered handlers), HTTP methods, route templates and status
+codes. No workflow, execution or owner id is a label: those grow without bound (one time
+series each, kept for the life of the process) and tell whoever scrapes about every
+tenant's workflows. `LABELS` lists the label names allowed; a test holds every metric to
+it.
 """
 
 from __future__ import annotations
@@ -10,16 +17,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+# Every label name a FlowSync metric may carry; each has a small, fixed set of values.
+LABELS = frozenset({"status", "node_type", "outcome", "method", "route"})
+
 EXECUTIONS_STARTED = Counter(
     "flowsync_executions_started_total",
-    "Executions started, per workflow.",
-    ["workflow_id"],
+    "Executions started.",
     registry=REGISTRY,
 )
 EXECUTIONS_FINISHED = Counter(
     "flowsync_executions_finished_total",
-    "Executions that ended, per workflow and final status (COMPLETED, FAILED, CANCELLED).",
-    ["workflow_id", "status"],
+    "Executions that ended, per final status (COMPLETED, FAILED, CANCELLED).",
+    ["status"],
     registry=REGISTRY,
 )
 STEP_DURATION = Histogram(

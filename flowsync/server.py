@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 from collections.abc import Iterator
@@ -159,6 +160,15 @@ async def dev_api_key(services: Services, path: Path) -> str:
     return issued.secret
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run_dev(settings: Settings) -> int:
     """Start (or reuse) the database, migrate it and serve the API with a worker until
     SIGINT or SIGTERM; the embedded database is stopped on the way out. GraphiQL and
@@ -167,6 +177,9 @@ def run_dev(settings: Settings) -> int:
     explorer = {
         k: True for k in ("graphiql", "introspection") if k not in settings.model_fields_set
     }
+    # /metrics without a token only where no one else can reach it.
+    if "metrics_open" not in settings.model_fields_set and _loopback(settings.host):
+        explorer["metrics_open"] = True
     settings = settings.model_copy(update=explorer)
     with database_url(settings) as url:
         upgrade(url)

@@ -3,9 +3,10 @@ same figures in time buckets), `/api/observability/audit`
 (the caller's audit log) and `/metrics` (this process's metrics in the Prometheus text
 format: the engine's, and HTTP requests per route template and status).
 
-`/metrics` is open unless `FLOWSYNC_METRICS_TOKEN` is set; then it wants
-`Authorization: Bearer <that token>`. It is not rate limited (scrapers call it often and
-it reads no database)."""
+`/metrics` wants `Authorization: Bearer <FLOWSYNC_METRICS_TOKEN>`. With no token set it
+answers 404 saying to set one, except under `metrics_open` (`flowsync dev` on a loopback
+address): the metrics describe every tenant's traffic, so they are never open by
+accident. It is not rate limited (scrapers call it often and it reads no database)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flowsync import metrics as engine_metrics
-from flowsync.errors import Unauthenticated
+from flowsync.errors import NotFound, Unauthenticated
 from flowsync.services.auth import bearer_token
 from rest_compat import serialize
 from rest_compat.http import (
@@ -65,7 +66,13 @@ async def audit_log(request: Request) -> Response:
 
 
 async def prometheus(request: Request) -> Response:
-    token = services(request).settings.metrics_token
+    settings = services(request).settings
+    token = settings.metrics_token
+    if token is None and not settings.metrics_open:
+        raise NotFound(
+            "/metrics is off: set FLOWSYNC_METRICS_TOKEN and scrape with "
+            "`Authorization: Bearer <that token>`."
+        )
     if token is not None:
         given = bearer_token(request.headers.get("authorization"))
         if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):

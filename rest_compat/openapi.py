@@ -704,9 +704,9 @@ def _paths() -> Json:
                 "getPrometheusMetrics", "This process's metrics, Prometheus text format",
                 {"200": {"description": "The metrics.",
                          "content": {"text/plain": {"schema": STRING}}}},
-                [401], tag="observability", public=True,
-                description="Open unless FLOWSYNC_METRICS_TOKEN is set; then it wants "
-                "`Authorization: Bearer <that token>`.",
+                [401, 404], tag="observability", public=True,
+                description="Wants `Authorization: Bearer <FLOWSYNC_METRICS_TOKEN>`; with no "
+                "token set, 404 (open only under `flowsync dev` on a loopback address).",
             ),
         },
         "/api/openapi.json": {

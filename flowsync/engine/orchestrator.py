@@ -114,7 +114,7 @@ _ENDED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CAN
 def _count_finished(workflow_id: uuid.UUID, status: ExecutionStatus | None) -> None:
     # Counted when the transaction is written; a rollback after this (rare) overcounts.
     if status is not None:
-        metrics.EXECUTIONS_FINISHED.labels(str(workflow_id), status.value).inc()
+        metrics.EXECUTIONS_FINISHED.labels(status.value).inc()
 
 
 class _Stale(Exception):

@@ -120,7 +120,7 @@ class ExecutionService:
                 trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
             )  # fmt: skip
         if created:
-            metrics.EXECUTIONS_STARTED.labels(str(wid)).inc()
+            metrics.EXECUTIONS_STARTED.inc()
         return Started(await self.get(principal, execution_id), created)
 
     async def start_in(
@@ -146,7 +146,7 @@ class ExecutionService:
             trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
         )  # fmt: skip
         if created:
-            metrics.EXECUTIONS_STARTED.labels(str(wid)).inc()
+            metrics.EXECUTIONS_STARTED.inc()
         return execution_id, created
 
     async def _start_in(

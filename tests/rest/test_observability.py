@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +18,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flowsync.config import Settings
 from flowsync.logs import JsonFormatter, TextFormatter, bind_step, configure_logging
+from flowsync.metrics import LABELS
 from flowsync.worker.handlers import Completed, Outcome, StepContext, TemplateHandler
 from flowsync.worker.registry import default_registry
 from tests.rest.server import Owner, Server, finished, new_id, serve, worker
 from tests.support.graphs import chain, fan
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -46,8 +50,13 @@ async def run(me: Owner, definition: Any, input: Any = None) -> str:
     return execution_id
 
 
-async def test_metrics_parse_and_move_when_executions_run(server: Server, me: Owner) -> None:
-    scraper = server.client()
+async def test_metrics_parse_and_move_when_executions_run(db_url: str) -> None:
+    async with serve(db_url, metrics_token="scrape") as server:
+        await metrics_move(server, await server.owner())
+
+
+async def metrics_move(server: Server, me: Owner) -> None:
+    scraper = server.client("scrape")
     first = await scraper.get("/metrics")
     assert first.status_code == 200
     assert first.headers["content-type"].startswith("text/plain")
@@ -61,8 +70,8 @@ async def test_metrics_parse_and_move_when_executions_run(server: Server, me: Ow
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert moved("flowsync_executions_started_total", workflow_id=wf_id) == 1
-    assert moved("flowsync_executions_finished_total", workflow_id=wf_id, status="COMPLETED") == 1
+    assert moved("flowsync_executions_started_total") == 1
+    assert moved("flowsync_executions_finished_total", status="COMPLETED") == 1
     assert moved("flowsync_step_duration_seconds_count", node_type="transform") == 2
     assert moved("flowsync_jobs_completed_total", outcome="completed") >= 3
     # HTTP requests by route template, not by id; the scrape itself is counted too.
@@ -74,11 +83,27 @@ async def test_metrics_parse_and_move_when_executions_run(server: Server, me: Ow
                  status="200") >= 1  # fmt: skip
     assert moved("flowsync_http_request_duration_seconds_count", method="POST",
                  route="/api/workflows") == 1  # fmt: skip
-    assert not any(execution_id in name or execution_id in str(labels) for name, labels in after)
+    # No tenant's ids in any label: only FlowSync's own bounded label names and values.
+    for name, labels in after:
+        assert not {k for k, _ in labels} - LABELS - {"le"}, (name, labels)
+        assert not any(UUID.search(v) for _, v in labels), (name, labels)
+    assert execution_id not in first.text + (await scraper.get("/metrics")).text
+    assert wf_id not in (await scraper.get("/metrics")).text
     await scraper.get(f"/api/nothing/{new_id()}")
     later = samples((await scraper.get("/metrics")).text)
     assert value(later, "flowsync_http_requests_total", method="GET", route="unmatched",
                  status="404") >= 1  # fmt: skip
+
+
+async def test_metrics_are_off_without_a_token(server: Server, db_url: str) -> None:
+    closed = await server.client().get("/metrics")
+    assert closed.status_code == 404
+    assert "FLOWSYNC_METRICS_TOKEN" in closed.json()["error"]["message"]
+    owner = await server.owner()  # no tenant's key opens them either
+    assert (await owner.http.get("/metrics")).status_code == 404
+    async with serve(db_url, metrics_open=True) as local:  # `flowsync dev` on loopback
+        reply = await local.client().get("/metrics")
+        assert reply.status_code == 200 and "flowsync_jobs_claimed_total" in reply.text
 
 
 async def test_metrics_token_when_configured(db_url: str) -> None:
