@@ -172,6 +172,18 @@ class ExecutionEventType:
         row = await self.loaders.step.load(self.step_id)
         return StepExecutionType.of(row) if row is not None else None
 
+    @strawberry.field(
+        description=(
+            "For a snapshot, the execution's steps exactly as of `sequence`; null for other "
+            "kinds. A live view selects this instead of `execution { steps }`, which reads "
+            "the whole run again for every event."
+        )
+    )
+    async def steps(self) -> list[StepExecutionType] | None:
+        if self.snapshot is None:
+            return None
+        return [StepExecutionType.of(s) for s in await self.loaders.steps.load(self.snapshot.id)]
+
     @strawberry.field
     async def execution(self) -> ExecutionType | None:
         if self.snapshot is not None:

@@ -117,7 +117,20 @@ export function RunGraph({
   );
   if (!positions) return <div className="state">Laying out {definition.nodes.length} nodes…</div>;
   return (
-    <div className="graph" data-testid="run-graph">
+    <div
+      className="graph"
+      data-testid="run-graph"
+      onKeyDown={(event) => {
+        // A focused node (Tab moves through them) opens its step with Enter or Space.
+        if (event.key !== "Enter" && event.key !== " ") return;
+        const target = event.target as HTMLElement;
+        const id = target.classList.contains("react-flow__node") ? target.dataset.id : undefined;
+        if (id) {
+          event.preventDefault();
+          onSelect(id);
+        }
+      }}
+    >
       <ReactFlow
         nodes={nodes}
         edges={edges}

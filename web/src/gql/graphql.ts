@@ -136,7 +136,7 @@ export type RunLiveSubscriptionVariables = Exact<{
 }>;
 
 
-export type RunLiveSubscription = { executionUpdated: { executionId: string, sequence: number, kind: string, at: string, status: string, nodeId: string | null, attempt: number | null, data: unknown, step: { id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null } | null, execution: { output: unknown, id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, steps: Array<{ id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null }>, workflow: { id: string, name: string } | null } | null } };
+export type RunLiveSubscription = { executionUpdated: { executionId: string, sequence: number, kind: string, at: string, status: string, nodeId: string | null, attempt: number | null, data: unknown, step: { id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null } | null, steps: Array<{ id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null }> | null, execution: { output: unknown, id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, workflow: { id: string, name: string } | null } | null } };
 
 export type RunsQueryVariables = Exact<{
   workflowId?: string | number | null | undefined;
@@ -640,12 +640,12 @@ export const RunLiveDocument = new TypedDocumentString(`
     step {
       ...StepFields
     }
+    steps {
+      ...StepFields
+    }
     execution {
       ...ExecutionSummary
       output
-      steps {
-        ...StepFields
-      }
     }
   }
 }

@@ -98,6 +98,20 @@ describe("fold", () => {
     expect(state.execution.lastSequence).toBe(2);
   });
 
+  it("takes a snapshot's steps from the event when the execution does not carry them", () => {
+    const state = applied(
+      fold<S, E>(null, {
+        sequence: 4,
+        kind: "snapshot",
+        at: "t",
+        status: "RUNNING",
+        steps: [step("a", "RUNNING")],
+        execution: { id: "x", status: "RUNNING", lastSequence: 4 },
+      }),
+    );
+    expect(state.steps.a?.status).toBe("RUNNING");
+  });
+
   it("builds an initial state from a query result", () => {
     const state = fromSnapshot<S, E>({ id: "x", status: "RUNNING", lastSequence: 7, steps: [step("a", "RUNNING")] }, 7);
     expect(state.steps.a?.status).toBe("RUNNING");

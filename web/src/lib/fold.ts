@@ -28,6 +28,8 @@ export interface LiveEvent<S extends StepLike, E extends ExecutionLike<S>> {
   attempt?: number | null;
   data?: unknown;
   step?: S | null;
+  /** A snapshot's steps as of its sequence (null for other kinds). */
+  steps?: S[] | null;
   execution?: E | null;
 }
 
@@ -95,7 +97,8 @@ export function fold<S extends StepLike, E extends ExecutionLike<S>>(
     if (!event.execution) throw new Error("a snapshot without its execution");
     if (state !== null && event.sequence < state.sequence) return { kind: "dropped", state };
     const known = state?.events ?? [];
-    return { kind: "applied", state: fromSnapshot(event.execution, event.sequence, known) };
+    const execution = event.steps ? { ...event.execution, steps: event.steps } : event.execution;
+    return { kind: "applied", state: fromSnapshot(execution, event.sequence, known) };
   }
   if (state === null) throw new Error("an event before any snapshot");
   if (event.sequence <= state.sequence) return { kind: "dropped", state };
@@ -117,7 +120,7 @@ export function fold<S extends StepLike, E extends ExecutionLike<S>>(
       };
     }
   } else if (event.kind.startsWith("execution.")) {
-    const fresh = event.execution ?? execution;
+    const fresh = event.execution ? { ...event.execution, steps: execution.steps } : execution;
     execution = { ...fresh, status: event.status, lastSequence: event.sequence };
   }
   const events = state.events.length >= MAX_EVENTS ? state.events.slice(1) : state.events.slice();

@@ -97,7 +97,11 @@ export function StepPanel({
               <li key={e.sequence}>
                 <span className="mono">#{e.sequence}</span> <strong>{e.kind}</strong> <Time iso={e.at} />
                 {e.attempt != null && <span className="muted"> attempt {e.attempt}</span>}
-                {e.data != null && <pre className="json small">{JSON.stringify(e.data, null, 2)}</pre>}
+                {e.data != null && (
+                  <pre className="json small" tabIndex={0} aria-label={`Event ${e.sequence} data`}>
+                    {JSON.stringify(e.data, null, 2)}
+                  </pre>
+                )}
               </li>
             ))}
           </ol>
