@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -26,6 +27,22 @@ from flowsync.services.principal import Principal
 log = logging.getLogger("flowsync.auth")
 
 _OWNER_CACHE_SIZE = 10_000
+
+
+# The JWK key type (`kty`) each JWS algorithm family signs with.
+_KEY_TYPES = {"HS": "oct", "RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+def _expiry(exp: object) -> float:
+    """A verified `exp` claim as unix time; Unauthenticated when no double holds it
+    (PyJWT accepts `10**400` as a time in the far future)."""
+    try:
+        expires = float(exp)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise Unauthenticated("The JWT's 'exp' claim is not a time.") from exc
+    if not math.isfinite(expires):
+        raise Unauthenticated("The JWT's 'exp' claim is not a time.")
+    return expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +141,13 @@ class Authenticator:
             ) from exc
         except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
             raise Unauthenticated(f"The JWT's signing key is not known: {exc}") from exc
+        alg = str(header.get("alg"))
+        if _KEY_TYPES.get(alg[:2]) != key.key_type:
+            # A JWKS publishes public keys: an HS256 token "signed" with one is the
+            # algorithm-confusion attack, refused here before PyJWT sees the pair.
+            raise Unauthenticated(
+                f"The JWT's algorithm {alg!r} does not fit its signing key (a {key.key_type} key)."
+            )
         required = ["exp", "iss", "sub"] + (["aud"] if self._settings.jwt_audience else [])
         try:
             claims = jwt.decode(
@@ -145,11 +169,15 @@ class Authenticator:
             raise Unauthenticated(f"The JWT lacks the {exc.claim!r} claim.") from exc
         except jwt.InvalidSignatureError as exc:
             raise Unauthenticated("The JWT's signature does not verify.") from exc
-        except jwt.InvalidTokenError as exc:
+        except (jwt.InvalidTokenError, TypeError, ValueError, OverflowError) as exc:
             raise Unauthenticated(f"The JWT is not valid: {exc}") from exc
-        issuer, subject = str(claims["iss"]), str(claims["sub"])
-        owner_id = await self._owner(f"{issuer}|{subject}", claims.get("name"))
-        return Credential(Principal(owner_id, f"jwt:{subject}"), expires_at=float(claims["exp"]))
+        issuer, subject, name = str(claims["iss"]), str(claims["sub"]), claims.get("name")
+        for claim, value in (("iss", issuer), ("sub", subject), ("name", name)):
+            if isinstance(value, str) and "\x00" in value:
+                # PostgreSQL's text cannot hold it; the owner is stored by these.
+                raise Unauthenticated(f"The JWT's {claim!r} claim holds a NUL character.")
+        owner_id = await self._owner(f"{issuer}|{subject}", name)
+        return Credential(Principal(owner_id, f"jwt:{subject}"), expires_at=_expiry(claims["exp"]))
 
     async def _owner(self, subject: str, name: object) -> uuid.UUID:
         found = self._owners.get(subject)
