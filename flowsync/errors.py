@@ -9,6 +9,7 @@
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── NotFound                     404  missing, or owned by someone else (never 403)
     ├── Conflict                     409  the change clashes with the current state
+    │   └── WebhookReplayed          409  a signed webhook delivery's signature was used
     ├── RateLimited                  429  too many requests; retry after `retry_after`
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
     ├── ConfigurationError               FlowSync cannot start as configured
@@ -125,6 +126,13 @@ class Conflict(FlowSyncError):
 
     code = "conflict"
     status = 409
+
+
+class WebhookReplayed(Conflict):
+    """A signed webhook delivery presented a signature that was accepted before (a
+    replay): it starts nothing. A sender that retries signs the delivery again."""
+
+    code = "webhook_replayed"
 
 
 class RateLimited(FlowSyncError):

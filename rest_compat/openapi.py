@@ -631,11 +631,14 @@ def _paths() -> Json:
                         "content": {"*/*": {"schema": ANY}},
                     },
                 },
-                [400, 401, 404, 413, 429, 503], tag="webhooks", public=True,
+                [400, 401, 404, 409, 413, 429, 503], tag="webhooks", public=True,
                 params=[
                     {"name": "X-FlowSync-Signature", "in": "header", "required": False,
                      "schema": STRING,
-                     "description": "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>"},
+                     "description": "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'> (the "
+                     "body alone), or t=<unix>,h=<name;...>,v2=<hex> (also the query string, "
+                     "Content-Type and the named headers: see the README). Accepted once: "
+                     "a replay is 409 webhook_replayed."},
                     {"name": "Idempotency-Key", "in": "header", "required": False,
                      "schema": STRING, "description": "A redelivery never starts a second run."},
                 ],

@@ -1,7 +1,8 @@
 """`POST /api/webhooks/{triggerId}`: webhook ingress. No bearer token: the trigger id and,
 where the trigger requires it, the `X-FlowSync-Signature` are the credentials. The raw
 body (read up to one byte past the server's limit, so that an oversized delivery is
-refused without being buffered whole), the headers and the query go to WebhookService,
+refused without being buffered whole), the headers and the raw query string (a v2
+signature signs it as sent) go to WebhookService,
 which applies every rule; this module only turns its result into a reply:
 
 - 202 `{"executionId": ...}` when the run was accepted (asynchronous triggers, or a
@@ -85,7 +86,7 @@ async def receive(request: Request) -> Response:
         path_id(request, "triggerId"),
         raw,
         dict(request.headers.items()),
-        dict(request.query_params.items()),
+        request.url.query,
     )
     return reply(result)
 

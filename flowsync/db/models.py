@@ -415,6 +415,24 @@ class AuditEntry(Base):
     )
 
 
+class WebhookSignature(Base):
+    """A signature a signed webhook delivery was accepted with, kept until it would be
+    stale anyway (`expires_at`): the primary key refuses its second use (a replay)."""
+
+    __tablename__ = "webhook_signatures"
+
+    trigger_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("triggers.id", ondelete="CASCADE"), primary_key=True
+    )
+    signature: Mapped[str] = mapped_column(Text, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        # Expired rows are deleted in bulk (see services.webhooks).
+        Index("ix_webhook_signatures_expires_at", "expires_at"),
+    )
+
+
 class WorkerProcess(Base):
     """A running `flowsync worker` process (or one that stopped without saying so). Each
     writes its row at start, refreshes `last_heartbeat_at` and `running` (steps in flight)

@@ -113,7 +113,7 @@ class ExecutionService:
             )
             if existing is not None:
                 return Started(await self.get(principal, existing), False)
-        await self._check_backpressure()
+        await self.check_backpressure()
         async with self._pool.acquire() as conn, conn.transaction():
             execution_id, created = await self._start_in(
                 conn, principal, wid, input, idempotency_key=idempotency_key,
@@ -196,7 +196,7 @@ class ExecutionService:
             )  # fmt: skip
         return execution_id, created
 
-    async def _check_backpressure(self) -> None:
+    async def check_backpressure(self) -> None:
         """Refuse new executions while more jobs are due than the queue may hold. The
         depth is measured at most once a second per process, and costs at most a
         bounded index scan."""
@@ -222,7 +222,7 @@ class ExecutionService:
         the outputs of the steps that completed; they are recorded as reused."""
         eid = parse_id(execution_id, "execution")
         await self.get(principal, eid)  # owner check: another owner's is not found
-        await self._check_backpressure()
+        await self.check_backpressure()
         async with self._pool.acquire() as conn, conn.transaction():
             new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
             await audit.record_in(

@@ -6,19 +6,30 @@ rule lives here, in this order:
    otherwise (the same answer for all of those, and no owner is needed to ask).
 2. A body over the trigger's `maxBodyBytes` is refused (PayloadTooLarge) before any other
    work; a face may stop reading after `max_body_bytes + 1` bytes.
-3. With `requireSignature`, `X-FlowSync-Signature: t=<unix>,v1=<hex>` must carry
-   HMAC-SHA256(secret, f"{t}." + raw body) with `t` within five minutes of now, either
-   way. It is checked on the raw bytes before anything is parsed, with a constant-time
-   comparison; several `v1=` values may be sent (any may match). Unauthenticated says
-   what is wrong: missing, malformed, stale, in the future, or not matching.
+3. With `requireSignature`, `X-FlowSync-Signature` must carry a signature made with the
+   trigger's secret, with `t` within five minutes of now, either way:
+   - `t=<unix>,v1=<hex>`: HMAC-SHA256(secret, f"{t}." + raw body): the body alone;
+   - `t=<unix>,h=<name;name...>,v2=<hex>`: HMAC-SHA256 of `v2_message` (the timestamp,
+     the raw query string, the Content-Type, the headers named in `h` and the body).
+   It is checked on the raw bytes before anything is parsed, with a constant-time
+   comparison; several `v1=` or `v2=` values may be sent (any may match).
+   Unauthenticated says what is wrong: missing, malformed, stale, in the future, or not
+   matching. A signature is accepted once: it is remembered (per trigger, until its
+   five minutes are over) in the transaction that starts the run, and a delivery that
+   presents it again is refused (Conflict, `webhook_replayed`) and starts nothing. A
+   sender that retries signs again.
 4. The body is parsed by its Content-Type: JSON media types (`application/json`,
    `*/*+json`) strictly (malformed: InvalidInput); `application/x-www-form-urlencoded`
    into an object (a repeated field: a list of its values); anything else, or no
    Content-Type, is kept as text (UTF-8; other bytes: InvalidInput). An empty body is null.
 5. The run starts with the trigger data `{"type": "WEBHOOK", "headers", "query", "body"}`
-   (header names lower-cased; Authorization, Proxy-Authorization, Cookie and the
-   signature dropped) and an empty input. An `Idempotency-Key` header dedupes
-   deliveries: a redelivery with the same key returns the first run and starts nothing.
+   and an empty input. A workflow reads only what the signature vouches for: with a v1
+   signature `headers` and `query` are empty; with v2 `query` is the signed query string
+   and `headers` the headers named in `h` (with `content-type`). Unsigned deliveries
+   (no `requireSignature`) pass every header and the query. Header names are
+   lower-cased; Authorization, Proxy-Authorization, Cookie and the signature are never
+   passed. An `Idempotency-Key` header dedupes deliveries: a redelivery with the same
+   key returns the first run and starts nothing.
 6. Asynchronous triggers answer 202 with the execution's id at once. Synchronous ones wait
    up to `syncTimeoutSeconds` for the run's first completed `webhook_response` step and
    answer with its `status`, `headers` and `body`; when the bound passes, or the run can no
@@ -48,11 +59,19 @@ import asyncpg
 import orjson
 
 from flowsync.engine.reply_headers import safe_reply_headers
-from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, Unauthenticated
+from flowsync.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    Unauthenticated,
+    WebhookReplayed,
+)
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
 from flowsync.services.inputs import parse_id
 from flowsync.services.principal import Principal
 from flowsync.services.triggers import WebhookConfig
+from flowsync.worker.queue import Connection
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -60,6 +79,8 @@ __all__ = [
     "WebhookResult",
     "WebhookService",
     "sign",
+    "sign_v2",
+    "v2_message",
 ]
 
 SIGNATURE_HEADER = "x-flowsync-signature"
@@ -74,6 +95,17 @@ SELECT t.owner_id, t.workflow_id, t.config, t.secret
  WHERE t.id = $1 AND t.type = 'WEBHOOK' AND t.enabled
 """
 _FIRED_SQL = "UPDATE triggers SET last_fired_at = now() WHERE id = $1"
+# A signature is remembered until it would be stale anyway; the primary key refuses a
+# second use, also of two deliveries racing with it.
+_REMEMBER_SQL = """
+INSERT INTO webhook_signatures (trigger_id, signature, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING RETURNING 1
+"""
+_PURGE_SQL = "DELETE FROM webhook_signatures WHERE expires_at < $1"
+# How often (seconds) a process deletes the signatures that expired.
+PURGE_SECONDS = 60.0
+# The most headers a v2 signature may name.
+MAX_SIGNED_HEADERS = 32
 # The run's state for a synchronous reply: its status, the output of its first completed
 # webhook_response step, and how many such steps may still complete.
 _REPLY_SQL = """
@@ -112,6 +144,46 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
+def v2_message(
+    timestamp: int, body: bytes, query: str, headers: Mapping[str, str], names: list[str]
+) -> bytes:
+    """What a v2 signature signs: lines of `v2`, the timestamp, the raw query string
+    (after `?`, exactly as sent; empty when none), the Content-Type (empty when none),
+    then `name:value` for each header named in `h`, in that order (names lower-case,
+    values as sent, empty when absent), an empty line, and the raw body."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    lines = ["v2", str(timestamp), query, lowered.get("content-type", "")]
+    lines += [f"{name}:{lowered.get(name, '')}" for name in names]
+    return ("\n".join(lines) + "\n\n").encode() + body
+
+
+def sign_v2(
+    secret: str,
+    body: bytes,
+    timestamp: int,
+    *,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """The v2 `X-FlowSync-Signature` value: signs the body, the query string, the
+    Content-Type and each of `headers` (sent as they are given here)."""
+    given = dict(headers or {})
+    names = [k.lower() for k in given if k.lower() != "content-type"]
+    message = v2_message(timestamp, body, query, given, names)
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},h={';'.join(names)},v2={digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    """A verified signature: its digest (what is remembered), its time, and the header
+    names it covers (None: v1, which covers the body alone)."""
+
+    digest: str
+    timestamp: int
+    headers: list[str] | None
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -132,15 +204,17 @@ class WebhookService:
         self._executions = executions
         self._max_body_bytes = max_body_bytes
         self._clock = clock
+        self._purged_at = float("-inf")
 
     async def receive(
         self,
         trigger_id: object,
         raw_body: bytes,
         headers: Mapping[str, str],
-        query: Mapping[str, str],
+        query: str,
     ) -> WebhookResult:
-        """Handle one delivery (see the module's docstring for every rule)."""
+        """Handle one delivery (see the module's docstring for every rule); `query` is
+        the raw query string, without `?`."""
         tid = parse_id(trigger_id, "webhook trigger")
         row = await self._pool.fetchrow(_LOOKUP_SQL, tid)
         if row is None:
@@ -153,39 +227,73 @@ class WebhookService:
                 [Problem("body", f"more than {limit} bytes")],
             )
         lowered = {name.lower(): value for name, value in headers.items()}
+        signature: _Signature | None = None
         if config.require_signature:
-            self._verify(row["secret"], raw_body, lowered.get(SIGNATURE_HEADER))
+            signature = self._verify(row["secret"], raw_body, lowered, query)
         body = parse_body(raw_body, lowered.get("content-type"))
         key = (lowered.get("idempotency-key") or "").strip() or None
         data = {
             "type": "WEBHOOK",
-            "headers": {k: v for k, v in lowered.items() if k not in DROPPED_HEADERS},
-            "query": dict(query.items()),
+            "headers": _readable_headers(lowered, signature),
+            "query": {} if signature is not None and signature.headers is None else
+                     dict(parse_qsl(query, keep_blank_values=True)),
             "body": body,
-        }
-        started = await self._executions.start(
-            Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}"),
-            row["workflow_id"],
-            {},
-            idempotency_key=None if key is None else idempotency_key(tid, key),
-            trigger_id=tid,
-            trigger_type="WEBHOOK",
-            trigger_data=data,
-        )
-        execution_id = started.execution.id
-        if started.created:
-            await self._pool.execute(_FIRED_SQL, tid)
+        }  # fmt: skip
+        principal = Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}")
+        scoped_key = None if key is None else idempotency_key(tid, key)
+        if signature is None:
+            started = await self._executions.start(
+                principal, row["workflow_id"], {}, idempotency_key=scoped_key,
+                trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
+            )  # fmt: skip
+            execution_id, created = started.execution.id, started.created
+            if created:
+                await self._pool.execute(_FIRED_SQL, tid)
+        else:
+            await self._executions.check_backpressure()
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._remember(conn, tid, signature)
+                execution_id, created = await self._executions.start_in(
+                    conn, principal, row["workflow_id"], {}, idempotency_key=scoped_key,
+                    trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
+                )  # fmt: skip
+                if created:
+                    await conn.execute(_FIRED_SQL, tid)
+            await self._purge()
         if config.mode == "sync":
-            return await self._reply(execution_id, started.created, config.sync_timeout_seconds)
-        return _accepted(execution_id, started.created)
+            return await self._reply(execution_id, created, config.sync_timeout_seconds)
+        return _accepted(execution_id, created)
 
-    def _verify(self, secret: str | None, raw_body: bytes, header: str | None) -> None:
+    async def _remember(
+        self, conn: Connection, trigger_id: uuid.UUID, signature: _Signature
+    ) -> None:
+        expires = datetime.fromtimestamp(signature.timestamp + TOLERANCE_SECONDS, UTC)
+        if await conn.fetchval(_REMEMBER_SQL, trigger_id, signature.digest, expires) is None:
+            raise WebhookReplayed(
+                "This signature was accepted before: a signed delivery is accepted once. "
+                "To send it again, sign it again (a new `t`); add an Idempotency-Key header "
+                "so that a redelivery starts no second run."
+            )
+
+    async def _purge(self) -> None:
+        """Delete expired signatures, at most once a minute per process."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._purged_at < PURGE_SECONDS:
+            return
+        self._purged_at = loop.time()
+        await self._pool.execute(_PURGE_SQL, self._clock())
+
+    def _verify(
+        self, secret: str | None, raw_body: bytes, headers: Mapping[str, str], query: str
+    ) -> _Signature:
+        header = headers.get(SIGNATURE_HEADER)
         if header is None or not header.strip():
             raise Unauthenticated(
                 "This webhook requires a signature: send X-FlowSync-Signature: "
-                "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the trigger's secret>."
+                "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the trigger's secret> "
+                "(or v2, which also signs the query and headers: see the README)."
             )
-        timestamp, candidates = _parse_signature(header)
+        timestamp, names, candidates = _parse_signature(header)
         skew = int(self._clock().timestamp()) - timestamp
         if skew > TOLERANCE_SECONDS:
             raise Unauthenticated(
@@ -199,16 +307,25 @@ class WebhookService:
             )
         if secret is None:
             raise Unauthenticated("This webhook has no secret; rotate it to get one.")
-        expected = sign(secret, raw_body, timestamp).rpartition("v1=")[2].encode()
+        if names is None:
+            message = f"{timestamp}.".encode() + raw_body
+        else:
+            message = v2_message(timestamp, raw_body, query, headers, names)
+        expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
         matched = False
         for candidate in candidates:
             # Every candidate is compared, in constant time each.
-            matched |= hmac.compare_digest(expected, candidate.lower().encode())
+            matched |= hmac.compare_digest(expected.encode(), candidate.lower().encode())
         if not matched:
             raise Unauthenticated(
                 "The signature does not match the body: sign the raw body, exactly as "
                 "sent, as '<t>.<body>' with the trigger's current secret."
-            )
+                if names is None else
+                "The v2 signature does not match: sign the timestamp, the raw query string, "
+                "the Content-Type, the headers named in h (as sent) and the raw body with "
+                "the trigger's current secret."
+            )  # fmt: skip
+        return _Signature(expected, timestamp, names)
 
     async def _reply(self, execution_id: uuid.UUID, created: bool, timeout: float) -> WebhookResult:
         loop = asyncio.get_running_loop()
@@ -236,20 +353,46 @@ def idempotency_key(trigger_id: uuid.UUID, key: str) -> str:
     return f"webhook:{trigger_id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def _parse_signature(header: str) -> tuple[int, list[str]]:
+def _readable_headers(headers: Mapping[str, str], signature: _Signature | None) -> dict[str, str]:
+    """The headers a workflow may read: all but credentials when nothing is signed, none
+    under v1, the signed ones (and Content-Type) under v2."""
+    if signature is None:
+        return {k: v for k, v in headers.items() if k not in DROPPED_HEADERS}
+    if signature.headers is None:
+        return {}
+    names = ["content-type", *signature.headers]
+    return {n: headers[n] for n in names if n in headers and n not in DROPPED_HEADERS}
+
+
+def _parse_signature(header: str) -> tuple[int, list[str] | None, list[str]]:
+    """(t, the header names of a v2 signature or None for v1, the candidate digests)."""
     timestamp: int | None = None
-    candidates: list[str] = []
+    v1: list[str] = []
+    v2: list[str] = []
+    names: list[str] | None = None
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
         if name == "t" and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif name == "v1" and value:
-            candidates.append(value)
-    if timestamp is None or not candidates:
+            v1.append(value)
+        elif name == "v2" and value:
+            v2.append(value)
+        elif name == "h":
+            names = [n.strip().lower() for n in value.split(";") if n.strip()]
+    if timestamp is None or not (v1 or v2) or (v1 and v2):
         raise Unauthenticated(
-            "The X-FlowSync-Signature header is malformed; expected t=<unix time>,v1=<hex>."
+            "The X-FlowSync-Signature header is malformed; expected t=<unix time>,v1=<hex> "
+            "or t=<unix time>,h=<header;names>,v2=<hex>."
         )
-    return timestamp, candidates
+    if v1:
+        return timestamp, None, v1
+    names = names or []
+    if len(names) > MAX_SIGNED_HEADERS:
+        raise Unauthenticated(
+            f"The signature names {len(names)} headers; at most {MAX_SIGNED_HEADERS} may be signed."
+        )
+    return timestamp, names, v2
 
 
 def parse_body(raw: bytes, content_type: str | None) -> Any:

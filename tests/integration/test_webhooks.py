@@ -6,15 +6,28 @@ handler) and their timeout."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
+from flowsync.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    WebhookReplayed,
+)
 from flowsync.services.triggers import TriggerUpdate
-from flowsync.services.webhooks import WebhookResult, sign
+from flowsync.services.webhooks import (
+    WebhookResult,
+    WebhookService,
+    sign,
+    sign_v2,
+)
 from tests.support.env import Env
 from tests.support.graphs import chain
 
@@ -29,10 +42,15 @@ async def webhook(env: Env, definition: Any = None, **config: Any) -> tuple[uuid
     return created.trigger.id, created.secret
 
 
+# A signature is accepted once: each delivery a test signs gets a timestamp of its own
+# (a second or more in the past), as a sender that signs every delivery would send.
+_AGO = itertools.count(1)
+
+
 def signed(
-    secret: str, body: bytes, *, skew: int = 0, extra: dict[str, str] | None = None
+    secret: str, body: bytes, *, skew: int | None = None, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
-    stamp = int(time.time()) + skew
+    stamp = int(time.time()) + (-(next(_AGO) % 200) if skew is None else skew)
     return {**JSON, "X-FlowSync-Signature": sign(secret, body, stamp), **(extra or {})}
 
 
@@ -41,9 +59,9 @@ async def deliver(
     trigger: object,
     body: bytes,
     headers: dict[str, str],
-    query: dict[str, str] | None = None,
+    query: str = "",
 ) -> WebhookResult:
-    return await env.services.webhooks.receive(trigger, body, headers, query or {})
+    return await env.services.webhooks.receive(trigger, body, headers, query)
 
 
 async def executions(env: Env) -> int:
@@ -56,16 +74,17 @@ async def test_a_signed_delivery_starts_the_workflow_with_the_trigger_data(env: 
     headers = signed(
         secret, body, extra={"Authorization": "Bearer x", "Cookie": "s=1", "X-Delivery": "d-1"}
     )
-    result = await deliver(env, trigger, body, headers, {"source": "shop"})
+    result = await deliver(env, trigger, body, headers, "source=shop")
     assert result.status == 202 and result.created and not result.responded
     assert result.body == {"executionId": str(result.execution_id)}
     execution = await env.services.executions.get(env.me, result.execution_id)
     assert execution.trigger_type == "WEBHOOK" and execution.trigger_id == trigger
     assert execution.input == {}
+    # v1 signs the body alone: the workflow reads no header and no query (unsigned).
     assert execution.trigger_data == {
         "type": "WEBHOOK",
-        "headers": {"content-type": "application/json", "x-delivery": "d-1"},
-        "query": {"source": "shop"},
+        "headers": {},
+        "query": {},
         "body": {"order": 42, "items": ["a", "b"]},
     }
     assert (await env.services.triggers.get(env.me, trigger)).last_fired_at is not None
@@ -118,7 +137,7 @@ async def test_signatures_within_five_minutes_either_way_are_accepted(env: Env) 
         result = await deliver(env, trigger, body, signed(secret, body, skew=skew))
         assert result.status == 202
     # Several v1 values (a sender mid-rotation): one that matches is enough.
-    stamp = int(time.time())
+    stamp = int(time.time()) - 1
     good = sign(secret, body, stamp).split(",")[1]
     header = f"t={stamp},v1={'0' * 64},{good}"
     result = await deliver(env, trigger, body, {**JSON, "x-flowsync-signature": header})
@@ -339,3 +358,66 @@ async def test_a_sync_webhook_whose_response_is_skipped_answers_202(running: Env
     assert result.status == 202 and time.monotonic() - started < 5
     yes = b'{"ok": true, "order": 2}'
     assert (await deliver(running, trigger, yes, signed(secret, yes))).status == 201
+
+
+async def test_a_signature_is_accepted_once(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b'{"event": "paid"}'
+    headers = signed(secret, body)
+    assert (await deliver(env, trigger, body, headers)).created
+    # Replayed as it was, with another query or headers, or several at once: refused.
+    for query, extra in (("", {}), ("a=1", {"Idempotency-Key": "new", "X-Other": "x"})):
+        with pytest.raises(WebhookReplayed) as caught:
+            await deliver(env, trigger, body, {**headers, **extra}, query)
+        assert caught.value.status == 409 and "accepted before" in caught.value.message
+    other = signed(secret, body)
+    results = await asyncio.gather(
+        *(deliver(env, trigger, body, other) for _ in range(5)), return_exceptions=True
+    )
+    assert sum(isinstance(r, WebhookResult) for r in results) == 1
+    assert all(isinstance(r, WebhookResult | WebhookReplayed) for r in results)
+    assert await executions(env) == 2
+
+
+async def test_remembered_signatures_expire_and_are_purged(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b"{}"
+    stamp = int(time.time()) - 10
+    header = {**JSON, "X-FlowSync-Signature": sign(secret, body, stamp)}
+    await deliver(env, trigger, body, header)
+    expires = await env.services.pool.fetchval(
+        "SELECT expires_at FROM webhook_signatures WHERE trigger_id = $1", trigger
+    )
+    assert expires == datetime.fromtimestamp(stamp + 300, UTC)
+    # Six minutes on (the signature is stale by then), a delivery purges it.
+    later = WebhookService(
+        env.services.pool, env.services.executions, max_body_bytes=1 << 20,
+        clock=lambda: datetime.fromtimestamp(stamp + 360, UTC),
+    )  # fmt: skip
+    with pytest.raises(Unauthenticated, match="seconds old"):
+        await later.receive(trigger, body, header, "")
+    fresh = {**JSON, "X-FlowSync-Signature": sign(secret, body, stamp + 355)}
+    await later.receive(trigger, body, fresh, "")
+    left = await env.services.pool.fetch("SELECT expires_at FROM webhook_signatures")
+    assert [r["expires_at"] for r in left] == [datetime.fromtimestamp(stamp + 655, UTC)]
+
+
+async def test_v2_passes_what_it_signs_and_only_that(env: Env) -> None:
+    trigger, secret = await webhook(env)
+    body = b'{"n": 1}'
+    vouched = {"Content-Type": "application/json", "X-Delivery": "d-1"}
+    value = sign_v2(secret, body, int(time.time()) - 3, query="src=shop", headers=vouched)
+    headers = {**vouched, "X-FlowSync-Signature": value, "X-Unsigned": "u", "Cookie": "c"}
+    result = await deliver(env, trigger, body, headers, "src=shop")
+    execution = await env.services.executions.get(env.me, result.execution_id)
+    assert execution.trigger_data["headers"] == {
+        "content-type": "application/json", "x-delivery": "d-1"
+    }  # fmt: skip
+    assert execution.trigger_data["query"] == {"src": "shop"}
+    value = sign_v2(secret, body, int(time.time()) - 4, query="src=shop", headers=vouched)
+    for query, changed in (("src=evil", {}), ("src=shop", {"X-Delivery": "d-2"})):
+        with pytest.raises(Unauthenticated, match="v2 signature does not match"):
+            await deliver(env, trigger, body, {**headers, **changed, "X-FlowSync-Signature": value},
+                          query)  # fmt: skip
+    with pytest.raises(Unauthenticated, match="malformed"):  # v1 and v2 at once
+        await deliver(env, trigger, body, {**JSON, "X-FlowSync-Signature": value + ",v1=ab"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import time
 from typing import Any
 
@@ -34,8 +35,12 @@ REPLY: dict[str, Any] = {
 }
 
 
-def signature(secret: str, body: bytes, skew: int = 0) -> str:
-    stamp = int(time.time()) + skew
+# A signature is accepted once: each delivery signed here gets a timestamp of its own.
+_AGO = itertools.count(1)
+
+
+def signature(secret: str, body: bytes, skew: int | None = None) -> str:
+    stamp = int(time.time()) + (-(next(_AGO) % 200) if skew is None else skew)
     digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={stamp},v1={digest}"
 
@@ -150,6 +155,65 @@ async def test_the_same_delivery_twice_starts_one_run(server: Server, me: Owner)
     assert "idempotent-replayed" not in first.headers
     assert second.headers["idempotent-replayed"] == "true"
     assert len(await runs(me)) == 1
+
+
+async def test_a_replayed_delivery_is_409_and_starts_nothing(server: Server, me: Owner) -> None:
+    url, secret = await webhook(me, REPLY)
+    body = b'{"order": 5}'
+    headers = {"content-type": "application/json", "x-flowsync-signature": signature(secret, body)}
+    assert (await server.client().post(url, content=body, headers=headers)).status_code == 202
+    # The captured delivery again, as it was, or with another query string and headers.
+    for query, extra in (("", {}), ("?src=evil", {"x-extra": "1", "idempotency-key": "k"})):
+        again = await server.client().post(url + query, content=body, headers=headers | extra)
+        assert again.status_code == 409, again.text
+        error = again.json()["error"]
+        assert error["code"] == "webhook_replayed" and "accepted before" in error["message"]
+        assert again.headers["x-content-type-options"] == "nosniff"
+    assert len(await runs(me)) == 1
+    # Signed again (a new t), the same delivery is accepted.
+    headers["x-flowsync-signature"] = signature(secret, body)
+    assert (await server.client().post(url, content=body, headers=headers)).status_code == 202
+
+
+def signature_v2(secret: str, body: bytes, query: str, headers: dict[str, str]) -> str:
+    """v2 from the README: lines of `v2`, t, the raw query, the Content-Type, then
+    `name:value` per header named in h, an empty line, the body."""
+    stamp = int(time.time()) - next(_AGO) % 200
+    names = [n for n in headers if n != "content-type"]
+    lines = ["v2", str(stamp), query, headers.get("content-type", "")]
+    lines += [f"{n}:{headers[n]}" for n in names]
+    message = ("\n".join(lines) + "\n\n").encode() + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={stamp},h={';'.join(names)},v2={digest}"
+
+
+async def test_v2_signs_the_query_and_headers_a_workflow_reads(server: Server, me: Owner) -> None:
+    url, secret = await webhook(me, REPLY, mode="sync", syncTimeoutSeconds=10)
+    body = b'{"order": 3}'
+    signed = {"content-type": "application/json", "x-shop": "s-1"}
+    async with worker(server.services):
+        value = signature_v2(secret, body, "src=shop&n=1", signed)
+        reply = await server.client().post(
+            url + "?src=shop&n=1", content=body,
+            headers=signed | {"x-flowsync-signature": value, "x-unsigned": "u"},
+        )  # fmt: skip
+        assert reply.status_code == 201, reply.text
+        assert reply.json() == {"accepted": 3, "q": "shop"}
+        run_id = reply.headers["x-flowsync-execution-id"]
+    data = (await server.services.executions.get(me.principal, run_id)).trigger_data
+    assert data["query"] == {"src": "shop", "n": "1"}
+    assert data["headers"] == signed  # the unsigned header is not passed
+    # What v2 signs cannot be changed: the query, a signed header, the Content-Type.
+    for query, changed in (
+        ("?src=evil&n=1", signed),
+        ("?src=shop&n=1", signed | {"x-shop": "s-2"}),
+        ("?src=shop&n=1", signed | {"content-type": "text/plain"}),
+    ):
+        value = signature_v2(secret, body, "src=shop&n=1", signed)
+        refused = await server.client().post(
+            url + query, content=body, headers=changed | {"x-flowsync-signature": value}
+        )
+        assert refused.status_code == 401 and "v2 signature does not match" in refused.text
 
 
 async def test_a_sync_webhook_answers_with_the_workflow_response(server: Server, me: Owner) -> None:
