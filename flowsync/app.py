@@ -12,7 +12,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
@@ -82,6 +82,13 @@ def _error_response(error: FlowSyncError) -> JSONResponse:
     )
 
 
+def _opens_graphiql(scope: Scope) -> bool:
+    """Whether a request can only be for GraphiQL's page: a GET without a `query`
+    parameter, as the view reads its parameters (decoded, so `%71uery=` is `query=`);
+    any other request runs an operation and needs a credential."""
+    return scope["method"] == "GET" and "query" not in QueryParams(scope.get("query_string", b""))
+
+
 class GraphQLEndpoint:
     """The guard in front of the GraphQL view: per-IP rate limit, request body size,
     authentication and per-principal rate limit, in that order. GraphiQL's page (a GET
@@ -115,7 +122,7 @@ class GraphQLEndpoint:
             await self.limits.ip(address)
             body = await self._body(scope, receive)
             headers = Headers(scope=scope)
-            if not (scope["method"] == "GET" and b"query=" not in scope.get("query_string", b"")):
+            if not _opens_graphiql(scope):
                 credential = await self.view.services.authenticator.authenticate(
                     headers.get("authorization")
                 )
