@@ -12,7 +12,7 @@ import {
   type NodeProps,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { memo, useMemo } from "react";
+import { memo, useMemo, useState } from "react";
 import type { Definition } from "../lib/definition";
 import { useLayout } from "../lib/useLayout";
 import { STATUS_LABEL } from "./Status";
@@ -75,21 +75,39 @@ export function RunGraph({
   colorMode: "light" | "dark";
 }) {
   const positions = useLayout(definition);
+  // Node objects are kept while their step's look is unchanged, so that one event
+  // re-renders one node, not the whole graph.
+  // (A cache, not state: filling it again from scratch gives the same nodes.)
+  const [kept] = useState(() => new Map<string, StepNodeType>());
   const nodes = useMemo<StepNodeType[]>(() => {
     if (!positions) return [];
-    return definition.nodes.map((n) => {
+    const list = definition.nodes.map((n) => {
       const step = steps[n.id];
       const status = step?.status ?? "PENDING";
-      return {
+      const attempt = step?.attempt ?? 0;
+      const position = positions[n.id] ?? { x: 0, y: 0 };
+      const old = kept.get(n.id);
+      if (
+        old &&
+        old.data.status === status &&
+        old.data.attempt === attempt &&
+        old.data.selected === (selected === n.id) &&
+        old.position === position &&
+        old.data.label === (n.label ?? n.id) &&
+        old.data.nodeType === n.type
+      ) {
+        return old;
+      }
+      const made: StepNodeType = {
         id: n.id,
         type: "step",
-        position: positions[n.id] ?? { x: 0, y: 0 },
+        position,
         data: {
           nodeId: n.id,
           nodeType: n.type,
           label: n.label ?? n.id,
           status,
-          attempt: step?.attempt ?? 0,
+          attempt,
           selected: selected === n.id,
         },
         domAttributes: { "data-status": status } as StepNodeType["domAttributes"],
@@ -97,8 +115,11 @@ export function RunGraph({
         draggable: false,
         connectable: false,
       };
+      kept.set(n.id, made);
+      return made;
     });
-  }, [definition, positions, steps, selected]);
+    return list;
+  }, [definition, positions, steps, selected, kept]);
   const edges = useMemo<Edge[]>(
     () =>
       definition.edges.map((e, i) => {

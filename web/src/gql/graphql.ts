@@ -136,7 +136,7 @@ export type RunLiveSubscriptionVariables = Exact<{
 }>;
 
 
-export type RunLiveSubscription = { executionUpdated: { executionId: string, sequence: number, kind: string, at: string, status: string, nodeId: string | null, attempt: number | null, data: unknown, step: { id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null } | null, steps: Array<{ id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null }> | null, execution: { output: unknown, id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, workflow: { id: string, name: string } | null } | null } };
+export type RunLiveSubscription = { executionUpdated: { executionId: string, sequence: number, kind: string, at: string, status: string, nodeId: string | null, attempt: number | null, data: unknown, step: { id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null } | null, steps: Array<{ id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null }> | null } };
 
 export type RunsQueryVariables = Exact<{
   workflowId?: string | number | null | undefined;
@@ -643,10 +643,6 @@ export const RunLiveDocument = new TypedDocumentString(`
     steps {
       ...StepFields
     }
-    execution {
-      ...ExecutionSummary
-      output
-    }
   }
 }
     fragment StepFields on StepExecution {
@@ -662,22 +658,6 @@ export const RunLiveDocument = new TypedDocumentString(`
   startedAt
   finishedAt
   durationMs
-}
-fragment ExecutionSummary on Execution {
-  id
-  workflowId
-  workflowVersion
-  status
-  createdAt
-  startedAt
-  finishedAt
-  durationMs
-  lastSequence
-  error
-  workflow {
-    id
-    name
-  }
 }`) as unknown as TypedDocumentString<RunLiveSubscription, RunLiveSubscriptionVariables>;
 export const RunsDocument = new TypedDocumentString(`
     query Runs($workflowId: ID, $status: ExecutionStatus, $first: Int, $after: String) {

@@ -112,6 +112,15 @@ describe("fold", () => {
     expect(state.steps.a?.status).toBe("RUNNING");
   });
 
+  it("applies a lean snapshot (status and steps only) over the state it has", () => {
+    let state = applied(fold<S, E>(null, snapshot(2, [step("a", "QUEUED")])));
+    state = applied(
+      fold(state, { sequence: 5, kind: "snapshot", at: "t", status: "COMPLETED", steps: [step("a", "COMPLETED")] }),
+    );
+    expect(state.execution).toMatchObject({ id: "x", status: "COMPLETED", lastSequence: 5 });
+    expect(state.steps.a?.status).toBe("COMPLETED");
+  });
+
   it("builds an initial state from a query result", () => {
     const state = fromSnapshot<S, E>({ id: "x", status: "RUNNING", lastSequence: 7, steps: [step("a", "RUNNING")] }, 7);
     expect(state.steps.a?.status).toBe("RUNNING");

@@ -94,11 +94,18 @@ export function fold<S extends StepLike, E extends ExecutionLike<S>>(
   event: LiveEvent<S, E>,
 ): FoldResult<S, E> {
   if (event.kind === "snapshot") {
-    if (!event.execution) throw new Error("a snapshot without its execution");
     if (state !== null && event.sequence < state.sequence) return { kind: "dropped", state };
-    const known = state?.events ?? [];
-    const execution = event.steps ? { ...event.execution, steps: event.steps } : event.execution;
-    return { kind: "applied", state: fromSnapshot(execution, event.sequence, known) };
+    // A snapshot may carry the execution, or only its status and steps (a lean feed):
+    // then the execution's other fields stay as the state had them.
+    const base = event.execution ?? (state ? { ...state.execution } : null);
+    if (base === null) throw new Error("a snapshot without its execution, before any state");
+    const execution = {
+      ...base,
+      status: event.status,
+      lastSequence: event.sequence,
+      steps: event.steps ?? base.steps,
+    };
+    return { kind: "applied", state: fromSnapshot(execution, event.sequence, state?.events ?? []) };
   }
   if (state === null) throw new Error("an event before any snapshot");
   if (event.sequence <= state.sequence) return { kind: "dropped", state };

@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { RunGraph } from "../../components/RunGraph";
 import { ErrorBox, Loading, UserErrorBox } from "../../components/States";
@@ -30,7 +30,13 @@ export function RunPage() {
   const link = useLinkState();
   const run = useGraphQL(["run", id], RunDocument, { id });
   const history = useGraphQL(["run-events", id], RunEventsDocument, { id });
-  const { state, error: liveError } = useRunLive(id, run.data?.execution);
+  const refetchRun = run.refetch;
+  const refetchEvents = history.refetch;
+  const onExecutionEvent = useCallback(() => {
+    void refetchRun();
+    void refetchEvents();
+  }, [refetchRun, refetchEvents]);
+  const { state, error: liveError } = useRunLive(id, run.data?.execution, onExecutionEvent);
   const [actionError, setActionError] = useState<UserErrorLike | Error | null>(null);
 
   const setParam = (key: string, value: string | null) => {
@@ -76,7 +82,8 @@ export function RunPage() {
   if (run.error) return <ErrorBox error={run.error} />;
   const base = run.data.execution;
   if (!base) return <ErrorBox error={`No run ${id}: it does not exist or is not yours.`} />;
-  const execution = state?.execution ?? base;
+  // The query's fields (times, error), with the live status and sequence.
+  const execution = state ? { ...base, status: state.execution.status, lastSequence: state.sequence } : base;
   const steps = state?.steps ?? Object.fromEntries(base.steps.map((s) => [s.nodeId, s]));
   const definition = readDefinition(base.definition);
   const stepList = Object.values(steps);

@@ -8,7 +8,16 @@ import { subscribe } from "../../lib/live";
 export type LiveExecution = ExecutionSummaryFragment & { output?: unknown; steps?: StepFieldsFragment[] | null };
 export type LiveState = RunState<StepFieldsFragment, LiveExecution>;
 
-export function useRunLive(id: string, initial: LiveExecution | null | undefined) {
+/**
+ * `initial` is the Run query's execution; the subscription starts once it is there, so
+ * that a lean snapshot always has a state to apply to. `onExecutionEvent` is called for
+ * execution.* events (the page re-reads the execution's own fields then).
+ */
+export function useRunLive(
+  id: string,
+  initial: LiveExecution | null | undefined,
+  onExecutionEvent: () => void,
+) {
   const [state, setState] = useState<LiveState | null>(null);
   const [generation, setGeneration] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -22,7 +31,14 @@ export function useRunLive(id: string, initial: LiveExecution | null | undefined
     }
   }, [initial]);
 
+  const ready = initial != null;
+  const onExecution = useRef(onExecutionEvent);
   useEffect(() => {
+    onExecution.current = onExecutionEvent;
+  }, [onExecutionEvent]);
+
+  useEffect(() => {
+    if (!ready) return;
     const stop = subscribe(RunLiveDocument, { id }, {
       next: (data) => {
         const event = data.executionUpdated as LiveEvent<StepFieldsFragment, LiveExecution>;
@@ -35,12 +51,13 @@ export function useRunLive(id: string, initial: LiveExecution | null | undefined
           ref.current = result.state;
           setState(result.state);
           setError(null);
+          if (event.kind.startsWith("execution.")) onExecution.current();
         }
       },
       error: (message) => setError(message),
     });
     return stop;
-  }, [id, generation]);
+  }, [id, generation, ready]);
 
   return { state, error };
 }
