@@ -36,55 +36,96 @@ CONNECTIONS = frozenset(
 LISTS = {"steps": 20, "timeline": 100, "workers": 50, "buckets": MAX_BUCKETS}
 
 
+# Past this, a cost is "more than" it: a cost must stay a number every JSON reader holds.
+MAX_REPORTED = 2**53
+# Deeper selections add nothing: the depth limit (a validation rule, which runs after
+# the cost) refuses any document that nests so deep; counting stops so that a document
+# of thousands of nested fields cannot exhaust Python's recursion before it does.
+_DEEPEST = 64
+# GraphQL's Int: a `first` outside it is refused when its arguments are coerced.
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
 def query_cost(
     selections: SelectionSetNode | None,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
-    seen: frozenset[str] = frozenset(),
 ) -> int:
-    """The number of objects a selection set can return."""
-    total = 0
-    for field in _fields(selections, fragments, seen):
+    """The number of objects a selection set can return (at most MAX_REPORTED)."""
+    return _Cost(fragments, variables).of(selections, 0)
+
+
+class _Cost:
+    """One document's cost. A fragment's cost is the sum of its fields', whatever the
+    place it is spread in, so each is counted once (a fragment spread twice in each of
+    sixty fragments is sixty sums, not 2^60). A fragment spread inside itself, however
+    deep, counts nothing there: validation refuses the cycle after the cost passes."""
+
+    def __init__(
+        self, fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]
+    ) -> None:
+        self.fragments = fragments
+        self.variables = variables
+        self.known: dict[str, int] = {}
+        self.open: set[str] = set()
+
+    def of(self, selections: SelectionSetNode | None, depth: int) -> int:
+        if selections is None or depth > _DEEPEST:
+            return 0
+        total = 0
+        for node in selections.selections:
+            if isinstance(node, FieldNode):
+                total += self.field(node, depth)
+            elif isinstance(node, InlineFragmentNode):
+                total += self.of(node.selection_set, depth)
+            elif isinstance(node, FragmentSpreadNode):
+                total += self.fragment(node.name.value, depth)
+        return min(total, MAX_REPORTED)
+
+    def field(self, field: FieldNode, depth: int) -> int:
         name = field.name.value
-        inner = query_cost(field.selection_set, fragments, variables, seen)
+        inner = self.of(field.selection_set, depth + 1)
         if name in CONNECTIONS:
-            total += _first(field, variables) * max(inner, 1)
-        elif name in LISTS:
-            total += LISTS[name] * (1 + inner)
-        elif field.selection_set is not None:
-            total += 1 + inner
-    return total
+            return min(_first(field, self.variables) * max(inner, 1), MAX_REPORTED)
+        if name in LISTS:
+            return min(LISTS[name] * (1 + inner), MAX_REPORTED)
+        if field.selection_set is not None:
+            return 1 + inner
+        return 0
 
-
-def _fields(
-    selections: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str],
-) -> Iterator[FieldNode]:
-    if selections is None:
-        return
-    for node in selections.selections:
-        if isinstance(node, FieldNode):
-            yield node
-        elif isinstance(node, InlineFragmentNode):
-            yield from _fields(node.selection_set, fragments, seen)
-        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
-            fragment = fragments.get(node.name.value)
-            if fragment is not None:
-                yield from _fields(fragment.selection_set, fragments, seen | {node.name.value})
+    def fragment(self, name: str, depth: int) -> int:
+        known = self.known.get(name)
+        if known is not None:
+            return known
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.open:
+            return 0
+        self.open.add(name)
+        cost = self.of(fragment.selection_set, depth)
+        self.open.discard(name)
+        self.known[name] = cost
+        return cost
 
 
 def _first(field: FieldNode, variables: Mapping[str, Any]) -> int:
+    """A connection's `first`; one that is no GraphQL Int counts as 0 here, as its
+    coercion refuses it with the reason (`Int cannot represent ...`)."""
     for argument in field.arguments or ():
         if argument.name.value != "first":
             continue
         value = argument.value
+        given: object = None
         if isinstance(value, IntValueNode):
-            return max(int(value.value), 0)
-        if isinstance(value, VariableNode):
+            given = int(value.value)
+        elif isinstance(value, VariableNode):
             given = variables.get(value.name.value)
-            if isinstance(given, int) and not isinstance(given, bool):
-                return max(given, 0)
+            if isinstance(given, float) and given.is_integer():
+                given = int(given)  # graphql-core coerces 200.0 to the Int 200
+        else:
+            return DEFAULT_PAGE_SIZE
+        if isinstance(given, int) and not isinstance(given, bool):
+            return max(given, 0) if _INT_MIN <= given <= _INT_MAX else 0
+        return 0 if given is not None else DEFAULT_PAGE_SIZE
     return DEFAULT_PAGE_SIZE
 
 
@@ -116,9 +157,10 @@ class QueryCostLimiter(SchemaExtension):
         for operation in operations[:1]:
             cost = query_cost(operation.selection_set, fragments, context.variables or {})
             if cost > self.max_cost:
+                amount = str(cost) if cost < MAX_REPORTED else f"more than {MAX_REPORTED}"
                 context.pre_execution_errors = [
                     GraphQLError(
-                        f"The query could return {cost} objects; the limit is {self.max_cost}. "
+                        f"The query could return {amount} objects; the limit is {self.max_cost}. "
                         "Ask for smaller pages (`first`) or fewer nested lists.",
                         operation,
                         extensions={"code": "query_too_costly", "cost": cost},

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.graphql.conftest import Api
+from tests.graphql.conftest import Api, serve
 
 INTROSPECT = "{__schema{queryType{name}}}"
 
@@ -31,3 +31,64 @@ async def test_a_percent_encoded_query_parameter_still_needs_a_credential(api: A
         # GraphiQL's page still opens without one.
         page = await client.get(api.http_url, headers={"Accept": "text/html"})
         assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+async def test_fragment_cycles_and_deep_or_wide_documents_get_a_clear_error(api: Api) -> None:
+    me = await api.owner()
+    cycle = """query { workflows { edges { ...A } } }
+      fragment A on WorkflowEdge { node { executions { edges { node { workflow {
+        executions { edges { ...A } } } } } } } }"""
+    # Each fragment spreads the next twice: 2^40 paths if followed one by one.
+    chain = "".join(
+        f"fragment F{i} on Execution {{ a: workflow {{ ...G{i} }} b: workflow {{ ...G{i} }} }}"
+        f"fragment G{i} on Workflow {{ executions {{ edges {{ node {{ ...F{i + 1} }} }} }} }}"
+        for i in range(40)
+    )
+    wide = "{ executions { edges { node { ...F0 } } } } " + chain
+    wide += "fragment F40 on Execution { id }"
+    deep = "{ " + "health { " * 400 + "status" + " }" * 401
+    for document in (cycle, wide, deep):
+        reply = await post(api, me.key, document)
+        assert reply.status_code in (200, 400), reply.text
+        errors = reply.json()["errors"]
+        assert errors and "Unexpected error" not in reply.text, errors
+        assert "recursion" not in reply.text.lower(), errors
+        assert "too many tokens" not in reply.text, errors  # the limits under test ran
+
+
+async def test_first_beyond_an_int_is_refused_as_graphql_refuses_any_int(api: Api) -> None:
+    me = await api.owner()
+    for first in ("9223372036854775808", "219306168535640140678344736768", "2147483648"):
+        reply = await post(api, me.key, f"{{ workflows(first: {first}) {{ edges {{ cursor }} }} }}")
+        assert reply.status_code in (200, 400), reply.text
+        assert "Int cannot represent" in reply.json()["errors"][0]["message"], reply.text
+        reply = await post(
+            api,
+            me.key,
+            "query($n: Int) { workflows(first: $n) { edges { cursor } } }",
+            n=int(first),
+        )
+        assert reply.status_code in (200, 400), reply.text
+        assert "Int cannot represent" in reply.json()["errors"][0]["message"], reply.text
+    # Nested connections each within range still multiply past 64 bits: refused by cost.
+    nested = (
+        "{ workflows(first: 2147483647) { edges { node { executions(first: 2147483647) {"
+        " edges { node { workflow { executions(first: 2147483647) {"
+        " edges { cursor } } } } } } } } } }"
+    )
+    reply = await post(api, me.key, nested)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["errors"][0]["extensions"]["code"] == "query_too_costly", reply.text
+
+
+async def test_a_first_sent_as_a_whole_float_counts_as_what_graphql_makes_of_it(
+    db_url: str,
+) -> None:
+    query = """query($n: Int) { workflows(first: $n) { edges { node {
+      executions(first: $n) { edges { cursor } } } } } }"""
+    async with serve(db_url, max_query_cost=10_000) as api:  # 200 * 202 is over, 50 * 52 not
+        me = await api.owner()
+        reply = await post(api, me.key, query, n=200.0)
+        assert reply.json()["errors"][0]["extensions"]["code"] == "query_too_costly", reply.text
+        reply = await post(api, me.key, query, n=50.0)
+        assert "errors" not in reply.json(), reply.text
