@@ -12,6 +12,7 @@
     │   └── WebhookReplayed          409  a signed webhook delivery's signature was used
     ├── RateLimited                  429  too many requests; retry after `retry_after`
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
+    ├── QueryTimeout                 503  a request's statement ran past the timeout
     ├── ConfigurationError               FlowSync cannot start as configured
     └── StepFailed                       a step failed; the engine records it on the step
         ├── ExpressionFailed             a CEL expression or template could not be evaluated
@@ -155,6 +156,15 @@ class Backpressure(FlowSyncError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QueryTimeout(FlowSyncError):
+    """A statement of the request ran past FLOWSYNC_STATEMENT_TIMEOUT_SECONDS and the
+    database cancelled it: the request asked for too much at once (see
+    `flowsync.db.timeouts`)."""
+
+    code = "statement_timeout"
+    status = 503
 
 
 class ConfigurationError(FlowSyncError):

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
@@ -146,7 +147,8 @@ class ApiRoute(Route):
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
         except Exception as exc:  # a bug: logged in full, answered without details
-            return unexpected(exc)
+            timeout = as_timeout(exc)
+            return error_response(timeout) if timeout is not None else unexpected(exc)
 
 
 async def read_body(request: Request, limit: int, *, truncate: bool = False) -> bytes:

@@ -10,18 +10,30 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from flowsync.config import to_sqlalchemy_url
+from flowsync.db.timeouts import server_settings
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    statement_timeout_seconds: float | None = None,
+) -> AsyncEngine:
     """An asyncpg engine that checks connections before use, so that a database restart
-    costs one failed ping per pooled connection instead of errors in requests."""
+    costs one failed ping per pooled connection instead of errors in requests. With
+    `statement_timeout_seconds`, the database cancels any statement that runs longer
+    (see `flowsync.db.timeouts`)."""
+    # JIT only slows the short statements FlowSync runs.
+    settings = {"jit": "off", "application_name": "flowsync"}
+    if statement_timeout_seconds is not None:
+        settings |= server_settings(statement_timeout_seconds)
     return create_async_engine(
         to_sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
-        # JIT only slows the short statements FlowSync runs.
-        connect_args={"server_settings": {"jit": "off", "application_name": "flowsync"}},
+        connect_args={"server_settings": settings},
     )
 
 

@@ -36,6 +36,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from flowsync.config import Settings
+from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers.errors import as_graphql_error
@@ -120,6 +121,8 @@ def _expected(error: GraphQLError) -> FlowSyncError | None:
         )
     if isinstance(cause, CannotGetOperationTypeError):
         return InvalidInput("The document has no operation with that name.")
+    if cause is not None and (timeout := as_timeout(cause)) is not None:
+        return timeout
     return cause if isinstance(cause, FlowSyncError) and cause.status < 500 else None
 
 

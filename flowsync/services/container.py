@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flowsync.config import Settings
 from flowsync.db.session import make_engine, make_sessionmaker
+from flowsync.db.timeouts import with_statement_timeout
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.services.api_keys import ApiKeyService
 from flowsync.services.auth import Authenticator
@@ -53,9 +54,15 @@ class Services:
 async def build_services(settings: Settings, url: str) -> Services:
     """Connect to `url` and build the services. ORM reads go through SQLAlchemy; the
     engine's transitions use explicit SQL over an asyncpg pool."""
-    engine = make_engine(url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
+    # Every statement of a request is cut off past the timeout, so that no request holds
+    # a connection (or the pool) for long; `url` itself stays without it (listeners).
+    timeout = settings.statement_timeout_seconds
+    engine = make_engine(
+        url, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+        statement_timeout_seconds=timeout,
+    )  # fmt: skip
     sessions = make_sessionmaker(engine)
-    pool = await create_pool(url, max_size=settings.pool_size)
+    pool = await create_pool(with_statement_timeout(url, timeout), max_size=settings.pool_size)
     orchestrator = Orchestrator(
         pool, WorkflowCache(pool), worker_id="api", lease_seconds=settings.lease_seconds
     )
