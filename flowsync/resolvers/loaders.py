@@ -22,8 +22,8 @@ from flowsync.services.container import Services
 from flowsync.services.pagination import Page
 from flowsync.services.principal import Principal
 
-# (workflow id, page size, status): the first page of a workflow's executions.
-PageKey = tuple[uuid.UUID, int | None, str | None]
+# (workflow id, page size, status, cursor): a page of a workflow's executions.
+PageKey = tuple[uuid.UUID, int | None, str | None, str | None]
 
 
 class Loaders:
@@ -104,14 +104,16 @@ class Loaders:
         return [found.get(k) for k in keys]
 
     async def _pages(self, keys: Sequence[PageKey]) -> list[Page[Execution]]:
-        groups: dict[tuple[int | None, str | None], list[uuid.UUID]] = {}
-        for workflow_id, size, status in keys:
-            groups.setdefault((size, status), []).append(workflow_id)
+        # One query per distinct (size, status, cursor): one for a whole list of
+        # workflows that ask alike.
+        groups: dict[tuple[int | None, str | None, str | None], list[uuid.UUID]] = {}
+        for workflow_id, size, status, cursor in keys:
+            groups.setdefault((size, status, cursor), []).append(workflow_id)
         pages: dict[PageKey, Page[Execution]] = {}
-        for (size, status), ids in groups.items():
+        for (size, status, cursor), ids in groups.items():
             found = await self.services.executions.first_pages(
-                self.principal, ids, limit=size, status=status
+                self.principal, ids, limit=size, status=status, cursor=cursor
             )
             for workflow_id, page in found.items():
-                pages[(workflow_id, size, status)] = page
+                pages[(workflow_id, size, status, cursor)] = page
         return [pages[k] for k in keys]

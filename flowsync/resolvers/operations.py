@@ -80,8 +80,11 @@ async def triggers(
 
 async def trigger(info: Ctx, id: strawberry.ID) -> TriggerType | None:
     """One trigger, or null (also for another owner's)."""
+    loaders = info.context.loaders()
     try:
-        return TriggerType.of(await info.context.services.triggers.get(info.context.principal, id))
+        return TriggerType.of(
+            await info.context.services.triggers.get(loaders.principal, id), loaders
+        )
     except NotFound:
         return None
 

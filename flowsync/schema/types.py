@@ -358,13 +358,7 @@ class WorkflowType:
         status: ExecutionStatus | None = None,
     ) -> Connection[ExecutionType]:
         state = status.value if status is not None else None
-        if after is None:
-            page = await self.loaders.executions_page.load((self.row.id, first, state))
-        else:
-            page = await self.loaders.services.executions.list(
-                self.loaders.principal, workflow_id=self.row.id, status=state, limit=first,
-                cursor=after,
-            )  # fmt: skip
+        page = await self.loaders.executions_page.load((self.row.id, first, state, after))
         return ExecutionType.page(page, self.loaders, after)
 
     @strawberry.field

@@ -444,9 +444,11 @@ class ExecutionService:
         *,
         limit: int | None = None,
         status: str | None = None,
+        cursor: str | None = None,
     ) -> dict[uuid.UUID, Page[Execution]]:
-        """The first page of executions (newest first) of each of several workflows, in
-        one query, as `list(workflow_id=…)` would return each (for DataLoaders)."""
+        """A page of executions (newest first, after `cursor` when given) of each of
+        several workflows, in one query, as `list(workflow_id=…)` would return each (for
+        DataLoaders)."""
         size = page_size(limit)
         if status is not None and status not in STATUSES:
             raise InvalidInput(
@@ -467,6 +469,17 @@ class ExecutionService:
         )
         if status is not None:
             ranked = ranked.where(Execution.status == status)
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            ranked = ranked.where(
+                or_(
+                    Execution.created_at < after.created_at,
+                    and_(
+                        Execution.created_at == after.created_at,
+                        Execution.id < uuid.UUID(after.id),
+                    ),
+                )
+            )
         sub = ranked.subquery()
         stmt = (
             select(Execution)

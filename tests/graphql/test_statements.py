@@ -4,13 +4,16 @@ the page: counted on the server's own engine during real HTTP requests."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import event
 
+from flowsync.services.pagination import encode_cursor
 from tests.graphql.conftest import Api
 from tests.support.graphs import chain
 
@@ -87,4 +90,30 @@ async def test_triggers_with_their_workflows_cost_a_constant_number_of_statement
         assert len(edges) == total and all(e["node"]["workflow"]["name"] == "w" for e in edges)
         counts[total] = len(statements)
     # The key's lookup, the page, the workflows, their triggers.
+    assert counts[2] == counts[12] <= 4, counts
+
+
+async def test_nested_pages_after_a_cursor_cost_a_constant_number_of_statements(
+    api: Api,
+) -> None:
+    a = await api.owner()
+    # A cursor past every execution: each workflow's page after it is its newest two.
+    cursor = encode_cursor(datetime.now(UTC) + timedelta(days=1), uuid.UUID(int=2**128 - 1))
+    query = (
+        "{ workflows(first: 50) { edges { node { name executions(first: 2, after: "
+        f'"{cursor}") {{ edges {{ node {{ id workflow {{ name }} }} }} }} }} }} }} }}'
+    )
+    counts: dict[int, int] = {}
+    for total in (2, 12):
+        while len((await api.services.workflows.list(a.principal, limit=200)).items) < total:
+            wf = await api.services.workflows.create(a.principal, "w", None, chain(1))
+            for _ in range(3):
+                await api.services.executions.start(a.principal, wf.id, {})
+        statements, _, body = await run(api, a.key, query)
+        edges = body["data"]["workflows"]["edges"]
+        assert len(edges) == total
+        assert all(len(e["node"]["executions"]["edges"]) == 2 for e in edges)
+        counts[total] = len(statements)
+    # The key's lookup, the workflows, their pages of executions, those executions'
+    # workflows.
     assert counts[2] == counts[12] <= 4, counts
