@@ -144,8 +144,8 @@ class GraphQLEndpoint:
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         too_large = PayloadTooLarge(f"The request body is over the limit of {self.max_body} bytes.")
-        length = Headers(scope=scope).get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        length = Headers(scope=scope).get("content-length") or ""
+        if length.isascii() and length.isdigit() and int(length) > self.max_body:
             raise too_large
         chunks: list[bytes] = []
         size = 0

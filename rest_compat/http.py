@@ -8,6 +8,7 @@ Handlers are thin: parse with these helpers, call one service, serialize.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 M = TypeVar("M", bound=BaseModel)
 
 MAX_QUERY_STRING = 1000
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,11}")
 # The deepest nesting of arrays and objects a JSON body may have (orjson writes 254 at most).
 MAX_JSON_DEPTH = 100
 
@@ -159,8 +161,8 @@ async def read_body(request: Request, limit: int, *, truncate: bool = False) -> 
         f"The request body is over the limit of {limit} bytes.",
         [Problem("$", f"more than {limit} bytes")],
     )
-    length = request.headers.get("content-length")
-    if not truncate and length is not None and length.isdigit() and int(length) > limit:
+    length = request.headers.get("content-length") or ""
+    if not truncate and length.isascii() and length.isdigit() and int(length) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -260,7 +262,8 @@ def query_int(request: Request, name: str) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not (text.lstrip("-").isdigit() and len(text) <= 12):
+    # ASCII digits only: str.isdigit accepts "²", which int() refuses.
+    if _WHOLE_NUMBER.fullmatch(text) is None:
         raise InvalidInput(
             f"The query parameter {name} must be a whole number.",
             [Problem(name, f"must be a whole number, not {value!r}")],

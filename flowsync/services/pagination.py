@@ -7,8 +7,10 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
+
+import orjson
 
 from flowsync.errors import InvalidInput, Problem
 
@@ -16,6 +18,8 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
+# Far longer than any cursor this API makes (about 90 characters).
+MAX_CURSOR_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +46,53 @@ def encode_cursor(created_at: datetime, id_: object) -> str:
 
 def decode_cursor(cursor: str, *, path: str = "cursor") -> Cursor:
     """Parse a cursor from `encode_cursor`; anything else is a clear 400, never a 500."""
+    items = cursor_items(cursor, path=path)
     try:
+        created, id_ = items
+        if not isinstance(created, str) or not isinstance(id_, str):
+            raise TypeError(items)
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None:
+            raise ValueError(created)
+        return Cursor(utc_time(at, path=path), str(uuid.UUID(id_)))
+    except (ValueError, TypeError) as exc:
+        raise _bad_cursor(path) from exc
+
+
+def cursor_items(cursor: str, *, path: str = "cursor") -> list[object]:
+    """The JSON array inside an opaque cursor; InvalidInput for anything else (too long,
+    not base64, not JSON, nested beyond orjson's limit, not an array)."""
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return Cursor(datetime.fromisoformat(created), str(uuid.UUID(str(id_))))
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        items = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error) as exc:  # JSONDecodeError is a ValueError
+        raise _bad_cursor(path) from exc
+    if not isinstance(items, list):
+        raise _bad_cursor(path)
+    return items
+
+
+def _bad_cursor(path: str) -> InvalidInput:
+    return InvalidInput(
+        "The cursor is not valid; use a cursor from a previous page.",
+        [Problem(path, "not a cursor returned by this API")],
+    )
+
+
+def utc_time(instant: datetime, *, path: str) -> datetime:
+    """A time a caller sent, in UTC as the database compares it; one without an offset is
+    UTC. InvalidInput naming `path` when UTC cannot hold it (year 1 at +01:00 is year 0,
+    9999-12-31T23:00-02:00 is year 10000)."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError as exc:
         raise InvalidInput(
-            "The cursor is not valid; use a cursor from a previous page.",
-            [Problem(path, "not a cursor returned by this API")],
+            f"The time {path} is out of range.",
+            [Problem(path, f"{instant.isoformat()} is before year 1 or after 9999 in UTC")],
         ) from exc
 
 

@@ -92,3 +92,32 @@ async def test_a_first_sent_as_a_whole_float_counts_as_what_graphql_makes_of_it(
         assert reply.json()["errors"][0]["extensions"]["code"] == "query_too_costly", reply.text
         reply = await post(api, me.key, query, n=50.0)
         assert "errors" not in reply.json(), reply.text
+
+
+async def test_extreme_cursors_and_audit_times_are_invalid_input(api: Api) -> None:
+    from tests.rest.test_input_boundary import EXTREME_CURSORS
+
+    me = await api.owner()
+    lists = ("workflows", "executions", "triggers", "apiKeys", "deadLetters", "auditLog")
+    for field in lists:
+        for case, value in EXTREME_CURSORS.items():
+            reply = await post(
+                api,
+                me.key,
+                f"query($c: String) {{ {field}(after: $c) {{ edges {{ cursor }} }} }}",
+                c=value,
+            )
+            assert reply.status_code == 200, (field, case, reply.text)
+            error = reply.json()["errors"][0]
+            assert error["extensions"]["code"] == "invalid_input", (field, case, error)
+    for name in ("since", "until"):
+        for value in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+            query = f"query($t: DateTime) {{ auditLog({name}: $t) {{ edges {{ cursor }} }} }}"
+            reply = await post(api, me.key, query, t=value)
+            error = reply.json()["errors"][0]
+            assert error["extensions"]["code"] == "invalid_input", (name, value, error)
+            assert error["extensions"]["problems"][0]["path"] == name
+    # A time without an offset against one with it: UTC, compared, not a TypeError.
+    query = '{ auditLog(since: "2024-01-01T00:00:00", until: "2025-01-01T00:00:00Z") {'
+    query += " edges { cursor } } }"
+    assert "errors" not in (await post(api, me.key, query)).json()
