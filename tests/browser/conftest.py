@@ -223,10 +223,26 @@ class FlowSync:
     services: Services
     api: Process
     workers: list[Process]
+    api_args: list[str] = field(default_factory=list)
+    api_env: dict[str, str] = field(default_factory=dict)
+    restarts: int = 0
 
     def ui(self, path: str = "") -> str:
         """The dashboard's URL for `path` (relative to /ui/)."""
         return f"{self.url}/ui/{path.lstrip('/')}"
+
+    async def kill_api(self) -> None:
+        """SIGKILL the API process: every open websocket drops at once."""
+        await asyncio.to_thread(self.api.kill)
+
+    async def start_api(self) -> None:
+        """Start the API process again on the same port; return once it is healthy."""
+        self.restarts += 1
+        self.api.close()
+        self.api = Process(
+            self.api_args, self.api_env, self.api.log.with_name(f"api-{self.restarts}.log")
+        )
+        await _until_healthy(self.api, self.url)
 
     def logs(self) -> str:
         """The last lines of every process's output, for a failure message."""
@@ -264,11 +280,9 @@ async def flowsync(
     database, and a fresh owner with an API key."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    api = Process(
-        ["dev", "--port", str(port)],
-        flowsync_env(db_url, data_dir=tmp_path / "dev", **API_SETTINGS),
-        tmp_path / "api.log",
-    )
+    api_args = ["dev", "--port", str(port)]
+    api_env = flowsync_env(db_url, data_dir=tmp_path / "dev", **API_SETTINGS)
+    api = Process(api_args, api_env, tmp_path / "api.log")
     workers = [
         Process(
             ["worker", "--concurrency", "4"],
@@ -277,18 +291,18 @@ async def flowsync(
         )
         for n in range(2)
     ]
-    running = [api, *workers]
+    started: FlowSync | None = None
     try:
         owner = await services.api_keys.ensure_owner(new_subject())
         me = Principal(owner, "test")
         key = (await services.api_keys.create(me, "browser tests")).secret
         await _until_healthy(api, url)
-        started = FlowSync(url, key, me, services, api, workers)
+        started = FlowSync(url, key, me, services, api, workers, api_args, api_env)
         yield started
         if failed(request.node):
             print(started.logs())
     finally:
-        for proc in running:
+        for proc in [started.api if started else api, *workers]:
             if proc.proc.poll() is None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     await asyncio.to_thread(proc.terminate, 15)

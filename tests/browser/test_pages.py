@@ -4,6 +4,7 @@ as any client would; the page is only looked at and clicked."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from datetime import datetime
 
@@ -177,3 +178,36 @@ async def test_a_revoked_key_is_sent_back_to_sign_in(
     await expect(page.get_by_test_id("signin")).to_be_visible(timeout=10_000)
     await expect(page.get_by_test_id("signin-reason")).to_be_visible()
     assert flowsync.key not in await page.evaluate("Object.values(sessionStorage)")
+
+
+async def test_the_run_page_resyncs_after_a_lost_connection(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    run = await client.start(await client.create_workflow("outage", delays(2, *[0.4] * 7)))
+    await page.goto(flowsync.ui(f"runs/{run}"))
+    await expect(page.get_by_test_id("link-state")).to_have_attribute("data-state", "connected")
+    await expect(page.get_by_test_id("rf__node-d1")).to_have_attribute("data-status", "WAITING")
+    # The API process dies with the page's websocket open; the workers go on meanwhile.
+    await flowsync.kill_api()
+    await expect(page.get_by_test_id("reconnecting")).to_be_visible()
+    await asyncio.sleep(2)  # the run moves on with no API process up: workers need none
+    await flowsync.start_api()
+    await expect(page.get_by_test_id("execution-status")).to_have_attribute(
+        "data-status", "COMPLETED", timeout=20_000
+    )
+    await expect(page.get_by_test_id("reconnecting")).to_have_count(0)
+    stored = await client.execution(run)
+    sequence = page.get_by_test_id("run-sequence")
+    await expect(sequence).to_have_attribute("data-sequence", str(stored["lastSequence"]))
+    for node in ["d1", "d4", "d8", "end"]:
+        await expect(page.get_by_test_id(f"rf__node-{node}")).to_have_attribute(
+            "data-status", "COMPLETED"
+        )
+    # The event log shows every event once, in order: no gap, no duplicate.
+    await page.get_by_role("tab", name="Events").click()
+    shown = await page.locator("tr[data-sequence]").evaluate_all(
+        "rows => rows.map(r => Number(r.dataset.sequence))"
+    )
+    assert shown == list(range(1, stored["lastSequence"] + 1))

@@ -113,7 +113,10 @@ export function RunPage() {
             {Object.entries(counts)
               .map(([s, n]) => `${n} ${s.toLowerCase()}`)
               .join(", ")}{" "}
-            · event #{state?.sequence ?? base.lastSequence}
+            ·{" "}
+            <span data-testid="run-sequence" data-sequence={state?.sequence ?? base.lastSequence}>
+              event #{state?.sequence ?? base.lastSequence}
+            </span>
           </p>
         </div>
         <div className="actions">

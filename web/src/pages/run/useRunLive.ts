@@ -11,7 +11,7 @@ export type LiveState = RunState<StepFieldsFragment, LiveExecution>;
 /**
  * `initial` is the Run query's execution; the subscription starts once it is there, so
  * that a lean snapshot always has a state to apply to. `onExecutionEvent` is called for
- * execution.* events (the page re-reads the execution's own fields then).
+ * snapshots and execution.* events (the page re-reads the execution and its log then).
  */
 export function useRunLive(
   id: string,
@@ -51,7 +51,10 @@ export function useRunLive(
           ref.current = result.state;
           setState(result.state);
           setError(null);
-          if (event.kind.startsWith("execution.")) onExecution.current();
+          // A snapshot (every (re)subscription starts with one) may skip events the page
+          // never saw, as may an execution.* event change the execution's own fields:
+          // the page reads both again.
+          if (event.kind === "snapshot" || event.kind.startsWith("execution.")) onExecution.current();
         }
       },
       error: (message) => setError(message),
