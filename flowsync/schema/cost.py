@@ -3,12 +3,17 @@
 Depth and alias limits do not stop `workflows(first: 200) { edges { node {
 executions(first: 200) { … } } } }`: two levels that ask for 40,000 executions. The cost
 of a query is the number of objects it can return: a connection multiplies what it
-selects by its `first` (50 when left out), a plain list by the most it usually holds, and
-every object counts one. Variables are taken into account."""
+selects by its `first` (50 when left out), a plain list by the most it may hold, and
+every object counts one. Variables are taken into account.
+
+Every field of the schema that returns a list or takes `first` is costed from one table,
+`BOUNDS`, keyed by (type, field): a test walks the schema and fails when one is missing,
+so that no new list reaches clients uncosted."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -16,24 +21,70 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    get_named_type,
 )
 from strawberry.extensions import SchemaExtension
 
 from flowsync.services.observability import MAX_BUCKETS
 from flowsync.services.pagination import DEFAULT_PAGE_SIZE
 
-# Fields that return a connection (their `first` multiplies) and lists without paging
-# (the figure is what one usually holds: a workflow's steps, an execution's timeline;
-# for a metrics series' buckets, the most it may hold).
-CONNECTIONS = frozenset(
-    {"workflows", "executions", "workflowVersions", "apiKeys", "deadLetters", "auditLog"}
-)
-LISTS = {"steps": 20, "timeline": 100, "workers": 50, "buckets": MAX_BUCKETS}
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """How many items a list field may return. `page`: a connection, whose `first`
+    (default 50) multiplies what it selects; `edges`: a connection's items, counted by
+    its connection's `first` already; otherwise a plain list of at most `most` items
+    (for an open-ended one, what it usually holds)."""
+
+    kind: str
+    most: int = 0
+
+
+PAGE = Bound("page")
+EDGES = Bound("edges")
+
+
+def most(n: int) -> Bound:
+    """A plain list of at most (or, open-ended, usually) `n` items."""
+    return Bound("most", n)
+
+
+# The one table of every list in the schema, by (type, field). Plain lists: a run's steps
+# (one per node) and timeline (grows with retries), a workflow's triggers, the worker
+# processes, a metrics series' buckets (at most MAX_BUCKETS), one input's problems.
+BOUNDS: dict[tuple[str, str], Bound] = {
+    ("Query", "workflows"): PAGE,
+    ("Query", "executions"): PAGE,
+    ("Query", "workflowVersions"): PAGE,
+    ("Query", "triggers"): PAGE,
+    ("Query", "deadLetters"): PAGE,
+    ("Query", "auditLog"): PAGE,
+    ("Query", "apiKeys"): PAGE,
+    ("Workflow", "executions"): PAGE,
+    ("WorkflowConnection", "edges"): EDGES,
+    ("ExecutionConnection", "edges"): EDGES,
+    ("WorkflowVersionConnection", "edges"): EDGES,
+    ("TriggerConnection", "edges"): EDGES,
+    ("DeadLetterConnection", "edges"): EDGES,
+    ("AuditEntryConnection", "edges"): EDGES,
+    ("ApiKeyConnection", "edges"): EDGES,
+    ("Execution", "steps"): most(20),
+    ("Execution", "timeline"): most(100),
+    ("ExecutionEvent", "steps"): most(20),
+    ("Workflow", "triggers"): most(20),
+    ("Query", "workers"): most(50),
+    ("MetricsSeries", "buckets"): most(MAX_BUCKETS),
+    ("ValidationError", "problems"): most(20),
+    ("ValidationResult", "problems"): most(20),
+}
 
 
 # Past this, a cost is "more than" it: a cost must stay a number every JSON reader holds.
@@ -50,9 +101,12 @@ def query_cost(
     selections: SelectionSetNode | None,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
+    schema: GraphQLSchema,
+    root: GraphQLNamedType | None = None,
 ) -> int:
-    """The number of objects a selection set can return (at most MAX_REPORTED)."""
-    return _Cost(fragments, variables).of(selections, 0)
+    """The number of objects a selection set on `root` (default: the Query type) can
+    return, at most MAX_REPORTED."""
+    return _Cost(fragments, variables, schema).of(selections, 0, root or schema.query_type)
 
 
 class _Cost:
@@ -62,33 +116,44 @@ class _Cost:
     deep, counts nothing there: validation refuses the cycle after the cost passes."""
 
     def __init__(
-        self, fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]
+        self,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        schema: GraphQLSchema,
     ) -> None:
         self.fragments = fragments
         self.variables = variables
+        self.schema = schema
         self.known: dict[str, int] = {}
         self.open: set[str] = set()
 
-    def of(self, selections: SelectionSetNode | None, depth: int) -> int:
+    def of(
+        self, selections: SelectionSetNode | None, depth: int, parent: GraphQLNamedType | None
+    ) -> int:
+        """The cost of a selection set on `parent` (None: a type the schema lacks, which
+        validation refuses; its fields are counted as plain objects)."""
         if selections is None or depth > _DEEPEST:
             return 0
         total = 0
         for node in selections.selections:
             if isinstance(node, FieldNode):
-                total += self.field(node, depth)
+                total += self.field(node, depth, parent)
             elif isinstance(node, InlineFragmentNode):
-                total += self.of(node.selection_set, depth)
+                on = node.type_condition
+                inner = self.schema.get_type(on.name.value) if on is not None else parent
+                total += self.of(node.selection_set, depth, inner)
             elif isinstance(node, FragmentSpreadNode):
                 total += self.fragment(node.name.value, depth)
         return min(total, MAX_REPORTED)
 
-    def field(self, field: FieldNode, depth: int) -> int:
+    def field(self, field: FieldNode, depth: int, parent: GraphQLNamedType | None) -> int:
         name = field.name.value
-        inner = self.of(field.selection_set, depth + 1)
-        if name in CONNECTIONS:
+        inner = self.of(field.selection_set, depth + 1, _field_type(parent, name))
+        bound = BOUNDS.get((parent.name, name)) if parent is not None else None
+        if bound is PAGE:
             return min(_first(field, self.variables) * max(inner, 1), MAX_REPORTED)
-        if name in LISTS:
-            return min(LISTS[name] * (1 + inner), MAX_REPORTED)
+        if bound is not None and bound.kind == "most":
+            return min(bound.most * (1 + inner), MAX_REPORTED)
         if field.selection_set is not None:
             return 1 + inner
         return 0
@@ -101,10 +166,21 @@ class _Cost:
         if fragment is None or name in self.open:
             return 0
         self.open.add(name)
-        cost = self.of(fragment.selection_set, depth)
+        # A fragment's type is its own condition, wherever it is spread.
+        on = self.schema.get_type(fragment.type_condition.name.value)
+        cost = self.of(fragment.selection_set, depth, on)
         self.open.discard(name)
         self.known[name] = cost
         return cost
+
+
+def _field_type(parent: GraphQLNamedType | None, name: str) -> GraphQLNamedType | None:
+    """The named type a field of `parent` returns (None for a union's own fields, which
+    only `__typename` is, and for a field that does not exist)."""
+    if not isinstance(parent, GraphQLObjectType):
+        return None
+    found = parent.fields.get(name)
+    return get_named_type(found.type) if found is not None else None
 
 
 def _first(field: FieldNode, variables: Mapping[str, Any]) -> int:
@@ -154,8 +230,12 @@ class QueryCostLimiter(SchemaExtension):
             operations = [
                 o for o in operations if o.name and o.name.value == context.operation_name
             ]
+        schema = context.schema._schema
         for operation in operations[:1]:
-            cost = query_cost(operation.selection_set, fragments, context.variables or {})
+            cost = query_cost(
+                operation.selection_set, fragments, context.variables or {}, schema,
+                schema.get_root_type(operation.operation),
+            )  # fmt: skip
             if cost > self.max_cost:
                 amount = str(cost) if cost < MAX_REPORTED else f"more than {MAX_REPORTED}"
                 context.pre_execution_errors = [

@@ -156,7 +156,8 @@ def refused_operations(web: Path) -> list[str]:
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        cost = query_cost(op.selection_set, fragments, _worst_variables(op))
+        root = schema._schema.get_root_type(op.operation)
+        cost = query_cost(op.selection_set, fragments, _worst_variables(op), schema._schema, root)
         if cost > cost_limit:
             problems.append(
                 f"{name}: could return {cost} objects with the largest pages, over the "
