@@ -10,6 +10,7 @@ or an oversize reply fails the step at once.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from datetime import timedelta
@@ -41,6 +42,20 @@ def _scalar(value: Any) -> str:
     if value is None:
         return ""
     return str(value)
+
+
+def _error_body(body: Any) -> dict[str, Any]:
+    """A failed reply's body as its error keeps it, always a JSON value: the decoded JSON
+    itself when its text fits in ERROR_BODY_CHARS, else its JSON text (or the reply's text)
+    cut there, with `bodyTruncated`."""
+    if not isinstance(body, str):
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        if len(text) <= ERROR_BODY_CHARS:
+            return {"body": body}
+        body = text
+    if len(body) <= ERROR_BODY_CHARS:
+        return {"body": body}
+    return {"body": body[:ERROR_BODY_CHARS], "bodyTruncated": True}
 
 
 class ActionHandler:
@@ -110,11 +125,10 @@ class ActionHandler:
             return Failed(failure)
         if data.accepts(reply.status):
             return Completed(reply.as_output())
-        body = reply.body if isinstance(reply.body, str) else str(reply.body)
         error = {
             "message": f"{data.method} {reply.url or url} answered {reply.status}",
             "status": reply.status,
-            "body": body[:ERROR_BODY_CHARS],
+            **_error_body(reply.body),
         }
         if classify(reply.status, ()) == "retry":
             wait = retry_after_for(reply.status, reply.retry_after_seconds)
