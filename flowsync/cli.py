@@ -13,7 +13,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from flowsync.config import Settings
-from flowsync.errors import FlowSyncError
+from flowsync.errors import FlowSyncError, Problem
 from flowsync.logs import configure_logging
 
 T = TypeVar("T")
@@ -41,6 +41,16 @@ def _with_services(settings: Settings, fn: Callable[..., Awaitable[T]]) -> T:
                 await services.close()
 
         return asyncio.run(run())
+
+
+def _print_problems(problems: Sequence[Problem]) -> None:
+    """One line per problem: its JSON path, the node and edge it is about (as the API's
+    `nodeId` and `edge`), and what is wrong."""
+    for problem in problems:
+        where = [f"node {problem.node_id}"] if problem.node_id is not None else []
+        where += [f"edge {problem.edge}"] if problem.edge is not None else []
+        named = f" ({', '.join(where)})" if where else ""
+        print(f"  {problem.path}{named}: {problem.message}", file=sys.stderr)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -73,8 +83,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             validate_workflow_document(raw)
     except FlowSyncError as exc:
         print(f"{path}: {exc.message}", file=sys.stderr)
-        for problem in exc.details:
-            print(f"  {problem.path}: {problem.message}", file=sys.stderr)
+        _print_problems(exc.details)
         return 1
     print(f"{path}: valid")
     return 0
@@ -167,8 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.fn(args)
     except FlowSyncError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        for problem in exc.details:
-            print(f"  {problem.path}: {problem.message}", file=sys.stderr)
+        _print_problems(exc.details)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -92,6 +92,24 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path) -> None:
     assert "$.definition.edges[2].sourceHandle" in result.stderr
 
 
+def test_validate_names_the_node_or_edge_of_each_problem(tmp_path: Path) -> None:
+    # The contract: every error names the node or edge, as the API's nodeId and edge do.
+    def several(d: dict[str, Any]) -> None:
+        d["nodes"][4]["type"] = "teleport"
+        d["edges"][2]["sourceHandle"] = "maybe"
+        d["edges"].append({"source": "merge", "target": "nowhere"})
+
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(_broken(several)))
+    result = flowsync("validate", str(path))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("  $.definition.nodes[4].type (node split): ") for line in lines)
+    edge = "  $.definition.edges[2].sourceHandle (node paid, edge 2): "
+    assert any(line.startswith(edge) for line in lines), result.stderr
+    assert any(line.startswith("  $.definition.edges[12].target (edge 12): ") for line in lines)
+
+
 def test_validate_not_json_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "wf.json"
     path.write_text('{"name": "x", "definition": {')
