@@ -8,8 +8,9 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -17,14 +18,17 @@ from flowsync import eventloop
 from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
-from flowsync.errors import Unauthenticated
-from flowsync.runtime import database_url
+from flowsync.errors import ConfigurationError, Unauthenticated
+from flowsync.runtime import database, database_url
 from flowsync.scheduler.scheduler import Scheduler
 from flowsync.services.container import Services, build_services
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import create_pool
 from flowsync.worker.registry import registry_from_settings
 from flowsync.worker.runner import Worker
+
+if TYPE_CHECKING:
+    from flowsync.db.embedded import EmbeddedPostgres
 
 log = logging.getLogger("flowsync")
 
@@ -71,12 +75,53 @@ def make_worker(settings: Settings, url: str, pool: object, concurrency: int) ->
     )
 
 
-async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
+# The embedded database is checked this often; a failed restart is tried again after
+# twice as long each time (up to REVIVE_MAX_DELAY), REVIVE_ATTEMPTS times in a row.
+REVIVE_CHECK_SECONDS = 1.0
+REVIVE_MAX_DELAY = 30.0
+REVIVE_ATTEMPTS = 8
+
+
+async def watch_embedded(embedded: EmbeddedPostgres, give_up: Callable[[], None]) -> None:
+    """Keep the embedded PostgreSQL running: when its postmaster died, start it again
+    (logged), retrying with backoff; after REVIVE_ATTEMPTS failures in a row, log why and
+    call `give_up` (dev then exits non-zero, so that a supervisor restarts it)."""
+    failures = 0
+    delay = REVIVE_CHECK_SECONDS
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            revived = await asyncio.to_thread(embedded.revive)
+        except ConfigurationError as exc:
+            failures += 1
+            if failures >= REVIVE_ATTEMPTS:
+                log.error("the embedded PostgreSQL is down and %d restarts failed; exiting "
+                          "with status 1 so that a supervisor can restart FlowSync: %s",
+                          failures, exc)  # fmt: skip
+                give_up()
+                return
+            delay = min(REVIVE_CHECK_SECONDS * 2**failures, REVIVE_MAX_DELAY)
+            log.warning("the embedded PostgreSQL is down; restart %d of %d failed, next "
+                        "in %.0f s: %s", failures, REVIVE_ATTEMPTS, delay, exc)  # fmt: skip
+            continue
+        if revived:
+            log.warning("the embedded PostgreSQL had stopped (its postmaster died); "
+                        "restarted it after %d failed attempt(s)", failures)  # fmt: skip
+        failures, delay = 0, REVIVE_CHECK_SECONDS
+
+
+async def _serve(
+    settings: Settings, url: str, with_worker: bool, embedded: EmbeddedPostgres | None = None
+) -> int:
+    """Serve until SIGINT or SIGTERM (0), or until the embedded database cannot be
+    restarted (1): the exit status."""
     services = await build_services(settings, url)
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
     scheduler: Scheduler | None = None
     scheduler_task: asyncio.Task[None] | None = None
+    watchdog: asyncio.Task[None] | None = None
+    status = 0
     try:
         if settings.scheduler_enabled:
             scheduler = Scheduler.from_settings(settings, url, services.executions)
@@ -111,9 +156,21 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
             + f"\nDashboard: {base}/ui/#key={key}\n",
             flush=True,
         )
+        if embedded is not None:
+
+            def give_up() -> None:
+                nonlocal status
+                status = 1
+                server.should_exit = True
+
+            watchdog = asyncio.create_task(watch_embedded(embedded, give_up))
         eventloop.settle_heap()
         await server.serve()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         if scheduler is not None and scheduler_task is not None:
             scheduler.stop()
             await scheduler_task
@@ -123,6 +180,7 @@ async def _serve(settings: Settings, url: str, with_worker: bool) -> None:
                 await worker_task
             await worker.pool.close()
         await services.close()
+    return status
 
 
 DEV_KEY_FILE = "dev-api-key"
@@ -181,10 +239,10 @@ def run_dev(settings: Settings) -> int:
     if "metrics_open" not in settings.model_fields_set and _loopback(settings.host):
         explorer["metrics_open"] = True
     settings = settings.model_copy(update=explorer)
-    with database_url(settings) as url:
+    with database(settings) as (url, embedded):
         upgrade(url)
-        eventloop.run(_serve(settings, url, with_worker=settings.dev_worker), settings.event_loop)
-    return 0
+        serving = _serve(settings, url, with_worker=settings.dev_worker, embedded=embedded)
+        return eventloop.run(serving, settings.event_loop)
 
 
 async def _work(settings: Settings, url: str, concurrency: int) -> None:

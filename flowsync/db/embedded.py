@@ -13,6 +13,10 @@ when no handle of a live process remains, so an API process and a worker process
 and stop in any order. Handles of processes that died without `stop()` (SIGKILL, SIGTERM
 without a handler) are pruned at the next start or stop; the server they leave behind keeps
 running and is joined by the next `start_embedded`.
+
+Recovery: a server whose postmaster died (killed, out of memory) is started again by
+`revive()`, which `flowsync dev` calls every second (see `flowsync.server`); the URL stays
+valid, and PostgreSQL's crash recovery replays its WAL, so nothing committed is lost.
 """
 
 from __future__ import annotations
@@ -83,6 +87,43 @@ class EmbeddedPostgres:
         self._mutex = threading.RLock()  # re-entered by a signal handler: a no-op, no deadlock
         self._stopped = False
         atexit.register(self.stop)
+
+    def running(self) -> bool:
+        """Whether the server answers on its socket (a cheap check: a file read and a
+        unix-socket connect)."""
+        return _postmaster(self.data_dir / "pgdata") is not None
+
+    def revive(self) -> bool:
+        """Start the server again if it is not running (its postmaster died); True when it
+        was started. Blocks (seconds: crash recovery runs first): call it in a thread.
+        Raises ConfigurationError when it cannot start it (the caller may retry: a dead
+        postmaster's children may hold its shared memory for a moment), or when it came
+        back on another socket than `url` names."""
+        pgdata = self.data_dir / "pgdata"
+        with self._mutex:
+            if self._stopped or self.running():
+                return False
+            with _locked(self.data_dir):
+                if self.running():  # another process sharing the folder was quicker
+                    return False
+                try:
+                    if self.backend == "pgserver":
+                        self._runner = _pgserver(pgdata)
+                    else:
+                        self._runner = _system(self.data_dir, pgdata)
+                except (_Unavailable, subprocess.SubprocessError, OSError) as exc:
+                    detail = getattr(exc, "stderr", None) or exc
+                    raise ConfigurationError(
+                        f"The embedded PostgreSQL in {pgdata} could not be started again: "
+                        f"{detail}. Its log is in {pgdata}."
+                    ) from exc
+                info = _postmaster(pgdata)
+            if info is None or quote(str(info[1]), safe="/") not in self.url:
+                raise ConfigurationError(
+                    f"The embedded PostgreSQL in {pgdata} came back on another socket "
+                    f"({info}) than {self.url} names: restart FlowSync."
+                )
+            return True
 
     def stop(self) -> None:
         """Drop this handle; shut the server down (fast mode) if it was the last live one."""

@@ -20,7 +20,7 @@ from flowsync.config import Settings
 from flowsync.schema.cost import BOUNDS, EDGES, PAGE, query_cost
 from flowsync.schema.schema import build_schema
 
-SCHEMA = build_schema(Settings(_env_file=None))._schema  # type: ignore[call-arg]
+SCHEMA = build_schema(Settings(_env_file=None))._schema
 
 
 def list_fields() -> dict[tuple[str, str], str]:
