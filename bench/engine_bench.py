@@ -1,7 +1,9 @@
 """Engine benchmark: no-op step throughput, hop latency, chain latency, write cost per step,
-and the pgbench ceiling of one bare queue step on the same server, in the same run.
+timer lateness, and the pgbench ceiling of one bare queue step on the same server, in the
+same run.
 
     .venv/bin/python bench/engine_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--timer-spread 60]
 
 The URL names a server and a database to connect to for administration; the benchmark
 creates (and drops) its own databases there. Worker processes are real `flowsync worker`
@@ -20,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +239,55 @@ async def latency(services: Services, me: Principal, runs: int) -> tuple[list[fl
     return e2e, hops
 
 
+TIMER = {
+    "nodes": [
+        {"id": "start", "type": "start"},
+        {"id": "wait", "type": "delay", "data": {"until": "{{ input.at }}"}},
+        {"id": "end", "type": "end"},
+    ],
+    "edges": [{"source": "start", "target": "wait"}, {"source": "wait", "target": "end"}],
+}
+
+
+async def timer_lateness(
+    services: Services, me: Principal, count: int, spread: float, procs: int = 2
+) -> tuple[list[float], int]:
+    """`count` delays due from a moment on, `spread` seconds apart in all (0: all at
+    once), run by `procs` idle worker processes at the default poll (2 s): how late each
+    was claimed after its due time, in ms (the claim's time is the database's, the due
+    time this host's: the same clock here). Also how many were not yet parked when due."""
+    pool = services.pool
+    await pool.execute("TRUNCATE executions CASCADE")
+    wf = await services.workflows.create(me, f"timers-{time.time()}", None, TIMER)
+    workers = start_workers(services.url, procs, 32)
+    try:
+        await wait_started(pool, procs)
+        # Every run starts and parks its timer before the first falls due.
+        first = datetime.now(UTC) + timedelta(seconds=5 + count / 100)
+        due = [first + timedelta(seconds=spread * i / count) for i in range(count)]
+        gate = asyncio.Semaphore(8)
+
+        async def start(at: datetime) -> None:
+            async with gate:
+                await services.executions.start(me, wf.id, {"at": at.isoformat()})
+
+        await asyncio.gather(*(start(at) for at in due))
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM step_executions WHERE node_id = 'wait' AND status = 'WAITING'"
+        )
+        early = count - int(waiting)
+        await wait_all_done(pool, timeout=spread + 120)
+    finally:
+        stop_workers(workers)
+    rows = await pool.fetch(
+        "SELECT (e.input ->> 'at')::timestamptz AS due, max(v.at) AS claimed "
+        "FROM executions e JOIN execution_events v ON v.execution_id = e.id "
+        "WHERE v.node_id = 'wait' AND v.kind = 'step.started' GROUP BY e.id"
+    )
+    assert len(rows) == count, f"{len(rows)} of {count} timers ran"
+    return [(r["claimed"] - r["due"]).total_seconds() * 1000 for r in rows], early
+
+
 def pgbench_ceiling(admin_url: str) -> float | None:
     """tps of the shared one-bare-queue-step pgbench script at 8 clients."""
     binary = shutil.which("pgbench") or next(
@@ -272,13 +324,19 @@ def pgbench_ceiling(admin_url: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-async def main_async(admin_url: str, runs: int, repeat: int) -> dict[str, Any]:
+async def main_async(
+    admin_url: str, runs: int, repeat: int, timers: int, spread: float, only_timers: bool
+) -> dict[str, Any]:
     url = await fresh_db(admin_url, "flowsync_bench")
     await upgrade_async(url)
     services = await build_services(Settings(database_url=url, _env_file=None), url)  # type: ignore[call-arg]
     results: dict[str, Any] = {}
     try:
         me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
+        results["timers/0"] = await timer_lateness(services, me, timers, 0)
+        results["timers/spread"] = await timer_lateness(services, me, timers, spread)
+        if only_timers:
+            return results
         for procs in (1, 2):
             for _ in range(repeat):
                 for key, shape, count in (("chain", chain(10), runs), ("fan", fan(20), runs // 2)):
@@ -318,50 +376,72 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="throughput runs per shape; the median is shown"
     )
+    parser.add_argument("--timers", type=int, default=1000, help="timers per lateness run")
+    parser.add_argument(
+        "--timer-spread",
+        type=float,
+        default=15,
+        help="seconds over which the second lateness run's timers fall due (60: a minute)",
+    )
+    parser.add_argument("--only-timers", action="store_true", help="measure timer lateness only")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
     # The ceiling before and after FlowSync's runs: this machine's speed drifts.
-    ceilings = [pgbench_ceiling(args.url)]
-    results = asyncio.run(main_async(args.url, args.runs, args.repeat))
-    ceilings.append(pgbench_ceiling(args.url))
+    ceilings = [] if args.only_timers else [pgbench_ceiling(args.url)]
+    results = asyncio.run(
+        main_async(
+            args.url, args.runs, args.repeat, args.timers, args.timer_spread, args.only_timers
+        )
+    )
+    if not args.only_timers:
+        ceilings.append(pgbench_ceiling(args.url))
 
     print(f"\nFlowSync engine benchmark ({os.cpu_count()} cores), server {args.url}")
-    print(
-        "(a) no-op transform steps per second (backlog drained by worker processes), "
-        f"the median of {args.repeat} runs (their range), with that run's costs"
-    )
     best = 0.0
-    labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
-    for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
-        runs = sorted(results[key])
-        rate, steps, xacts, wal, commits = runs[len(runs) // 2]
-        shape, procs = key.split("/")
-        if shape != "action":
-            best = max(best, rate)
-        label = labels[shape]
+    if not args.only_timers:
         print(
-            f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s "
-            f"({runs[0][0]:.0f}-{runs[-1][0]:.0f}) over {steps} steps; "
-            f"{xacts:.2f} write transactions ({commits:.2f} in all) and "
-            f"{wal / 1024:.1f} KiB WAL per step"
+            "(a) no-op transform steps per second (backlog drained by worker processes), "
+            f"the median of {args.repeat} runs (their range), with that run's costs"
         )
-    e2e, hops = results["latency"]
-    print(
-        f"(b) hop latency over {len(hops)} hops: p50 {pct(hops, 50):.2f} ms, "
-        f"p99 {pct(hops, 99):.2f} ms, max {max(hops):.2f} ms"
-    )
-    print(
-        f"(c) 10-step chain end to end over {len(e2e)} runs: p50 {pct(e2e, 50):.2f} ms, "
-        f"p99 {pct(e2e, 99):.2f} ms, mean {statistics.mean(e2e):.2f} ms"
-    )
-    cost = ssrf_check_cost()
-    print(
-        "(f) SSRF guard per new connection: "
-        + ", ".join(f"{k} {v:.1f} µs" for k, v in cost.items())
-    )
+        labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
+        for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
+            runs = sorted(results[key])
+            rate, steps, xacts, wal, commits = runs[len(runs) // 2]
+            shape, procs = key.split("/")
+            if shape != "action":
+                best = max(best, rate)
+            label = labels[shape]
+            print(
+                f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s "
+                f"({runs[0][0]:.0f}-{runs[-1][0]:.0f}) over {steps} steps; "
+                f"{xacts:.2f} write transactions ({commits:.2f} in all) and "
+                f"{wal / 1024:.1f} KiB WAL per step"
+            )
+        e2e, hops = results["latency"]
+        print(
+            f"(b) hop latency over {len(hops)} hops: p50 {pct(hops, 50):.2f} ms, "
+            f"p99 {pct(hops, 99):.2f} ms, max {max(hops):.2f} ms"
+        )
+        print(
+            f"(c) 10-step chain end to end over {len(e2e)} runs: p50 {pct(e2e, 50):.2f} ms, "
+            f"p99 {pct(e2e, 99):.2f} ms, mean {statistics.mean(e2e):.2f} ms"
+        )
+        cost = ssrf_check_cost()
+        print(
+            "(f) SSRF guard per new connection: "
+            + ", ".join(f"{k} {v:.1f} µs" for k, v in cost.items())
+        )
+    for key, how in (("timers/0", "due at once"),
+                     ("timers/spread", f"due over {args.timer_spread:g} s")):  # fmt: skip
+        late, early = results[key]
+        print(
+            f"(d) timer lateness, {len(late)} delays {how} (2 idle workers, poll 2 s): "
+            f"p50 {pct(late, 50):.0f} ms, p99 {pct(late, 99):.0f} ms, max {max(late):.0f} ms"
+            + (f" ({early} were not parked when due)" if early else "")
+        )
     measured = [c for c in ceilings if c]
-    if measured:
+    if measured and best:
         ceiling = statistics.mean(measured)
         print(
             f"(e) pgbench bare queue step, 8 clients: {' and '.join(f'{c:.0f}' for c in measured)}"

@@ -210,7 +210,8 @@ SELECT node_id, status, output
 -- (JSON arrays come as text[], each element encoded by json_texts: given as jsonb[],
 -- asyncpg would take a JSON list for one more dimension of the array)
 -- then $21..$23: the execution's new status, output and error (status NULL: unchanged),
--- $24: whether to wake idle workers for new unleased jobs, $25: lease seconds,
+-- $24: whether to wake idle workers for new unleased jobs, which are due now (a job
+-- for later is parked by requeue_job, whose notification says when), $25: lease seconds,
 -- $26: the jobs this transition holds (hold_job, lock_jobs), each handed on to the step
 -- at the same place of $27 with the attempts allowed at that place of $28, or deleted
 -- where $27 has NULL.
@@ -463,8 +464,30 @@ SELECT ARRAY[$10::uuid] AS job_steps, ARRAY[$5::bigint] AS job_ids, run.last_seq
   FROM (SELECT 1) one LEFT JOIN run ON true;
 
 -- name: notify_jobs
--- Wake idle workers: new jobs are claimable. Payloads carry nothing; the table is the truth.
+-- Wake idle workers: new jobs are claimable now. An empty payload means now; a job kept
+-- for later says in how many seconds (requeue_job). The table is the truth either way.
 SELECT pg_notify('flowsync_jobs', '');
+
+-- name: next_due
+-- Seconds until the earliest unclaimed job that is not due yet falls due (a timer or a
+-- retry), by the database's clock; NULL when there is none. Within one priority that
+-- is the first entry of ix_jobs_claim after now; the priorities in use are found by a
+-- loose scan of the same index, so the cost is a few index probes per priority, however
+-- many jobs wait (a min() over run_at would read every timer).
+WITH RECURSIVE p(priority) AS (
+    SELECT min(priority) FROM jobs WHERE lease_token IS NULL
+    UNION ALL
+    SELECT (SELECT min(j.priority) FROM jobs j
+             WHERE j.lease_token IS NULL AND j.priority > p.priority)
+      FROM p WHERE p.priority IS NOT NULL
+)
+SELECT extract(epoch FROM min(t.run_at) - clock_timestamp())::float8
+  FROM p CROSS JOIN LATERAL (
+      SELECT j.run_at FROM jobs j
+       WHERE j.lease_token IS NULL AND j.priority = p.priority AND j.run_at > now()
+       ORDER BY j.run_at
+       LIMIT 1
+  ) t;
 
 -- name: queue_depth
 SELECT count(*) FROM jobs WHERE lease_token IS NULL;
@@ -499,10 +522,19 @@ SELECT definition FROM workflow_versions WHERE id = $1;
 
 -- name: requeue_job
 -- Keep a job for later: a durable timer or a retry after backoff. The lease is dropped;
--- a timer ($4 false) gives back the attempt its claim counted.
-UPDATE jobs SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-                attempts = CASE WHEN $4 THEN attempts ELSE greatest(attempts - 1, 0) END
- WHERE id = $1 AND lease_token = $2;
+-- a timer ($4 false) gives back the attempt its claim counted. On commit, idle workers
+-- are told when it falls due, in seconds from now by the database's clock (so that a
+-- worker on a host whose clock is off still wakes on time; see Worker._on_jobs).
+WITH j AS (
+    UPDATE jobs
+       SET run_at = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+           attempts = CASE WHEN $4 THEN attempts ELSE greatest(attempts - 1, 0) END
+     WHERE id = $1 AND lease_token = $2
+    RETURNING run_at
+)
+SELECT pg_notify('flowsync_jobs',
+                 greatest(extract(epoch FROM j.run_at - clock_timestamp()), 0)::text)
+  FROM j;
 
 -- name: drop_jobs
 -- Remove every job of an execution (cancel, or failure of a step for good; and again

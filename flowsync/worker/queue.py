@@ -200,6 +200,12 @@ class Queue:
             await self.pool.execute(QUERIES["notify_jobs"])
         return len(rows)
 
+    async def next_due(self) -> float | None:
+        """Seconds until the earliest job kept for later (a timer, a retry) falls due, by
+        the database's clock; None when no job waits for its time."""
+        value = await self.pool.fetchval(QUERIES["next_due"])
+        return None if value is None else float(value)
+
     async def depth(self) -> int:
         """Jobs waiting to be claimed (timers included)."""
         value = await self.pool.fetchval(QUERIES["queue_depth"])

@@ -2,9 +2,13 @@
 
 Concurrency is bounded by what the worker claims: it never holds more than `concurrency`
 jobs. It wakes on NOTIFY and also polls every `poll_seconds`, so a lost notification only
-delays a step. Heartbeats extend its leases; every worker also returns jobs whose lease
-expired (a dead worker's) to the queue. On stop it claims nothing more, lets running steps
-finish for `grace_seconds`, and gives back the jobs that did not.
+delays a step. A job kept for later (a timer, a retry's backoff) wakes it when it falls
+due: the notification that parks it says in how many seconds, and an idle worker that
+may have missed some (at start, after a reconnect, at each poll, once a due time came)
+reads the earliest due time from the table. Heartbeats extend its leases; every worker
+also returns jobs whose lease expired (a dead worker's) to the queue. On stop it claims
+nothing more, lets running steps finish for `grace_seconds`, and gives back the jobs that
+did not.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import socket
 import time
@@ -57,6 +62,18 @@ _DB_ERRORS = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, pg_terminate_backend
     asyncpg.InternalClientError,  # a connection left mid-operation by a dropped socket
 )
+
+
+def due_in(payload: str) -> float | None:
+    """The seconds a jobs-channel notification says its job waits (0: due now), or None
+    for an empty payload (due now) or one that is not a finite number."""
+    if not payload:
+        return None
+    try:
+        seconds = float(payload)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def default_worker_id() -> str:
@@ -104,7 +121,15 @@ class Worker:
         self.orchestrator = Orchestrator(
             pool, self.workflows, worker_id=self.worker_id, lease_seconds=lease_seconds
         )
+        # `_wake` ends the loop's sleep; `_claim_now` says whether to claim or only to
+        # sleep again until `_due_at` (loop time), the earliest due time known, moved
+        # sooner by a notification. `_due_stale`: a due time may be missing (a
+        # notification lost, or one passed over for a sooner one), so read it from the
+        # table before sleeping.
         self._wake = asyncio.Event()
+        self._claim_now = False
+        self._due_at: float | None = None
+        self._due_stale = True
         self._stopping = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedJob] = {}
         # The step outputs each running job saw, by lease token (None: not loaded).
@@ -122,7 +147,31 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to stop claiming and shut down."""
         self._stopping.set()
+        self._kick()
+
+    def _kick(self) -> None:
+        """Wake the loop to claim."""
+        self._claim_now = True
         self._wake.set()
+
+    def _on_jobs(self, payload: str) -> None:
+        """Jobs to claim now (an empty payload), or one kept for later, due in `payload`
+        seconds by the database's clock: the loop sleeps no longer than that. Only a due
+        time sooner than the one known wakes the loop, and then only to sleep again."""
+        seconds = due_in(payload)
+        if seconds is None or seconds <= 0:
+            self._kick()
+            return
+        at = asyncio.get_running_loop().time() + seconds
+        if self._due_at is None or at < self._due_at:
+            self._due_at = at
+            self._wake.set()
+
+    def _on_listen(self) -> None:
+        """(Re)connected: notifications sent meanwhile are gone; claim, and read the
+        next due time again."""
+        self._due_stale = True
+        self._kick()
 
     def _on_cancel(self, payload: str) -> None:
         """Stop the steps of a cancelled or failed execution. A step whose outcome is
@@ -145,8 +194,8 @@ class Worker:
         """Work until stopped."""
         listener = PgListener(
             self.url,
-            {JOBS_CHANNEL: lambda _p: self._wake.set(), CANCEL_CHANNEL: self._on_cancel},
-            on_connect=self._wake.set,
+            {JOBS_CHANNEL: self._on_jobs, CANCEL_CHANNEL: self._on_cancel},
+            on_connect=self._on_listen,
             application_name="flowsync-worker-listener",
         )
         listener.start()
@@ -176,6 +225,7 @@ class Worker:
         while not self._stopping.is_set():
             # Clear before claiming: a NOTIFY that arrives during the claim must wake us.
             self._wake.clear()
+            self._claim_now = False
             free = self.concurrency - len(self._tasks)
             jobs: list[ClaimedJob] = []
             if free > 0:
@@ -195,7 +245,41 @@ class Worker:
                     self._spawn(job)
             if jobs and len(jobs) == free:
                 continue  # there may be more; claim again once a slot is free
-            await wait_set(self._wake, self.poll_seconds)
+            if len(jobs) < free and self._due_stale:
+                await self._read_next_due()
+            await self._sleep()
+
+    async def _read_next_due(self) -> None:
+        """Learn when the earliest job kept for later falls due (nothing else is due:
+        the claim left slots free). A notification that arrives meanwhile is kept."""
+        loop = asyncio.get_running_loop()
+        known, self._due_at = self._due_at, None
+        try:
+            seconds = await self.queue.next_due()
+        except Exception as exc:
+            log.warning("reading the next due time failed: %s", exc)
+            self._due_at = _earliest(known, self._due_at)
+            return
+        self._due_stale = False
+        if seconds is not None:
+            self._due_at = _earliest(self._due_at, loop.time() + max(seconds, 0.0))
+
+    async def _sleep(self) -> None:
+        """Until woken to claim, the earliest due time or the poll, whichever comes
+        first. After a due time or the poll, the next due time is read again: the job
+        may have been another worker's to take, and later ones were not all noted."""
+        loop = asyncio.get_running_loop()
+        poll_at = loop.time() + self.poll_seconds
+        while not self._claim_now:
+            due = self._due_at
+            until = poll_at if due is None else min(poll_at, due)
+            if not await wait_set(self._wake, until - loop.time()):
+                if due is not None and due <= loop.time():
+                    self._due_at = None
+                self._due_stale = True
+                return
+            if not self._claim_now:
+                self._wake.clear()  # a sooner due time: sleep again, until then
 
     def _spawn(self, job: ClaimedJob) -> None:
         task = asyncio.create_task(self._run_chain(job), name=f"step-{job.node_id}")
@@ -204,7 +288,7 @@ class Worker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
-        self._wake.set()
+        self._kick()
         if not task.cancelled() and task.exception() is not None:
             log.error("step task failed", exc_info=task.exception())
 
@@ -431,3 +515,7 @@ class Worker:
             for task in stuck:  # last resort: a step stuck outside its handler
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
