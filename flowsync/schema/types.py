@@ -21,6 +21,8 @@ from flowsync.db.models import (
 )
 from flowsync.errors import NotFound
 from flowsync.resolvers.loaders import Loaders
+from flowsync.services.expression_check import ExpressionProblem as ProblemFound
+from flowsync.services.node_types import NodeTypeInfo
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.workflows import encode_version_cursor
 
@@ -172,14 +174,11 @@ class ExecutionEventType:
         row = await self.loaders.step.load(self.step_id)
         return StepExecutionType.of(row) if row is not None else None
 
-    @strawberry.field(
-        description=(
-            "For a snapshot, the execution's steps exactly as of `sequence`; null for other "
-            "kinds. A live view selects this instead of `execution { steps }`, which reads "
-            "the whole run again for every event."
-        )
-    )
+    @strawberry.field
     async def steps(self) -> list[StepExecutionType] | None:
+        """For a snapshot, the execution's steps exactly as of `sequence`; null for other
+        kinds. A live view selects this instead of `execution { steps }`, which reads the
+        whole run again for every event."""
         if self.snapshot is None:
             return None
         return [StepExecutionType.of(s) for s in await self.loaders.steps.load(self.snapshot.id)]
@@ -312,6 +311,13 @@ class WorkflowVersionType:
     version: int
     definition: JSON
     created_at: datetime
+    message: str | None = strawberry.field(
+        description="What the author said of this version (`versionMessage`), or null."
+    )
+    author: str | None = strawberry.field(
+        description="Who made this version: the credential as the audit log names it "
+        "(`apikey:<id>`, `jwt:<sub>`, `cli`); null for versions made before it was kept."
+    )
 
     @classmethod
     def of(cls, row: WorkflowVersion) -> WorkflowVersionType:
@@ -320,6 +326,8 @@ class WorkflowVersionType:
             version=row.version,
             definition=_json(row.definition),
             created_at=row.created_at,
+            message=row.message,
+            author=row.author,
         )
 
     @staticmethod
@@ -444,6 +452,81 @@ class ValidationResult:
 
     valid: bool
     problems: list[Problem]
+
+
+@strawberry.type(name="NodeType")
+class NodeTypeType:
+    """A node type the editor offers, described by the rules that validate a save."""
+
+    type: str = strawberry.field(description='The JSON `type` of such nodes ("action").')
+    label: str
+    description: str
+    data_schema: JSON | None = strawberry.field(
+        description="The JSON Schema of the node's `data`, from the model that validates "
+        'it; fields holding CEL carry `"x-flowsync": "expression"` or `"template"`. Null '
+        "when the type takes no data."
+    )
+    has_target: bool = strawberry.field(description="Whether it may have incoming edges.")
+    has_source: bool = strawberry.field(description="Whether it may have outgoing edges.")
+    source_handles: list[str] = strawberry.field(
+        description="The `sourceHandle` each outgoing edge carries, each once (condition: "
+        '"true" and "false"); empty: its edges carry none.'
+    )
+    min_outgoing: int
+    max_outgoing: int | None = strawberry.field(description="Null: no upper bound.")
+    min_incoming: int = strawberry.field(
+        description="The fewest incoming edges (a join: 2; the start: 0)."
+    )
+
+    @classmethod
+    def of(cls, info: NodeTypeInfo) -> NodeTypeType:
+        return cls(
+            type=info.type,
+            label=info.label,
+            description=info.description,
+            data_schema=_json(info.data_schema),
+            has_target=info.has_target,
+            has_source=info.has_source,
+            source_handles=list(info.source_handles),
+            min_outgoing=info.min_outgoing,
+            max_outgoing=info.max_outgoing,
+            min_incoming=info.min_incoming,
+        )
+
+
+@strawberry.enum
+class ExpressionKind(Enum):
+    """What `checkExpression` checks."""
+
+    EXPRESSION = strawberry.enum_value(
+        "EXPRESSION", description="A condition's CEL expression (no `{{ }}`)."
+    )
+    TEMPLATE = strawberry.enum_value(
+        "TEMPLATE", description="A template string: text with `{{ expr }}` placeholders."
+    )
+
+
+@strawberry.type
+class ExpressionProblem:
+    """What is wrong with the text, and where."""
+
+    message: str
+    position: int | None = strawberry.field(
+        description="A 0-based offset into the text, in characters (Unicode code points); "
+        "null when no place is known."
+    )
+
+    @classmethod
+    def of(cls, found: ProblemFound) -> ExpressionProblem:
+        return cls(message=found.message, position=found.position)
+
+
+@strawberry.type
+class ExpressionCheck:
+    """The outcome of `checkExpression`."""
+
+    valid: bool
+    problems: list[ExpressionProblem]
 
 
 @strawberry.type
