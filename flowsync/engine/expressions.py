@@ -28,8 +28,10 @@ from datetime import datetime, timedelta
 from typing import Literal, TypeAlias
 
 import cel
+import orjson
 from pydantic import JsonValue
 
+from flowsync.engine.budget import MACROS, Cost, estimate
 from flowsync.engine.depth import too_deep
 from flowsync.errors import ExpressionFailed, ExpressionSyntaxError
 
@@ -43,6 +45,7 @@ __all__ = [
     "Token",
     "compile_expression",
     "describe",
+    "result_size",
     "scan",
 ]
 
@@ -66,7 +69,6 @@ FUNCTIONS = frozenset(
 _TYPE_NAMES = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
-_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 
 # The Rust parser and evaluator recurse once per level of the syntax tree and per level of
 # nesting of a value, and crash the whole process (SIGSEGV) when a thread's stack runs out:
@@ -160,14 +162,19 @@ class Expression:
     """A compiled CEL expression. Build one with `compile_expression`.
 
     Safe to share and to reuse across threads and calls: it holds no per-call state.
+    `cost` is its static estimate (see `flowsync.engine.budget`); `cost.offloaded` tells
+    whether a worker evaluates it away from its event loop.
     """
 
-    __slots__ = ("_needs", "_program", "source")
+    __slots__ = ("_needs", "_program", "cost", "source")
 
-    def __init__(self, source: str, program: cel.Program, needs: dict[str, _Need]) -> None:
+    def __init__(
+        self, source: str, program: cel.Program, needs: dict[str, _Need], cost: Cost
+    ) -> None:
         self.source = source
         self._program = program
         self._needs = needs
+        self.cost = cost
 
     @property
     def variables(self) -> frozenset[str]:
@@ -186,6 +193,11 @@ class Expression:
         `context`, a value nested deeper than `MAX_VALUE_DEPTH`, or a result with no JSON
         form.
         """
+        return self.run(self.prepare(context))
+
+    def prepare(self, context: Mapping[str, object]) -> dict[str, object]:
+        """The part of `context` the expression reads: what `run` takes. Raises
+        `ExpressionFailed` for data nested deeper than `MAX_VALUE_DEPTH`."""
         variables: dict[str, object] = {}
         for name, need in self._needs.items():
             if name in context:
@@ -195,6 +207,10 @@ class Expression:
                 f"expression {_quote(self.source)} failed: its data is nested more than "
                 f"{MAX_VALUE_DEPTH} levels deep"
             )
+        return variables
+
+    def run(self, variables: dict[str, object]) -> JsonValue:
+        """The expression's value for variables that `prepare` gave (see `evaluate`)."""
         try:
             result = self._program.execute(variables)
         except Exception as exc:  # the binding raises many built-in types; all mean "failed"
@@ -211,22 +227,30 @@ class Expression:
     def evaluate_bool(self, context: Mapping[str, object]) -> bool:
         """Like `evaluate`, for a condition: raises `ExpressionFailed` unless the value is
         a boolean (no truthiness: `1`, `"true"` or `null` are errors)."""
-        value = self.evaluate(context)
+        return self.check_bool(self.evaluate(context))
+
+    def check_bool(self, value: JsonValue) -> bool:
+        """`value`, the expression's value, as a condition's result (see `evaluate_bool`)."""
         if not isinstance(value, bool):
             raise ExpressionFailed(
                 f"condition {_quote(self.source)} gave {describe(value)}, not true or false"
             )
         return value
 
+    def quoted(self) -> str:
+        """The source in backquotes, cut at 120 characters, for messages."""
+        return _quote(self.source)
 
-def compile_expression(source: str) -> Expression:
+
+def compile_expression(source: str, *, budget: bool = True) -> Expression:
     """Compile CEL `source` once for many evaluations.
 
     Raises `ExpressionSyntaxError` with a one-line message for a syntax error (with line
     and column), an empty or over-long source, a free variable other than `input`,
     `steps`, `execution` and `trigger` (names bound by `all`, `exists`, `exists_one`, `map`
-    and `filter` are fine), or an unknown function. Deterministic: the same source always
-    gives an equivalent `Expression`.
+    and `filter` are fine), an unknown function, or (when `budget`) a cost over the
+    budget of `flowsync.engine.budget`. Deterministic: the same source always gives an
+    equivalent `Expression`.
     """
     if not source.strip():
         raise ExpressionSyntaxError("an expression cannot be empty")
@@ -261,9 +285,24 @@ def compile_expression(source: str) -> Expression:
         # Operators appear as `_+_`, `!_`, `@in`...: only named functions are checked.
         if name[:1].isalpha() and name not in FUNCTIONS
     ]
+    cost = estimate(tokens)
+    over = cost.problem() if budget else None
+    if over is not None:
+        problems.append(over)
     if problems:
         raise ExpressionSyntaxError(f"invalid expression {_quote(source)}: {'; '.join(problems)}")
-    return Expression(source, program, _needs(tokens, bound))
+    return Expression(source, program, _needs(tokens, bound), cost)
+
+
+def result_size(value: JsonValue) -> int:
+    """A lower bound of the size in bytes of `value`'s JSON, cheap for scalars and text:
+    what a running total of rendered values adds up to stop a template that grows too
+    big before it is complete."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, list | dict):
+        return len(orjson.dumps(value))
+    return 1
 
 
 def describe(value: object) -> str:
@@ -336,7 +375,7 @@ def _macro_scopes(tokens: list[Token]) -> dict[str, list[tuple[int, int]]]:
         if (
             dot.text == "."
             and macro.kind == "ident"
-            and macro.text in _MACROS
+            and macro.text in MACROS
             and paren.text == "("
             and name.kind == "ident"
             and comma.text == ","

@@ -93,7 +93,7 @@ class WorkflowCache:
         definition = await self._pool.fetchval(QUERIES["workflow_definition"], version_id)
         if definition is None:
             raise NotFound(f"No workflow version {version_id}.")
-        compiled = validate_definition(definition)
+        compiled = validate_definition(definition, budget=False)  # stored: see its docstring
         self.put(version_id, compiled)
         return compiled
 

@@ -20,11 +20,13 @@ __all__ = ["ProblemCollector", "kind_of", "translate_errors", "within"]
 
 
 class ProblemCollector:
-    """Collects the problems of one definition whose JSON path is `base`."""
+    """Collects the problems of one definition whose JSON path is `base`. `budget`:
+    whether expressions over the cost budget are problems (see engine/budget.py)."""
 
-    def __init__(self, base: str, problems: list[Problem]) -> None:
+    def __init__(self, base: str, problems: list[Problem], *, budget: bool = True) -> None:
         self.base = base
         self.problems = problems
+        self.budget = budget
 
     def add(
         self, path: str, message: str, node_id: str | None = None, edge: int | None = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import JsonValue
 
-from flowsync.engine.expressions import Expression, compile_expression, scan
+from flowsync.engine.expressions import Expression, compile_expression, result_size, scan
 from flowsync.errors import ExpressionFailed, ExpressionSyntaxError, Problem
 
 __all__ = ["Template", "compile_template", "json_path", "to_text"]
@@ -52,11 +52,53 @@ def to_text(value: JsonValue) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+class _Rendering:
+    """One render's state: its context, values computed elsewhere, and a running total
+    of the size of what it produced, checked against `limit` as it goes."""
+
+    __slots__ = ("computed", "context", "limit", "used")
+
+    def __init__(
+        self,
+        context: Mapping[str, object],
+        computed: Mapping[Expression, JsonValue | ExpressionFailed],
+        limit: int | None,
+    ) -> None:
+        self.context = context
+        self.computed = computed
+        self.limit = limit
+        self.used = 0
+
+    def value(self, expression: Expression, path: str) -> JsonValue:
+        try:
+            if expression in self.computed:
+                found = self.computed[expression]
+                if isinstance(found, ExpressionFailed):
+                    raise found
+                value = found
+            else:
+                value = expression.evaluate(self.context)
+        except ExpressionFailed as exc:
+            raise ExpressionFailed(f"template at {path}: {exc.message}") from exc
+        if self.limit is not None:
+            self.add(result_size(value), path)
+        return value
+
+    def add(self, size: int, path: str) -> None:
+        """Count `size` more bytes; fail once the total is over the limit."""
+        self.used += size
+        if self.limit is not None and self.used > self.limit:
+            raise ExpressionFailed(
+                f"template at {path}: its value grew over {self.limit:,} bytes "
+                "(the limit on a step's output, FLOWSYNC_MAX_STEP_OUTPUT_BYTES)"
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class _Constant:
     value: str | int | float | bool | None
 
-    def render(self, context: Mapping[str, object]) -> JsonValue:
+    def render(self, r: _Rendering) -> JsonValue:
         return self.value
 
 
@@ -67,11 +109,8 @@ class _Whole:
     expression: Expression
     path: str
 
-    def render(self, context: Mapping[str, object]) -> JsonValue:
-        try:
-            return self.expression.evaluate(context)
-        except ExpressionFailed as exc:
-            raise ExpressionFailed(f"template at {self.path}: {exc.message}") from exc
+    def render(self, r: _Rendering) -> JsonValue:
+        return r.value(self.expression, self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +120,15 @@ class _Text:
     parts: tuple[str | Expression, ...]
     path: str
 
-    def render(self, context: Mapping[str, object]) -> JsonValue:
+    def render(self, r: _Rendering) -> JsonValue:
         out = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
-                continue
-            try:
-                out.append(to_text(part.evaluate(context)))
-            except ExpressionFailed as exc:
-                raise ExpressionFailed(f"template at {self.path}: {exc.message}") from exc
+                if r.limit is not None:
+                    r.add(len(part), self.path)
+            else:
+                out.append(to_text(r.value(part, self.path)))
         return "".join(out)
 
 
@@ -98,16 +136,16 @@ class _Text:
 class _List:
     items: tuple[_Node, ...]
 
-    def render(self, context: Mapping[str, object]) -> JsonValue:
-        return [item.render(context) for item in self.items]
+    def render(self, r: _Rendering) -> JsonValue:
+        return [item.render(r) for item in self.items]
 
 
 @dataclass(frozen=True, slots=True)
 class _Object:
     items: tuple[tuple[str, _Node], ...]
 
-    def render(self, context: Mapping[str, object]) -> JsonValue:
-        return {key: item.render(context) for key, item in self.items}
+    def render(self, r: _Rendering) -> JsonValue:
+        return {key: item.render(r) for key, item in self.items}
 
 
 _Node = _Constant | _Whole | _Text | _List | _Object
@@ -116,27 +154,40 @@ _Node = _Constant | _Whole | _Text | _List | _Object
 class Template:
     """A compiled template. Build one with `compile_template`; reusable and thread-safe."""
 
-    __slots__ = ("_root", "expressions")
+    __slots__ = ("_root", "expressions", "offloaded")
 
     def __init__(self, root: _Node, expressions: tuple[Expression, ...]) -> None:
         self._root = root
         self.expressions = expressions
         """Every expression in the template, in document order."""
+        self.offloaded = tuple(e for e in expressions if e.cost.offloaded)
+        """The expressions a worker evaluates away from its event loop (see budget.py)."""
 
     def __repr__(self) -> str:
         return f"Template({len(self.expressions)} expressions)"
 
-    def render(self, context: Mapping[str, object]) -> JsonValue:
+    def render(
+        self,
+        context: Mapping[str, object],
+        *,
+        limit: int | None = None,
+        computed: Mapping[Expression, JsonValue | ExpressionFailed] | None = None,
+    ) -> JsonValue:
         """The template's value for `context` (see `Expression.evaluate`).
 
         Always returns fresh lists and dicts, so a caller may change the result. Raises
         `ExpressionFailed` naming the template path and the expression that failed.
+        `computed` holds the values (or the failures) of expressions already evaluated
+        elsewhere, which are used instead of evaluating them here. With a `limit`, the
+        render stops with `ExpressionFailed` as soon as what it produced (expressions'
+        values and text) adds up to more than `limit` bytes of JSON: a template that
+        repeats a big value fails before it is built whole.
         """
-        return self._root.render(context)
+        return self._root.render(_Rendering(context, computed or {}, limit))
 
 
-def compile_template(value: JsonValue, *, path: str = "$") -> Template:
-    """Compile every placeholder of JSON `value`.
+def compile_template(value: JsonValue, *, path: str = "$", budget: bool = True) -> Template:
+    """Compile every placeholder of JSON `value` (see `compile_expression` for `budget`).
 
     Raises `ExpressionSyntaxError` whose `details` lists one `Problem` per bad string,
     each at its path under `path` (e.g. `$.body.to`). Deterministic: the same value always
@@ -144,7 +195,7 @@ def compile_template(value: JsonValue, *, path: str = "$") -> Template:
     """
     problems: list[Problem] = []
     expressions: list[Expression] = []
-    root = _compile(value, path, problems, expressions)
+    root = _compile(value, path, problems, expressions, budget)
     if problems:
         message = problems[0].message if len(problems) == 1 else f"{len(problems)} problems"
         raise ExpressionSyntaxError(message, problems)
@@ -152,11 +203,15 @@ def compile_template(value: JsonValue, *, path: str = "$") -> Template:
 
 
 def _compile(
-    value: JsonValue, path: str, problems: list[Problem], expressions: list[Expression]
+    value: JsonValue,
+    path: str,
+    problems: list[Problem],
+    expressions: list[Expression],
+    budget: bool,
 ) -> _Node:
     if isinstance(value, str):
         try:
-            node = _compile_string(value, path)
+            node = _compile_string(value, path, budget)
         except ExpressionSyntaxError as exc:
             problems.append(Problem(path, exc.message))
             return _Constant(value)
@@ -168,14 +223,14 @@ def _compile(
     if isinstance(value, list):
         return _List(
             tuple(
-                _compile(item, json_path(path, i), problems, expressions)
+                _compile(item, json_path(path, i), problems, expressions, budget)
                 for i, item in enumerate(value)
             )
         )
     if isinstance(value, dict):
         return _Object(
             tuple(
-                (key, _compile(item, json_path(path, key), problems, expressions))
+                (key, _compile(item, json_path(path, key), problems, expressions, budget))
                 for key, item in value.items()
             )
         )
@@ -184,7 +239,7 @@ def _compile(
     raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-def _compile_string(text: str, path: str) -> _Constant | _Whole | _Text:
+def _compile_string(text: str, path: str, budget: bool) -> _Constant | _Whole | _Text:
     parts: list[str | Expression] = []
     position = 0
     while (opening := text.find("{{", position)) >= 0:
@@ -199,7 +254,7 @@ def _compile_string(text: str, path: str) -> _Constant | _Whole | _Text:
             raise ExpressionSyntaxError(f"the `{{{{ }}}}` at character {opening + 1} is empty")
         if opening > position:
             parts.append(text[position:opening])
-        parts.append(compile_expression(source))
+        parts.append(compile_expression(source, budget=budget))
         position = closing + 2
     if position < len(text):
         parts.append(text[position:])

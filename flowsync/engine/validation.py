@@ -156,14 +156,17 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"not valid JSON: {name} is not a JSON number")
 
 
-def validate_definition(raw: object, *, path: str = "$") -> CompiledWorkflow:
+def validate_definition(raw: object, *, path: str = "$", budget: bool = True) -> CompiledWorkflow:
     """Check a parsed definition against every rule of the spec and compile it.
 
     Raises `DefinitionInvalid` listing every problem (paths start with `path`), or
-    `PayloadTooLarge` when its compact JSON is over `MAX_DEFINITION_BYTES`.
+    `PayloadTooLarge` when its compact JSON is over `MAX_DEFINITION_BYTES`. An expression
+    over the cost budget (engine/budget.py) is a problem unless `budget` is False, which
+    is for versions already stored: one saved before the budget existed still runs, its
+    costly expressions bounded at run time instead.
     """
     problems: list[Problem] = []
-    workflow = _check_definition(raw, path, problems)
+    workflow = _check_definition(raw, path, problems, budget)
     if problems or workflow is None:
         raise _invalid(problems)
     return workflow
@@ -196,7 +199,7 @@ def validate_workflow_document(raw: object) -> WorkflowDocument:
     if "definition" not in raw:
         problems.append(Problem("$.definition", "is required"))
     else:
-        workflow = _check_definition(raw["definition"], "$.definition", problems)
+        workflow = _check_definition(raw["definition"], "$.definition", problems, True)
     if problems or workflow is None or name is None:
         raise _invalid(problems)
     return WorkflowDocument(name, description or None, workflow)
@@ -245,8 +248,10 @@ class _NodeInfo:
     condition: Expression | None = None
 
 
-def _check_definition(raw: object, base: str, problems: list[Problem]) -> CompiledWorkflow | None:
-    check = ProblemCollector(base, problems)
+def _check_definition(
+    raw: object, base: str, problems: list[Problem], budget: bool
+) -> CompiledWorkflow | None:
+    check = ProblemCollector(base, problems, budget=budget)
     before = len(problems)
     if not isinstance(raw, dict):
         check.add(base, f"a definition must be an object with nodes and edges, not {kind_of(raw)}")
@@ -371,7 +376,7 @@ def _check_data(
         where = f"{path}.expression"
         if isinstance(source, str) and not any(within(p.path, where) for p in bad):
             try:
-                expression = compile_expression(source)
+                expression = compile_expression(source, budget=check.budget)
             except ExpressionSyntaxError as exc:
                 check.add(where, exc.message, node_id)
             else:
@@ -384,7 +389,7 @@ def _check_data(
         if key not in raw or any(within(p.path, where) for p in bad):
             continue
         try:
-            template = compile_template(_as_json(raw[key]), path=where)
+            template = compile_template(_as_json(raw[key]), path=where, budget=check.budget)
         except ExpressionSyntaxError as exc:
             check.problems.extend(Problem(p.path, p.message, node_id) for p in exc.details)
         else:
