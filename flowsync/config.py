@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         "globally routable, comma-separated, e.g. '127.0.0.1/32,intranet.example'.",
     )
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Expressions and step outputs (see flowsync/worker/evaluation.py)
+    expression_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a costly expression (one that iterates a list from data, "
+        "or whose estimate is high) may run, in a process of its own, before its step "
+        "fails.",
+    )
+    max_step_output_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="The largest step output (its JSON); a larger one fails its step, and "
+        "a template fails as soon as what it renders grows past it.",
+    )
     # Webhook ingress
     webhook_base_url: str | None = Field(
         default=None,

@@ -19,6 +19,7 @@ from typing import Any
 from flowsync.engine.definition import ActionData
 from flowsync.engine.validation import CompiledNode
 from flowsync.errors import ExpressionFailed, StepFailed
+from flowsync.worker.evaluation import Evaluator, default_evaluator
 from flowsync.worker.handlers import Completed, Failed, Outcome, StepContext
 from flowsync.worker.http_client import GuardedClient, HttpRequest, send
 from flowsync.worker.netguard import NetworkPolicy
@@ -68,10 +69,12 @@ class ActionHandler:
         *,
         max_response_bytes: int = 10 * 1024 * 1024,
         rand: Callable[[], float] = random.random,
+        evaluator: Evaluator | None = None,
     ):
         self.policy = policy
         self.max_response_bytes = max_response_bytes
         self.rand = rand
+        self.evaluator = evaluator or default_evaluator()
         self._client: GuardedClient | None = None
 
     def needs_steps(self, node: CompiledNode) -> bool:
@@ -84,10 +87,11 @@ class ActionHandler:
         return self._client
 
     async def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and stop the evaluator's processes."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        await self.evaluator.close()
 
     def _retry_at(self, ctx: StepContext, retry_after: float | None) -> Any:
         data = ctx.node.data
@@ -98,16 +102,19 @@ class ActionHandler:
     async def run(self, ctx: StepContext) -> Outcome:
         data = ctx.node.data
         assert isinstance(data, ActionData)
-        v = ctx.variables
-        url = ctx.node.url.render(v) if ctx.node.url else data.url
+        render = self.evaluator.render
+        v, node_id = ctx.variables, ctx.node.id
+        url = await render(ctx.node.url, v, node_id) if ctx.node.url else data.url
         if not isinstance(url, str):
             raise ExpressionFailed(f"the action's url gave {type(url).__name__}, not text")
+        headers = await render(ctx.node.headers, v, node_id) if ctx.node.headers else {}
+        query = await render(ctx.node.query, v, node_id) if ctx.node.query else {}
         request = HttpRequest(
             method=data.method,
             url=url,
-            headers=_text_map(ctx.node.headers.render(v) if ctx.node.headers else {}, "headers"),
-            query=dict(_text_map(ctx.node.query.render(v) if ctx.node.query else {}, "query")),
-            body=ctx.node.body.render(v) if ctx.node.body else data.body,
+            headers=_text_map(headers, "headers"),
+            query=dict(_text_map(query, "query")),
+            body=await render(ctx.node.body, v, node_id) if ctx.node.body else data.body,
             idempotency_key=f"{ctx.job.execution_id}:{ctx.node.id}",
         )
         try:
@@ -124,7 +131,7 @@ class ActionHandler:
                 return Failed(failure, retryable=True, retry_at=self._retry_at(ctx, None))
             return Failed(failure)
         if data.accepts(reply.status):
-            return Completed(reply.as_output())
+            return Completed(self.evaluator.output(reply.as_output(), ctx.node.id))
         error = {
             "message": f"{data.method} {reply.url or url} answered {reply.status}",
             "status": reply.status,
@@ -140,6 +147,13 @@ class WebhookResponseHandler:
     """`webhook_response`: `{"status", "headers", "body"}` from its templates; a webhook
     call waiting in synchronous mode answers with it."""
 
+    def __init__(self, evaluator: Evaluator | None = None) -> None:
+        self.evaluator = evaluator or default_evaluator()
+
+    async def close(self) -> None:
+        """Stop the evaluator's processes."""
+        await self.evaluator.close()
+
     def needs_steps(self, node: CompiledNode) -> bool:
         parts = (node.headers, node.body)
         return any("steps" in e.variables for p in parts if p for e in p.expressions)
@@ -147,7 +161,13 @@ class WebhookResponseHandler:
     async def run(self, ctx: StepContext) -> Outcome:
         data = ctx.node.data
         status = getattr(data, "status", 200)
-        headers = _text_map(ctx.node.headers.render(ctx.variables) if ctx.node.headers else {},
+        render, v, node_id = self.evaluator.render, ctx.variables, ctx.node.id
+        headers = _text_map(await render(ctx.node.headers, v, node_id) if ctx.node.headers else {},
                             "headers")  # fmt: skip
-        body = ctx.node.body.render(ctx.variables) if ctx.node.body else getattr(data, "body", None)
-        return Completed({"status": status, "headers": headers, "body": body})
+        body = (
+            await render(ctx.node.body, v, node_id)
+            if ctx.node.body
+            else getattr(data, "body", None)
+        )
+        reply = {"status": status, "headers": headers, "body": body}
+        return Completed(self.evaluator.output(reply, node_id))

@@ -18,6 +18,7 @@ from flowsync.engine.definition import DelayData, parse_instant
 from flowsync.engine.graph import ExecutionInfo, StepStatus, step_context, taken_sources
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
 from flowsync.errors import ExpressionFailed
+from flowsync.worker.evaluation import Evaluator, default_evaluator
 from flowsync.worker.queue import ClaimedJob
 
 
@@ -93,8 +94,22 @@ def _reads_steps(node: CompiledNode) -> bool:
 
 
 class _Base:
+    """A built-in handler: its expressions and output go through `evaluator` (time and
+    size limits; see worker/evaluation.py)."""
+
+    def __init__(self, evaluator: Evaluator | None = None) -> None:
+        self.evaluator = evaluator or default_evaluator()
+
     def needs_steps(self, node: CompiledNode) -> bool:
         return _reads_steps(node)
+
+    async def close(self) -> None:
+        """Stop the evaluator's processes."""
+        await self.evaluator.close()
+
+    def completed(self, ctx: StepContext, output: Any) -> Completed:
+        """The step's success with `output`, unless that is over the size limit."""
+        return Completed(self.evaluator.output(output, ctx.node.id))
 
 
 class StartHandler(_Base):
@@ -103,7 +118,7 @@ class StartHandler(_Base):
     older FlowSync, or by a retry of a run whose start never ran)."""
 
     async def run(self, ctx: StepContext) -> Outcome:
-        return Completed(ctx.job.execution_input)
+        return self.completed(ctx, ctx.job.execution_input)
 
 
 class PassHandler(_Base):
@@ -119,7 +134,8 @@ class TemplateHandler(_Base):
     async def run(self, ctx: StepContext) -> Outcome:
         if ctx.node.output is None:
             return Completed({})
-        return Completed(ctx.node.output.render(ctx.variables))
+        output = await self.evaluator.render(ctx.node.output, ctx.variables, ctx.node.id)
+        return self.completed(ctx, output)
 
 
 class ConditionHandler(_Base):
@@ -127,7 +143,8 @@ class ConditionHandler(_Base):
 
     async def run(self, ctx: StepContext) -> Outcome:
         assert ctx.node.condition is not None
-        return Completed({"result": ctx.node.condition.evaluate_bool(ctx.variables)})
+        result = await self.evaluator.condition(ctx.node.condition, ctx.variables, ctx.node.id)
+        return Completed({"result": result})
 
 
 class JoinHandler(_Base):
@@ -145,7 +162,7 @@ class JoinHandler(_Base):
             if ctx.workflow.nodes[n].type == "condition" and isinstance(s["output"], dict)
         }
         sources = taken_sources(ctx.workflow, ctx.node.id, statuses, branches)
-        return Completed({source: steps[source]["output"] for source in sources})
+        return self.completed(ctx, {source: steps[source]["output"] for source in sources})
 
 
 class DelayHandler(_Base):
@@ -157,18 +174,19 @@ class DelayHandler(_Base):
         if isinstance(stored, dict) and isinstance(stored.get("until"), str):
             until = parse_instant(stored["until"])
         else:
-            until = self._due(ctx)
+            until = await self._due(ctx)
         if ctx.now >= until:
             return Completed({"resumedAt": ctx.now.isoformat().replace("+00:00", "Z")})
         return Waiting(until, {"until": until.isoformat()})
 
-    @staticmethod
-    def _due(ctx: StepContext) -> datetime:
+    async def _due(self, ctx: StepContext) -> datetime:
         data = ctx.node.data
         assert isinstance(data, DelayData)
         if data.seconds is not None:
             return ctx.now + timedelta(seconds=data.seconds)
-        value = ctx.node.until.render(ctx.variables) if ctx.node.until else data.until
+        value: Any = data.until
+        if ctx.node.until is not None:
+            value = await self.evaluator.render(ctx.node.until, ctx.variables, ctx.node.id)
         if not isinstance(value, str):
             raise ExpressionFailed(f"delay until gave {value!r}, not an ISO-8601 time")
         try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 
 from flowsync.config import Settings
 from flowsync.errors import ConfigurationError
 from flowsync.worker.actions import ActionHandler, WebhookResponseHandler
+from flowsync.worker.evaluation import Evaluator
 from flowsync.worker.handlers import (
     ConditionHandler,
     DelayHandler,
@@ -46,24 +48,31 @@ class HandlerRegistry:
 
 
 def default_registry(
-    policy: NetworkPolicy | None = None, *, max_response_bytes: int = 10 * 1024 * 1024
+    policy: NetworkPolicy | None = None,
+    *,
+    max_response_bytes: int = 10 * 1024 * 1024,
+    evaluator: Evaluator | None = None,
 ) -> HandlerRegistry:
     """The built-in handlers; `action` calls only what `policy` allows (by default: only
-    globally routable addresses)."""
-    template = TemplateHandler()
+    globally routable addresses). They share `evaluator` (by default, one with the
+    default time and size limits)."""
+    evaluator = evaluator or Evaluator()
+    template = TemplateHandler(evaluator)
     return HandlerRegistry(
         {
-            "start": StartHandler(),
+            "start": StartHandler(evaluator),
             "end": template,
             "transform": template,
-            "condition": ConditionHandler(),
-            "fork": PassHandler(),
-            "join": JoinHandler(),
-            "delay": DelayHandler(),
+            "condition": ConditionHandler(evaluator),
+            "fork": PassHandler(evaluator),
+            "join": JoinHandler(evaluator),
+            "delay": DelayHandler(evaluator),
             "action": ActionHandler(
-                policy or NetworkPolicy(), max_response_bytes=max_response_bytes
+                policy or NetworkPolicy(),
+                max_response_bytes=max_response_bytes,
+                evaluator=evaluator,
             ),
-            "webhook_response": WebhookResponseHandler(),
+            "webhook_response": WebhookResponseHandler(evaluator),
         }
     )
 
@@ -72,8 +81,12 @@ def registry_from_settings(settings: Settings) -> HandlerRegistry:
     """The built-ins plus `FLOWSYNC_EXTRA_HANDLERS` ('type=module:attr,...'); `attr`
     names a handler object or a class to instantiate."""
     allow = [part.strip() for part in settings.allow_networks.split(",") if part.strip()]
+    evaluator = Evaluator(
+        timeout_seconds=settings.expression_timeout_seconds,
+        max_output_bytes=settings.max_step_output_bytes,
+    )
     registry = default_registry(
-        NetworkPolicy(allow), max_response_bytes=settings.max_response_bytes
+        NetworkPolicy(allow), max_response_bytes=settings.max_response_bytes, evaluator=evaluator
     )
     for item in filter(None, (part.strip() for part in settings.extra_handlers.split(","))):
         node_type, _, target = item.partition("=")
@@ -88,5 +101,11 @@ def registry_from_settings(settings: Settings) -> HandlerRegistry:
             raise ConfigurationError(
                 f"FLOWSYNC_EXTRA_HANDLERS: cannot load {target}: {exc}"
             ) from exc
-        registry.register(node_type, obj() if isinstance(obj, type) else obj)
+        if not isinstance(obj, type):
+            registry.register(node_type, obj)
+        elif "evaluator" in inspect.signature(obj).parameters:
+            # A subclass of a built-in handler keeps the configured limits.
+            registry.register(node_type, obj(evaluator=evaluator))
+        else:
+            registry.register(node_type, obj())
     return registry
