@@ -4,7 +4,8 @@
     ├── InvalidInput                 400  the request is malformed (not JSON, wrong shape)
     │   ├── DefinitionInvalid        422  a workflow definition breaks the spec's rules
     │   │   └── TriggerInvalid       422  a trigger's type or config breaks its rules
-    │   └── ExpressionSyntaxError    400  a CEL expression or template does not compile
+    │   ├── ExpressionSyntaxError    400  a CEL expression or template does not compile
+    │   └── UnstorableValue          400  a JSON value holds what PostgreSQL cannot store
     ├── PayloadTooLarge              413  a body or definition is over its size limit
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── NotFound                     404  missing, or owned by someone else (never 403)
@@ -99,6 +100,14 @@ class ExpressionSyntaxError(InvalidInput):
     per bad string, each at its JSON path inside the template."""
 
     code = "expression_syntax_error"
+
+
+class UnstorableValue(InvalidInput):
+    """A JSON value about to be stored holds a NUL character (U+0000), which PostgreSQL's
+    jsonb cannot store (see `flowsync.codec`); `details` names where. Inputs are refused
+    before this, naming their field; a step's output that holds one fails its step."""
+
+    code = "invalid_input"
 
 
 class PayloadTooLarge(FlowSyncError):

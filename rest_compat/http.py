@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from flowsync import codec
 from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
 from flowsync.services.auth import Credential
@@ -39,6 +40,7 @@ __all__ = [
     "RateLimiter",
     "authenticate",
     "check_depth",
+    "check_nul",
     "json_body",
     "observability",
     "paging",
@@ -149,8 +151,8 @@ class ApiRoute(Route):
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
         except Exception as exc:  # a bug: logged in full, answered without details
-            timeout = as_timeout(exc)
-            return error_response(timeout) if timeout is not None else unexpected(exc)
+            known = as_timeout(exc) or codec.unstorable(exc)
+            return error_response(known) if known is not None else unexpected(exc)
 
 
 async def read_body(request: Request, limit: int, *, truncate: bool = False) -> bytes:
@@ -207,6 +209,17 @@ def check_depth(value: object, limit: int = MAX_JSON_DEPTH) -> None:
         )
 
 
+def check_nul(value: object, root: str = "$") -> None:
+    """InvalidInput naming the field when a string or key in a JSON value a caller sent
+    holds NUL (U+0000), which PostgreSQL cannot store (see flowsync.codec)."""
+    where = codec.nul_path(value, root)
+    if where is not None:
+        raise InvalidInput(
+            f"The field {where} holds a NUL character (\\u0000), which FlowSync cannot store.",
+            [Problem(where, "holds a NUL character (\\u0000)")],
+        )
+
+
 def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether raw bytes that parse as JSON nest deeper than `limit` (parsed only when
     they hold enough brackets to, so the common case costs two byte counts)."""
@@ -228,7 +241,7 @@ async def json_body(request: Request, model: type[M], *, optional: bool = False)
     if not raw.strip() and optional:
         raw = b"{}"
     try:
-        value: Any = orjson.loads(raw)
+        value: Any = codec.loads(raw)
     except orjson.JSONDecodeError as exc:
         message = "is empty" if not raw.strip() else f"is not valid JSON ({exc})"
         raise InvalidInput(f"The request body {message}.", [Problem("$", message)]) from exc
@@ -237,6 +250,7 @@ async def json_body(request: Request, model: type[M], *, optional: bool = False)
             "The request body must be a JSON object.", [Problem("$", "must be an object")]
         )
     check_depth(value)
+    check_nul(value)
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -252,6 +266,11 @@ def query_str(request: Request, name: str) -> str | None:
         raise InvalidInput(
             f"The query parameter {name} is too long.",
             [Problem(name, f"at most {MAX_QUERY_STRING} characters")],
+        )
+    if value is not None and "\x00" in value:
+        raise InvalidInput(
+            f"The query parameter {name} holds a NUL character (%00), which FlowSync cannot store.",
+            [Problem(name, "holds a NUL character (%00)")],
         )
     return value
 

@@ -1,11 +1,12 @@
-"""JSON replies (orjson: datetimes as ISO-8601, UUIDs as strings)."""
+"""JSON replies (flowsync.codec over orjson: datetimes as ISO-8601, UUIDs as strings)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
 from starlette.responses import Response
+
+from flowsync import codec
 
 __all__ = ["dumps", "json_response"]
 
@@ -13,7 +14,7 @@ __all__ = ["dumps", "json_response"]
 def dumps(value: object) -> bytes:
     """JSON bytes: datetimes as ISO-8601 with their offset (`+00:00`), as GraphQL writes
     them; UUIDs as strings; anything else orjson cannot write as its string."""
-    return orjson.dumps(value, default=str)
+    return codec.dumps(value, default=str)
 
 
 def json_response(

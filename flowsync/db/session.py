@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from flowsync import codec
 from flowsync.config import to_sqlalchemy_url
 from flowsync.db.timeouts import server_settings
 
@@ -33,6 +34,10 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # The one JSON codec (flowsync.codec), as on the asyncpg pools: a number PostgreSQL
+        # returns as a 21-digit integer reads as the double it was, so it encodes again.
+        json_serializer=codec.stored_text,
+        json_deserializer=codec.from_stored,
         connect_args={"server_settings": settings},
     )
 

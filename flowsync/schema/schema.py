@@ -35,11 +35,13 @@ from strawberry.schema.schema import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from flowsync import codec
 from flowsync.config import Settings
 from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers.errors import as_graphql_error
+from flowsync.schema.boundary import InputBoundary
 from flowsync.schema.cost import QueryCostLimiter
 from flowsync.schema.operations import (
     AuditEntry,
@@ -123,6 +125,8 @@ def _expected(error: GraphQLError) -> FlowSyncError | None:
         return InvalidInput("The document has no operation with that name.")
     if cause is not None and (timeout := as_timeout(cause)) is not None:
         return timeout
+    if cause is not None and (unstorable := codec.unstorable(cause)) is not None:
+        return unstorable  # raised by the JSON codec, wrapped by the database driver
     return cause if isinstance(cause, FlowSyncError) and cause.status < 500 else None
 
 
@@ -392,6 +396,8 @@ def build_schema(settings: Settings) -> Schema:
         functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        # NUL and numbers no double holds, in variables and literals (flowsync.codec).
+        InputBoundary,
         functools.partial(QueryCostLimiter, max_cost=settings.max_query_cost),
     ]
     if not settings.introspection:

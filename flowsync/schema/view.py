@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import cast
 
-import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 from strawberry.types.unset import UNSET, UnsetType
 
+from flowsync import codec
 from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
 from flowsync.resolvers.context import Context
@@ -256,11 +256,12 @@ class GraphQLView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses nesting deeper than 1024 with a JSONDecodeError (a 400); the
-        # standard library's parser would hit the recursion limit (a 500).
-        return orjson.loads(data)
+        # standard library's parser would hit the recursion limit (a 500). Numbers as
+        # flowsync.codec reads them; NUL in variables is refused by InputBoundary.
+        return codec.loads(data)
 
     def encode_json(self, data: object) -> str:
-        return orjson.dumps(data).decode()
+        return codec.dumps(data).decode()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

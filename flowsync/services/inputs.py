@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
-
+from flowsync import codec
 from flowsync.engine.depth import too_deep
 from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 
@@ -27,8 +26,8 @@ def checked_json_size(value: object, path: str, max_bytes: int) -> int:
             [Problem(path, f"nested more than {MAX_DEPTH} levels")],
         )
     try:
-        size = len(orjson.dumps(value))
-    except (TypeError, orjson.JSONEncodeError) as exc:
+        size = len(codec.dumps(value))  # an integer past 64 bits is a double (see codec)
+    except TypeError as exc:  # orjson.JSONEncodeError is one
         raise InvalidInput(f"The value at {path} is not JSON.", [Problem(path, str(exc))]) from exc
     if size > max_bytes:
         raise PayloadTooLarge(

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from flowsync import codec
 from flowsync.config import to_asyncpg_dsn
 from flowsync.engine.graph import StepStatus
 from flowsync.engine.transitions import StepRow
@@ -43,7 +43,8 @@ QUERIES = _load_queries()
 
 
 def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
+    # flowsync.codec: NUL refused (UnstorableValue), integers past 64 bits as doubles.
+    return codec.stored_text(value)
 
 
 def json_texts(values: Iterable[Any]) -> list[str | None]:
@@ -57,7 +58,7 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     """JSON in and out of jsonb/json columns as Python values."""
     for kind in ("jsonb", "json"):
         await conn.set_type_codec(
-            kind, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog", format="text"
+            kind, encoder=_dumps, decoder=codec.from_stored, schema="pg_catalog", format="text"
         )
 
 

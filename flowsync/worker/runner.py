@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from flowsync import metrics
+from flowsync import codec, metrics
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.engine.transitions import StepRow
 from flowsync.errors import LeaseLost
@@ -451,6 +451,13 @@ class Worker:
                 log.warning("recording %s failed: %s; retrying", job.node_id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+            except Exception as exc:
+                unstorable = codec.unstorable(exc)
+                if unstorable is None:
+                    raise
+                # What the step produced cannot be stored (a NUL in its output): it fails
+                # now, saying where, instead of running again until its worker is lost.
+                outcome = Failed({"message": unstorable.message})
         log.error("gave up recording %s; its lease will expire and it runs again", job.node_id)
         return None
 

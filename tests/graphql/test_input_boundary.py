@@ -121,3 +121,65 @@ async def test_extreme_cursors_and_audit_times_are_invalid_input(api: Api) -> No
     query = '{ auditLog(since: "2024-01-01T00:00:00", until: "2025-01-01T00:00:00Z") {'
     query += " edges { cursor } } }"
     assert "errors" not in (await post(api, me.key, query)).json()
+
+
+CREATE = """mutation($name: String!, $d: JSON!) {
+  createWorkflow(input: {name: $name, definition: $d}) {
+    __typename ... on WorkflowPayload { workflow { id definition } }
+    ... on ValidationError { problems { path message } } } }"""
+
+
+async def test_a_nul_in_a_variable_or_a_literal_is_invalid_input_naming_it(api: Api) -> None:
+    from tests.support.graphs import chain
+
+    me = await api.owner()
+    cases = [
+        (CREATE, {"name": "a\x00b", "d": chain(1)}, "$name"),
+        (CREATE, {"name": "ok", "d": {**chain(1), "k": ["x", "a\x00"]}}, "$d.k[1]"),
+        (CREATE, {"name": "ok", "d": {"a\x00": 1}}, "$d.a\\u0000"),
+        (
+            'mutation { createWorkflow(input: {name: "a\\u0000b", definition: {}}) '
+            "{ __typename } }",
+            {},
+            "createWorkflow.input.name",
+        ),
+        (
+            'mutation { createWorkflow(input: {name: "x", definition: {nodes: [1, "\\u0000"]}}) '
+            "{ __typename } }",
+            {},
+            "createWorkflow.input.definition.nodes[1]",
+        ),
+        ('{ workflows(after: "\\u0000") { edges { cursor } } }', {}, "workflows.after"),
+        ('{ auditLog(action: "\\u0000") { edges { cursor } } }', {}, "auditLog.action"),
+        ('query($a: String = "\\u0000") { auditLog(action: $a) { edges { cursor } } }', {}, "$a"),
+        ("mutation($n: String!) { createApiKey(name: $n) { __typename } }", {"n": "\x00"}, "$n"),
+    ]
+    for query, variables, path in cases:
+        reply = await post(api, me.key, query, **variables)
+        assert reply.status_code in (200, 400), reply.text
+        error = reply.json()["errors"][0]
+        assert error["extensions"]["code"] == "invalid_input", (query, error)
+        assert error["extensions"]["problems"][0]["path"] == path, (query, error)
+        assert "NUL" in error["message"], error
+
+
+async def test_json_numbers_past_64_bits_round_trip_as_doubles_in_literals_too(api: Api) -> None:
+    me = await api.owner()
+    literal = """mutation { createWorkflow(input: {name: "big", definition: {nodes: [
+      {id: "start", type: "start", position: {x: 100000000000000000000, y: 1e308}},
+      {id: "end", type: "end"}], edges: [{source: "start", target: "end"}]}}) {
+      __typename ... on WorkflowPayload { workflow { id definition } }
+      ... on ValidationError { problems { path message } } } }"""
+    reply = await post(api, me.key, literal)
+    assert reply.status_code == 200 and "errors" not in reply.json(), reply.text
+    made = reply.json()["data"]["createWorkflow"]
+    assert "workflow" in made, made
+    made = made["workflow"]
+    assert made["definition"]["nodes"][0]["position"] == {"x": 1e20, "y": 1e308}
+    listed = await post(api, me.key, "{ workflows { edges { node { id definition } } } }")
+    assert listed.status_code == 200 and "errors" not in listed.json(), listed.text
+    too_big = literal.replace("1e308", "1e400")
+    reply = await post(api, me.key, too_big)
+    error = reply.json()["errors"][0]
+    assert error["extensions"]["code"] == "invalid_input", error
+    assert error["extensions"]["problems"][0]["path"].endswith("position.y"), error
