@@ -51,6 +51,13 @@ __all__ = [
 
 MAX_DELAY_SECONDS = 30 * 24 * 3600
 
+# JSON Schema annotations of the fields that hold CEL (`model_json_schema()` carries them
+# to the editor, which offers completion there): a plain expression, or a template
+# (any JSON value whose strings may hold `{{ expr }}`). `TEMPLATE_FIELDS` lists the
+# same template fields; a test keeps the two equal.
+EXPRESSION: dict[str, JsonValue] = {"x-flowsync": "expression"}
+TEMPLATE: dict[str, JsonValue] = {"x-flowsync": "template"}
+
 
 class NodeType(StrEnum):
     """The node types of the spec; values are the JSON `type` strings."""
@@ -66,6 +73,11 @@ class NodeType(StrEnum):
     WEBHOOK_RESPONSE = "webhook_response"
 
 
+def _title(name: str, _info: object) -> str:
+    """A field's title in the JSON Schema: `timeout_seconds` is "Timeout seconds"."""
+    return name.replace("_", " ").capitalize()
+
+
 class _Data(BaseModel):
     """Base of the `data` models: camelCase only, no unknown keys, no coercion."""
 
@@ -77,6 +89,7 @@ class _Data(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
+        field_title_generator=_title,
     )
 
 
@@ -154,10 +167,10 @@ class ActionData(_Data):
     """
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-    url: str = Field(min_length=1, max_length=8192)
-    headers: dict[str, TextValue] = Field(default_factory=dict)
-    query: dict[str, TextValue] = Field(default_factory=dict)
-    body: JsonValue = None
+    url: str = Field(min_length=1, max_length=8192, json_schema_extra=TEMPLATE)
+    headers: dict[str, TextValue] = Field(default_factory=dict, json_schema_extra=TEMPLATE)
+    query: dict[str, TextValue] = Field(default_factory=dict, json_schema_extra=TEMPLATE)
+    body: JsonValue = Field(None, json_schema_extra=TEMPLATE)
     timeout_seconds: float = Field(30, gt=0, le=300)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     success_statuses: list[StatusItem] = Field(default_factory=_default_statuses, min_length=1)
@@ -197,7 +210,7 @@ class ActionData(_Data):
 class ConditionData(_Data):
     """A branch: `expression` is plain CEL (no `{{ }}`) that must give true or false."""
 
-    expression: str = Field(min_length=1, max_length=10_000)
+    expression: str = Field(min_length=1, max_length=10_000, json_schema_extra=EXPRESSION)
 
     @field_validator("expression")
     @classmethod
@@ -230,7 +243,7 @@ class DelayData(_Data):
     time with a timezone, or a template giving one, e.g. `{{ input.sendAt }}`)."""
 
     seconds: float | None = Field(None, ge=0, le=MAX_DELAY_SECONDS)
-    until: str | None = Field(None, min_length=1, max_length=10_000)
+    until: str | None = Field(None, min_length=1, max_length=10_000, json_schema_extra=TEMPLATE)
 
     @field_validator("until")
     @classmethod
@@ -249,23 +262,24 @@ class DelayData(_Data):
 class TransformData(_Data):
     """`output`: a template whose value is the step's output."""
 
-    output: JsonValue
+    output: JsonValue = Field(json_schema_extra=TEMPLATE)
 
 
 class EndData(_Data):
     """`output`, optional: a template giving the execution's output (else `{}`)."""
 
-    output: JsonValue = None
+    output: JsonValue = Field(None, json_schema_extra=TEMPLATE)
 
 
 class WebhookResponseData(_Data):
     """The reply to a synchronous webhook call; `headers` and `body` are templates.
-    `status` is a final one (200 to 599: a 1xx is not a reply); which headers a reply may
-    set is checked by `validation` (see `reply_headers`)."""
+    `status` is a final one (200 to 599: a 1xx is not a reply). A reply may set only the
+    headers that describe its content (see the definition docs: `Set-Cookie`, policy
+    and hop-by-hop headers are refused)."""
 
     status: int = Field(200, ge=200, le=599)
-    headers: dict[str, TextValue] = Field(default_factory=dict)
-    body: JsonValue = None
+    headers: dict[str, TextValue] = Field(default_factory=dict, json_schema_extra=TEMPLATE)
+    body: JsonValue = Field(None, json_schema_extra=TEMPLATE)
 
     _header_names = field_validator("headers")(_check_header_names)
 

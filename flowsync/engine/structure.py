@@ -1,10 +1,11 @@
 """The structural rules of a definition's graph, and its topological order.
 
 One start node without incoming edges; at least one end, without outgoing edges; the
-out-degree each type demands (a fork two or more, a condition exactly a "true" and a
-"false" edge, every other node but an end exactly one) and a join's two or more incoming
-edges; no cycle; every node reachable from the start and reaching an end. Every broken
-rule is reported, with the path of the node or edge concerned.
+degrees each type demands, read from one table, `CONNECTIONS` (a fork two or more
+outgoing edges, a condition exactly a "true" and a "false" edge, every other node but an
+end exactly one; a join two or more incoming edges), which the API also serves to the
+editor (`nodeTypes`); no cycle; every node reachable from the start and reaching an end.
+Every broken rule is reported, with the path of the node or edge concerned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,43 @@ from typing import Protocol
 from flowsync.engine.definition import NodeType
 from flowsync.engine.problems import ProblemCollector
 
-__all__ = ["CompiledEdge", "Vertex", "check_structure"]
+__all__ = ["CONNECTIONS", "CompiledEdge", "Connections", "Vertex", "check_structure"]
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """How a node of one type connects. `has_target`: it may have incoming edges;
+    `has_source`: outgoing ones. `source_handles`: the `sourceHandle` each outgoing edge
+    carries, each once (none: its edges carry none). Outgoing edges number from
+    `min_outgoing` to `max_outgoing` (None: no upper bound). `min_incoming`: one for
+    every type but the start is implied by reachability from the start (a node without
+    incoming edges is reported as unreachable); more is a rule of its own."""
+
+    has_target: bool = True
+    has_source: bool = True
+    source_handles: tuple[str, ...] = ()
+    min_outgoing: int = 1
+    max_outgoing: int | None = 1
+    min_incoming: int = 1
+
+
+CONNECTIONS: dict[NodeType, Connections] = {
+    NodeType.START: Connections(has_target=False, min_incoming=0),
+    NodeType.END: Connections(has_source=False, min_outgoing=0, max_outgoing=0),
+    NodeType.ACTION: Connections(),
+    NodeType.CONDITION: Connections(
+        source_handles=("true", "false"), min_outgoing=2, max_outgoing=2
+    ),
+    NodeType.DELAY: Connections(),
+    NodeType.FORK: Connections(min_outgoing=2, max_outgoing=None),
+    NodeType.JOIN: Connections(min_incoming=2),
+    NodeType.TRANSFORM: Connections(),
+    NodeType.WEBHOOK_RESPONSE: Connections(),
+}
+"""Each node type's connection rules: what `check_structure` applies, and what the
+editor draws (handles) and checks as edges are drawn."""
+
+_COUNTS = {1: "one", 2: "two"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,49 +117,73 @@ def _check_degree(
     path, name = check.node_path(node.index), node.id
     if node.type is None:
         return  # an unknown type has no rule of its own
-    if node.type is NodeType.START:
+    rule = CONNECTIONS[node.type]
+    if not rule.has_target:
         for edge in ins:
-            message = f"the start node {name!r} cannot have incoming edges"
+            message = f"the {node.type} node {name!r} cannot have incoming edges"
             check.add(check.edge_path(edge.index), message, name, edge.index)
-    if node.type is NodeType.END:
+    if rule.min_incoming > 1 and len(ins) < rule.min_incoming:
+        message = (
+            f"{node.type} {name!r} needs {_count(rule.min_incoming)} or more incoming edges "
+            f"(has {len(ins)})"
+        )
+        check.add(path, message, name)
+    if not rule.has_source:
         for edge in outs:
-            message = f"the end node {name!r} cannot have outgoing edges"
+            message = f"the {node.type} node {name!r} cannot have outgoing edges"
             check.add(check.edge_path(edge.index), message, name, edge.index)
         return
-    if node.type is NodeType.FORK:
-        if len(outs) < 2:
-            message = f"fork {name!r} needs two or more outgoing edges (has {len(outs)})"
-            check.add(path, message, name)
+    if rule.source_handles:
+        _check_handles(node, rule, outs, check)
         return
-    if node.type is NodeType.CONDITION:
-        first: dict[str, CompiledEdge] = {}
-        for edge in outs:
-            if edge.handle not in ("true", "false"):
-                continue  # reported with the edge
-            if edge.handle in first:
-                also = check.edge_path(first[edge.handle].index)
-                message = f'condition {name!r} has two "{edge.handle}" edges (also {also})'
-                check.add(f"{check.edge_path(edge.index)}.sourceHandle", message, name, edge.index)
-            else:
-                first[edge.handle] = edge
-        if len(outs) != 2:
+    if rule.max_outgoing is None:
+        if len(outs) < rule.min_outgoing:
             message = (
-                f"condition {name!r} needs exactly two outgoing edges, one with sourceHandle "
-                f'"true" and one with "false" (has {len(outs)})'
+                f"{node.type} {name!r} needs {_count(rule.min_outgoing)} or more outgoing "
+                f"edges (has {len(outs)})"
             )
             check.add(path, message, name)
         return
-    if node.type is NodeType.JOIN and len(ins) < 2:
-        check.add(path, f"join {name!r} needs two or more incoming edges (has {len(ins)})", name)
-    if not outs:
+    low, high = rule.min_outgoing, rule.max_outgoing
+    if not outs and low > 0:
         message = f"{node.type} {name!r} has no outgoing edge; only an end node may end a path"
         check.add(path, message, name)
-    elif len(outs) > 1:
+    elif not low <= len(outs) <= high:
+        wanted = f"exactly {_count(high)}" if low == high else f"{low} to {high}"
         message = (
-            f"{node.type} {name!r} has {len(outs)} outgoing edges; it must have exactly one "
+            f"{node.type} {name!r} has {len(outs)} outgoing edges; it must have {wanted} "
             "(use a fork for parallel branches, a condition for a choice)"
         )
         check.add(path, message, name)
+
+
+def _check_handles(
+    node: Vertex, rule: Connections, outs: list[CompiledEdge], check: ProblemCollector
+) -> None:
+    """A branching node: one outgoing edge per handle (an edge with another handle was
+    reported with the edge)."""
+    name = node.id
+    first: dict[str, CompiledEdge] = {}
+    for edge in outs:
+        if edge.handle not in rule.source_handles:
+            continue  # reported with the edge
+        if edge.handle in first:
+            also = check.edge_path(first[edge.handle].index)
+            message = f'{node.type} {name!r} has two "{edge.handle}" edges (also {also})'
+            check.add(f"{check.edge_path(edge.index)}.sourceHandle", message, name, edge.index)
+        else:
+            first[edge.handle] = edge
+    if not rule.min_outgoing <= len(outs) <= (rule.max_outgoing or len(outs)):
+        handles = " and one with ".join(f'"{h}"' for h in rule.source_handles)
+        message = (
+            f"{node.type} {name!r} needs exactly {_count(len(rule.source_handles))} outgoing "
+            f"edges, one with sourceHandle {handles} (has {len(outs)})"
+        )
+        check.add(check.node_path(node.index), message, name)
+
+
+def _count(n: int) -> str:
+    return _COUNTS.get(n, str(n))
 
 
 def _check_cycles(
