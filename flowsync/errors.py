@@ -10,6 +10,7 @@
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── NotFound                     404  missing, or owned by someone else (never 403)
     ├── Conflict                     409  the change clashes with the current state
+    │   ├── VersionConflict          409  an update from a version that is not the current one
     │   └── WebhookReplayed          409  a signed webhook delivery's signature was used
     ├── RateLimited                  429  too many requests; retry after `retry_after`
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
@@ -136,6 +137,18 @@ class Conflict(FlowSyncError):
 
     code = "conflict"
     status = 409
+
+
+class VersionConflict(Conflict):
+    """An update named the version its caller read (`expectedVersion`), and the workflow
+    is at another one now: nothing changed. `current_version` is the version it is at,
+    for the caller to fetch and compare."""
+
+    def __init__(
+        self, message: str, current_version: int, details: list[Problem] | None = None
+    ) -> None:
+        super().__init__(message, details)
+        self.current_version = current_version
 
 
 class WebhookReplayed(Conflict):

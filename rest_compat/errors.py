@@ -2,6 +2,9 @@
 
     {"error": {"code": "...", "message": "...", "details": [{"path", "message", "nodeId"?}]}}
 
+A stale `expectedVersion` (409 conflict) adds `"currentVersion"`: the version the
+workflow is at now.
+
 The status is `flowsync.errors.http_status` (400 malformed, 401, 404, 409, 413, 422 invalid
 definition or trigger, 429, 503 backpressure). 429 and 503 carry `Retry-After` (whole
 seconds), 401 carries `WWW-Authenticate`. Anything that is not a FlowSyncError is logged
@@ -21,6 +24,7 @@ from flowsync.errors import (
     Problem,
     RateLimited,
     Unauthenticated,
+    VersionConflict,
     http_status,
 )
 from rest_compat.responses import json_response
@@ -30,10 +34,20 @@ __all__ = ["envelope", "error_response", "method_not_allowed", "route_not_found"
 log = logging.getLogger("flowsync.rest")
 
 
-def envelope(code: str, message: str, details: list[Problem] | None = None) -> dict[str, object]:
-    """The error body of api.md."""
+def envelope(
+    code: str,
+    message: str,
+    details: list[Problem] | None = None,
+    extra: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """The error body of api.md (with `extra` fields beside `details`)."""
     return {
-        "error": {"code": code, "message": message, "details": [p.as_dict() for p in details or []]}
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [p.as_dict() for p in details or []],
+            **(extra or {}),
+        }
     }
 
 
@@ -47,7 +61,11 @@ def error_response(error: FlowSyncError) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="flowsync"'
     if status >= 500 and not isinstance(error, Backpressure):
         log.error("%s: %s", error.code, error.message, exc_info=error)
-    return json_response(envelope(error.code, error.message, error.details), status, headers)
+    # A stale update: the version the workflow is at, to fetch and compare with one's own.
+    extra: dict[str, object] | None = None
+    if isinstance(error, VersionConflict):
+        extra = {"currentVersion": error.current_version}
+    return json_response(envelope(error.code, error.message, error.details, extra), status, headers)
 
 
 def unexpected(error: BaseException) -> Response:

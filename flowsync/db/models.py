@@ -127,7 +127,9 @@ class Workflow(Base):
 
 
 class WorkflowVersion(Base):
-    """One immutable version of a workflow's definition."""
+    """One immutable version of a workflow's definition. `message` is what its author
+    said of it (at most 500 characters); `author` the credential that made it, as audit
+    entries name it (null for versions made before authors were kept)."""
 
     __tablename__ = "workflow_versions"
 
@@ -136,9 +138,12 @@ class WorkflowVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     definition: Mapped[Json]
     created_at: Mapped[datetime] = _created()
+    message: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("workflow_id", "version", name="uq_workflow_versions_number"),
+        CheckConstraint("char_length(message) <= 500", name="message_length"),
     )
 
 

@@ -17,6 +17,7 @@ from flowsync.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    VersionConflict,
 )
 from flowsync.schema.results import (
     BackpressureError,
@@ -51,6 +52,10 @@ def user_error(error: FlowSyncError) -> UserError | None:
     if isinstance(error, Backpressure):
         return BackpressureError(
             code=error.code, message=error.message, retry_after=error.retry_after
+        )
+    if isinstance(error, VersionConflict):
+        return ConflictError(
+            code=error.code, message=error.message, current_version=error.current_version
         )
     if isinstance(error, Conflict):
         return ConflictError(code=error.code, message=error.message)

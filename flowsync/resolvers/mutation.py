@@ -43,7 +43,7 @@ async def create_workflow(info: Ctx, input: CreateWorkflowInput) -> CreateWorkfl
     async def call() -> WorkflowPayload:
         row = await info.context.services.workflows.create(
             loaders.principal, input.name, input.description, input.definition,
-            input.max_concurrency,
+            input.max_concurrency, input.version_message,
         )  # fmt: skip
         return WorkflowPayload(workflow=WorkflowType.of(row, loaders))
 
@@ -53,7 +53,9 @@ async def create_workflow(info: Ctx, input: CreateWorkflowInput) -> CreateWorkfl
 async def update_workflow(
     info: Ctx, id: strawberry.ID, input: UpdateWorkflowInput
 ) -> UpdateWorkflowResult:
-    """Rename, re-describe or redefine a workflow (a new definition is a new version)."""
+    """Rename, re-describe or redefine a workflow (a new definition is a new version,
+    `versionMessage` its message). A stale `expectedVersion` is a ConflictError with the
+    `currentVersion`."""
     loaders = info.context.loaders()
     given: dict[str, object] = {}
     if input.definition is not strawberry.UNSET:
@@ -61,7 +63,11 @@ async def update_workflow(
     if input.max_concurrency is not strawberry.UNSET:
         given["max_concurrency"] = input.max_concurrency
     change = WorkflowUpdate(
-        input.name, input.description, expected_version=input.expected_version, **given
+        input.name,
+        input.description,
+        expected_version=input.expected_version,
+        version_message=input.version_message,
+        **given,
     )
 
     async def call() -> WorkflowPayload:

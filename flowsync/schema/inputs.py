@@ -17,6 +17,10 @@ class CreateWorkflowInput:
         default=None,
         description="Executions beyond this many running wait PENDING (null: no limit).",
     )
+    version_message: str | None = strawberry.field(
+        default=None,
+        description="What this first version is (at most 500 characters); kept with it.",
+    )
 
 
 @strawberry.input
@@ -34,4 +38,10 @@ class UpdateWorkflowInput:
         default=None,
         description="The version you read: if the workflow is at another one now, nothing "
         "changes and the result is a ConflictError naming both.",
+    )
+    version_message: str | None = strawberry.field(
+        default=None,
+        description="What the new version changes (at most 500 characters); kept with the "
+        "version the new `definition` makes. Needs `definition`; ignored when the "
+        "definition is unchanged (no version is made).",
     )

@@ -34,6 +34,12 @@ class NotFoundError(UserError):
 class ConflictError(UserError):
     """The change clashes with the object's current state."""
 
+    current_version: int | None = strawberry.field(
+        default=None,
+        description="For an update from a stale `expectedVersion`: the workflow's version "
+        "now, to fetch and compare with yours; null for other conflicts.",
+    )
+
 
 @strawberry.type
 class BackpressureError(UserError):

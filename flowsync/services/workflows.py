@@ -21,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow, WorkflowVersion
 from flowsync.engine.validation import validate_definition, validate_workflow_document
-from flowsync.errors import Conflict, DefinitionInvalid, InvalidInput, NotFound, Problem
+from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, VersionConflict
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 
 _UNSET: Any = object()
+
+MAX_VERSION_MESSAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class WorkflowUpdate:
     # The version the caller last read: when the workflow is at another one, nothing
     # changes and the update is a Conflict (two editors cannot overwrite each other).
     expected_version: int | None = None
+    # What the new version changes, kept with the version a new definition makes.
+    version_message: object = None
 
 
 def check_concurrency(value: object) -> int | None:
@@ -54,6 +58,29 @@ def check_concurrency(value: object) -> int | None:
             [Problem("$.maxConcurrency", f"got {value!r}")],
         )
     return value
+
+
+def check_version_message(value: object) -> str | None:
+    """A version's message: text of at most MAX_VERSION_MESSAGE characters once its
+    surrounding whitespace is cut; blank is none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(
+            "versionMessage must be a string.", [Problem("$.versionMessage", "must be a string")]
+        )
+    text = value.strip()
+    if len(text) > MAX_VERSION_MESSAGE:
+        raise InvalidInput(
+            f"versionMessage is at most {MAX_VERSION_MESSAGE} characters long.",
+            [Problem("$.versionMessage", f"{len(text)} characters, over {MAX_VERSION_MESSAGE}")],
+        )
+    if "\x00" in text:
+        raise InvalidInput(
+            "versionMessage cannot hold a NUL character (U+0000).",
+            [Problem("$.versionMessage", "holds a NUL character (U+0000)")],
+        )
+    return text or None
 
 
 def check_expected_version(value: object) -> int:
@@ -90,11 +117,14 @@ class WorkflowService:
         description: object,
         definition: object,
         max_concurrency: object = None,
+        version_message: object = None,
     ) -> Workflow:
-        """Validate and store a new workflow at version 1. Nothing is stored when any rule
-        is broken: `DefinitionInvalid` lists every problem with its JSON path. With
+        """Validate and store a new workflow at version 1, its author the caller and its
+        message `version_message`. Nothing is stored when any rule is broken:
+        `DefinitionInvalid` lists every problem with its JSON path. With
         `max_concurrency`, executions beyond that many running wait PENDING, in order."""
         limit = check_concurrency(max_concurrency)
+        message = check_version_message(version_message)
         self._check_size(definition)
         doc = validate_workflow_document(
             {"name": name, "description": description, "definition": definition}
@@ -111,7 +141,11 @@ class WorkflowService:
             await session.flush()
             session.add(
                 WorkflowVersion(
-                    workflow_id=workflow.id, version=1, definition=doc.workflow.definition
+                    workflow_id=workflow.id,
+                    version=1,
+                    definition=doc.workflow.definition,
+                    message=message,
+                    author=principal.actor,
                 )
             )
             await audit.record(
@@ -225,11 +259,21 @@ class WorkflowService:
         self, principal: Principal, workflow_id: object, change: WorkflowUpdate
     ) -> Workflow:
         """Apply a partial change. A new immutable version is made only when the
-        definition really changes; renames and new descriptions keep the version. With
-        `expected_version`, a workflow at another version is a Conflict naming both, and
-        nothing changes (the check and the change hold the workflow's row lock)."""
+        definition really changes; renames and new descriptions keep the version. A new
+        version's author is the caller and its message `version_message` (which needs a
+        definition; it is dropped when the definition is unchanged). With
+        `expected_version`, a workflow at another version is a `VersionConflict` naming
+        both, and nothing changes (the check and the change hold the workflow's row
+        lock)."""
         if change.expected_version is not None:
             check_expected_version(change.expected_version)
+        message = check_version_message(change.version_message)
+        if message is not None and change.definition is _UNSET:
+            raise InvalidInput(
+                "versionMessage describes the version a new definition makes; send the "
+                "definition with it.",
+                [Problem("$.versionMessage", "given without a definition")],
+            )
         fields: dict[str, object] = {}
         if change.name is not None:
             fields["name"] = change.name
@@ -244,10 +288,11 @@ class WorkflowService:
             workflow = await self._get_live(session, principal, workflow_id, lock=True)
             expected = change.expected_version
             if expected is not None and expected != workflow.version:
-                raise Conflict(
+                raise VersionConflict(
                     f"Workflow {workflow.id} is at version {workflow.version}, not the expected "
                     f"version {expected}: it changed since you read it. Nothing was changed; "
                     "read it again and reapply your change.",
+                    workflow.version,
                     [Problem("$.expectedVersion", f"expected {expected}, current "
                              f"{workflow.version}")],
                 )  # fmt: skip
@@ -274,6 +319,8 @@ class WorkflowService:
                         workflow_id=workflow.id,
                         version=workflow.version,
                         definition=new_definition,
+                        message=message,
+                        author=principal.actor,
                     )
                 )
             workflow.name = doc.name
