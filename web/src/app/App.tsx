@@ -1,6 +1,6 @@
 import { QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense } from "react";
-import { BrowserRouter, Route, Routes, useParams } from "react-router";
+import { createBrowserRouter, Outlet, RouterProvider, useParams } from "react-router";
 import { Layout } from "../components/Layout";
 import { Empty, Loading } from "../components/States";
 import { useCredential } from "../lib/hooks";
@@ -11,40 +11,63 @@ import { OverviewPage } from "../pages/overview/OverviewPage";
 import { RunsPage } from "../pages/runs/RunsPage";
 import { SettingsPage } from "../pages/settings/SettingsPage";
 import { SignIn } from "../pages/signin/SignIn";
-const WorkflowPage = lazy(() => import("../pages/workflows/WorkflowPage").then((m) => ({ default: m.WorkflowPage })));
 import { WorkflowsPage } from "../pages/workflows/WorkflowsPage";
 
-// The run page carries the graph library: loaded when first opened.
+// Pages that carry the graph library load when first opened; the editor's code (and
+// elkjs behind its layout button) only when the editor opens.
 const RunPage = lazy(() => import("../pages/run/RunPage").then((m) => ({ default: m.RunPage })));
+const WorkflowPage = lazy(() => import("../pages/workflows/WorkflowPage").then((m) => ({ default: m.WorkflowPage })));
+const EditorPage = lazy(() => import("../pages/editor/EditorPage").then((m) => ({ default: m.EditorPage })));
 
-// A new run id is a new page: no live state of the previous run carries over.
+// A new id is a new page: no state of the previous run or workflow carries over.
 function RunRoute() {
   const { id = "" } = useParams();
   return <RunPage key={id} />;
 }
+
+function EditorRoute() {
+  const { id } = useParams();
+  return <EditorPage key={id ?? "new"} workflowId={id ?? null} />;
+}
+
+function Shell() {
+  return (
+    <Layout>
+      <Suspense fallback={<Loading what="the page" />}>
+        <Outlet />
+      </Suspense>
+    </Layout>
+  );
+}
+
+const router = createBrowserRouter(
+  [
+    {
+      element: <Shell />,
+      children: [
+        { path: "/", element: <OverviewPage /> },
+        { path: "/workflows", element: <WorkflowsPage /> },
+        { path: "/workflows/new", element: <EditorRoute /> },
+        { path: "/workflows/:id", element: <WorkflowPage /> },
+        { path: "/workflows/:id/edit", element: <EditorRoute /> },
+        { path: "/runs", element: <RunsPage /> },
+        { path: "/runs/:id", element: <RunRoute /> },
+        { path: "/dead-letters", element: <DeadLettersPage /> },
+        { path: "/audit", element: <AuditPage /> },
+        { path: "/settings", element: <SettingsPage /> },
+        { path: "*", element: <Empty>No such page.</Empty> },
+      ],
+    },
+  ],
+  { basename: "/ui" },
+);
 
 export function App() {
   const credential = useCredential();
   if (!credential) return <SignIn />;
   return (
     <QueryClientProvider client={queryClient}>
-      <BrowserRouter basename="/ui">
-        <Layout>
-          <Suspense fallback={<Loading what="the page" />}>
-            <Routes>
-              <Route path="/" element={<OverviewPage />} />
-              <Route path="/workflows" element={<WorkflowsPage />} />
-              <Route path="/workflows/:id" element={<WorkflowPage />} />
-              <Route path="/runs" element={<RunsPage />} />
-              <Route path="/runs/:id" element={<RunRoute />} />
-              <Route path="/dead-letters" element={<DeadLettersPage />} />
-              <Route path="/audit" element={<AuditPage />} />
-              <Route path="/settings" element={<SettingsPage />} />
-              <Route path="*" element={<Empty>No such page.</Empty>} />
-            </Routes>
-          </Suspense>
-        </Layout>
-      </BrowserRouter>
+      <RouterProvider router={router} />
     </QueryClientProvider>
   );
 }

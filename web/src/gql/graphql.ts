@@ -4,6 +4,16 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type CreateWorkflowInput = {
+  definition: unknown;
+  description?: string | null | undefined;
+  /** Executions beyond this many running wait PENDING (null: no limit). */
+  maxConcurrency?: number | null | undefined;
+  name: string;
+  /** What this first version is (at most 500 characters); kept with it. */
+  versionMessage?: string | null | undefined;
+};
+
 export type ExecutionStatus =
   | 'CANCELLED'
   | 'COMPLETED'
@@ -25,6 +35,60 @@ export type TriggerKind =
   | 'CRON'
   | 'MANUAL'
   | 'WEBHOOK';
+
+export type UpdateWorkflowInput = {
+  definition?: unknown;
+  description?: string | null | undefined;
+  /** The version you read: if the workflow is at another one now, nothing changes and the result is a ConflictError naming both. */
+  expectedVersion?: number | null | undefined;
+  /** A new limit on running executions; null removes it; left out, kept. */
+  maxConcurrency?: number | null | undefined;
+  name?: string | null | undefined;
+  /** What the new version changes (at most 500 characters); kept with the version the new `definition` makes. Needs `definition`; ignored when the definition is unchanged (no version is made). */
+  versionMessage?: string | null | undefined;
+};
+
+export type EditorWorkflowQueryVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type EditorWorkflowQuery = { workflow: { id: string, name: string, description: string | null, version: number, definition: unknown, updatedAt: string } | null, workflowVersions: { edges: Array<{ node: { id: string, version: number, createdAt: string, definition: unknown } }> } | null };
+
+export type ValidateDraftQueryVariables = Exact<{
+  definition: unknown;
+}>;
+
+
+export type ValidateDraftQuery = { validateWorkflow: { valid: boolean, problems: Array<{ path: string, message: string, nodeId: string | null, edge: number | null }> } };
+
+export type CreateDraftMutationVariables = Exact<{
+  input: CreateWorkflowInput;
+}>;
+
+
+export type CreateDraftMutation = { createWorkflow:
+    | { __typename: 'ValidationError', code: string, message: string, problems: Array<{ path: string, message: string, nodeId: string | null, edge: number | null }> }
+    | { __typename: 'WorkflowPayload', workflow: { id: string, version: number } }
+   };
+
+export type SaveDraftMutationVariables = Exact<{
+  id: string | number;
+  input: UpdateWorkflowInput;
+}>;
+
+
+export type SaveDraftMutation = { updateWorkflow:
+    | { __typename: 'ConflictError', code: string, message: string }
+    | { __typename: 'NotFoundError', code: string, message: string }
+    | { __typename: 'ValidationError', code: string, message: string, problems: Array<{ path: string, message: string, nodeId: string | null, edge: number | null }> }
+    | { __typename: 'WorkflowPayload', workflow: { id: string, version: number, definition: unknown } }
+   };
+
+export type NodeTypesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type NodeTypesQuery = { nodeTypes: Array<{ type: string, label: string, description: string, dataSchema: unknown, hasTarget: boolean, hasSource: boolean, sourceHandles: Array<string>, maxOutgoing: number | null }> };
 
 export type StepFieldsFragment = { id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null };
 
@@ -246,6 +310,22 @@ export type DeleteTriggerMutation = { deleteTrigger:
     | { __typename: 'NotFoundError', code: string, message: string }
    };
 
+export type RotateTriggerSecretMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type RotateTriggerSecretMutation = { rotateTriggerSecret:
+    | { __typename: 'ConflictError', code: string, message: string }
+    | { __typename: 'CreateTriggerPayload', secret: string | null, trigger: { id: string } }
+    | { __typename: 'NotFoundError', code: string, message: string }
+   };
+
+export type WorkflowNamesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type WorkflowNamesQuery = { workflows: { edges: Array<{ node: { id: string, name: string } }> } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -316,6 +396,118 @@ export const UserErrorFieldsFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"UserErrorFields"}) as unknown as TypedDocumentString<UserErrorFieldsFragment, unknown>;
+export const EditorWorkflowDocument = new TypedDocumentString(`
+    query EditorWorkflow($id: ID!) {
+  workflow(id: $id) {
+    id
+    name
+    description
+    version
+    definition
+    updatedAt
+  }
+  workflowVersions(workflowId: $id, first: 100) {
+    edges {
+      node {
+        id
+        version
+        createdAt
+        definition
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<EditorWorkflowQuery, EditorWorkflowQueryVariables>;
+export const ValidateDraftDocument = new TypedDocumentString(`
+    query ValidateDraft($definition: JSON!) {
+  validateWorkflow(definition: $definition) {
+    valid
+    problems {
+      path
+      message
+      nodeId
+      edge
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ValidateDraftQuery, ValidateDraftQueryVariables>;
+export const CreateDraftDocument = new TypedDocumentString(`
+    mutation CreateDraft($input: CreateWorkflowInput!) {
+  createWorkflow(input: $input) {
+    __typename
+    ... on WorkflowPayload {
+      workflow {
+        id
+        version
+      }
+    }
+    ... on UserError {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  __typename
+  code
+  message
+  ... on ValidationError {
+    problems {
+      path
+      message
+      nodeId
+      edge
+    }
+  }
+  ... on BackpressureError {
+    retryAfter
+  }
+}`) as unknown as TypedDocumentString<CreateDraftMutation, CreateDraftMutationVariables>;
+export const SaveDraftDocument = new TypedDocumentString(`
+    mutation SaveDraft($id: ID!, $input: UpdateWorkflowInput!) {
+  updateWorkflow(id: $id, input: $input) {
+    __typename
+    ... on WorkflowPayload {
+      workflow {
+        id
+        version
+        definition
+      }
+    }
+    ... on UserError {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  __typename
+  code
+  message
+  ... on ValidationError {
+    problems {
+      path
+      message
+      nodeId
+      edge
+    }
+  }
+  ... on BackpressureError {
+    retryAfter
+  }
+}`) as unknown as TypedDocumentString<SaveDraftMutation, SaveDraftMutationVariables>;
+export const NodeTypesDocument = new TypedDocumentString(`
+    query NodeTypes {
+  nodeTypes {
+    type
+    label
+    description
+    dataSchema
+    hasTarget
+    hasSource
+    sourceHandles
+    maxOutgoing
+  }
+}
+    `) as unknown as TypedDocumentString<NodeTypesQuery, NodeTypesQueryVariables>;
 export const OverviewDocument = new TypedDocumentString(`
     query Overview {
   health {
@@ -1009,3 +1201,46 @@ export const DeleteTriggerDocument = new TypedDocumentString(`
     retryAfter
   }
 }`) as unknown as TypedDocumentString<DeleteTriggerMutation, DeleteTriggerMutationVariables>;
+export const RotateTriggerSecretDocument = new TypedDocumentString(`
+    mutation RotateTriggerSecret($id: ID!) {
+  rotateTriggerSecret(id: $id) {
+    __typename
+    ... on CreateTriggerPayload {
+      secret
+      trigger {
+        id
+      }
+    }
+    ... on UserError {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  __typename
+  code
+  message
+  ... on ValidationError {
+    problems {
+      path
+      message
+      nodeId
+      edge
+    }
+  }
+  ... on BackpressureError {
+    retryAfter
+  }
+}`) as unknown as TypedDocumentString<RotateTriggerSecretMutation, RotateTriggerSecretMutationVariables>;
+export const WorkflowNamesDocument = new TypedDocumentString(`
+    query WorkflowNames {
+  workflows(first: 200) {
+    edges {
+      node {
+        id
+        name
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<WorkflowNamesQuery, WorkflowNamesQueryVariables>;

@@ -12,6 +12,7 @@ import {
   RetryRunDocument,
   RunsDocument,
   RunsFeedDocument,
+  WorkflowNamesDocument,
   type ExecutionStatus,
   type ExecutionSummaryFragment,
 } from "../../gql/graphql";
@@ -19,6 +20,7 @@ import { request } from "../../lib/api";
 import { duration } from "../../lib/format";
 import { useConnectionCount } from "../../lib/hooks";
 import { subscribe } from "../../lib/live";
+import { useGraphQL } from "../../lib/query";
 import { asUserError } from "../../lib/userError";
 
 export const STATUSES: ExecutionStatus[] = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
@@ -31,6 +33,7 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
   const wf = workflowId ?? params.get("workflow");
   const since = params.get("since");
   const client = useQueryClient();
+  const names = useGraphQL(["workflow-names"], WorkflowNamesDocument, {}, { enabled: !workflowId && showFilters });
   const key = useMemo(() => ["runs", wf, status], [wf, status]);
   const runs = useInfiniteQuery({
     queryKey: key,
@@ -154,7 +157,15 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
           </label>
           {!workflowId && (
             <label>
-              Workflow id <input value={wf ?? ""} onChange={(e) => setFilter("workflow", e.target.value.trim())} placeholder="any" />
+              Workflow{" "}
+              <select value={wf ?? ""} onChange={(e) => setFilter("workflow", e.target.value)}>
+                <option value="">All</option>
+                {(names.data?.workflows.edges ?? []).map(({ node }) => (
+                  <option key={node.id} value={node.id}>
+                    {node.name}
+                  </option>
+                ))}
+              </select>
             </label>
           )}
           <label>

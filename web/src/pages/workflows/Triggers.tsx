@@ -2,7 +2,14 @@ import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { ErrorBox, UserErrorBox } from "../../components/States";
 import { Time } from "../../components/Time";
-import { CreateTriggerDocument, DeleteTriggerDocument, UpdateTriggerDocument, type TriggerKind, type WorkflowPageQuery } from "../../gql/graphql";
+import {
+  CreateTriggerDocument,
+  DeleteTriggerDocument,
+  RotateTriggerSecretDocument,
+  UpdateTriggerDocument,
+  type TriggerKind,
+  type WorkflowPageQuery,
+} from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { exact } from "../../lib/format";
 import { asUserError, type UserErrorLike } from "../../lib/userError";
@@ -32,11 +39,23 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
     },
     onError: (e) => setError(e),
   });
+  const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
+  const rotate = useMutation({
+    mutationFn: (id: string) => request(RotateTriggerSecretDocument, { id }),
+    onSuccess: (data) => {
+      const result = data.rotateTriggerSecret;
+      const err = asUserError(result);
+      if (err) return setError(err);
+      if (result.__typename === "CreateTriggerPayload" && result.secret) setSecret({ id: result.trigger.id, secret: result.secret });
+    },
+    onError: (e) => setError(e),
+  });
   const update = useMutation({
-    mutationFn: (v: { id: string; enabled: boolean }) => request(UpdateTriggerDocument, v),
+    mutationFn: (v: { id: string; enabled?: boolean; config?: unknown }) => request(UpdateTriggerDocument, v),
     onSuccess: (data) => {
       const err = asUserError(data.updateTrigger);
       setError(err);
+      if (!err) setEditing(null);
       onChange();
     },
     onError: (e) => setError(e),
@@ -109,7 +128,15 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
                     <input type="checkbox" checked={t.enabled} onChange={(e) => update.mutate({ id: t.id, enabled: e.target.checked })} /> {t.enabled ? "on" : "off"}
                   </label>
                 </td>
-                <td>
+                <td className="row-actions">
+                  <button type="button" className="ghost" onClick={() => setEditing({ id: t.id, text: JSON.stringify(t.config, null, 2) })}>
+                    Edit
+                  </button>
+                  {t.type === "WEBHOOK" && (
+                    <button type="button" className="ghost" onClick={() => window.confirm("Rotate the signing secret? Senders need the new one.") && rotate.mutate(t.id)}>
+                      Rotate secret
+                    </button>
+                  )}
                   <button type="button" className="ghost" onClick={() => window.confirm("Delete this trigger?") && remove.mutate(t.id)}>
                     Delete
                   </button>
@@ -118,6 +145,30 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
             ))}
           </tbody>
         </table>
+      )}
+      {editing && (
+        <form
+          className="card"
+          aria-labelledby="edit-trigger"
+          onSubmit={(e) => {
+            e.preventDefault();
+            try {
+              update.mutate({ id: editing.id, config: JSON.parse(editing.text) as unknown });
+            } catch (err) {
+              setError(`The config is not JSON: ${(err as Error).message}`);
+            }
+          }}
+        >
+          <h3 id="edit-trigger">Edit trigger {editing.id.slice(0, 8)}</h3>
+          <label htmlFor="edit-trigger-config">Config (JSON)</label>
+          <textarea id="edit-trigger-config" className="mono" rows={4} value={editing.text} onChange={(e) => setEditing({ ...editing, text: e.target.value })} />
+          <button type="submit" className="primary">
+            Save trigger
+          </button>{" "}
+          <button type="button" onClick={() => setEditing(null)}>
+            Cancel
+          </button>
+        </form>
       )}
       <form className="card" onSubmit={submit} aria-labelledby="new-trigger">
         <h3 id="new-trigger">New trigger</h3>

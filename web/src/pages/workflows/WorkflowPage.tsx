@@ -105,6 +105,11 @@ export function WorkflowPage() {
             <span className="mono">{wf.id}</span>
           </p>
         </div>
+        <div className="actions">
+          <Link className="button-like" to={`/workflows/${wf.id}/edit`}>
+            Edit in the editor
+          </Link>
+        </div>
       </div>
       <div className="workflow-grid">
         <StartRun workflowId={wf.id} />

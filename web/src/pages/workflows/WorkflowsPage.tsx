@@ -1,6 +1,5 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
-import { useSearchParams } from "react-router";
-import { Link } from "react-router";
+import { Link, useSearchParams } from "react-router";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/Status";
 import { Time } from "../../components/Time";
@@ -23,6 +22,9 @@ export function WorkflowsPage() {
     <div>
       <div className="page-head">
         <h1>Workflows</h1>
+        <Link className="button-like" to="/workflows/new">
+          New workflow
+        </Link>
       </div>
       <div className="filters">
         <label>
@@ -45,7 +47,7 @@ export function WorkflowsPage() {
       ) : list.error ? (
         <ErrorBox error={list.error} />
       ) : rows.length === 0 ? (
-        <Empty>{search ? "No workflow matches." : "No workflows yet: create one through the API (createWorkflow or POST /api/workflows)."}</Empty>
+        <Empty>{search ? "No workflow matches." : "No workflows yet: create one with New workflow, or through the API (createWorkflow, POST /api/workflows)."}</Empty>
       ) : (
         <table className="table" aria-label="Workflows">
           <thead>

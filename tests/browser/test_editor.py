@@ -1,0 +1,270 @@
+"""The visual editor in a real browser against real processes: build a workflow by
+dragging from the palette and connecting handles, fill its fields, save, and check what
+the API stored and that it runs; see a cycle refused; undo and redo; compare versions;
+a conflict between two editors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import VIEWPORT, Console, FlowSync, sign_in
+from tests.browser.ui import Api
+from tests.support.target import running_target
+
+pytestmark = pytest.mark.slow
+
+
+def node(page: Page, node_id: str) -> Any:
+    return page.get_by_test_id(f"rf__node-{node_id}")
+
+
+async def drop(page: Page, node_type: str, x: int, y: int) -> None:
+    """Drag a palette item onto the canvas at (x, y) of the canvas."""
+    await page.locator(f'.palette [data-node-type="{node_type}"]').drag_to(
+        page.get_by_test_id("editor-canvas"), target_position={"x": x, "y": y}
+    )
+
+
+async def connect(page: Page, source: str, target: str, handle: str | None = None) -> None:
+    """Drag from the source node's (named) output handle to the target's input handle."""
+    selector = (
+        f'.react-flow__handle.source[data-handleid="{handle}"]'
+        if handle
+        else ".react-flow__handle.source"
+    )
+    start = await node(page, source).locator(selector).bounding_box()
+    end = await node(page, target).locator(".react-flow__handle.target").bounding_box()
+    assert start and end
+    await page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=8)
+    await page.mouse.up()
+
+
+async def select(page: Page, node_id: str) -> None:
+    await node(page, node_id).click()
+    await expect(page.get_by_test_id("properties")).to_be_visible()
+
+
+async def test_build_the_example_by_dragging_save_and_run(
+    signed_in_page: Page, flowsync: FlowSync, console: Console
+) -> None:
+    page = signed_in_page
+    await page.goto(flowsync.ui("workflows/new"))
+    await expect(node(page, "start")).to_be_visible()
+    # The new draft is start → end; the shape goes in between.
+    await page.locator(".react-flow__edge").first.click(force=True)
+    await page.keyboard.press("Delete")
+    await expect(page.locator(".react-flow__edge")).to_have_count(0)
+    await page.get_by_role("button", name="Zoom Out").click()
+    await page.get_by_role("button", name="Zoom Out").click()
+    layout = [
+        ("action", 150, 60),
+        ("condition", 150, 130),
+        ("fork", 150, 200),
+        ("action", 60, 270),
+        ("action", 240, 270),
+        ("join", 150, 340),
+        ("transform", 150, 410),
+        ("webhook_response", 150, 480),
+    ]
+    for node_type, x, y in layout:
+        await drop(page, node_type, x + 200, y)
+    for made in ["action_1", "condition_1", "fork_1", "action_2", "action_3", "join_1"]:
+        await expect(node(page, made)).to_be_visible()
+    await page.get_by_role("button", name="Fit View").click()
+    wiring = [
+        ("start", "action_1", None),
+        ("action_1", "condition_1", None),
+        ("condition_1", "fork_1", "true"),
+        ("condition_1", "end", "false"),
+        ("fork_1", "action_2", None),
+        ("fork_1", "action_3", None),
+        ("action_2", "join_1", None),
+        ("action_3", "join_1", None),
+        ("join_1", "transform_1", None),
+        ("transform_1", "webhook_response_1", None),
+        ("webhook_response_1", "end", None),
+    ]
+    for source, target, handle in wiring:
+        await connect(page, source, target, handle)
+    await expect(page.locator(".react-flow__edge")).to_have_count(len(wiring))
+    with running_target() as target:
+        for action in ["action_1", "action_2", "action_3"]:
+            await select(page, action)
+            await page.get_by_label("Method").select_option("GET")
+            await page.get_by_label("Url").fill(f"{target.url}/echo")
+        await select(page, "condition_1")
+        await page.get_by_label("Expression").fill("steps.action_1.output.status == 200")
+        await select(page, "transform_1")
+        await page.get_by_label("Output").fill('{"ok": true}')
+        await page.get_by_role("button", name="Tidy up").click()  # elkjs, loaded on demand
+        await page.get_by_label("Workflow name").fill("built-in-the-browser")
+        await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+        await page.get_by_role("button", name="Create workflow").click()
+        await page.wait_for_url("**/workflows/*/edit")
+        workflow_id = page.url.split("/workflows/")[1].split("/")[0]
+        client = Api(flowsync.url, flowsync.key)
+        stored = (
+            await client(
+                "query($id: ID!) { workflow(id: $id) { name version definition } }",
+                id=workflow_id,
+            )
+        )["workflow"]
+        assert stored["name"] == "built-in-the-browser"
+        definition = stored["definition"]
+        assert sorted(n["type"] for n in definition["nodes"]) == sorted(
+            [
+                *["start", "end", "action", "action", "action", "condition", "fork"],
+                *["join", "transform", "webhook_response"],
+            ]
+        )
+        edges = {(e["source"], e["target"], e.get("sourceHandle")) for e in definition["edges"]}
+        assert edges == set(wiring)
+        assert all("position" in n for n in definition["nodes"])
+        run = await client.start(workflow_id)
+        done = await client.wait_status(run, {"COMPLETED", "FAILED"}, timeout=20)
+        assert done["status"] == "COMPLETED", done
+        assert len(target.requests_to("/echo")) == 3
+    assert console.errors == []
+
+
+async def test_a_cycle_is_pinned_on_its_nodes_and_not_saved(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "start", "position": {"x": 0, "y": 0}},
+            {"id": "a", "type": "fork", "position": {"x": 0, "y": 120}},
+            {
+                "id": "b",
+                "type": "transform",
+                "position": {"x": -150, "y": 240},
+                "data": {"output": 1},
+            },
+            {
+                "id": "c",
+                "type": "transform",
+                "position": {"x": 150, "y": 240},
+                "data": {"output": 2},
+            },
+            {"id": "end", "type": "end", "position": {"x": 0, "y": 360}},
+        ],
+        "edges": [
+            {"source": "start", "target": "a"},
+            {"source": "a", "target": "b"},
+            {"source": "a", "target": "c"},
+            {"source": "b", "target": "end"},
+            {"source": "c", "target": "end"},
+        ],
+    }
+    workflow_id = await client.create_workflow("cycle", definition)
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    # c → a closes a loop (a fork may have many outgoing edges, so c's one edge moves).
+    await node(page, "c").click()
+    await page.locator('.react-flow__edge[data-testid="rf__edge-c->end"]').click(force=True)
+    await page.keyboard.press("Delete")
+    await connect(page, "c", "a")
+    problems = page.get_by_test_id("problems")
+    await expect(problems).to_contain_text("cycle")
+    await expect(node(page, "a").locator(".ed-node")).to_have_attribute("data-invalid", "true")
+    # Clicking the problem selects a node it names.
+    await problems.get_by_role("button").first.click()
+    await expect(page.get_by_test_id("properties")).to_be_visible()
+    await page.get_by_role("button", name="Save version").click()
+    await expect(page.get_by_role("alert")).to_contain_text("nothing invalid is saved")
+    stored = await client("query($id: ID!) { workflow(id: $id) { version } }", id=workflow_id)
+    assert stored["workflow"]["version"] == 1
+
+
+async def test_undo_redo_and_compare_versions(signed_in_page: Page, flowsync: FlowSync) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "versions",
+        {
+            "nodes": [
+                {"id": "start", "type": "start", "position": {"x": 0, "y": 0}},
+                {"id": "end", "type": "end", "position": {"x": 0, "y": 300}},
+            ],
+            "edges": [{"source": "start", "target": "end"}],
+        },
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(node(page, "start")).to_be_visible()
+    await page.locator('[data-node-type="transform"]').click()  # added without a mouse too
+    await expect(node(page, "transform_1")).to_be_visible()
+    await page.locator(".react-flow__pane").click()
+    await page.keyboard.press("Control+z")
+    await expect(node(page, "transform_1")).to_have_count(0)
+    await page.keyboard.press("Control+Shift+z")
+    await select(page, "transform_1")
+    await page.get_by_label("Output").fill('"hello"')
+    # Wire it in and save version 2.
+    await page.locator(".react-flow__edge").first.click(force=True)
+    await page.keyboard.press("Delete")
+    await connect(page, "start", "transform_1")
+    await connect(page, "transform_1", "end")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await page.get_by_label("Version message").fill("adds a transform")
+    await page.get_by_role("button", name="Save version").click()
+    await expect(page.get_by_test_id("editor-message")).to_contain_text("Saved as version 2")
+    await page.locator(".react-flow__pane").click()
+    await page.get_by_label("Compare with").select_option("1")
+    await expect(page.get_by_test_id("compare-summary")).to_contain_text("added transform_1")
+    await expect(node(page, "transform_1").locator(".ed-node")).to_have_attribute(
+        "data-diff", "added"
+    )
+
+
+async def test_two_editors_saving_the_same_version_conflict(
+    browser: Browser, flowsync: FlowSync
+) -> None:
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "shared",
+        {
+            "nodes": [
+                {"id": "start", "type": "start", "position": {"x": 0, "y": 0}},
+                {"id": "end", "type": "end", "position": {"x": 0, "y": 300}},
+            ],
+            "edges": [{"source": "start", "target": "end"}],
+        },
+    )
+    pages = []
+    for _ in range(2):
+        context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+        page = await context.new_page()
+        await sign_in(page, flowsync)
+        await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+        await expect(node(page, "start")).to_be_visible()
+        pages.append(page)
+    try:
+        for i, page in enumerate(pages):
+            await page.get_by_label("Description").fill(f"editor {i}")
+            # A layout change is a change of the definition.
+            box = await node(page, "end").bounding_box()
+            assert box
+            await page.mouse.move(box["x"] + 40, box["y"] + 20)
+            await page.mouse.down()
+            await page.mouse.move(box["x"] + 40 + 60 * (i + 1), box["y"] + 20, steps=5)
+            await page.mouse.up()
+            await expect(page.get_by_test_id("editor-state")).to_contain_text("unsaved")
+        await pages[0].get_by_role("button", name="Save version").click()
+        await expect(pages[0].get_by_test_id("editor-message")).to_contain_text("version 2")
+        await pages[1].get_by_role("button", name="Save version").click()
+        await expect(pages[1].get_by_role("alert")).to_contain_text("version")
+        await pages[1].locator(".react-flow__pane").click()
+        await pages[1].get_by_role("button", name="Compare with the newest version").click()
+        await expect(pages[1].get_by_test_id("compare-summary")).to_contain_text("version 2")
+        stored = await client("query($id: ID!) { workflow(id: $id) { version } }", id=workflow_id)
+        assert stored["workflow"]["version"] == 2
+    finally:
+        for page in pages:
+            await page.context.close()

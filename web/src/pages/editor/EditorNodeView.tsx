@@ -1,0 +1,60 @@
+import { Handle, Position, type Node, type NodeProps } from "@xyflow/react";
+import { createContext, memo, useContext } from "react";
+import { STATUS_LABEL } from "../../components/Status";
+import type { NodeRules } from "./model";
+
+export interface CanvasInfo {
+  rules: Record<string, NodeRules>;
+  problems: Record<string, string[]>;
+  statuses: Record<string, string>;
+  diff: Record<string, "added" | "changed" | "removed">;
+}
+
+export const CanvasContext = createContext<CanvasInfo>({ rules: {}, problems: {}, statuses: {}, diff: {} });
+
+export type EditorNodeData = { nodeType: string; label: string };
+export type EditorFlowNode = Node<EditorNodeData, "editor">;
+
+export const EditorNodeView = memo(function EditorNodeView({ id, data, selected }: NodeProps<EditorFlowNode>) {
+  const { rules, problems, statuses, diff } = useContext(CanvasContext);
+  const rule = rules[data.nodeType];
+  const own = problems[id] ?? [];
+  const status = statuses[id];
+  const handles = rule?.sourceHandles ?? [];
+  return (
+    <div
+      className="ed-node"
+      data-selected={selected || undefined}
+      data-invalid={own.length > 0 || undefined}
+      data-status={status}
+      data-diff={diff[id]}
+      title={own.join("\n") || undefined}
+    >
+      {rule?.hasTarget !== false && <Handle type="target" position={Position.Top} />}
+      <div className="rf-step-head">
+        <span className="rf-step-type">{data.nodeType}</span>
+        {own.length > 0 && (
+          <span className="ed-problems" aria-label={`${own.length} problems`}>
+            ⚠ {own.length}
+          </span>
+        )}
+      </div>
+      <div className="rf-step-label">{data.label}</div>
+      {status && <div className="rf-step-status">{STATUS_LABEL[status] ?? status}</div>}
+      {diff[id] && <div className="rf-step-status">{diff[id]}</div>}
+      {rule?.hasSource !== false && handles.length === 0 && <Handle type="source" position={Position.Bottom} />}
+      {handles.map((h, i) => (
+        <Handle
+          key={h}
+          id={h}
+          type="source"
+          position={Position.Bottom}
+          style={{ left: `${((i + 1) / (handles.length + 1)) * 100}%` }}
+          className={`handle-${h}`}
+        >
+          <span className="handle-label">{h}</span>
+        </Handle>
+      ))}
+    </div>
+  );
+});

@@ -1,0 +1,232 @@
+import { useState } from "react";
+import type { EditorNode, NodeRules } from "./model";
+import { fieldsOf, type Field } from "./schema";
+
+type Data = Record<string, unknown>;
+
+/** `data` with `key` set to `value`, or without `key` when `value` is undefined. */
+function withValue(data: Data, key: string, value: unknown): Data {
+  const rest = Object.fromEntries(Object.entries(data).filter(([k]) => k !== key));
+  return value === undefined ? rest : { ...rest, [key]: value };
+}
+
+function FieldInput({
+  field,
+  value,
+  onChange,
+  path,
+  suggestions,
+}: {
+  field: Field;
+  value: unknown;
+  onChange: (v: unknown) => void;
+  path: string;
+  suggestions: string[];
+}) {
+  const id = `prop-${path}`;
+  const [jsonText, setJsonText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
+  const [jsonError, setJsonError] = useState<string | null>(null);
+  const label = (
+    <label htmlFor={id}>
+      {field.title}
+      {field.required && <span aria-hidden="true"> *</span>}
+    </label>
+  );
+  const help = field.description ? <p className="muted small">{field.description}</p> : null;
+  switch (field.kind) {
+    case "boolean":
+      return (
+        <div className="field">
+          <label>
+            <input id={id} type="checkbox" checked={value === true} onChange={(e) => onChange(e.target.checked)} /> {field.title}
+          </label>
+          {help}
+        </div>
+      );
+    case "enum":
+      return (
+        <div className="field">
+          {label}
+          <select id={id} value={typeof value === "string" ? value : ""} onChange={(e) => onChange(e.target.value || undefined)}>
+            <option value="">{field.defaultValue !== undefined ? `default (${String(field.defaultValue)})` : "–"}</option>
+            {field.options.map((o) => (
+              <option key={o} value={o}>
+                {o}
+              </option>
+            ))}
+          </select>
+          {help}
+        </div>
+      );
+    case "integer":
+    case "number":
+      return (
+        <div className="field">
+          {label}
+          <input
+            id={id}
+            type="number"
+            step={field.kind === "integer" ? 1 : "any"}
+            value={typeof value === "number" ? value : ""}
+            placeholder={field.defaultValue !== undefined && field.defaultValue !== null ? String(field.defaultValue) : ""}
+            onChange={(e) => onChange(e.target.value === "" ? undefined : Number(e.target.value))}
+          />
+          {help}
+        </div>
+      );
+    case "object":
+      return (
+        <fieldset className="field nested">
+          <legend>{field.title}</legend>
+          {help}
+          {field.fields.map((f) => (
+            <FieldInput
+              key={f.name}
+              field={f}
+              path={`${path}-${f.name}`}
+              suggestions={suggestions}
+              value={(value as Data | undefined)?.[f.name]}
+              onChange={(v) => {
+                const next = withValue((value as Data | undefined) ?? {}, f.name, v);
+                onChange(Object.keys(next).length ? next : undefined);
+              }}
+            />
+          ))}
+        </fieldset>
+      );
+    case "json":
+      return (
+        <div className="field">
+          {label}
+          <textarea
+            id={id}
+            className="mono"
+            rows={4}
+            value={jsonText}
+            aria-invalid={jsonError !== null}
+            onChange={(e) => {
+              setJsonText(e.target.value);
+              if (!e.target.value.trim()) {
+                setJsonError(null);
+                onChange(undefined);
+                return;
+              }
+              try {
+                onChange(JSON.parse(e.target.value));
+                setJsonError(null);
+              } catch (err) {
+                setJsonError(`Not JSON: ${(err as Error).message}`);
+              }
+            }}
+          />
+          {jsonError && <p className="field-error">{jsonError}</p>}
+          {help}
+        </div>
+      );
+    default: {
+      const code = field.kind === "expression" || field.kind === "template";
+      return (
+        <div className="field">
+          {label}
+          <textarea
+            id={id}
+            className={code ? "mono" : undefined}
+            rows={code ? 2 : 1}
+            value={typeof value === "string" ? value : ""}
+            onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}
+            spellCheck={!code}
+          />
+          {code && suggestions.length > 0 && (
+            <p className="muted small">
+              {field.kind === "template" ? "In {{ }}: " : "Names: "}
+              {suggestions.slice(0, 16).map((s) => (
+                <button
+                  key={s}
+                  type="button"
+                  className="suggestion mono"
+                  title={`Insert ${s}`}
+                  onClick={() => {
+                    const text = typeof value === "string" ? value : "";
+                    onChange(text + (field.kind === "template" ? `{{ ${s} }}` : s));
+                  }}
+                >
+                  {s}
+                </button>
+              ))}
+            </p>
+          )}
+          {help}
+        </div>
+      );
+    }
+  }
+}
+
+export function Properties({
+  node,
+  rules,
+  upstream,
+  onChange,
+  onRename,
+  problems,
+}: {
+  node: EditorNode;
+  rules: NodeRules | undefined;
+  upstream: string[];
+  onChange: (data: Data, label: string | undefined) => void;
+  onRename: (id: string) => string | null;
+  problems: string[];
+}) {
+  const fields = fieldsOf(rules?.dataSchema ?? null);
+  const [idText, setIdText] = useState(node.id);
+  const [idError, setIdError] = useState<string | null>(null);
+  const suggestions = ["input", ...upstream.flatMap((id) => [`steps.${id}.output`, `steps.${id}.status`])];
+  return (
+    <aside className="panel editor-panel" aria-labelledby="props-title" data-testid="properties">
+      <h2 id="props-title">
+        {rules?.label ?? node.type} <span className="muted">properties</span>
+      </h2>
+      {rules?.description && <p className="muted small">{rules.description}</p>}
+      {problems.length > 0 && (
+        <ul className="problems error-box">
+          {problems.map((p, i) => (
+            <li key={i}>{p}</li>
+          ))}
+        </ul>
+      )}
+      <div className="field">
+        <label htmlFor="node-id">Id</label>
+        <input
+          id="node-id"
+          value={idText}
+          onChange={(e) => setIdText(e.target.value)}
+          onBlur={() => {
+            if (idText === node.id) return;
+            const err = onRename(idText);
+            setIdError(err);
+            if (err) setIdText(node.id);
+          }}
+        />
+        {idError && <p className="field-error">{idError}</p>}
+      </div>
+      <div className="field">
+        <label htmlFor="node-label">Label</label>
+        <input id="node-label" value={node.label ?? ""} onChange={(e) => onChange(node.data, e.target.value || undefined)} />
+      </div>
+      {fields.length === 0 ? (
+        <p className="muted">A {node.type} node has no settings.</p>
+      ) : (
+        fields.map((f) => (
+          <FieldInput
+            key={`${node.id}-${f.name}`}
+            field={f}
+            path={f.name}
+            suggestions={suggestions}
+            value={node.data[f.name]}
+            onChange={(v) => onChange(withValue(node.data, f.name, v), node.label)}
+          />
+        ))
+      )}
+    </aside>
+  );
+}
