@@ -77,6 +77,13 @@ _EXECUTION: Json = {
     "retriedFromId": nullable(STRING),
 }
 _MS = nullable({"type": "number"})
+_VERSION_MESSAGE: Json = nullable(
+    {
+        "type": "string",
+        "description": "What the version a new definition makes is (at most 500 characters "
+        "once trimmed); kept with it, beside its author.",
+    }
+)
 
 SCHEMAS: Json = {
     "Problem": obj(
@@ -89,7 +96,13 @@ SCHEMAS: Json = {
                     "code": STRING,
                     "message": STRING,
                     "details": {"type": "array", "items": ref("Problem")},
-                }
+                    "currentVersion": {
+                        "type": "integer",
+                        "description": "A 409 for a stale expectedVersion: the version the "
+                        "workflow is at now (GET /api/workflows/{id}/versions/{version}).",
+                    },
+                },
+                ["code", "message", "details"],
             )
         }
     ),
@@ -112,6 +125,7 @@ SCHEMAS: Json = {
             "description": nullable(STRING),
             "definition": {"description": "The workflow graph (see the definition contract)."},
             "maxConcurrency": nullable({"type": "integer", "minimum": 1, "maximum": 100000}),
+            "versionMessage": _VERSION_MESSAGE,
         },
         ["name", "definition"],
     ),
@@ -128,6 +142,7 @@ SCHEMAS: Json = {
                     "description": "The version you read: at another one, 409 and no change.",
                 }
             ),
+            "versionMessage": _VERSION_MESSAGE,
         },
         [],
     ),
@@ -735,7 +750,8 @@ def _paths() -> Json:
 @functools.cache
 def document() -> Json:
     """The OpenAPI 3.1 document."""
-    from rest_compat import openapi_operations as operations  # it builds on this module
+    from rest_compat import openapi_editor as editor  # these build on this module
+    from rest_compat import openapi_operations as operations
 
     return {
         "openapi": "3.1.0",
@@ -748,13 +764,13 @@ def document() -> Json:
             "{error: {code, message, details}}.",
         },
         "security": [{"bearer": []}],
-        "paths": {**_paths(), **operations.PATHS},
+        "paths": {**_paths(), **operations.PATHS, **editor.PATHS},
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A FlowSync API key (fsk_...) or an OIDC JWT."}
             },
-            "schemas": {**SCHEMAS, **operations.SCHEMAS},
+            "schemas": {**SCHEMAS, **operations.SCHEMAS, **editor.SCHEMAS},
             "responses": RESPONSES,
         },
     }  # fmt: skip

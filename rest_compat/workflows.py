@@ -1,5 +1,6 @@
 """`/api/workflows`: list, create, read, update (a new definition is a new version),
-delete."""
+delete; and a workflow's versions (`/versions`: newest first, without their definitions;
+`/versions/{version}`: one with its definition)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flowsync.db.models import WorkflowVersion
+from flowsync.errors import InvalidInput, NotFound, Problem
 from flowsync.services.workflows import WorkflowUpdate
 from rest_compat import serialize
 from rest_compat.http import (
@@ -23,6 +26,9 @@ from rest_compat.http import (
 )
 from rest_compat.responses import json_response
 
+# Version numbers are a 32-bit column: a larger one names no version.
+_MAX_VERSION = 2**31 - 1
+
 
 class CreateWorkflow(Body):
     """`POST /api/workflows`."""
@@ -31,6 +37,7 @@ class CreateWorkflow(Body):
     description: str | None = None
     definition: Any = Field(...)
     max_concurrency: JsonInt | None = None
+    version_message: str | None = None
 
 
 class UpdateWorkflow(Body):
@@ -42,6 +49,21 @@ class UpdateWorkflow(Body):
     definition: Any = None
     max_concurrency: JsonInt | None = None
     expected_version: JsonInt | None = None
+    version_message: str | None = None
+
+
+def version(row: WorkflowVersion, *, definition: bool) -> dict[str, Any]:
+    """A workflow version with GraphQL's field names (its definition when asked)."""
+    out: dict[str, Any] = {
+        "id": str(row.id),
+        "version": row.version,
+        "createdAt": row.created_at.isoformat(),
+        "message": row.message,
+        "author": row.author,
+    }
+    if definition:
+        out["definition"] = row.definition
+    return out
 
 
 async def list_workflows(request: Request) -> Response:
@@ -64,8 +86,9 @@ async def create_workflow(request: Request) -> Response:
     body = await json_body(request, CreateWorkflow)
     svc = services(request).workflows
     row = await svc.create(
-        principal, body.name, body.description, body.definition, body.max_concurrency
-    )
+        principal, body.name, body.description, body.definition, body.max_concurrency,
+        body.version_message,
+    )  # fmt: skip
     definition = (await svc.get_definition(principal, row.id)).definition
     return json_response(
         serialize.workflow(row, definition), 201, {"Location": f"/api/workflows/{row.id}"}
@@ -90,11 +113,35 @@ async def update_workflow(request: Request) -> Response:
         **({"definition": body.definition} if "definition" in given else {}),
         **({"max_concurrency": body.max_concurrency} if "max_concurrency" in given else {}),
         expected_version=body.expected_version,
+        version_message=body.version_message,
     )
     svc = services(request).workflows
     row = await svc.update(principal, path_id(request), change)
     definition = (await svc.get_definition(principal, row.id, row.version)).definition
     return json_response(serialize.workflow(row, definition))
+
+
+async def list_versions(request: Request) -> Response:
+    principal = await authenticate(request)
+    found = await services(request).workflows.versions_page(
+        principal, path_id(request), **paging(request)
+    )
+    return json_response(serialize.page(found, lambda v: version(v, definition=False)))
+
+
+async def get_version(request: Request) -> Response:
+    principal = await authenticate(request)
+    raw = path_id(request, "version")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput(
+            "The version in the path must be a whole number from 1 on.",
+            [Problem("version", f"must be a whole number from 1 on, not {raw[:40]!r}")],
+        )
+    number = int(raw)
+    if not 1 <= number <= _MAX_VERSION:
+        raise NotFound(f"Workflow {path_id(request)} has no version {number}.")
+    row = await services(request).workflows.get_definition(principal, path_id(request), number)
+    return json_response(version(row, definition=True))
 
 
 async def delete_workflow(request: Request) -> Response:
@@ -115,5 +162,9 @@ def routes() -> list[ApiRoute]:
             "/api/workflows/{id}",
             {"GET": get_workflow, "PUT": update_workflow, "DELETE": delete_workflow},
             name="workflow",
+        ),
+        ApiRoute("/api/workflows/{id}/versions", {"GET": list_versions}, name="workflow_versions"),
+        ApiRoute(
+            "/api/workflows/{id}/versions/{version}", {"GET": get_version}, name="workflow_version"
         ),
     ]

@@ -16,12 +16,18 @@ from flowsync.schema.types import (
     Connection,
     ExecutionStatus,
     ExecutionType,
+    ExpressionCheck,
+    ExpressionKind,
+    ExpressionProblem,
     Health,
+    NodeTypeType,
     Problem,
     ValidationResult,
     WorkflowType,
     WorkflowVersionType,
 )
+from flowsync.services.expression_check import check_expression as check
+from flowsync.services.node_types import node_types as all_node_types
 from flowsync.services.pagination import Page
 from flowsync.services.workflows import WorkflowService
 
@@ -60,6 +66,22 @@ async def workflow_versions(
     except NotFound:
         return None
     return WorkflowVersionType.page(page, after)
+
+
+async def workflow_version(
+    info: Ctx, workflow_id: strawberry.ID, version: int
+) -> WorkflowVersionType | None:
+    """One version of a workflow (as a stale update's `currentVersion` names it), or
+    null: no such version, or a missing workflow."""
+    if version < 1:
+        return None
+    try:
+        row = await info.context.services.workflows.get_definition(
+            info.context.principal, workflow_id, version
+        )
+    except NotFound:
+        return None
+    return WorkflowVersionType.of(row)
 
 
 async def executions(
@@ -116,6 +138,21 @@ def validate_workflow(info: Ctx, definition: JSON) -> ValidationResult:
             or [Problem(path="$.definition", message=exc.message)],
         )
     return ValidationResult(valid=True, problems=[])
+
+
+def node_types(info: Ctx) -> list[NodeTypeType]:
+    """Every node type the editor can place: its `data` schema and connection rules, as
+    the validator applies them."""
+    info.context.require_credential()
+    return [NodeTypeType.of(t) for t in all_node_types()]
+
+
+def check_expression(info: Ctx, expression: str, kind: ExpressionKind) -> ExpressionCheck:
+    """Compile one condition expression or template string, as a save would, without
+    evaluating it: for the editor's checks as one types."""
+    info.context.require_credential()
+    problems = [ExpressionProblem.of(p) for p in check(expression, kind.value)]
+    return ExpressionCheck(valid=not problems, problems=problems)
 
 
 async def health(info: Ctx) -> Health:

@@ -84,6 +84,9 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("MetricsSeries", "buckets"): most(MAX_BUCKETS),
     ("ValidationError", "problems"): most(20),
     ("ValidationResult", "problems"): most(20),
+    ("Query", "nodeTypes"): most(20),
+    ("NodeType", "sourceHandles"): most(2),
+    ("ExpressionCheck", "problems"): most(1),
 }
 
 

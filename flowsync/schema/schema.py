@@ -56,7 +56,9 @@ from flowsync.schema.types import (
     Connection,
     ExecutionEventType,
     ExecutionType,
+    ExpressionCheck,
     Health,
+    NodeTypeType,
     ValidationResult,
     WorkflowType,
     WorkflowVersionType,
@@ -87,6 +89,9 @@ class Query:
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
     workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
     metrics_series: MetricsSeries = strawberry.field(resolver=operations.metrics_series)
+    workflow_version: WorkflowVersionType | None = strawberry.field(resolver=query.workflow_version)
+    node_types: list[NodeTypeType] = strawberry.field(resolver=query.node_types)
+    check_expression: ExpressionCheck = strawberry.field(resolver=query.check_expression)
 
 
 @strawberry.type

@@ -27,6 +27,11 @@ WORKER_FIELDS = (
     "id", "hostname", "pid", "concurrency", "running", "heartbeatSeconds", "startedAt",
     "lastHeartbeatAt", "alive",
 )  # fmt: skip
+NODE_TYPE_FIELDS = (
+    "type", "label", "description", "dataSchema", "hasTarget", "hasSource", "sourceHandles",
+    "minOutgoing", "maxOutgoing", "minIncoming",
+)  # fmt: skip
+VERSION_FIELDS = ("id", "version", "createdAt", "message", "author")
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
     "startedAt", "finishedAt", "durationMs",
@@ -41,6 +46,7 @@ class FaceError(Exception):
     code: str
     paths: set[str] = field(default_factory=set)
     message: str = ""
+    current_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class Face(abc.ABC):
 
     @abc.abstractmethod
     async def create_workflow(
-        self, name: str, definition: Any, description: str | None = None
+        self, name: str, definition: Any, description: str | None = None, **fields: Any
     ) -> dict[str, Any]: ...
 
     @abc.abstractmethod
@@ -140,6 +146,22 @@ class Face(abc.ABC):
         self, window: int | None = None, bucket: int | None = None
     ) -> dict[str, Any]: ...
 
+    @abc.abstractmethod
+    async def node_types(self) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def check_expression(self, expression: str, kind: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def list_versions(
+        self, workflow_id: str, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        """A page of versions without definitions, or None for a missing workflow."""
+
+    @abc.abstractmethod
+    async def get_version(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        """One version with its definition, or None."""
+
 
 class RestFace(Face):
     """The REST face: routes, statuses and the error envelope."""
@@ -151,12 +173,15 @@ class RestFace(Face):
         if reply.status_code in ok:
             return reply.json() if reply.content else None
         error = reply.json()["error"]
-        raise FaceError(error["code"], {d["path"] for d in error["details"]}, error["message"])
+        raise FaceError(
+            error["code"], {d["path"] for d in error["details"]}, error["message"],
+            error.get("currentVersion"),
+        )  # fmt: skip
 
     async def create_workflow(
-        self, name: str, definition: Any, description: str | None = None
+        self, name: str, definition: Any, description: str | None = None, **fields: Any
     ) -> dict[str, Any]:
-        body = {"name": name, "definition": definition, "description": description}
+        body = {"name": name, "definition": definition, "description": description, **fields}
         return workflow_of(self._check(await self.http.post("/api/workflows", json=body), 201))
 
     async def get_workflow(self, workflow_id: str) -> dict[str, Any] | None:
@@ -264,6 +289,39 @@ class RestFace(Face):
         found: dict[str, Any] = self._check(reply, 200)
         return found
 
+    async def node_types(self) -> list[dict[str, Any]]:
+        body = self._check(await self.http.get("/api/node-types"), 200)
+        assert body["nextCursor"] is None
+        assert all(set(t) == set(NODE_TYPE_FIELDS) for t in body["items"]), body
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def check_expression(self, expression: str, kind: str) -> dict[str, Any]:
+        reply = await self.http.post(
+            "/api/expressions/check", json={"expression": expression, "kind": kind}
+        )
+        found: dict[str, Any] = self._check(reply, 200)
+        return found
+
+    async def list_versions(
+        self, workflow_id: str, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        reply = await self.http.get(f"/api/workflows/{workflow_id}/versions", params=params)
+        if reply.status_code == 404:
+            return None
+        body = self._check(reply, 200)
+        assert all(set(v) == set(VERSION_FIELDS) for v in body["items"]), body
+        return body["items"], body["nextCursor"]
+
+    async def get_version(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        reply = await self.http.get(f"/api/workflows/{workflow_id}/versions/{version}")
+        if reply.status_code == 404:
+            return None
+        found: dict[str, Any] = self._check(reply, 200)
+        assert set(found) == {*VERSION_FIELDS, "definition"}, found
+        return found
+
 
 _W = "fragment W on Workflow { id name description version definition createdAt updatedAt }"
 _S = (
@@ -277,6 +335,7 @@ _E = (
 _K = " ".join(API_KEY_FIELDS)
 _D = " ".join(DEAD_LETTER_FIELDS)
 _ERRORS = "... on UserError { code message }"
+_CONFLICT = "... on ConflictError { currentVersion }"
 _PROBLEMS = "... on ValidationError { problems { path } }"
 
 
@@ -304,17 +363,19 @@ class GraphQLFace(Face):
     def _result(result: dict[str, Any], payload: str) -> dict[str, Any]:
         if "code" in result:
             problems = {p["path"] for p in result.get("problems", [])}
-            raise FaceError(result["code"], problems, result.get("message", ""))
+            raise FaceError(
+                result["code"], problems, result.get("message", ""), result.get("currentVersion")
+            )
         found: dict[str, Any] = result[payload]
         return found
 
     async def create_workflow(
-        self, name: str, definition: Any, description: str | None = None
+        self, name: str, definition: Any, description: str | None = None, **fields: Any
     ) -> dict[str, Any]:
         data = await self._run(
             "mutation($input: CreateWorkflowInput!) { createWorkflow(input: $input) {"
             f" ... on WorkflowPayload {{ workflow {{ ...W }} }} {_ERRORS} {_PROBLEMS} }} }} {_W}",
-            input={"name": name, "definition": definition, "description": description},
+            input={"name": name, "definition": definition, "description": description, **fields},
         )
         return workflow_of(self._result(data["createWorkflow"], "workflow"))
 
@@ -342,7 +403,7 @@ class GraphQLFace(Face):
         data = await self._run(
             "mutation($id: ID!, $input: UpdateWorkflowInput!) { updateWorkflow(id: $id,"
             f" input: $input) {{ ... on WorkflowPayload {{ workflow {{ ...W }} }} {_ERRORS}"
-            f" {_PROBLEMS} }} }}"
+            f" {_PROBLEMS} {_CONFLICT} }} }}"
             f" {_W}",
             id=workflow_id,
             input=fields,
@@ -483,6 +544,49 @@ class GraphQLFace(Face):
             b=bucket,
         )
         found: dict[str, Any] = data["metricsSeries"]
+        return found
+
+    async def node_types(self) -> list[dict[str, Any]]:
+        data = await self._run(f"{{ nodeTypes {{ {' '.join(NODE_TYPE_FIELDS)} }} }}")
+        found: list[dict[str, Any]] = data["nodeTypes"]
+        return found
+
+    async def check_expression(self, expression: str, kind: str) -> dict[str, Any]:
+        data = await self._run(
+            "query($e: String!, $k: ExpressionKind!) { checkExpression(expression: $e,"
+            " kind: $k) { valid problems { message position } } }",
+            e=expression,
+            k=kind,
+        )
+        found: dict[str, Any] = data["checkExpression"]
+        return found
+
+    async def list_versions(
+        self, workflow_id: str, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        data = await self._run(
+            "query($id: ID!, $first: Int, $after: String) { workflowVersions(workflowId: $id,"
+            f" first: $first, after: $after) {{ edges {{ node {{ {' '.join(VERSION_FIELDS)} }} }}"
+            " pageInfo { hasNextPage endCursor } } }",
+            id=workflow_id,
+            first=limit,
+            after=cursor,
+        )
+        page = data["workflowVersions"]
+        if page is None:
+            return None
+        info = page["pageInfo"]
+        nodes = [e["node"] for e in page["edges"]]
+        return nodes, info["endCursor"] if info["hasNextPage"] else None
+
+    async def get_version(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        data = await self._run(
+            "query($id: ID!, $v: Int!) { workflowVersion(workflowId: $id, version: $v) {"
+            f" {' '.join(VERSION_FIELDS)} definition }} }}",
+            id=workflow_id,
+            v=version,
+        )
+        found: dict[str, Any] | None = data["workflowVersion"]
         return found
 
 
