@@ -4,6 +4,7 @@ screenshots people look at (and that the README shows) under test-artifacts/."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import axe_playwright_python
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import ARTIFACTS, Console, FlowSync, csp_violations, sign_in
+from tests.browser.conftest import ARTIFACTS, ROOT, Console, FlowSync, csp_violations, sign_in
 from tests.browser.ui import Api, call, delays
 from tests.support.target import running_target
 
@@ -78,11 +79,12 @@ async def test_every_page_passes_axe(
             "dead letters": "dead-letters",
             "audit": "audit",
             "keys": "settings",
+            "editor": f"workflows/{made['workflow']}/edit",
         }
         problems: dict[str, list[str]] = {}
         for name, path in pages.items():
             await page.goto(flowsync.ui(path))
-            await expect(page.locator("main h1").first).to_be_visible()
+            await expect(page.locator("main h1, main h2").first).to_be_visible()
             await page.wait_for_load_state("networkidle")
             assert await page.evaluate("document.documentElement.dataset.theme") == theme
             # Nothing is wider than the window at 1280 px.
@@ -173,4 +175,28 @@ async def test_screenshots_of_the_run_page(
         if SCREENSHOT_DIR:
             shutil.copy(shot, Path(SCREENSHOT_DIR) / shot.name)
     assert await csp_violations(page) == []
+    assert console.errors == []
+
+
+async def test_screenshot_of_the_editor(
+    context: BrowserContext, flowsync: FlowSync, console: Console
+) -> None:
+    """The editor with the seed's example shape, a node selected and one problem pinned."""
+    client = Api(flowsync.url, flowsync.key)
+    example = json.loads((ROOT / "docs" / "examples" / "order-sync.json").read_text())
+    workflow = await client.create_workflow("order-sync", example["definition"])
+    page = await context.new_page()
+    page.on("console", console.on_message)
+    await sign_in(page, flowsync)
+    await page.goto(flowsync.ui(f"workflows/{workflow}/edit"))
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await page.get_by_test_id("rf__node-paid").click()
+    await page.get_by_label("Expression").fill("steps.fetch.output.status == ")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("1 problem")
+    await page.wait_for_timeout(300)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "editor.png"
+    await page.screenshot(path=str(shot))
+    if SCREENSHOT_DIR:
+        shutil.copy(shot, Path(SCREENSHOT_DIR) / shot.name)
     assert console.errors == []
