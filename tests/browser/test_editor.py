@@ -216,6 +216,9 @@ async def test_undo_redo_and_compare_versions(signed_in_page: Page, flowsync: Fl
     await page.get_by_role("button", name="Save version").click()
     await expect(page.get_by_test_id("editor-message")).to_contain_text("Saved as version 2")
     await page.locator(".react-flow__pane").click()
+    # The history names each version's author and message.
+    await expect(page.get_by_label("Versions")).to_contain_text("adds a transform")
+    await expect(page.get_by_label("Versions")).to_contain_text("by apikey:")
     await page.get_by_label("Compare with").select_option("1")
     await expect(page.get_by_test_id("compare-summary")).to_contain_text("added transform_1")
     await expect(node(page, "transform_1").locator(".ed-node")).to_have_attribute(

@@ -193,6 +193,8 @@ async def test_screenshot_of_the_editor(
     await page.get_by_test_id("rf__node-paid").click()
     await page.get_by_label("Expression").fill("steps.fetch.output.status == ")
     await expect(page.get_by_test_id("editor-state")).to_contain_text("1 problem")
+    # The field's own syntax check, as you type.
+    await expect(page.get_by_test_id("syntax-problem")).to_contain_text("Syntax error")
     await page.wait_for_timeout(300)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "editor.png"

@@ -21,6 +21,12 @@ export type ExecutionStatus =
   | 'PENDING'
   | 'RUNNING';
 
+export type ExpressionKind =
+  /** A condition's CEL expression (no `{{ }}`). */
+  | 'EXPRESSION'
+  /** A template string: text with `{{ expr }}` placeholders. */
+  | 'TEMPLATE';
+
 export type StepStatus =
   | 'CANCELLED'
   | 'COMPLETED'
@@ -53,7 +59,7 @@ export type EditorWorkflowQueryVariables = Exact<{
 }>;
 
 
-export type EditorWorkflowQuery = { workflow: { id: string, name: string, description: string | null, version: number, definition: unknown, updatedAt: string } | null, workflowVersions: { edges: Array<{ node: { id: string, version: number, createdAt: string, definition: unknown } }> } | null };
+export type EditorWorkflowQuery = { workflow: { id: string, name: string, description: string | null, version: number, definition: unknown, updatedAt: string } | null, workflowVersions: { edges: Array<{ node: { id: string, version: number, createdAt: string, definition: unknown, message: string | null, author: string | null } }> } | null };
 
 export type ValidateDraftQueryVariables = Exact<{
   definition: unknown;
@@ -79,7 +85,7 @@ export type SaveDraftMutationVariables = Exact<{
 
 
 export type SaveDraftMutation = { updateWorkflow:
-    | { __typename: 'ConflictError', code: string, message: string }
+    | { __typename: 'ConflictError', currentVersion: number | null, code: string, message: string }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'ValidationError', code: string, message: string, problems: Array<{ path: string, message: string, nodeId: string | null, edge: number | null }> }
     | { __typename: 'WorkflowPayload', workflow: { id: string, version: number, definition: unknown } }
@@ -89,6 +95,14 @@ export type NodeTypesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type NodeTypesQuery = { nodeTypes: Array<{ type: string, label: string, description: string, dataSchema: unknown, hasTarget: boolean, hasSource: boolean, sourceHandles: Array<string>, maxOutgoing: number | null }> };
+
+export type CheckExpressionQueryVariables = Exact<{
+  expression: string;
+  kind: ExpressionKind;
+}>;
+
+
+export type CheckExpressionQuery = { checkExpression: { valid: boolean, problems: Array<{ message: string, position: number | null }> } };
 
 export type StepFieldsFragment = { id: string, nodeId: string, nodeType: string, status: StepStatus, attempt: number, input: unknown, output: unknown, error: unknown, queuedAt: string | null, startedAt: string | null, finishedAt: string | null, durationMs: number | null };
 
@@ -413,6 +427,8 @@ export const EditorWorkflowDocument = new TypedDocumentString(`
         version
         createdAt
         definition
+        message
+        author
       }
     }
   }
@@ -473,6 +489,9 @@ export const SaveDraftDocument = new TypedDocumentString(`
         definition
       }
     }
+    ... on ConflictError {
+      currentVersion
+    }
     ... on UserError {
       ...UserErrorFields
     }
@@ -508,6 +527,17 @@ export const NodeTypesDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<NodeTypesQuery, NodeTypesQueryVariables>;
+export const CheckExpressionDocument = new TypedDocumentString(`
+    query CheckExpression($expression: String!, $kind: ExpressionKind!) {
+  checkExpression(expression: $expression, kind: $kind) {
+    valid
+    problems {
+      message
+      position
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CheckExpressionQuery, CheckExpressionQueryVariables>;
 export const OverviewDocument = new TypedDocumentString(`
     query Overview {
   health {

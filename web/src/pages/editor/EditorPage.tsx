@@ -21,6 +21,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { Link, useBlocker, useNavigate } from "react-router";
 import { ErrorBox, Loading, UserErrorBox } from "../../components/States";
+import { Time } from "../../components/Time";
 import {
   CreateDraftDocument,
   EditorWorkflowDocument,
@@ -134,6 +135,9 @@ interface VersionRow {
   id: string;
   version: number;
   definition: unknown;
+  createdAt: string;
+  message: string | null;
+  author: string | null;
 }
 
 function Editor({
@@ -167,6 +171,7 @@ function Editor({
   const [versionMessage, setVersionMessage] = useState("");
   const [validated, setValidated] = useState<{ json: string; problems: Problem[] }>({ json: "", problems: [] });
   const [compareWith, setCompareWith] = useState<string>("");
+  const [conflictWith, setConflictWith] = useState<number | null>(null);
   const [testRun, setTestRun] = useState<string | null>(null);
   const [statuses, setStatuses] = useState<Record<string, string>>({});
   const clipboard = useRef<Draft | null>(null);
@@ -361,7 +366,13 @@ function Editor({
       if (versionMessage.trim()) input.versionMessage = versionMessage.trim();
       const r = await request(SaveDraftDocument, { id: workflowId, input });
       const err = asUserError(r.updateWorkflow);
-      if (err) return setSaveError(err);
+      if (err) {
+        setSaveError(err);
+        if (r.updateWorkflow.__typename === "ConflictError" && r.updateWorkflow.currentVersion) {
+          setConflictWith(r.updateWorkflow.currentVersion);
+        }
+        return;
+      }
       if (r.updateWorkflow.__typename === "WorkflowPayload") {
         setBaseVersion(r.updateWorkflow.workflow.version);
         setSaved(definitionJson);
@@ -516,9 +527,11 @@ function Editor({
             type="button"
             onClick={() => {
               void refetch().then((newest) => {
-                if (newest) {
-                  setCompareWith(String(newest));
-                  setBaseVersion(newest);
+                const version = conflictWith ?? newest;
+                if (version) {
+                  setCompareWith(String(version));
+                  setBaseVersion(version);
+                  setSaveError(null);
                 }
               });
             }}
@@ -666,6 +679,15 @@ function Editor({
                       ))}
                     </select>
                   </label>
+                  <ol className="version-list" reversed aria-label="Versions">
+                    {versions.map((v) => (
+                      <li key={v.id}>
+                        <strong>v{v.version}</strong> <Time iso={v.createdAt} />
+                        {v.author && <span className="muted"> by {v.author}</span>}
+                        {v.message && <div className="small">{v.message}</div>}
+                      </li>
+                    ))}
+                  </ol>
                   {diff && (
                     <p data-testid="compare-summary">
                       Your draft against version {compareWith}: {diff.summary}

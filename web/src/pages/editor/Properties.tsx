@@ -1,4 +1,6 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
+import { CheckExpressionDocument } from "../../gql/graphql";
+import { request } from "../../lib/api";
 import type { EditorNode, NodeRules } from "./model";
 import { fieldsOf, type Field } from "./schema";
 
@@ -8,6 +10,26 @@ type Data = Record<string, unknown>;
 function withValue(data: Data, key: string, value: unknown): Data {
   const rest = Object.fromEntries(Object.entries(data).filter(([k]) => k !== key));
   return value === undefined ? rest : { ...rest, [key]: value };
+}
+
+/** The server's syntax check of an expression or template, 300 ms after typing stops. */
+function useExpressionCheck(text: string, kind: "EXPRESSION" | "TEMPLATE" | null): string[] {
+  const [result, setResult] = useState<{ text: string; problems: string[] }>({ text: "", problems: [] });
+  useEffect(() => {
+    if (kind === null || !text.trim()) return;
+    const timer = window.setTimeout(() => {
+      request(CheckExpressionDocument, { expression: text, kind })
+        .then((r) =>
+          setResult({
+            text,
+            problems: r.checkExpression.problems.map((p) => (p.position != null ? `at ${p.position}: ${p.message}` : p.message)),
+          }),
+        )
+        .catch(() => undefined);
+    }, 300);
+    return () => window.clearTimeout(timer);
+  }, [text, kind]);
+  return result.text === text ? result.problems : [];
 }
 
 function FieldInput({
@@ -26,6 +48,8 @@ function FieldInput({
   const id = `prop-${path}`;
   const [jsonText, setJsonText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
   const [jsonError, setJsonError] = useState<string | null>(null);
+  const checkKind = field.kind === "expression" ? "EXPRESSION" : field.kind === "template" ? "TEMPLATE" : null;
+  const syntax = useExpressionCheck(typeof value === "string" ? value : "", checkKind);
   const label = (
     <label htmlFor={id}>
       {field.title}
@@ -135,7 +159,14 @@ function FieldInput({
             value={typeof value === "string" ? value : ""}
             onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}
             spellCheck={!code}
+            aria-invalid={syntax.length > 0}
+            aria-describedby={syntax.length ? `${id}-syntax` : undefined}
           />
+          {syntax.length > 0 && (
+            <p id={`${id}-syntax`} className="field-error" data-testid="syntax-problem">
+              {syntax.join("; ")}
+            </p>
+          )}
           {code && suggestions.length > 0 && (
             <p className="muted small">
               {field.kind === "template" ? "In {{ }}: " : "Names: "}
