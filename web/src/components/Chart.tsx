@@ -37,9 +37,9 @@ export function Chart({ title, times, series, unit }: { title: string; times: st
             </text>
           </g>
         ))}
-        {ticks.map((i) =>
+        {ticks.map((i, k) =>
           times[i] ? (
-            <text key={i} x={x(i)} y={H - 6} textAnchor="middle" className="chart-label">
+            <text key={i} x={x(i)} y={H - 6} textAnchor={k === 0 ? "start" : k === ticks.length - 1 ? "end" : "middle"} className="chart-label">
               {fmt.format(new Date(times[i]))}
             </text>
           ) : null,
@@ -51,9 +51,22 @@ export function Chart({ title, times, series, unit }: { title: string; times: st
             if (p === null) segments.push([]);
             else segments[segments.length - 1]!.push(p);
           }
-          return segments
-            .filter((seg) => seg.length > 0)
-            .map((seg, k) => <polyline key={`${s.name}${k}`} points={seg.join(" ")} fill="none" stroke={s.color} strokeWidth={2} />);
+          // Lines join neighbouring buckets; a lone bucket with data (its neighbours
+          // empty) is a dot.
+          return (
+            <g key={s.name}>
+              {segments
+                .filter((seg) => seg.length > 1)
+                .map((seg, k) => (
+                  <polyline key={k} points={seg.join(" ")} fill="none" stroke={s.color} strokeWidth={2} />
+                ))}
+              {s.values.map((v, i) =>
+                v === null || (s.values[i - 1] ?? null) !== null || (s.values[i + 1] ?? null) !== null ? null : (
+                  <circle key={i} cx={x(i)} cy={y(v)} r={3} fill={s.color} />
+                ),
+              )}
+            </g>
+          );
         })}
       </svg>
       <div className="chart-legend">
