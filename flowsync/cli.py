@@ -89,16 +89,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The CLI's owners are `local:<name>`; `flowsync dev`'s key belongs to `local:dev`.
+LOCAL_OWNER_PREFIX = "local:"
+
+
 def cmd_api_keys(args: argparse.Namespace) -> int:
     from flowsync.services.container import Services
     from flowsync.services.principal import Principal
 
+    name = args.owner.removeprefix(LOCAL_OWNER_PREFIX)
+    subject = LOCAL_OWNER_PREFIX + name
+
     async def run(services: Services) -> int:
-        owner = await services.api_keys.ensure_owner(f"local:{args.owner}", args.owner)
+        owner = await services.api_keys.ensure_owner(subject, name)
         principal = Principal(owner_id=owner, actor="cli")
         if args.action == "create":
             issued = await services.api_keys.create(principal, args.name)
-            print(f"id:     {issued.key.id}\nowner:  {args.owner}\nkey:    {issued.secret}")
+            print(f"id:     {issued.key.id}\nowner:  {subject}\nkey:    {issued.secret}")
             print("Store the key now: it is not shown again.", file=sys.stderr)
         elif args.action == "list":
             for key in await services.api_keys.list(principal):
@@ -119,7 +126,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:
         settings = settings.model_copy(update=overrides)
-    return run_dev(settings)
+    return run_dev(settings, _dev_log_file(settings))
+
+
+def _dev_log_file(settings: Settings) -> Path:
+    from flowsync.server import DEV_LOG_FILE
+
+    return settings.data_dir.expanduser() / DEV_LOG_FILE
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -134,8 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="flowsync", description="Durable workflow orchestration on PostgreSQL."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    # Every command that logs takes --verbose: the whole log on the terminal.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "--verbose", "-v", action="store_true", help="show every log line (libraries' too)"
+    )
 
-    p = sub.add_parser("migrate", help="upgrade the database schema to the newest version")
+    p = sub.add_parser(
+        "migrate", parents=[verbose], help="upgrade the database schema to the newest version"
+    )
     p.set_defaults(fn=cmd_migrate)
 
     p = sub.add_parser("validate", help="validate a workflow JSON file; exit 1 when invalid")
@@ -145,38 +165,74 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api-keys", help="create, list and revoke API keys")
     keys = p.add_subparsers(dest="action", required=True)
     for action in ("create", "list", "revoke"):
-        kp = keys.add_parser(action)
-        kp.add_argument("--owner", default="local", help="the owner's name (default: local)")
+        kp = keys.add_parser(action, parents=[verbose])
+        kp.add_argument(
+            "--owner",
+            default="dev",
+            help="the owner: NAME or local:NAME, the same (default: dev, whose key "
+            "`flowsync dev` prints)",
+        )
         if action == "create":
             kp.add_argument("--name", default="cli", help="a label for the key")
         if action == "revoke":
             kp.add_argument("key_id")
         kp.set_defaults(fn=cmd_api_keys)
 
-    p = sub.add_parser("dev", help="embedded database, migrations and the server, in one process")
+    p = sub.add_parser(
+        "dev",
+        parents=[verbose],
+        help="embedded database, migrations and the server, in one process; the detail of "
+        "the log goes to FLOWSYNC_DATA_DIR/dev.log unless --verbose",
+    )
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(fn=cmd_dev)
 
-    p = sub.add_parser("worker", help="run steps until SIGTERM")
+    p = sub.add_parser("worker", parents=[verbose], help="run steps until SIGTERM")
     p.add_argument("--concurrency", type=int, help="steps run at once (default 16)")
     p.set_defaults(fn=cmd_worker)
     return parser
+
+
+def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
+    """`dev`, `migrate` and `api-keys` show progress lines and warnings (`dev` writes the
+    rest to its log file); `worker` logs everything, as a service does; `--verbose` shows
+    everything, libraries' detail too."""
+    verbose = bool(getattr(args, "verbose", False))
+    if args.command == "worker":
+        configure_logging(settings, verbose=verbose)
+    elif args.command == "dev":
+        log_file = _dev_log_file(settings)
+        configure_logging(settings, console="progress", verbose=verbose, log_file=log_file)
+    else:
+        configure_logging(settings, console="progress", verbose=verbose)
+
+
+def _report(settings: Settings, exc: FlowSyncError) -> None:
+    """An error that ends a command: a line per problem, or one JSON log line."""
+    if settings.log_format == "json":
+        extra: dict[str, object] = {"code": exc.code}
+        if exc.details:
+            extra["details"] = [p.as_dict() for p in exc.details]
+        log.error("%s", exc.message, extra=extra)
+        return
+    print(f"error: {exc.message}", file=sys.stderr)
+    _print_problems(exc.details)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `flowsync` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        configure_logging(Settings())
+        settings = Settings()
     except ValidationError as exc:
         print(f"error: the FLOWSYNC_* settings are invalid:\n{exc}", file=sys.stderr)
         return 2
+    _configure_logging(settings, args)
     try:
         status: int = args.fn(args)
     except FlowSyncError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        _print_problems(exc.details)
+        _report(settings, exc)
         return 1
     except KeyboardInterrupt:
         return 130

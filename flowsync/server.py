@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
 from flowsync.errors import ConfigurationError, Unauthenticated
+from flowsync.logs import RequestIdMiddleware, announce, progress
 from flowsync.runtime import database, database_url
 from flowsync.scheduler.scheduler import Scheduler
 from flowsync.services.container import Services, build_services
@@ -35,7 +37,17 @@ log = logging.getLogger("flowsync")
 
 class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising the signal after a graceful shutdown (that
-    would kill the process before the worker and the embedded database stop)."""
+    would kill the process before the worker and the embedded database stop), calling
+    `on_started` once it listens."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.on_started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -110,11 +122,42 @@ async def watch_embedded(embedded: EmbeddedPostgres, give_up: Callable[[], None]
         failures, delay = 0, REVIVE_CHECK_SECONDS
 
 
+def _banner(settings: Settings, key: str, log_file: Path | None) -> None:
+    """The last thing `flowsync dev` prints, once it listens: where everything is."""
+    base = f"http://{settings.host}:{settings.port}"
+    graphiql = " (GraphiQL: open it in a browser)" if settings.graphiql else ""
+    where_log = f"{log_file} (`flowsync dev --verbose` shows it here)" if log_file else "above"
+    announce(
+        settings,
+        f"\nFlowSync is ready. Ctrl-C stops it."
+        f"\nFlowSync GraphQL: {base}/graphql{graphiql}"
+        f"\nREST: {base}/api (try it at {base}/api/docs)"
+        f"\nAPI key (owner local:dev): {key}"
+        f'\n  header: {{"Authorization": "Bearer {key}"}}'
+        # In the fragment: a browser never sends it, so no request line or log has it.
+        f"\nDashboard: {base}/ui/#key={key}"
+        f"\nLog: {where_log}\n",
+        "FlowSync is ready",
+        graphql=f"{base}/graphql",
+        rest=f"{base}/api",
+        health=f"{base}/api/health",
+        dashboard=f"{base}/ui/#key={key}",
+        apiKey=key,
+        owner="local:dev",
+        logFile=str(log_file) if log_file else None,
+    )
+
+
 async def _serve(
-    settings: Settings, url: str, with_worker: bool, embedded: EmbeddedPostgres | None = None
+    settings: Settings,
+    url: str,
+    with_worker: bool,
+    embedded: EmbeddedPostgres | None = None,
+    log_file: Path | None = None,
 ) -> int:
     """Serve until SIGINT or SIGTERM (0), or until the embedded database cannot be
-    restarted (1): the exit status."""
+    restarted (1): the exit status. The banner (with the dev API key) is printed once
+    the server listens; `log_file` is where it says the log is."""
     services = await build_services(settings, url)
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
@@ -132,30 +175,21 @@ async def _serve(
             )
             worker = make_worker(settings, url, worker_pool, settings.worker_concurrency)
             worker_task = asyncio.create_task(worker.run())
-        app = create_app(services)
+        app = RequestIdMiddleware(create_app(services))
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=None,  # its records go through FlowSync's handlers (flowsync/logs.py)
             # Subscription messages are small; per-connection deflate state costs far more
             # memory (hundreds of KiB per websocket) and CPU than it saves in bytes.
             ws_per_message_deflate=False,
             ws_max_size=settings.max_body_bytes,
         )
-        server = _Server(config)
-        log.info("FlowSync is at http://%s:%s/api/health", settings.host, settings.port)
         key = await dev_api_key(services, settings.data_dir / DEV_KEY_FILE)
-        base = f"http://{settings.host}:{settings.port}"
-        print(
-            f"\nFlowSync GraphQL: {base}/graphql"
-            + (" (GraphiQL: open it in a browser)" if settings.graphiql else "")
-            + f"\nAPI key (owner local:dev): {key}"
-            + f'\n  header: {{"Authorization": "Bearer {key}"}}'
-            # In the fragment: a browser never sends it, so no request line or log has it.
-            + f"\nDashboard: {base}/ui/#key={key}\n",
-            flush=True,
-        )
+        server = _Server(config, lambda: _banner(settings, key, log_file))
+        progress("Starting the API on http://%s:%s", settings.host, settings.port)
         if embedded is not None:
 
             def give_up() -> None:
@@ -227,10 +261,14 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def run_dev(settings: Settings) -> int:
+DEV_LOG_FILE = "dev.log"
+
+
+def run_dev(settings: Settings, log_file: Path | None = None) -> int:
     """Start (or reuse) the database, migrate it and serve the API with a worker until
     SIGINT or SIGTERM; the embedded database is stopped on the way out. GraphiQL and
-    introspection are on unless configured otherwise."""
+    introspection are on unless configured otherwise. `log_file`: where the detail of
+    the log goes (the banner names it)."""
     _exit_on_sigterm()
     explorer = {
         k: True for k in ("graphiql", "introspection") if k not in settings.model_fields_set
@@ -239,10 +277,14 @@ def run_dev(settings: Settings) -> int:
     if "metrics_open" not in settings.model_fields_set and _loopback(settings.host):
         explorer["metrics_open"] = True
     settings = settings.model_copy(update=explorer)
-    with database(settings) as (url, embedded):
-        upgrade(url)
-        serving = _serve(settings, url, with_worker=settings.dev_worker, embedded=embedded)
-        return eventloop.run(serving, settings.event_loop)
+    try:
+        with database(settings, start=True) as (url, embedded):
+            progress("Migrating the database schema")
+            upgrade(url)
+            serving = _serve(settings, url, settings.dev_worker, embedded, log_file)
+            return eventloop.run(serving, settings.event_loop)
+    finally:
+        progress("FlowSync stopped")
 
 
 async def _work(settings: Settings, url: str, concurrency: int) -> None:

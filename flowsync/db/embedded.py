@@ -150,13 +150,33 @@ class EmbeddedPostgres:
                 log.info("embedded PostgreSQL in %s stopped", pgdata)
 
 
-def start_embedded(data_dir: Path, *, backend: Backend | None = None) -> EmbeddedPostgres:
+class _NotRunning(Exception):
+    """`join_embedded` found no server running on the folder."""
+
+
+def join_embedded(data_dir: Path, *, backend: Backend | None = None) -> EmbeddedPostgres | None:
+    """Join the PostgreSQL server running on `data_dir` (a handle, as `start_embedded`
+    gives); None when none runs there. Never creates a cluster or starts a server, so a
+    command that only uses the database cannot make a second one by mistake."""
+    data_dir = data_dir.expanduser().resolve()
+    if not (data_dir / "pgdata" / "PG_VERSION").exists():
+        return None
+    try:
+        return start_embedded(data_dir, backend=backend, join_only=True)
+    except _NotRunning:
+        return None
+
+
+def start_embedded(
+    data_dir: Path, *, backend: Backend | None = None, join_only: bool = False
+) -> EmbeddedPostgres:
     """Start or join the PostgreSQL server of `data_dir`, creating the cluster on first use.
 
     Blocks (under a second when warm, about a minute at worst): call it before the event
     loop starts or in a thread. `backend=None` tries pgserver, then the machine's PostgreSQL
     binaries; naming one uses only that one. Raises `ConfigurationError` when it cannot
-    start a server; the message says how to set `FLOWSYNC_DATABASE_URL` instead."""
+    start a server; the message says how to set `FLOWSYNC_DATABASE_URL` instead.
+    `join_only` (see `join_embedded`): raise `_NotRunning` rather than start one."""
     data_dir = data_dir.expanduser().resolve()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -170,6 +190,8 @@ def start_embedded(data_dir: Path, *, backend: Backend | None = None) -> Embedde
     reasons: list[str] = []
     with _locked(data_dir):
         was_running = _postmaster(pgdata) is not None
+        if join_only and not was_running:
+            raise _NotRunning
         for name in [backend] if backend else ["pgserver", "system"]:
             try:
                 runner = _pgserver(pgdata) if name == "pgserver" else _system(data_dir, pgdata)

@@ -169,35 +169,170 @@ def assert_dashboard_link(output: str, port: int) -> None:
     assert [line for line in output.splitlines() if key in line and line not in banner] == []
 
 
+def _serving(proc: Process, port: int) -> None:
+    """Wait until dev answers its health check (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            reply = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+        except httpx.TransportError:
+            assert proc.proc.poll() is None, proc.output()
+            time.sleep(0.2)
+            continue
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["checks"] == {"database": "ok", "migrations": "ok"}, reply.text
+        return
+    raise AssertionError(f"dev did not serve within 60 s:\n{proc.output()}")
+
+
+def _data_dir() -> Path:
+    # Under /tmp: the embedded server's socket lives in it, and sun_path is short.
+    data = Path(tempfile.mkdtemp(prefix="flowsync-dev-", dir="/tmp"))
+    data.chmod(0o755)
+    return data
+
+
+def _embedded_env(data: Path, **settings: object) -> dict[str, str]:
+    env = flowsync_env("unused", data_dir=data, **settings)
+    del env["FLOWSYNC_DATABASE_URL"]
+    return env
+
+
+def _before_banner(output: str) -> tuple[list[str], list[str]]:
+    """The lines before dev's banner, and the banner's (up to the end of the output)."""
+    lines = output.splitlines()
+    start = lines.index("FlowSync is ready. Ctrl-C stops it.")
+    before = lines[:start]
+    while before and not before[-1].strip():
+        before.pop()
+    return before, lines[start:]
+
+
 @pytest.mark.slow
 def test_dev_starts_embedded_postgres_serves_health_and_stops_cleanly() -> None:
     # A fresh data folder, as a new user has: no FLOWSYNC_DATABASE_URL at all.
-    data = Path(tempfile.mkdtemp(prefix="flowsync-dev-", dir="/tmp"))
-    data.chmod(0o755)
+    data = _data_dir()
     port = _free_port()
-    env = flowsync_env("unused", data_dir=data, port=port)
-    del env["FLOWSYNC_DATABASE_URL"]
+    env = _embedded_env(data, port=port)
     try:
         for run in range(2):  # the second start finds the data left by the first
-            proc = Process(["dev"], env, data / f"dev-{run}.log")
+            proc = Process(["dev"], env, data / f"dev-{run}.out")
             try:
-                deadline = time.monotonic() + 60
-                reply = None
-                while time.monotonic() < deadline:
-                    try:
-                        reply = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                        break
-                    except httpx.TransportError:
-                        time.sleep(0.2)
-                assert reply is not None, proc.output()
-                assert reply.status_code == 200
-                assert reply.json()["checks"] == {"database": "ok", "migrations": "ok"}
+                _serving(proc, port)
+                time.sleep(0.5)
+                # A few progress lines, then the banner, last: the detail is in dev.log.
+                before, banner = _before_banner(proc.output())
+                assert len(before) < 15, proc.output()
+                assert banner[-2:] == [
+                    f"Log: {data / 'dev.log'} (`flowsync dev --verbose` shows it here)",
+                    "",
+                ], proc.output()
+                assert "pgserver" not in proc.output() and "alembic" not in proc.output()
                 assert proc.terminate() == 0, proc.output()
                 assert "stopped" in proc.output()
                 assert_dashboard_link(proc.output(), port)
             finally:
                 proc.close()
+        log = (data / "dev.log").read_text()
+        assert "pgserver" in log and "alembic" in log and "Uvicorn running" in log
+        assert "fsk_" not in log  # the banner's key goes to the terminal only
         assert (data / "postgres" / "pgdata" / "PG_VERSION").exists()
         assert not (data / "postgres" / "pgdata" / "postmaster.pid").exists()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "args", [["migrate"], ["api-keys", "create"], ["api-keys", "list"], ["worker"]]
+)
+def test_commands_other_than_dev_never_create_a_database(args: list[str]) -> None:
+    # The data folder of no running `flowsync dev`: nothing is created there, and the
+    # command says which database it would use and how to point it at the right one.
+    data = _data_dir()
+    try:
+        result = flowsync(*args, env=_embedded_env(data))
+        assert result.returncode == 1, result.stdout + result.stderr
+        message = result.stderr
+        assert str(data / "postgres") in message and "FLOWSYNC_DATABASE_URL" in message
+        assert "FLOWSYNC_DATA_DIR" in message and "flowsync dev" in message
+        assert "Traceback" not in message and result.stdout == ""
+        assert list(data.iterdir()) == []
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_commands_join_the_running_dev_and_its_owner_is_the_banners() -> None:
+    data = _data_dir()
+    port = _free_port()
+    env = _embedded_env(data, port=port)
+    try:
+        proc = Process(["dev"], env, data / "dev.out")
+        try:
+            _serving(proc, port)
+            banner_key = re.search(r"owner local:dev\): (fsk_\S+)", proc.output())
+            assert banner_key, proc.output()
+            # Either spelling of the owner names the banner's owner, local:dev.
+            for owner in ("dev", "local:dev"):
+                created = flowsync("api-keys", "create", "--owner", owner, env=env)
+                assert created.returncode == 0, created.stderr
+                assert "owner:  local:dev" in created.stdout.splitlines()
+                assert f"embedded PostgreSQL of `flowsync dev` in {data / 'postgres'}" in (
+                    created.stderr
+                )
+            listed = flowsync("api-keys", "list", env=env)  # the default owner: dev
+            assert listed.returncode == 0, listed.stderr
+            assert banner_key.group(1)[:10] in listed.stdout, listed.stdout
+            assert len(listed.stdout.splitlines()) == 3  # dev's own key and the two above
+            key = created.stdout.split("key:")[1].strip()
+            reply = httpx.get(
+                f"http://127.0.0.1:{port}/api/workflows",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert reply.status_code == 200, reply.text
+            assert flowsync("migrate", env=env).returncode == 0
+            assert proc.terminate() == 0, proc.output()
+        finally:
+            proc.close()
+        # The commands left the server to dev, which stopped it on its way out.
+        assert not (data / "postgres" / "pgdata" / "postmaster.pid").exists()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_dev_with_json_logs_prints_only_json_lines() -> None:
+    data = _data_dir()
+    port = _free_port()
+    env = _embedded_env(data, port=port, log_format="json")
+    try:
+        proc = Process(["dev", "--verbose"], env, data / "dev.out")
+        try:
+            _serving(proc, port)
+            given = httpx.get(
+                f"http://127.0.0.1:{port}/api/health", headers={"X-Request-Id": "check-42"}
+            )
+            assert given.headers["x-request-id"] == "check-42"
+            made = httpx.get(f"http://127.0.0.1:{port}/api/workflows")  # 401, logged
+            made_id = made.headers["x-request-id"]
+            assert re.fullmatch(r"[0-9a-f]{32}", made_id)
+            odd = httpx.get(f"http://127.0.0.1:{port}/api/health", headers={"X-Request-Id": "a b"})
+            assert odd.headers["x-request-id"] != "a b"
+            time.sleep(0.5)
+            assert proc.terminate() == 0, proc.output()
+        finally:
+            proc.close()
+        lines = [json.loads(line) for line in proc.log.read_text().splitlines()]  # every one parses
+        access = {
+            line.get("requestId"): line for line in lines if line["logger"] == "uvicorn.access"
+        }
+        assert access["check-42"]["path"] == "/api/health" and access["check-42"]["status"] == 200
+        assert access[made_id]["status"] == 401
+        loggers = {line["logger"] for line in lines}
+        assert {"uvicorn.error", "uvicorn.access", "pgserver", "flowsync"} <= loggers
+        [ready] = [line for line in lines if line["message"] == "FlowSync is ready"]
+        assert ready["dashboard"] == f"http://127.0.0.1:{port}/ui/#key={ready['apiKey']}"
+        for line in (data / "dev.log").read_text().splitlines():  # the file too
+            json.loads(line)
     finally:
         shutil.rmtree(data, ignore_errors=True)
