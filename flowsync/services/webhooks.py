@@ -372,7 +372,7 @@ def _parse_signature(header: str) -> tuple[int, list[str] | None, list[str]]:
     names: list[str] | None = None
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit() and len(value) <= 12:
+        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif name == "v1" and value:
             v1.append(value)

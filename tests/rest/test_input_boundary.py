@@ -193,3 +193,15 @@ async def test_a_nul_in_a_steps_output_fails_the_step_at_once(server: Server, me
     step = next(s for s in done["steps"] if s["nodeId"] == "t")
     assert step["status"] == "FAILED" and step["attempt"] == 1, step
     assert "NUL" in step["error"]["message"] and "$.v" in step["error"]["message"], step
+
+
+async def test_a_signature_time_of_non_ascii_digits_is_a_malformed_signature(
+    server: Server, me: Owner
+) -> None:
+    url, _ = await webhook(me)
+    for stamp in ("²", "1²³"):
+        # A header's bytes are read as Latin-1: b"\xb2" is "²", a digit to str.isdigit.
+        header = f"t={stamp},v1=00".encode("latin-1")
+        reply = await server.client().post(url, json={}, headers={"x-flowsync-signature": header})
+        assert reply.status_code == 401, (stamp, reply.text)
+        assert "malformed" in reply.json()["error"]["message"], reply.text
