@@ -139,7 +139,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from flowsync.server import run_worker
 
     settings = _settings()
+    if args.metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": args.metrics_port})
     return run_worker(settings, args.concurrency or settings.worker_concurrency)
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", parents=[verbose], help="run steps until SIGTERM")
     p.add_argument("--concurrency", type=int, help="steps run at once (default 16)")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        help="serve this worker's metrics at http://127.0.0.1:PORT/metrics (0: a free port, "
+        "logged); needs FLOWSYNC_METRICS_TOKEN",
+    )
     p.set_defaults(fn=cmd_worker)
     return parser
 

@@ -172,6 +172,16 @@ class Settings(BaseSettings):
         description="/metrics without a token while no token is set (on in `dev` listening "
         "on a loopback address; never set it where anyone but you reaches the port).",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="`flowsync worker` serves its own metrics at http://<host>:<this>/metrics "
+        "(0: a free port, logged); unset: none. Needs metrics_token, as /metrics does.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="The address the worker's metrics port listens on."
+    )
 
     @field_validator("webhook_base_url")
     @classmethod

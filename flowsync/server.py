@@ -21,6 +21,7 @@ from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
 from flowsync.errors import ConfigurationError, Unauthenticated
 from flowsync.logs import RequestIdMiddleware, announce, progress
+from flowsync.metrics import MetricsEndpoint
 from flowsync.runtime import database, database_url
 from flowsync.scheduler.scheduler import Scheduler
 from flowsync.services.container import Services, build_services
@@ -296,6 +297,15 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         worker=True,
     )
     worker = make_worker(settings, url, pool, concurrency)
+    endpoint: MetricsEndpoint | None = None
+    if settings.worker_metrics_port is not None:
+        try:
+            endpoint = await MetricsEndpoint.start(
+                settings, settings.worker_metrics_host, settings.worker_metrics_port
+            )
+        except BaseException:
+            await pool.close()
+            raise
     # The cron scheduler runs beside the worker and stops when the worker has stopped.
     scheduler = Scheduler.standalone(settings, url, pool) if settings.scheduler_enabled else None
     scheduler_task = asyncio.create_task(scheduler.run()) if scheduler is not None else None
@@ -309,6 +319,8 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         if scheduler is not None and scheduler_task is not None:
             scheduler.stop()
             await scheduler_task
+        if endpoint is not None:
+            await endpoint.stop()
         await pool.close()
 
 

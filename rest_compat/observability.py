@@ -10,15 +10,11 @@ accident. It is not rate limited (scrapers call it often and it reads no databas
 
 from __future__ import annotations
 
-import hmac
-
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
 from flowsync import metrics as engine_metrics
-from flowsync.errors import NotFound, Unauthenticated
-from flowsync.services.auth import bearer_token
 from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
@@ -58,6 +54,7 @@ async def audit_log(request: Request) -> Response:
         action=query_str(request, "action"),
         entity_type=query_str(request, "entityType"),
         entity_id=query_str(request, "entityId"),
+        actor=query_str(request, "actor"),
         since=query_datetime(request, "since"),
         until=query_datetime(request, "until"),
         **paging(request),
@@ -66,17 +63,7 @@ async def audit_log(request: Request) -> Response:
 
 
 async def prometheus(request: Request) -> Response:
-    settings = services(request).settings
-    token = settings.metrics_token
-    if token is None and not settings.metrics_open:
-        raise NotFound(
-            "/metrics is off: set FLOWSYNC_METRICS_TOKEN and scrape with "
-            "`Authorization: Bearer <that token>`."
-        )
-    if token is not None:
-        given = bearer_token(request.headers.get("authorization"))
-        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-            raise Unauthenticated("The bearer token is not this server's metrics token.")
+    engine_metrics.check_scrape(services(request).settings, request.headers.get("authorization"))
     return Response(generate_latest(engine_metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
