@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.graphql.conftest import Api, serve
 
@@ -183,3 +184,21 @@ async def test_json_numbers_past_64_bits_round_trip_as_doubles_in_literals_too(a
     error = reply.json()["errors"][0]
     assert error["extensions"]["code"] == "invalid_input", error
     assert error["extensions"]["problems"][0]["path"].endswith("position.y"), error
+
+
+async def test_a_nul_in_a_websocket_operation_is_invalid_input(api: Api) -> None:
+    from gql.transport.exceptions import TransportQueryError
+
+    from tests.graphql.conftest import op
+
+    me = await api.owner()
+    async with api.ws(me.key) as session:
+        with pytest.raises(TransportQueryError) as caught:
+            subscription = session.subscribe(
+                op("subscription($id: ID!) { executionUpdated(id: $id) { kind } }", id="\x00")
+            )
+            async for _ in subscription:
+                break
+        error = caught.value.errors[0] if caught.value.errors else {}
+        assert error.get("extensions", {}).get("code") == "invalid_input", caught.value
+        assert error["extensions"]["problems"][0]["path"] == "$id"
