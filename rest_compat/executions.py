@@ -45,6 +45,7 @@ async def list_executions(request: Request) -> Response:
         principal,
         workflow_id=workflow_filter(request),
         status=query_str(request, "status"),
+        trigger_id=query_str(request, "triggerId"),
         **paging(request),
     )
     return json_response(serialize.page(found, serialize.execution))

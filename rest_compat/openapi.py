@@ -522,6 +522,7 @@ def _paths() -> Json:
             tag="executions",
             params=[
                 _query("workflowId", STRING, "Only this workflow's executions."),
+                _query("triggerId", STRING, "Only the executions this trigger started."),
                 _query("status", {"type": "string", "enum": EXECUTION_STATUSES},
                        "Only executions in this status."),
                 *_PAGE,
@@ -711,6 +712,8 @@ def _paths() -> Json:
                     _query("action", STRING, "Exact action, e.g. workflow.created."),
                     _query("entityType", STRING, "workflow, execution, trigger, ..."),
                     _query("entityId", STRING, "Needs entityType."),
+                    _query("actor", STRING,
+                           "Exact actor: apikey:<id>, jwt:<sub>, webhook:<trigger id>, ..."),
                     _query("since", TIME, "From this time on (inclusive)."),
                     _query("until", TIME, "Before this time (exclusive)."),
                     *_PAGE,

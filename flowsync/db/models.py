@@ -193,6 +193,15 @@ class Execution(Base):
             text("created_at DESC"),
             text("id DESC"),
         ),
+        # A trigger's runs, newest first (the `triggerId` filter; it also keeps deleting a
+        # trigger, which clears their trigger_id, from scanning every execution).
+        Index(
+            "ix_executions_trigger_page",
+            "trigger_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("trigger_id IS NOT NULL"),
+        ),
         # Active runs per workflow: concurrency limits and "what is still running".
         Index(
             "ix_executions_active",
@@ -417,6 +426,8 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_owner_page", "owner_id", text("id DESC")),
         Index("ix_audit_log_entity", "owner_id", "entity_type", "entity_id"),
+        # One actor's entries, newest first (the `actor` filter).
+        Index("ix_audit_log_actor", "owner_id", "actor", text("id DESC")),
     )
 
 

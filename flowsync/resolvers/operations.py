@@ -171,11 +171,13 @@ async def audit_log(
     until: datetime | None = None,
     first: int | None = None,
     after: str | None = None,
+    actor: str | None = None,
 ) -> Connection[AuditEntry]:
-    """The caller's audit entries, newest first, filtered."""
+    """The caller's audit entries, newest first, filtered (each filter an exact match;
+    `actor` as entries name it: `apikey:<id>`, `jwt:<sub>`, `webhook:<trigger id>`...)."""
     page = await _observability(info).audit_log(
         info.context.principal, action=action, entity_type=entity_type, entity_id=entity_id,
-        since=since, until=until, limit=first, cursor=after,
+        actor=actor, since=since, until=until, limit=first, cursor=after,
     )  # fmt: skip
     nodes = [
         AuditEntry(

@@ -90,13 +90,16 @@ async def executions(
     status: ExecutionStatus | None = None,
     first: int | None = None,
     after: str | None = None,
+    trigger_id: strawberry.ID | None = None,
 ) -> Connection[ExecutionType]:
-    """The caller's executions, newest first, optionally of one workflow or status."""
+    """The caller's executions, newest first, optionally of one workflow, status or
+    trigger (the one that started them)."""
     loaders = info.context.loaders()
     try:
         page = await info.context.services.executions.list(
             loaders.principal, workflow_id=workflow_id,
-            status=status.value if status is not None else None, limit=first, cursor=after,
+            status=status.value if status is not None else None, trigger_id=trigger_id,
+            limit=first, cursor=after,
         )  # fmt: skip
     except NotFound:  # a malformed workflow id: like another owner's, nothing
         return ExecutionType.page(Page([], None), loaders, after)

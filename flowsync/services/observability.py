@@ -417,14 +417,17 @@ class ObservabilityService:
         action: str | None = None,
         entity_type: str | None = None,
         entity_id: str | None = None,
+        actor: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[AuditRecord]:
         """The caller's audit entries, newest first, filtered by exact action, entity type,
-        entity id and a time range (`since` inclusive, `until` exclusive). The cursor is the
-        last entry's id, so pages never overlap or skip, whatever is written meanwhile."""
+        entity id, actor (`apikey:<id>`, `jwt:<sub>`, `webhook:<trigger id>`...) and a time
+        range (`since` inclusive, `until` exclusive). The cursor is the last entry's id, so
+        pages never overlap or skip, whatever is written meanwhile. An actor's entries read
+        through `ix_audit_log_actor`."""
         size = page_size(limit)
         if entity_id is not None and entity_type is None:
             raise InvalidInput(
@@ -445,6 +448,8 @@ class ObservabilityService:
             stmt = stmt.where(AuditEntry.entity_type == entity_type)
         if entity_id is not None:
             stmt = stmt.where(AuditEntry.entity_id == entity_id)
+        if actor is not None:
+            stmt = stmt.where(AuditEntry.actor == actor)
         if since is not None:
             stmt = stmt.where(AuditEntry.at >= _aware(since))
         if until is not None:

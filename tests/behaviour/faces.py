@@ -32,6 +32,7 @@ NODE_TYPE_FIELDS = (
     "minOutgoing", "maxOutgoing", "minIncoming",
 )  # fmt: skip
 VERSION_FIELDS = ("id", "version", "createdAt", "message", "author")
+AUDIT_FIELDS = ("id", "actor", "action", "entityType", "entityId", "data", "at")
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
     "startedAt", "finishedAt", "durationMs",
@@ -107,8 +108,13 @@ class Face(abc.ABC):
 
     @abc.abstractmethod
     async def list_executions(
-        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
-    ) -> Listing: ...
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50,
+        trigger_id: str | None = None,
+    ) -> Listing: ...  # fmt: skip
+
+    @abc.abstractmethod
+    async def audit_log(self, *, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """A page of audit entries (AUDIT_FIELDS), newest first."""
 
     @abc.abstractmethod
     async def cancel_execution(self, execution_id: str) -> dict[str, Any]: ...
@@ -218,15 +224,25 @@ class RestFace(Face):
         return execution_of(self._check(reply, 200))
 
     async def list_executions(
-        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
-    ) -> Listing:
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50,
+        trigger_id: str | None = None,
+    ) -> Listing:  # fmt: skip
         params: dict[str, Any] = {"limit": limit}
         if workflow_id is not None:
             params["workflowId"] = workflow_id
         if status is not None:
             params["status"] = status
+        if trigger_id is not None:
+            params["triggerId"] = trigger_id
         body = self._check(await self.http.get("/api/executions", params=params), 200)
         return Listing([e["id"] for e in body["items"]], body["nextCursor"])
+
+    async def audit_log(self, *, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, **({"actor": actor} if actor else {})}
+        body = self._check(await self.http.get("/api/observability/audit", params=params), 200)
+        assert all(set(e) == set(AUDIT_FIELDS) for e in body["items"]), body
+        items: list[dict[str, Any]] = body["items"]
+        return items
 
     async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
         reply = await self.http.post(f"/api/executions/{execution_id}/cancel")
@@ -441,15 +457,17 @@ class GraphQLFace(Face):
         return execution_of(data["execution"]) if data["execution"] is not None else None
 
     async def list_executions(
-        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
-    ) -> Listing:
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50,
+        trigger_id: str | None = None,
+    ) -> Listing:  # fmt: skip
         data = await self._run(
-            "query($wid: ID, $status: ExecutionStatus, $first: Int) { executions(workflowId:"
-            " $wid, status: $status, first: $first) { edges { node { id } }"
-            " pageInfo { hasNextPage endCursor } } }",
+            "query($wid: ID, $status: ExecutionStatus, $first: Int, $tid: ID) {"
+            " executions(workflowId: $wid, status: $status, first: $first, triggerId: $tid) {"
+            " edges { node { id } } pageInfo { hasNextPage endCursor } } }",
             wid=workflow_id,
             status=status,
             first=limit,
+            tid=trigger_id,
         )
         page = data["executions"]
         info = page["pageInfo"]
@@ -457,6 +475,15 @@ class GraphQLFace(Face):
             [e["node"]["id"] for e in page["edges"]],
             info["endCursor"] if info["hasNextPage"] else None,
         )
+
+    async def audit_log(self, *, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        data = await self._run(
+            "query($actor: String, $first: Int) { auditLog(actor: $actor, first: $first) {"
+            f" edges {{ node {{ {' '.join(AUDIT_FIELDS)} }} }} }} }}",
+            actor=actor,
+            first=limit,
+        )
+        return [e["node"] for e in data["auditLog"]["edges"]]
 
     async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
         data = await self._run(
