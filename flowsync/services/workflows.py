@@ -8,7 +8,6 @@ a missing one (`NotFound`). Every change writes an audit entry in its own transa
 from __future__ import annotations
 
 import base64
-import binascii
 import builtins
 import json
 import uuid
@@ -24,7 +23,13 @@ from flowsync.engine.validation import validate_definition, validate_workflow_do
 from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, VersionConflict
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
-from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
+from flowsync.services.pagination import (
+    Page,
+    cursor_items,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from flowsync.services.principal import Principal
 
 _UNSET: Any = object()
@@ -433,16 +438,16 @@ def encode_version_cursor(version: int) -> str:
 
 
 def _decode_version_cursor(cursor: str) -> int:
-    try:
-        tag, version = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if tag != "v" or not isinstance(version, int):
-            raise ValueError(cursor)
-        return version
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidInput(
-            "The cursor is not valid; use a cursor from a previous page.",
-            [Problem("cursor", "not a cursor returned by this API")],
-        ) from exc
+    items = cursor_items(cursor)
+    if len(items) == 2 and items[0] == "v":
+        version = items[1]
+        # A version is an integer column: anything past it is no cursor of ours.
+        if isinstance(version, int) and not isinstance(version, bool) and 0 <= version < 2**31:
+            return version
+    raise InvalidInput(
+        "The cursor is not valid; use a cursor from a previous page.",
+        [Problem("cursor", "not a cursor returned by this API")],
+    )
 
 
 __all__ = ["DefinitionInvalid", "WorkflowService", "WorkflowUpdate"]

@@ -202,3 +202,18 @@ async def test_a_nul_in_a_websocket_operation_is_invalid_input(api: Api) -> None
         error = caught.value.errors[0] if caught.value.errors else {}
         assert error.get("extensions", {}).get("code") == "invalid_input", caught.value
         assert error["extensions"]["problems"][0]["path"] == "$id"
+
+
+async def test_extreme_version_cursors_are_invalid_input(api: Api) -> None:
+    from tests.rest.test_input_boundary import cursor, nested_cursor
+    from tests.support.graphs import chain
+
+    me = await api.owner()
+    made = await post(api, me.key, CREATE, name="v", d=chain(1))
+    wid = made.json()["data"]["createWorkflow"]["workflow"]["id"]
+    query = """query($w: ID!, $c: String) { workflowVersions(workflowId: $w, after: $c) {
+      edges { cursor } } }"""
+    for value in (nested_cursor(5000), cursor("v", 2**70), cursor("v", True)):
+        reply = await post(api, me.key, query, w=wid, c=value)
+        error = reply.json()["errors"][0]
+        assert error["extensions"]["code"] == "invalid_input", error

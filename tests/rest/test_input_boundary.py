@@ -205,3 +205,16 @@ async def test_a_signature_time_of_non_ascii_digits_is_a_malformed_signature(
         reply = await server.client().post(url, json={}, headers={"x-flowsync-signature": header})
         assert reply.status_code == 401, (stamp, reply.text)
         assert "malformed" in reply.json()["error"]["message"], reply.text
+
+
+async def test_extreme_version_cursors_are_400(server: Server, me: Owner) -> None:
+    wf = (await me.http.post("/api/workflows", json={"name": "v", "definition": chain(1)})).json()
+    for case, value in {
+        "nested": nested_cursor(5000),
+        "past an int": cursor("v", 2**70),
+        "a boolean": cursor("v", True),
+        "negative": cursor("v", -1),
+    }.items():
+        reply = await me.http.get(f"/api/workflows/{wf['id']}/versions", params={"cursor": value})
+        assert reply.status_code == 400, (case, reply.text)
+        assert reply.json()["error"]["details"][0]["path"] == "cursor", (case, reply.text)
