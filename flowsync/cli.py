@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "dev",
         parents=[verbose],
         help="embedded database, migrations and the server, in one process; the detail of "
-        "the log goes to FLOWSYNC_DATA_DIR/dev.log unless --verbose",
+        "the log goes to FLOWSYNC_DATA_DIR/logs/dev.log unless --verbose",
     )
     p.add_argument("--host")
     p.add_argument("--port", type=int)

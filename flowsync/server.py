@@ -262,7 +262,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-DEV_LOG_FILE = "dev.log"
+DEV_LOG_FILE = "logs/dev.log"  # a folder of its own: rotation adds dev.log.1 to .3
 
 
 def run_dev(settings: Settings, log_file: Path | None = None) -> int:

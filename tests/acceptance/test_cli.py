@@ -220,11 +220,11 @@ def test_dev_starts_embedded_postgres_serves_health_and_stops_cleanly() -> None:
             try:
                 _serving(proc, port)
                 time.sleep(0.5)
-                # A few progress lines, then the banner, last: the detail is in dev.log.
+                # A few progress lines, then the banner, last: the detail is in logs/dev.log.
                 before, banner = _before_banner(proc.output())
                 assert len(before) < 15, proc.output()
                 assert banner[-2:] == [
-                    f"Log: {data / 'dev.log'} (`flowsync dev --verbose` shows it here)",
+                    f"Log: {data / 'logs' / 'dev.log'} (`flowsync dev --verbose` shows it here)",
                     "",
                 ], proc.output()
                 assert "pgserver" not in proc.output() and "alembic" not in proc.output()
@@ -233,7 +233,7 @@ def test_dev_starts_embedded_postgres_serves_health_and_stops_cleanly() -> None:
                 assert_dashboard_link(proc.output(), port)
             finally:
                 proc.close()
-        log = (data / "dev.log").read_text()
+        log = (data / "logs" / "dev.log").read_text()
         assert "pgserver" in log and "alembic" in log and "Uvicorn running" in log
         assert "fsk_" not in log  # the banner's key goes to the terminal only
         assert (data / "postgres" / "pgdata" / "PG_VERSION").exists()
@@ -332,7 +332,7 @@ def test_dev_with_json_logs_prints_only_json_lines() -> None:
         assert {"uvicorn.error", "uvicorn.access", "pgserver", "flowsync"} <= loggers
         [ready] = [line for line in lines if line["message"] == "FlowSync is ready"]
         assert ready["dashboard"] == f"http://127.0.0.1:{port}/ui/#key={ready['apiKey']}"
-        for line in (data / "dev.log").read_text().splitlines():  # the file too
+        for line in (data / "logs" / "dev.log").read_text().splitlines():  # the file too
             json.loads(line)
     finally:
         shutil.rmtree(data, ignore_errors=True)
