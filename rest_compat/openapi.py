@@ -323,33 +323,31 @@ SCHEMAS: Json = {
             "windowSeconds": INT,
             "generatedAt": TIME,
             "sampled": {"type": "boolean"},
-            "executions": obj(
-                {
-                    "byStatus": obj({s: INT for s in EXECUTION_STATUSES}),
-                    "total": INT,
-                }
-            ),
-            "steps": obj(
-                {
-                    "completedLastMinute": INT,
-                    "latency": {
-                        "type": "array",
-                        "items": obj(
-                            {
-                                "nodeType": STRING,
-                                "count": INT,
-                                "p50Ms": {"type": "number"},
-                                "p95Ms": {"type": "number"},
-                                "p99Ms": {"type": "number"},
-                                "maxMs": {"type": "number"},
-                                "waitP50Ms": _MS,
-                                "waitP95Ms": _MS,
-                                "waitP99Ms": _MS,
-                            }
-                        ),
-                    },
-                }
-            ),
+            "executionsTotal": INT,
+            "executionsByStatus": {
+                "type": "array",
+                "description": "Every status, in lifecycle order, zeros included.",
+                "items": obj(
+                    {"status": {"type": "string", "enum": EXECUTION_STATUSES}, "count": INT}
+                ),
+            },
+            "stepsCompletedLastMinute": INT,
+            "stepLatency": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "nodeType": STRING,
+                        "count": INT,
+                        "p50Ms": {"type": "number"},
+                        "p95Ms": {"type": "number"},
+                        "p99Ms": {"type": "number"},
+                        "maxMs": {"type": "number"},
+                        "waitP50Ms": _MS,
+                        "waitP95Ms": _MS,
+                        "waitP99Ms": _MS,
+                    }
+                ),
+            },
         }
     ),
     "AuditEntry": obj(

@@ -204,29 +204,31 @@ def audit(row: AuditRecord) -> Json:
 
 
 def metrics(row: MetricsSnapshot) -> Json:
-    """The metrics snapshot."""
+    """The metrics snapshot: GraphQL's `MetricsSnapshot`, field for field (every status
+    in lifecycle order, zeros included)."""
     return {
         "windowSeconds": row.window_seconds,
         "generatedAt": _time(row.generated_at),
         "sampled": row.sampled,
-        "executions": {"byStatus": row.executions_by_status, "total": row.executions_total},
-        "steps": {
-            "completedLastMinute": row.steps_completed_last_minute,
-            "latency": [
-                {
-                    "nodeType": n.node_type,
-                    "count": n.count,
-                    "p50Ms": n.p50_ms,
-                    "p95Ms": n.p95_ms,
-                    "p99Ms": n.p99_ms,
-                    "maxMs": n.max_ms,
-                    "waitP50Ms": n.wait_p50_ms,
-                    "waitP95Ms": n.wait_p95_ms,
-                    "waitP99Ms": n.wait_p99_ms,
-                }
-                for n in row.step_latency
-            ],
-        },
+        "executionsTotal": row.executions_total,
+        "executionsByStatus": [
+            {"status": status, "count": count} for status, count in row.executions_by_status.items()
+        ],
+        "stepsCompletedLastMinute": row.steps_completed_last_minute,
+        "stepLatency": [
+            {
+                "nodeType": n.node_type,
+                "count": n.count,
+                "p50Ms": n.p50_ms,
+                "p95Ms": n.p95_ms,
+                "p99Ms": n.p99_ms,
+                "maxMs": n.max_ms,
+                "waitP50Ms": n.wait_p50_ms,
+                "waitP95Ms": n.wait_p95_ms,
+                "waitP99Ms": n.wait_p99_ms,
+            }
+            for n in row.step_latency
+        ],
     }
 
 
@@ -277,7 +279,8 @@ def health(row: Health) -> Json:
 
 
 def scheduler(row: SchedulerStatus) -> Json:
-    """The schedulers running and the caller's cron triggers."""
+    """The schedulers running and the caller's cron triggers: GraphQL's
+    `SchedulerStatus`, field for field."""
     return {
         "running": row.running,
         "schedulers": [

@@ -22,15 +22,16 @@ from flowsync.schema.operations import (
     DeadLetterPayload,
     DeadLetterType,
     MetricsSeries,
+    MetricsSnapshot,
     QueueStats,
     RedriveDeadLetterResult,
     RotateTriggerSecretResult,
+    SchedulerStatus,
     TriggerKind,
     TriggerPayload,
     TriggerType,
     UpdateTriggerResult,
     WorkerType,
-    to_json,
 )
 from flowsync.schema.results import (
     BackpressureError,
@@ -142,12 +143,13 @@ async def workers(info: Ctx) -> list[WorkerType]:
     return [WorkerType.of(w) for w in found]
 
 
-async def metrics(info: Ctx, window_seconds: int | None = None) -> JSON:
-    """The caller's metrics snapshot (the same document as /api/observability/metrics)."""
+async def metrics(info: Ctx, window_seconds: int | None = None) -> MetricsSnapshot:
+    """The caller's metrics snapshot over the window (default 3600 s, 60 to 604800): the
+    same fields as /api/observability/metrics."""
     snapshot = await _observability(info).metrics(
         info.context.principal, window_seconds=window_seconds
     )
-    return to_json(snapshot)
+    return MetricsSnapshot.of(snapshot)
 
 
 async def metrics_series(
@@ -194,10 +196,11 @@ async def audit_log(
     return connection(page, nodes, [encode_audit_cursor(r.id) for r in page.items], after=after)
 
 
-async def scheduler_status(info: Ctx) -> JSON:
-    """Running schedulers, the caller's cron triggers due, and the newest firings."""
+async def scheduler_status(info: Ctx) -> SchedulerStatus:
+    """Running schedulers, the caller's cron triggers due, and the newest firings: the
+    same fields as /api/scheduler/status."""
     status = await info.context.services.triggers.scheduler_status(info.context.principal)
-    return to_json(status)
+    return SchedulerStatus.of(status)
 
 
 async def retry_execution(info: Ctx, id: strawberry.ID) -> StartExecutionResult:

@@ -59,7 +59,9 @@ def most(n: int) -> Bound:
 
 # The one table of every list in the schema, by (type, field). Plain lists: a run's steps
 # (one per node) and timeline (grows with retries), a workflow's triggers, the worker
-# processes, a metrics series' buckets (at most MAX_BUCKETS), one input's problems.
+# processes, a metrics series' buckets (at most MAX_BUCKETS), a snapshot's statuses (5)
+# and node types, the schedulers running and their newest firings (20), one input's
+# problems.
 BOUNDS: dict[tuple[str, str], Bound] = {
     ("Query", "workflows"): PAGE,
     ("Query", "executions"): PAGE,
@@ -82,6 +84,10 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("Workflow", "triggers"): most(20),
     ("Query", "workers"): most(50),
     ("MetricsSeries", "buckets"): most(MAX_BUCKETS),
+    ("MetricsSnapshot", "executionsByStatus"): most(5),
+    ("MetricsSnapshot", "stepLatency"): most(20),
+    ("SchedulerStatus", "schedulers"): most(10),
+    ("SchedulerStatus", "lastFirings"): most(20),
     ("ValidationError", "problems"): most(20),
     ("ValidationResult", "problems"): most(20),
     ("Query", "nodeTypes"): most(20),

@@ -3,7 +3,6 @@ scheduler: thin wrappers over the service layer's rows and reports."""
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import uuid
 from datetime import datetime
@@ -15,39 +14,19 @@ from strawberry.types import Info
 
 from flowsync.db.models import DeadLetter, Trigger
 from flowsync.resolvers.loaders import Loaders
+from flowsync.scheduler.scheduler import SchedulerStatus as SchedulerStatusRow
 from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
-from flowsync.schema.types import Connection, ExecutionType, WorkflowType, connection
+from flowsync.schema.types import (
+    Connection,
+    ExecutionStatus,
+    ExecutionType,
+    WorkflowType,
+    connection,
+)
 from flowsync.services.observability import MetricsSeries as MetricsSeriesRow
+from flowsync.services.observability import MetricsSnapshot as MetricsSnapshotRow
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.workers import WorkerInfo
-
-
-def to_json(value: Any) -> JSON:
-    """A service report (dataclasses, datetimes, ids) as a JSON value with camelCase keys."""
-
-    def convert(item: Any) -> Any:
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            return {
-                _camel(f.name): convert(getattr(item, f.name)) for f in dataclasses.fields(item)
-            }
-        if isinstance(item, dict):
-            return {str(k): convert(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [convert(v) for v in item]
-        if isinstance(item, datetime):
-            return item.isoformat()
-        if isinstance(item, uuid.UUID):
-            return str(item)
-        if isinstance(item, enum.Enum):
-            return item.value
-        return item
-
-    return cast(JSON, convert(value))
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 @strawberry.enum
@@ -245,6 +224,134 @@ class MetricsSeries:
                 )
                 for b in row.buckets
             ],
+        )  # fmt: skip
+
+
+@strawberry.type
+class StatusCount:
+    """How many executions are in one status."""
+
+    status: ExecutionStatus
+    count: int
+
+
+@strawberry.type
+class NodeLatency:
+    """Percentiles of one node type's completed steps in milliseconds: run time (started
+    to finished) and queue wait (queued to started; null when unknown)."""
+
+    node_type: str
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    wait_p50_ms: float | None
+    wait_p95_ms: float | None
+    wait_p99_ms: float | None
+
+
+@strawberry.type
+class MetricsSnapshot:
+    """The caller's figures over the last `windowSeconds`: the executions created in it
+    by status (every status, in lifecycle order, zeros included) and in all, step
+    latency per node type over their completed steps, and the steps completed in the
+    last minute. `sampled`: a bound was reached (the newest 10,000 executions, 50,000
+    steps). REST's `/api/observability/metrics` has the same fields."""
+
+    window_seconds: int
+    generated_at: datetime
+    sampled: bool
+    executions_total: int
+    executions_by_status: list[StatusCount]
+    steps_completed_last_minute: int
+    step_latency: list[NodeLatency]
+
+    @classmethod
+    def of(cls, row: MetricsSnapshotRow) -> MetricsSnapshot:
+        return cls(
+            window_seconds=row.window_seconds,
+            generated_at=row.generated_at,
+            sampled=row.sampled,
+            executions_total=row.executions_total,
+            executions_by_status=[
+                StatusCount(status=ExecutionStatus(s), count=n)
+                for s, n in row.executions_by_status.items()
+            ],
+            steps_completed_last_minute=row.steps_completed_last_minute,
+            step_latency=[
+                NodeLatency(
+                    node_type=n.node_type, count=n.count, p50_ms=n.p50_ms, p95_ms=n.p95_ms,
+                    p99_ms=n.p99_ms, max_ms=n.max_ms, wait_p50_ms=n.wait_p50_ms,
+                    wait_p95_ms=n.wait_p95_ms, wait_p99_ms=n.wait_p99_ms,
+                )
+                for n in row.step_latency
+            ],
+        )  # fmt: skip
+
+
+@strawberry.type
+class SchedulerInfo:
+    """A running scheduler: its id, when it connected, when it last ticked, and
+    whether that is long ago (`stalled`: no tick for ten seconds)."""
+
+    id: str
+    started_at: datetime
+    last_tick_at: datetime | None
+    stalled: bool
+
+
+@strawberry.type
+class TriggerFiring:
+    """One firing of a cron trigger: the time it was due, when it fired, and the
+    execution it started (null once that was deleted)."""
+
+    trigger_id: strawberry.ID
+    workflow_id: strawberry.ID
+    scheduled_at: datetime
+    fired_at: datetime
+    execution_id: strawberry.ID | None
+
+
+@strawberry.type
+class SchedulerStatus:
+    """The schedulers running against this database (shared by every tenant) and the
+    caller's cron triggers: how many are enabled, how many are due now (above zero for
+    long: no scheduler runs), the next fire time, the newest firings (at most 20).
+    `running` counts the schedulers that are not stalled. REST's
+    `/api/scheduler/status` has the same fields."""
+
+    running: int
+    schedulers: list[SchedulerInfo]
+    enabled_triggers: int
+    due_triggers: int
+    next_run_at: datetime | None
+    last_firings: list[TriggerFiring]
+    checked_at: datetime
+
+    @classmethod
+    def of(cls, row: SchedulerStatusRow) -> SchedulerStatus:
+        return cls(
+            running=row.running,
+            schedulers=[
+                SchedulerInfo(id=s.id, started_at=s.started_at, last_tick_at=s.last_tick_at,
+                              stalled=s.stalled)
+                for s in row.schedulers
+            ],
+            enabled_triggers=row.enabled_triggers,
+            due_triggers=row.due_triggers,
+            next_run_at=row.next_run_at,
+            last_firings=[
+                TriggerFiring(
+                    trigger_id=strawberry.ID(str(f.trigger_id)),
+                    workflow_id=strawberry.ID(str(f.workflow_id)),
+                    scheduled_at=f.scheduled_at, fired_at=f.fired_at,
+                    execution_id=None if f.execution_id is None
+                    else strawberry.ID(str(f.execution_id)),
+                )
+                for f in row.last_firings
+            ],
+            checked_at=row.checked_at,
         )  # fmt: skip
 
 

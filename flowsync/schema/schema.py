@@ -25,7 +25,6 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
-from strawberry.scalars import JSON
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
@@ -47,7 +46,9 @@ from flowsync.schema.operations import (
     AuditEntry,
     DeadLetterType,
     MetricsSeries,
+    MetricsSnapshot,
     QueueStats,
+    SchedulerStatus,
     TriggerType,
     WorkerType,
 )
@@ -83,9 +84,9 @@ class Query:
     queue_stats: QueueStats = strawberry.field(resolver=operations.queue_stats)
     dead_letters: Connection[DeadLetterType] = strawberry.field(resolver=operations.dead_letters)
     dead_letter: DeadLetterType | None = strawberry.field(resolver=operations.dead_letter)
-    metrics: JSON = strawberry.field(resolver=operations.metrics)
+    metrics: MetricsSnapshot = strawberry.field(resolver=operations.metrics)
     audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
-    scheduler_status: JSON = strawberry.field(resolver=operations.scheduler_status)
+    scheduler_status: SchedulerStatus = strawberry.field(resolver=operations.scheduler_status)
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
     workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
     metrics_series: MetricsSeries = strawberry.field(resolver=operations.metrics_series)

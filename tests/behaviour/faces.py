@@ -33,6 +33,16 @@ NODE_TYPE_FIELDS = (
 )  # fmt: skip
 VERSION_FIELDS = ("id", "version", "createdAt", "message", "author")
 AUDIT_FIELDS = ("id", "actor", "action", "entityType", "entityId", "data", "at")
+SNAPSHOT_SELECTION = (
+    "windowSeconds generatedAt sampled executionsTotal executionsByStatus { status count }"
+    " stepsCompletedLastMinute stepLatency { nodeType count p50Ms p95Ms p99Ms maxMs"
+    " waitP50Ms waitP95Ms waitP99Ms }"
+)
+SCHEDULER_SELECTION = (
+    "running schedulers { id startedAt lastTickAt stalled } enabledTriggers dueTriggers"
+    " nextRunAt lastFirings { triggerId workflowId scheduledAt firedAt executionId }"
+    " checkedAt"
+)
 STEP_FIELDS = (
     "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error", "queuedAt",
     "startedAt", "finishedAt", "durationMs",
@@ -151,6 +161,12 @@ class Face(abc.ABC):
     async def metrics_series(
         self, window: int | None = None, bucket: int | None = None
     ) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def metrics_snapshot(self, window: int | None = None) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def scheduler_status(self) -> dict[str, Any]: ...
 
     @abc.abstractmethod
     async def node_types(self) -> list[dict[str, Any]]: ...
@@ -303,6 +319,16 @@ class RestFace(Face):
         given = {k: v for k, v in params.items() if v is not None}
         reply = await self.http.get("/api/observability/metrics/series", params=given)
         found: dict[str, Any] = self._check(reply, 200)
+        return found
+
+    async def metrics_snapshot(self, window: int | None = None) -> dict[str, Any]:
+        params = {} if window is None else {"windowSeconds": window}
+        reply = await self.http.get("/api/observability/metrics", params=params)
+        found: dict[str, Any] = self._check(reply, 200)
+        return found
+
+    async def scheduler_status(self) -> dict[str, Any]:
+        found: dict[str, Any] = self._check(await self.http.get("/api/scheduler/status"), 200)
         return found
 
     async def node_types(self) -> list[dict[str, Any]]:
@@ -571,6 +597,18 @@ class GraphQLFace(Face):
             b=bucket,
         )
         found: dict[str, Any] = data["metricsSeries"]
+        return found
+
+    async def metrics_snapshot(self, window: int | None = None) -> dict[str, Any]:
+        data = await self._run(
+            f"query($w: Int) {{ metrics(windowSeconds: $w) {{ {SNAPSHOT_SELECTION} }} }}", w=window
+        )
+        found: dict[str, Any] = data["metrics"]
+        return found
+
+    async def scheduler_status(self) -> dict[str, Any]:
+        data = await self._run(f"{{ schedulerStatus {{ {SCHEDULER_SELECTION} }} }}")
+        found: dict[str, Any] = data["schedulerStatus"]
         return found
 
     async def node_types(self) -> list[dict[str, Any]]:

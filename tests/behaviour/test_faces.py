@@ -6,10 +6,12 @@ other wrote."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from flowsync.scheduler.scheduler import Scheduler
 from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace, RestFace
 from tests.rest.server import Server, eventually, new_id, serve, worker
 from tests.support.dead_letters import failed_runs
@@ -336,3 +338,58 @@ async def test_the_metrics_series_is_the_same_through_both_faces(server: Server)
     other = await face_of(server, "rest")
     theirs = await other.metrics_series(7200, 3600)
     assert all(b["executionsStarted"] == 0 for b in theirs["buckets"])
+
+
+async def test_the_metrics_snapshot_is_the_same_through_both_faces(server: Server) -> None:
+    owner = await server.owner()
+    rest, graphql = RestFace(owner.http), GraphQLFace(owner.http)
+    await failed_runs(server.services, owner.principal, 2)
+    wf = await rest.create_workflow("w", DELAYED)
+    await rest.start_execution(wf["id"])
+    via_rest = await rest.metrics_snapshot(600)
+    via_graphql = await graphql.metrics_snapshot(600)
+    assert via_rest.pop("generatedAt") and via_graphql.pop("generatedAt")
+    # Steps may complete between the two reads: the counts of the last minute may differ.
+    assert via_rest.pop("stepsCompletedLastMinute") >= 0
+    assert via_graphql.pop("stepsCompletedLastMinute") >= 0
+    assert via_rest == via_graphql
+    assert via_rest["executionsByStatus"] == [
+        {"status": s, "count": n}
+        for s, n in (("PENDING", 0), ("RUNNING", 1), ("COMPLETED", 0), ("FAILED", 2),
+                     ("CANCELLED", 0))
+    ]  # fmt: skip
+    assert via_rest["executionsTotal"] == 3 and via_rest["windowSeconds"] == 600
+    assert {n["nodeType"] for n in via_rest["stepLatency"]} >= {"start"}
+    for face in (rest, graphql):
+        with pytest.raises(FaceError) as caught:
+            await face.metrics_snapshot(59)
+        assert caught.value.code == "invalid_input" and caught.value.paths == {"windowSeconds"}
+
+
+async def test_the_scheduler_status_is_the_same_through_both_faces(server: Server) -> None:
+    owner = await server.owner()
+    rest, graphql = RestFace(owner.http), GraphQLFace(owner.http)
+    wf = await rest.create_workflow("cron", DELAYED)
+    made = await server.services.triggers.create(
+        owner.principal, wf["id"], "CRON", {"expression": "* * * * * *"}
+    )
+    now = datetime.now(UTC)
+    sched = Scheduler(
+        server.services.url, server.services.executions, scheduler_id="faces",
+        clock=lambda: now + timedelta(seconds=3),
+    )  # fmt: skip
+    conn = await sched.connect()
+    try:
+        fired = (await sched.tick(conn)).fired
+        via_rest = await rest.scheduler_status()
+        via_graphql = await graphql.scheduler_status()
+    finally:
+        await conn.close()
+    assert via_rest.pop("checkedAt") and via_graphql.pop("checkedAt")
+    assert via_rest == via_graphql
+    assert [s["id"] for s in via_rest["schedulers"]] == ["faces"]
+    assert len(via_rest["lastFirings"]) == fired >= 1  # one a second, up to now
+    for firing in via_rest["lastFirings"]:
+        assert (firing["triggerId"], firing["workflowId"]) == (str(made.trigger.id), wf["id"])
+        assert firing["executionId"] is not None
+    assert (via_rest["enabledTriggers"], via_rest["running"]) == (1, 1)

@@ -131,11 +131,13 @@ async def test_the_snapshot_counts_statuses_latency_and_throughput(
     assert reply.status_code == 200
     snapshot = reply.json()
     assert snapshot["windowSeconds"] == 600 and snapshot["sampled"] is False
-    assert snapshot["executions"]["byStatus"] == {
-        "PENDING": 0, "RUNNING": 1, "COMPLETED": 2, "FAILED": 0, "CANCELLED": 0,
-    }  # fmt: skip
-    assert snapshot["executions"]["total"] == 3
-    latency = {n["nodeType"]: n for n in snapshot["steps"]["latency"]}
+    assert snapshot["executionsByStatus"] == [
+        {"status": "PENDING", "count": 0}, {"status": "RUNNING", "count": 1},
+        {"status": "COMPLETED", "count": 2}, {"status": "FAILED", "count": 0},
+        {"status": "CANCELLED", "count": 0},
+    ]  # fmt: skip
+    assert snapshot["executionsTotal"] == 3
+    latency = {n["nodeType"]: n for n in snapshot["stepLatency"]}
     assert latency["transform"]["count"] == 6
     assert set(latency) >= {"start", "fork", "transform", "join", "end"}
     for node in latency.values():
@@ -143,7 +145,7 @@ async def test_the_snapshot_counts_statuses_latency_and_throughput(
         assert node["waitP50Ms"] is None or node["waitP50Ms"] >= 0
     # Each fan(3) run completed start, fork, 3 transforms, join and end; the delayed run
     # its start node (which needs no worker) while its delay waits for one.
-    assert snapshot["steps"]["completedLastMinute"] == 2 * 7 + 1
+    assert snapshot["stepsCompletedLastMinute"] == 2 * 7 + 1
 
     for bad in ("59", "x", str(8 * 24 * 3600)):
         refused = await me.http.get("/api/observability/metrics", params={"windowSeconds": bad})
