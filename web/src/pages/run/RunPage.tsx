@@ -183,6 +183,7 @@ export function RunPage() {
           <StepPanel
             nodeId={selected}
             nodeType={selectedNode?.type ?? steps[selected]?.nodeType ?? ""}
+            {...(selectedNode?.data ? { nodeData: selectedNode.data } : {})}
             step={steps[selected]}
             events={events}
             onClose={() => setParam("step", null)}

@@ -5,29 +5,33 @@ import type { StepFieldsFragment } from "../../gql/graphql";
 import type { EventRow } from "../../lib/fold";
 import { duration, errorText } from "../../lib/format";
 
-function httpSummary(output: unknown): string | null {
-  if (typeof output !== "object" || output === null) return null;
-  const o = output as { status?: unknown; request?: { method?: unknown; url?: unknown } };
-  if (typeof o.status !== "number") return null;
-  const req = o.request && typeof o.request.method === "string" && typeof o.request.url === "string" ? `${o.request.method} ${o.request.url} → ` : "";
-  return `${req}HTTP ${o.status}`;
+/** An action's request as defined (templates unrendered) and the status it got back,
+ * from its output (a reply) or its error (a refused reply). */
+function httpSummary(data: Record<string, unknown> | undefined, output: unknown, error: unknown): string | null {
+  if (!data || typeof data.url !== "string") return null;
+  const method = typeof data.method === "string" ? data.method : "GET";
+  const statusOf = (v: unknown) => (typeof v === "object" && v !== null && typeof (v as { status?: unknown }).status === "number" ? (v as { status: number }).status : null);
+  const status = statusOf(output) ?? statusOf(error);
+  return `${method} ${data.url}${status !== null ? ` → HTTP ${status}` : ""}`;
 }
 
 export function StepPanel({
   nodeId,
   nodeType,
+  nodeData,
   step,
   events,
   onClose,
 }: {
   nodeId: string;
   nodeType: string;
+  nodeData?: Record<string, unknown>;
   step: StepFieldsFragment | undefined;
   events: EventRow[];
   onClose: () => void;
 }) {
   const own = events.filter((e) => e.nodeId === nodeId);
-  const summary = step ? httpSummary(step.output) : null;
+  const summary = step && nodeType === "action" ? httpSummary(nodeData, step.output, step.error) : null;
   return (
     <aside className="panel" aria-labelledby="step-panel-title" data-testid="step-panel">
       <div className="panel-head">
@@ -66,7 +70,7 @@ export function StepPanel({
             {summary && (
               <>
                 <dt>HTTP</dt>
-                <dd>{summary}</dd>
+                <dd className="mono small">{summary}</dd>
               </>
             )}
           </dl>
