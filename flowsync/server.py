@@ -278,14 +278,16 @@ def run_dev(settings: Settings, log_file: Path | None = None) -> int:
     if "metrics_open" not in settings.model_fields_set and _loopback(settings.host):
         explorer["metrics_open"] = True
     settings = settings.model_copy(update=explorer)
-    try:
-        with database(settings, start=True) as (url, embedded):
-            progress("Migrating the database schema")
-            upgrade(url)
-            serving = _serve(settings, url, settings.dev_worker, embedded, log_file)
-            return eventloop.run(serving, settings.event_loop)
-    finally:
+    with database(settings, start=True) as (url, embedded):
+        progress("Migrating the database schema")
+        upgrade(url)
+        serving = _serve(settings, url, settings.dev_worker, embedded, log_file)
+        status: int = eventloop.run(serving, settings.event_loop)
+    if status == 0:
         progress("FlowSync stopped")
+    else:
+        progress("FlowSync stopped (exit status %d)", status)
+    return status
 
 
 async def _work(settings: Settings, url: str, concurrency: int) -> None:
