@@ -8,11 +8,13 @@ import math
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from cross_web import HTTPException
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
@@ -65,21 +67,93 @@ class RateLimits:
         await self._hit(self._per_principal, "owner", str(credential.principal.owner_id))
 
 
+def _errors(
+    message: str,
+    code: str,
+    status: int,
+    headers: dict[str, str] | None = None,
+    **more: object,
+) -> JSONResponse:
+    """A GraphQL-shaped error reply (`{"errors": [{message, extensions: {code}}]}`) for a
+    request GraphQL did not run."""
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code, **more}}]},
+        status_code=status,
+        headers=headers,
+    )
+
+
 def _error_response(error: FlowSyncError) -> JSONResponse:
-    """A GraphQL-shaped error reply for a request refused before GraphQL ran."""
+    """The reply for a request refused before GraphQL ran."""
     headers: dict[str, str] = {}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="flowsync"'
     if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(math.ceil(error.retry_after))
-    extensions: dict[str, object] = {"code": error.code}
-    if isinstance(error, RateLimited):
-        extensions["retryAfter"] = math.ceil(error.retry_after)
-    return JSONResponse(
-        {"errors": [{"message": error.message, "extensions": extensions}]},
-        status_code=error.status,
-        headers=headers,
-    )
+        retry = math.ceil(error.retry_after)
+        headers["Retry-After"] = str(retry)
+        return _errors(error.message, error.code, error.status, headers, retryAfter=retry)
+    return _errors(error.message, error.code, error.status, headers)
+
+
+# What a request must be for GraphQL to run it over HTTP (GraphQL over HTTP): GET with
+# `query` (and optionally `variables`, `operationName`) parameters, or POST of one JSON
+# object `{query, variables, operationName}` as application/json.
+_ALLOW = {"Allow": "GET, POST"}
+_METHOD_NOT_ALLOWED = _errors(
+    "/graphql takes GET (queries, with a `query` parameter) and POST (a JSON body).",
+    "method_not_allowed",
+    405,
+    _ALLOW,
+)
+_NOT_JSON = _errors(
+    "Send the operation as Content-Type: application/json, a JSON object "
+    '{"query": "...", "variables": {...}, "operationName": "..."}.',
+    "unsupported_media_type",
+    415,
+)
+_NOT_AN_OBJECT = _errors(
+    'The body must be one JSON object: {"query": "...", "variables": {...}, '
+    '"operationName": "..."}.',
+    "invalid_input",
+    400,
+)
+# The view's own refusals (strawberry raises them as HTTP errors with a text reason):
+# the code of each status, and clearer words for some reasons.
+_CODES = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed",
+          413: "payload_too_large", 415: "unsupported_media_type"}  # fmt: skip
+_REASONS = {
+    "Unable to parse request body as JSON": "The body (or the `variables` parameter) is "
+    "not valid JSON.",
+    "No GraphQL query found in the request": "The request has no `query`: send the "
+    "operation's document as `query`.",
+    "Batching is not enabled": "Send one operation per request: a JSON array (a batch) is "
+    "not accepted.",
+    "Not Found": "GraphiQL is off on this server: send operations with POST (or GET with "
+    "a `query` parameter).",
+}
+
+
+def _refusal(error: HTTPException) -> JSONResponse:
+    """A JSON error reply for a request the GraphQL view refused (never plain text)."""
+    message = _REASONS.get(error.reason, error.reason)
+    headers = _ALLOW if error.status_code == 405 else None
+    return _errors(message, _CODES.get(error.status_code, "invalid_input"),
+                   error.status_code, headers)  # fmt: skip
+
+
+def _malformed(scope: Scope, headers: Headers, body: bytes) -> JSONResponse | None:
+    """The reply for a POST GraphQL cannot read, without decoding it: not JSON by its
+    media type, or JSON that cannot be one object (a batch is left to the view, which
+    names it)."""
+    if scope["method"] != "POST":
+        return None
+    media = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return _NOT_JSON
+    start = body.lstrip(b" \t\r\n")[:1]
+    if start not in (b"{", b"["):
+        return _NOT_AN_OBJECT
+    return None
 
 
 def _opens_graphiql(scope: Scope) -> bool:
@@ -90,9 +164,11 @@ def _opens_graphiql(scope: Scope) -> bool:
 
 
 class GraphQLEndpoint:
-    """The guard in front of the GraphQL view: per-IP rate limit, request body size,
-    authentication and per-principal rate limit, in that order. GraphiQL's page (a GET
-    without a query) needs no credential; every operation does. A websocket counts
+    """The guard in front of the GraphQL view: per-IP rate limit, method (GET and POST
+    only), request body size, authentication and per-principal rate limit, then the
+    body's media type and shape, in that order. GraphiQL's page (a GET without a query)
+    needs no credential; every operation does. Every refusal, the view's included, is
+    GraphQL-shaped JSON with `extensions.code`. A websocket counts
     against the per-IP limit when it connects; the view authenticates it and counts its
     connection and each of its operations against the per-principal limit."""
 
@@ -120,6 +196,9 @@ class GraphQLEndpoint:
             return
         try:
             await self.limits.ip(address)
+            if scope["method"] not in ("GET", "POST"):
+                await _METHOD_NOT_ALLOWED(scope, receive, send)
+                return
             body = await self._body(scope, receive)
             headers = Headers(scope=scope)
             if not _opens_graphiql(scope):
@@ -131,6 +210,10 @@ class GraphQLEndpoint:
         except FlowSyncError as exc:
             await _error_response(exc)(scope, receive, send)
             return
+        malformed = _malformed(scope, headers, body)
+        if malformed is not None:
+            await malformed(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -140,7 +223,12 @@ class GraphQLEndpoint:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.view(scope, replay, send)
+        # As the view's own ASGI entry, but its refusals answer JSON, not text.
+        try:
+            response = await self.view.run(Request(scope, replay))
+        except HTTPException as exc:
+            response = _refusal(exc)
+        await response(scope, replay, send)
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         too_large = PayloadTooLarge(f"The request body is over the limit of {self.max_body} bytes.")
@@ -182,7 +270,8 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
                 await live.stop()
 
     routes: list[BaseRoute] = [
-        Route("/graphql", endpoint, methods=["GET", "POST"]),
+        # Every method reaches the guard, which answers 405 in JSON to all but GET, POST.
+        Route("/graphql", endpoint),
         WebSocketRoute("/graphql", endpoint),
     ]
     if services.settings.graphiql:  # the files of GraphiQL's page
