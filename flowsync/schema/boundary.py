@@ -61,7 +61,8 @@ class InputBoundary(SchemaExtension):
             path = variable
             context.pre_execution_errors = [_error(f"The variable {path} {_NUL}.", path, None)]
             return
-        fault = self._literal_fault(context.query or "", document)
+        query = context.query
+        fault = self._literal_fault(query, document) if query else literal_fault(document)
         if fault is not None:
             path, what, node = fault
             context.pre_execution_errors = [_error(f"The argument {path} {what}.", path, node)]
