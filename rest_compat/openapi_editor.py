@@ -1,5 +1,5 @@
 """The OpenAPI document's part for what the visual editor asks of the server: node types,
-the expression check, and a workflow's versions (merged into
+the expression check, a definition's validation, and a workflow's versions (merged into
 `rest_compat.openapi.document()`)."""
 
 from __future__ import annotations
@@ -83,6 +83,23 @@ SCHEMAS: Json = {
             },
         }
     ),
+    "ValidateWorkflow": obj({"definition": {"description": "A workflow graph to check."}}),
+    "ValidationResult": obj(
+        {
+            "valid": _BOOL,
+            "problems": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "path": STRING,
+                        "message": STRING,
+                        "nodeId": nullable(STRING),
+                        "edge": nullable(INT),
+                    }
+                ),
+            },
+        }
+    ),
     "WorkflowVersionSummary": obj(
         {
             "id": STRING,
@@ -135,6 +152,16 @@ PATHS: Json = {
             [400, *_AUTHED, 413], tag="editor", body="CheckExpression",
             description="Nothing is evaluated. A template string reports its first bad "
             "placeholder.",
+        ),
+    },
+    "/api/workflows/validate": {
+        "post": _operation(
+            "validateWorkflow", "Check a definition as a save would, storing nothing",
+            {"200": _json("Whether it is valid; every problem with its JSON path.",
+                          "ValidationResult")},
+            [400, *_AUTHED, 413], tag="workflows", body="ValidateWorkflow",
+            description="As GraphQL's `validateWorkflow`: an invalid definition is a 200 "
+            "with `valid: false`, not a 422.",
         ),
     },
     "/api/workflows/{id}/versions": {

@@ -1,6 +1,7 @@
 """`/api/workflows`: list, create, read, update (a new definition is a new version),
-delete; and a workflow's versions (`/versions`: newest first, without their definitions;
-`/versions/{version}`: one with its definition)."""
+delete; a workflow's versions (`/versions`: newest first, without their definitions;
+`/versions/{version}`: one with its definition); and `/api/workflows/validate`, which
+checks a definition as a save would and stores nothing (GraphQL's `validateWorkflow`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flowsync.db.models import WorkflowVersion
-from flowsync.errors import InvalidInput, NotFound, Problem
-from flowsync.services.workflows import WorkflowUpdate
+from flowsync.errors import FlowSyncError, InvalidInput, NotFound, Problem
+from flowsync.services.workflows import WorkflowService, WorkflowUpdate
 from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
@@ -50,6 +51,12 @@ class UpdateWorkflow(Body):
     max_concurrency: JsonInt | None = None
     expected_version: JsonInt | None = None
     version_message: str | None = None
+
+
+class ValidateWorkflow(Body):
+    """`POST /api/workflows/validate`."""
+
+    definition: Any = Field(...)
 
 
 def version(row: WorkflowVersion, *, definition: bool) -> dict[str, Any]:
@@ -144,6 +151,20 @@ async def get_version(request: Request) -> Response:
     return json_response(version(row, definition=True))
 
 
+async def validate_workflow(request: Request) -> Response:
+    await authenticate(request)
+    body = await json_body(request, ValidateWorkflow)
+    try:
+        WorkflowService.validate(body.definition)
+    except FlowSyncError as exc:
+        problems = [
+            {"path": p.path, "message": p.message, "nodeId": p.node_id, "edge": p.edge}
+            for p in exc.details
+        ] or [{"path": "$.definition", "message": exc.message, "nodeId": None, "edge": None}]
+        return json_response({"valid": False, "problems": problems})
+    return json_response({"valid": True, "problems": []})
+
+
 async def delete_workflow(request: Request) -> Response:
     principal = await authenticate(request)
     await services(request).workflows.delete(principal, path_id(request))
@@ -158,6 +179,8 @@ def routes() -> list[ApiRoute]:
             {"GET": list_workflows, "POST": create_workflow},
             name="workflows",
         ),
+        # /api/workflows/{id} takes no POST: a POST to /validate is always this route's.
+        ApiRoute("/api/workflows/validate", {"POST": validate_workflow}, name="validate_workflow"),
         ApiRoute(
             "/api/workflows/{id}",
             {"GET": get_workflow, "PUT": update_workflow, "DELETE": delete_workflow},

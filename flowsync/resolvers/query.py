@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import strawberry
-from sqlalchemy import text
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -28,6 +27,7 @@ from flowsync.schema.types import (
 )
 from flowsync.services.expression_check import check_expression as check
 from flowsync.services.node_types import node_types as all_node_types
+from flowsync.services.observability import ObservabilityService
 from flowsync.services.pagination import Page
 from flowsync.services.workflows import WorkflowService
 
@@ -159,17 +159,17 @@ def check_expression(info: Ctx, expression: str, kind: ExpressionKind) -> Expres
 
 
 async def health(info: Ctx) -> Health:
-    """Whether this API process can serve."""
+    """Whether this API process can serve: the same check as REST's readiness probe
+    (the database within two seconds, its schema at the migrations' head) and the
+    live-event listener."""
     info.context.require_credential()
-    services = info.context.services
-    try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # health reports failures; it never raises
-        log.warning("health: database unreachable: %s", exc)
-        database = "unreachable"
     live = info.context.live
-    listener = "ok" if live is not None and live.backend.connected else "disconnected"
-    status = "ok" if database == "ok" and listener == "ok" else "degraded"
-    return Health(status=status, database=database, events_listener=listener)
+    report = await ObservabilityService.of(info.context.services).health(
+        live.backend.connected if live is not None else None
+    )
+    listener = "ok" if report.listener == "ok" else "disconnected"
+    status = "ok" if report.ready and listener == "ok" else "degraded"
+    return Health(
+        status=status, database=report.database, events_listener=listener,
+        ready=report.ready, migrations=report.migrations,
+    )  # fmt: skip

@@ -531,8 +531,14 @@ class ExpressionCheck:
 
 @strawberry.type
 class Health:
-    """Whether this API process can serve: its database and its event listener."""
+    """Whether this API process can serve: its database and its event listener.
+    `status` is "ok" when it is `ready` and its listener connected, else "degraded".
+    REST's `/api/health` reports the same check."""
 
     status: str
-    database: str
-    events_listener: str
+    database: str = strawberry.field(description='"ok", or "unreachable".')
+    events_listener: str = strawberry.field(description='"ok", or "disconnected".')
+    ready: bool = strawberry.field(
+        description="The database answers and its schema is at the migrations' head."
+    )
+    migrations: str = strawberry.field(description='"ok", "at <revision>" or "not migrated".')

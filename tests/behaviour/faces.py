@@ -163,6 +163,10 @@ class Face(abc.ABC):
     ) -> dict[str, Any]: ...
 
     @abc.abstractmethod
+    async def validate_workflow(self, definition: Any) -> dict[str, Any]:
+        """`{valid, problems: [{path, message, nodeId, edge}]}`."""
+
+    @abc.abstractmethod
     async def metrics_snapshot(self, window: int | None = None) -> dict[str, Any]: ...
 
     @abc.abstractmethod
@@ -318,6 +322,11 @@ class RestFace(Face):
         params = {"windowSeconds": window, "bucketSeconds": bucket}
         given = {k: v for k, v in params.items() if v is not None}
         reply = await self.http.get("/api/observability/metrics/series", params=given)
+        found: dict[str, Any] = self._check(reply, 200)
+        return found
+
+    async def validate_workflow(self, definition: Any) -> dict[str, Any]:
+        reply = await self.http.post("/api/workflows/validate", json={"definition": definition})
         found: dict[str, Any] = self._check(reply, 200)
         return found
 
@@ -597,6 +606,15 @@ class GraphQLFace(Face):
             b=bucket,
         )
         found: dict[str, Any] = data["metricsSeries"]
+        return found
+
+    async def validate_workflow(self, definition: Any) -> dict[str, Any]:
+        data = await self._run(
+            "query($d: JSON!) { validateWorkflow(definition: $d) { valid"
+            " problems { path message nodeId edge } } }",
+            d=definition,
+        )
+        found: dict[str, Any] = data["validateWorkflow"]
         return found
 
     async def metrics_snapshot(self, window: int | None = None) -> dict[str, Any]:

@@ -393,3 +393,21 @@ async def test_the_scheduler_status_is_the_same_through_both_faces(server: Serve
         assert (firing["triggerId"], firing["workflowId"]) == (str(made.trigger.id), wf["id"])
         assert firing["executionId"] is not None
     assert (via_rest["enabledTriggers"], via_rest["running"]) == (1, 1)
+
+
+async def test_a_definition_is_validated_alike_through_both_faces(server: Server) -> None:
+    owner = await server.owner()
+    rest, graphql = RestFace(owner.http), GraphQLFace(owner.http)
+    assert await rest.validate_workflow(chain(2)) == {"valid": True, "problems": []}
+    via_rest = await rest.validate_workflow(BROKEN)
+    assert via_rest == await graphql.validate_workflow(BROKEN)
+    assert via_rest["valid"] is False
+    assert {p["path"].split(".")[2].split("[")[0] for p in via_rest["problems"]} == {
+        "nodes", "edges",
+    }  # fmt: skip
+    assert any(p["edge"] == 1 for p in via_rest["problems"])
+    for nonsense in (5, "x", {"nodes": "no"}, []):
+        assert await rest.validate_workflow(nonsense) == await graphql.validate_workflow(nonsense)
+    assert (await owner.http.post("/api/workflows/validate", json={})).status_code == 400
+    assert (await server.client().post("/api/workflows/validate", json={})).status_code == 401
+    assert (await rest.list_workflows(10)).ids == []  # nothing stored
