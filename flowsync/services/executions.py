@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 from sqlalchemy import and_, func, or_, select
@@ -65,6 +66,25 @@ _STEP_ORDER = (
 
 
 @dataclass(frozen=True, slots=True)
+class _Count:
+    """Due jobs counted with every start held back, the newest job id handed out then,
+    and when (monotonic seconds)."""
+
+    due: int
+    newest_id: int
+    at: float
+
+
+class _OverLimit(Exception):
+    """A start's admission found more jobs due before it than the limit, by a count
+    taken at `counted_at`; a newer count may admit it."""
+
+    def __init__(self, counted_at: float):
+        super().__init__()
+        self.counted_at = counted_at
+
+
+@dataclass(frozen=True, slots=True)
 class Started:
     """The result of a start: the execution, and whether this call created it."""
 
@@ -88,8 +108,8 @@ class ExecutionService:
         self._pool = pool
         self._orchestrator = orchestrator
         self._max_depth = max_queue_depth
-        self._depth = 0
-        self._depth_at = -1e9
+        self._count: _Count | None = None
+        self._counting = asyncio.Lock()
         self._depth_ttl = depth_ttl
 
     async def start(
@@ -114,11 +134,17 @@ class ExecutionService:
             if existing is not None:
                 return Started(await self.get(principal, existing), False)
         await self.check_backpressure()
-        async with self._pool.acquire() as conn, conn.transaction():
-            execution_id, created = await self._start_in(
-                conn, principal, wid, input, idempotency_key=idempotency_key,
-                trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
-            )  # fmt: skip
+        for last in (False, True):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    execution_id, created = await self._start_in(
+                        conn, principal, wid, input, idempotency_key=idempotency_key,
+                        trigger_id=trigger_id, trigger_type=trigger_type,
+                        trigger_data=trigger_data, admit=True,
+                    )  # fmt: skip
+                break
+            except _OverLimit as over:
+                await self._recount(over, last)
         if created:
             metrics.EXECUTIONS_STARTED.inc()
         return Started(await self.get(principal, execution_id), created)
@@ -134,17 +160,26 @@ class ExecutionService:
         trigger_id: uuid.UUID | None = None,
         trigger_type: str = "MANUAL",
         trigger_data: dict[str, Any] | None = None,
+        backpressure: bool = False,
     ) -> tuple[uuid.UUID, bool]:
         """`start` inside the caller's open transaction on `conn` (a cron firing commits
         its firing row and its execution together): the same checks, locks and audit
         entry, committed or rolled back with the caller's work. Returns (execution id,
-        created). Unlike `start` it applies no backpressure (the caller decides), and it
-        counts the start in the metrics when called, not on commit."""
+        created). It applies backpressure only when asked (call `check_backpressure`
+        first, before the transaction): a start over the limit raises Backpressure,
+        and the caller's transaction must then roll back. It counts the start in the
+        metrics when called, not on commit."""
         wid, input = _checked_start(workflow_id, input, idempotency_key)
-        execution_id, created = await self._start_in(
-            conn, principal, wid, input, idempotency_key=idempotency_key,
-            trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
-        )  # fmt: skip
+        try:
+            execution_id, created = await self._start_in(
+                conn, principal, wid, input, idempotency_key=idempotency_key,
+                trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
+                admit=backpressure,
+            )  # fmt: skip
+        except _OverLimit:
+            # No count inside a transaction that holds the admission lock shared: the
+            # count would wait for this very transaction.
+            self._refuse()
         if created:
             metrics.EXECUTIONS_STARTED.inc()
         return execution_id, created
@@ -160,9 +195,13 @@ class ExecutionService:
         trigger_id: uuid.UUID | None,
         trigger_type: str,
         trigger_data: dict[str, Any] | None,
+        admit: bool = False,
     ) -> tuple[uuid.UUID, bool]:
+        # Every start holds the admission lock shared until it commits, so that a count
+        # of the due jobs sees all of its jobs or none (see _admit).
         row = await conn.fetchrow(
-            """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id
+            """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
+                      pg_advisory_xact_lock_shared(1181511543, 1)
                  FROM workflows w
                  JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
                 WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL""",
@@ -189,6 +228,8 @@ class ExecutionService:
             trigger_data=trigger_data,
             run_now=run_now,
         )
+        if created and admit:
+            await self._admit(conn, execution_id)
         if created:
             await audit.record_in(
                 conn, principal, "execution.started", "execution", execution_id,
@@ -197,23 +238,62 @@ class ExecutionService:
         return execution_id, created
 
     async def check_backpressure(self) -> None:
-        """Refuse new executions while more jobs are due than the queue may hold. The
-        depth is measured at most once a second per process, and costs at most a
-        bounded index scan."""
-        now = time.monotonic()
-        if now - self._depth_at >= self._depth_ttl:
-            self._depth = int(
-                await self._pool.fetchval(QUERIES["queue_depth_bounded"], self._max_depth + 1)
-            )
-            self._depth_at = now
-            metrics.QUEUE_DEPTH.set(self._depth)
-        if self._depth > self._max_depth:
-            metrics.BACKPRESSURE_REFUSALS.inc()
-            raise Backpressure(
-                f"The queue holds more than {self._max_depth} due jobs; "
-                "new executions are refused for now. Retry shortly.",
-                retry_after=5,
-            )
+        """Refuse at once while the last count of due jobs (at most `depth_ttl` old) is
+        over the limit: a start that would be refused does no work. The exact check is
+        made as each start queues its jobs (see `_admit`)."""
+        count = await self._counted(time.monotonic() - self._depth_ttl)
+        if count.due > self._max_depth:
+            self._refuse()
+
+    async def _admit(self, conn: Connection, execution_id: uuid.UUID) -> None:
+        """Inside a start's transaction, once its jobs are queued (holding the admission
+        lock shared): refuse it if more jobs were due before it than the limit. Counted:
+        the due jobs at the last count, plus every job queued since with an id below this
+        start's newest, claimed or not (jobs leave the queue uncounted until the next
+        count). So concurrent starts are admitted in the order of their jobs' ids, and
+        none passes the limit with another: the due jobs a start finds before it never
+        exceed the limit. Jobs that steps (not starts) were queueing while a count ran,
+        and timers and retries that fell due since it, wait for the next count."""
+        count = self._count
+        assert count is not None  # check_backpressure ran first
+        position = int(await conn.fetchval(QUERIES["admission_position"], execution_id))
+        if count.due + max(position - count.newest_id, 0) > self._max_depth:
+            raise _OverLimit(count.at)
+
+    async def _recount(self, over: _OverLimit, last: bool) -> None:
+        """A start was over the limit by the count it used: refuse it, or (the first
+        time) count again, newer than that one, and refuse if that is over."""
+        if last:
+            self._refuse()
+        count = await self._counted(over.counted_at)
+        if count.due > self._max_depth:
+            self._refuse()
+
+    async def _counted(self, newer_than: float) -> _Count:
+        """A count taken after `newer_than` (monotonic): the last one, or a new one.
+        Callers in this process wait for one count, never count together. A count holds
+        the admission lock exclusively: it waits for the starts in progress to commit
+        (and new ones wait for it), so each start's jobs are either counted or newer
+        than `newest_id`. Never called inside a transaction holding that lock."""
+        async with self._counting:
+            count = self._count
+            if count is not None and count.at > newer_than:
+                return count
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(QUERIES["admission_exclusive"])
+                newest = int(await conn.fetchval(QUERIES["newest_job_id"]))
+                due = int(await conn.fetchval(QUERIES["queue_depth_bounded"], self._max_depth + 1))
+            self._count = _Count(due, newest, time.monotonic())
+            metrics.QUEUE_DEPTH.set(due)
+            return self._count
+
+    def _refuse(self) -> NoReturn:
+        metrics.BACKPRESSURE_REFUSALS.inc()
+        raise Backpressure(
+            f"The queue holds more than {self._max_depth} due jobs; "
+            "new executions are refused for now. Retry shortly.",
+            retry_after=5,
+        )
 
     async def retry(
         self, principal: Principal, execution_id: object, *, idempotency_key: str | None = None
@@ -223,11 +303,19 @@ class ExecutionService:
         eid = parse_id(execution_id, "execution")
         await self.get(principal, eid)  # owner check: another owner's is not found
         await self.check_backpressure()
-        async with self._pool.acquire() as conn, conn.transaction():
-            new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
-            await audit.record_in(
-                conn, principal, "execution.retried", "execution", new_id, {"retryOf": str(eid)}
-            )
+        for last in (False, True):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await conn.execute(QUERIES["admission_share"])
+                    new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
+                    await self._admit(conn, new_id)
+                    await audit.record_in(
+                        conn, principal, "execution.retried", "execution", new_id,
+                        {"retryOf": str(eid)},
+                    )  # fmt: skip
+                break
+            except _OverLimit as over:
+                await self._recount(over, last)
         return Started(await self.get(principal, new_id), True)
 
     async def cancel(self, principal: Principal, execution_id: object) -> Execution:

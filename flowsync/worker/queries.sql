@@ -563,6 +563,32 @@ SELECT count(*) FROM (
     SELECT 1 FROM jobs WHERE lease_token IS NULL AND run_at <= now() LIMIT $1
 ) due;
 
+-- Admission (backpressure), exact for starts. Every start holds the admission lock
+-- (advisory, keys 'Flow' and 1) shared, from before it queues its jobs until it
+-- commits; a count of the due jobs holds it exclusively, so that no start is half done
+-- while it counts. Job ids are handed out in order (jobs_id_seq caches one value), so
+-- the jobs queued since a count are those with a newer id, and a start counts as queued
+-- before it every other job with an id below its own newest: due jobs before a start
+-- <= counted + (its position - the newest id when counted). See ExecutionService._admit.
+
+-- name: admission_share
+SELECT pg_advisory_xact_lock_shared(1181511543, 1);
+
+-- name: admission_exclusive
+SELECT pg_advisory_xact_lock(1181511543, 1);
+
+-- name: newest_job_id
+-- The newest job id handed out (0: none yet), whether or not its transaction committed.
+SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('jobs', 'id')::regclass), 0);
+
+-- name: admission_position
+-- Where execution $1's start stands among queued jobs: the jobs with an id up to its
+-- newest, less its own (two starts' ids may interleave: each counts the other's jobs
+-- below its newest id); when it queued none (PENDING), every id handed out.
+SELECT coalesce(max(id) - count(*),
+                pg_sequence_last_value(pg_get_serial_sequence('jobs', 'id')::regclass), 0)
+  FROM jobs WHERE execution_id = $1;
+
 -- name: lock_workflow_limit
 -- A workflow's concurrency limit and its running executions, with the workflow locked so
 -- that starts and promotions of one workflow take turns.
