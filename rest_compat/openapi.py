@@ -264,7 +264,25 @@ SCHEMAS: Json = {
         },
         [],
     ),
-    "WebhookAccepted": obj({"executionId": STRING}),
+    "WebhookAccepted": obj(
+        {
+            "executionId": STRING,
+            "status": {
+                "type": "string",
+                "enum": ["PENDING", "RUNNING"],
+                "description": "A synchronous trigger's run, still going at its bound.",
+            },
+        },
+        ["executionId"],
+    ),
+    "WebhookEnded": obj(
+        {
+            "executionId": STRING,
+            "status": {"type": "string", "enum": ["COMPLETED", "FAILED", "CANCELLED"]},
+            "error": obj({"nodeId": STRING, "message": STRING, "code": STRING}, ["message"]),
+        },
+        ["executionId", "status"],
+    ),
     "Queue": obj(
         {
             "queued": INT,
@@ -635,17 +653,31 @@ def _paths() -> Json:
                 "receiveWebhook", "Webhook ingress: start the trigger's workflow",
                 {
                     "202": _json("Accepted: the run started (or was started before, for a "
-                                 "repeated Idempotency-Key).", "WebhookAccepted"),
+                                 "repeated Idempotency-Key); a synchronous trigger's run "
+                                 "still going at its bound adds its status.",
+                                 "WebhookAccepted"),
+                    "502": _json("A synchronous trigger's run failed before reaching a "
+                                 "webhook_response: its error (node, message, code).",
+                                 "WebhookEnded"),
+                    "409": {
+                        "description": "The signature was accepted before (Error, "
+                        "webhook_replayed), or a synchronous trigger's run was cancelled "
+                        "(WebhookEnded).",
+                        "content": {"application/json": {"schema": {
+                            "oneOf": [ref("Error"), ref("WebhookEnded")]}}},
+                    },
                     "default": {
                         "description": "A synchronous trigger's reply: the status, headers "
                         "(those a reply may carry: see docs/workflow-definition.md) and body of "
-                        "the workflow's webhook_response step. Every reply of this route "
+                        "the workflow's webhook_response step; a run that ended without one "
+                        "answers WebhookEnded, 200 when it completed, 409 when it was "
+                        "cancelled. Every reply of this route "
                         "carries X-Content-Type-Options: nosniff and Content-Security-Policy: "
                         "sandbox; default-src 'none'.",
                         "content": {"*/*": {"schema": ANY}},
                     },
                 },
-                [400, 401, 404, 409, 413, 429, 503], tag="webhooks", public=True,
+                [400, 401, 404, 413, 429, 503], tag="webhooks", public=True,
                 params=[
                     {"name": "X-FlowSync-Signature", "in": "header", "required": False,
                      "schema": STRING,

@@ -5,11 +5,14 @@ refused without being buffered whole), the headers and the raw query string (a v
 signature signs it as sent) go to WebhookService,
 which applies every rule; this module only turns its result into a reply:
 
-- 202 `{"executionId": ...}` when the run was accepted (asynchronous triggers, or a
-  synchronous one past its bound);
-- the workflow's `webhook_response` (status, headers, body) for synchronous triggers.
+- 202 `{"executionId": ...}` when the run was accepted (asynchronous triggers; a
+  synchronous one past its bound adds the run's `status`);
+- the workflow's `webhook_response` (status, headers, body) for synchronous triggers;
+- for a synchronous run that ended without one: 200 `{"executionId", "status":
+  "COMPLETED"}`, 502 `{..., "status": "FAILED", "error"}`, 409 `{..., "status":
+  "CANCELLED", "error"}` (see `flowsync.services.webhooks`).
 
-Either reply carries `X-FlowSync-Execution-Id`; a redelivery (a repeated
+Every such reply carries `X-FlowSync-Execution-Id`; a redelivery (a repeated
 `Idempotency-Key`) also `Idempotent-Replayed: true`. Every reply of the route, errors and
 405s included, carries `X-Content-Type-Options: nosniff` and `Content-Security-Policy:
 sandbox; default-src 'none'` (`reply_headers.GUARD_HEADERS`): a workflow's reply is

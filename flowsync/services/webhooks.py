@@ -30,10 +30,14 @@ rule lives here, in this order:
    lower-cased; Authorization, Proxy-Authorization, Cookie and the signature are never
    passed. An `Idempotency-Key` header dedupes deliveries: a redelivery with the same
    key returns the first run and starts nothing.
-6. Asynchronous triggers answer 202 with the execution's id at once. Synchronous ones wait
-   up to `syncTimeoutSeconds` for the run's first completed `webhook_response` step and
-   answer with its `status`, `headers` and `body`; when the bound passes, or the run can no
-   longer reach such a step (it ended, or every such step was skipped), 202 with the id.
+6. Asynchronous triggers answer 202 `{"executionId"}` at once. Synchronous ones wait up
+   to `syncTimeoutSeconds` for the run's first completed `webhook_response` step and
+   answer with its `status`, `headers` and `body`. A run that ends without reaching one
+   (it has none, every one was skipped, or it failed first) answers by its status, with
+   `{"executionId", "status"}`: 200 COMPLETED; 502 FAILED, adding `error` (the failed
+   node's `nodeId`, `message` and `code`; a downstream reply's body never); 409
+   CANCELLED, adding `error.message`. A run still going when the bound passes answers
+   202 `{"executionId", "status"}` (PENDING or RUNNING): read the run to learn its end.
    The reply's headers are those `engine.reply_headers` allows: validation refuses the
    others when the workflow is saved, and what a template renders at run time that
    breaks the rules (a forbidden name, a line break, an active Content-Type) is dropped
@@ -106,26 +110,29 @@ _PURGE_SQL = "DELETE FROM webhook_signatures WHERE expires_at < $1"
 PURGE_SECONDS = 60.0
 # The most headers a v2 signature may name.
 MAX_SIGNED_HEADERS = 32
-# The run's state for a synchronous reply: its status, the output of its first completed
-# webhook_response step, and how many such steps may still complete.
+# The run's state for a synchronous reply: its status and error, and the output of its
+# first completed webhook_response step.
 _REPLY_SQL = """
-SELECT e.status,
+SELECT e.status, e.error,
        (SELECT s.output FROM step_executions s
          WHERE s.execution_id = e.id AND s.node_type = 'webhook_response'
            AND s.status = 'COMPLETED'
-         ORDER BY s.finished_at LIMIT 1) AS response,
-       (SELECT count(*) FROM step_executions s
-         WHERE s.execution_id = e.id AND s.node_type = 'webhook_response'
-           AND s.status IN ('PENDING', 'QUEUED', 'RUNNING', 'WAITING')) AS open
+         ORDER BY s.finished_at LIMIT 1) AS response
   FROM executions e
  WHERE e.id = $1
 """
+# A synchronous reply for a run that ended without a webhook_response: by its status.
+ENDED_STATUS = {"COMPLETED": 200, "FAILED": 502, "CANCELLED": 409}
+# What of a run's error a synchronous reply passes on (never a downstream reply's body).
+_ERROR_KEYS = ("nodeId", "message", "code")
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookResult:
-    """What to answer a delivery with. `status` 202: the run was accepted (`body` is
-    `{"executionId": ...}`); otherwise the workflow's `webhook_response` (`responded`).
+    """What to answer a delivery with: 202, the run was accepted (`body` is
+    `{"executionId": ...}`, with its `status` after a synchronous wait); 200, 502 or 409
+    for a synchronous run that ended without a `webhook_response` (see the module's
+    docstring); otherwise the workflow's `webhook_response` (`responded`).
     `body` is any JSON value; a string with no Content-Type header is meant as text.
     `created` is False when the Idempotency-Key was seen before (no new run)."""
 
@@ -333,13 +340,15 @@ class WebhookService:
         delay = _POLL_FIRST
         while True:
             row = await self._pool.fetchrow(_REPLY_SQL, execution_id)
-            if row is not None and row["response"] is not None:
-                return _responded(execution_id, created, row["response"])
-            if row is None or row["open"] == 0 or row["status"] not in ("PENDING", "RUNNING"):
+            if row is None:  # deleted with its workflow meanwhile: nothing more to say
                 return _accepted(execution_id, created)
+            if row["response"] is not None:
+                return _responded(execution_id, created, row["response"])
+            if row["status"] in ENDED_STATUS:
+                return _ended(execution_id, created, row["status"], row["error"])
             left = deadline - loop.time()
             if left <= 0:
-                return _accepted(execution_id, created)
+                return _accepted(execution_id, created, row["status"])
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, _POLL_MAX)
 
@@ -429,8 +438,22 @@ def parse_body(raw: bytes, content_type: str | None) -> Any:
     return text
 
 
-def _accepted(execution_id: uuid.UUID, created: bool) -> WebhookResult:
-    return WebhookResult(202, execution_id, created, {"executionId": str(execution_id)})
+def _accepted(execution_id: uuid.UUID, created: bool, status: str | None = None) -> WebhookResult:
+    """202: the run was accepted (with its status when a synchronous wait ran out)."""
+    body: dict[str, Any] = {"executionId": str(execution_id)}
+    if status is not None:
+        body["status"] = status
+    return WebhookResult(202, execution_id, created, body)
+
+
+def _ended(execution_id: uuid.UUID, created: bool, status: str, error: Any) -> WebhookResult:
+    """A synchronous reply for a run that ended without reaching a webhook_response:
+    200 COMPLETED, 502 FAILED, 409 CANCELLED, with the run's id and status, and for a
+    failure its error's node, message and code (not a downstream reply's body)."""
+    body: dict[str, Any] = {"executionId": str(execution_id), "status": status}
+    if status != "COMPLETED" and isinstance(error, dict):
+        body["error"] = {k: error[k] for k in _ERROR_KEYS if error.get(k) is not None}
+    return WebhookResult(ENDED_STATUS[status], execution_id, created, body)
 
 
 def _responded(execution_id: uuid.UUID, created: bool, output: Any) -> WebhookResult:

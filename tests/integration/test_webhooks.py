@@ -323,20 +323,25 @@ async def test_a_sync_webhook_past_its_bound_answers_202_with_the_id(running: En
     result = await deliver(running, trigger, body, signed(secret, body))
     elapsed = time.monotonic() - started
     assert result.status == 202 and not result.responded
-    assert result.body == {"executionId": str(result.execution_id)}
+    assert result.body == {"executionId": str(result.execution_id), "status": "RUNNING"}
     assert 0.3 <= elapsed < 1.2
     assert (await running.wait(result.execution_id)).status == "COMPLETED"
 
 
-async def test_a_sync_webhook_without_a_response_node_answers_at_once(env: Env) -> None:
-    # No worker runs: the run cannot reach a webhook_response it does not have anyway.
-    trigger, secret = await webhook(env, chain(2), mode="sync", syncTimeoutSeconds=5)
+async def test_a_sync_webhook_without_a_response_node_waits_for_the_run_to_end(
+    env: Env,
+) -> None:
+    # No worker runs: the run does not end, so the reply is 202 at the bound.
+    trigger, secret = await webhook(env, chain(2), mode="sync", syncTimeoutSeconds=0.5)
     started = time.monotonic()
     result = await deliver(env, trigger, b"{}", signed(secret, b"{}"))
-    assert result.status == 202 and time.monotonic() - started < 1.0
+    assert (result.status, result.body["status"]) == (202, "RUNNING")
+    assert time.monotonic() - started >= 0.5
 
 
-async def test_a_sync_webhook_whose_response_is_skipped_answers_202(running: Env) -> None:
+async def test_a_sync_webhook_whose_response_is_skipped_answers_by_the_run_s_end(
+    running: Env,
+) -> None:
     branching = {
         "nodes": [
             *REPLY["nodes"],
@@ -355,7 +360,8 @@ async def test_a_sync_webhook_whose_response_is_skipped_answers_202(running: Env
     started = time.monotonic()
     no = b'{"ok": false, "order": 1}'
     result = await deliver(running, trigger, no, signed(secret, no))
-    assert result.status == 202 and time.monotonic() - started < 5
+    assert result.status == 200 and time.monotonic() - started < 5
+    assert result.body == {"executionId": str(result.execution_id), "status": "COMPLETED"}
     yes = b'{"ok": true, "order": 2}'
     assert (await deliver(running, trigger, yes, signed(secret, yes))).status == 201
 
