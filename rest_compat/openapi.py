@@ -247,9 +247,11 @@ SCHEMAS: Json = {
                 "type": "string",
             },
             "config": {
-                "description": "CRON: {expression, timezone?, misfire?: {policy, maxCatchUp?}}; "
-                "WEBHOOK: {requireSignature?, mode?: async|sync, syncTimeoutSeconds?, "
-                "maxBodyBytes?}; MANUAL: none.",
+                "description": "CRON: {expression, timezone?, misfire?: {policy, maxCatchUp?}, "
+                "input?}; WEBHOOK: {requireSignature?, mode?: async|sync, syncTimeoutSeconds?, "
+                "maxBodyBytes?, input?}; MANUAL: none. `input` is the template of the runs' "
+                "input over `trigger` (default: a webhook's body, a cron's {}); see the "
+                "README's Triggers.",
             },
             "enabled": {"type": "boolean"},
         },

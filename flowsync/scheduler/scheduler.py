@@ -38,6 +38,7 @@ from flowsync.eventloop import wait_set
 from flowsync.scheduler.cron import due_firings, schedule_from_config
 from flowsync.services.executions import ExecutionService
 from flowsync.services.principal import Principal
+from flowsync.services.trigger_input import render_input
 from flowsync.worker.queue import Connection, init_connection
 
 log = logging.getLogger("flowsync.scheduler")
@@ -262,11 +263,12 @@ class Scheduler:
                     if await conn.fetchval(QUERIES["insert_firing"], trigger_id, at) is None:
                         continue  # another scheduler fired this time
                     scheduled = iso(at)
+                    data = {"type": "CRON", "scheduledAt": scheduled}
                     execution_id, _created = await self.executions.start_in(
-                        conn, principal, row["workflow_id"], {},
+                        conn, principal, row["workflow_id"],
+                        render_input(row["config"] or {}, data, {}),
                         idempotency_key=f"cron:{trigger_id}:{scheduled}",
-                        trigger_id=trigger_id, trigger_type="CRON",
-                        trigger_data={"type": "CRON", "scheduledAt": scheduled},
+                        trigger_id=trigger_id, trigger_type="CRON", trigger_data=data,
                     )  # fmt: skip
                     await conn.execute(
                         QUERIES["set_firing_execution"], trigger_id, at, execution_id

@@ -40,6 +40,7 @@ from flowsync.services import audit
 from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
+from flowsync.services.trigger_input import check_input
 
 __all__ = [
     "TRIGGER_TYPES",
@@ -79,21 +80,24 @@ class MisfireConfig(_Config):
 
 
 class CronConfig(_Config):
-    """A CRON trigger's config: `expression`, `timezone` (IANA, default UTC), `misfire`."""
+    """A CRON trigger's config: `expression`, `timezone` (IANA, default UTC), `misfire`,
+    and `input`, the template of its runs' input (default `{}`: see trigger_input)."""
 
     expression: str
     timezone: str = "UTC"
     misfire: MisfireConfig = Field(default_factory=MisfireConfig)
+    input: Any = None
 
 
 class WebhookConfig(_Config):
     """A WEBHOOK trigger's config. `maxBodyBytes` defaults to (and may not exceed) the
-    server's `max_body_bytes`."""
+    server's `max_body_bytes`; `input`, the template of its runs' input, to the body."""
 
     require_signature: bool = True
     mode: Literal["async", "sync"] = "async"
     sync_timeout_seconds: float = Field(10.0, gt=0, le=MAX_SYNC_TIMEOUT_SECONDS)
     max_body_bytes: int | None = Field(None, ge=1)
+    input: Any = None
 
 
 class _ManualConfig(_Config):
@@ -178,8 +182,13 @@ def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[
         problems.append(
             Problem("$.config.maxBodyBytes", f"must be at most {max_body_bytes} (the server's)")
         )
+    if isinstance(model, CronConfig | WebhookConfig) and model.input is not None:
+        problems.extend(check_input(kind, model.input))
     if problems or model is None:
         raise TriggerInvalid(f"The {kind} trigger's config is not valid.", problems)
+    # `input` is kept only when given: left out, the type's default applies.
+    template = getattr(model, "input", None)
+    given = {} if template is None else {"input": template}
     if isinstance(model, CronConfig):
         misfire: dict[str, Any] = {"policy": model.misfire.policy}
         if model.misfire.policy == "catch_up":
@@ -188,6 +197,7 @@ def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[
             "expression": " ".join(model.expression.split()),
             "timezone": model.timezone.strip(),
             "misfire": misfire,
+            **given,
         }
     if isinstance(model, WebhookConfig):
         return {
@@ -195,6 +205,7 @@ def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[
             "mode": model.mode,
             "syncTimeoutSeconds": model.sync_timeout_seconds,
             "maxBodyBytes": model.max_body_bytes or max_body_bytes,
+            **given,
         }
     return {}
 

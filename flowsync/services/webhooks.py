@@ -23,7 +23,10 @@ rule lives here, in this order:
    into an object (a repeated field: a list of its values); anything else, or no
    Content-Type, is kept as text (UTF-8; other bytes: InvalidInput). An empty body is null.
 5. The run starts with the trigger data `{"type": "WEBHOOK", "headers", "query", "body"}`
-   and an empty input. A workflow reads only what the signature vouches for: with a v1
+   as `trigger`, and as `input` the trigger's `input` template rendered over it (see
+   `trigger_input`), by default the body (an empty body: `{}`). A template that fails on
+   this delivery refuses it (InvalidInput, 400) and starts nothing. A workflow reads only
+   what the signature vouches for: with a v1
    signature `headers` and `query` are empty; with v2 `query` is the signed query string
    and `headers` the headers named in `h` (with `content-type`). Unsigned deliveries
    (no `requireSignature`) pass every header and the query. Header names are
@@ -74,6 +77,7 @@ from flowsync.errors import (
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
 from flowsync.services.inputs import parse_id
 from flowsync.services.principal import Principal
+from flowsync.services.trigger_input import render_input
 from flowsync.services.triggers import WebhookConfig
 from flowsync.worker.queue import Connection
 
@@ -246,11 +250,13 @@ class WebhookService:
                      dict(parse_qsl(query, keep_blank_values=True)),
             "body": body,
         }  # fmt: skip
+        # The run's input: the trigger's template over this data, else the body.
+        input = render_input(row["config"] or {}, data, body)
         principal = Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}")
         scoped_key = None if key is None else idempotency_key(tid, key)
         if signature is None:
             started = await self._executions.start(
-                principal, row["workflow_id"], {}, idempotency_key=scoped_key,
+                principal, row["workflow_id"], input, idempotency_key=scoped_key,
                 trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
             )  # fmt: skip
             execution_id, created = started.execution.id, started.created
@@ -261,7 +267,7 @@ class WebhookService:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._remember(conn, tid, signature)
                 execution_id, created = await self._executions.start_in(
-                    conn, principal, row["workflow_id"], {}, idempotency_key=scoped_key,
+                    conn, principal, row["workflow_id"], input, idempotency_key=scoped_key,
                     trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
                 )  # fmt: skip
                 if created:

@@ -35,12 +35,14 @@ REPLY: dict[str, Any] = {
 }
 
 
-# A signature is accepted once: each delivery signed here gets a timestamp of its own.
+# A signature is accepted once: each delivery signed here gets a timestamp of its own,
+# later than the one before (a count going up as the clock does: never the same t twice
+# within 200 signatures, whichever second each is made in).
 _AGO = itertools.count(1)
 
 
 def signature(secret: str, body: bytes, skew: int | None = None) -> str:
-    stamp = int(time.time()) + (-(next(_AGO) % 200) if skew is None else skew)
+    stamp = int(time.time()) + (next(_AGO) % 200 - 200 if skew is None else skew)
     digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={stamp},v1={digest}"
 
