@@ -202,6 +202,12 @@ OPERATIONS: dict[str, Faces] = {
     ),
     # -- helpers that are no operation
     "triggers.webhook_url": neither("the rule behind TriggerService.webhook_url."),
+    "trigger_input.check_input": neither(
+        "part of saving a trigger (createTrigger, updateTrigger and their routes)."
+    ),
+    "trigger_input.render_input": neither(
+        "part of starting a run from a trigger (webhook deliveries, cron firings)."
+    ),
     "webhooks.sign": neither("what a sender computes (the README, tests)."),
     "webhooks.sign_v2": neither("what a sender computes (the README, tests)."),
     "webhooks.v2_message": neither("what a v2 signature signs (the README, tests)."),
