@@ -51,7 +51,8 @@ async def test_three_schedulers_fire_each_second_exactly_once_for_a_minute(
     doomed = workers(concurrency=4)
     survivor = workers(concurrency=4)
     dev = Process(
-        ["dev"],
+        # --verbose: dev's log lines (the scheduler's stop among them) on its output.
+        ["dev", "--verbose"],
         flowsync_env(db_url, port=_free_port(), dev_worker="false", data_dir=tmp_path),
         tmp_path / "dev.log",
     )
