@@ -126,7 +126,7 @@ export type UserErrorFieldsFragment =
 export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OverviewQuery = { metrics: unknown, health: { status: string, database: string, eventsListener: string }, queueStats: { queued: number, scheduled: number, running: number, deadLetters: number, globalDepth: number, maxDepth: number, sheddingLoad: boolean }, workers: Array<{ id: string, hostname: string, pid: number, concurrency: number, running: number, startedAt: string, lastHeartbeatAt: string, alive: boolean }>, series: { bucketSeconds: number, sampled: boolean, buckets: Array<{ start: string, executionsStarted: number, executionsCompleted: number, executionsFailed: number, stepsCompleted: number, stepDurationP50Ms: number | null, stepDurationP95Ms: number | null }> }, failures: { edges: Array<{ node: { id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, workflow: { id: string, name: string } | null } }> } };
+export type OverviewQuery = { health: { status: string, database: string, eventsListener: string }, queueStats: { queued: number, scheduled: number, running: number, deadLetters: number, globalDepth: number, maxDepth: number, sheddingLoad: boolean }, metrics: { stepsCompletedLastMinute: number, executionsByStatus: Array<{ status: ExecutionStatus, count: number }> }, workers: Array<{ id: string, hostname: string, pid: number, concurrency: number, running: number, startedAt: string, lastHeartbeatAt: string, alive: boolean }>, series: { bucketSeconds: number, sampled: boolean, buckets: Array<{ start: string, executionsStarted: number, executionsCompleted: number, executionsFailed: number, stepsCompleted: number, stepDurationP50Ms: number | null, stepDurationP95Ms: number | null }> }, failures: { edges: Array<{ node: { id: string, workflowId: string, workflowVersion: number, status: ExecutionStatus, createdAt: string, startedAt: string | null, finishedAt: string | null, durationMs: number | null, lastSequence: number, error: unknown, workflow: { id: string, name: string } | null } }> } };
 
 export type QueueLiveSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -554,7 +554,13 @@ export const OverviewDocument = new TypedDocumentString(`
     maxDepth
     sheddingLoad
   }
-  metrics(windowSeconds: 3600)
+  metrics(windowSeconds: 3600) {
+    executionsByStatus {
+      status
+      count
+    }
+    stepsCompletedLastMinute
+  }
   workers {
     id
     hostname

@@ -20,12 +20,6 @@ function Gauge({ label, value, testId }: { label: string; value: number | string
   );
 }
 
-// GraphQL's `metrics` is the snapshot as JSON (executionsByStatus, stepsCompletedLastMinute).
-interface MetricsSnapshot {
-  executionsByStatus?: Record<string, number>;
-  stepsCompletedLastMinute?: number;
-}
-
 export function OverviewPage() {
   const overview = useGraphQL(["overview"], OverviewDocument, {}, { refetchInterval: 10_000 });
   const [queue, setQueue] = useState<Queue | null>(null);
@@ -34,8 +28,8 @@ export function OverviewPage() {
   if (overview.error) return <ErrorBox error={overview.error} />;
   const data = overview.data;
   const q = queue ?? data.queueStats;
-  const metrics = (data.metrics ?? {}) as MetricsSnapshot;
-  const byStatus = metrics.executionsByStatus ?? {};
+  const metrics = data.metrics;
+  const byStatus: Record<string, number> = Object.fromEntries(metrics.executionsByStatus.map((c) => [c.status, c.count]));
   return (
     <div className="overview">
       <div className="page-head">
@@ -62,7 +56,7 @@ export function OverviewPage() {
               <Gauge label={s.toLowerCase()} value={byStatus[s] ?? 0} />
             </Link>
           ))}
-          <Gauge label="steps in the last minute" value={metrics.stepsCompletedLastMinute ?? 0} />
+          <Gauge label="steps in the last minute" value={metrics.stepsCompletedLastMinute} />
         </div>
       </section>
       <section aria-labelledby="trends-title" className="card">
