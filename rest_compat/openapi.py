@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from flowsync.services.triggers import DEFAULT_FIRE_TIMES, MAX_FIRE_TIMES
 from rest_compat.http import ApiRoute
 from rest_compat.responses import json_response
 
@@ -216,6 +217,16 @@ SCHEMAS: Json = {
             "config": {"type": "object"},
             "webhookUrl": nullable(STRING),
             "nextRunAt": nullable(TIME),
+            "nextFireTimes": {
+                "type": "array",
+                "items": TIME,
+                "maxItems": DEFAULT_FIRE_TIMES,
+                "description": f"An enabled CRON trigger's next {DEFAULT_FIRE_TIMES} fire "
+                "times after now, oldest first, as UTC instants (its schedule in its "
+                "`timezone`); empty for other types and disabled triggers. GraphQL's "
+                "`Trigger.nextFireTimes(count:)` lists up to "
+                f"{MAX_FIRE_TIMES}.",
+            },
             "lastFiredAt": nullable(TIME),
             "createdAt": TIME,
             "updatedAt": TIME,
@@ -233,6 +244,7 @@ SCHEMAS: Json = {
             "config",
             "webhookUrl",
             "nextRunAt",
+            "nextFireTimes",
             "lastFiredAt",
             "createdAt",
             "updatedAt",

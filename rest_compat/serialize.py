@@ -99,9 +99,15 @@ def execution(
     return out
 
 
-def trigger(row: Trigger, secret: str | None = None, *, webhook_url: str | None) -> Json:
+def trigger(
+    row: Trigger,
+    secret: str | None = None,
+    *,
+    webhook_url: str | None,
+    next_fire_times: Sequence[datetime],
+) -> Json:
     """A trigger; `secret` only in the replies that hand it out (create, rotate);
-    `webhook_url` as the trigger service reports it."""
+    `webhook_url` and `next_fire_times` as the trigger service reports them."""
     out: Json = {
         "id": str(row.id),
         "workflowId": str(row.workflow_id),
@@ -110,6 +116,7 @@ def trigger(row: Trigger, secret: str | None = None, *, webhook_url: str | None)
         "config": row.config,
         "webhookUrl": webhook_url,
         "nextRunAt": _time(row.next_run_at),
+        "nextFireTimes": [t.isoformat() for t in next_fire_times],
         "lastFiredAt": _time(row.last_fired_at),
         "createdAt": _time(row.created_at),
         "updatedAt": _time(row.updated_at),

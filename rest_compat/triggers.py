@@ -46,8 +46,11 @@ class UpdateTrigger(Body):
 
 
 def _trigger(request: Request, row: Trigger, secret: str | None = None) -> Json:
-    url = services(request).triggers.webhook_url(row)
-    return serialize.trigger(row, secret, webhook_url=url)
+    triggers = services(request).triggers
+    return serialize.trigger(
+        row, secret, webhook_url=triggers.webhook_url(row),
+        next_fire_times=triggers.next_fire_times(row),
+    )  # fmt: skip
 
 
 async def list_triggers(request: Request) -> Response:

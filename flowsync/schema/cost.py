@@ -35,6 +35,7 @@ from strawberry.extensions import SchemaExtension
 
 from flowsync.services.observability import MAX_BUCKETS
 from flowsync.services.pagination import DEFAULT_PAGE_SIZE
+from flowsync.services.triggers import MAX_FIRE_TIMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ def most(n: int) -> Bound:
 # (one per node) and timeline (grows with retries), a workflow's triggers, the worker
 # processes, a metrics series' buckets (at most MAX_BUCKETS), a snapshot's statuses (5)
 # and node types, the schedulers running and their newest firings (20), one input's
-# problems.
+# problems, a cron trigger's next fire times (its `count`, at most MAX_FIRE_TIMES).
 BOUNDS: dict[tuple[str, str], Bound] = {
     ("Query", "workflows"): PAGE,
     ("Query", "executions"): PAGE,
@@ -82,6 +83,7 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("Execution", "timeline"): most(100),
     ("ExecutionEvent", "steps"): most(20),
     ("Workflow", "triggers"): most(20),
+    ("Trigger", "nextFireTimes"): most(MAX_FIRE_TIMES),
     ("Query", "workers"): most(50),
     ("MetricsSeries", "buckets"): most(MAX_BUCKETS),
     ("MetricsSnapshot", "executionsByStatus"): most(5),

@@ -26,6 +26,7 @@ from flowsync.schema.types import (
 from flowsync.services.observability import MetricsSeries as MetricsSeriesRow
 from flowsync.services.observability import MetricsSnapshot as MetricsSnapshotRow
 from flowsync.services.pagination import Page, encode_cursor
+from flowsync.services.triggers import DEFAULT_FIRE_TIMES
 from flowsync.services.workers import WorkerInfo
 
 
@@ -60,6 +61,17 @@ class TriggerType:
         the server has one); null for the other types."""
         url: str | None = info.context.services.triggers.webhook_url(self.row)
         return url
+
+    @strawberry.field
+    def next_fire_times(
+        self, info: Info[Any, None], count: int | None = DEFAULT_FIRE_TIMES
+    ) -> list[datetime]:
+        """For an enabled CRON trigger, the next `count` (1 to MAX_FIRE_TIMES; null: the
+        default) times it fires after now, oldest first, as UTC instants: the
+        scheduler's schedule in the trigger's time zone. Empty for other types and
+        disabled triggers."""
+        times: list[datetime] = info.context.services.triggers.next_fire_times(self.row, count)
+        return times
 
     @strawberry.field
     async def workflow(self, info: Info[Any, None]) -> WorkflowType | None:

@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow
 from flowsync.engine.problems import kind_of
-from flowsync.errors import Conflict, NotFound, Problem, TriggerInvalid
-from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule
+from flowsync.errors import Conflict, InvalidInput, NotFound, Problem, TriggerInvalid
+from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule, schedule_from_config
 from flowsync.scheduler.scheduler import SchedulerStatus, read_status
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
@@ -43,6 +43,8 @@ from flowsync.services.principal import Principal
 from flowsync.services.trigger_input import check_input
 
 __all__ = [
+    "DEFAULT_FIRE_TIMES",
+    "MAX_FIRE_TIMES",
     "TRIGGER_TYPES",
     "CronConfig",
     "TriggerService",
@@ -55,6 +57,9 @@ __all__ = [
 TRIGGER_TYPES = ("MANUAL", "WEBHOOK", "CRON")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a label in front of the random part)
 MAX_SYNC_TIMEOUT_SECONDS = 30.0
+# How many of a cron trigger's next fire times one read lists: by default, and at most.
+DEFAULT_FIRE_TIMES = 5
+MAX_FIRE_TIMES = 20
 _UNSET: Any = object()
 
 
@@ -256,6 +261,35 @@ class TriggerService:
         """Where a WEBHOOK trigger receives deliveries, as every face reports it: on
         FLOWSYNC_WEBHOOK_BASE_URL when it is set (see `webhook_url`)."""
         return webhook_url(trigger, self._webhook_base_url)
+
+    def next_fire_times(
+        self, trigger: Trigger, count: int | None = None
+    ) -> builtins.list[datetime]:
+        """The next `count` (1 to MAX_FIRE_TIMES; None: DEFAULT_FIRE_TIMES) times an
+        enabled CRON trigger fires after now, oldest first, as UTC instants: the
+        scheduler's own schedule code, in the trigger's time zone. Empty for other
+        types, a disabled trigger and a config that no longer parses (the scheduler
+        pauses such a trigger). Pure computation on a row the caller loaded for its
+        principal; `InvalidInput` at `count` when out of bounds, whatever the trigger."""
+        if count is None:
+            count = DEFAULT_FIRE_TIMES
+        if isinstance(count, bool) or not 1 <= count <= MAX_FIRE_TIMES:
+            raise InvalidInput(
+                f"A trigger lists 1 to {MAX_FIRE_TIMES} next fire times.",
+                [Problem("count", f"must be 1 to {MAX_FIRE_TIMES}, got {count}")],
+            )
+        if trigger.type != "CRON" or not trigger.enabled:
+            return []
+        try:
+            schedule, _ = schedule_from_config(trigger.config or {})
+        except TriggerInvalid:
+            return []
+        times: builtins.list[datetime] = []
+        at = self._clock()
+        for _ in range(count):
+            at = schedule.next_after(at)
+            times.append(at)
+        return times
 
     def _next_run(self, kind: str, enabled: bool, config: dict[str, Any]) -> datetime | None:
         if kind != "CRON" or not enabled:

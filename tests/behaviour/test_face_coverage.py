@@ -142,6 +142,7 @@ OPERATIONS: dict[str, Faces] = {
     ),
     "TriggerService.scheduler_status": both("Query.schedulerStatus", "GET /api/scheduler/status"),
     "TriggerService.webhook_url": both("Trigger.webhookUrl", "GET /api/triggers/{id}"),
+    "TriggerService.next_fire_times": both("Trigger.nextFireTimes", "GET /api/triggers/{id}"),
     "TriggerService.of_workflows": graphql_only(
         "Workflow.triggers",
         _LOADER + "the triggers of a page of workflows; REST lists one workflow's with "
