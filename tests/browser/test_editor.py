@@ -271,3 +271,36 @@ async def test_two_editors_saving_the_same_version_conflict(
     finally:
         for page in pages:
             await page.context.close()
+
+
+async def test_a_test_run_from_the_editor_colours_the_canvas(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "try-me",
+        {
+            "nodes": [
+                {"id": "start", "type": "start", "position": {"x": 0, "y": 0}},
+                {
+                    "id": "wait",
+                    "type": "delay",
+                    "data": {"seconds": 0.5},
+                    "position": {"x": 0, "y": 150},
+                },
+                {"id": "end", "type": "end", "position": {"x": 0, "y": 300}},
+            ],
+            "edges": [{"source": "start", "target": "wait"}, {"source": "wait", "target": "end"}],
+        },
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await page.get_by_label("Input (JSON)").fill('{"n": 1}')
+    await page.get_by_role("button", name="Start test run").click()
+    await expect(page.get_by_test_id("test-run-status")).to_have_attribute(
+        "data-status", "COMPLETED", timeout=15_000
+    )
+    for step in ["start", "wait", "end"]:
+        await expect(node(page, step).locator(".ed-node")).to_have_attribute(
+            "data-status", "COMPLETED"
+        )

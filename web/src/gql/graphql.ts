@@ -155,6 +155,7 @@ export type RedriveMutation = { redriveDeadLetter:
    };
 
 export type AuditQueryVariables = Exact<{
+  actor?: string | null | undefined;
   action?: string | null | undefined;
   entityType?: string | null | undefined;
   entityId?: string | null | undefined;
@@ -218,6 +219,7 @@ export type RunLiveSubscription = { executionUpdated: { executionId: string, seq
 
 export type RunsQueryVariables = Exact<{
   workflowId?: string | number | null | undefined;
+  triggerId?: string | number | null | undefined;
   status?: ExecutionStatus | null | undefined;
   first?: number | null | undefined;
   after?: string | null | undefined;
@@ -270,7 +272,7 @@ export type WorkflowPageQueryVariables = Exact<{
 }>;
 
 
-export type WorkflowPageQuery = { workflow: { id: string, name: string, description: string | null, version: number, createdAt: string, updatedAt: string, definition: unknown, maxConcurrency: number | null, triggers: Array<{ id: string, type: TriggerKind, enabled: boolean, config: unknown, webhookUrl: string | null, nextRunAt: string | null, lastFiredAt: string | null, createdAt: string }> } | null, workflowVersions: { edges: Array<{ node: { id: string, version: number, createdAt: string, definition: unknown } }> } | null };
+export type WorkflowPageQuery = { workflow: { id: string, name: string, description: string | null, version: number, createdAt: string, updatedAt: string, definition: unknown, maxConcurrency: number | null, triggers: Array<{ id: string, type: TriggerKind, enabled: boolean, config: unknown, webhookUrl: string | null, nextRunAt: string | null, nextFireTimes: Array<string>, lastFiredAt: string | null, createdAt: string }> } | null, workflowVersions: { edges: Array<{ node: { id: string, version: number, createdAt: string, definition: unknown } }> } | null };
 
 export type StartRunMutationVariables = Exact<{
   workflowId: string | number;
@@ -338,7 +340,7 @@ export type RotateTriggerSecretMutation = { rotateTriggerSecret:
 export type WorkflowNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type WorkflowNamesQuery = { workflows: { edges: Array<{ node: { id: string, name: string } }> } };
+export type WorkflowNamesQuery = { workflows: { edges: Array<{ node: { id: string, name: string, triggers: Array<{ id: string, type: TriggerKind }> } }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -681,8 +683,9 @@ export const RedriveDocument = new TypedDocumentString(`
   }
 }`) as unknown as TypedDocumentString<RedriveMutation, RedriveMutationVariables>;
 export const AuditDocument = new TypedDocumentString(`
-    query Audit($action: String, $entityType: String, $entityId: String, $since: DateTime, $until: DateTime, $first: Int, $after: String) {
+    query Audit($actor: String, $action: String, $entityType: String, $entityId: String, $since: DateTime, $until: DateTime, $first: Int, $after: String) {
   auditLog(
+    actor: $actor
     action: $action
     entityType: $entityType
     entityId: $entityId
@@ -888,9 +891,10 @@ export const RunLiveDocument = new TypedDocumentString(`
   durationMs
 }`) as unknown as TypedDocumentString<RunLiveSubscription, RunLiveSubscriptionVariables>;
 export const RunsDocument = new TypedDocumentString(`
-    query Runs($workflowId: ID, $status: ExecutionStatus, $first: Int, $after: String) {
+    query Runs($workflowId: ID, $triggerId: ID, $status: ExecutionStatus, $first: Int, $after: String) {
   executions(
     workflowId: $workflowId
+    triggerId: $triggerId
     status: $status
     first: $first
     after: $after
@@ -1098,6 +1102,7 @@ export const WorkflowPageDocument = new TypedDocumentString(`
       config
       webhookUrl
       nextRunAt
+      nextFireTimes(count: 5)
       lastFiredAt
       createdAt
     }
@@ -1275,6 +1280,10 @@ export const WorkflowNamesDocument = new TypedDocumentString(`
       node {
         id
         name
+        triggers {
+          id
+          type
+        }
       }
     }
   }

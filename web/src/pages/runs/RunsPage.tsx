@@ -31,14 +31,15 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
   const [params, setParams] = useSearchParams();
   const status = (params.get("status") as ExecutionStatus | null) ?? null;
   const wf = workflowId ?? params.get("workflow");
+  const trigger = params.get("trigger");
   const since = params.get("since");
   const client = useQueryClient();
-  const names = useGraphQL(["workflow-names"], WorkflowNamesDocument, {}, { enabled: !workflowId && showFilters });
-  const key = useMemo(() => ["runs", wf, status], [wf, status]);
+  const names = useGraphQL(["workflow-names"], WorkflowNamesDocument, {}, { enabled: showFilters });
+  const key = useMemo(() => ["runs", wf, status, trigger], [wf, status, trigger]);
   const runs = useInfiniteQuery({
     queryKey: key,
     queryFn: ({ pageParam, signal }) =>
-      request(RunsDocument, { workflowId: wf, status, first: PAGE, after: pageParam }, signal),
+      request(RunsDocument, { workflowId: wf, triggerId: trigger, status, first: PAGE, after: pageParam }, signal),
     initialPageParam: null as string | null,
     // Keep showing the previous rows while a changed filter loads (no flash, no lost focus).
     placeholderData: (previous) => previous,
@@ -51,12 +52,18 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
   useEffect(() => {
     setLive(new Map());
     setFresh([]);
-  }, [wf, status]);
+  }, [wf, status, trigger]);
   useEffect(() => {
     // After a reconnect the feed's snapshots cover running runs only: refetch the list.
     if (connections > 1) void client.invalidateQueries({ queryKey: key });
   }, [connections, client, key]);
   const known = useRef(new Set<string>());
+  // The live feed does not say which trigger started a run: with a trigger filter, new
+  // runs come with the next refetch, not live.
+  const triggerRef = useRef(trigger);
+  useEffect(() => {
+    triggerRef.current = trigger;
+  }, [trigger]);
   const [resubscribe, setResubscribe] = useState(0);
   useEffect(() => {
     const stop = subscribe(RunsFeedDocument, { workflowId: wf }, {
@@ -71,7 +78,7 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
           if (!before || before.lastSequence <= ev.sequence) next.set(current.id, { ...current, lastSequence: ev.sequence });
           return next;
         });
-        if (!known.current.has(current.id)) {
+        if (!known.current.has(current.id) && !triggerRef.current) {
           known.current.add(current.id);
           setFresh((prev) => (prev.some((r) => r.id === current.id) ? prev : [current, ...prev]));
         }
@@ -168,6 +175,24 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
               </select>
             </label>
           )}
+          {(() => {
+            const triggers = (names.data?.workflows.edges ?? []).flatMap(({ node }) =>
+              (wf ? node.id === wf : true) ? node.triggers.map((t) => ({ ...t, workflow: node.name })) : [],
+            );
+            return triggers.length > 0 || trigger ? (
+              <label>
+                Trigger{" "}
+                <select value={trigger ?? ""} onChange={(e) => setFilter("trigger", e.target.value)}>
+                  <option value="">Any</option>
+                  {triggers.map((t) => (
+                    <option key={t.id} value={t.id}>
+                      {t.workflow}: {t.type.toLowerCase()} {t.id.slice(0, 8)}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            ) : null;
+          })()}
           <label>
             Since{" "}
             <input type="datetime-local" value={since ? since.slice(0, 16) : ""} onChange={(e) => setFilter("since", e.target.value ? new Date(e.target.value).toISOString() : "")} />

@@ -116,7 +116,15 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
                   <code className="small">{JSON.stringify(t.config)}</code>
                 </td>
                 <td>
-                  {t.nextRunAt && <div>next {exact(t.nextRunAt)}</div>}
+                  {t.nextFireTimes.length > 0 ? (
+                    <ol className="fire-times" aria-label="Next fire times (your time zone)">
+                      {t.nextFireTimes.map((at) => (
+                        <li key={at}>{exact(at)}</li>
+                      ))}
+                    </ol>
+                  ) : (
+                    t.nextRunAt && <div>next {exact(t.nextRunAt)}</div>
+                  )}
                   {t.lastFiredAt && (
                     <div className="muted">
                       last <Time iso={t.lastFiredAt} />

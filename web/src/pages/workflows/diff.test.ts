@@ -10,7 +10,8 @@ describe("diffDefinitions", () => {
       def([{ id: "start", type: "start" }, { id: "a", type: "transform", data: { output: 2 } }, { id: "new", type: "end" }]),
     );
     expect(d).toMatchObject({ added: ["new"], removed: ["old"], changed: ["a"], layoutOnly: false });
-    expect(describeDiff(d)).toBe("added new; removed old; changed a");
+    expect(d.fields).toEqual({ a: ["data.output"] });
+    expect(describeDiff(d)).toBe("added new; removed old; changed a (data.output)");
   });
 
   it("calls a version that only moved nodes layout only", () => {
