@@ -71,7 +71,11 @@ async def retrying(fn: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
 
 class WorkflowCache:
     """Compiled workflow versions by id. Versions are immutable, so entries never go
-    stale; the cache is bounded so that memory stays flat."""
+    stale; the cache is bounded so that memory stays flat.
+
+    A version not cached is read through the caller's connection when it holds one:
+    asking the pool for a second connection while holding one waits, for good, once
+    every connection is held by such a caller (a burst of starts of a new version)."""
 
     def __init__(self, pool: asyncpg.Pool, size: int = 512):
         self._pool = pool
@@ -84,13 +88,16 @@ class WorkflowCache:
         while len(self._items) > self._size:
             self._items.popitem(last=False)
 
-    async def get(self, version_id: uuid.UUID) -> CompiledWorkflow:
-        """The compiled workflow of a stored version."""
+    async def get(self, version_id: uuid.UUID, conn: Connection | None = None) -> CompiledWorkflow:
+        """The compiled workflow of a stored version, read (when not cached) through
+        `conn`: the connection the caller holds, if any; None only for a caller that
+        holds none (a worker running a step), which then borrows one for the read."""
         found = self._items.get(version_id)
         if found is not None:
             self._items.move_to_end(version_id)
             return found
-        definition = await self._pool.fetchval(QUERIES["workflow_definition"], version_id)
+        source = self._pool if conn is None else conn
+        definition = await source.fetchval(QUERIES["workflow_definition"], version_id)
         if definition is None:
             raise NotFound(f"No workflow version {version_id}.")
         compiled = validate_definition(definition, budget=False)  # stored: see its docstring
@@ -448,7 +455,7 @@ class Orchestrator:
         (with `run_now` false it waits PENDING behind its workflow's concurrency limit).
         Returns (id, created); with an idempotency key already used, the first
         execution's id and False."""
-        wf = await self.workflows.get(version_id)
+        wf = await self.workflows.get(version_id, conn)
         nodes = list(wf.nodes.values())
         created = await conn.fetch(
             QUERIES["insert_execution"], owner_id, workflow_id, version_id, version, input,
@@ -476,7 +483,7 @@ class Orchestrator:
             raise Conflict(
                 f"Only a failed or cancelled execution can be retried; this one is {old['status']}."
             )
-        wf = await self.workflows.get(old["workflow_version_id"])
+        wf = await self.workflows.get(old["workflow_version_id"], conn)
         previous = await conn.fetch(QUERIES["execution_steps_full"], original_id)
         nodes = list(wf.nodes.values())
         created = await conn.fetch(
@@ -504,7 +511,7 @@ class Orchestrator:
             raise NotFound(f"No execution with id {execution_id}.")
         if head["status"] != "FAILED":
             raise Conflict(f"Only a failed execution can resume; this one is {head['status']}.")
-        wf = await self.workflows.get(head["workflow_version_id"])
+        wf = await self.workflows.get(head["workflow_version_id"], conn)
         steps = _rows(await conn.fetch(QUERIES["step_states"], execution_id))
         plan = plan_resume(wf, steps, reason)
         await self._write(
@@ -531,7 +538,7 @@ class Orchestrator:
             # statement, guarded by the lease and the run's sequence, instead of a
             # transaction of four round trips. Anything else (a cancel, a lost lease, a
             # reply lost and retried) makes the guard fail and the usual path decide.
-            wf = await self.workflows.get(job.workflow_version_id)
+            wf = await self.workflows.get(job.workflow_version_id, None)
             sequence, known = job.known_steps
             parts, after = _plan_completions(wf, known, [done])
             plan = parts[0].plan
@@ -603,7 +610,7 @@ class Orchestrator:
         leased locks the run and reads its steps; each completion is planned from the
         steps as the ones before it left them. A job whose lease was lost gets
         LeaseLost, and the others are written all the same."""
-        wf = await self.workflows.get(batch[0].job.workflow_version_id)
+        wf = await self.workflows.get(batch[0].job.workflow_version_id, None)
         key = batch[0].job.execution_id
         known = self._runs.get(key)
         if known is not None:
@@ -865,7 +872,7 @@ class Orchestrator:
             waiting = await conn.fetchrow(QUERIES["next_pending"], workflow_id)
             if waiting is None:
                 return
-            wf = await self.workflows.get(waiting["workflow_version_id"])
+            wf = await self.workflows.get(waiting["workflow_version_id"], conn)
             steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
             await self._write(
                 conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
@@ -942,7 +949,9 @@ class Orchestrator:
         locks; `_Stale` when that is no longer so, or a lease was lost (and nothing was
         written)."""
         held = held or []
-        hop = _hop(plan, held, guard)
+        # A caller holding a connection writes through it: the hop writer's connection
+        # comes from the pool, which such callers may be holding all of.
+        hop = _hop(plan, held, guard) if conn is None else None
         if hop is not None:
             job, done, started, new, attempt, at = hop
             write = _HopWrite(execution_id, last_sequence, owner_id, workflow_id, job, done,
