@@ -263,12 +263,16 @@ class WebhookService:
             if created:
                 await self._pool.execute(_FIRED_SQL, tid)
         else:
+            # A refusal by the last count costs no work; the exact admission is made as
+            # the run's jobs are queued, as for every start (the signature is then
+            # forgotten with the rest of the transaction).
             await self._executions.check_backpressure()
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._remember(conn, tid, signature)
                 execution_id, created = await self._executions.start_in(
                     conn, principal, row["workflow_id"], input, idempotency_key=scoped_key,
                     trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
+                    backpressure=True,
                 )  # fmt: skip
                 if created:
                     await conn.execute(_FIRED_SQL, tid)
