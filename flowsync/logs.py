@@ -239,11 +239,14 @@ def configure_logging(
             old.close()
     root.handlers[:] = handlers
     root.setLevel(settings.log_level.upper())
-    # uvicorn's loggers send their records to the root's handlers, like every other.
+    # uvicorn's loggers send their records to the root's handlers, like every other, at
+    # the root's level (a uvicorn.Config made earlier in the process may have set theirs).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
     logging.captureWarnings(True)
     if unwritable is not None:
         _progress_log.warning("cannot write the log file %s: %s", log_file, unwritable)
