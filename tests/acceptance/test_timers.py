@@ -47,17 +47,22 @@ def target() -> Iterator[Target]:
         yield served
 
 
-async def listening(services: Services, count: int = 1) -> None:
-    """Until `count` workers listen for jobs (the last step of their start)."""
+async def listening(services: Services, worker: Process, count: int = 1) -> None:
+    """Until `count` workers listen for jobs (the last step of their start); a worker that
+    does not get there shows its output."""
 
     async def check() -> bool:
+        assert worker.proc.poll() is None, f"the worker exited:\n{worker.output()[-3000:]}"
         n = await services.pool.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE application_name = 'flowsync-worker-listener' AND datname = current_database()"
         )
         return bool(n >= count)
 
-    await wait_until(check, 30, "the worker to listen")
+    try:
+        await wait_until(check, 30, "the worker to listen")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{worker.output()[-3000:]}") from exc
     await asyncio.sleep(0.5)  # its first claim, and the poll it then sleeps for
 
 
@@ -77,7 +82,7 @@ async def test_a_delay_fires_at_its_due_time_not_at_the_next_poll(
     services: Services, me: Principal, workers: Callable[..., Process]
 ) -> None:
     worker = workers(**POLL)
-    await listening(services)
+    await listening(services, worker)
     wf = await services.workflows.create(me, "delay", None, DELAY)
     late: list[float] = []
     for _ in range(4):
@@ -120,7 +125,7 @@ async def test_a_timer_set_by_another_process_wakes_an_idle_worker(
 ) -> None:
     jobs = await claim_delays(services, me, 3)
     worker = workers(**POLL)  # idle: every job is leased to this process
-    await listening(services)
+    await listening(services, worker)
     due = await set_timers(services, jobs, 0.5)
     for job, at in zip(jobs, due, strict=True):
         execution = await finished(services, me, job.execution_id, 10)
@@ -137,7 +142,7 @@ async def test_a_worker_that_starts_reads_the_timers_set_before_it(
     # Its poll is longer than the test: only reading the timers when it starts (and
     # sleeping until the first is due) makes it run them on time.
     worker = workers(poll_seconds=60)
-    await listening(services)
+    await listening(services, worker)
     assert datetime.now(UTC) < due[0] - timedelta(seconds=1), "the worker took 9 s to start"
     for job, at in zip(jobs, due, strict=True):
         execution = await finished(services, me, job.execution_id, 20)
@@ -150,7 +155,7 @@ async def test_a_retry_runs_at_the_end_of_its_backoff_not_at_the_next_poll(
     services: Services, me: Principal, workers: Callable[..., Process], target: Target
 ) -> None:
     worker = workers(**POLL, allow_networks="127.0.0.1/32")
-    await listening(services)
+    await listening(services, worker)
     retry = {"maxAttempts": 2, "initialIntervalSeconds": 0.4, "maxIntervalSeconds": 1}
     late: list[float] = []
     for i in range(3):
