@@ -6,10 +6,11 @@ import asyncio
 import builtins
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from sqlalchemy import and_, func, or_, select
@@ -24,6 +25,12 @@ from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import QUERIES, Connection
+
+T = TypeVar("T")
+
+# Set inside `ExecutionService.admitted`: a start_in over the limit lets _OverLimit out
+# (its transaction rolls back) for admitted to count again, as `start` does.
+_RECOUNTING: ContextVar[bool] = ContextVar("flowsync_admission_recounting", default=False)
 
 STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 MAX_INPUT_BYTES = 1024 * 1024
@@ -165,9 +172,10 @@ class ExecutionService:
         """`start` inside the caller's open transaction on `conn` (a cron firing commits
         its firing row and its execution together): the same checks, locks and audit
         entry, committed or rolled back with the caller's work. Returns (execution id,
-        created). It applies backpressure only when asked (call `check_backpressure`
-        first, before the transaction): a start over the limit raises Backpressure,
-        and the caller's transaction must then roll back. It counts the start in the
+        created). It applies backpressure only when asked: call it so inside `admitted`,
+        which admits it as `start` is admitted (or call `check_backpressure` first,
+        before the transaction: a start over the limit then raises Backpressure, final,
+        and the caller's transaction must roll back). It counts the start in the
         metrics when called, not on commit."""
         wid, input = _checked_start(workflow_id, input, idempotency_key)
         try:
@@ -179,6 +187,8 @@ class ExecutionService:
         except _OverLimit:
             # No count inside a transaction that holds the admission lock shared: the
             # count would wait for this very transaction.
+            if _RECOUNTING.get():
+                raise  # admitted() counts again once this transaction has rolled back
             self._refuse()
         if created:
             metrics.EXECUTIONS_STARTED.inc()
@@ -236,6 +246,36 @@ class ExecutionService:
                 {"workflowId": str(wid), "version": row["version"], "trigger": trigger_type},
             )  # fmt: skip
         return execution_id, created
+
+    async def admitted(
+        self,
+        start: Callable[[], Awaitable[T]],
+        principal: Principal,
+        idempotency_key: str | None = None,
+    ) -> T:
+        """Run `start`, which opens a transaction (on a connection it takes only then)
+        and calls `start_in(..., backpressure=True)` for `principal` in it, admitted by
+        the rule `start` follows: refused at once while the last count is over the
+        limit, unless `idempotency_key` was used before (its execution is returned);
+        refused by a count older than itself, counted again after its transaction
+        rolled back, and run once more. Refusals raise Backpressure."""
+        if idempotency_key is not None and await self._pool.fetchval(
+            QUERIES["execution_by_key"], principal.owner_id, idempotency_key
+        ):
+            # A repeat is not refused: start_in finds the key and queues nothing. (Should
+            # it start one after all, its admission needs a count; any will do.)
+            await self._counted(float("-inf"))
+        else:
+            await self.check_backpressure()
+        for last in (False, True):
+            token = _RECOUNTING.set(True)
+            try:
+                return await start()
+            except _OverLimit as over:
+                await self._recount(over, last)
+            finally:
+                _RECOUNTING.reset(token)
+        raise AssertionError("unreachable: the second refusal is final")
 
     async def check_backpressure(self) -> None:
         """Refuse at once while the last count of due jobs (at most `depth_ttl` old) is

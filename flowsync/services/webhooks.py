@@ -263,19 +263,23 @@ class WebhookService:
             if created:
                 await self._pool.execute(_FIRED_SQL, tid)
         else:
-            # A refusal by the last count costs no work; the exact admission is made as
-            # the run's jobs are queued, as for every start (the signature is then
-            # forgotten with the rest of the transaction).
-            await self._executions.check_backpressure()
-            async with self._pool.acquire() as conn, conn.transaction():
-                await self._remember(conn, tid, signature)
-                execution_id, created = await self._executions.start_in(
-                    conn, principal, row["workflow_id"], input, idempotency_key=scoped_key,
-                    trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
-                    backpressure=True,
-                )  # fmt: skip
-                if created:
-                    await conn.execute(_FIRED_SQL, tid)
+            verified = signature
+
+            async def start() -> tuple[uuid.UUID, bool]:
+                # Admitted by the exact rule as its jobs are queued, as every start is; a
+                # refusal rolls back the signature too, so a resend may still be accepted.
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self._remember(conn, tid, verified)
+                    started = await self._executions.start_in(
+                        conn, principal, row["workflow_id"], input, idempotency_key=scoped_key,
+                        trigger_id=tid, trigger_type="WEBHOOK", trigger_data=data,
+                        backpressure=True,
+                    )  # fmt: skip
+                    if started[1]:
+                        await conn.execute(_FIRED_SQL, tid)
+                return started
+
+            execution_id, created = await self._executions.admitted(start, principal, scoped_key)
             await self._purge()
         if config.mode == "sync":
             return await self._reply(execution_id, created, config.sync_timeout_seconds)
