@@ -469,9 +469,10 @@ SELECT ARRAY[$10::uuid] AS job_steps, ARRAY[$5::bigint] AS job_ids, run.last_seq
 SELECT pg_notify('flowsync_jobs', '');
 
 -- name: next_due
--- Seconds until the earliest unclaimed job that is not due yet falls due (a timer or a
--- retry), by the database's clock; NULL when there is none. Within one priority that
--- is the first entry of ix_jobs_claim after now; the priorities in use are found by a
+-- Seconds until the earliest unclaimed job falls due (a timer or a retry), by the
+-- database's clock; 0 or less when one is due already (it fell due after the claim that
+-- preceded this read, so that claim could not take it); NULL when there is none. Within
+-- one priority that is the first entry of ix_jobs_claim; the priorities in use are found by a
 -- loose scan of the same index, so the cost is a few index probes per priority, however
 -- many jobs wait (a min() over run_at would read every timer).
 WITH RECURSIVE p(priority) AS (
@@ -484,7 +485,7 @@ WITH RECURSIVE p(priority) AS (
 SELECT extract(epoch FROM min(t.run_at) - clock_timestamp())::float8
   FROM p CROSS JOIN LATERAL (
       SELECT j.run_at FROM jobs j
-       WHERE j.lease_token IS NULL AND j.priority = p.priority AND j.run_at > now()
+       WHERE j.lease_token IS NULL AND j.priority = p.priority
        ORDER BY j.run_at
        LIMIT 1
   ) t;

@@ -202,8 +202,8 @@ class Queue:
         return len(rows)
 
     async def next_due(self) -> float | None:
-        """Seconds until the earliest job kept for later (a timer, a retry) falls due, by
-        the database's clock; None when no job waits for its time."""
+        """Seconds until the earliest unclaimed job falls due, by the database's clock (0
+        or less: one is due already, fallen due after the last claim); None when none."""
         value = await self.pool.fetchval(QUERIES["next_due"])
         return None if value is None else float(value)
 

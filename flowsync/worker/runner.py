@@ -262,7 +262,9 @@ class Worker:
             return
         self._due_stale = False
         if seconds is not None:
-            self._due_at = _earliest(self._due_at, loop.time() + max(seconds, 0.0))
+            # A job due already (it fell due just after the claim) is claimed at once; the
+            # floor keeps a job another worker is claiming right now from spinning this loop.
+            self._due_at = _earliest(self._due_at, loop.time() + max(seconds, 0.005))
 
     async def _sleep(self) -> None:
         """Until woken to claim, the earliest due time or the poll, whichever comes

@@ -171,3 +171,17 @@ async def test_a_retry_runs_at_the_end_of_its_backoff_not_at_the_next_poll(
         late.append(await lateness(services, eid, "call", due))
     assert len(target.requests_to("/flaky/k0")) == 2
     assert all(-0.01 <= x < BOUND for x in late), (late, worker.output())
+
+
+async def test_the_next_due_time_counts_a_timer_that_fell_due_after_the_last_claim(
+    services: Services, me: Principal
+) -> None:
+    # A worker reads the next due time after a claim that left slots free. A timer that
+    # fell due between that claim and this read must make it claim again at once; read
+    # as "none waiting" it slept until its poll (seen once in CI: a timer 20 s late).
+    jobs = await claim_delays(services, me, 2)
+    queue = Queue(services.pool, "reader", 60)
+    await set_timers(services, jobs[:1], -0.5)  # due already, and nobody claimed it
+    await set_timers(services, jobs[1:], 30)
+    seconds = await queue.next_due()
+    assert seconds is not None and seconds <= 0, seconds
