@@ -131,6 +131,10 @@ OPERATIONS: dict[str, Faces] = {
     "ExecutionService.check_backpressure": neither(
         "part of every start (startExecution, retryExecution, webhook deliveries)."
     ),
+    "ExecutionService.admitted": neither(
+        "the exact admission rule of every start, applied inside a caller's transaction "
+        "(a signed webhook delivery's, WebhookService.receive)."
+    ),
     # -- triggers and webhooks
     "TriggerService.create": both("Mutation.createTrigger", "POST /api/triggers"),
     "TriggerService.get": both("Query.trigger", "GET /api/triggers/{id}"),
