@@ -211,3 +211,31 @@ async def test_the_run_page_resyncs_after_a_lost_connection(
         "rows => rows.map(r => Number(r.dataset.sequence))"
     )
     assert shown == list(range(1, stored["lastSequence"] + 1))
+
+
+async def test_filters_take_every_keystroke_and_land_in_the_url(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A filter follows the URL, which the router updates a moment after the event: typing
+    fast must lose no character, and a checkbox must change on its click."""
+    page = signed_in_page
+    client = api(flowsync)
+    await client.create_workflow("invoice-sync", delays(0))
+    await client.create_workflow("payroll", delays(0))
+    await page.get_by_role("link", name="Workflows").click()
+    search = page.get_by_role("searchbox", name="Search")
+    await search.press_sequentially("invoice-sync", delay=0)
+    await expect(search).to_have_value("invoice-sync")
+    await expect(page).to_have_url(flowsync.ui("workflows?q=invoice-sync"))
+    await expect(page.get_by_role("link", name="payroll")).to_have_count(0)
+    await expect(page.get_by_role("link", name="invoice-sync")).to_be_visible()
+    # Back on the list with no filter when the URL changes from elsewhere.
+    await page.goto(flowsync.ui("workflows"))
+    await expect(page.get_by_role("searchbox", name="Search")).to_have_value("")
+    await page.get_by_role("link", name="Dead letters").click()
+    box = page.get_by_label("Show redriven ones too")
+    for _ in range(3):
+        await box.check()
+        await expect(page).to_have_url(flowsync.ui("dead-letters?redriven=1"))
+        await box.uncheck()
+        await expect(page).to_have_url(flowsync.ui("dead-letters"))

@@ -1,9 +1,9 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
-import { useSearchParams } from "react-router";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { Time } from "../../components/Time";
 import { AuditDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
+import { useSearchState } from "../../lib/searchState";
 
 const FILTERS: [string, string][] = [
   ["action", "Action"],
@@ -13,7 +13,7 @@ const FILTERS: [string, string][] = [
 ];
 
 export function AuditPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, set] = useSearchState();
   const get = (k: string) => params.get(k) || null;
   const vars = { actor: get("actor"), action: get("action"), entityType: get("entityType"), entityId: get("entityId") };
   const audit = useInfiniteQuery({
@@ -24,12 +24,6 @@ export function AuditPage() {
     placeholderData: (previous) => previous,
     getNextPageParam: (last) => (last.auditLog.pageInfo.hasNextPage ? last.auditLog.pageInfo.endCursor : null),
   });
-  const set = (k: string, v: string) => {
-    const next = new URLSearchParams(params);
-    if (v) next.set(k, v);
-    else next.delete(k);
-    setParams(next, { replace: true });
-  };
   const rows = audit.data?.pages.flatMap((p) => p.auditLog.edges.map((e) => e.node)) ?? [];
   return (
     <div>

@@ -1,17 +1,18 @@
 import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { Json } from "../../components/Json";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { Time } from "../../components/Time";
 import { DeadLettersDocument, RedriveDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { errorText } from "../../lib/format";
+import { useSearchState } from "../../lib/searchState";
 import { asUserError } from "../../lib/userError";
 
 export function DeadLettersPage() {
   const client = useQueryClient();
-  const [params, setParams] = useSearchParams();
+  const [params, setParam] = useSearchState();
   const includeRedriven = params.get("redriven") === "1";
   const executionId = params.get("run") || null;
   const letters = useInfiniteQuery({
@@ -53,12 +54,7 @@ export function DeadLettersPage() {
           <input
             type="checkbox"
             checked={includeRedriven}
-            onChange={(e) => {
-              const next = new URLSearchParams(params);
-              if (e.target.checked) next.set("redriven", "1");
-              else next.delete("redriven");
-              setParams(next, { replace: true });
-            }}
+            onChange={(e) => setParam("redriven", e.target.checked ? "1" : null)}
           />
           Show redriven ones too
         </label>

@@ -1,12 +1,13 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useMemo, useState } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { RunGraph } from "../../components/RunGraph";
 import { ErrorBox, Loading, UserErrorBox } from "../../components/States";
 import { StatusBadge } from "../../components/Status";
 import { Time } from "../../components/Time";
 import { CancelRunDocument, RetryRunDocument, RunDocument, RunEventsDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
+import { useSearchState } from "../../lib/searchState";
 import { readDefinition } from "../../lib/definition";
 import type { EventRow } from "../../lib/fold";
 import { duration, errorText } from "../../lib/format";
@@ -22,7 +23,7 @@ type Tab = "graph" | "timeline" | "events";
 
 export function RunPage() {
   const { id = "" } = useParams();
-  const [params, setParams] = useSearchParams();
+  const [params, setParam] = useSearchState();
   const tab = (params.get("tab") as Tab | null) ?? "graph";
   const selected = params.get("step");
   const navigate = useNavigate();
@@ -39,12 +40,6 @@ export function RunPage() {
   const { state, error: liveError } = useRunLive(id, run.data?.execution, onExecutionEvent);
   const [actionError, setActionError] = useState<UserErrorLike | Error | null>(null);
 
-  const setParam = (key: string, value: string | null) => {
-    const next = new URLSearchParams(params);
-    if (value === null) next.delete(key);
-    else next.set(key, value);
-    setParams(next, { replace: true });
-  };
 
   const events: EventRow[] = useMemo(() => {
     const bySeq = new Map<number, EventRow>();

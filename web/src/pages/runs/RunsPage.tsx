@@ -3,7 +3,7 @@
 import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/Status";
 import { Time } from "../../components/Time";
@@ -17,6 +17,7 @@ import {
   type ExecutionSummaryFragment,
 } from "../../gql/graphql";
 import { request } from "../../lib/api";
+import { useSearchState } from "../../lib/searchState";
 import { duration } from "../../lib/format";
 import { useConnectionCount } from "../../lib/hooks";
 import { subscribe } from "../../lib/live";
@@ -28,7 +29,7 @@ const PAGE = 100;
 const ROW_HEIGHT = 44;
 
 export function RunsList({ workflowId, showFilters = true }: { workflowId?: string | null; showFilters?: boolean }) {
-  const [params, setParams] = useSearchParams();
+  const [params, setFilter] = useSearchState();
   const status = (params.get("status") as ExecutionStatus | null) ?? null;
   const wf = workflowId ?? params.get("workflow");
   const trigger = params.get("trigger");
@@ -140,12 +141,6 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
     if (last && last.index >= rows.length - 20 && runs.hasNextPage && !runs.isFetchingNextPage) void runs.fetchNextPage();
   }, [last, rows.length, runs]);
 
-  const setFilter = (name: string, value: string) => {
-    const next = new URLSearchParams(params);
-    if (value) next.set(name, value);
-    else next.delete(name);
-    setParams(next, { replace: true });
-  };
 
   return (
     <section className="runs" aria-label="Runs">

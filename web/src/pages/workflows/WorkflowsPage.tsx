@@ -1,13 +1,14 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/Status";
 import { Time } from "../../components/Time";
 import { WorkflowsDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
+import { useSearchState } from "../../lib/searchState";
 
 export function WorkflowsPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, setParam] = useSearchState();
   const search = params.get("q") ?? "";
   const list = useInfiniteQuery({
     queryKey: ["workflows"],
@@ -32,12 +33,7 @@ export function WorkflowsPage() {
           <input
             type="search"
             value={search}
-            onChange={(e) => {
-              const next = new URLSearchParams(params);
-              if (e.target.value) next.set("q", e.target.value);
-              else next.delete("q");
-              setParams(next, { replace: true });
-            }}
+            onChange={(e) => setParam("q", e.target.value)}
             placeholder="name or description"
           />
         </label>
