@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 import uvicorn
@@ -185,7 +185,8 @@ def _app(state: OidcProvider) -> Starlette:
                 "Access-Control-Allow-Headers": "Content-Type, Accept",
             }
             return Response(status_code=204, headers=headers)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        # application/x-www-form-urlencoded, read as the spec says (no multipart here).
+        form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
 
         def refuse(error: str, description: str, status: int = 400) -> Response:
             state.token_requests.append(TokenRequest(form, status, error))
