@@ -11,13 +11,15 @@ token endpoint found by discovery (and the provider answers CORS for the page's 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Console, FlowSync, csp_violations
+from tests.browser.conftest import ARTIFACTS, Console, FlowSync, csp_violations
+from tests.browser.test_quality import axe_violations
 from tests.browser.ui import Api, delays
 from tests.support.oidc_provider import OidcProvider, running_provider
 
@@ -166,3 +168,41 @@ async def test_a_provider_refusal_and_an_expired_token_come_back_to_sign_in_with
     reason = page.get_by_test_id("signin-reason")
     await expect(reason).to_contain_text("Your sign-in expired at", timeout=30_000)
     assert CREDENTIAL not in await storage(page, "sessionStorage")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+async def test_the_sign_in_page_with_a_provider_passes_axe(
+    browser: Any, flowsync: FlowSync, oidc: OidcProvider, theme: str, console: Console
+) -> None:
+    context: BrowserContext = await browser.new_context(
+        viewport={"width": 1280, "height": 800}, color_scheme=theme
+    )
+    try:
+        page = await context.new_page()
+        page.on("console", console.on_message)
+        oidc.deny = "access_denied"  # the page then shows the provider's refusal too
+        await start_sign_in(page, flowsync)
+        await refused_with(page, "access_denied")
+        await expect(page.get_by_role("button", name="Sign in with Test IdP")).to_be_visible()
+        assert await page.evaluate("document.documentElement.dataset.theme") == theme
+        assert await axe_violations(page) == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / f"sign-in-provider-{theme}.png"))
+        assert console.errors == []
+    finally:
+        await context.close()
+
+
+async def test_a_provider_that_cannot_be_used_is_named_and_keys_still_sign_in(
+    page: Page, flowsync: FlowSync, oidc: OidcProvider
+) -> None:
+    # A provider without PKCE S256: FlowSync's discovery refuses it, and the page says so.
+    oidc.challenge_methods = ["plain"]
+    await page.goto(flowsync.ui())
+    note = page.get_by_test_id("signin-provider-error")
+    await expect(note).to_contain_text("Sign-in with Test IdP is unavailable")
+    await expect(note).to_contain_text("does not offer 'S256'")
+    await expect(page.get_by_role("button", name="Sign in with Test IdP")).to_have_count(0)
+    await page.get_by_label("API key or token").fill(flowsync.key)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page.get_by_test_id("health")).to_be_visible()
