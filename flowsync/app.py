@@ -30,6 +30,7 @@ from flowsync.schema.view import CREDENTIAL, GraphQLView
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
 from flowsync.web import mount as mount_web
+from flowsync.web.oidc import OidcSignIn
 
 log = logging.getLogger("flowsync.app")
 
@@ -284,5 +285,5 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     # The REST face (with /api/health), /metrics, the OpenAPI document and HTTP request
     # metrics around every route: see rest_compat.install.
     rest_compat.install(app, rate_limits=endpoint.limits)
-    mount_web(app)
+    mount_web(app, oidc=OidcSignIn.from_settings(services.settings))
     return app

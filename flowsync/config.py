@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -128,6 +128,26 @@ class Settings(BaseSettings):
     jwt_algorithms: str = Field(default="RS256", description="Comma-separated, e.g. RS256,ES256.")
     jwt_leeway_seconds: float = Field(default=10.0, ge=0)
     jwks_cache_seconds: int = Field(default=300, ge=1)
+    # The dashboard's "Sign in with <provider>" (OIDC Authorization Code flow with PKCE, run
+    # by the browser as a public client: no client secret). The provider is jwt_issuer,
+    # found through its discovery document; the tokens it issues are verified as above.
+    oidc_client_id: str | None = Field(
+        default=None,
+        description="The dashboard's client id at the OIDC provider (FLOWSYNC_JWT_ISSUER); "
+        "unset: no provider sign-in, keys and tokens are pasted.",
+    )
+    oidc_provider_name: str | None = Field(
+        default=None, description="Shown as 'Sign in with <this>'; unset: the issuer's host."
+    )
+    oidc_scopes: str = Field(
+        default="openid profile email",
+        description="The scopes the dashboard asks for, space-separated; must hold 'openid'.",
+    )
+    oidc_bearer: Literal["id_token", "access_token"] = Field(
+        default="id_token",
+        description="Which token of the provider's reply the dashboard sends as its bearer "
+        "JWT: the ID token (its audience is the client id), or an access token that is a JWT.",
+    )
 
     # The GraphQL face
     graphiql: bool = Field(default=False, description="GraphiQL at GET /graphql (on in dev).")
@@ -195,6 +215,55 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must have no query or fragment")
         return value
+
+    @field_validator("oidc_client_id", "oidc_provider_name")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return value.strip() or None
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes(cls, value: str) -> str:
+        scopes = value.replace(",", " ").split()
+        if "openid" not in scopes:
+            raise ValueError("must hold 'openid' (an OIDC sign-in asks for it)")
+        return " ".join(dict.fromkeys(scopes))
+
+    @model_validator(mode="after")
+    def _oidc_sign_in(self) -> Settings:
+        """Provider sign-in needs what verifies its tokens: refused when they are missing
+        or when an ID token could never pass the audience check."""
+        if self.oidc_client_id is None:
+            return self
+        missing = [
+            f"FLOWSYNC_{name.upper()}"
+            for name in ("jwt_issuer", "jwks_url")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(
+                f"FLOWSYNC_OIDC_CLIENT_ID needs {' and '.join(missing)}: the provider is "
+                "found at the issuer, and its tokens are verified with the JWKS"
+            )
+        issuer = urlsplit(self.jwt_issuer or "")
+        if issuer.scheme not in ("http", "https") or not issuer.netloc:
+            raise ValueError(
+                "FLOWSYNC_JWT_ISSUER must be an absolute http:// or https:// URL for "
+                "FLOWSYNC_OIDC_CLIENT_ID (its discovery document is read there)"
+            )
+        if (
+            self.oidc_bearer == "id_token"
+            and self.jwt_audience is not None
+            and self.jwt_audience != self.oidc_client_id
+        ):
+            raise ValueError(
+                f"FLOWSYNC_JWT_AUDIENCE is {self.jwt_audience!r}, but the dashboard sends ID "
+                f"tokens, whose audience is the client id {self.oidc_client_id!r}: set "
+                "FLOWSYNC_JWT_AUDIENCE to the client id, or FLOWSYNC_OIDC_BEARER=access_token"
+            )
+        return self
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy's asyncpg dialect expects."""

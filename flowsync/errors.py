@@ -15,6 +15,7 @@
     ├── RateLimited                  429  too many requests; retry after `retry_after`
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
     ├── QueryTimeout                 503  a request's statement ran past the timeout
+    ├── ProviderUnavailable          503  the OIDC provider's discovery cannot be read or used
     ├── ConfigurationError               FlowSync cannot start as configured
     └── StepFailed                       a step failed; the engine records it on the step
         ├── ExpressionFailed             a CEL expression or template could not be evaluated
@@ -186,6 +187,15 @@ class QueryTimeout(FlowSyncError):
     `flowsync.db.timeouts`)."""
 
     code = "statement_timeout"
+    status = 503
+
+
+class ProviderUnavailable(FlowSyncError):
+    """The dashboard's OIDC provider cannot be used now: its discovery document could not
+    be read, or does not describe a provider the dashboard can sign in with. The message
+    says which; it holds nothing secret (the dashboard shows it before sign-in)."""
+
+    code = "provider_unavailable"
     status = 503
 
 

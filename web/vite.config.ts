@@ -18,6 +18,8 @@ export default defineConfig({
     proxy: {
       "/graphql": { target: "http://127.0.0.1:8000", ws: true },
       "/api": { target: "http://127.0.0.1:8000" },
+      // The sign-in page asks the server which OIDC provider to offer.
+      "/ui/oidc.json": { target: "http://127.0.0.1:8000" },
     },
   },
   test: {

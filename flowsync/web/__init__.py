@@ -8,6 +8,10 @@ data) served at `/ui/`.
   routes (`/ui/runs/<id>`): it gets `index.html`. A missing file (`/ui/assets/x.js`,
   `/ui/favicon.ico`) is a real 404, so that a stale page never runs HTML as a script.
 - Every answer under `/ui` carries the Content-Security-Policy and two hardening headers.
+  With provider sign-in on (`flowsync.web.oidc`), the policy's connect-src also names the
+  provider's token endpoint, where the page exchanges its code for tokens.
+- `/ui/oidc.json` tells the sign-in page which provider to offer (see `flowsync.web.oidc`);
+  it needs no credential and holds nothing secret.
 - Without `dist/index.html` (a checkout where the UI was never built) `/ui/` answers 503
   and says how to build it.
 """
@@ -22,20 +26,31 @@ from starlette.datastructures import URL, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DIST", "SECURITY_HEADERS", "mount", "ui_app"]
+from flowsync.errors import ProviderUnavailable
+from flowsync.web.oidc import OidcSignIn
+
+__all__ = ["DIST", "SECURITY_HEADERS", "content_security_policy", "mount", "ui_app"]
 
 DIST = Path(__file__).resolve().parent / "dist"
 
-# xyflow positions nodes with inline styles, hence 'unsafe-inline' for styles only.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; frame-ancestors 'none'"
-)
+
+def content_security_policy(connect: list[str] | None = None) -> str:
+    """The dashboard's policy; `connect` adds origins the page may fetch from (the OIDC
+    provider's token endpoint)."""
+    # xyflow positions nodes with inline styles, hence 'unsafe-inline' for styles only.
+    sources = " ".join(["'self'", *(connect or [])])
+    return (
+        f"default-src 'self'; connect-src {sources}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -64,16 +79,26 @@ MEDIA_TYPES = {
 
 
 class _SecurityHeaders:
-    """Adds SECURITY_HEADERS to every HTTP response of the wrapped app."""
+    """Adds SECURITY_HEADERS to every HTTP response of the wrapped app; with provider
+    sign-in, a policy whose connect-src names the provider's token endpoint."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, oidc: OidcSignIn | None = None) -> None:
         self.app = app
+        self.oidc = oidc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        secured = SECURITY_HEADERS
+        if self.oidc is not None and scope["type"] == "http":
+            connect = await self.oidc.connect_sources()
+            secured = {
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": content_security_policy(connect),
+            }
+
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in secured.items():
                     headers[name] = value
             await send(message)
 
@@ -142,20 +167,43 @@ def _redirect_to_ui(request: Request) -> Response:
     return RedirectResponse(url, status_code=307, headers=SECURITY_HEADERS)
 
 
-def ui_app(dist: Path = DIST) -> ASGIApp:
-    """The ASGI app serving `dist` (mounted at /ui)."""
+def _sign_in_config(oidc: OidcSignIn | None) -> Route:
+    """`GET /ui/oidc.json`: the provider the sign-in page offers (see flowsync.web.oidc)."""
+
+    async def config(request: Request) -> Response:
+        headers = {"Cache-Control": "no-store"}
+        if oidc is None:
+            return JSONResponse({"oidc": None}, headers=headers)
+        try:
+            provider = await oidc.provider()
+        except ProviderUnavailable as exc:
+            error = {
+                "code": exc.code,
+                "message": f"Sign-in with {oidc.name} is unavailable: {exc.message}",
+            }
+            return JSONResponse(
+                {"oidc": None, "error": error}, status_code=exc.status, headers=headers
+            )
+        return JSONResponse({"oidc": provider.public()}, headers=headers)
+
+    return Route("/oidc.json", config, methods=["GET"])
+
+
+def ui_app(dist: Path = DIST, oidc: OidcSignIn | None = None) -> ASGIApp:
+    """The ASGI app serving `dist` and the sign-in page's `oidc.json` (mounted at /ui)."""
+    app = Router(routes=[_sign_in_config(oidc), Mount("", app=_Files(dist))])
     # Compressed per response: the bundle is a few hundred KB and level 6 takes a few ms.
-    return _SecurityHeaders(GZipMiddleware(_Files(dist), minimum_size=500, compresslevel=6))
+    return _SecurityHeaders(GZipMiddleware(app, minimum_size=500, compresslevel=6), oidc)
 
 
-def mount(app: Starlette, dist: Path = DIST) -> None:
+def mount(app: Starlette, dist: Path = DIST, oidc: OidcSignIn | None = None) -> None:
     """Serve the dashboard at /ui/ (and redirect / and /ui to it). Call it from the app
     factory, after the routes it must not shadow; it adds routes for `/`, `/ui` and
-    `/ui/...` only."""
+    `/ui/...` only. `oidc`: the provider sign-in, when FLOWSYNC_OIDC_CLIENT_ID is set."""
     app.router.routes.extend(
         [
             Route("/", _redirect_to_ui, methods=["GET"]),
             Route("/ui", _redirect_to_ui, methods=["GET"]),
-            Mount("/ui", app=ui_app(dist), name="ui"),
+            Mount("/ui", app=ui_app(dist, oidc), name="ui"),
         ]
     )

@@ -273,15 +273,26 @@ async def _until_healthy(api: Process, url: str, timeout: float = 60) -> None:
 
 
 @pytest.fixture
+def api_extra_settings() -> dict[str, object]:
+    """Settings a test module adds to the API process's (override this fixture there)."""
+    return {}
+
+
+@pytest.fixture
 async def flowsync(
-    db_url: str, services: Services, tmp_path: Path, request: pytest.FixtureRequest
+    db_url: str,
+    services: Services,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    api_extra_settings: dict[str, object],
 ) -> AsyncIterator[FlowSync]:
     """`flowsync dev` (API only) and two `flowsync worker` processes on this test's
     database, and a fresh owner with an API key."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     api_args = ["dev", "--port", str(port)]
-    api_env = flowsync_env(db_url, data_dir=tmp_path / "dev", **API_SETTINGS)
+    settings = {**API_SETTINGS, **api_extra_settings}
+    api_env = flowsync_env(db_url, data_dir=tmp_path / "dev", **settings)
     api = Process(api_args, api_env, tmp_path / "api.log")
     workers = [
         Process(

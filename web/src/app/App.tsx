@@ -1,9 +1,10 @@
 import { QueryClientProvider } from "@tanstack/react-query";
-import { lazy, Suspense } from "react";
+import { lazy, Suspense, useState } from "react";
 import { createBrowserRouter, Outlet, RouterProvider, useParams } from "react-router";
 import { Layout } from "../components/Layout";
 import { Empty, Loading } from "../components/States";
 import { useCredential } from "../lib/hooks";
+import { isCallback } from "../lib/oidc";
 import { queryClient } from "../lib/query";
 import { AuditPage } from "../pages/audit/AuditPage";
 import { DeadLettersPage } from "../pages/dead-letters/DeadLettersPage";
@@ -11,6 +12,7 @@ import { OverviewPage } from "../pages/overview/OverviewPage";
 import { RunsPage } from "../pages/runs/RunsPage";
 import { SettingsPage } from "../pages/settings/SettingsPage";
 import { SignIn } from "../pages/signin/SignIn";
+import { SignInCallback } from "../pages/signin/SignInCallback";
 import { WorkflowsPage } from "../pages/workflows/WorkflowsPage";
 
 // Pages that carry the graph library load when first opened; the editor's code (and
@@ -40,7 +42,10 @@ function Shell() {
   );
 }
 
-const router = createBrowserRouter(
+// Made when first shown, so that it starts from the address the sign-in left (a router
+// reads the location once, when it is made).
+let router: ReturnType<typeof createBrowserRouter> | null = null;
+const makeRouter = () => createBrowserRouter(
   [
     {
       element: <Shell />,
@@ -64,7 +69,10 @@ const router = createBrowserRouter(
 
 export function App() {
   const credential = useCredential();
+  const [callback, setCallback] = useState(() => isCallback(window.location));
+  if (callback) return <SignInCallback onDone={() => setCallback(false)} />;
   if (!credential) return <SignIn />;
+  router ??= makeRouter();
   return (
     <QueryClientProvider client={queryClient}>
       <RouterProvider router={router} />
