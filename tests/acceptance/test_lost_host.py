@@ -95,10 +95,10 @@ async def test_a_worker_lost_inside_a_transaction_holds_its_runs_for_about_a_lea
         await blocker.commit()  # the stopped worker's statement now gets its locks
 
         async def idle_holding_locks() -> bool:
+            # (A granted row lock shows in pg_locks as its table's lock.)
             row = await admin.fetchrow(
                 "SELECT a.state, (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid "
-                "AND l.granted AND l.locktype = 'tuple' OR l.pid = a.pid AND l.granted "
-                "AND l.relation = 'executions'::regclass) AS held "
+                "AND l.granted AND l.relation = 'executions'::regclass) AS held "
                 "FROM pg_stat_activity a WHERE a.pid = $1",
                 backend,
             )
