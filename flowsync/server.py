@@ -26,6 +26,7 @@ from flowsync.runtime import database, database_url
 from flowsync.scheduler.scheduler import Scheduler
 from flowsync.services.container import Services, build_services
 from flowsync.services.principal import Principal
+from flowsync.worker.liveness import LeaseTimes
 from flowsync.worker.queue import create_pool
 from flowsync.worker.registry import registry_from_settings
 from flowsync.worker.runner import Worker
@@ -70,6 +71,11 @@ def _exit_on_sigterm() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def lease_times(settings: Settings) -> LeaseTimes:
+    """The lease a worker's connections are limited by (flowsync.worker.liveness)."""
+    return LeaseTimes(settings.lease_seconds, settings.heartbeat_seconds)
 
 
 def make_worker(settings: Settings, url: str, pool: object, concurrency: int) -> Worker:
@@ -172,7 +178,7 @@ async def _serve(
             scheduler_task = asyncio.create_task(scheduler.run())
         if with_worker:
             worker_pool = await create_pool(
-                url, max_size=8, application_name="flowsync-worker", worker=True
+                url, max_size=8, application_name="flowsync-worker", worker=lease_times(settings)
             )
             worker = make_worker(settings, url, worker_pool, settings.worker_concurrency)
             worker_task = asyncio.create_task(worker.run())
@@ -296,7 +302,7 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         min_size=2,
         max_size=max(4, min(concurrency + 2, 20)),
         application_name="flowsync-worker",
-        worker=True,
+        worker=lease_times(settings),
     )
     worker = make_worker(settings, url, pool, concurrency)
     endpoint: MetricsEndpoint | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -14,6 +14,13 @@ from flowsync.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+# Migrations are serialised on this transaction-level advisory lock: of several
+# `flowsync migrate` (or API processes starting) at once on a fresh database, one
+# migrates and the others wait; each then reads the revision, under the lock, and finds
+# the schema at head. Without it both create the same tables and one fails (a unique
+# violation in pg_type). ("flowsync-migrations" as a 64-bit number.)
+MIGRATION_LOCK = 0x666C6F7773796E63
 
 
 def _run(connection: Connection) -> None:
@@ -24,6 +31,9 @@ def _run(connection: Connection) -> None:
         compare_server_default=True,
     )
     with context.begin_transaction():
+        # Before Alembic reads the current revision (in run_migrations, in this same
+        # transaction, each statement with a fresh snapshot): released at commit.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -4,9 +4,10 @@ An API process's connections (the SQLAlchemy engine's and the asyncpg pool's, bo
 by `services.container.build_services`) carry PostgreSQL's `statement_timeout`
 (`FLOWSYNC_STATEMENT_TIMEOUT_SECONDS`, 10 s by default): a request that asks for too much
 is cut off by the database, its connection goes back to the pool at once, and no request
-can hold the pool, or another tenant's requests, for longer. Workers' pools, the LISTEN
-connection and the scheduler's connection are made elsewhere and have no such limit (a
-claim may wait, a listener idles for good).
+can hold the pool, or another tenant's requests, for longer. Workers' pools are made
+elsewhere, with limits derived from their lease instead (`flowsync.worker.liveness`); the
+LISTEN connections and the scheduler's connection have no statement limit (a listener
+idles for good).
 
 A statement cut off this way raises the driver's QueryCanceledError (SQLSTATE 57014),
 bare from asyncpg or wrapped by SQLAlchemy; `as_timeout` turns either into the

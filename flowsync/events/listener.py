@@ -33,12 +33,13 @@ class PgListener:
         on_connect: Callable[[], Awaitable[None] | None] | None = None,
         check_seconds: float = 1.0,
         application_name: str = "flowsync-listener",
+        server_settings: Mapping[str, str] | None = None,
     ):
         self._dsn = to_asyncpg_dsn(url)
         self._channels = dict(channels)
         self._on_connect = on_connect
         self._check = check_seconds
-        self._app = application_name
+        self._settings = {**(server_settings or {}), "application_name": application_name}
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
         self.connected = asyncio.Event()
@@ -71,9 +72,7 @@ class PgListener:
         while True:
             lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(
-                    self._dsn, server_settings={"application_name": self._app}, timeout=10
-                )
+                conn = await asyncpg.connect(self._dsn, server_settings=self._settings, timeout=10)
                 self._conn = conn
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 for channel in self._channels:

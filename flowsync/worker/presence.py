@@ -45,11 +45,14 @@ class Presence:
             await conn.execute(_PRUNE, float(DEAD_LISTED_SECONDS))
             await self._beat(conn, 0)
 
-    async def beat(self, running: int) -> None:
+    async def beat(self, running: int, conn: Connection | None = None) -> None:
         """Refresh the heartbeat with the steps in flight (the row is written again if it
-        was lost)."""
-        async with self._pool.acquire() as conn:
+        was lost); through `conn` when given (the worker's chore connection)."""
+        if conn is not None:
             await self._beat(conn, running)
+            return
+        async with self._pool.acquire() as pooled:
+            await self._beat(pooled, running)
 
     async def leave(self) -> None:
         """Delete this worker's row: it stopped cleanly."""

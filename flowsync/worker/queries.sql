@@ -101,9 +101,21 @@ RETURNING id;
 
 -- name: extend_leases
 -- Heartbeat: extend the leases a worker still holds; returns the tokens still valid.
-UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $2)
- WHERE lease_token = ANY($1::uuid[])
-RETURNING lease_token;
+-- It never waits for a row lock: a job whose row is locked (its outcome being written,
+-- perhaps waiting on a run another session holds) is skipped, not extended this time,
+-- and returned as still valid if its token was there when the statement began (a lost
+-- lease is noticed by the next heartbeat, or by the write itself). One job held up
+-- thus holds up no other job's lease.
+WITH extended AS (
+    UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $2)
+     WHERE id IN (SELECT id FROM jobs WHERE lease_token = ANY($1::uuid[])
+                     FOR NO KEY UPDATE SKIP LOCKED)
+    RETURNING id, lease_token
+)
+SELECT lease_token FROM extended
+UNION ALL
+SELECT lease_token FROM jobs
+ WHERE lease_token = ANY($1::uuid[]) AND id NOT IN (SELECT id FROM extended);
 
 -- name: reclaim_expired
 -- Jobs whose lease ran out (their worker died or hung) become claimable again; the

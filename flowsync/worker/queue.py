@@ -23,6 +23,7 @@ from flowsync import codec
 from flowsync.config import to_asyncpg_dsn
 from flowsync.engine.graph import StepStatus
 from flowsync.engine.transitions import StepRow
+from flowsync.worker.liveness import LeaseTimes
 
 JOBS_CHANNEL = "flowsync_jobs"
 EVENTS_CHANNEL = "flowsync_events"
@@ -78,10 +79,12 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     application_name: str = "flowsync",
-    worker: bool = False,
+    worker: bool | LeaseTimes = False,
 ) -> asyncpg.Pool:
     """A connection pool with FlowSync's codecs; `application_name` tells its connections
-    apart in pg_stat_activity. A `worker` pool plans every statement through indexes."""
+    apart in pg_stat_activity. A `worker` pool plans every statement through indexes and
+    carries the session limits of the worker's lease (`LeaseTimes`; True: the default
+    lease), so that a worker lost mid-transaction holds nothing for longer than that."""
     settings = {
         "jit": "off",
         # Every statement is prepared once per connection; custom plans for the engine's
@@ -89,13 +92,14 @@ async def create_pool(
         "plan_cache_mode": "force_generic_plan",
         "application_name": application_name,
     }
-    if worker:
+    if worker is not False:
         # A claim planned from the statistics of a table analyzed while empty becomes a
         # scan and sort of the whole backlog; every worker statement has an index to use.
         settings |= {"enable_seqscan": "off", "enable_sort": "off"}
         # No engine statement waits long for a lock, and no engine transaction idles:
-        # past these, something is wrong, and an error (retried) beats a silent stall.
-        settings |= {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "60s"}
+        # past these, the other side is lost or stuck, and an error (retried) beats a
+        # stall that outlasts the leases (see flowsync.worker.liveness).
+        settings |= (LeaseTimes() if worker is True else worker).server_settings()
     pool = await asyncpg.create_pool(
         to_asyncpg_dsn(url),
         min_size=min_size,
@@ -180,11 +184,17 @@ class Queue:
         )
         return [ClaimedJob.from_record(r) for r in rows]
 
-    async def extend(self, tokens: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Extend the leases still held; returns the tokens that are still valid."""
+    async def extend(
+        self, tokens: list[uuid.UUID], conn: Connection | None = None
+    ) -> set[uuid.UUID]:
+        """Extend the leases still held; returns the tokens that are still valid. Never
+        waits for a row lock (a locked job's lease is left as it is, and counted valid).
+        `conn`: the worker's own connection for chores, so that a heartbeat never waits
+        for the pool either."""
         if not tokens:
             return set()
-        rows = await self.pool.fetch(QUERIES["extend_leases"], tokens, self.lease_seconds)
+        source = self.pool if conn is None else conn
+        rows = await source.fetch(QUERIES["extend_leases"], tokens, self.lease_seconds)
         return {r["lease_token"] for r in rows}
 
     async def release(self, job: ClaimedJob) -> bool:
@@ -194,11 +204,12 @@ class Queue:
             await self.pool.execute(QUERIES["notify_jobs"])
         return bool(rows)
 
-    async def reclaim_expired(self) -> int:
+    async def reclaim_expired(self, conn: Connection | None = None) -> int:
         """Make jobs with an expired lease claimable again; returns how many."""
-        rows = await self.pool.fetch(QUERIES["reclaim_expired"])
+        source = self.pool if conn is None else conn
+        rows = await source.fetch(QUERIES["reclaim_expired"])
         if rows:
-            await self.pool.execute(QUERIES["notify_jobs"])
+            await source.execute(QUERIES["notify_jobs"])
         return len(rows)
 
     async def next_due(self) -> float | None:

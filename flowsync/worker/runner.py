@@ -43,6 +43,7 @@ from flowsync.worker.handlers import (
     Waiting,
     build_variables,
 )
+from flowsync.worker.liveness import ChoreConnection, LeaseTimes
 from flowsync.worker.presence import Presence
 from flowsync.worker.queue import CANCEL_CHANNEL, JOBS_CHANNEL, QUERIES, ClaimedJob, Queue
 from flowsync.worker.registry import HandlerRegistry
@@ -53,15 +54,23 @@ log = logging.getLogger("flowsync.worker")
 # of run again, so that a step that kills its worker cannot loop forever.
 CRASH_ALLOWANCE = 3
 
-# A lost or terminated connection: the work is retried, never dropped.
+# A lost or terminated connection, or a statement cut off by its session's limits (see
+# flowsync.worker.liveness): the work is retried, never dropped.
 _DB_ERRORS = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, pg_terminate_backend
+    # admin shutdown, pg_terminate_backend, and statement_timeout (QueryCanceledError)
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InternalClientError,  # a connection left mid-operation by a dropped socket
+    asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
 )
+# Waited too long for a lock (the holder is lost or stuck): the job's lease was not
+# extended meanwhile (the heartbeat skips a locked job), so it is extended before the
+# write is tried again.
+_LOCK_WAITS = (asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.QueryCanceledError)
 
 
 def due_in(payload: str) -> float | None:
@@ -114,6 +123,9 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.queue = Queue(pool, self.worker_id, lease_seconds)
+        # Heartbeats and reclaims: on a connection of their own, never behind a step.
+        self.lease_times = LeaseTimes(lease_seconds, heartbeat_seconds)
+        self.chores = ChoreConnection(url, self.lease_times, "flowsync-worker-chores")
         self.presence = Presence(
             pool, self.worker_id, concurrency=concurrency, heartbeat_seconds=heartbeat_seconds
         )
@@ -132,9 +144,13 @@ class Worker:
         self._due_stale = True
         self._stopping = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], ClaimedJob] = {}
+        # The jobs whose step is running (not being recorded, not done), by lease token:
+        # the only ones a heartbeat may find lost, a cancel or a shutdown may stop. A
+        # task takes its job out before it writes the job's outcome, synchronously, so
+        # that a heartbeat racing that write (which ends the lease) never sees a loss.
+        self._running: dict[uuid.UUID, ClaimedJob] = {}
         # The step outputs each running job saw, by lease token (None: not loaded).
         self._seen: dict[uuid.UUID, dict[str, Any] | None] = {}
-        self._recording: set[uuid.UUID] = set()
         # Claimed jobs whose start is being written, or was, while they ran (by token).
         self._starting: dict[uuid.UUID, asyncio.Task[None]] = {}
         # Jobs whose start was written while they ran: what each then knows of its run.
@@ -177,8 +193,8 @@ class Worker:
         """Stop the steps of a cancelled or failed execution. A step whose outcome is
         being written is left alone: its write fails on the dropped lease by itself, and
         the task that failed the execution (and sent this) must finish its bookkeeping."""
-        for job in list(self._tasks.values()):
-            if str(job.execution_id) == payload and job.lease_token not in self._recording:
+        for job in list(self._running.values()):
+            if str(job.execution_id) == payload:
                 self._stop_step(job, "cancelled")
 
     def _stop_step(self, job: ClaimedJob, reason: str) -> None:
@@ -197,6 +213,8 @@ class Worker:
             {JOBS_CHANNEL: self._on_jobs, CANCEL_CHANNEL: self._on_cancel},
             on_connect=self._on_listen,
             application_name="flowsync-worker-listener",
+            # A lost host's LISTEN connection is dropped by the server within seconds.
+            server_settings=self.lease_times.keepalive_settings(),
         )
         listener.start()
         chores = [
@@ -214,6 +232,7 @@ class Worker:
             await asyncio.gather(*chores, return_exceptions=True)
             await self._note_presence("leave", self.presence.leave())
             await listener.close()
+            await self.chores.close()
             try:
                 await asyncio.wait_for(self.registry.close(), 5)
             except TimeoutError:
@@ -296,18 +315,38 @@ class Worker:
 
     async def _run_chain(self, job: ClaimedJob | None) -> None:
         """Run a job; when its completion hands back the next step, run that too."""
+        tokens: set[uuid.UUID] = set()
+        try:
+            await self._run_jobs(job, tokens)
+        finally:
+            # Whatever ended the chain (an error included), nothing of it stays behind.
+            for token in tokens:
+                self._seen.pop(token, None)
+                self._stop_reason.pop(token, None)
+                self._started.pop(token, None)
+                self._running.pop(token, None)
+
+    async def _run_jobs(self, job: ClaimedJob | None, tokens: set[uuid.UUID]) -> None:
         while job is not None:
             current = asyncio.current_task()
             if current is not None:
                 self._tasks[current] = job
-            outcome = await self._execute_retrying(job)
-            starting = self._starting.pop(job.lease_token, None)
-            if starting is not None:
-                await starting
-            if job.lease_token in self._started:
-                known = self._started.pop(job.lease_token)
+            token = job.lease_token
+            tokens.add(token)
+            self._running[token] = job
+            try:
+                outcome = await self._execute_retrying(job)
+                starting = self._starting.pop(token, None)
+                if starting is not None:
+                    await starting
+            finally:
+                # No longer running: from here on the task itself ends the lease (its
+                # outcome written, or the job given back), which is no loss.
+                self._running.pop(token, None)
+            if token in self._started:
+                known = self._started.pop(token)
                 job = dataclasses.replace(job, start_pending=False, known_steps=known)
-            reason = self._stop_reason.pop(job.lease_token, None)
+            reason = self._stop_reason.pop(token, None)
             if outcome is None and reason == "shutdown":
                 # Stopped before it finished: back to the queue at once, not at lease expiry.
                 with contextlib.suppress(*_DB_ERRORS, asyncpg.PostgresError):
@@ -410,18 +449,9 @@ class Worker:
                         job.node_id, exc)  # fmt: skip
 
     async def _record(self, job: ClaimedJob, outcome: Outcome, take: bool) -> ClaimedJob | None:
-        """Write the outcome (the heartbeat leaves a job alone meanwhile: its lease
-        disappears when the write commits, which is not a loss)."""
-        self._recording.add(job.lease_token)
-        try:
-            return await self._write_outcome(job, outcome, take)
-        finally:
-            self._recording.discard(job.lease_token)
-
-    async def _write_outcome(
-        self, job: ClaimedJob, outcome: Outcome, take: bool
-    ) -> ClaimedJob | None:
-        """Retried across connection losses while the lease lasts."""
+        """Write the outcome (the job is out of _running meanwhile: its lease disappears
+        when the write commits, which is not a loss). Retried across connection losses
+        and lock timeouts while the lease lasts."""
         known = self._seen.pop(job.lease_token, None)
         delay = 0.05
         for _ in range(40):
@@ -451,6 +481,11 @@ class Worker:
                 return None
             except _DB_ERRORS as exc:
                 log.warning("recording %s failed: %s; retrying", job.node_id, exc)
+                if isinstance(exc, _LOCK_WAITS) and not await self._keep_lease(job):
+                    log.warning("lost the lease on %s (%s) while it waited to be recorded; "
+                                "its result is dropped", job.node_id, job.job_id)  # fmt: skip
+                    metrics.JOBS_COMPLETED.labels("lease_lost").inc()
+                    return None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
             except Exception as exc:
@@ -462,6 +497,18 @@ class Worker:
                 outcome = Failed({"message": unstorable.message})
         log.error("gave up recording %s; its lease will expire and it runs again", job.node_id)
         return None
+
+    async def _keep_lease(self, job: ClaimedJob) -> bool:
+        """Extend the lease of a job whose write waited for a lock as long as allowed
+        (the heartbeat left it alone, locked); False when the lease is gone. A failure
+        to tell is not a loss: the write, tried again, finds out."""
+        try:
+            async with self.chores.use() as conn:
+                alive = await self.queue.extend([job.lease_token], conn)
+        except (*_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("extending the lease of %s failed: %s", job.node_id, exc)
+            return True
+        return job.lease_token in alive
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
         """Run a chore periodically; no failure may end it (heartbeats and the reclaim
@@ -477,11 +524,16 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         """Extend the leases held; then, whatever became of that, tell the workers table
-        that this process lives and how many steps it runs."""
+        that this process lives and how many steps it runs. On the chore connection:
+        never behind a step's statement, nor waiting for the pool."""
         try:
             await self._extend_leases()
         finally:
-            await self._note_presence("heartbeat", self.presence.beat(len(self._tasks)))
+            await self._note_presence("heartbeat", self._beat())
+
+    async def _beat(self) -> None:
+        async with self.chores.use() as conn:
+            await self.presence.beat(len(self._tasks), conn)
 
     async def _note_presence(self, what: str, call: Awaitable[None]) -> None:
         """The workers table is for people to look at: failing to write it is logged and
@@ -492,20 +544,23 @@ class Worker:
             log.warning("writing the workers table (%s) failed: %s", what, exc)
 
     async def _extend_leases(self) -> None:
-        held = [(task, job) for task, job in self._tasks.items()]
-        if not held:
+        tokens = list({job.lease_token for job in self._tasks.values()})
+        if not tokens:
             return
-        alive = await self.queue.extend([job.lease_token for _task, job in held])
-        for task, job in held:
-            # A job whose outcome is being written, or whose task has moved on to its
-            # next job, has not lost its lease; only a job still running has.
-            lost = job.lease_token not in alive and job.lease_token not in self._recording
-            if lost and self._tasks.get(task) is job:
+        running = dict(self._running)
+        async with self.chores.use() as conn:
+            alive = await self.queue.extend(tokens, conn)
+        for token, job in running.items():
+            # Only a job still running, as it was when the heartbeat began, has lost
+            # its lease: one whose outcome was written meanwhile (its task took it out
+            # of _running first), or whose task moved on, or ended, has not.
+            if token not in alive and self._running.get(token) is job:
                 log.warning("lost the lease on %s (%s); stopping it", job.node_id, job.job_id)
                 self._stop_step(job, "lost")
 
     async def _reclaim(self) -> None:
-        count = await self.queue.reclaim_expired()
+        async with self.chores.use() as conn:
+            count = await self.queue.reclaim_expired(conn)
         if count:
             log.warning("returned %d job(s) with an expired lease to the queue", count)
 
@@ -517,7 +572,7 @@ class Worker:
         _done, still = await asyncio.wait(list(self._tasks), timeout=self.grace_seconds)
         for task in still:
             job = self._tasks.get(task)
-            if job is not None:
+            if job is not None and self._running.get(job.lease_token) is job:
                 self._stop_step(job, "shutdown")
         if still:
             _done, stuck = await asyncio.wait(still, timeout=10)

@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.worker.liveness import LeaseTimes
 from flowsync.worker.queue import create_pool
 from tests.graphql.conftest import Api, serve
 
@@ -67,9 +68,19 @@ async def test_a_slow_statement_is_cut_off_with_a_clear_error(db_url: str) -> No
         assert after == {"data": {"workflows": {"edges": []}}}
 
 
-async def test_workers_connections_have_no_statement_timeout(db_url: str) -> None:
-    pool = await create_pool(db_url, max_size=1, worker=True)
+async def test_workers_connections_are_limited_by_their_lease_not_the_api_timeout(
+    db_url: str,
+) -> None:
+    pool = await create_pool(db_url, max_size=1, worker=LeaseTimes(40, 10))
     try:
-        assert await pool.fetchval("SHOW statement_timeout") == "0"
+        shown = {
+            name: await pool.fetchval(f"SHOW {name}")
+            for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+        }
+        assert shown == {
+            "statement_timeout": "40s",
+            "lock_timeout": "20s",
+            "idle_in_transaction_session_timeout": "20s",
+        }
     finally:
         await pool.close()
