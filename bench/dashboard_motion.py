@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import time
 import uuid
@@ -50,6 +51,46 @@ FRAMES = """
   };
   window.__frames = f;
 })();
+"""
+
+# Counts the subscription messages the page receives, and its error messages by code.
+SOCKET_COUNT = """
+(() => {
+  window.__socket = { messages: 0, errors: {} };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        window.__socket.messages += 1;
+        try {
+          const m = JSON.parse(event.data);
+          if (m.type === "error") {
+            for (const e of m.payload || []) {
+              const code = (e.extensions && e.extensions.code) || e.message;
+              window.__socket.errors[code] = (window.__socket.errors[code] || 0) + 1;
+            }
+          }
+        } catch (_) {}
+      });
+    }
+  };
+})();
+"""
+
+# Scrolls the runs list back to its top and says which of `ids` it lists there.
+AT_TOP = """
+async (ids) => {
+  const el = document.querySelector('[data-testid="runs-list"]');
+  el.scrollTop = 0;
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const table = el.closest('[role="table"]');
+  const shown = new Set([...el.querySelectorAll("[data-run-id]")].map((e) => e.dataset.runId));
+  return {
+    listed: Number(table.getAttribute("aria-rowcount")) - 1,
+    shown: ids.filter((id) => shown.has(id)).length,
+  };
+}
 """
 
 # Time since navigation start once the runs list shows a row.
@@ -97,6 +138,25 @@ def pct(values: list[float], p: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+async def main_thread(cdp: Any) -> dict[str, float]:
+    """The renderer's main-thread time so far, in seconds, by kind (DevTools' metrics)."""
+    metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
+    return {m["name"]: float(m["value"]) for m in metrics if m["name"].endswith("Duration")}
+
+
+def busy_line(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    return (
+        f"main thread busy {d.get('TaskDuration', 0):.1f} s of {seconds:.1f} s (script "
+        f"{d.get('ScriptDuration', 0):.1f} s, layout {d.get('LayoutDuration', 0):.1f} s, "
+        f"style {d.get('RecalcStyleDuration', 0):.1f} s); load average "
+    )
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def frame_line(frames: dict[str, Any]) -> str:
@@ -214,6 +274,11 @@ async def fill_runs(
             "ORDER BY c.created, v.sequence"
         )
     await pool.execute("ANALYZE executions")
+    # The copies' events are new rows of the log with old times: an API process with a
+    # subscriber would scan them as news (its poll reads event ids above a horizon that
+    # trails by 10 s), checking each of those 10,000 runs in turn while the page waits
+    # for its feed. Nobody subscribes now: wait until the horizon has passed them.
+    await asyncio.sleep(15.0)
     return int(
         await pool.fetchval("SELECT count(*) FROM executions WHERE owner_id = $1", me.owner_id)
     )
@@ -253,6 +318,7 @@ async def runs_list(
     started: list[uuid.UUID] = []
     try:
         await context.add_init_script(FRAMES)
+        await context.add_init_script(SOCKET_COUNT)
         page = await context.new_page()
         cdp = await context.new_cdp_session(page)
         await page.goto(f"{base}/ui/runs#key={key}", wait_until="commit")
@@ -260,6 +326,8 @@ async def runs_list(
         await asyncio.sleep(1.0)  # the feed's subscription up, the page at rest
         heap_before = await heap_mib(cdp)
         rows_before = await page.eval_on_selector_all("[data-run-id]", "els => els.length")
+        await cdp.send("Performance.enable")
+        busy0, load0 = await main_thread(cdp), load()
 
         stop = asyncio.Event()
 
@@ -282,15 +350,21 @@ async def runs_list(
             stop.set()
             await arriving
         frames = await page.evaluate("window.__frames.stop()")
+        busy = busy_line(busy0, await main_thread(cdp), frames["elapsed"] / 1000)
+        busy += f"{load0} before, {load()} after (this machine's cores are shared)"
         hot = await stop_profile(cdp, profile) if profile is not None else []
         rows_after = await page.eval_on_selector_all("[data-run-id]", "els => els.length")
         heap_after = await heap_mib(cdp)
-        # New runs reach the top of the list live: how many of those started are listed.
-        listed_new = await page.evaluate(
-            "(ids) => ids.filter((id) => "
-            '  document.querySelector(`[data-run-id="${id}"]`) !== null).length',
-            [str(s) for s in started[:5]],
-        )
+        # New runs reach the top of the list live: the newest ten (all on the first
+        # screen), given up to 15 s to arrive.
+        newest = [str(s) for s in started[-10:]]
+        waited = time.monotonic()
+        top = await page.evaluate(AT_TOP, newest)
+        while top["shown"] < len(newest) and time.monotonic() - waited < 15:
+            await asyncio.sleep(0.25)
+            top = await page.evaluate(AT_TOP, newest)
+        top["waited"] = time.monotonic() - waited
+        socket = await page.evaluate("window.__socket")
     finally:
         await context.close()
     return {
@@ -302,7 +376,9 @@ async def runs_list(
         "heap_before": heap_before,
         "heap_after": heap_after,
         "started": len(started),
-        "listed_new": listed_new,
+        "top": top,
+        "busy": busy,
+        "socket": socket,
         "hot": hot,
     }
 
@@ -327,11 +403,20 @@ def print_runs_list(args: Any, total: int, result: dict[str, Any]) -> None:
         f"{args.live_every} s"
     )
     print(f"   {frame_line(result['frames'])}")
+    print(f"   {result['busy']}")
     print(
         f"   DOM rows: {result['rows_before']} at rest, at most {s['maxRows']} while "
         f"scrolling, {result['rows_after']} at the end; JS heap after GC "
         f"{result['heap_before']:.1f} MiB at the first rows, {result['heap_after']:.1f} MiB "
         "after the scroll"
+    )
+    top, socket = result["top"], result["socket"]
+    errors = ", ".join(f"{k} {v}" for k, v in socket["errors"].items()) or "none"
+    print(
+        f"   after the scroll: {top['listed']:,} rows listed, {top['shown']} of the "
+        f"{min(10, result['started'])} newest runs on the first screen "
+        f"{top['waited']:.1f} s after the scroll ended; the feed sent "
+        f"{socket['messages']} messages (errors: {errors})"
     )
     for line in result["hot"]:
         print(f"   profile: {line}")
@@ -375,6 +460,8 @@ async def graph_motion(
         await pool.execute("SELECT pg_notify('flowsync_jobs', '')")
         await asyncio.sleep(1.0)  # steps finishing
         done_before = await _completed(pool, execution)
+        await cdp.send("Performance.enable")
+        busy0, load0 = await main_thread(cdp), load()
         if profile is not None:
             await start_profile(cdp)
         await page.evaluate("window.__frames.start()")
@@ -398,6 +485,8 @@ async def graph_motion(
                 wheels += 1
                 await asyncio.sleep(0.03)
         frames = await page.evaluate("window.__frames.stop()")
+        busy = busy_line(busy0, await main_thread(cdp), frames["elapsed"] / 1000)
+        busy += f"{load0} before, {load()} after (this machine's cores are shared)"
         hot = await stop_profile(cdp, profile) if profile is not None else []
         done_after = await _completed(pool, execution)
         shown = await page.eval_on_selector_all(
@@ -413,6 +502,7 @@ async def graph_motion(
         "drags": drags,
         "wheels": wheels,
         "steps_during": done_after - done_before,
+        "busy": busy,
         "shown": shown,
         "heap": heap,
         "hot": hot,
@@ -436,6 +526,7 @@ def print_graph_motion(args: Any, nodes: int, result: dict[str, Any]) -> None:
         f"({result['shown']} nodes COMPLETED in the page at the end)"
     )
     print(f"   {frame_line(result['frames'])}")
+    print(f"   {result['busy']}")
     print(f"   JS heap after GC at the end: {result['heap']:.1f} MiB")
     for line in result["hot"]:
         print(f"   profile: {line}")
