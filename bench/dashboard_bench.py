@@ -2,7 +2,8 @@
 how long a finished step takes to turn its node green in a real browser.
 
     .venv/bin/python bench/dashboard_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--loads 10] [--steps 200] [--delay 0.1]
+        [--loads 10] [--steps 200] [--delay 0.1] [--runs 10000] [--parts 1,2,3,4,5]
+        [--profile DIR]
 
 Prints:
 
@@ -14,7 +15,16 @@ Prints:
    200-node run being visible, each load in a fresh browser context (median and p95);
 3. the time from a step's `finished_at` in `step_executions` to a MutationObserver in the
    page seeing its node's `data-status` become COMPLETED, over a chain of `--steps` delay
-   nodes of `--delay` seconds (p50, p95, max, and how many nodes were observed).
+   nodes of `--delay` seconds (p50, p95, max, and how many nodes were observed);
+4. the runs page with `--runs` runs in the database (real runs of a 3-node workflow, then
+   copies of their execution, step and event rows): navigation start to the first rows,
+   then one scroll through the whole list, `--scroll-px` a frame, the list fetching its
+   pages as it goes, while a new run starts every `--live-every` seconds: frames/s, p50,
+   p95 and max frame time, long tasks, the DOM rows kept and the JS heap after GC;
+5. the run page of a `--graph-nodes`-node run whose steps finish while the pane is dragged
+   and zoomed with the wheel for `--pan-seconds`: the same frame figures.
+   `--profile DIR` also writes a CPU profile of parts 4 and 5 (open it in DevTools) and
+   prints the functions with the most self time.
 
 Real processes: one `flowsync dev` process serving the API and the dashboard (no embedded
 worker) and two `flowsync worker` processes, on a database this benchmark creates on the
@@ -49,6 +59,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import dashboard_motion as motion  # noqa: E402
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
@@ -629,6 +640,14 @@ async def run(args: argparse.Namespace) -> None:
         delays = await services.workflows.create(
             me, f"delays-{args.steps}", None, delay_chain(args.steps, args.delay)
         )
+        # The 200-node graph of part 5: start, 198 delays, end.
+        graph = await services.workflows.create(
+            me, f"graph-{args.graph_nodes}", None, delay_chain(args.graph_nodes - 2, args.delay)
+        )
+        listed = await services.workflows.create(me, "list-3", None, chain(1))
+        profile = Path(args.profile).resolve() if args.profile else None
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
 
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
@@ -657,6 +676,37 @@ async def run(args: argparse.Namespace) -> None:
                         (args.width, args.height),
                         {"API": api.pid, **{f"worker {i}": w.pid for i, w in enumerate(procs[1:])}},
                     )
+                # Last: the 10,000 runs would change what the pages above read.
+                runs_total, runs = 0, None
+                if 4 in parts:
+                    runs_total = await motion.fill_runs(services, me, listed.id, args.runs, 20)
+                    runs = await motion.runs_list(
+                        browser,
+                        base,
+                        key,
+                        services,
+                        me,
+                        listed.id,
+                        runs_total,
+                        args.list_loads,
+                        args.scroll_px,
+                        args.live_every,
+                        profile / "runs-scroll.cpuprofile" if profile else None,
+                    )
+                panned = None
+                if 5 in parts:
+                    panned = await motion.graph_motion(
+                        browser,
+                        base,
+                        key,
+                        services,
+                        me,
+                        graph.id,
+                        args.graph_nodes,
+                        args.pan_seconds,
+                        profile / "graph-pan.cpuprofile" if profile else None,
+                        ALL_NODES_VISIBLE,
+                    )
             finally:
                 with contextlib.suppress(Exception):
                     await browser.close()
@@ -669,6 +719,12 @@ async def run(args: argparse.Namespace) -> None:
             print_renders(args, renders)
         if colour is not None:
             print_colour(args, colour)
+        if runs is not None:
+            motion.print_runs_list(args, runs_total, runs)
+        if panned is not None:
+            motion.print_graph_motion(args, args.graph_nodes, panned)
+        if profile is not None:
+            print(f"   CPU profiles in {profile}")
     finally:
         stop(procs)
         if services is not None:
@@ -724,8 +780,29 @@ def main() -> None:
         "nodes in view, and at its least zoom (0.05) a 202-node chain needs about 1450 px "
         "(default: %(default)s)",
     )
+    parser.add_argument("--runs", type=int, default=10_000, help="runs in the database for part 4")
     parser.add_argument(
-        "--parts", default="1,2,3", help="which measurements to run (default: %(default)s)"
+        "--list-loads", type=int, default=5, help="runs page loads for the first rows"
+    )
+    parser.add_argument(
+        "--scroll-px",
+        type=int,
+        default=440,
+        help="pixels the runs list scrolls each frame, 10 rows (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--live-every",
+        type=float,
+        default=0.25,
+        help="seconds between the new runs started during the scroll (default: %(default)s)",
+    )
+    parser.add_argument("--graph-nodes", type=int, default=200, help="nodes of part 5's run graph")
+    parser.add_argument(
+        "--pan-seconds", type=float, default=8.0, help="seconds of panning and zooming"
+    )
+    parser.add_argument("--profile", help="a directory for CPU profiles of parts 4 and 5")
+    parser.add_argument(
+        "--parts", default="1,2,3,4,5", help="which measurements to run (default: %(default)s)"
     )
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="the browser to drive")
     args = parser.parse_args()

@@ -43,6 +43,8 @@ async def test_run_graph_turns_each_node_green_live(
         )
     # No reload: the page that was opened is the page that changed.
     assert await page.evaluate("window.__loadedOnce === true")
+    # A node that changes status stays in view: it is not hidden to be measured again.
+    assert await page.evaluate("window.__hiddenAgain") == []
     log: list[dict[str, object]] = await page.evaluate("window.__statusLog")
     finished = {
         s["nodeId"]: datetime.fromisoformat(s["finishedAt"]).timestamp() * 1000
@@ -79,6 +81,29 @@ async def test_runs_list_gains_a_new_run_live(
     await expect(row).to_be_visible()
     await expect(row).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
     assert console.errors == []
+
+
+async def test_runs_ticked_in_the_list_are_cancelled_together(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    workflow = await client.create_workflow("ticked", delays(60))
+    runs = [await client.start(workflow) for _ in range(3)]
+    await page.get_by_role("link", name="Runs").click()
+    for run in runs[:2]:
+        await page.get_by_role("checkbox", name=f"Select run {run[:8]}").check()
+    await expect(page.get_by_text("2 selected")).to_be_visible()
+    await page.get_by_role("checkbox", name=f"Select run {runs[1][:8]}").uncheck()
+    await page.get_by_role("checkbox", name=f"Select run {runs[2][:8]}").check()
+    await page.get_by_role("button", name="Cancel selected").click()
+    await expect(page.get_by_text("Cancelled 2 of 2.")).to_be_visible()
+    statuses = [(await client.execution(run))["status"] for run in runs]
+    assert statuses == ["CANCELLED", "RUNNING", "CANCELLED"]
+    await expect(page.locator(f'[data-run-id="{runs[0]}"]')).to_have_attribute(
+        "data-status", "CANCELLED"
+    )
+    await client("mutation($id: ID!) { cancelExecution(id: $id) { __typename } }", id=runs[1])
 
 
 async def test_cancel_from_the_run_page_stops_the_run(

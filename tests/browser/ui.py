@@ -111,10 +111,18 @@ def call(url: str) -> dict[str, Any]:
 WATCH_NODES = """
 (() => {
   window.__statusLog = window.__statusLog || [];
+  // Nodes hidden again after they were shown (React Flow hides a node it must measure).
+  window.__hiddenAgain = window.__hiddenAgain || [];
   const seen = new Map();
+  const shown = new Set();
   const record = (el) => {
     const id = el.getAttribute('data-id');
     const status = el.getAttribute('data-status');
+    if (id && el.style.visibility === 'hidden') {
+      if (shown.has(id)) window.__hiddenAgain.push({ id, status });
+    } else if (id) {
+      shown.add(id);
+    }
     if (!id || !status || seen.get(id) === status) return;
     seen.set(id, status);
     window.__statusLog.push({ id, status, at: performance.timeOrigin + performance.now() });
@@ -130,7 +138,7 @@ WATCH_NODES = """
       else m.addedNodes.forEach(scan);
     }
   }).observe(document, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'],
+    subtree: true, childList: true, attributes: true, attributeFilter: ['data-status', 'style'],
   });
 })();
 """

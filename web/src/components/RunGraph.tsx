@@ -9,10 +9,12 @@ import {
   ReactFlow,
   type Edge,
   type Node,
+  type NodeChange,
+  type NodeMouseHandler,
   type NodeProps,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { memo, useMemo, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Definition } from "../lib/definition";
 import { useLayout } from "../lib/useLayout";
 import { STATUS_LABEL } from "./Status";
@@ -75,10 +77,31 @@ export function RunGraph({
   colorMode: "light" | "dark";
 }) {
   const positions = useLayout(definition);
-  // Node objects are kept while their step's look is unchanged, so that one event
-  // re-renders one node, not the whole graph.
-  // (A cache, not state: filling it again from scratch gives the same nodes.)
+  // Node and edge objects are kept while their step's look is unchanged, so that one
+  // event re-renders one node and the edges into it, not the whole graph.
+  // (Caches, not state: filling them again from scratch gives the same nodes and edges.)
   const [kept] = useState(() => new Map<string, StepNodeType>());
+  const [keptEdges] = useState(() => new Map<string, Edge>());
+  // Each node's measured size, from React Flow's dimension changes: a node object made
+  // anew for a new status carries it, so that React Flow neither hides the node until it
+  // has measured it again nor measures it (a forced layout) on every event.
+  const [sizes] = useState(() => new Map<string, { width: number; height: number }>());
+  const onNodesChange = useCallback(
+    (changes: NodeChange<StepNodeType>[]) => {
+      for (const change of changes) {
+        if (change.type === "dimensions" && change.dimensions) sizes.set(change.id, change.dimensions);
+      }
+    },
+    [sizes],
+  );
+  // Stable handlers: a new function on each render would re-render every node of the
+  // graph (React Flow hands them to each node's wrapper) on every event of the run.
+  const select = useRef(onSelect);
+  useEffect(() => {
+    select.current = onSelect;
+  }, [onSelect]);
+  const onNodeClick = useCallback<NodeMouseHandler<StepNodeType>>((_, node) => select.current(node.id), []);
+  const onPaneClick = useCallback(() => select.current(null), []);
   const nodes = useMemo<StepNodeType[]>(() => {
     if (!positions) return [];
     const list = definition.nodes.map((n) => {
@@ -98,10 +121,12 @@ export function RunGraph({
       ) {
         return old;
       }
+      const size = sizes.get(n.id);
       const made: StepNodeType = {
         id: n.id,
         type: "step",
         position,
+        ...(size ? { measured: size } : {}),
         data: {
           nodeId: n.id,
           nodeType: n.type,
@@ -119,22 +144,30 @@ export function RunGraph({
       return made;
     });
     return list;
-  }, [definition, positions, steps, selected, kept]);
+  }, [definition, positions, steps, selected, kept, sizes]);
   const edges = useMemo<Edge[]>(
     () =>
       definition.edges.map((e, i) => {
         const targetStatus = steps[e.target]?.status;
-        return {
-          id: `e${i}-${e.source}-${e.target}`,
+        const id = `e${i}-${e.source}-${e.target}`;
+        const sourceHandle = e.sourceHandle ?? null;
+        const animated = targetStatus === "RUNNING";
+        const className = targetStatus ? `edge-${targetStatus.toLowerCase()}` : undefined;
+        const old = keptEdges.get(id);
+        if (old && old.sourceHandle === sourceHandle && old.animated === animated && old.className === className) return old;
+        const made: Edge = {
+          id,
           source: e.source,
           target: e.target,
-          sourceHandle: e.sourceHandle ?? null,
+          sourceHandle,
           label: e.sourceHandle ?? undefined,
-          animated: targetStatus === "RUNNING",
-          className: targetStatus ? `edge-${targetStatus.toLowerCase()}` : undefined,
+          animated,
+          className,
         };
+        keptEdges.set(id, made);
+        return made;
       }),
-    [definition, steps],
+    [definition, steps, keptEdges],
   );
   if (!positions) return <div className="state">Laying out {definition.nodes.length} nodes…</div>;
   return (
@@ -163,8 +196,9 @@ export function RunGraph({
         nodesConnectable={false}
         elementsSelectable
         onlyRenderVisibleElements={definition.nodes.length > 200}
-        onNodeClick={(_, node) => onSelect(node.id)}
-        onPaneClick={() => onSelect(null)}
+        onNodesChange={onNodesChange}
+        onNodeClick={onNodeClick}
+        onPaneClick={onPaneClick}
         colorMode={colorMode}
         proOptions={{ hideAttribution: true }}
       >

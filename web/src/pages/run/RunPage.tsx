@@ -38,6 +38,10 @@ export function RunPage() {
     void refetchEvents();
   }, [refetchRun, refetchEvents]);
   const { state, error: liveError } = useRunLive(id, run.data?.execution, onExecutionEvent);
+  // Read once per fetched definition, not on every live event: the graph keeps its nodes
+  // and edges while the definition is the same object.
+  const rawDefinition = run.data?.execution?.definition;
+  const definition = useMemo(() => readDefinition(rawDefinition), [rawDefinition]);
   const [actionError, setActionError] = useState<UserErrorLike | Error | null>(null);
 
 
@@ -80,7 +84,6 @@ export function RunPage() {
   // The query's fields (times, error), with the live status and sequence.
   const execution = state ? { ...base, status: state.execution.status, lastSequence: state.sequence } : base;
   const steps = state?.steps ?? Object.fromEntries(base.steps.map((s) => [s.nodeId, s]));
-  const definition = readDefinition(base.definition);
   const stepList = Object.values(steps);
   const selectedNode = selected ? definition.nodes.find((n) => n.id === selected) : undefined;
   const counts = stepList.reduce<Record<string, number>>((acc, s) => {

@@ -2,7 +2,7 @@
 // cursor pagination, bulk cancel and retry; the list is virtualised.
 import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/Status";
@@ -27,6 +27,47 @@ import { asUserError } from "../../lib/userError";
 export const STATUSES: ExecutionStatus[] = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
 const PAGE = 100;
 const ROW_HEIGHT = 44;
+
+// One listed run. Memoised: the list re-renders on every scroll event and every live
+// event, and a row whose run, place and checkbox are unchanged need not render again.
+const RunRow = memo(function RunRow({
+  run: r,
+  start,
+  checked,
+  onCheck,
+}: {
+  run: ExecutionSummaryFragment;
+  start: number;
+  checked: boolean;
+  onCheck: (id: string, on: boolean) => void;
+}) {
+  return (
+    <div
+      role="row"
+      className="vrow"
+      data-run-id={r.id}
+      data-status={r.status}
+      style={{ position: "absolute", top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${start}px)` }}
+    >
+      <span role="cell" className="c-check">
+        <input type="checkbox" aria-label={`Select run ${r.id.slice(0, 8)}`} checked={checked} onChange={(e) => onCheck(r.id, e.target.checked)} />
+      </span>
+      <span role="cell" className="c-id mono">
+        <Link to={`/runs/${r.id}`}>{r.id.slice(0, 8)}</Link>
+      </span>
+      <span role="cell" className="c-wf">
+        {r.workflow ? <Link to={`/workflows/${r.workflowId}`}>{r.workflow.name}</Link> : <span className="muted">deleted</span>} <span className="muted">v{r.workflowVersion}</span>
+      </span>
+      <span role="cell" className="c-status">
+        <StatusBadge status={r.status} />
+      </span>
+      <span role="cell" className="c-time">
+        <Time iso={r.createdAt} />
+      </span>
+      <span role="cell" className="c-dur">{duration(r.durationMs)}</span>
+    </div>
+  );
+});
 
 export function RunsList({ workflowId, showFilters = true }: { workflowId?: string | null; showFilters?: boolean }) {
   const [params, setFilter] = useSearchState();
@@ -107,6 +148,14 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
   }, [runs.data, fresh, live, status, since]);
 
   const [checked, setChecked] = useState<Set<string>>(new Set());
+  const onCheck = useCallback((id: string, on: boolean) => {
+    setChecked((prev) => {
+      const next = new Set(prev);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  }, []);
   const [bulkMessage, setBulkMessage] = useState<string | null>(null);
   const bulk = async (action: "cancel" | "retry") => {
     let ok = 0;
@@ -231,43 +280,7 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
             <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
               {items.map((item) => {
                 const r = rows[item.index]!;
-                return (
-                  <div
-                    key={r.id}
-                    role="row"
-                    className="vrow"
-                    data-run-id={r.id}
-                    data-status={r.status}
-                    style={{ position: "absolute", top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)` }}
-                  >
-                    <span role="cell" className="c-check">
-                      <input
-                        type="checkbox"
-                        aria-label={`Select run ${r.id.slice(0, 8)}`}
-                        checked={checked.has(r.id)}
-                        onChange={(e) => {
-                          const next = new Set(checked);
-                          if (e.target.checked) next.add(r.id);
-                          else next.delete(r.id);
-                          setChecked(next);
-                        }}
-                      />
-                    </span>
-                    <span role="cell" className="c-id mono">
-                      <Link to={`/runs/${r.id}`}>{r.id.slice(0, 8)}</Link>
-                    </span>
-                    <span role="cell" className="c-wf">
-                      {r.workflow ? <Link to={`/workflows/${r.workflowId}`}>{r.workflow.name}</Link> : <span className="muted">deleted</span>} <span className="muted">v{r.workflowVersion}</span>
-                    </span>
-                    <span role="cell" className="c-status">
-                      <StatusBadge status={r.status} />
-                    </span>
-                    <span role="cell" className="c-time">
-                      <Time iso={r.createdAt} />
-                    </span>
-                    <span role="cell" className="c-dur">{duration(r.durationMs)}</span>
-                  </div>
-                );
+                return <RunRow key={r.id} run={r} start={item.start} checked={checked.has(r.id)} onCheck={onCheck} />;
               })}
             </div>
           </div>
