@@ -5,13 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from cross_web import HTTPException
-from limits import RateLimitItem, parse_many
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.storage import storage_from_string
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
@@ -22,49 +18,21 @@ from starlette.websockets import WebSocket
 
 import rest_compat
 from flowsync.config import Settings
-from flowsync.errors import FlowSyncError, PayloadTooLarge, RateLimited, Unauthenticated
+from flowsync.errors import (
+    FlowSyncError,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthenticated,
+)
 from flowsync.events.runtime import LiveEvents
+from flowsync.rate_limits import RateLimits
 from flowsync.schema import graphiql
 from flowsync.schema.schema import build_schema
-from flowsync.schema.view import CREDENTIAL, GraphQLView
-from flowsync.services.auth import Credential
+from flowsync.schema.view import CREDENTIAL, RATE_BUDGET, GraphQLView
 from flowsync.services.container import Services
 from flowsync.web import mount as mount_web
 
 log = logging.getLogger("flowsync.app")
-
-
-class RateLimits:
-    """Per-IP and per-principal limits (the `limits` library's sliding window counter:
-    constant memory per key, and no per-request work that grows with the number of keys,
-    unlike its moving window over the async memory store). With the default memory storage
-    each API process counts on its own; point `FLOWSYNC_RATE_LIMIT_STORAGE` at a shared
-    store (e.g. redis://) to count across them."""
-
-    def __init__(self, settings: Settings) -> None:
-        uri = settings.rate_limit_storage
-        self._limiter = SlidingWindowCounterRateLimiter(
-            storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
-        )
-        self._per_ip = parse_many(settings.rate_limit_per_ip)
-        self._per_principal = parse_many(settings.rate_limit_per_principal)
-
-    async def _hit(self, items: Sequence[RateLimitItem], *key: str) -> None:
-        for item in items:
-            if not await self._limiter.hit(item, *key):
-                stats = await self._limiter.get_window_stats(item, *key)
-                retry = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(
-                    f"Too many requests ({item}); retry after {retry} s.", retry_after=retry
-                )
-
-    async def ip(self, address: str) -> None:
-        """Count a request from `address`; RateLimited when over the limit."""
-        await self._hit(self._per_ip, "ip", address)
-
-    async def principal(self, credential: Credential) -> None:
-        """Count a request of the credential's owner; RateLimited when over the limit."""
-        await self._hit(self._per_principal, "owner", str(credential.principal.owner_id))
 
 
 def _errors(
@@ -205,8 +173,10 @@ class GraphQLEndpoint:
                 credential = await self.view.services.authenticator.authenticate(
                     headers.get("authorization")
                 )
-                await self.limits.principal(credential)
-                scope.setdefault("state", {})[CREDENTIAL] = credential
+                budget = await self.limits.principal(credential)
+                state = scope.setdefault("state", {})
+                state[CREDENTIAL] = credential
+                state[RATE_BUDGET] = budget
         except FlowSyncError as exc:
             await _error_response(exc)(scope, receive, send)
             return
@@ -254,7 +224,8 @@ class GraphQLEndpoint:
 def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     """The ASGI app over already-built services; the caller owns their lifetime. The live
     events (LISTEN connection, watcher rows) start and stop with the app's lifespan."""
-    view = GraphQLView(build_schema(services.settings), services)
+    schema = build_schema(services.settings)
+    view = GraphQLView(schema, services)
     endpoint = GraphQLEndpoint(view, RateLimits(services.settings), services.settings)
 
     @contextlib.asynccontextmanager

@@ -52,6 +52,7 @@ from flowsync.schema.operations import (
     TriggerType,
     WorkerType,
 )
+from flowsync.schema.rate import RateLimitReport, RateLimitType
 from flowsync.schema.types import (
     ApiKeyType,
     Connection,
@@ -93,6 +94,7 @@ class Query:
     workflow_version: WorkflowVersionType | None = strawberry.field(resolver=query.workflow_version)
     node_types: list[NodeTypeType] = strawberry.field(resolver=query.node_types)
     check_expression: ExpressionCheck = strawberry.field(resolver=query.check_expression)
+    rate_limit: RateLimitType = strawberry.field(resolver=query.rate_limit)
 
 
 @strawberry.type
@@ -240,11 +242,18 @@ class FlowSyncErrors(MaskErrors):
 
 
 async def _masked(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """Masks each result's errors. Only the first result keeps its `extensions` (the
+    operation's cost and the caller's rate budget, as of its start): on a subscription's
+    later events they would only repeat, or be stale."""
+    first = True
     async with contextlib.aclosing(results):
         async for result in results:
             errors = getattr(result, "errors", None)
             if errors:
                 result.errors = client_errors(errors)
+            if not first and getattr(result, "extensions", None):
+                result.extensions = None
+            first = False
             yield result
 
 
@@ -405,6 +414,7 @@ def build_schema(settings: Settings) -> Schema:
         # NUL and numbers no double holds, in variables and literals (flowsync.codec).
         InputBoundary,
         functools.partial(QueryCostLimiter, max_cost=settings.max_query_cost),
+        RateLimitReport,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

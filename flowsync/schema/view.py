@@ -40,6 +40,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from flowsync import codec
 from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
+from flowsync.rate_limits import RateBudget
 from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
@@ -49,6 +50,8 @@ from flowsync.services.auth import Credential
 from flowsync.services.container import Services
 
 CREDENTIAL = "flowsync.credential"
+# The caller's rate budget after its request was counted (a RateBudget), beside CREDENTIAL.
+RATE_BUDGET = "flowsync.rate_budget"
 log = logging.getLogger("flowsync.graphql")
 
 # The close code of a socket whose credential stopped authenticating: 4401, as HTTP's 401
@@ -247,7 +250,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.shared = SharedEvents()
         # Set by the app: counts one request of the credential's owner (a websocket's
         # connection, and each operation sent over it); RateLimited when over the limit.
-        self.rate_limit: Callable[[Credential], Awaitable[None]] | None = None
+        self.rate_limit: Callable[[Credential], Awaitable[RateBudget]] | None = None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # FlowSync's own GraphiQL page (its files served by FlowSync, under a CSP), not
@@ -266,7 +269,9 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        credential = request.scope.get("state", {}).get(CREDENTIAL)
+        state = request.scope.get("state", {})
+        credential = state.get(CREDENTIAL)
+        budget = state.get(RATE_BUDGET)
         return Context(
             services=self.services,
             live=self.live,
@@ -274,6 +279,7 @@ class GraphQLView(GraphQL[Context, None]):
             response=response,
             credential=credential if isinstance(credential, Credential) else None,
             shared=self.shared,
+            rate_budget=budget if isinstance(budget, RateBudget) else None,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -284,7 +290,7 @@ class GraphQLView(GraphQL[Context, None]):
                 header if isinstance(header, str) else None
             )
             if self.rate_limit is not None:
-                await self.rate_limit(credential)
+                context.rate_budget = await self.rate_limit(credential)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
         except RateLimited as exc:
@@ -300,10 +306,11 @@ class GraphQLView(GraphQL[Context, None]):
         when the socket's credential no longer authenticates (re-checked when due, and
         past every cache when the document may hold a mutation; the socket is then to
         be closed), `RateLimited` when its owner is over the limit (this operation
-        only)."""
+        only). The socket's context then holds the owner's budget as of this operation
+        (what its results report in `extensions.rateLimit`)."""
         guard = context.guard
         if guard is None:  # not acknowledged: the protocol handlers refuse it first
             raise Unauthenticated("Send `connection_init` with your credential first.")
         await guard.check(write=may_write(query))
         if self.rate_limit is not None:
-            await self.rate_limit(guard.credential)
+            context.rate_budget = await self.rate_limit(guard.credential)
