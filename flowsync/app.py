@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -20,6 +21,7 @@ import rest_compat
 from flowsync.config import Settings
 from flowsync.errors import (
     FlowSyncError,
+    NotFound,
     PayloadTooLarge,
     RateLimited,
     Unauthenticated,
@@ -221,6 +223,53 @@ class GraphQLEndpoint:
         return b"".join(chunks)
 
 
+class SchemaDocument:
+    """`GET /graphql/schema.graphql`: the schema's SDL, under introspection's rules. Each
+    request counts against the per-IP limit, needs a credential (401) and counts against
+    its owner's limit, as any operation does; while introspection is off
+    (`FLOWSYNC_INTROSPECTION`) the schema is not served (404). The reply carries an ETag
+    (a repeat with `If-None-Match` answers 304); the body is text/plain."""
+
+    def __init__(self, sdl: str, limits: RateLimits, services: Services) -> None:
+        self.body = sdl.encode()
+        self.etag = f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
+        self.limits = limits
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        headers = Headers(scope=scope)
+        try:
+            await self.limits.ip(client[0] if client else "unknown")
+            if scope["method"] not in ("GET", "HEAD"):
+                await _errors(
+                    "/graphql/schema.graphql takes GET only.", "method_not_allowed", 405,
+                    {"Allow": "GET, HEAD"},
+                )(scope, receive, send)  # fmt: skip
+                return
+            credential = await self.services.authenticator.authenticate(
+                headers.get("authorization")
+            )
+            await self.limits.principal(credential)
+            if not self.services.settings.introspection:
+                raise NotFound(
+                    "Introspection is off on this server, and the schema document with it "
+                    "(FLOWSYNC_INTROSPECTION)."
+                )
+        except FlowSyncError as exc:
+            await _error_response(exc)(scope, receive, send)
+            return
+        cache = {"ETag": self.etag, "Cache-Control": "no-cache"}
+        if self.etag in {t.strip() for t in headers.get("if-none-match", "").split(",")}:
+            await Response(status_code=304, headers=cache)(scope, receive, send)
+            return
+        body = b"" if scope["method"] == "HEAD" else self.body
+        response = Response(body, media_type="text/plain; charset=utf-8", headers=cache)
+        if scope["method"] == "HEAD":
+            response.headers["Content-Length"] = str(len(self.body))
+        await response(scope, receive, send)
+
+
 def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     """The ASGI app over already-built services; the caller owns their lifetime. The live
     events (LISTEN connection, watcher rows) start and stop with the app's lifespan."""
@@ -244,6 +293,10 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
         # Every method reaches the guard, which answers 405 in JSON to all but GET, POST.
         Route("/graphql", endpoint),
         WebSocketRoute("/graphql", endpoint),
+        Route(
+            "/graphql/schema.graphql",
+            SchemaDocument(schema.as_str() + "\n", endpoint.limits, services),
+        ),
     ]
     if services.settings.graphiql:  # the files of GraphiQL's page
         routes.append(graphiql.assets())
