@@ -100,6 +100,12 @@ _REASONS = {
     "not accepted.",
     "Not Found": "GraphiQL is off on this server: send operations with POST (or GET with "
     "a `query` parameter).",
+    "subscriptions are not allowed when using POST": "A subscription over HTTP needs "
+    "`Accept: text/event-stream` (GraphQL over SSE) or `Accept: "
+    "multipart/mixed;subscriptionSpec=1.0` (multipart subscriptions); or use the websocket.",
+    "subscriptions are not allowed when using GET": "A subscription over HTTP is a POST "
+    "with `Accept: text/event-stream` or `Accept: multipart/mixed;subscriptionSpec=1.0`; "
+    "or use the websocket.",
 }
 
 

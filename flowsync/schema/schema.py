@@ -121,14 +121,25 @@ class Subscription:
     queue_stats_updated = strawberry.subscription(resolver=operations.queue_stats_updated)
 
 
+# Why an operation type is refused where it was sent: queries by the transports that carry
+# subscriptions only (the legacy graphql-ws protocol, multipart subscriptions), mutations
+# by those and by GET, subscriptions by GET (a plain POST of one is refused in `execute`).
+_NOT_HERE = {
+    OperationType.QUERY: "This transport carries subscriptions only (graphql-ws, multipart "
+    "subscriptions): send queries by HTTP GET or POST, or over graphql-transport-ws.",
+    OperationType.MUTATION: "Mutations are not allowed here, as this transport carries "
+    "subscriptions only or this is a GET: send them by HTTP POST (GraphQL over SSE "
+    "included) or over graphql-transport-ws.",
+    OperationType.SUBSCRIPTION: "A subscription over HTTP is a POST with `Accept: "
+    "text/event-stream` (GraphQL over SSE) or `Accept: multipart/mixed;subscriptionSpec=1.0`, "
+    "or goes over the websocket.",
+}
+
+
 def _expected(error: GraphQLError) -> FlowSyncError | None:
     cause = error.original_error
     if isinstance(cause, InvalidOperationTypeError):
-        kind = cause.as_http_error_reason("websockets").split(" ")[0]
-        return InvalidInput(
-            f"The graphql-ws protocol carries subscriptions only, not {kind}: send them "
-            "over HTTP POST or graphql-transport-ws."
-        )
+        return InvalidInput(_NOT_HERE[cause.operation_type])
     if isinstance(cause, CannotGetOperationTypeError):
         return InvalidInput("The document has no operation with that name.")
     if cause is not None and (timeout := as_timeout(cause)) is not None:

@@ -6,17 +6,25 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
+from cross_web import AsyncHTTPRequestAdapter
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -35,6 +43,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     OperationMessage,
     StartMessage,
 )
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from flowsync import codec
@@ -46,7 +55,7 @@ from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
 from flowsync.schema import graphiql
 from flowsync.schema.schema import Schema
-from flowsync.services.auth import Credential
+from flowsync.services.auth import Credential, CredentialGuard
 from flowsync.services.container import Services
 
 CREDENTIAL = "flowsync.credential"
@@ -222,12 +231,71 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
             log.error("a websocket's credential watchdog failed", exc_info=task.exception())
 
 
+async def watched(
+    context: Context, guard: CredentialGuard, results: AsyncGenerator[ExecutionResult, None]
+) -> AsyncGenerator[ExecutionResult, None]:
+    """An HTTP stream's results (GraphQL over SSE, multipart subscriptions), kept to a
+    credential that still authenticates as a websocket's operations are: re-checked
+    whenever due (`credential_check_seconds`, a JWT's expiry), also while no event
+    comes. Once it fails, the stream stops and its last result is the
+    `unauthenticated` error."""
+    ended: asyncio.Future[Unauthenticated] = asyncio.get_running_loop().create_future()
+
+    async def end(error: Unauthenticated) -> None:
+        if not ended.done():
+            ended.set_result(error)
+
+    context.guard = guard
+    watchdog = asyncio.create_task(watch_credential(context, end))
+    step: asyncio.Future[ExecutionResult] | None = None
+    try:
+        async with contextlib.aclosing(results):
+            try:
+                while True:
+                    step = asyncio.ensure_future(anext(results))
+                    waiting: list[asyncio.Future[Any]] = [step, ended]
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if ended.done():
+                        await _drop(step)
+                        step = None
+                        error = ended.result()
+                        yield ExecutionResult(
+                            data=None,
+                            errors=[GraphQLError(error.message, extensions=extensions(error))],
+                        )
+                        return
+                    try:
+                        result = step.result()
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        step = None
+                    yield result
+            finally:
+                # The client went away while the next result was awaited: stop that
+                # wait before the results are closed (closing a running generator fails).
+                if step is not None:
+                    await _drop(step)
+    finally:
+        await _stop(watchdog)
+
+
+async def _drop(step: asyncio.Future[Any]) -> None:
+    """Cancel a pending step and wait for it, its outcome ignored."""
+    step.cancel()
+    await asyncio.wait([step])
+    if not step.cancelled():
+        step.exception()  # retrieved: no "exception was never retrieved" warning
+
+
 class GraphQLView(GraphQL[Context, None]):
     """HTTP requests arrive authenticated (the app's guard put the credential in the
     request's state); websockets authenticate with the `connection_init` payload
     `{"Authorization": "Bearer …"}` and are refused without it. Every operation on a
-    socket then runs under that credential only while it still authenticates (see
-    `admit` and `watch_credential`)."""
+    socket, and every HTTP stream (GraphQL over SSE with `Accept: text/event-stream`,
+    multipart subscriptions with `Accept: multipart/mixed;subscriptionSpec=1.0`), then
+    runs under that credential only while it still authenticates (see `admit`,
+    `watched` and `watch_credential`)."""
 
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -239,6 +307,12 @@ class GraphQLView(GraphQL[Context, None]):
             graphql_ide="graphiql" if settings.graphiql else None,
             keep_alive=True,
             keep_alive_interval=15,
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,
+                MULTIPART_SUBSCRIPTION_PROTOCOL,
+            ),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             allowed_origins=[
@@ -251,6 +325,23 @@ class GraphQLView(GraphQL[Context, None]):
         # Set by the app: counts one request of the credential's owner (a websocket's
         # connection, and each operation sent over it); RateLimited when over the limit.
         self.rate_limit: Callable[[Credential], Awaitable[RateBudget]] | None = None
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        result = await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+        if isinstance(result, AsyncGenerator) and context.credential is not None:
+            guard = self.services.authenticator.guard(context.credential)
+            return cast(SubscriptionExecutionResult, watched(context, guard, result))
+        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # FlowSync's own GraphiQL page (its files served by FlowSync, under a CSP), not
