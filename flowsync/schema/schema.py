@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -140,6 +141,8 @@ def _expected(error: GraphQLError) -> FlowSyncError | None:
     cause = error.original_error
     if isinstance(cause, InvalidOperationTypeError):
         return InvalidInput(_NOT_HERE[cause.operation_type])
+    if isinstance(cause, MissingQueryError):  # a stream's request (SSE) without one
+        return InvalidInput("The request has no `query`: send the operation's document as `query`.")
     if isinstance(cause, CannotGetOperationTypeError):
         return InvalidInput("The document has no operation with that name.")
     if cause is not None and (timeout := as_timeout(cause)) is not None:

@@ -197,6 +197,22 @@ async def test_bad_stream_requests_answer_clearly_and_never_500(api: Api) -> Non
                 assert reply.json()["errors"][0]["extensions"]["code"] in (
                     "invalid_input", "unsupported_media_type",
                 )  # fmt: skip
+        # A stream's request without a query: said so, in the stream (as graphql-sse
+        # wants), never as an unexpected error.
+        for accept in (SSE, MULTIPART):
+            async with (
+                httpx.AsyncClient(timeout=30) as bare,
+                bare.stream(
+                    "POST", api.http_url, json={"query": None}, headers={**auth, "Accept": accept}
+                ) as response,
+            ):
+                results = sse_results(response) if accept == SSE else multipart_results(response)
+                async with asyncio.timeout(30):
+                    missing = await anext(results)
+                    assert missing is not None, missing
+                    (error,) = missing["errors"]
+                    assert error["extensions"]["code"] == "invalid_input", error
+                    assert "no `query`" in error["message"]
         # What fails validation is reported in the stream, as graphql-sse requires.
         async with stream(api, a.key, SSE, "subscription { nope }") as (response, results):
             assert response.status_code == 200
