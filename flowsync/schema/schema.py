@@ -255,10 +255,13 @@ class FlowSyncErrors(MaskErrors):
         return client_errors(errors)
 
 
+# What only an operation's first result reports: its cost and the caller's rate budget
+# as of its start. On a subscription's later events they would only repeat, or be stale.
+_ONCE = frozenset({"cost", "rateLimit"})
+
+
 async def _masked(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
-    """Masks each result's errors. Only the first result keeps its `extensions` (the
-    operation's cost and the caller's rate budget, as of its start): on a subscription's
-    later events they would only repeat, or be stale."""
+    """Masks each result's errors; drops the `_ONCE` extensions after the first."""
     first = True
     async with contextlib.aclosing(results):
         async for result in results:
@@ -266,7 +269,8 @@ async def _masked(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, Non
             if errors:
                 result.errors = client_errors(errors)
             if not first and getattr(result, "extensions", None):
-                result.extensions = None
+                kept = {k: v for k, v in result.extensions.items() if k not in _ONCE}
+                result.extensions = kept or None
             first = False
             yield result
 
