@@ -228,7 +228,7 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
         task.cancel()
         await asyncio.wait([task])
         if not task.cancelled() and task.exception() is not None:
-            log.error("a websocket's credential watchdog failed", exc_info=task.exception())
+            log.error("a connection's credential watchdog failed", exc_info=task.exception())
 
 
 async def watched(
