@@ -3,69 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from cross_web import HTTPException
-from limits import RateLimitItem, parse_many
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.storage import storage_from_string
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 import rest_compat
 from flowsync.config import Settings
-from flowsync.errors import FlowSyncError, PayloadTooLarge, RateLimited, Unauthenticated
+from flowsync.errors import (
+    FlowSyncError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthenticated,
+)
 from flowsync.events.runtime import LiveEvents
+from flowsync.rate_limits import RateLimits
 from flowsync.schema import graphiql
 from flowsync.schema.schema import build_schema
-from flowsync.schema.view import CREDENTIAL, GraphQLView
-from flowsync.services.auth import Credential
+from flowsync.schema.view import CREDENTIAL, RATE_BUDGET, GraphQLView
 from flowsync.services.container import Services
 from flowsync.web import mount as mount_web
 from flowsync.web.oidc import OidcSignIn
 
 log = logging.getLogger("flowsync.app")
-
-
-class RateLimits:
-    """Per-IP and per-principal limits (the `limits` library's sliding window counter:
-    constant memory per key, and no per-request work that grows with the number of keys,
-    unlike its moving window over the async memory store). With the default memory storage
-    each API process counts on its own; point `FLOWSYNC_RATE_LIMIT_STORAGE` at a shared
-    store (e.g. redis://) to count across them."""
-
-    def __init__(self, settings: Settings) -> None:
-        uri = settings.rate_limit_storage
-        self._limiter = SlidingWindowCounterRateLimiter(
-            storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
-        )
-        self._per_ip = parse_many(settings.rate_limit_per_ip)
-        self._per_principal = parse_many(settings.rate_limit_per_principal)
-
-    async def _hit(self, items: Sequence[RateLimitItem], *key: str) -> None:
-        for item in items:
-            if not await self._limiter.hit(item, *key):
-                stats = await self._limiter.get_window_stats(item, *key)
-                retry = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(
-                    f"Too many requests ({item}); retry after {retry} s.", retry_after=retry
-                )
-
-    async def ip(self, address: str) -> None:
-        """Count a request from `address`; RateLimited when over the limit."""
-        await self._hit(self._per_ip, "ip", address)
-
-    async def principal(self, credential: Credential) -> None:
-        """Count a request of the credential's owner; RateLimited when over the limit."""
-        await self._hit(self._per_principal, "owner", str(credential.principal.owner_id))
 
 
 def _errors(
@@ -131,6 +101,12 @@ _REASONS = {
     "not accepted.",
     "Not Found": "GraphiQL is off on this server: send operations with POST (or GET with "
     "a `query` parameter).",
+    "subscriptions are not allowed when using POST": "A subscription over HTTP needs "
+    "`Accept: text/event-stream` (GraphQL over SSE) or `Accept: "
+    "multipart/mixed;subscriptionSpec=1.0` (multipart subscriptions); or use the websocket.",
+    "subscriptions are not allowed when using GET": "A subscription over HTTP is a POST "
+    "with `Accept: text/event-stream` or `Accept: multipart/mixed;subscriptionSpec=1.0`; "
+    "or use the websocket.",
 }
 
 
@@ -206,8 +182,10 @@ class GraphQLEndpoint:
                 credential = await self.view.services.authenticator.authenticate(
                     headers.get("authorization")
                 )
-                await self.limits.principal(credential)
-                scope.setdefault("state", {})[CREDENTIAL] = credential
+                budget = await self.limits.principal(credential)
+                state = scope.setdefault("state", {})
+                state[CREDENTIAL] = credential
+                state[RATE_BUDGET] = budget
         except FlowSyncError as exc:
             await _error_response(exc)(scope, receive, send)
             return
@@ -252,10 +230,58 @@ class GraphQLEndpoint:
         return b"".join(chunks)
 
 
+class SchemaDocument:
+    """`GET /graphql/schema.graphql`: the schema's SDL, under introspection's rules. Each
+    request counts against the per-IP limit, needs a credential (401) and counts against
+    its owner's limit, as any operation does; while introspection is off
+    (`FLOWSYNC_INTROSPECTION`) the schema is not served (404). The reply carries an ETag
+    (a repeat with `If-None-Match` answers 304); the body is text/plain."""
+
+    def __init__(self, sdl: str, limits: RateLimits, services: Services) -> None:
+        self.body = sdl.encode()
+        self.etag = f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
+        self.limits = limits
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        headers = Headers(scope=scope)
+        try:
+            await self.limits.ip(client[0] if client else "unknown")
+            if scope["method"] not in ("GET", "HEAD"):
+                await _errors(
+                    "/graphql/schema.graphql takes GET only.", "method_not_allowed", 405,
+                    {"Allow": "GET, HEAD"},
+                )(scope, receive, send)  # fmt: skip
+                return
+            credential = await self.services.authenticator.authenticate(
+                headers.get("authorization")
+            )
+            await self.limits.principal(credential)
+            if not self.services.settings.introspection:
+                raise NotFound(
+                    "Introspection is off on this server, and the schema document with it "
+                    "(FLOWSYNC_INTROSPECTION)."
+                )
+        except FlowSyncError as exc:
+            await _error_response(exc)(scope, receive, send)
+            return
+        cache = {"ETag": self.etag, "Cache-Control": "no-cache"}
+        if self.etag in {t.strip() for t in headers.get("if-none-match", "").split(",")}:
+            await Response(status_code=304, headers=cache)(scope, receive, send)
+            return
+        body = b"" if scope["method"] == "HEAD" else self.body
+        response = Response(body, media_type="text/plain; charset=utf-8", headers=cache)
+        if scope["method"] == "HEAD":
+            response.headers["Content-Length"] = str(len(self.body))
+        await response(scope, receive, send)
+
+
 def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     """The ASGI app over already-built services; the caller owns their lifetime. The live
     events (LISTEN connection, watcher rows) start and stop with the app's lifespan."""
-    view = GraphQLView(build_schema(services.settings), services)
+    schema = build_schema(services.settings)
+    view = GraphQLView(schema, services)
     endpoint = GraphQLEndpoint(view, RateLimits(services.settings), services.settings)
 
     @contextlib.asynccontextmanager
@@ -274,6 +300,10 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
         # Every method reaches the guard, which answers 405 in JSON to all but GET, POST.
         Route("/graphql", endpoint),
         WebSocketRoute("/graphql", endpoint),
+        Route(
+            "/graphql/schema.graphql",
+            SchemaDocument(schema.as_str() + "\n", endpoint.limits, services),
+        ),
     ]
     if services.settings.graphiql:  # the files of GraphiQL's page
         routes.append(graphiql.assets())

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from flowsync.errors import Unauthenticated
+from flowsync.rate_limits import RateBudget
 from flowsync.resolvers.loaders import Loaders
 from flowsync.services.auth import Credential, CredentialGuard
 from flowsync.services.container import Services
@@ -34,6 +35,9 @@ class Context:
     connection_params: dict[str, object] | None = None
     shared: SharedEvents | None = None
     guard: CredentialGuard | None = None
+    # The owner's rate budget once this request (or, on a websocket, the latest
+    # operation admitted) was counted.
+    rate_budget: RateBudget | None = None
 
     def require_credential(self) -> Credential:
         """The caller's credential; every operation needs one."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from flowsync.errors import FlowSyncError, NotFound
+from flowsync.errors import ConfigurationError, FlowSyncError, NotFound
 from flowsync.resolvers.context import Context
+from flowsync.schema.cost import query_cost
+from flowsync.schema.rate import RateLimitType
 from flowsync.schema.types import (
     ApiKeyType,
     Connection,
@@ -156,6 +159,27 @@ def check_expression(info: Ctx, expression: str, kind: ExpressionKind) -> Expres
     info.context.require_credential()
     problems = [ExpressionProblem.of(p) for p in check(expression, kind.value)]
     return ExpressionCheck(valid=not problems, problems=problems)
+
+
+def rate_limit(info: Ctx) -> RateLimitType:
+    """The caller's request budget once this operation was counted (as every result's
+    `extensions.rateLimit` reports it), and this operation's cost (as
+    `extensions.cost.requested`). Like any operation, asking counts one request."""
+    context = info.context
+    context.require_credential()
+    budget = context.rate_budget
+    if budget is None:  # every face counts a request before it runs (flowsync.app)
+        raise ConfigurationError("This server counts no requests.")
+    raw = info._raw_info  # graphql-core's: strawberry's Info lacks the fragments
+    schema, operation = raw.schema, raw.operation
+    # The coerced values (graphql-core's typing says VariableValues; it passes a dict).
+    values: Any = raw.variable_values
+    variables: dict[str, object] = getattr(values, "coerced", values)
+    cost = query_cost(
+        operation.selection_set, raw.fragments, variables, schema,
+        schema.get_root_type(operation.operation),
+    )  # fmt: skip
+    return RateLimitType.of(budget, cost, context.services.settings.max_query_cost)
 
 
 async def health(info: Ctx) -> Health:

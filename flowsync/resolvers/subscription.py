@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
-from starlette.websockets import WebSocket
 from strawberry.types import Info
 
-from flowsync.errors import ConfigurationError, InvalidInput
+from flowsync.errors import ConfigurationError
 from flowsync.events.feed import FeedItem, Snapshot
 from flowsync.events.runtime import LiveEvents
 from flowsync.resolvers.context import Context
@@ -38,11 +37,8 @@ async def _events(
 
 
 def _live(context: Context) -> LiveEvents:
-    if not isinstance(context.request, WebSocket):
-        raise InvalidInput(
-            "Subscriptions are served over websockets at /graphql "
-            "(graphql-transport-ws or graphql-ws), not over HTTP."
-        )
+    # Over HTTP a subscription only gets here as a stream (SSE or multipart): a plain
+    # POST of one is refused before it runs (flowsync.schema.schema.Schema.execute).
     if context.live is None:
         raise ConfigurationError("Live events are not running in this process.")
     return context.live

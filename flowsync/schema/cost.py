@@ -30,6 +30,7 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    value_from_ast_untyped,
 )
 from strawberry.extensions import SchemaExtension
 
@@ -216,8 +217,23 @@ def _first(field: FieldNode, variables: Mapping[str, Any]) -> int:
     return DEFAULT_PAGE_SIZE
 
 
+def _with_defaults(
+    operation: OperationDefinitionNode, variables: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """The variables as the operation runs with them: a variable left out takes its
+    default (`query($n: Int = 200)` asks for pages of 200)."""
+    defaults = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None and d.variable.name.value not in variables
+    }
+    return {**defaults, **variables} if defaults else variables
+
+
 class QueryCostLimiter(SchemaExtension):
-    """Refuses an operation whose cost is over `max_cost`, with the cost in the message."""
+    """Refuses an operation whose cost is over `max_cost`, with the cost in the message.
+    Every result of an operation whose cost was computed reports it in its
+    `extensions.cost`: `{"requested": <cost>, "limit": <max_cost>}`."""
 
     def __init__(self, max_cost: int) -> None:
         super().__init__()
@@ -243,10 +259,12 @@ class QueryCostLimiter(SchemaExtension):
             ]
         schema = context.schema._schema
         for operation in operations[:1]:
+            variables = _with_defaults(operation, context.variables or {})
             cost = query_cost(
-                operation.selection_set, fragments, context.variables or {}, schema,
+                operation.selection_set, fragments, variables, schema,
                 schema.get_root_type(operation.operation),
             )  # fmt: skip
+            context.extensions_results["cost"] = {"requested": cost, "limit": self.max_cost}
             if cost > self.max_cost:
                 amount = str(cost) if cost < MAX_REPORTED else f"more than {MAX_REPORTED}"
                 context.pre_execution_errors = [

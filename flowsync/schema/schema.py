@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -52,6 +53,7 @@ from flowsync.schema.operations import (
     TriggerType,
     WorkerType,
 )
+from flowsync.schema.rate import RateLimitReport, RateLimitType
 from flowsync.schema.types import (
     ApiKeyType,
     Connection,
@@ -93,6 +95,7 @@ class Query:
     workflow_version: WorkflowVersionType | None = strawberry.field(resolver=query.workflow_version)
     node_types: list[NodeTypeType] = strawberry.field(resolver=query.node_types)
     check_expression: ExpressionCheck = strawberry.field(resolver=query.check_expression)
+    rate_limit: RateLimitType = strawberry.field(resolver=query.rate_limit)
 
 
 @strawberry.type
@@ -119,14 +122,27 @@ class Subscription:
     queue_stats_updated = strawberry.subscription(resolver=operations.queue_stats_updated)
 
 
+# Why an operation type is refused where it was sent: queries by the transports that carry
+# subscriptions only (the legacy graphql-ws protocol, multipart subscriptions), mutations
+# by those and by GET, subscriptions by GET (a plain POST of one is refused in `execute`).
+_NOT_HERE = {
+    OperationType.QUERY: "This transport carries subscriptions only (graphql-ws, multipart "
+    "subscriptions): send queries by HTTP GET or POST, or over graphql-transport-ws.",
+    OperationType.MUTATION: "Mutations are not allowed here, as this transport carries "
+    "subscriptions only or this is a GET: send them by HTTP POST (GraphQL over SSE "
+    "included) or over graphql-transport-ws.",
+    OperationType.SUBSCRIPTION: "A subscription over HTTP is a POST with `Accept: "
+    "text/event-stream` (GraphQL over SSE) or `Accept: multipart/mixed;subscriptionSpec=1.0`, "
+    "or goes over the websocket.",
+}
+
+
 def _expected(error: GraphQLError) -> FlowSyncError | None:
     cause = error.original_error
     if isinstance(cause, InvalidOperationTypeError):
-        kind = cause.as_http_error_reason("websockets").split(" ")[0]
-        return InvalidInput(
-            f"The graphql-ws protocol carries subscriptions only, not {kind}: send them "
-            "over HTTP POST or graphql-transport-ws."
-        )
+        return InvalidInput(_NOT_HERE[cause.operation_type])
+    if isinstance(cause, MissingQueryError):  # a stream's request (SSE) without one
+        return InvalidInput("The request has no `query`: send the operation's document as `query`.")
     if isinstance(cause, CannotGetOperationTypeError):
         return InvalidInput("The document has no operation with that name.")
     if cause is not None and (timeout := as_timeout(cause)) is not None:
@@ -239,12 +255,23 @@ class FlowSyncErrors(MaskErrors):
         return client_errors(errors)
 
 
+# What only an operation's first result reports: its cost and the caller's rate budget
+# as of its start. On a subscription's later events they would only repeat, or be stale.
+_ONCE = frozenset({"cost", "rateLimit"})
+
+
 async def _masked(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """Masks each result's errors; drops the `_ONCE` extensions after the first."""
+    first = True
     async with contextlib.aclosing(results):
         async for result in results:
             errors = getattr(result, "errors", None)
             if errors:
                 result.errors = client_errors(errors)
+            if not first and getattr(result, "extensions", None):
+                kept = {k: v for k, v in result.extensions.items() if k not in _ONCE}
+                result.extensions = kept or None
+            first = False
             yield result
 
 
@@ -405,6 +432,7 @@ def build_schema(settings: Settings) -> Schema:
         # NUL and numbers no double holds, in variables and literals (flowsync.codec).
         InputBoundary,
         functools.partial(QueryCostLimiter, max_cost=settings.max_query_cost),
+        RateLimitReport,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -6,17 +6,25 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
+from cross_web import AsyncHTTPRequestAdapter
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -35,20 +43,24 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     OperationMessage,
     StartMessage,
 )
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from flowsync import codec
 from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
+from flowsync.rate_limits import RateBudget
 from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
 from flowsync.schema import graphiql
 from flowsync.schema.schema import Schema
-from flowsync.services.auth import Credential
+from flowsync.services.auth import Credential, CredentialGuard
 from flowsync.services.container import Services
 
 CREDENTIAL = "flowsync.credential"
+# The caller's rate budget after its request was counted (a RateBudget), beside CREDENTIAL.
+RATE_BUDGET = "flowsync.rate_budget"
 log = logging.getLogger("flowsync.graphql")
 
 # The close code of a socket whose credential stopped authenticating: 4401, as HTTP's 401
@@ -216,15 +228,74 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
         task.cancel()
         await asyncio.wait([task])
         if not task.cancelled() and task.exception() is not None:
-            log.error("a websocket's credential watchdog failed", exc_info=task.exception())
+            log.error("a connection's credential watchdog failed", exc_info=task.exception())
+
+
+async def watched(
+    context: Context, guard: CredentialGuard, results: AsyncGenerator[ExecutionResult, None]
+) -> AsyncGenerator[ExecutionResult, None]:
+    """An HTTP stream's results (GraphQL over SSE, multipart subscriptions), kept to a
+    credential that still authenticates as a websocket's operations are: re-checked
+    whenever due (`credential_check_seconds`, a JWT's expiry), also while no event
+    comes. Once it fails, the stream stops and its last result is the
+    `unauthenticated` error."""
+    ended: asyncio.Future[Unauthenticated] = asyncio.get_running_loop().create_future()
+
+    async def end(error: Unauthenticated) -> None:
+        if not ended.done():
+            ended.set_result(error)
+
+    context.guard = guard
+    watchdog = asyncio.create_task(watch_credential(context, end))
+    step: asyncio.Future[ExecutionResult] | None = None
+    try:
+        async with contextlib.aclosing(results):
+            try:
+                while True:
+                    step = asyncio.ensure_future(anext(results))
+                    waiting: list[asyncio.Future[Any]] = [step, ended]
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if ended.done():
+                        await _drop(step)
+                        step = None
+                        error = ended.result()
+                        yield ExecutionResult(
+                            data=None,
+                            errors=[GraphQLError(error.message, extensions=extensions(error))],
+                        )
+                        return
+                    try:
+                        result = step.result()
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        step = None
+                    yield result
+            finally:
+                # The client went away while the next result was awaited: stop that
+                # wait before the results are closed (closing a running generator fails).
+                if step is not None:
+                    await _drop(step)
+    finally:
+        await _stop(watchdog)
+
+
+async def _drop(step: asyncio.Future[Any]) -> None:
+    """Cancel a pending step and wait for it, its outcome ignored."""
+    step.cancel()
+    await asyncio.wait([step])
+    if not step.cancelled():
+        step.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 class GraphQLView(GraphQL[Context, None]):
     """HTTP requests arrive authenticated (the app's guard put the credential in the
     request's state); websockets authenticate with the `connection_init` payload
     `{"Authorization": "Bearer …"}` and are refused without it. Every operation on a
-    socket then runs under that credential only while it still authenticates (see
-    `admit` and `watch_credential`)."""
+    socket, and every HTTP stream (GraphQL over SSE with `Accept: text/event-stream`,
+    multipart subscriptions with `Accept: multipart/mixed;subscriptionSpec=1.0`), then
+    runs under that credential only while it still authenticates (see `admit`,
+    `watched` and `watch_credential`)."""
 
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -236,6 +307,12 @@ class GraphQLView(GraphQL[Context, None]):
             graphql_ide="graphiql" if settings.graphiql else None,
             keep_alive=True,
             keep_alive_interval=15,
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,
+                MULTIPART_SUBSCRIPTION_PROTOCOL,
+            ),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             allowed_origins=[
@@ -247,7 +324,24 @@ class GraphQLView(GraphQL[Context, None]):
         self.shared = SharedEvents()
         # Set by the app: counts one request of the credential's owner (a websocket's
         # connection, and each operation sent over it); RateLimited when over the limit.
-        self.rate_limit: Callable[[Credential], Awaitable[None]] | None = None
+        self.rate_limit: Callable[[Credential], Awaitable[RateBudget]] | None = None
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        result = await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+        if isinstance(result, AsyncGenerator) and context.credential is not None:
+            guard = self.services.authenticator.guard(context.credential)
+            return cast(SubscriptionExecutionResult, watched(context, guard, result))
+        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # FlowSync's own GraphiQL page (its files served by FlowSync, under a CSP), not
@@ -266,7 +360,9 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        credential = request.scope.get("state", {}).get(CREDENTIAL)
+        state = request.scope.get("state", {})
+        credential = state.get(CREDENTIAL)
+        budget = state.get(RATE_BUDGET)
         return Context(
             services=self.services,
             live=self.live,
@@ -274,6 +370,7 @@ class GraphQLView(GraphQL[Context, None]):
             response=response,
             credential=credential if isinstance(credential, Credential) else None,
             shared=self.shared,
+            rate_budget=budget if isinstance(budget, RateBudget) else None,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -284,7 +381,7 @@ class GraphQLView(GraphQL[Context, None]):
                 header if isinstance(header, str) else None
             )
             if self.rate_limit is not None:
-                await self.rate_limit(credential)
+                context.rate_budget = await self.rate_limit(credential)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
         except RateLimited as exc:
@@ -300,10 +397,11 @@ class GraphQLView(GraphQL[Context, None]):
         when the socket's credential no longer authenticates (re-checked when due, and
         past every cache when the document may hold a mutation; the socket is then to
         be closed), `RateLimited` when its owner is over the limit (this operation
-        only)."""
+        only). The socket's context then holds the owner's budget as of this operation
+        (what its results report in `extensions.rateLimit`)."""
         guard = context.guard
         if guard is None:  # not acknowledged: the protocol handlers refuse it first
             raise Unauthenticated("Send `connection_init` with your credential first.")
         await guard.check(write=may_write(query))
         if self.rate_limit is not None:
-            await self.rate_limit(guard.credential)
+            context.rate_budget = await self.rate_limit(guard.credential)
