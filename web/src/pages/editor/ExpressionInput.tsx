@@ -60,6 +60,10 @@ export function ExpressionInput({
       return;
     }
     if (!open) return;
+    if (e.key === "ArrowLeft" || e.key === "ArrowRight" || (e.key === "Home" && !e.ctrlKey) || (e.key === "End" && !e.ctrlKey)) {
+      setOpen(null); // the cursor leaves the name the list was for
+      return;
+    }
     const n = open.items.length;
     if (e.key === "ArrowDown") setActive((a) => (a + 1) % n);
     else if (e.key === "ArrowUp") setActive((a) => (a - 1 + n) % n);
