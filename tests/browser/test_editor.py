@@ -485,12 +485,27 @@ async def test_an_expression_completes_names_from_the_keyboard(
     await field.press("Enter")
     await expect(field).to_have_value('steps.shape.status == "COMPLETED" && input')
     await field.press_sequentially(".ok")
+    # A template of any JSON (a transform's output) is edited as JSON, its current value
+    # shown, and completes inside {{ }} in its strings.
+    await select(page, "shape")
+    output = page.get_by_role("combobox", name="Output")
+    await expect(output).to_have_value("2")
+    await output.fill('{"n": "{{ ')
+    await output.press_sequentially("st")
+    await output.press("Enter")
+    await expect(names.get_by_role("option")).to_have_text([re.compile("^fetch")])
+    await output.press("Enter")
+    await output.press_sequentially("o")
+    await output.press("Tab")
+    await output.press_sequentially(' }}"}')
+    await expect(output).to_have_value('{"n": "{{ steps.fetch.output }}"}')
     await expect(page.get_by_test_id("editor-state")).to_contain_text("unsaved changes · valid")
     await page.get_by_role("button", name="Save version").click()
     await expect(page.get_by_test_id("editor-message")).to_contain_text("version 2")
     stored = await client("query($id: ID!) { workflow(id: $id) { definition } }", id=workflow_id)
-    check = next(n for n in stored["workflow"]["definition"]["nodes"] if n["id"] == "check")
-    assert check["data"]["expression"] == 'steps.shape.status == "COMPLETED" && input.ok'
+    by_id = {n["id"]: n for n in stored["workflow"]["definition"]["nodes"]}
+    assert by_id["check"]["data"]["expression"] == 'steps.shape.status == "COMPLETED" && input.ok'
+    assert by_id["shape"]["data"]["output"] == {"n": "{{ steps.fetch.output }}"}
     assert console.errors == []
 
 

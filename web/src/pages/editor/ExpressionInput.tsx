@@ -12,6 +12,7 @@ export function ExpressionInput({
   upstream,
   invalid,
   describedBy,
+  rows = 2,
 }: {
   id: string;
   value: string;
@@ -20,6 +21,7 @@ export function ExpressionInput({
   upstream: Upstream[];
   invalid: boolean;
   describedBy: string | undefined;
+  rows?: number;
 }) {
   const ref = useRef<HTMLTextAreaElement>(null);
   const [open, setOpen] = useState<Completion | null>(null);
@@ -84,7 +86,7 @@ export function ExpressionInput({
         ref={ref}
         id={id}
         className="mono"
-        rows={2}
+        rows={rows}
         value={value}
         spellCheck={false}
         autoComplete="off"

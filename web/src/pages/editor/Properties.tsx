@@ -50,8 +50,25 @@ function FieldInput({
   const id = `prop-${path}`;
   const [jsonText, setJsonText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
   const [jsonError, setJsonError] = useState<string | null>(null);
-  const checkKind = field.kind === "expression" ? "EXPRESSION" : field.kind === "template" ? "TEMPLATE" : null;
+  // A JSON template's placeholders are checked with the whole draft (its problems are
+  // pinned on the node); a one-string template and an expression are checked here.
+  const checkKind = field.kind === "expression" ? "EXPRESSION" : field.kind === "template" && !field.jsonTemplate ? "TEMPLATE" : null;
   const syntax = useExpressionCheck(typeof value === "string" ? value : "", checkKind);
+  /** JSON typed into a field: kept as text, passed on once it parses. */
+  const changeJson = (text: string) => {
+    setJsonText(text);
+    if (!text.trim()) {
+      setJsonError(null);
+      onChange(undefined);
+      return;
+    }
+    try {
+      onChange(JSON.parse(text));
+      setJsonError(null);
+    } catch (err) {
+      setJsonError(`Not JSON: ${(err as Error).message}`);
+    }
+  };
   const label = (
     <label htmlFor={id}>
       {field.title}
@@ -130,20 +147,7 @@ function FieldInput({
             rows={4}
             value={jsonText}
             aria-invalid={jsonError !== null}
-            onChange={(e) => {
-              setJsonText(e.target.value);
-              if (!e.target.value.trim()) {
-                setJsonError(null);
-                onChange(undefined);
-                return;
-              }
-              try {
-                onChange(JSON.parse(e.target.value));
-                setJsonError(null);
-              } catch (err) {
-                setJsonError(`Not JSON: ${(err as Error).message}`);
-              }
-            }}
+            onChange={(e) => changeJson(e.target.value)}
           />
           {jsonError && <p className="field-error">{jsonError}</p>}
           {help}
@@ -158,18 +162,24 @@ function FieldInput({
             id={id}
             kind={field.kind}
             upstream={upstream}
-            value={typeof value === "string" ? value : ""}
-            onChange={(text) => onChange(text === "" ? undefined : text)}
-            invalid={syntax.length > 0}
-            describedBy={[syntax.length ? `${id}-syntax` : null, `${id}-names`].filter(Boolean).join(" ")}
+            rows={field.jsonTemplate ? 4 : 2}
+            value={field.jsonTemplate ? jsonText : typeof value === "string" ? value : ""}
+            onChange={(text) => (field.jsonTemplate ? changeJson(text) : onChange(text === "" ? undefined : text))}
+            invalid={syntax.length > 0 || (field.jsonTemplate && jsonError !== null)}
+            describedBy={[syntax.length ? `${id}-syntax` : null, field.jsonTemplate && jsonError ? `${id}-json` : null, `${id}-names`].filter(Boolean).join(" ")}
           />
           {syntax.length > 0 && (
             <p id={`${id}-syntax`} className="field-error" data-testid="syntax-problem">
               {syntax.join("; ")}
             </p>
           )}
+          {field.jsonTemplate && jsonError && (
+            <p id={`${id}-json`} className="field-error">
+              {jsonError}
+            </p>
+          )}
           <p id={`${id}-names`} className="muted small">
-            {field.kind === "template" ? "Inside {{ }}: " : "Names: "}
+            {field.jsonTemplate ? "JSON; a string in it may hold {{ }} with " : field.kind === "template" ? "Inside {{ }}: " : "Names: "}
             <code>input</code>
             {upstream.length > 0 && (
               <>
