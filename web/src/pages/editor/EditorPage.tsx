@@ -751,6 +751,12 @@ function Editor({
               <span className="diff-key" data-diff="removed">
                 removed
               </span>
+              <span className="diff-key diff-key-edge" data-diff="added">
+                edge added
+              </span>
+              <span className="diff-key diff-key-edge" data-diff="removed">
+                edge removed
+              </span>
             </div>
           )}
         </div>
