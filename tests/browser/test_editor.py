@@ -5,6 +5,8 @@ a conflict between two editors."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 import pytest
@@ -304,3 +306,371 @@ async def test_a_test_run_from_the_editor_colours_the_canvas(
         await expect(node(page, step).locator(".ed-node")).to_have_attribute(
             "data-status", "COMPLETED"
         )
+
+
+async def update_workflow(client: Api, workflow_id: str, definition: dict[str, Any]) -> int:
+    reply = await client(
+        """mutation($id: ID!, $i: UpdateWorkflowInput!) { updateWorkflow(id: $id, input: $i) {
+             __typename ... on WorkflowPayload { workflow { version } } } }""",
+        id=workflow_id,
+        i={"definition": definition},
+    )
+    assert reply["updateWorkflow"]["__typename"] == "WorkflowPayload", reply
+    return int(reply["updateWorkflow"]["workflow"]["version"])
+
+
+def chain(*nodes: dict[str, Any]) -> dict[str, Any]:
+    """start → nodes... → end, placed one under another."""
+    every = [
+        {"id": "start", "type": "start"},
+        *nodes,
+        {"id": "end", "type": "end"},
+    ]
+    for i, n in enumerate(every):
+        n.setdefault("position", {"x": 0, "y": 130 * i})
+    ids = [n["id"] for n in every]
+    return {
+        "nodes": every,
+        "edges": [{"source": a, "target": b} for a, b in itertools.pairwise(ids)],
+    }
+
+
+async def diff_marks(page: Page, kind: str = "node") -> dict[str, str]:
+    """Each drawn node's (or edge's) data-diff, by id."""
+    marks: dict[str, str] = await page.evaluate(
+        """kind => Object.fromEntries([...document.querySelectorAll(
+             `.react-flow__${kind}[data-diff]`)].map(e => [e.dataset.id, e.dataset.diff]))""",
+        kind,
+    )
+    return marks
+
+
+async def test_comparing_versions_draws_both_on_the_canvas(
+    signed_in_page: Page, flowsync: FlowSync, console: Console
+) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "compare-me",
+        chain(
+            {"id": "shape", "type": "transform", "data": {"output": 1}},
+            {"id": "old", "type": "transform", "data": {"output": "bye"}},
+        ),
+    )
+    # Version 2: `old` removed, `new` added, `shape`'s output changed.
+    await update_workflow(
+        client,
+        workflow_id,
+        chain(
+            {"id": "shape", "type": "transform", "data": {"output": 2}},
+            {"id": "new", "type": "delay", "data": {"seconds": 1}},
+        ),
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(node(page, "start")).to_be_visible()
+    assert await diff_marks(page) == {}  # nothing is marked until one compares
+    await page.get_by_label("Compare with").select_option("1")
+    # The draft (version 2) against version 1: the removed node is drawn as it was.
+    await expect(node(page, "old")).to_have_attribute("data-diff", "removed")
+    await expect(node(page, "old")).to_be_visible()
+    assert await diff_marks(page) == {
+        "start": "same",
+        "shape": "changed",
+        "new": "added",
+        "end": "same",
+        "old": "removed",
+    }
+    assert await diff_marks(page, "edge") == {
+        "start->shape": "same",
+        "shape->new": "added",
+        "new->end": "added",
+        "removed:shape->old": "removed",
+        "removed:old->end": "removed",
+    }
+    await expect(page.get_by_test_id("diff-legend")).to_contain_text("removed")
+    changes = page.get_by_test_id("compare-changes")
+    await expect(changes).to_contain_text("shape data.output: 1 → 2")
+    await expect(page.get_by_test_id("compare-summary")).to_contain_text("removed old")
+    # A removed node is only drawn: it cannot be selected, and it is not in the draft.
+    await node(page, "old").click(force=True)
+    await expect(page.get_by_test_id("properties")).to_have_count(0)
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("saved · valid")
+    # The draft stays editable while compared: a node added now is marked added.
+    await page.locator('.palette [data-node-type="transform"]').click()
+    await expect(node(page, "transform_1")).to_have_attribute("data-diff", "added")
+    await page.keyboard.press("Control+z")
+    await expect(node(page, "transform_1")).to_have_count(0)
+
+    # Two saved versions: version 1 against version 2, the same marks, read-only.
+    await page.locator(".react-flow__pane").click()
+    await page.get_by_label("Compare against").select_option("2")
+    await expect(page.get_by_test_id("compare-summary")).to_contain_text(
+        "Version 2 against version 1"
+    )
+    await expect(page.get_by_test_id("diff-legend")).to_contain_text("read-only")
+    await expect(node(page, "old")).to_have_attribute("data-diff", "removed")
+    assert (await diff_marks(page))["shape"] == "changed"
+    await expect(page.get_by_role("button", name="Save version")).to_be_disabled()
+    await expect(page.locator('.palette [data-node-type="transform"]')).to_be_disabled()
+
+    async def offset() -> float:
+        new, start = (
+            await node(page, "new").bounding_box(),
+            await node(page, "start").bounding_box(),
+        )
+        assert new and start
+        return new["x"] - start["x"]
+
+    apart = await offset()
+    box = await node(page, "new").bounding_box()
+    assert box
+    await page.mouse.move(box["x"] + 40, box["y"] + 20)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + 140, box["y"] + 20, steps=5)
+    await page.mouse.up()
+    assert await offset() == apart  # a drag pans the view; no node moves
+    await page.get_by_role("button", name="Stop comparing").click()
+    assert await diff_marks(page) == {}
+    await expect(node(page, "old")).to_have_count(0)
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("saved · valid")
+    assert console.errors == []
+
+
+async def test_an_expression_completes_names_from_the_keyboard(
+    signed_in_page: Page, flowsync: FlowSync, console: Console
+) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    definition = chain(
+        {"id": "fetch", "type": "transform", "data": {"output": 1}},
+        {"id": "shape", "type": "transform", "data": {"output": 2}},
+        {"id": "check", "type": "condition", "data": {"expression": "true"}},
+    )
+    definition["edges"][-1]["sourceHandle"] = "true"
+    definition["edges"].append({"source": "check", "target": "end", "sourceHandle": "false"})
+    workflow_id = await client.create_workflow("complete-me", definition)
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await select(page, "check")
+    field = page.get_by_role("combobox", name="Expression")
+    names = page.get_by_role("listbox", name="Names")
+    await field.fill("")
+    await field.press_sequentially("st")
+    await expect(field).to_have_attribute("aria-expanded", "true")
+    await expect(names.get_by_role("option")).to_have_text([re.compile("^steps")])
+    await field.press("Enter")
+    await expect(field).to_have_value("steps.")
+    # The steps upstream of `check`, in the definition's order.
+    await expect(names.get_by_role("option")).to_have_text(
+        [re.compile("^fetch"), re.compile("^shape")]
+    )
+    await field.press("ArrowDown")
+    active = await field.get_attribute("aria-activedescendant")
+    await expect(page.locator(f"#{active}")).to_contain_text("shape")
+    await expect(page.locator(f"#{active}")).to_have_attribute("aria-selected", "true")
+    await field.press("Tab")
+    await expect(field).to_have_value("steps.shape.")
+    await expect(names.get_by_role("option")).to_have_text(
+        [re.compile("^output"), re.compile("^status")]
+    )
+    await field.press_sequentially("st")
+    await field.press("Enter")
+    await expect(field).to_have_value("steps.shape.status")
+    await expect(field).to_have_attribute("aria-expanded", "false")
+    await field.press_sequentially(' == "COMPLETED" && in')
+    await expect(field).to_have_attribute("aria-expanded", "true")
+    await field.press("Escape")  # closes the list, and only the list
+    await expect(field).to_have_attribute("aria-expanded", "false")
+    await expect(page.get_by_test_id("properties")).to_be_visible()
+    await field.press("Control+Space")
+    await field.press("Enter")
+    await expect(field).to_have_value('steps.shape.status == "COMPLETED" && input')
+    await field.press_sequentially(".ok")
+    # A template of any JSON (a transform's output) is edited as JSON, its current value
+    # shown, and completes inside {{ }} in its strings.
+    await select(page, "shape")
+    output = page.get_by_role("combobox", name="Output")
+    await expect(output).to_have_value("2")
+    await output.fill('{"n": "{{ ')
+    await output.press_sequentially("st")
+    await output.press("Enter")
+    await expect(names.get_by_role("option")).to_have_text([re.compile("^fetch")])
+    await output.press("Enter")
+    await output.press_sequentially("o")
+    await output.press("Tab")
+    await output.press_sequentially(' }}"}')
+    await expect(output).to_have_value('{"n": "{{ steps.fetch.output }}"}')
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("unsaved changes · valid")
+    await page.get_by_role("button", name="Save version").click()
+    await expect(page.get_by_test_id("editor-message")).to_contain_text("version 2")
+    stored = await client("query($id: ID!) { workflow(id: $id) { definition } }", id=workflow_id)
+    by_id = {n["id"]: n for n in stored["workflow"]["definition"]["nodes"]}
+    assert by_id["check"]["data"]["expression"] == 'steps.shape.status == "COMPLETED" && input.ok'
+    assert by_id["shape"]["data"]["output"] == {"n": "{{ steps.fetch.output }}"}
+    assert console.errors == []
+
+
+async def stored_position(client: Api, workflow_id: str, node_id: str) -> dict[str, int]:
+    stored = await client("query($id: ID!) { workflow(id: $id) { definition } }", id=workflow_id)
+    found = next(n for n in stored["workflow"]["definition"]["nodes"] if n["id"] == node_id)
+    position: dict[str, int] = found["position"]
+    return position
+
+
+async def test_arrow_keys_move_the_selected_node_and_undo_puts_it_back(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "move-me", chain({"id": "shape", "type": "transform", "data": {"output": 1}})
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await select(page, "shape")
+    before = await node(page, "shape").bounding_box()
+    assert before
+    # Held down (three key repeats, one release): one move, one undo step.
+    await page.keyboard.down("ArrowRight")
+    await page.keyboard.down("ArrowRight")
+    await page.keyboard.down("ArrowRight")
+    await page.keyboard.up("ArrowRight")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("unsaved changes")
+    moved = await node(page, "shape").bounding_box()
+    assert moved and moved["x"] > before["x"] and moved["y"] == before["y"]
+    await page.keyboard.press("Control+z")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("· saved ·")
+    assert await node(page, "shape").bounding_box() == before
+    # With the focus off the node (here: on the properties panel), the keys still move
+    # the selection; Shift moves it farther.
+    await page.get_by_test_id("properties").get_by_role("heading").click()
+    await page.keyboard.press("Shift+ArrowDown")
+    await page.keyboard.press("ArrowLeft")
+    await page.keyboard.press("Control+s")
+    await expect(page.get_by_test_id("editor-message")).to_contain_text("version 2")
+    assert await stored_position(client, workflow_id, "shape") == {"x": -5, "y": 130 + 20}
+    # Two presses were two steps: undo takes back the last one only.
+    await page.keyboard.press("Control+z")
+    await page.keyboard.press("Control+s")
+    await expect(page.get_by_test_id("editor-message")).to_contain_text("version 3")
+    assert await stored_position(client, workflow_id, "shape") == {"x": 0, "y": 130 + 20}
+
+
+async def test_every_listed_shortcut_does_what_the_list_says(
+    signed_in_page: Page, flowsync: FlowSync, console: Console
+) -> None:
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    definition = chain(
+        {"id": "a", "type": "transform", "data": {"output": 1}},
+        {"id": "b", "type": "condition", "data": {"expression": "true"}},
+    )
+    definition["edges"][-1]["sourceHandle"] = "true"
+    definition["edges"].append({"source": "b", "target": "end", "sourceHandle": "false"})
+    definition["nodes"][-1]["position"] = {"x": 500, "y": 120}  # for tidy-up to move
+    workflow_id = await client.create_workflow("shortcuts", definition)
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(node(page, "start")).to_be_visible()
+    await page.get_by_text("Keyboard shortcuts").click()
+    listed = await page.locator(".shortcuts dt").all_inner_texts()
+    tried: set[str] = set()
+    selected = page.locator(".react-flow__node.selected")
+    state = page.get_by_test_id("editor-state")
+
+    tried.add("Delete / Backspace")
+    for key in ["Delete", "Backspace"]:
+        await select(page, "a")
+        await page.keyboard.press(key)
+        await expect(node(page, "a")).to_have_count(0)
+        await page.keyboard.press("Control+z")
+        await expect(node(page, "a")).to_be_visible()
+
+    tried.add("Arrow keys, Shift+arrow")  # more in the test above
+    await select(page, "a")
+    before = await node(page, "a").bounding_box()
+    await page.keyboard.press("ArrowUp")
+    await page.keyboard.press("Shift+ArrowRight")
+    after = await node(page, "a").bounding_box()
+    assert before and after and after["y"] < before["y"] and after["x"] > before["x"]
+
+    tried.add("Ctrl+Z, Ctrl+Shift+Z")
+    await page.keyboard.press("Control+z")
+    await page.keyboard.press("Control+z")
+    assert await node(page, "a").bounding_box() == before
+    await page.keyboard.press("Control+Shift+z")
+    await page.keyboard.press("Control+Shift+z")
+    assert await node(page, "a").bounding_box() == after
+    await page.keyboard.press("Control+z")
+    await page.keyboard.press("Control+z")
+    await expect(state).to_contain_text("· saved ·")
+
+    tried.add("Ctrl+C, Ctrl+V, Ctrl+D")
+    await select(page, "a")
+    await page.keyboard.press("Control+c")
+    await page.keyboard.press("Control+v")
+    nodes = page.locator(".react-flow__node")
+    await expect(nodes).to_have_count(5)
+    await expect(selected).to_have_count(1)  # the pasted copy
+    await expect(selected).not_to_have_attribute("data-id", "a")
+    await page.keyboard.press("Control+d")
+    await expect(nodes).to_have_count(6)
+    await page.keyboard.press("Control+z")
+    await page.keyboard.press("Control+z")
+    await expect(nodes).to_have_count(4)
+    await expect(state).to_contain_text("· saved ·")
+
+    tried.add("Ctrl+A")
+    await page.locator(".react-flow__pane").click()
+    await page.keyboard.press("Control+a")
+    await expect(selected).to_have_count(4)
+
+    tried.add("Shift+drag, Shift+click")
+    await page.locator(".react-flow__pane").click()
+    await expect(selected).to_have_count(0)
+    await node(page, "a").click()
+    await node(page, "end").click(modifiers=["Shift"])
+    await expect(selected).to_have_count(2)
+    await page.locator(".react-flow__pane").click()
+    start_box = await node(page, "start").bounding_box()
+    a_box = await node(page, "a").bounding_box()
+    assert start_box and a_box
+    await page.keyboard.down("Shift")
+    await page.mouse.move(start_box["x"] - 20, start_box["y"] - 20)
+    await page.mouse.down()
+    await page.mouse.move(
+        a_box["x"] + a_box["width"] + 20, a_box["y"] + a_box["height"] + 20, steps=8
+    )
+    await page.mouse.up()
+    await page.keyboard.up("Shift")
+    await expect(selected).to_have_count(2)
+    await expect(node(page, "start")).to_have_class(re.compile("selected"))
+    await expect(node(page, "a")).to_have_class(re.compile("selected"))
+
+    tried.add("F, L")
+    await page.locator(".react-flow__pane").click()
+    viewport = page.locator(".react-flow__viewport")
+    fitted = await viewport.get_attribute("style")
+    await page.get_by_role("button", name="Zoom Out").click()
+    await expect(viewport).not_to_have_attribute("style", fitted or "")
+    await page.keyboard.press("f")
+    await expect(viewport).to_have_attribute("style", fitted or "")
+    end_before = await node(page, "end").bounding_box()
+    await page.keyboard.press("l")
+    await expect(state).to_contain_text("unsaved changes")
+    assert await node(page, "end").bounding_box() != end_before
+    await page.keyboard.press("Control+z")
+    await expect(state).to_contain_text("· saved ·")
+
+    tried.add("Ctrl+S")
+    await select(page, "a")
+    await page.get_by_label("Label").fill("Shape it")
+    await page.keyboard.press("Control+s")  # from inside the field
+    await expect(page.get_by_test_id("editor-message")).to_contain_text("version 2")
+
+    tried.add("Ctrl+Space")
+    await select(page, "b")
+    field = page.get_by_role("combobox", name="Expression")
+    await field.fill("")
+    await field.press("Control+Space")
+    await expect(page.get_by_role("listbox", name="Names").get_by_role("option")).to_have_count(4)
+
+    assert set(listed) == tried, "the shortcuts list and this test disagree"
+    assert console.errors == []

@@ -7,12 +7,15 @@ export interface CanvasInfo {
   rules: Record<string, NodeRules>;
   problems: Record<string, string[]>;
   statuses: Record<string, string>;
-  diff: Record<string, "added" | "changed" | "removed">;
+  /** While comparing versions: each node's mark (compare.ts). */
+  diff: Record<string, "added" | "changed" | "removed" | "same">;
 }
 
 export const CanvasContext = createContext<CanvasInfo>({ rules: {}, problems: {}, statuses: {}, diff: {} });
 
-export type EditorNodeData = { nodeType: string; label: string };
+/** `raw` is the node's own data; `ghost` marks what a comparison draws that is not in the
+ * draft (a removed node, or any node of a read-only comparison of two versions). */
+export type EditorNodeData = { nodeType: string; label: string; raw?: Record<string, unknown>; ghost?: boolean };
 export type EditorFlowNode = Node<EditorNodeData, "editor">;
 
 export const EditorNodeView = memo(function EditorNodeView({ id, data, selected }: NodeProps<EditorFlowNode>) {
@@ -41,7 +44,7 @@ export const EditorNodeView = memo(function EditorNodeView({ id, data, selected 
       </div>
       <div className="rf-step-label">{data.label}</div>
       {status && <div className="rf-step-status">{STATUS_LABEL[status] ?? status}</div>}
-      {diff[id] && <div className="rf-step-status">{diff[id]}</div>}
+      {diff[id] && diff[id] !== "same" && <div className="rf-step-status ed-diff">{diff[id]}</div>}
       {rule?.hasSource !== false && handles.length === 0 && <Handle type="source" position={Position.Bottom} />}
       {handles.map((h, i) => (
         <Handle

@@ -15,6 +15,7 @@ import {
   type Edge,
   type OnNodesChange,
   type OnEdgesChange,
+  type OnDelete,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useQuery } from "@tanstack/react-query";
@@ -35,13 +36,24 @@ import { readDefinition, type Definition } from "../../lib/definition";
 import { layout as dagreLayout } from "../../lib/layout";
 import { asUserError, type UserErrorLike } from "../../lib/userError";
 import { describeDiff, diffDefinitions } from "../workflows/diff";
+import { edgeKey, shortValue, union, type EdgeMark, type NodeMark } from "./compare";
+import type { Upstream } from "./complete";
 import { CanvasContext, EditorNodeView, type EditorFlowNode } from "./EditorNodeView";
 import { push, redo, start, undo, type History } from "./history";
 import { connectionProblem, duplicate, edgeId, fromDefinition, isValidNodeId, newNodeId, toDefinition, type Draft, type EditorNode, type NodeRules } from "./model";
 import { Properties } from "./Properties";
+import { Shortcuts } from "./Shortcuts";
 import { TestRun } from "./TestRun";
 
 const nodeTypes = { editor: EditorNodeView };
+/** How the canvas fits its graph: on opening, on F, after a layout or an import. */
+const FIT = { padding: 0.2, maxZoom: 1 };
+const ARROWS: Record<string, { x: number; y: number } | undefined> = {
+  ArrowUp: { x: 0, y: -1 },
+  ArrowDown: { x: 0, y: 1 },
+  ArrowLeft: { x: -1, y: 0 },
+  ArrowRight: { x: 1, y: 0 },
+};
 const EMPTY: Definition = {
   nodes: [
     { id: "start", type: "start", position: { x: 0, y: 0 } },
@@ -70,8 +82,12 @@ function toFlow(draft: Draft, measured: Map<string, EditorFlowNode["measured"]>)
   };
 }
 
-function fromFlow(nodes: EditorFlowNode[], edges: Edge[], previous: Draft): Draft {
+/** The draft the canvas shows; what a comparison draws besides (removed nodes and edges)
+ * is not part of it. */
+function fromFlow(allNodes: EditorFlowNode[], allEdges: Edge[], previous: Draft): Draft {
   const old = new Map(previous.nodes.map((n) => [n.id, n]));
+  const nodes = allNodes.filter((n) => !n.data.ghost);
+  const edges = allEdges.filter((e) => !(e.data as { ghost?: boolean } | undefined)?.ghost);
   return {
     nodes: nodes.map((n) => {
       const before = old.get(n.id);
@@ -171,6 +187,10 @@ function Editor({
   const [versionMessage, setVersionMessage] = useState("");
   const [validated, setValidated] = useState<{ json: string; problems: Problem[] }>({ json: "", problems: [] });
   const [compareWith, setCompareWith] = useState<string>("");
+  const [compareTo, setCompareTo] = useState<string>("");
+  // What a comparison draws besides the draft is not in the nodes state: its measured
+  // sizes are kept here (React Flow keeps re-measuring a node given without them).
+  const [ghostSize, setGhostSize] = useState<Record<string, { width: number; height: number }>>({});
   const [conflictWith, setConflictWith] = useState<number | null>(null);
   const [testRun, setTestRun] = useState<string | null>(null);
   const [statuses, setStatuses] = useState<Record<string, string>>({});
@@ -178,6 +198,10 @@ function Editor({
   // Set when a save moves to the saved workflow's address: that is no leaving.
   const justSaved = useRef(false);
   const draft = history.present;
+  const compared = versions.find((v) => String(v.version) === compareWith);
+  const comparedTo = compareTo ? versions.find((v) => String(v.version) === compareTo) : undefined;
+  // Two saved versions side by side: the canvas shows them, not the draft, so nothing edits.
+  const readOnly = compared !== undefined && comparedTo !== undefined;
 
   const show = useCallback(
     (d: Draft) => {
@@ -198,33 +222,44 @@ function Editor({
     [show],
   );
 
-  const current = useCallback((): Draft => fromFlow(flow.getNodes(), flow.getEdges(), history.present), [flow, history.present]);
+  const current = useCallback(
+    (): Draft => (readOnly ? history.present : fromFlow(flow.getNodes(), flow.getEdges(), history.present)),
+    [flow, history.present, readOnly],
+  );
+
+  /** Moved nodes (by mouse or keys) as one undo step; nothing when nothing moved. */
+  const commitMoves = useCallback(() => {
+    const d = current();
+    if (JSON.stringify(toDefinition(d)) !== JSON.stringify(toDefinition(history.present))) commit(d);
+  }, [current, history.present, commit]);
 
   const onNodesChange: OnNodesChange<EditorFlowNode> = useCallback(
     (changes) => {
-      for (const c of changes) if (c.type === "dimensions" && c.dimensions) measured.current.set(c.id, c.dimensions);
+      const ghostSizes: Record<string, { width: number; height: number }> = {};
+      for (const c of changes) {
+        if (c.type !== "dimensions" || !c.dimensions) continue;
+        measured.current.set(c.id, c.dimensions);
+        if (flow.getNode(c.id)?.data.ghost) ghostSizes[c.id] = c.dimensions;
+      }
+      if (Object.keys(ghostSizes).length) setGhostSize((s) => ({ ...s, ...ghostSizes }));
       onNodesChangeBase(changes);
-      if (changes.some((c) => c.type === "remove")) {
-        const removed = new Set(changes.filter((c) => c.type === "remove").map((c) => c.id));
-        const d = current();
-        commit({
-          nodes: d.nodes.filter((n) => !removed.has(n.id)),
-          edges: d.edges.filter((e) => !removed.has(e.source) && !removed.has(e.target)),
-        });
-      }
     },
-    [onNodesChangeBase, current, commit],
+    [onNodesChangeBase, flow],
   );
-  const onEdgesChange: OnEdgesChange<Edge> = useCallback(
-    (changes) => {
-      onEdgesChangeBase(changes);
-      if (changes.some((c) => c.type === "remove")) {
-        const removed = new Set(changes.filter((c) => c.type === "remove").map((c) => c.id));
-        const d = current();
-        commit({ ...d, edges: d.edges.filter((e) => !removed.has(e.id)) });
-      }
+  const onEdgesChange: OnEdgesChange<Edge> = onEdgesChangeBase;
+  // One deletion (the selected nodes, their edges and the selected edges) is one undo
+  // step: React Flow reports it once here, besides a node change and an edge change.
+  const onDelete: OnDelete<EditorFlowNode, Edge> = useCallback(
+    ({ nodes: goneNodes, edges: goneEdges }) => {
+      const nodeIds = new Set(goneNodes.map((n) => n.id));
+      const edgeIds = new Set(goneEdges.map((e) => e.id));
+      const d = current();
+      commit({
+        nodes: d.nodes.filter((n) => !nodeIds.has(n.id)),
+        edges: d.edges.filter((e) => !edgeIds.has(e.id) && !nodeIds.has(e.source) && !nodeIds.has(e.target)),
+      });
     },
-    [onEdgesChangeBase, current, commit],
+    [current, commit],
   );
 
   const onConnect = useCallback(
@@ -300,7 +335,7 @@ function Editor({
     const d = current();
     const positions = await elkLayout(toDefinition(d));
     commit({ ...d, nodes: d.nodes.map((n) => ({ ...n, position: positions[n.id] ?? n.position })) });
-    window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2 }));
+    window.requestAnimationFrame(() => void flow.fitView(FIT));
   }, [current, commit, flow]);
 
   // Live validation: 250 ms after the last change, the draft goes to the server.
@@ -329,20 +364,94 @@ function Editor({
     }
     return out;
   }, [problems, draft.edges]);
-  const shownEdges = useMemo(
-    () => edges.map((e) => (byNode[`edge:${e.id}`] ? { ...e, className: "edge-invalid", animated: false } : e)),
-    [edges, byNode],
-  );
 
-  const compared = versions.find((v) => String(v.version) === compareWith);
-  let diff: { summary: string; marks: Record<string, "added" | "changed" | "removed">; removed: string[] } | null = null;
-  if (compared) {
-    const d = diffDefinitions(compared.definition, definition);
-    const marks: Record<string, "added" | "changed" | "removed"> = {};
-    for (const id of d.added) marks[id] = "added";
-    for (const id of d.changed) marks[id] = "changed";
-    diff = { summary: describeDiff(d), marks, removed: d.removed };
-  }
+  // Comparing: version `compareWith` against the draft (drawn over it, still editable) or
+  // against another version (drawn instead of it, read-only). Either way the canvas holds
+  // both sides: removed nodes and edges drawn as they were, every element marked.
+  const comparison = useMemo(() => {
+    if (!compared) return null;
+    const before = readDefinition(compared.definition);
+    const after = comparedTo ? readDefinition(comparedTo.definition) : definition;
+    const u = union(before, after);
+    const nodeMarks: Record<string, NodeMark> = Object.fromEntries(u.nodes.map((n) => [n.node.id, n.mark]));
+    const edgeMarks: Record<string, EdgeMark> = Object.fromEntries(u.edges.map((e) => [edgeKey(e.edge), e.mark]));
+    return { union: u, nodeMarks, edgeMarks, summary: describeDiff(diffDefinitions(before, after)), before, after, readOnly: comparedTo !== undefined };
+  }, [compared, comparedTo, definition]);
+
+  const [shownNodes, shownEdges] = useMemo((): [EditorFlowNode[], Edge[]] => {
+    const invalid = (e: Edge): Edge => (byNode[`edge:${e.id}`] ? { ...e, className: "edge-invalid", animated: false } : e);
+    if (!comparison) return [nodes, edges.map(invalid)];
+    const { union: u, nodeMarks, edgeMarks } = comparison;
+    const fixed = { selectable: false, draggable: false, deletable: false, connectable: false, focusable: false };
+    // Definitions saved without positions are laid out as the workflow page does.
+    const beforeAt = dagreLayout(comparison.before);
+    const afterAt = comparison.readOnly ? dagreLayout(comparison.after) : {};
+    const drawn = (n: (typeof u.nodes)[number], at: Record<string, { x: number; y: number }>): EditorFlowNode => ({
+      id: n.node.id,
+      type: "editor",
+      position: n.node.position ?? at[n.node.id] ?? { x: 0, y: 0 },
+      data: { nodeType: n.node.type, label: n.node.label ?? n.node.id, ghost: true },
+      domAttributes: { "data-diff": n.mark } as EditorFlowNode["domAttributes"],
+      measured: ghostSize[n.node.id],
+      // Until measured: React Flow keeps a node with no size at all hidden.
+      initialWidth: 180,
+      initialHeight: 56,
+      ...fixed,
+    });
+    const drawnEdge = (e: (typeof u.edges)[number]): Edge => ({
+      id: e.mark === "removed" ? `removed:${edgeKey(e.edge)}` : edgeKey(e.edge),
+      source: e.edge.source,
+      target: e.edge.target,
+      sourceHandle: e.edge.sourceHandle ?? null,
+      label: e.edge.sourceHandle ?? undefined,
+      className: `diff-${e.mark}`,
+      data: { ghost: true },
+      domAttributes: { "data-diff": e.mark } as Edge["domAttributes"],
+      ...fixed,
+    });
+    // A removed node drawn where a node of the newer side now stands would hide under it
+    // (or hide it): it moves right until it is clear.
+    const clear = (placed: EditorFlowNode[], ghosts: EditorFlowNode[]): EditorFlowNode[] => {
+      const taken = [...placed];
+      return ghosts.map((g) => {
+        let { x } = g.position;
+        const y = g.position.y;
+        const overlaps = (o: EditorFlowNode) =>
+          Math.abs(o.position.x - x) < (o.measured?.width ?? 180) + 20 && Math.abs(o.position.y - y) < (o.measured?.height ?? 56) + 10;
+        for (let i = 0; i < 50 && taken.some(overlaps); i += 1) x += 220;
+        const moved = { ...g, position: { x, y } };
+        taken.push(moved);
+        return moved;
+      });
+    };
+    const removedNodes = u.nodes.filter((n) => n.mark === "removed");
+    if (comparison.readOnly) {
+      const kept = u.nodes.filter((n) => n.mark !== "removed").map((n) => drawn(n, afterAt));
+      return [[...kept, ...clear(kept, removedNodes.map((n) => drawn(n, beforeAt)))], u.edges.map(drawnEdge)];
+    }
+    const marked = (mark: string | undefined) => ({ "data-diff": mark ?? "same" });
+    return [
+      [
+        ...nodes.map((n) => ({ ...n, domAttributes: marked(nodeMarks[n.id]) as EditorFlowNode["domAttributes"] })),
+        ...clear(nodes, removedNodes.map((n) => drawn(n, beforeAt))),
+      ],
+      [
+        ...edges.map((e) => {
+          const mark = edgeMarks[e.id] ?? "same";
+          const shown = invalid(e);
+          return { ...shown, className: [shown.className, `diff-${mark}`].filter(Boolean).join(" "), domAttributes: marked(mark) as Edge["domAttributes"] };
+        }),
+        ...u.edges.filter((e) => e.mark === "removed").map(drawnEdge),
+      ],
+    ];
+  }, [comparison, nodes, edges, byNode, ghostSize]);
+  // Entering or leaving a read-only comparison changes what is drawn: fit it.
+  const wasReadOnly = useRef(readOnly);
+  useEffect(() => {
+    if (wasReadOnly.current === readOnly) return;
+    wasReadOnly.current = readOnly;
+    window.requestAnimationFrame(() => void flow.fitView(FIT));
+  }, [readOnly, flow]);
 
   const save = useCallback(async () => {
     setSaveError(null);
@@ -396,13 +505,38 @@ function Editor({
     return () => window.removeEventListener("beforeunload", warn);
   }, [dirty]);
 
-  // Keyboard shortcuts (listed in the editor's help).
+  // Keyboard shortcuts (listed in Shortcuts.tsx; tests/browser/test_editor.py tries each).
+  // Arrow keys move the selected nodes: React Flow does it when a node has the focus, this
+  // handler when the focus is elsewhere (e.g. after picking a problem); releasing the key
+  // records the whole move as one undo step.
+  const arrowMoved = useRef(false);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement;
-      if (target.closest("input, textarea, select, [contenteditable=true]")) return;
       const mod = e.ctrlKey || e.metaKey;
       const key = e.key.toLowerCase();
+      if (mod && key === "s" && !e.altKey) {
+        // Saving works from a field too: what was typed is already in the draft.
+        e.preventDefault();
+        if (!readOnly) void save();
+        return;
+      }
+      if (target.closest("input, textarea, select, [contenteditable=true]")) return;
+      if (readOnly) {
+        // A comparison of two versions is for looking, not for editing.
+        if (!mod && key === "f") void flow.fitView(FIT);
+        return;
+      }
+      const arrow = ARROWS[e.key];
+      if (arrow && !mod && !e.altKey) {
+        if (!flow.getNodes().some((n) => n.selected)) return;
+        arrowMoved.current = true;
+        if (e.defaultPrevented) return; // React Flow moved them
+        const step = e.shiftKey ? 20 : 5;
+        setNodes((ns) => ns.map((n) => (n.selected ? { ...n, position: { x: n.position.x + arrow.x * step, y: n.position.y + arrow.y * step } } : n)));
+        e.preventDefault();
+        return;
+      }
       if (mod && key === "z" && !e.shiftKey) doUndo();
       else if (mod && (key === "y" || (key === "z" && e.shiftKey))) doRedo();
       else if (mod && key === "c") copy();
@@ -410,16 +544,24 @@ function Editor({
       else if (mod && key === "d") {
         copy();
         paste();
-      } else if (mod && key === "s") void save();
-      else if (mod && key === "a") setNodes((ns) => ns.map((n) => ({ ...n, selected: true })));
-      else if (!mod && key === "f") void flow.fitView({ padding: 0.2 });
+      } else if (mod && key === "a") setNodes((ns) => ns.map((n) => ({ ...n, selected: true })));
+      else if (!mod && key === "f") void flow.fitView(FIT);
       else if (!mod && key === "l") void tidy();
       else return;
       e.preventDefault();
     };
+    const onKeyUp = (e: KeyboardEvent) => {
+      if (!ARROWS[e.key] || !arrowMoved.current) return;
+      arrowMoved.current = false;
+      commitMoves();
+    };
     window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [doUndo, doRedo, copy, paste, save, tidy, flow, setNodes]);
+    window.addEventListener("keyup", onKeyUp);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      window.removeEventListener("keyup", onKeyUp);
+    };
+  }, [doUndo, doRedo, copy, paste, save, tidy, flow, setNodes, readOnly, commitMoves]);
 
   const exportJson = () => {
     const doc = { name, description: description || undefined, definition };
@@ -439,7 +581,7 @@ function Editor({
       if (typeof raw.name === "string") setName(raw.name);
       if (typeof raw.description === "string") setDescription(raw.description);
       commit(fromDefinition(def, dagreLayout(def)));
-      window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2 }));
+      window.requestAnimationFrame(() => void flow.fitView(FIT));
       setMessage(`Imported ${file.name}.`);
     } catch (e) {
       setMessage(`Cannot import ${file.name}: ${(e as Error).message}`);
@@ -458,10 +600,12 @@ function Editor({
       seen.add(id);
       stack.push(...(incoming.get(id) ?? []));
     }
-    return [...seen].filter((id) => draft.nodes.find((n) => n.id === id)?.type !== "start");
+    const out: Upstream[] = [];
+    for (const n of draft.nodes) if (seen.has(n.id) && n.type !== "start") out.push({ id: n.id, type: n.type, ...(n.label ? { label: n.label } : {}) });
+    return out;
   }, [selected, draft]);
 
-  const canvas = { rules, problems: byNode, statuses, diff: diff?.marks ?? {} };
+  const canvas = { rules, problems: byNode, statuses, diff: comparison?.nodeMarks ?? {} };
   return (
     <div className="editor">
       <div className="page-head editor-head">
@@ -489,13 +633,13 @@ function Editor({
           </span>
         </div>
         <div className="actions">
-          <button type="button" onClick={doUndo} disabled={history.past.length === 0} aria-keyshortcuts="Control+Z">
+          <button type="button" onClick={doUndo} disabled={readOnly || history.past.length === 0} aria-keyshortcuts="Control+Z">
             Undo
           </button>
-          <button type="button" onClick={doRedo} disabled={history.future.length === 0} aria-keyshortcuts="Control+Shift+Z">
+          <button type="button" onClick={doRedo} disabled={readOnly || history.future.length === 0} aria-keyshortcuts="Control+Shift+Z">
             Redo
           </button>
-          <button type="button" onClick={() => void tidy()} aria-keyshortcuts="L">
+          <button type="button" onClick={() => void tidy()} aria-keyshortcuts="L" disabled={readOnly}>
             Tidy up
           </button>
           <button type="button" onClick={exportJson}>
@@ -503,12 +647,12 @@ function Editor({
           </button>
           <label className="button-like">
             Import
-            <input type="file" accept="application/json,.json" className="sr-only" onChange={(e) => e.target.files?.[0] && void importJson(e.target.files[0])} />
+            <input type="file" accept="application/json,.json" className="sr-only" disabled={readOnly} onChange={(e) => e.target.files?.[0] && void importJson(e.target.files[0])} />
           </label>
           {workflowId && (
             <input aria-label="Version message" placeholder="Version message" value={versionMessage} onChange={(e) => setVersionMessage(e.target.value)} />
           )}
-          <button type="button" className="primary" onClick={() => void save()} aria-keyshortcuts="Control+S" disabled={!dirty && workflowId !== null}>
+          <button type="button" className="primary" onClick={() => void save()} aria-keyshortcuts="Control+S" disabled={readOnly || (!dirty && workflowId !== null)}>
             {workflowId ? "Save version" : "Create workflow"}
           </button>
         </div>
@@ -530,6 +674,7 @@ function Editor({
                 const version = conflictWith ?? newest;
                 if (version) {
                   setCompareWith(String(version));
+                  setCompareTo("");
                   setBaseVersion(version);
                   setSaveError(null);
                 }
@@ -550,7 +695,8 @@ function Editor({
               type="button"
               className="palette-item"
               data-node-type={t.type}
-              draggable
+              disabled={readOnly}
+              draggable={!readOnly}
               title={t.description ?? undefined}
               onDragStart={(e) => {
                 e.dataTransfer.setData("application/x-flowsync-node-type", t.type);
@@ -561,41 +707,27 @@ function Editor({
               {t.label}
             </button>
           ))}
-          <details className="shortcuts">
-            <summary>Keyboard shortcuts</summary>
-            <dl>
-              <dt>Delete / Backspace</dt>
-              <dd>delete the selection</dd>
-              <dt>Ctrl+Z, Ctrl+Shift+Z</dt>
-              <dd>undo, redo</dd>
-              <dt>Ctrl+C, Ctrl+V, Ctrl+D</dt>
-              <dd>copy, paste, duplicate</dd>
-              <dt>Ctrl+A</dt>
-              <dd>select every node</dd>
-              <dt>Shift+drag, Shift+click</dt>
-              <dd>select several</dd>
-              <dt>F, L</dt>
-              <dd>zoom to fit, tidy up (layout)</dd>
-              <dt>Ctrl+S</dt>
-              <dd>save</dd>
-            </dl>
-          </details>
+          <Shortcuts />
         </nav>
         <div className="editor-canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="editor-canvas">
           <CanvasContext.Provider value={canvas}>
             <ReactFlow
-              nodes={nodes}
+              nodes={shownNodes}
               edges={shownEdges}
               nodeTypes={nodeTypes}
               onNodesChange={onNodesChange}
               onEdgesChange={onEdgesChange}
+              onDelete={onDelete}
               onConnect={onConnect}
-              onNodeDragStop={() => commit(current())}
-              deleteKeyCode={["Delete", "Backspace"]}
+              onNodeDragStop={commitMoves}
+              nodesDraggable={!readOnly}
+              nodesConnectable={!readOnly}
+              elementsSelectable={!readOnly}
+              deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
               multiSelectionKeyCode={["Shift", "Meta", "Control"]}
               selectionKeyCode="Shift"
               fitView
-              fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
+              fitViewOptions={FIT}
               minZoom={0.05}
               proOptions={{ hideAttribution: true }}
               colorMode={document.documentElement.dataset.theme === "dark" ? "dark" : "light"}
@@ -605,6 +737,28 @@ function Editor({
               <MiniMap pannable zoomable />
             </ReactFlow>
           </CanvasContext.Provider>
+          {comparison && (
+            <div className="diff-legend" data-testid="diff-legend" aria-label="What the marks mean">
+              <strong>
+                {readOnly ? `v${compareWith} → v${compareTo}, read-only` : `v${compareWith} → your draft`}
+              </strong>
+              <span className="diff-key" data-diff="added">
+                added
+              </span>
+              <span className="diff-key" data-diff="changed">
+                changed
+              </span>
+              <span className="diff-key" data-diff="removed">
+                removed
+              </span>
+              <span className="diff-key diff-key-edge" data-diff="added">
+                edge added
+              </span>
+              <span className="diff-key diff-key-edge" data-diff="removed">
+                edge removed
+              </span>
+            </div>
+          )}
         </div>
         <div className="editor-side">
           {selected ? (
@@ -668,17 +822,6 @@ function Editor({
               {versions.length > 0 && (
                 <section>
                   <h2>Versions</h2>
-                  <label>
-                    Compare with{" "}
-                    <select value={compareWith} onChange={(e) => setCompareWith(e.target.value)}>
-                      <option value="">–</option>
-                      {versions.map((v) => (
-                        <option key={v.id} value={v.version}>
-                          version {v.version}
-                        </option>
-                      ))}
-                    </select>
-                  </label>
                   <ol className="version-list" reversed aria-label="Versions">
                     {versions.map((v) => (
                       <li key={v.id}>
@@ -688,23 +831,71 @@ function Editor({
                       </li>
                     ))}
                   </ol>
-                  {diff && (
-                    <p data-testid="compare-summary">
-                      Your draft against version {compareWith}: {diff.summary}
-                      {diff.removed.length > 0 && ` (removed nodes are not on the canvas)`}{" "}
-                      {compared && (
+                  <div className="compare-pick">
+                    <label>
+                      Compare{" "}
+                      <select aria-label="Compare with" value={compareWith} onChange={(e) => setCompareWith(e.target.value)}>
+                        <option value="">–</option>
+                        {versions.map((v) => (
+                          <option key={v.id} value={v.version}>
+                            version {v.version}
+                          </option>
+                        ))}
+                      </select>
+                    </label>{" "}
+                    <label>
+                      with{" "}
+                      <select aria-label="Compare against" value={compareTo} onChange={(e) => setCompareTo(e.target.value)} disabled={!compareWith}>
+                        <option value="">your draft</option>
+                        {versions
+                          .filter((v) => String(v.version) !== compareWith)
+                          .map((v) => (
+                            <option key={v.id} value={v.version}>
+                              version {v.version}
+                            </option>
+                          ))}
+                      </select>
+                    </label>
+                  </div>
+                  {comparison && (
+                    <div data-testid="compare">
+                      <p data-testid="compare-summary">
+                        {readOnly ? `Version ${compareTo}` : "Your draft"} against version {compareWith}: {comparison.summary}
+                        {readOnly && ". The canvas shows both, read-only: choose your draft to edit again."}
+                      </p>
+                      {comparison.union.changes.length > 0 && (
+                        <ul className="compare-changes" data-testid="compare-changes" aria-label="Data changes">
+                          {comparison.union.changes.map((c) => (
+                            <li key={`${c.nodeId} ${c.field}`}>
+                              <strong>{c.nodeId}</strong> <code>{c.field}</code>: <code className="before">{shortValue(c.before)}</code> →{" "}
+                              <code className="after">{shortValue(c.after)}</code>
+                            </li>
+                          ))}
+                        </ul>
+                      )}
+                      <p>
                         <button
                           type="button"
                           onClick={() => {
-                            const def = readDefinition(compared.definition);
+                            const def = readDefinition(compared!.definition);
                             commit(fromDefinition(def, dagreLayout(def)));
-                            setMessage(`Version ${compared.version} restored into the draft: save to make it the newest version.`);
+                            setCompareTo("");
+                            setMessage(`Version ${compared!.version} restored into the draft: save to make it the newest version.`);
                           }}
                         >
-                          Restore version {compared.version}
+                          Restore version {compareWith}
+                        </button>{" "}
+                        <button
+                          type="button"
+                          onClick={() => {
+                            setCompareWith("");
+                            setCompareTo("");
+                          }}
+                        >
+                          Stop comparing
                         </button>
-                      )}
-                    </p>
+                      </p>
+                    </div>
                   )}
                 </section>
               )}

@@ -1,6 +1,8 @@
 import { useEffect, useState } from "react";
 import { CheckExpressionDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
+import type { Upstream } from "./complete";
+import { ExpressionInput } from "./ExpressionInput";
 import type { EditorNode, NodeRules } from "./model";
 import { fieldsOf, type Field } from "./schema";
 
@@ -37,19 +39,36 @@ function FieldInput({
   value,
   onChange,
   path,
-  suggestions,
+  upstream,
 }: {
   field: Field;
   value: unknown;
   onChange: (v: unknown) => void;
   path: string;
-  suggestions: string[];
+  upstream: Upstream[];
 }) {
   const id = `prop-${path}`;
   const [jsonText, setJsonText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
   const [jsonError, setJsonError] = useState<string | null>(null);
-  const checkKind = field.kind === "expression" ? "EXPRESSION" : field.kind === "template" ? "TEMPLATE" : null;
+  // A JSON template's placeholders are checked with the whole draft (its problems are
+  // pinned on the node); a one-string template and an expression are checked here.
+  const checkKind = field.kind === "expression" ? "EXPRESSION" : field.kind === "template" && !field.jsonTemplate ? "TEMPLATE" : null;
   const syntax = useExpressionCheck(typeof value === "string" ? value : "", checkKind);
+  /** JSON typed into a field: kept as text, passed on once it parses. */
+  const changeJson = (text: string) => {
+    setJsonText(text);
+    if (!text.trim()) {
+      setJsonError(null);
+      onChange(undefined);
+      return;
+    }
+    try {
+      onChange(JSON.parse(text));
+      setJsonError(null);
+    } catch (err) {
+      setJsonError(`Not JSON: ${(err as Error).message}`);
+    }
+  };
   const label = (
     <label htmlFor={id}>
       {field.title}
@@ -108,7 +127,7 @@ function FieldInput({
               key={f.name}
               field={f}
               path={`${path}-${f.name}`}
-              suggestions={suggestions}
+              upstream={upstream}
               value={(value as Data | undefined)?.[f.name]}
               onChange={(v) => {
                 const next = withValue((value as Data | undefined) ?? {}, f.name, v);
@@ -128,68 +147,58 @@ function FieldInput({
             rows={4}
             value={jsonText}
             aria-invalid={jsonError !== null}
-            onChange={(e) => {
-              setJsonText(e.target.value);
-              if (!e.target.value.trim()) {
-                setJsonError(null);
-                onChange(undefined);
-                return;
-              }
-              try {
-                onChange(JSON.parse(e.target.value));
-                setJsonError(null);
-              } catch (err) {
-                setJsonError(`Not JSON: ${(err as Error).message}`);
-              }
-            }}
+            onChange={(e) => changeJson(e.target.value)}
           />
           {jsonError && <p className="field-error">{jsonError}</p>}
           {help}
         </div>
       );
-    default: {
-      const code = field.kind === "expression" || field.kind === "template";
+    case "expression":
+    case "template":
       return (
         <div className="field">
           {label}
-          <textarea
+          <ExpressionInput
             id={id}
-            className={code ? "mono" : undefined}
-            rows={code ? 2 : 1}
-            value={typeof value === "string" ? value : ""}
-            onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}
-            spellCheck={!code}
-            aria-invalid={syntax.length > 0}
-            aria-describedby={syntax.length ? `${id}-syntax` : undefined}
+            kind={field.kind}
+            upstream={upstream}
+            rows={field.jsonTemplate ? 4 : 2}
+            value={field.jsonTemplate ? jsonText : typeof value === "string" ? value : ""}
+            onChange={(text) => (field.jsonTemplate ? changeJson(text) : onChange(text === "" ? undefined : text))}
+            invalid={syntax.length > 0 || (field.jsonTemplate && jsonError !== null)}
+            describedBy={[syntax.length ? `${id}-syntax` : null, field.jsonTemplate && jsonError ? `${id}-json` : null, `${id}-names`].filter(Boolean).join(" ")}
           />
           {syntax.length > 0 && (
             <p id={`${id}-syntax`} className="field-error" data-testid="syntax-problem">
               {syntax.join("; ")}
             </p>
           )}
-          {code && suggestions.length > 0 && (
-            <p className="muted small">
-              {field.kind === "template" ? "In {{ }}: " : "Names: "}
-              {suggestions.slice(0, 16).map((s) => (
-                <button
-                  key={s}
-                  type="button"
-                  className="suggestion mono"
-                  title={`Insert ${s}`}
-                  onClick={() => {
-                    const text = typeof value === "string" ? value : "";
-                    onChange(text + (field.kind === "template" ? `{{ ${s} }}` : s));
-                  }}
-                >
-                  {s}
-                </button>
-              ))}
+          {field.jsonTemplate && jsonError && (
+            <p id={`${id}-json`} className="field-error">
+              {jsonError}
             </p>
           )}
+          <p id={`${id}-names`} className="muted small">
+            {field.jsonTemplate ? "JSON; a string in it may hold {{ }} with " : field.kind === "template" ? "Inside {{ }}: " : "Names: "}
+            <code>input</code>
+            {upstream.length > 0 && (
+              <>
+                , <code>steps.&lt;id&gt;.output</code> and <code>.status</code> of {upstream.map((u) => u.id).join(", ")}
+              </>
+            )}
+            . Type to complete, or press Ctrl+Space.
+          </p>
           {help}
         </div>
       );
-    }
+    default:
+      return (
+        <div className="field">
+          {label}
+          <textarea id={id} rows={1} value={typeof value === "string" ? value : ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)} />
+          {help}
+        </div>
+      );
   }
 }
 
@@ -203,7 +212,7 @@ export function Properties({
 }: {
   node: EditorNode;
   rules: NodeRules | undefined;
-  upstream: string[];
+  upstream: Upstream[];
   onChange: (data: Data, label: string | undefined) => void;
   onRename: (id: string) => string | null;
   problems: string[];
@@ -211,7 +220,6 @@ export function Properties({
   const fields = fieldsOf(rules?.dataSchema ?? null);
   const [idText, setIdText] = useState(node.id);
   const [idError, setIdError] = useState<string | null>(null);
-  const suggestions = ["input", ...upstream.flatMap((id) => [`steps.${id}.output`, `steps.${id}.status`])];
   return (
     <aside className="panel editor-panel" aria-labelledby="props-title" data-testid="properties">
       <h2 id="props-title">
@@ -252,7 +260,7 @@ export function Properties({
             key={`${node.id}-${f.name}`}
             field={f}
             path={f.name}
-            suggestions={suggestions}
+            upstream={upstream}
             value={node.data[f.name]}
             onChange={(v) => onChange(withValue(node.data, f.name, v), node.label)}
           />

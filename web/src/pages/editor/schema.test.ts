@@ -32,6 +32,26 @@ describe("fieldsOf", () => {
     expect(fields[2]!.fields.map((f) => f.name)).toEqual(["maxAttempts"]);
   });
 
+  it("tells a template of one string from a template of any JSON", () => {
+    const schema = {
+      $defs: { JsonValue: {} },
+      properties: {
+        url: { type: "string", "x-flowsync": "template" },
+        until: { anyOf: [{ type: "string" }, { type: "null" }], default: null, "x-flowsync": "template" },
+        headers: { type: "object", additionalProperties: { type: "string" }, "x-flowsync": "template" },
+        output: { $ref: "#/$defs/JsonValue", "x-flowsync": "template" },
+        expression: { type: "string", "x-flowsync": "expression" },
+      },
+    };
+    expect(fieldsOf(schema).map((f) => [f.name, f.kind, f.jsonTemplate])).toEqual([
+      ["url", "template", false],
+      ["until", "template", false],
+      ["headers", "template", true],
+      ["output", "template", true],
+      ["expression", "expression", false],
+    ]);
+  });
+
   it("gives no fields for a type without data", () => {
     expect(fieldsOf(null)).toEqual([]);
   });

@@ -12,6 +12,9 @@ export interface Field {
   options: string[];
   fields: Field[];
   defaultValue: unknown;
+  /** A template that is any JSON value (an object of headers, a body, an output) rather
+   * than one string: edited as JSON whose strings may hold `{{ }}`. */
+  jsonTemplate: boolean;
 }
 
 type Schema = Record<string, unknown>;
@@ -76,6 +79,7 @@ export function fieldsOf(schema: unknown, root: unknown = schema): Field[] {
       options: Array.isArray(p.enum) ? p.enum.map(String) : typeof p.const === "string" ? [p.const] : [],
       fields: kind === "object" ? fieldsOf(p, root) : [],
       defaultValue: p.default,
+      jsonTemplate: kind === "template" && p.type !== "string",
     };
   });
 }
