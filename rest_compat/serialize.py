@@ -285,6 +285,16 @@ def health(row: Health) -> Json:
     }
 
 
+def readiness(row: Health) -> Json:
+    """`/api/ready`: ready only when nothing is in `notReady`."""
+    return {
+        "ready": not row.unready,
+        "notReady": row.unready,
+        "checks": {"database": row.database, "migrations": row.migrations,
+                   "listener": row.listener},
+    }  # fmt: skip
+
+
 def scheduler(row: SchedulerStatus) -> Json:
     """The schedulers running and the caller's cron triggers: GraphQL's
     `SchedulerStatus`, field for field."""
