@@ -161,6 +161,12 @@ SCHEMAS: Json = {
             "startedAt": nullable(TIME),
             "finishedAt": nullable(TIME),
             "durationMs": nullable(INT),
+            "workerId": nullable(STRING)
+            | {
+                "description": "The `flowsync worker` process that ran the latest attempt "
+                "(null: no worker ran it, e.g. a step not started yet)."
+            },
+            "workerHost": nullable(STRING) | {"description": "The host name of that worker."},
         }
     ),
     "Execution": obj(_EXECUTION),

@@ -69,6 +69,8 @@ def step(row: StepExecution) -> Json:
         "startedAt": _time(row.started_at),
         "finishedAt": _time(row.finished_at),
         "durationMs": _ms(row.started_at, row.finished_at),
+        "workerId": row.worker_id,
+        "workerHost": row.worker_host,
     }
 
 

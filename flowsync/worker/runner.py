@@ -136,7 +136,11 @@ class Worker:
         )
         self.workflows = WorkflowCache(pool)
         self.orchestrator = Orchestrator(
-            pool, self.workflows, worker_id=self.worker_id, lease_seconds=lease_seconds
+            pool,
+            self.workflows,
+            worker_id=self.worker_id,
+            worker_host=socket.gethostname(),
+            lease_seconds=lease_seconds,
         )
         # `_wake` ends the loop's sleep; `_claim_now` says whether to claim or only to
         # sleep again until `_due_at` (loop time), the earliest due time known, moved

@@ -37,6 +37,9 @@ pytestmark = pytest.mark.slow
 DRAIN_LINE = re.compile(r"drained: (\d+) requests, (\d+) websockets closed")
 WORKER_DRAIN = re.compile(r"stopped; drained: finished (\d+) steps, gave back (\d+)")
 QUEUE = "subscription { queueStatsUpdated { queued } }"
+WORKER_STARTED = re.compile(r"worker (\S+) started \(concurrency")
+STEPS = """query($id: ID!) { execution(id: $id) {
+  steps { nodeId workerId workerHost } timeline { kind nodeId data } } }"""
 
 
 async def api_ready(proc: Process, port: int) -> dict[str, Any]:
@@ -124,6 +127,36 @@ async def test_serve_two_processes_and_two_workers_run_workflows_then_drain_on_s
             runs = await wait_until(all_done, 90, "the six runs to complete")
             assert [r["output"] for r in runs] == [{"n": n + 3} for n in range(6)]
 
+            # Each step names the worker process that ran it, in both faces and on its
+            # step.started event.
+            ids_of_workers = {m for w in crew for m in WORKER_STARTED.findall(w.output())}
+            assert len(ids_of_workers) == 2, [w.output()[-2000:] for w in crew]
+            host = socket.gethostname()
+            ran_by: set[str] = set()
+            for run in runs:
+                rest_steps = {s["nodeId"]: s for s in run["steps"]}
+                reply = await http.post(
+                    "/graphql", json={"query": STEPS, "variables": {"id": run["id"]}}
+                )
+                execution = reply.json()["data"]["execution"]
+                gql_steps = {s["nodeId"]: s for s in execution["steps"]}
+                started = {
+                    e["nodeId"]: e["data"]
+                    for e in execution["timeline"]
+                    if e["kind"] == "step.started"
+                }
+                for node in ("t1", "t2", "t3"):
+                    worker_id = rest_steps[node]["workerId"]
+                    assert worker_id in ids_of_workers, rest_steps[node]
+                    assert rest_steps[node]["workerHost"] == host
+                    assert (gql_steps[node]["workerId"], gql_steps[node]["workerHost"]) == (
+                        worker_id,
+                        host,
+                    )
+                    assert started[node] == {"workerId": worker_id, "workerHost": host}
+                    ran_by.add(worker_id)
+            assert ran_by <= ids_of_workers
+
         # Two live websockets, and one request whose body is still on its way.
         sockets = [await subscribed(port, key), await subscribed(port, key)]
         body = json.dumps({"query": "{ health { status } }"}).encode()
@@ -177,6 +210,12 @@ async def test_serve_two_processes_and_two_workers_run_workflows_then_drain_on_s
         assert sum(int(f[0][1]) for f in lines) == 0
         steps = {s.node_id: s for s in (await services.executions.steps(me, [eid]))[eid]}
         assert steps["t1"].status == "COMPLETED"
+        # Its start was written while it ran (start_step), naming its worker too.
+        assert steps["t1"].worker_id in ids_of_workers
+        assert steps["t1"].worker_host == host
+        events = await services.executions.events(me, eid)
+        (start,) = [e for e in events if e.kind == "step.started" and e.node_id == "t1"]
+        assert start.data == {"workerId": steps["t1"].worker_id, "workerHost": host}
     finally:
         api.close()
 
