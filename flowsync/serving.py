@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
@@ -152,8 +153,15 @@ def run_serve(settings: Settings, workers: int) -> int:
         config = _config(settings, ApiProcess(settings), 1)
         server = _Server(config, lambda: None)
         eventloop.run(server.serve(), settings.event_loop)
-        return 0
+        # Not started: the port was taken, or the app could not start (logged above).
+        return 0 if server.started else 1
     config = _config(settings, "flowsync.serving:api_process", workers)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    # A child that could not start stops the parent (uvicorn does not restart it): that is
+    # a failure, unlike the children's ends on SIGTERM.
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        log.error("an API process could not start (its error is above); stopping")
+        return 1
     progress("The API stopped")
     return 0
