@@ -293,3 +293,21 @@ async def test_serve_refuses_no_or_an_unreachable_database_in_one_line(
     status, err = await asyncio.to_thread(refused, ["serve"], flowsync_env(wrong))
     assert status != 0
     assert "the server has no such database" in err, err
+
+
+async def test_a_worker_that_gives_back_a_step_says_so_in_its_drain_line(
+    services: Services, me: Principal, workers: Callable[..., Process]
+) -> None:
+    wf = await services.workflows.create(me, "one", None, chain(1))
+    eid = (await services.executions.start(me, wf.id, {"n": 1, "sleep": 30})).execution.id
+    worker = workers(shutdown_grace_seconds=0.5)
+
+    async def running() -> bool:
+        steps = (await services.executions.steps(me, [eid]))[eid]
+        return any(s.node_id == "t1" and s.status == "RUNNING" for s in steps)
+
+    await wait_until(running, 30, "the slow step to start")
+    assert await asyncio.to_thread(worker.terminate, 60) == 0, worker.output()
+    assert WORKER_DRAIN.findall(worker.output()) == [("0", "1")], worker.output()[-2000:]
+    steps = {s.node_id: s for s in (await services.executions.steps(me, [eid]))[eid]}
+    assert steps["t1"].status == "QUEUED"
