@@ -311,3 +311,19 @@ async def test_a_worker_that_gives_back_a_step_says_so_in_its_drain_line(
     assert WORKER_DRAIN.findall(worker.output()) == [("0", "1")], worker.output()[-2000:]
     steps = {s.node_id: s for s in (await services.executions.steps(me, [eid]))[eid]}
     assert steps["t1"].status == "QUEUED"
+
+
+async def test_serve_in_one_process_drains_and_exits_zero(
+    db_url: str, tmp_path: Path, services: Services, me: Principal
+) -> None:
+    port = free_port()
+    api = Process(["serve", "--port", str(port)], flowsync_env(db_url), tmp_path / "serve.log")
+    try:
+        await api_ready(api, port)
+        key = (await services.api_keys.create(me, "serve")).secret
+        ws = await subscribed(port, key)
+        assert await asyncio.to_thread(api.terminate, 60) == 0, api.output()
+        assert await close_code(ws) == 1012
+        assert DRAIN_LINE.findall(api.output()) == [("0", "1")], api.output()
+    finally:
+        api.close()
