@@ -135,6 +135,16 @@ def _dev_log_file(settings: Settings) -> Path:
     return settings.data_dir.expanduser() / DEV_LOG_FILE
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flowsync.serving import run_serve
+
+    settings = _settings()
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    return run_serve(settings, args.workers)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from flowsync.server import run_worker
 
@@ -147,6 +157,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
+def _processes(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 to 256)")
     return int(text)
 
 
@@ -196,6 +212,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.set_defaults(fn=cmd_dev)
 
+    p = sub.add_parser(
+        "serve",
+        parents=[verbose],
+        help="the HTTP API (GraphQL, REST, webhooks, /metrics) until SIGTERM, no worker; "
+        "needs FLOWSYNC_DATABASE_URL at a migrated database (`flowsync migrate`)",
+    )
+    p.add_argument("--host", help="the address to listen on (default FLOWSYNC_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="the port (default FLOWSYNC_PORT, 8000)")
+    p.add_argument(
+        "--workers",
+        type=_processes,
+        default=1,
+        help="API processes sharing the port (default 1)",
+    )
+    p.set_defaults(fn=cmd_serve)
+
     p = sub.add_parser("worker", parents=[verbose], help="run steps until SIGTERM")
     p.add_argument("--concurrency", type=int, help="steps run at once (default 16)")
     p.add_argument(
@@ -213,7 +245,7 @@ def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
     rest to its log file); `worker` logs everything, as a service does; `--verbose` shows
     everything, libraries' detail too."""
     verbose = bool(getattr(args, "verbose", False))
-    if args.command == "worker":
+    if args.command in ("worker", "serve"):
         configure_logging(settings, verbose=verbose)
     elif args.command == "dev":
         log_file = _dev_log_file(settings)

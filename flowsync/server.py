@@ -19,6 +19,7 @@ from flowsync import eventloop
 from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
+from flowsync.db.preflight import check_schema
 from flowsync.errors import ConfigurationError, Unauthenticated
 from flowsync.logs import RequestIdMiddleware, announce, progress
 from flowsync.metrics import MetricsEndpoint
@@ -339,5 +340,6 @@ def run_worker(settings: Settings, concurrency: int) -> int:
     # workers starting at once never race to change it.
     _exit_on_sigterm()
     with database_url(settings) as url:
+        check_schema(settings, url)
         eventloop.run(_work(settings, url, concurrency), settings.event_loop)
     return 0

@@ -161,6 +161,12 @@ SCHEMAS: Json = {
             "startedAt": nullable(TIME),
             "finishedAt": nullable(TIME),
             "durationMs": nullable(INT),
+            "workerId": nullable(STRING)
+            | {
+                "description": "The `flowsync worker` process that ran the latest attempt "
+                "(null: no worker ran it, e.g. a step not started yet)."
+            },
+            "workerHost": nullable(STRING) | {"description": "The host name of that worker."},
         }
     ),
     "Execution": obj(_EXECUTION),
@@ -350,6 +356,22 @@ SCHEMAS: Json = {
         }
     ),
     "Liveness": obj({"status": {"const": "ok"}, "live": {"const": True}}),
+    "Readiness": obj(
+        {
+            "ready": {"type": "boolean"},
+            "notReady": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["database", "migrations", "listener"]},
+            },
+            "checks": obj(
+                {
+                    "database": STRING,
+                    "migrations": STRING,
+                    "listener": {"type": "string", "enum": ["ok", "disconnected", "disabled"]},
+                }
+            ),
+        }
+    ),
     "MetricsSnapshot": obj(
         {
             "windowSeconds": INT,
@@ -729,6 +751,20 @@ def _paths() -> Json:
                 [400], tag="system", public=True,
                 params=[_query("probe", {"type": "string", "enum": ["ready", "live"]},
                                "ready (default): database and migrations; live: the process.")],
+            ),
+        },
+        "/api/ready": {
+            "get": _operation(
+                "getReady", "Readiness of this API process, for a load balancer",
+                {
+                    "200": _json("Ready: database, schema and live-event listener.",
+                                 "Readiness"),
+                    "503": _json("Not ready: `notReady` names the database (unreachable "
+                                 "within 2 s), the migrations (schema not at head: run "
+                                 "`flowsync migrate`) or the listener (LISTEN down).",
+                                 "Readiness"),
+                },
+                [], tag="system", public=True,
             ),
         },
         "/api/scheduler/status": {

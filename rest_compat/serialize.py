@@ -69,6 +69,8 @@ def step(row: StepExecution) -> Json:
         "startedAt": _time(row.started_at),
         "finishedAt": _time(row.finished_at),
         "durationMs": _ms(row.started_at, row.finished_at),
+        "workerId": row.worker_id,
+        "workerHost": row.worker_host,
     }
 
 
@@ -283,6 +285,16 @@ def health(row: Health) -> Json:
         "checks": {"database": row.database, "migrations": row.migrations},
         "listener": row.listener,
     }
+
+
+def readiness(row: Health) -> Json:
+    """`/api/ready`: ready only when nothing is in `notReady`."""
+    return {
+        "ready": not row.unready,
+        "notReady": row.unready,
+        "checks": {"database": row.database, "migrations": row.migrations,
+                   "listener": row.listener},
+    }  # fmt: skip
 
 
 def scheduler(row: SchedulerStatus) -> Json:

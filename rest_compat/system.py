@@ -1,9 +1,12 @@
-"""`/api/health`, `/api/queue` and `/api/scheduler/status`.
+"""`/api/health`, `/api/ready`, `/api/queue` and `/api/scheduler/status`.
 
-Health needs no credential and is never rate limited (probes call it often). Without a
-`probe` parameter, or with `probe=ready`, it is the readiness probe: 200 when the database
-answers and its schema is at head, else 503. `probe=live` is the liveness probe: 200 as
-long as the process answers, without touching the database.
+Health and ready need no credential and are never rate limited (probes call them often).
+`/api/health` without a `probe` parameter, or with `probe=ready`, answers 200 when the
+database answers and its schema is at head, else 503 (a listener that is down only
+degrades it). `probe=live` is the liveness probe: 200 as long as the process answers,
+without touching the database. `/api/ready` is the strict readiness probe a load
+balancer wants: 200 only when the database answers, its schema is at head and the
+live-event listener is connected (subscriptions are live), else 503 naming what is not.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ async def health(request: Request) -> Response:
     return json_response(serialize.health(report), 200 if report.ready else 503)
 
 
+async def ready(request: Request) -> Response:
+    report = await observability(request).health(_listener_connected(request))
+    return json_response(serialize.readiness(report), 503 if report.unready else 200)
+
+
 async def queue(request: Request) -> Response:
     principal = await authenticate(request)
     return json_response(serialize.queue(await observability(request).queue(principal)))
@@ -50,9 +58,10 @@ async def scheduler_status(request: Request) -> Response:
 
 
 def routes() -> list[ApiRoute]:
-    """Health, queue and scheduler routes."""
+    """Health, readiness, queue and scheduler routes."""
     return [
         ApiRoute("/api/health", {"GET": health}, name="health", limit_ip=False),
+        ApiRoute("/api/ready", {"GET": ready}, name="ready", limit_ip=False),
         ApiRoute("/api/queue", {"GET": queue}, name="queue"),
         ApiRoute("/api/scheduler/status", {"GET": scheduler_status}, name="scheduler_status"),
     ]

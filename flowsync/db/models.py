@@ -238,6 +238,10 @@ class StepExecution(Base):
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The `flowsync worker` process that ran the step's latest attempt (its id, as in the
+    # workers table, and its host name); NULL for a step no worker ran.
+    worker_id: Mapped[str | None] = mapped_column(Text)
+    worker_host: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("execution_id", "node_id", name="uq_step_executions_node"),

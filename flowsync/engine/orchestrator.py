@@ -288,8 +288,9 @@ class _HopWriter:
     never go in one write (both would pass the guard on the same sequence): the later
     waits for the next."""
 
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, runner: tuple[str | None, str | None] = (None, None)):
         self._pool = pool
+        self._runner = runner  # the worker's id and host, recorded on the steps
         self._busy = False
         self._waiting: list[tuple[_HopWrite, asyncio.Future[object]]] = []
 
@@ -371,7 +372,7 @@ class _HopWriter:
                 QUERIES["hand_on_one"], h.execution_id, h.sequence, h.owner_id,
                 h.workflow_id, h.job.job_id, h.job.lease_token, h.done.step_id, h.done.output,
                 h.attempt, h.new.step_id, h.new.max_attempts, h.done.node_id,
-                h.started.node_id, h.started_at,
+                h.started.node_id, h.started_at, *self._runner,
             )  # fmt: skip
             assert row is not None
             return set() if row["last_sequence"] is None else {h.execution_id}
@@ -391,6 +392,7 @@ class _HopWriter:
             [h.done.node_id for h in hops],
             [h.started.node_id for h in hops],
             [h.started_at for h in hops],
+            *self._runner,
         )
         assert row is not None
         return set(row["written"] or ())
@@ -416,11 +418,17 @@ class Orchestrator:
         workflows: WorkflowCache,
         *,
         worker_id: str = "api",
+        worker_host: str | None = None,
         lease_seconds: float = 30.0,
     ):
         self.pool = pool
         self.workflows = workflows
         self.worker_id = worker_id
+        # A worker process's orchestrator (with its host) records, on each step it runs
+        # and on the step's step.started event, its id and host; others record nothing.
+        self.runner: tuple[str | None, str | None] = (
+            (worker_id, worker_host) if worker_host is not None else (None, None)
+        )
         self.lease_seconds = lease_seconds
         # Completions waiting for the one being written for the same execution.
         self._queued: dict[uuid.UUID, list[_Completion]] = {}
@@ -431,7 +439,7 @@ class Orchestrator:
         # their steps. Completions of such a run are planned from it and written in one
         # guarded statement; another writer moves the sequence on, and the guard sees it.
         self._runs: OrderedDict[uuid.UUID, tuple[int, dict[str, StepRow]]] = OrderedDict()
-        self._hops = _HopWriter(pool)
+        self._hops = _HopWriter(pool, self.runner)
 
     # -- starting -------------------------------------------------------------------
 
@@ -732,7 +740,7 @@ class Orchestrator:
         at = job.claimed_at or datetime.now(UTC)
         row = await self.pool.fetchrow(
             QUERIES["start_step"], job.job_id, job.lease_token, job.step_id,
-            job.execution_id, job.attempts, at,
+            job.execution_id, job.attempts, at, *self.runner,
         )  # fmt: skip
         if row is None or not row["started"]:
             self._runs.pop(job.execution_id, None)
@@ -1024,6 +1032,7 @@ class Orchestrator:
             [c.attempt for c in plan.steps],
             [e.at for e in events],
             guarded_end,
+            *self.runner,
         )  # fmt: skip
         assert row is not None
         if guard is not None and row["last_sequence"] is None:

@@ -125,6 +125,11 @@ class StepExecutionType:
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None
+    worker_id: str | None = strawberry.field(
+        description="The `flowsync worker` process that ran the step's latest attempt (as "
+        "in `workers`); null when no worker ran it (a step not started yet)."
+    )
+    worker_host: str | None = strawberry.field(description="The host name of that worker.")
 
     @classmethod
     def of(cls, row: StepExecution) -> StepExecutionType:
@@ -141,6 +146,8 @@ class StepExecutionType:
             started_at=row.started_at,
             finished_at=row.finished_at,
             duration_ms=_ms(row.started_at, row.finished_at),
+            worker_id=row.worker_id,
+            worker_host=row.worker_host,
         )
 
 

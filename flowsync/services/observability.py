@@ -228,6 +228,15 @@ class Health:
         return self.database == "ok" and self.migrations == "ok"
 
     @property
+    def unready(self) -> list[str]:
+        """What keeps an API process from serving everything, subscriptions included:
+        the names among database, migrations and listener that are not ok (a process
+        that runs no listener, "disabled", has none to wait for). Empty: ready."""
+        checks = {"database": self.database, "migrations": self.migrations,
+                  "listener": "ok" if self.listener == "disabled" else self.listener}  # fmt: skip
+        return [name for name, state in checks.items() if state != "ok"]
+
+    @property
     def status(self) -> str:
         """ok, degraded (ready, listener down) or unavailable (not ready)."""
         if not self.ready:

@@ -54,9 +54,10 @@ SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id
 
 -- name: start_step
 -- A claimed step that is still running is marked RUNNING, with its attempt ($5) and its
--- start ($6, the claim's time), and a step.started event, if job $1 is still leased with
--- token $2 for step $3 of execution $4. Job, then run, then step: the lock order of every
--- transition. No row written (started = 0): the lease was lost or the run was cancelled.
+-- start ($6, the claim's time) by worker $7 on host $8 (on the step, and as the data of
+-- its step.started event), if job $1 is still leased with token $2 for step $3 of
+-- execution $4. Job, then run, then step: the lock order of every transition. No row
+-- written (started = 0): the lease was lost or the run was cancelled.
 -- `sequence`: the run's newest sequence, this event's.
 WITH j AS (
     SELECT id FROM jobs WHERE id = $1 AND lease_token = $2 AND step_id = $3
@@ -68,15 +69,17 @@ WITH j AS (
 ), s AS (
     UPDATE step_executions
        SET status = 'RUNNING', attempt = $5, started_at = $6, error = NULL,
-           queued_at = coalesce(queued_at, $6)
+           queued_at = coalesce(queued_at, $6),
+           worker_id = coalesce($7, worker_id), worker_host = coalesce($8, worker_host)
      WHERE id = $3 AND EXISTS (SELECT 1 FROM e)
     RETURNING node_id
 ), ev AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
-            attempt, at)
+            attempt, data, at)
     SELECT e.id, e.owner_id, e.workflow_id, e.last_sequence, 'step.started', 'RUNNING', $3,
-           s.node_id, $5, $6
+           s.node_id, $5, CASE WHEN $7::text IS NOT NULL
+                THEN jsonb_build_object('workerId', $7::text, 'workerHost', $8::text) END, $6
       FROM e, s
     RETURNING execution_id, sequence, owner_id
 )
@@ -236,6 +239,9 @@ SELECT node_id, status, output
 -- $34: the transition ends a run planned that way, believed to be of a workflow without
 -- a concurrency limit (no run can wait behind it): the workflow is locked shared, and
 -- nothing is written if it has a limit after all (see Orchestrator._limited).
+-- $35, $36: the worker writing the transition and its host (NULL: not a worker, e.g. an
+-- API process): the steps it ran or takes (RUNNING, COMPLETED, FAILED or WAITING in this
+-- transition) record them, and so does the data of their step.started events.
 WITH held AS (
     SELECT id FROM jobs
      WHERE $29::uuid[] IS NOT NULL AND id = ANY($26::bigint[])
@@ -270,7 +276,13 @@ WITH held AS (
            finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','SKIPPED','CANCELLED')
                               THEN now()
                               WHEN u.status = 'PENDING' THEN NULL
-                              ELSE s.finished_at END
+                              ELSE s.finished_at END,
+           worker_id = CASE WHEN $35::text IS NOT NULL
+                             AND u.status IN ('RUNNING','COMPLETED','FAILED','WAITING')
+                            THEN $35::text ELSE s.worker_id END,
+           worker_host = CASE WHEN $35::text IS NOT NULL
+                               AND u.status IN ('RUNNING','COMPLETED','FAILED','WAITING')
+                              THEN $36::text ELSE s.worker_host END
       FROM unnest($5::uuid[], $6::text[], $7::text[]::jsonb[], $8::text[]::jsonb[],
                   $9::text[]::jsonb[],
                   $31::timestamptz[], $32::int[])
@@ -305,7 +317,11 @@ WITH held AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
             attempt, data, at)
-    SELECT $1, $3, $4, $2 + u.ord, u.kind, u.status, u.step_id, u.node_id, u.attempt, u.data,
+    SELECT $1, $3, $4, $2 + u.ord, u.kind, u.status, u.step_id, u.node_id, u.attempt,
+           CASE WHEN $35::text IS NOT NULL AND u.kind = 'step.started'
+                THEN coalesce(u.data, '{}'::jsonb)
+                     || jsonb_build_object('workerId', $35::text, 'workerHost', $36::text)
+                ELSE u.data END,
            coalesce(u.at, now())
       FROM unnest($14::text[], $15::text[], $16::uuid[], $17::text[], $18::int[],
                   $19::text[]::jsonb[], $33::timestamptz[])
@@ -356,12 +372,17 @@ SELECT o.job_steps, o.job_ids, x.last_sequence,
 -- step $7 and its newest sequence is still $2; `written` lists the runs written, and
 -- the callers of the others plan again under hold_job. Every job is locked before any
 -- run, and runs in id order: two such writes never wait on each other in a cycle.
+-- $15, $16: this worker's id and host, recorded on both steps and in the data of the
+-- step.started events.
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::bigint[],
                          $7::uuid[], $8::text[]::jsonb[], $9::int[], $10::uuid[], $11::int[],
                          $12::text[], $13::text[], $14::timestamptz[])
            AS u(eid, seq, owner_id, workflow_id, job_id, done_step, output, attempt,
                 next_step, max_attempts, done_node, next_node, started)
+), w AS (
+    SELECT CASE WHEN $15::text IS NOT NULL
+                THEN jsonb_build_object('workerId', $15::text, 'workerHost', $16::text) END AS data
 ), held AS (
     SELECT id FROM jobs
      WHERE id = ANY($5::bigint[])
@@ -394,7 +415,9 @@ WITH u AS (
            attempt = CASE WHEN NOT c.done THEN s.attempt + 1
                           WHEN c.started IS NOT NULL THEN c.attempt
                           ELSE s.attempt END,
-           finished_at = CASE WHEN c.done THEN now() ELSE s.finished_at END
+           finished_at = CASE WHEN c.done THEN now() ELSE s.finished_at END,
+           worker_id = coalesce($15::text, s.worker_id),
+           worker_host = coalesce($16::text, s.worker_host)
       FROM (SELECT done_step AS id, true AS done, output, started, attempt FROM ok
             UNION ALL SELECT next_step, false, NULL, NULL, NULL FROM ok) c
      WHERE s.id = c.id
@@ -404,18 +427,18 @@ WITH u AS (
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
-            attempt, at)
+            attempt, data, at)
     SELECT eid, owner_id, workflow_id, seq + 1, 'step.started', 'RUNNING', done_step,
-           done_node, attempt, started
-      FROM ok WHERE late = 1
+           done_node, attempt, w.data, started
+      FROM ok, w WHERE late = 1
     UNION ALL
     SELECT eid, owner_id, workflow_id, seq + 1 + late, 'step.completed', 'COMPLETED',
-           done_step, done_node, attempt, now()
+           done_step, done_node, attempt, NULL, now()
       FROM ok
     UNION ALL
     SELECT eid, owner_id, workflow_id, seq + 2 + late, 'step.started', 'RUNNING', next_step,
-           next_node, 1, now()
-      FROM ok
+           next_node, 1, w.data, now()
+      FROM ok, w
 )
 SELECT (SELECT array_agg(eid) FROM ok) AS written,
        (SELECT count(pg_notify('flowsync_events',
@@ -427,7 +450,8 @@ SELECT (SELECT array_agg(eid) FROM ok) AS written,
 -- name: hand_on_one
 -- hand_on for one run, with scalar parameters: a hop written while no other is waits for
 -- nothing, and this statement's fewer plan nodes make it the quicker for one. The same
--- parameters by number, and one row: `last_sequence`, NULL when the guard refused.
+-- parameters by number (and $15, $16), and one row: `last_sequence`, NULL when the guard
+-- refused.
 WITH held AS (
     SELECT id FROM jobs WHERE id = $5 AND lease_token = $6 AND step_id = $7
        FOR NO KEY UPDATE
@@ -447,7 +471,9 @@ WITH held AS (
            attempt = CASE WHEN s.id <> $7 THEN s.attempt + 1
                           WHEN $14 IS NOT NULL THEN $9
                           ELSE s.attempt END,
-           finished_at = CASE WHEN s.id = $7 THEN now() ELSE s.finished_at END
+           finished_at = CASE WHEN s.id = $7 THEN now() ELSE s.finished_at END,
+           worker_id = coalesce($15::text, s.worker_id),
+           worker_host = coalesce($16::text, s.worker_host)
      WHERE s.id IN ($7, $10) AND EXISTS (SELECT 1 FROM run)
 ), job AS (
     UPDATE jobs SET step_id = $10, attempts = 1, max_attempts = $11
@@ -455,16 +481,21 @@ WITH held AS (
 ), events AS (
     INSERT INTO execution_events
            (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
-            attempt, at)
+            attempt, data, at)
     SELECT $1::uuid, $3::uuid, $4::uuid, $2::bigint + 1, 'step.started', 'RUNNING',
-           $7::uuid, $12::text, $9::int, $14
+           $7::uuid, $12::text, $9::int,
+           CASE WHEN $15::text IS NOT NULL
+                THEN jsonb_build_object('workerId', $15::text, 'workerHost', $16::text) END, $14
       FROM run WHERE $14 IS NOT NULL
     UNION ALL
     SELECT $1, $3, $4, run.last_sequence - 1, 'step.completed', 'COMPLETED', $7, $12, $9,
-           now()
+           NULL, now()
       FROM run
     UNION ALL
-    SELECT $1, $3, $4, run.last_sequence, 'step.started', 'RUNNING', $10, $13, 1, now()
+    SELECT $1, $3, $4, run.last_sequence, 'step.started', 'RUNNING', $10, $13, 1,
+           CASE WHEN $15::text IS NOT NULL
+                THEN jsonb_build_object('workerId', $15::text, 'workerHost', $16::text) END,
+           now()
       FROM run
 )
 SELECT ARRAY[$10::uuid] AS job_steps, ARRAY[$5::bigint] AS job_ids, run.last_sequence,

@@ -90,6 +90,23 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@dataclasses.dataclass
+class Drained:
+    """What a worker's shutdown did with the steps it was running: finished them within
+    the grace period, gave their jobs back to the queue (claimable at once), or, stuck
+    outside their handler, abandoned them to lease expiry."""
+
+    in_flight: int = 0
+    gave_back: int = 0
+    abandoned: int = 0
+
+    def line(self) -> str:
+        """The drain, as the worker's last log line says it."""
+        finished = self.in_flight - self.gave_back - self.abandoned
+        text = f"drained: finished {finished} steps, gave back {self.gave_back}"
+        return text + (f", abandoned {self.abandoned} to lease expiry" if self.abandoned else "")
+
+
 class Worker:
     """One worker process's engine. `run()` returns after `stop()`."""
 
@@ -131,7 +148,11 @@ class Worker:
         )
         self.workflows = WorkflowCache(pool)
         self.orchestrator = Orchestrator(
-            pool, self.workflows, worker_id=self.worker_id, lease_seconds=lease_seconds
+            pool,
+            self.workflows,
+            worker_id=self.worker_id,
+            worker_host=socket.gethostname(),
+            lease_seconds=lease_seconds,
         )
         # `_wake` ends the loop's sleep; `_claim_now` says whether to claim or only to
         # sleep again until `_due_at` (loop time), the earliest due time known, moved
@@ -159,6 +180,7 @@ class Worker:
         self._handler_tasks: dict[uuid.UUID, asyncio.Task[Outcome]] = {}
         self._stop_reason: dict[uuid.UUID, str] = {}
         self.completed = 0
+        self.drained = Drained()
 
     def stop(self) -> None:
         """Ask the worker to stop claiming and shut down."""
@@ -237,7 +259,7 @@ class Worker:
                 await asyncio.wait_for(self.registry.close(), 5)
             except TimeoutError:
                 log.warning("closing the handlers' connections took over 5 s; left them")
-            log.info("worker %s stopped", self.worker_id)
+            log.info("worker %s stopped; %s", self.worker_id, self.drained.line())
 
     async def _loop(self) -> None:
         backoff = 0.05
@@ -350,7 +372,8 @@ class Worker:
             if outcome is None and reason == "shutdown":
                 # Stopped before it finished: back to the queue at once, not at lease expiry.
                 with contextlib.suppress(*_DB_ERRORS, asyncpg.PostgresError):
-                    await self.queue.release(job)
+                    if await self.queue.release(job):
+                        self.drained.gave_back += 1
                 return
             if outcome is None or reason in ("lost", "cancelled"):
                 return  # another worker has the job now, or the run was cancelled
@@ -569,6 +592,7 @@ class Worker:
         their jobs back to the queue at once."""
         if not self._tasks:
             return
+        self.drained.in_flight = len(self._tasks)
         _done, still = await asyncio.wait(list(self._tasks), timeout=self.grace_seconds)
         for task in still:
             job = self._tasks.get(task)
@@ -578,6 +602,7 @@ class Worker:
             _done, stuck = await asyncio.wait(still, timeout=10)
             for task in stuck:  # last resort: a step stuck outside its handler
                 task.cancel()
+            self.drained.abandoned = len(stuck)
             await asyncio.gather(*stuck, return_exceptions=True)
 
 

@@ -13,15 +13,17 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
-from flowsync.config import Settings
+from flowsync.config import Settings, to_asyncpg_dsn
 from flowsync.logs import JsonFormatter, TextFormatter, bind_step, configure_logging
 from flowsync.metrics import LABELS
 from flowsync.worker.handlers import Completed, Outcome, StepContext, TemplateHandler
 from flowsync.worker.registry import default_registry
-from tests.rest.server import Owner, Server, finished, new_id, serve, worker
+from tests.rest.server import Owner, Server, eventually, finished, new_id, serve, worker
 from tests.support.graphs import chain, fan
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -260,6 +262,62 @@ async def test_health_is_503_when_the_schema_is_not_at_head(server: Server) -> N
     await server.services.pool.execute("DROP TABLE alembic_version")
     gone = (await server.client().get("/api/health")).json()
     assert gone["checks"]["migrations"] == "not migrated"
+
+
+async def ready_reply(server: Server, status: int) -> Any:
+    """/api/ready's reply once it answers `status`."""
+
+    async def check() -> Any:
+        reply = await server.client().get("/api/ready")
+        return reply if reply.status_code == status else None
+
+    return await eventually(check, what=f"/api/ready to answer {status}")
+
+
+async def test_ready_is_200_when_the_database_schema_and_listener_are(server: Server) -> None:
+    reply = await ready_reply(server, 200)
+    assert reply.json() == {
+        "ready": True,
+        "notReady": [],
+        "checks": {"database": "ok", "migrations": "ok", "listener": "ok"},
+    }
+
+
+async def test_ready_is_503_naming_the_schema_when_it_is_not_at_head(server: Server) -> None:
+    await server.services.pool.execute("UPDATE alembic_version SET version_num = 'old'")
+    reply = await server.client().get("/api/ready")
+    assert reply.status_code == 503
+    body = reply.json()
+    assert (body["ready"], body["notReady"]) == (False, ["migrations"])
+    assert body["checks"]["migrations"] == "at old"
+
+
+async def test_ready_is_503_naming_the_listener_while_it_cannot_reconnect(
+    server: Server, db_url: str, server_url: str
+) -> None:
+    """The live-event listener lost, and the database refusing new connections: the
+    pool's open connections still answer (database ok), the listener cannot come back."""
+    name = make_url(to_asyncpg_dsn(db_url)).database
+    admin = await asyncpg.connect(to_asyncpg_dsn(server_url))
+    try:
+        await server.services.pool.fetchval("SELECT 1")  # an open connection for the check
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'flowsync-events' AND datname = $1",
+            name,
+        )
+        reply = await ready_reply(server, 503)
+        assert reply.json()["notReady"] == ["listener"]
+        assert reply.json()["checks"]["listener"] == "disconnected"
+        # /api/health only reports it: the process still serves all but live updates.
+        health = await server.client().get("/api/health")
+        assert (health.status_code, health.json()["status"]) == (200, "degraded")
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    back = await ready_reply(server, 200)
+    assert back.json()["notReady"] == []
 
 
 async def test_queue_and_scheduler_status(server: Server, me: Owner) -> None:

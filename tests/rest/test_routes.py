@@ -4,6 +4,7 @@ envelope, owner isolation, pagination and idempotency."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -207,9 +208,12 @@ async def test_an_execution_runs_and_reads_back_with_steps(server: Server, me: O
     step = done["steps"][1]
     assert set(step) == {
         "id", "nodeId", "nodeType", "status", "attempt", "input", "output", "error",
-        "queuedAt", "startedAt", "finishedAt", "durationMs",
+        "queuedAt", "startedAt", "finishedAt", "durationMs", "workerId", "workerHost",
     }  # fmt: skip
     assert (step["nodeType"], step["status"], step["attempt"]) == ("transform", "COMPLETED", 1)
+    # The worker that ran it: its id (host:pid:suffix by default) and host.
+    assert step["workerHost"] == socket.gethostname()
+    assert step["workerId"].startswith(f"{socket.gethostname()}:")
     assert step["output"] == {"n": 2}
     by_status = await me.http.get("/api/executions", params={"status": "COMPLETED"})
     assert [e["id"] for e in by_status.json()["items"]] == [execution["id"]]

@@ -1,0 +1,117 @@
+"""The check `flowsync serve` and `flowsync worker` make before they start: the configured
+database answers and its schema is the one this release's code expects.
+
+Each failure is one `ConfigurationError` naming the setting and the fix, raised at once:
+a process that cannot start says why and exits non-zero (its supervisor restarts it),
+instead of retrying in silence. Retrying with backoff is for a database that was
+reachable and went away later, which the pools and listeners do themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import asyncpg
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.db.migrate import alembic_config
+from flowsync.errors import ConfigurationError
+from flowsync.runtime import describe_url
+
+# How long the first connection may take before the database counts as unreachable.
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+MIGRATE = "run `flowsync migrate` with the same FLOWSYNC_DATABASE_URL, then start again"
+
+
+def require_database_url(settings: Settings, command: str) -> str:
+    """`FLOWSYNC_DATABASE_URL`, which production commands need: they never start or join an
+    embedded database (only `flowsync dev` does)."""
+    if not settings.database_url:
+        raise ConfigurationError(
+            f"FLOWSYNC_DATABASE_URL is not set: `flowsync {command}` needs your PostgreSQL "
+            "server's URL (postgresql://user:password@host:5432/flowsync) and never starts "
+            "an embedded database (`flowsync dev` does, for development)."
+        )
+    return settings.database_url
+
+
+async def _revision(url: str) -> str | None:
+    conn = await asyncpg.connect(to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        try:
+            found: str | None = await conn.fetchval("SELECT version_num FROM alembic_version")
+        except asyncpg.UndefinedTableError:
+            return None
+        return found
+    finally:
+        await conn.close()
+
+
+def _unreachable(settings: Settings, exc: BaseException) -> ConfigurationError:
+    where = describe_url(settings)
+    refused = asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
+    if isinstance(exc, refused):
+        why = f"the server refused the credentials ({exc})"
+    elif isinstance(exc, asyncpg.InvalidCatalogNameError):
+        why = f"the server has no such database ({exc})"
+    elif isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        why = f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f} s"
+    elif isinstance(exc, socket.gaierror):
+        why = f"the host name does not resolve ({exc})"
+    else:
+        why = str(exc) or type(exc).__name__
+    return ConfigurationError(
+        f"Cannot connect to the database of FLOWSYNC_DATABASE_URL ({where}): {why}. Check "
+        "the URL (host, port, user, password, database name) and that the server runs."
+    )
+
+
+def check_database(settings: Settings, command: str) -> str:
+    """FLOWSYNC_DATABASE_URL, once the database answers and its schema is at this
+    release's head; else ConfigurationError, whose message names the setting and the fix."""
+    url = require_database_url(settings, command)
+    check_schema(settings, url)
+    return url
+
+
+def check_schema(settings: Settings, url: str) -> None:
+    """Return when the database at `url` answers and its schema is at this release's
+    head; else ConfigurationError, whose message names the setting and the fix."""
+    try:
+        revision = asyncio.run(_revision(url))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise _unreachable(settings, exc) from exc
+    except ValueError as exc:  # asyncpg's DSN parser
+        raise ConfigurationError(
+            f"FLOWSYNC_DATABASE_URL is not a valid PostgreSQL URL ({exc}); write it as "
+            "postgresql://user:password@host:5432/flowsync."
+        ) from exc
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    head = scripts.get_current_head()
+    if revision == head:
+        return
+    where = describe_url(settings)
+    if revision is None:
+        raise ConfigurationError(
+            f"The database of FLOWSYNC_DATABASE_URL ({where}) has no FlowSync schema yet: "
+            f"{MIGRATE}."
+        )
+    try:
+        known = scripts.get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if known:
+        raise ConfigurationError(
+            f"The database of FLOWSYNC_DATABASE_URL ({where}) is at schema revision "
+            f"{revision}, older than this release's {head}: {MIGRATE}."
+        )
+    raise ConfigurationError(
+        f"The database of FLOWSYNC_DATABASE_URL ({where}) is at schema revision {revision}, "
+        f"which this release of FlowSync does not know (its newest is {head}): the schema "
+        "is newer than this code. Run the FlowSync release that migrated it (or a newer "
+        "one); `flowsync migrate` of this release cannot downgrade it."
+    )
