@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
 from tests.integration.test_retention import age_run, finished_runs, table_counts
 from tests.support.env import Env
-from tests.support.processes import ROOT, flowsync_env
+from tests.support.processes import ROOT, Process, flowsync_env
+from tests.support.workers import wait_until
 
 
 def flowsync(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -62,3 +64,21 @@ def test_a_bad_retention_setting_is_one_line_naming_it(value: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: FLOWSYNC_RETAIN_AUDIT_DAYS='{value}': "), lines
     assert "whole number of days" in lines[0]
+
+
+async def test_a_worker_prunes_on_its_own(running: Env, workers: Callable[..., Process]) -> None:
+    pool = running.services.pool
+    old = await finished_runs(running, 2)
+    (recent,) = await finished_runs(running, 1)
+    for execution_id in old:
+        await age_run(pool, execution_id, 40)
+    workers(retain_executions_days=30, retention_interval_seconds=0.5)
+
+    async def gone() -> bool:
+        left = await pool.fetchval(
+            "SELECT count(*) FROM executions WHERE id = ANY($1::uuid[])", old
+        )
+        return bool(left == 0)
+
+    await wait_until(gone, 60, "the worker's retention pass")
+    assert await pool.fetchval("SELECT count(*) FROM executions WHERE id = $1", recent) == 1
