@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from flowsync.config import Settings
+from flowsync.config import Settings, describe_invalid
 from flowsync.errors import FlowSyncError, Problem
 from flowsync.logs import configure_logging
 
@@ -154,6 +154,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings, args.concurrency or settings.worker_concurrency)
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from flowsync.retention.report import prune_once
+
+    return prune_once(_settings(), dry_run=args.dry_run)
+
+
 def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
@@ -237,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
         "logged); needs FLOWSYNC_METRICS_TOKEN",
     )
     p.set_defaults(fn=cmd_worker)
+
+    p = sub.add_parser(
+        "prune",
+        parents=[verbose],
+        help="delete the history past its FLOWSYNC_RETAIN_* window now (workers also do "
+        "this periodically)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+    p.set_defaults(fn=cmd_prune)
     return parser
 
 
@@ -272,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"error: the FLOWSYNC_* settings are invalid:\n{exc}", file=sys.stderr)
+        for line in describe_invalid(exc):
+            print(f"error: {line}", file=sys.stderr)
         return 2
     _configure_logging(settings, args)
     try:

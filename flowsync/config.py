@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -119,6 +119,30 @@ class Settings(BaseSettings):
     # How long firing records are kept (the history behind scheduler status).
     scheduler_history_hours: float = Field(default=168.0, gt=0)
 
+    # Retention (see flowsync/retention): history older than these windows is deleted in
+    # small batches by one process at a time. 0 (the default): kept forever.
+    retain_executions_days: int = Field(
+        default=0,
+        description="Finished runs (COMPLETED, FAILED, CANCELLED), with their steps, events "
+        "and dead letters, are deleted this many days after they finished; 0: kept forever.",
+    )
+    retain_dead_letters_days: int = Field(
+        default=0,
+        description="Dead letters are deleted this many days after they were made; 0: kept "
+        "forever. A run is kept while it has a dead letter this keeps.",
+    )
+    retain_audit_days: int = Field(
+        default=0,
+        description="Audit entries are deleted this many days after they were written; 0: "
+        "kept forever.",
+    )
+    retention_interval_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often each worker (and `flowsync dev`) runs retention, beside its "
+        "cron scheduler; one process prunes at a time.",
+    )
+
     # Authentication: OIDC JWTs (any provider) besides FlowSync's own API keys.
     jwks_url: str | None = Field(
         default=None, description="JWKS URL of the OIDC provider; unset: JWTs are refused."
@@ -216,6 +240,21 @@ class Settings(BaseSettings):
             raise ValueError("must have no query or fragment")
         return value
 
+    @field_validator(
+        "retain_executions_days", "retain_dead_letters_days", "retain_audit_days", mode="before"
+    )
+    @classmethod
+    def _days(cls, value: object) -> object:
+        """A whole number of days, 0 or more; blank is 0 (kept forever)."""
+        if isinstance(value, str):
+            value = value.strip() or "0"
+            if not value.isascii() or not value.isdigit():
+                raise ValueError("must be a whole number of days, 0 or more (0: kept forever)")
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("must be a whole number of days, 0 or more (0: kept forever)")
+        return value
+
     @field_validator("oidc_client_id", "oidc_provider_name")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -286,3 +325,21 @@ def to_asyncpg_dsn(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql://" + url[len(prefix) :]
     return url
+
+
+def describe_invalid(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its variable and the value given, e.g.
+    `FLOWSYNC_RETAIN_AUDIT_DAYS='-1': must be a whole number of days, ...`."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:
+            lines.append(message)
+            continue
+        name = "FLOWSYNC_" + "_".join(str(part) for part in error["loc"]).upper()
+        given = error.get("input")
+        # Values of settings that may hold credentials are never echoed.
+        quiet = any(word in name for word in ("TOKEN", "SECRET", "URL", "PASSWORD"))
+        shown = f"={given!r}" if isinstance(given, str | int | float) and not quiet else ""
+        lines.append(f"{name}{shown}: {message}")
+    return lines

@@ -209,6 +209,18 @@ class Execution(Base):
             "status",
             postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
         ),
+        # Retention's scan: finished runs, oldest first.
+        Index(
+            "ix_executions_finished",
+            "finished_at",
+            postgresql_where=text("status IN ('COMPLETED', 'FAILED', 'CANCELLED')"),
+        ),
+        # Deleting a run sets its retries' retry_of_id to NULL: found by index, not a scan.
+        Index(
+            "ix_executions_retry_of",
+            "retry_of_id",
+            postgresql_where=text("retry_of_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "status IN ('PENDING','RUNNING','COMPLETED','FAILED','CANCELLED')", name="status"
         ),
@@ -245,6 +257,12 @@ class StepExecution(Base):
 
     __table_args__ = (
         UniqueConstraint("execution_id", "node_id", name="uq_step_executions_node"),
+        # Deleting a run's steps clears the reused_from_id of steps that reused them.
+        Index(
+            "ix_step_executions_reused_from",
+            "reused_from_id",
+            postgresql_where=text("reused_from_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "status IN ('PENDING','QUEUED','RUNNING','WAITING','COMPLETED','FAILED',"
             "'SKIPPED','CANCELLED')",
@@ -347,6 +365,15 @@ class TriggerFiring(Base):
     )
     created_at: Mapped[datetime] = _created()
 
+    __table_args__ = (
+        # Deleting a run (retention) clears its firing's execution_id: found by index.
+        Index(
+            "ix_trigger_firings_execution",
+            "execution_id",
+            postgresql_where=text("execution_id IS NOT NULL"),
+        ),
+    )
+
 
 class Job(Base):
     """A unit of queued work: run one step. Rows exist only while queued or running.
@@ -410,6 +437,9 @@ class DeadLetter(Base):
         Index(
             "ix_dead_letters_execution", "execution_id", text("created_at DESC"), text("id DESC")
         ),
+        # Retention's scan, oldest first; and the cascade from a deleted step.
+        Index("ix_dead_letters_created", "created_at"),
+        Index("ix_dead_letters_step", "step_id"),
     )
 
 
@@ -432,6 +462,8 @@ class AuditEntry(Base):
         Index("ix_audit_log_entity", "owner_id", "entity_type", "entity_id"),
         # One actor's entries, newest first (the `actor` filter).
         Index("ix_audit_log_actor", "owner_id", "actor", text("id DESC")),
+        # Retention's scan, oldest first.
+        Index("ix_audit_log_at", "at"),
     )
 
 

@@ -12,6 +12,9 @@ Liveness: a scheduler runs its ticks on one dedicated connection whose
 `application_name` is `flowsync-scheduler <id>`. `pg_stat_activity` then shows every
 running scheduler (a dead one's connection disappears with it) and, in `query_start`, when
 it last ticked. Nothing is written to keep this up to date.
+
+A scheduler made from settings also runs retention (flowsync/retention) beside its ticks,
+in a task and on a connection of its own, so that a long pass never delays a firing.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flowsync.config import Settings, to_asyncpg_dsn
 from flowsync.errors import FlowSyncError
 from flowsync.eventloop import wait_set
+from flowsync.retention.prune import RetentionLoop
 from flowsync.scheduler.cron import due_firings, schedule_from_config
 from flowsync.services.executions import ExecutionService
 from flowsync.services.principal import Principal
@@ -112,6 +116,7 @@ class Scheduler:
         clock: Callable[[], datetime] = _utcnow,
         scheduler_id: str | None = None,
         owned_engine: AsyncEngine | None = None,
+        retention: RetentionLoop | None = None,
     ):
         self.url = url
         self.executions = executions
@@ -122,6 +127,7 @@ class Scheduler:
         self.clock = clock
         self.scheduler_id = scheduler_id or default_scheduler_id()
         self._owned_engine = owned_engine
+        self.retention = retention
         self._stopping = asyncio.Event()
 
     @classmethod
@@ -133,7 +139,8 @@ class Scheduler:
         *,
         owned_engine: AsyncEngine | None = None,
     ) -> Scheduler:
-        """A scheduler configured from settings, starting executions through `executions`."""
+        """A scheduler configured from settings, starting executions through `executions`,
+        with retention beside it."""
         return cls(
             url,
             executions,
@@ -141,6 +148,7 @@ class Scheduler:
             misfire_grace_seconds=settings.scheduler_misfire_grace_seconds,
             history_hours=settings.scheduler_history_hours,
             owned_engine=owned_engine,
+            retention=RetentionLoop.from_settings(settings, url),
         )
 
     @classmethod
@@ -191,6 +199,9 @@ class Scheduler:
         conn: asyncpg.Connection | None = None
         backoff = 0.1
         pruned_at = time.monotonic()
+        retention = (
+            asyncio.create_task(self.retention.run()) if self.retention is not None else None
+        )
         try:
             while not self._stopping.is_set():
                 try:
@@ -213,6 +224,9 @@ class Scheduler:
                     continue
                 await self._pause(self._delay(result))
         finally:
+            if self.retention is not None and retention is not None:
+                self.retention.stop()
+                await retention
             await _close(conn)
             if self._owned_engine is not None:
                 await self._owned_engine.dispose()

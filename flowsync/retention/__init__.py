@@ -1,0 +1,1 @@
+"""Retention: history older than its window is deleted (see `prune.py`)."""
