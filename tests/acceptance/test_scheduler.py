@@ -1,5 +1,5 @@
 """The cron scheduler in real processes: three schedulers (two `flowsync worker`
-processes and one `flowsync dev`) on one database and a per-second schedule for over 60
+processes and one `flowsync dev`) on one database and a per-second schedule for over 20
 ticks, one of them killed half-way: every tick fires exactly once, with no gap."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.support.processes import Process, flowsync_env
 
 pytestmark = pytest.mark.slow
 
-TICKS = 61
+TICKS = 21
 
 
 def _free_port() -> int:
@@ -41,7 +41,7 @@ async def _until(check: Callable[[], object], timeout: float, what: str) -> None
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def test_three_schedulers_fire_each_second_exactly_once_for_a_minute(
+async def test_three_schedulers_fire_each_second_exactly_once_through_a_kill(
     services: Services,
     me: Principal,
     workers: Callable[..., Process],
@@ -90,7 +90,7 @@ async def test_three_schedulers_fire_each_second_exactly_once_for_a_minute(
     counts = Counter(r["at"] for r in rows)
     assert counts and max(counts.values()) == 1, counts.most_common(3)
     fired = sorted(datetime.fromisoformat(at) for at in counts)
-    assert len(fired) >= 60, len(fired)
+    assert len(fired) >= TICKS - 1, len(fired)
     expected = [fired[0] + timedelta(seconds=n) for n in range(len(fired))]
     assert fired == expected, "a second was skipped"
     assert fired[0] == trigger.next_run_at.astimezone(UTC)
