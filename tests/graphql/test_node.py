@@ -4,6 +4,7 @@ owner's, an unknown or a garbled id."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -123,3 +124,23 @@ async def test_nodes_is_bounded_and_costed(api: Api) -> None:
     cost = (await post(api, me.key, NODES, ids=[])).json()["extensions"]["cost"]["requested"]
     single = (await post(api, me.key, NODE, id="x")).json()["extensions"]["cost"]["requested"]
     assert cost >= 100 and cost > single
+
+
+async def test_nodes_costs_the_same_statements_for_one_id_as_for_many(api: Api) -> None:
+    from tests.graphql.test_statements import run
+
+    me = await api.owner()
+    mine = await objects(api, me)
+    extra = [str(uuid.uuid4()) for _ in range(40)]
+
+    def query(ids: list[str]) -> str:
+        return "{ nodes(ids: " + json.dumps(ids) + ") { id } }"
+
+    # A miss looks in every kind's table (the most statements one UUID can take); a
+    # number, in the audit log's.
+    one, _, _ = await run(api, me.key, query([str(uuid.uuid4()), "1"]))
+    many, _, body = await run(api, me.key, query([*mine.values(), *extra]))
+    assert len(many) == len(one), many
+    assert [n["id"] if n else None for n in body["data"]["nodes"]] == [
+        *mine.values(), *[None] * len(extra)
+    ]  # fmt: skip
