@@ -137,7 +137,9 @@ def _opens_graphiql(scope: Scope) -> bool:
     """Whether a request can only be for GraphiQL's page: a GET without a `query`
     parameter, as the view reads its parameters (decoded, so `%71uery=` is `query=`);
     any other request runs an operation and needs a credential."""
-    return scope["method"] == "GET" and "query" not in QueryParams(scope.get("query_string", b""))
+    params = QueryParams(scope.get("query_string", b""))
+    # A GET with `extensions` only is an automatic persisted query's hash.
+    return scope["method"] == "GET" and "query" not in params and "extensions" not in params
 
 
 class GraphQLEndpoint:

@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(
         default=50_000, ge=1, description="Objects one query may ask for (see schema/cost.py)."
     )
+    persisted_query_cache_size: int = Field(
+        default=1000, ge=1,
+        description="Documents kept for automatic persisted queries (LRU, per API process).",
+    )  # fmt: skip
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     ws_init_timeout_seconds: float = Field(default=10.0, gt=0)
     ws_allowed_origins: str = Field(

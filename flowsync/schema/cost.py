@@ -96,6 +96,8 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("Query", "nodeTypes"): most(20),
     ("NodeType", "sourceHandles"): most(2),
     ("ExpressionCheck", "problems"): most(1),
+    # `nodes(ids:)`: at most MAX_NODES (100) ids, each costed as a `node`.
+    ("Query", "nodes"): most(100),
 }
 
 

@@ -20,6 +20,7 @@ from flowsync.schema.types import (
     Connection,
     ExecutionStatus,
     ExecutionType,
+    Node,
     WorkflowType,
     connection,
 )
@@ -40,7 +41,7 @@ class TriggerKind(enum.Enum):
 
 
 @strawberry.type(name="Trigger")
-class TriggerType:
+class TriggerType(Node):
     """A manual, webhook or cron trigger of one of the caller's workflows."""
 
     id: strawberry.ID
@@ -108,7 +109,7 @@ class TriggerType:
 
 
 @strawberry.type(name="DeadLetter")
-class DeadLetterType:
+class DeadLetterType(Node):
     """A job that failed for good; redriving it resumes its execution from that step."""
 
     id: strawberry.ID
@@ -368,7 +369,7 @@ class SchedulerStatus:
 
 
 @strawberry.type
-class AuditEntry:
+class AuditEntry(Node):
     """Who did what to which object, and when."""
 
     id: strawberry.ID

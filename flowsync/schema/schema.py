@@ -40,6 +40,7 @@ from flowsync.config import Settings
 from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import mutation, operations, query, subscription
+from flowsync.resolvers import node as node_resolvers
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
 from flowsync.schema.cost import QueryCostLimiter
@@ -61,6 +62,7 @@ from flowsync.schema.types import (
     ExecutionType,
     ExpressionCheck,
     Health,
+    Node,
     NodeTypeType,
     ValidationResult,
     WorkflowType,
@@ -96,6 +98,8 @@ class Query:
     node_types: list[NodeTypeType] = strawberry.field(resolver=query.node_types)
     check_expression: ExpressionCheck = strawberry.field(resolver=query.check_expression)
     rate_limit: RateLimitType = strawberry.field(resolver=query.rate_limit)
+    node: Node | None = strawberry.field(resolver=node_resolvers.node)
+    nodes: list[Node | None] = strawberry.field(resolver=node_resolvers.nodes)
 
 
 @strawberry.type

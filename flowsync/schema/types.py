@@ -62,6 +62,17 @@ class StepStatus(Enum):
     CANCELLED = "CANCELLED"
 
 
+@strawberry.interface(
+    description=(
+        "An object with a global id (Relay's object identification): `Query.node` and "
+        "`Query.nodes` fetch any of them by that id alone. The id is the object's own, "
+        "as REST uses it (a UUID; an audit entry's a number)."
+    )
+)
+class Node:
+    id: strawberry.ID
+
+
 @strawberry.type
 class PageInfo:
     """Relay page information."""
@@ -110,7 +121,7 @@ def _ms(start: datetime | None, end: datetime | None) -> int | None:
 
 
 @strawberry.type(name="StepExecution")
-class StepExecutionType:
+class StepExecutionType(Node):
     """The state of one node in one execution."""
 
     id: strawberry.ID
@@ -232,7 +243,7 @@ class ExecutionEventType:
 
 
 @strawberry.type(name="Execution")
-class ExecutionType:
+class ExecutionType(Node):
     """One run of a workflow, pinned to the version it started with."""
 
     id: strawberry.ID
@@ -311,7 +322,7 @@ class ExecutionType:
 
 
 @strawberry.type(name="WorkflowVersion")
-class WorkflowVersionType:
+class WorkflowVersionType(Node):
     """One immutable version of a workflow's definition."""
 
     id: strawberry.ID
@@ -348,7 +359,7 @@ class WorkflowVersionType:
 
 
 @strawberry.type(name="Workflow")
-class WorkflowType:
+class WorkflowType(Node):
     """A named workflow; `definition` is its newest version's."""
 
     id: strawberry.ID
@@ -414,7 +425,7 @@ class WorkflowType:
 
 
 @strawberry.type(name="ApiKey")
-class ApiKeyType:
+class ApiKeyType(Node):
     """An API key; the secret itself is shown only once, by `createApiKey`."""
 
     id: strawberry.ID

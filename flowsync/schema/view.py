@@ -54,6 +54,7 @@ from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
 from flowsync.schema import graphiql
+from flowsync.schema.persisted import PersistedQueries
 from flowsync.schema.schema import Schema
 from flowsync.services.auth import Credential, CredentialGuard
 from flowsync.services.container import Services
@@ -325,6 +326,7 @@ class GraphQLView(GraphQL[Context, None]):
         # Set by the app: counts one request of the credential's owner (a websocket's
         # connection, and each operation sent over it); RateLimited when over the limit.
         self.rate_limit: Callable[[Credential], Awaitable[RateBudget]] | None = None
+        self.persisted = PersistedQueries(settings.persisted_query_cache_size)
 
     async def execute_operation(
         self,
@@ -335,6 +337,12 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if isinstance(request_data, list):
+            for one in request_data:
+                if (refused := self.persisted.resolve(one)) is not None:
+                    return refused
+        elif (refused := self.persisted.resolve(request_data)) is not None:
+            return refused
         result = await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
