@@ -172,6 +172,30 @@ OPERATIONS: dict[str, Faces] = {
         "owners are made by the CLI and `flowsync dev`, and a JWT's on first use."
     ),
     "ApiKeyService.authenticate": neither("the Authenticator's key check."),
+    "ApiKeyService.get_many": graphql_only(
+        "Query.nodes",
+        "Relay's node/nodes: objects by global id (the same UUID REST uses); REST reads "
+        "each kind by its own route"
+        " (GET /api/api-keys).",
+    ),
+    "TriggerService.get_many": graphql_only(
+        "Query.nodes",
+        "Relay's node/nodes: objects by global id (the same UUID REST uses); REST reads "
+        "each kind by its own route"
+        " (GET /api/triggers/{id}).",
+    ),
+    "DeadLetterService.get_many": graphql_only(
+        "Query.nodes",
+        "Relay's node/nodes: objects by global id (the same UUID REST uses); REST reads "
+        "each kind by its own route"
+        " (GET /api/dead-letters/{id}).",
+    ),
+    "ObservabilityService.audit_entries": graphql_only(
+        "Query.nodes",
+        "Relay's node/nodes: objects by global id (the same UUID REST uses); REST reads "
+        "each kind by its own route"
+        " (GET /api/observability/audit).",
+    ),
     "Authenticator.authenticate": neither(
         "every request's credential check in both faces, not an operation."
     ),
