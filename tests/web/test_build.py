@@ -88,11 +88,11 @@ def _used_fragments(
             _used_fragments(fragments[name], fragments, found)
 
 
-def ui_operations(web: Path) -> dict[str, str]:
-    """Each operation of web/src/**/*.graphql as the UI sends it (with the fragments it
-    uses, from any file), keyed by `file: name`."""
-    files = sorted(web.glob("src/**/*.graphql"))
-    assert files, f"no .graphql documents under {web / 'src'}"
+def ui_operations(web: Path, pattern: str = "src/**/*.graphql") -> dict[str, str]:
+    """Each operation of web/src/**/*.graphql (or of `pattern` under `web`) as the UI
+    sends it (with the fragments it uses, from any file), keyed by `file: name`."""
+    files = sorted(web.glob(pattern))
+    assert files, f"no .graphql documents match {web / pattern}"
     parsed: dict[Path, DocumentNode] = {}
     for path in files:
         try:
@@ -130,7 +130,7 @@ def _worst_variables(op: OperationDefinitionNode) -> dict[str, Any]:
     return variables
 
 
-def refused_operations(web: Path) -> list[str]:
+def refused_operations(web: Path, pattern: str = "src/**/*.graphql") -> list[str]:
     """Why the server would refuse each operation of the UI in `web` that it refuses:
     graphql-core's rules and those the schema's extensions add (depth, aliases,
     introspection), the token limit and the cost limit, as the server applies them."""
@@ -144,7 +144,7 @@ def refused_operations(web: Path) -> list[str]:
     [tokens] = [e.max_token_count for e in extensions if isinstance(e, MaxTokensLimiter)]
     [cost_limit] = [e.max_cost for e in extensions if isinstance(e, QueryCostLimiter)]
     problems: list[str] = []
-    for name, text in ui_operations(web).items():
+    for name, text in ui_operations(web, pattern).items():
         try:
             document = parse(text, max_tokens=tokens)
         except GraphQLError as exc:
@@ -169,6 +169,14 @@ def refused_operations(web: Path) -> list[str]:
 def test_ui_documents_are_valid() -> None:
     problems = refused_operations(web_dir())
     assert not problems, "UI operations the server would refuse:\n" + "\n".join(problems)
+
+
+def test_client_example_documents_are_valid() -> None:
+    # docs/clients/typescript's operations, held to the same rules as the UI's.
+    problems = refused_operations(ROOT / "docs" / "clients" / "typescript", "*.graphql")
+    assert not problems, "client example operations the server would refuse:\n" + "\n".join(
+        problems
+    )
 
 
 def test_an_operation_the_server_refuses_is_reported(tmp_path: Path) -> None:
