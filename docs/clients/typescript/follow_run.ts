@@ -27,6 +27,7 @@ import {
   OutcomeDocument,
   StartExecutionDocument,
   type FollowSubscription,
+  type FollowSubscriptionVariables,
   type RefusalFragment,
   type RunEventFragment,
   type TypedDocumentString,
@@ -136,10 +137,8 @@ async function follow(base: string, key: string, workflowId: string | undefined,
     retryAttempts: 0,
   });
   try {
-    const results = ws.iterate<FollowSubscription>({
-      query: FollowDocument.toString(),
-      variables: { id },
-    });
+    const variables: FollowSubscriptionVariables = { id };
+    const results = ws.iterate<FollowSubscription>({ query: FollowDocument.toString(), variables });
     for await (const result of results) {
       if (result.errors?.length) throw new Refused(explain(result.errors));
       const event = result.data?.executionUpdated;
