@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from alembic.script import ScriptDirectory
 from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from flowsync.config import to_sqlalchemy_url
+from flowsync.db.compat import mark_for
 from flowsync.db.models import Base
 
 config = context.config
@@ -35,6 +37,17 @@ def _run(connection: Connection) -> None:
         # transaction, each statement with a fresh snapshot): released at commit.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
+        _mark_compatibility(connection)
+
+
+def _mark_compatibility(connection: Connection) -> None:
+    """Record which releases' code may run on the schema left (see flowsync.db.compat),
+    in the migration's own transaction."""
+    revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if revision is None:
+        return
+    mark = mark_for(ScriptDirectory.from_config(config), revision).replace("'", "''")
+    connection.execute(text(f"COMMENT ON TABLE alembic_version IS '{mark}'"))
 
 
 async def _run_async(url: str) -> None:

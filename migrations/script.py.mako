@@ -15,6 +15,9 @@ revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# Can the previous release's code run on this schema (a rolling upgrade)? True only for an
+# additive change: a new table, a nullable column, an index (see flowsync.db.compat).
+compatible_with_previous: bool = False
 
 
 def upgrade() -> None:

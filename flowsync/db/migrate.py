@@ -4,6 +4,7 @@ package as well as from a checkout."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -39,6 +40,12 @@ def downgrade(url: str, revision: str) -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Upgrade from async code: Alembic's env calls asyncio.run, so use a thread."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+@functools.cache
+def script_directory() -> ScriptDirectory:
+    """The migration scripts (read once per process)."""
+    return ScriptDirectory.from_config(alembic_config("postgresql://"))
 
 
 def head_revision(url: str = "postgresql://") -> str | None:

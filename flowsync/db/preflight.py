@@ -14,9 +14,9 @@ import socket
 
 import asyncpg
 from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 
 from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.db.compat import READ_SQL, judge
 from flowsync.db.migrate import alembic_config
 from flowsync.errors import ConfigurationError
 from flowsync.runtime import describe_url
@@ -39,14 +39,15 @@ def require_database_url(settings: Settings, command: str) -> str:
     return settings.database_url
 
 
-async def _revision(url: str) -> str | None:
+async def _revision(url: str) -> tuple[str | None, str | None]:
+    """The schema's revision and its compatibility mark (None, None: never migrated)."""
     conn = await asyncpg.connect(to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         try:
-            found: str | None = await conn.fetchval("SELECT version_num FROM alembic_version")
+            row = await conn.fetchrow(READ_SQL)
         except asyncpg.UndefinedTableError:
-            return None
-        return found
+            return None, None
+        return (row["version_num"], row["mark"]) if row is not None else (None, None)
     finally:
         await conn.close()
 
@@ -80,9 +81,10 @@ def check_database(settings: Settings, command: str) -> str:
 
 def check_schema(settings: Settings, url: str) -> None:
     """Return when the database at `url` answers and its schema is at this release's
-    head; else ConfigurationError, whose message names the setting and the fix."""
+    head, or newer and compatible with it (a rolling upgrade, see flowsync.db.compat);
+    else ConfigurationError, whose message names the setting and the fix."""
     try:
-        revision = asyncio.run(_revision(url))
+        revision, mark = asyncio.run(_revision(url))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise _unreachable(settings, exc) from exc
     except ValueError as exc:  # asyncpg's DSN parser
@@ -90,21 +92,17 @@ def check_schema(settings: Settings, url: str) -> None:
             f"FLOWSYNC_DATABASE_URL is not a valid PostgreSQL URL ({exc}); write it as "
             "postgresql://user:password@host:5432/flowsync."
         ) from exc
-    scripts = ScriptDirectory.from_config(alembic_config(url))
-    head = scripts.get_current_head()
-    if revision == head:
+    state = judge(ScriptDirectory.from_config(alembic_config(url)), revision, mark)
+    if state.usable:
         return
     where = describe_url(settings)
-    if revision is None:
+    head = state.head
+    if state.kind == "none":
         raise ConfigurationError(
             f"The database of FLOWSYNC_DATABASE_URL ({where}) has no FlowSync schema yet: "
             f"{MIGRATE}."
         )
-    try:
-        known = scripts.get_revision(revision) is not None
-    except CommandError:
-        known = False
-    if known:
+    if state.kind == "older":
         raise ConfigurationError(
             f"The database of FLOWSYNC_DATABASE_URL ({where}) is at schema revision "
             f"{revision}, older than this release's {head}: {MIGRATE}."
@@ -112,6 +110,7 @@ def check_schema(settings: Settings, url: str) -> None:
     raise ConfigurationError(
         f"The database of FLOWSYNC_DATABASE_URL ({where}) is at schema revision {revision}, "
         f"which this release of FlowSync does not know (its newest is {head}): the schema "
-        "is newer than this code. Run the FlowSync release that migrated it (or a newer "
-        "one); `flowsync migrate` of this release cannot downgrade it."
+        "is newer than this code and not compatible with it. Run the FlowSync release "
+        "that migrated it (or a newer one); `flowsync migrate` of this release cannot "
+        "downgrade it."
     )

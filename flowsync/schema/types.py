@@ -557,6 +557,9 @@ class Health:
     database: str = strawberry.field(description='"ok", or "unreachable".')
     events_listener: str = strawberry.field(description='"ok", or "disconnected".')
     ready: bool = strawberry.field(
-        description="The database answers and its schema is at the migrations' head."
+        description="The database answers and this release's code can run on its schema "
+        "(at the migrations' head, or newer by additive changes only: a rolling upgrade)."
     )
-    migrations: str = strawberry.field(description='"ok", "at <revision>" or "not migrated".')
+    migrations: str = strawberry.field(
+        description='"ok" (see ready), "at <revision>" or "not migrated".'
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
 import math
@@ -27,7 +26,8 @@ import asyncpg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flowsync.db.migrate import head_revision
+from flowsync.db.compat import judge
+from flowsync.db.migrate import script_directory
 from flowsync.db.models import AuditEntry, Execution, StepExecution
 from flowsync.errors import InvalidInput, Problem
 from flowsync.services.dead_letters import DeadLetterService, QueueStats
@@ -72,11 +72,6 @@ def _load_queries() -> dict[str, str]:
 
 
 QUERIES = _load_queries()
-
-
-@functools.cache
-def _head() -> str | None:
-    return head_revision()
 
 
 def _ms(start: datetime | None, end: datetime | None) -> int | None:
@@ -517,14 +512,17 @@ class ObservabilityService:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
                 async with self._pool.acquire() as conn:
-                    revision = await conn.fetchval(QUERIES["schema_revision"])
+                    row = await conn.fetchrow(QUERIES["schema_revision"])
         except asyncpg.UndefinedTableError:
             return Health("ok", "not migrated", listener)
         except Exception as exc:  # health reports any failure; it never raises
             log.warning("health check failed: %s", exc)
             return Health("unreachable", "unknown", listener)
-        migrations = "ok" if revision == _head() else f"at {revision}"
-        return Health("ok", migrations, listener)
+        if row is None:
+            return Health("ok", "not migrated", listener)
+        # A newer schema that this release's code may run on (a rolling upgrade) is ok.
+        state = judge(script_directory(), row["version_num"], row["mark"])
+        return Health("ok", "ok" if state.usable else f"at {state.revision}", listener)
 
 
 def timeline_of(execution: Execution, steps: list[StepExecution]) -> Timeline:

@@ -61,8 +61,11 @@ SELECT count(*)::int
   FROM (SELECT 1 FROM jobs WHERE lease_token IS NULL AND run_at <= now() LIMIT $1) due;
 
 -- name: schema_revision
--- Where the database's schema is (the health check's readiness probe).
-SELECT version_num FROM alembic_version;
+-- Where the database's schema is, and its compatibility mark (flowsync.db.compat), for
+-- the health check's readiness probe.
+SELECT version_num,
+       obj_description('alembic_version'::regclass, 'pg_class') AS mark
+  FROM alembic_version;
 
 -- name: metrics_series
 -- The caller's executions created since $2 (the first bucket's start), newest first, at

@@ -15,6 +15,8 @@ revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# The first schema: there is no previous release to serve.
+compatible_with_previous: bool = False
 
 
 def upgrade() -> None:

@@ -14,6 +14,8 @@ revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Written before rolling upgrades were promised (see flowsync.db.compat).
+compatible_with_previous: bool = False
 
 
 def upgrade() -> None:

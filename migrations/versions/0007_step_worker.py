@@ -14,6 +14,8 @@ revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Two nullable columns: the previous release's code neither reads nor needs them.
+compatible_with_previous: bool = True
 
 
 def upgrade() -> None:

@@ -14,6 +14,8 @@ revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Indexes only.
+compatible_with_previous: bool = True
 
 
 def upgrade() -> None:

@@ -24,6 +24,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.compat import MARK
+from flowsync.db.migrate import script_directory
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
 from tests.conftest import with_database
@@ -260,13 +262,49 @@ async def test_serve_refuses_an_unmigrated_database_and_says_to_migrate(
 async def test_serve_and_worker_refuse_a_schema_newer_than_the_release(
     db_url: str, services: Services
 ) -> None:
+    # As a newer release's migrate leaves it after a change this release cannot run on:
+    # the oldest compatible revision is one this release does not know.
     await services.pool.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    await services.pool.execute(f"COMMENT ON TABLE alembic_version IS '{MARK}fffffffffff0'")
     env = flowsync_env(db_url, port=free_port())
     for command in (["serve"], ["worker"]):
         status, err = await asyncio.to_thread(refused, command, env)
         assert status != 0, err
         assert "at schema revision ffffffffffff" in err and "newer than this code" in err, err
         assert "FLOWSYNC_DATABASE_URL" in err
+    # The same without a mark (a schema migrated before marks existed).
+    await services.pool.execute("COMMENT ON TABLE alembic_version IS NULL")
+    status, err = await asyncio.to_thread(refused, ["worker"], env)
+    assert status != 0 and "newer than this code" in err, err
+
+
+async def test_a_newer_schema_that_declares_this_release_compatible_is_served(
+    db_url: str, services: Services, tmp_path: Path
+) -> None:
+    """A rolling upgrade: the next release has migrated with additive changes only, and
+    this release's processes, still running or restarted, keep serving and stay ready."""
+    head = script_directory().get_current_head()
+    await services.pool.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    await services.pool.execute(f"COMMENT ON TABLE alembic_version IS '{MARK}{head}'")
+    port = free_port()
+    api = Process(
+        ["serve", "--port", str(port)],
+        flowsync_env(db_url),
+        tmp_path / "serve.log",
+    )
+    try:
+        ready = await api_ready(api, port)
+        assert ready["ready"] is True and ready["checks"]["migrations"] == "ok", ready
+        # The next release then drops something this one uses: a mark it does not know.
+        await services.pool.execute(f"COMMENT ON TABLE alembic_version IS '{MARK}ffffffffffff'")
+        async with httpx.AsyncClient() as client:
+            reply = await client.get(f"http://127.0.0.1:{port}/api/ready", timeout=10)
+        assert reply.status_code == 503, reply.text
+        body = reply.json()
+        assert body["notReady"] == ["migrations"], body
+        assert body["checks"]["migrations"] == "at ffffffffffff", body
+    finally:
+        api.close()
 
 
 async def test_serve_refuses_no_or_an_unreachable_database_in_one_line(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from flowsync.config import to_sqlalchemy_url
+from flowsync.config import to_asyncpg_dsn, to_sqlalchemy_url
 from flowsync.db import migrate
+from flowsync.db.compat import MARK, oldest_compatible
 from flowsync.db.models import Base
 
 
@@ -63,3 +65,29 @@ async def test_database_reports_head_revision(db_url: str) -> None:
         assert await migrate.current_revision(engine) == migrate.head_revision()
     finally:
         await engine.dispose()
+
+
+async def _mark(url: str) -> str | None:
+    conn = await asyncpg.connect(to_asyncpg_dsn(url))
+    try:
+        found: str | None = await conn.fetchval(
+            "SELECT obj_description('alembic_version'::regclass, 'pg_class')"
+        )
+        return found
+    finally:
+        await conn.close()
+
+
+async def test_migrating_marks_the_oldest_release_that_can_run_on_the_schema(db_url: str) -> None:
+    """What a rolling upgrade relies on (flowsync.db.compat): the mark follows the schema
+    up and down, written in the migration's own transaction."""
+    scripts = migrate.script_directory()
+    head = scripts.get_current_head()
+    assert head is not None
+    assert await _mark(db_url) == MARK + oldest_compatible(scripts, head)
+    previous = scripts.get_revision(head).down_revision  # type: ignore[union-attr]
+    assert isinstance(previous, str)
+    await asyncio.to_thread(migrate.downgrade, db_url, previous)
+    assert await _mark(db_url) == MARK + oldest_compatible(scripts, previous)
+    await migrate.upgrade_async(db_url)
+    assert await _mark(db_url) == MARK + oldest_compatible(scripts, head)
