@@ -65,6 +65,10 @@ WORKER_SETTINGS: dict[str, object] = {
     "extra_handlers": "transform=tests.support.handlers:SlowTransform",
 }
 WORKER_CONCURRENCY = 2
+INITDB_OPTIONS = ["--username=postgres", "--auth=trust", "--encoding=UTF8", "--no-locale",
+                  "--no-sync"]  # fmt: skip
+# Trust and no fsync: a test's shortcuts (docs/deploy.md says so).
+POSTGRES_OPTIONS = ["-c", "max_connections=200", "-c", "fsync=off"]
 
 
 def hostname(host: str) -> str:
@@ -218,8 +222,7 @@ def _start_postgres(cluster: Cluster, bin_dir: Path) -> None:
     os.chown(pgdata, user.pw_uid, user.pw_gid)
     as_user: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
     subprocess.run(  # fixed argv
-        [bin_dir / "initdb", "-D", pgdata, "--username=postgres", "--auth=trust",
-         "--encoding=UTF8", "--no-locale", "--no-sync"],
+        [bin_dir / "initdb", "-D", pgdata, *INITDB_OPTIONS],
         check=True, capture_output=True, timeout=120, cwd="/", **as_user,
     )  # fmt: skip
     with (pgdata / "pg_hba.conf").open("a") as hba:
@@ -229,7 +232,7 @@ def _start_postgres(cluster: Cluster, bin_dir: Path) -> None:
         "pg",
         [*setpriv, str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(PG_PORT),
          "-c", f"listen_addresses={cluster.address('pg')}", "-k", str(pgdata),
-         "-c", "max_connections=200", "-c", "fsync=off"],
+         *POSTGRES_OPTIONS],
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while True:
