@@ -3,8 +3,8 @@ namespaces on one switch (see `netns`), each process started as an operator woul
 it on that host (docs/deploy.md, "The commands, as the cluster test runs them"):
 
     pg      PostgreSQL (this machine's binaries, a fresh data folder), on its address
-    api1    `flowsync migrate`, `flowsync api-keys create`, `flowsync serve`
-    api2    `flowsync migrate` (at the same time as api1's), `flowsync serve`
+    api1    `flowsync api-keys create` (which migrates first), `flowsync serve`
+    api2    `flowsync migrate` (at the same time as api1's command), `flowsync serve`
     w1, w2  `flowsync worker`, each with its own host name (what steps report as
             `workerHost`), short leases so that a lost host's work comes back in seconds
     client  the test itself, through a thread inside this namespace
@@ -297,14 +297,14 @@ def cluster() -> Iterator[Cluster]:
         for host, octet in HOSTS.items():
             network.add_host(host, octet)
         _start_postgres(built, bin_dir)
-        # Two migrations at once on a fresh database: one does the work, the other waits
-        # for it (an advisory lock) and finds the schema at head.
-        migrations = [built.flowsync(api, "migrate") for api in APIS]
-        for api, proc in zip(APIS, migrations, strict=True):
-            _wait(proc, 120, f"flowsync migrate on {api}", built)
-        # The key, the APIs and the workers start together (each spends seconds importing).
+        # At the same time on a fresh database: `flowsync migrate` on api2, and on api1 the
+        # key the client uses (a command that, like every one that needs the schema,
+        # migrates first). One migrates; the other waits for its lock, finds the schema at
+        # head and goes on.
+        migrate = built.flowsync("api2", "migrate")
         keys = built.flowsync("api1", "api-keys", "create", "--owner", "cluster")
         keys_log = built.logs["api1"][-1]
+        _wait(migrate, 120, "flowsync migrate on api2", built)
         for api in APIS:
             built.flowsync(
                 api, "serve", "--host", built.address(api), "--port", str(API_PORT),
@@ -314,7 +314,7 @@ def cluster() -> Iterator[Cluster]:
             built.flowsync(
                 worker, "worker", "--concurrency", str(WORKER_CONCURRENCY), **WORKER_SETTINGS
             )
-        _wait(keys, 60, "flowsync api-keys create", built)
+        _wait(keys, 120, "flowsync api-keys create on api1", built)
         found = re.search(r"^key:\s+(\S+)", keys_log.read_text(), re.M)
         assert found is not None, built.tails()
         built.key = found.group(1)

@@ -235,7 +235,7 @@ def test_cron_fires_each_tick_exactly_once_across_both_worker_hosts(cluster: Clu
             await until(lambda: fired(5), 30, "five ticks")
             disabled = await api2.put(f"/api/triggers/{trigger['id']}", json={"enabled": False})
             assert disabled.status_code == 200, disabled.text
-            await asyncio.sleep(1.5)  # a tick under way when it was disabled commits
+            await asyncio.sleep(1.0)  # a tick under way when it was disabled commits
             runs = await fired(5)
             assert runs is not None
             counts = Counter(datetime.fromisoformat(r["input"]["at"]) for r in runs)
@@ -302,5 +302,14 @@ def test_losing_a_worker_host_loses_no_run_and_records_each_step_once(cluster: C
                     if hostname("w1") in starts[:-1] and starts[-1] == hostname("w2"):
                         moved += 1
             assert moved >= 1, "no step of the lost host was taken over by w2"
+
+            # PostgreSQL notices the lost host within seconds (keepalives), so its
+            # scheduler, whose connection is how schedulers are counted, is gone too.
+            async def schedulers_left() -> list[str] | None:
+                status = (await api2.get("/api/scheduler/status")).json()
+                hosts = [s["id"].rpartition("@")[2] for s in status["schedulers"]]
+                return hosts if hosts == [hostname("w2")] else None
+
+            await until(schedulers_left, 20, "only w2's scheduler to be left")
 
     cluster.run(end())
