@@ -130,7 +130,7 @@ class Cluster:
         log = self.folder / host / f"{len(self.logs[host])}-{Path(argv[0]).name}.log"
         self.logs[host].append(log)
         with log.open("wb") as out:
-            proc = subprocess.Popen(  # fixed argv
+            proc = subprocess.Popen(
                 self.network.command(host, argv, hostname(host)),
                 env=env, cwd=self.folder / host, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -151,9 +151,13 @@ class Cluster:
         return "\n".join(parts)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
-        """Run `coro` on the client host."""
+        """Run `coro` on the client host; a failure carries the hosts' logs."""
         assert self.client is not None
-        return self.client.run(coro, timeout)
+        try:
+            return self.client.run(coro, timeout)
+        except (AssertionError, TimeoutError) as exc:
+            exc.add_note(self.tails())
+            raise
 
     def http(self, api: str) -> httpx.AsyncClient:
         """An HTTP client of API host `api`, with the cluster's key (use it on the client
@@ -191,13 +195,14 @@ async def until(check: Callable[[], Awaitable[T | None]], timeout: float, what: 
     """Poll `check` every 0.2 s until it returns something true; at most `timeout` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while True:
+    for _ in range(int(timeout / 0.2) + 1):
         value = await check()
         if value:
             return value
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            break
         await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float, what: str, cluster: Cluster) -> None:
@@ -235,7 +240,7 @@ def _start_postgres(cluster: Cluster, bin_dir: Path) -> None:
          *POSTGRES_OPTIONS],
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while True:
+    for _ in range(600):
         ready = subprocess.run(
             [bin_dir / "pg_isready", "-q", "-h", pgdata, "-p", str(PG_PORT), "-U", "postgres",
              "-t", "1"],
@@ -246,6 +251,8 @@ def _start_postgres(cluster: Cluster, bin_dir: Path) -> None:
         assert cluster.processes["pg"][0].poll() is None, cluster.tails()
         assert time.monotonic() < deadline, f"PostgreSQL not ready after 60 s\n{cluster.tails()}"
         time.sleep(0.1)
+    else:
+        raise AssertionError(f"PostgreSQL not ready after 600 looks\n{cluster.tails()}")
     subprocess.run(
         [bin_dir / "createdb", "-h", pgdata, "-p", str(PG_PORT), "-U", "postgres", DATABASE],
         check=True, capture_output=True, timeout=30, **as_user,

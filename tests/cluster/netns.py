@@ -57,9 +57,9 @@ def unavailable() -> str | None:
         return "network namespaces need Linux"
     if os.geteuid() != 0:
         return "making network namespaces needs root"
-    for tool in ("ip", "unshare", "setpriv"):
+    for tool, package in (("ip", "iproute2"), ("unshare", "util-linux"), ("setpriv", "util-linux")):
         if shutil.which(tool) is None:
-            return f"no `{tool}` on PATH (iproute2, util-linux)"
+            return f"no `{tool}` on PATH (Debian's {package})"
     probe = f"{PREFIX}{os.getpid()}-probe"
     try:
         ip("netns", "add", probe)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.cluster.conftest import Cluster, hostname, until
+from tests.cluster.conftest import API_PORT, Cluster, hostname, until
 from tests.support.graphs import chain, fan
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -39,8 +39,8 @@ async def gql(http: httpx.AsyncClient, query: str, **variables: Any) -> Any:
     return body["data"]
 
 
-async def post(http: httpx.AsyncClient, path: str, body: Any, **headers: str) -> Any:
-    reply = await http.post(path, json=body, headers=headers)
+async def post(http: httpx.AsyncClient, path: str, body: Any) -> Any:
+    reply = await http.post(path, json=body)
     assert reply.status_code in (200, 201, 202), reply.text
     return reply.json()
 
@@ -95,7 +95,7 @@ def test_runs_started_on_either_api_host_run_on_the_workers_of_both_hosts(
 async def _subscribed(cluster: Cluster) -> websockets.ClientConnection:
     """A graphql-transport-ws socket to API host 1 with `executionEvents` subscribed."""
     ws = await websockets.connect(
-        f"ws://{cluster.address('api1')}:8000/graphql",
+        f"ws://{cluster.address('api1')}:{API_PORT}/graphql",
         subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
         proxy=None,
     )
