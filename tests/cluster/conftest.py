@@ -68,7 +68,7 @@ WORKER_CONCURRENCY = 2
 INITDB_OPTIONS = ["--username=postgres", "--auth=trust", "--encoding=UTF8", "--no-locale",
                   "--no-sync"]  # fmt: skip
 # Trust and no fsync: a test's shortcuts (docs/deploy.md says so).
-POSTGRES_OPTIONS = ["-c", "max_connections=200", "-c", "fsync=off"]
+POSTGRES_OPTIONS = ["-c", "fsync=off"]
 
 
 def hostname(host: str) -> str:
