@@ -38,6 +38,8 @@ PREFIX = "fscluster"
 SWITCH = "sw"
 BRIDGE = "br0"
 CLONE_NEWNET = 0x40000000
+# Run by `sh -c` in a host's own UTS namespace: set its host name ($0), then the command.
+HOST_SHELL = 'hostname "$0" && exec "$@"'
 _LEFTOVER = re.compile(rf"^({PREFIX}(\d+)-\S+)")
 
 
@@ -179,7 +181,7 @@ class Network:
         return [
             "ip", "netns", "exec", self.namespace(host),
             "unshare", "--uts", "--",
-            "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *argv,
+            "sh", "-c", HOST_SHELL, hostname, *argv,
         ]  # fmt: skip
 
     def cut(self, host: str) -> None:

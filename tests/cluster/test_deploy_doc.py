@@ -15,6 +15,7 @@ from tests.cluster.conftest import (
     WORKER_CONCURRENCY,
     WORKER_SETTINGS,
 )
+from tests.cluster.netns import HOST_SHELL, PREFIX
 from tests.support.processes import ROOT
 
 HEADING = "## The commands, as the cluster test runs them"
@@ -49,5 +50,6 @@ def test_the_deploy_guide_lists_each_host_s_command_and_settings_as_the_test_run
     for key, value in WORKER_SETTINGS.items():
         assert f"FLOWSYNC_{key.upper()}={value}" in section, key
     assert f"flowsync worker --concurrency {WORKER_CONCURRENCY}" in joined
+    assert f"ip netns exec {PREFIX}<pid>-<host> unshare --uts -- sh -c '{HOST_SHELL}'" in section
     for command in ("flowsync migrate", "flowsync api-keys create --owner cluster"):
         assert command in section
