@@ -105,6 +105,9 @@ _SERVER_URL = os.environ.get("FLOWSYNC_TEST_DATABASE_URL") or os.environ.get(
 )
 # CI sets it: the browser and Vitest tests fail where they would skip for a missing tool.
 REQUIRE_BROWSER = os.environ.get("FLOWSYNC_REQUIRE_BROWSER") == "1"
+# CI sets it too: the cluster tests (tests/cluster) fail where they would skip because
+# this machine cannot make network namespaces.
+REQUIRE_CLUSTER = os.environ.get("FLOWSYNC_REQUIRE_CLUSTER") == "1"
 for _name in [n for n in os.environ if n.startswith("FLOWSYNC_")]:
     del os.environ[_name]
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -222,17 +223,28 @@ class RetentionLoop:
     connection of its own, until `stop()`. Errors are logged and the next pass retries:
     retention never takes its process down."""
 
-    def __init__(self, url: str, pruner: Pruner, interval: float):
+    def __init__(
+        self,
+        url: str,
+        pruner: Pruner,
+        interval: float,
+        session_settings: Mapping[str, str] | None = None,
+    ):
         self.url = url
         self.pruner = pruner
         self.interval = interval
+        # Server settings of its connection (LeaseTimes.chore_limits in a worker): the
+        # lock of a pass on a host lost from the network is released within seconds.
+        self.session_settings = dict(session_settings or {})
         self._stopping = asyncio.Event()
 
     @classmethod
-    def from_settings(cls, settings: Settings, url: str) -> RetentionLoop:
+    def from_settings(
+        cls, settings: Settings, url: str, session_settings: Mapping[str, str] | None = None
+    ) -> RetentionLoop:
         """The loop of `FLOWSYNC_RETAIN_*` and `FLOWSYNC_RETENTION_INTERVAL_SECONDS`."""
         return cls(url, Pruner(Policy.from_settings(settings)),
-                   settings.retention_interval_seconds)  # fmt: skip
+                   settings.retention_interval_seconds, session_settings)  # fmt: skip
 
     def stop(self) -> None:
         """Ask the loop to return (after the batch in progress)."""
@@ -247,7 +259,10 @@ class RetentionLoop:
                     if conn is None or conn.is_closed():
                         conn = await asyncpg.connect(
                             to_asyncpg_dsn(self.url),
-                            server_settings={"application_name": APPLICATION_NAME},
+                            server_settings={
+                                **self.session_settings,
+                                "application_name": APPLICATION_NAME,
+                            },
                             timeout=10,
                         )
                     done = await self.pruner.prune(conn, self._stopping)

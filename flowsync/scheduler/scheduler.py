@@ -11,7 +11,11 @@ back, and another fires the same times.
 Liveness: a scheduler runs its ticks on one dedicated connection whose
 `application_name` is `flowsync-scheduler <id>`. `pg_stat_activity` then shows every
 running scheduler (a dead one's connection disappears with it) and, in `query_start`, when
-it last ticked. Nothing is written to keep this up to date.
+it last ticked. Nothing is written to keep this up to date. That connection carries the
+lease's keepalives and idle-in-transaction timeout (`LeaseTimes.chore_limits`), so that
+the server drops a host lost from the network within seconds, not the system's two
+hours: its scheduler stops being counted, and a tick it was inside of rolls back,
+releasing the triggers it had locked.
 
 A scheduler made from settings also runs retention (flowsync/retention) beside its ticks,
 in a task and on a connection of its own, so that a long pass never delays a firing.
@@ -27,7 +31,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +47,7 @@ from flowsync.scheduler.cron import due_firings, schedule_from_config
 from flowsync.services.executions import ExecutionService
 from flowsync.services.principal import Principal
 from flowsync.services.trigger_input import render_input
+from flowsync.worker.liveness import LeaseTimes
 from flowsync.worker.queue import Connection, init_connection
 
 log = logging.getLogger("flowsync.scheduler")
@@ -117,6 +122,7 @@ class Scheduler:
         scheduler_id: str | None = None,
         owned_engine: AsyncEngine | None = None,
         retention: RetentionLoop | None = None,
+        session_settings: Mapping[str, str] | None = None,
     ):
         self.url = url
         self.executions = executions
@@ -128,6 +134,8 @@ class Scheduler:
         self.scheduler_id = scheduler_id or default_scheduler_id()
         self._owned_engine = owned_engine
         self.retention = retention
+        # Server settings of the scheduler's connection (its limits; see the docstring).
+        self.session_settings = dict(session_settings or {})
         self._stopping = asyncio.Event()
 
     @classmethod
@@ -140,7 +148,8 @@ class Scheduler:
         owned_engine: AsyncEngine | None = None,
     ) -> Scheduler:
         """A scheduler configured from settings, starting executions through `executions`,
-        with retention beside it."""
+        with retention beside it; both connections limited by the lease's times."""
+        limits = LeaseTimes(settings.lease_seconds, settings.heartbeat_seconds).chore_limits()
         return cls(
             url,
             executions,
@@ -148,7 +157,8 @@ class Scheduler:
             misfire_grace_seconds=settings.scheduler_misfire_grace_seconds,
             history_hours=settings.scheduler_history_hours,
             owned_engine=owned_engine,
-            retention=RetentionLoop.from_settings(settings, url),
+            retention=RetentionLoop.from_settings(settings, url, limits),
+            session_settings=limits,
         )
 
     @classmethod
@@ -180,6 +190,7 @@ class Scheduler:
         conn = await asyncpg.connect(
             to_asyncpg_dsn(self.url),
             server_settings={
+                **self.session_settings,
                 "application_name": self.application_name,
                 "jit": "off",
                 # As on the workers' connections: the claim is an index-ordered LIMIT

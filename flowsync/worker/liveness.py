@@ -96,6 +96,16 @@ class LeaseTimes:
             "tcp_user_timeout": _ms(self.dead_client_seconds),
         }
 
+    def chore_limits(self) -> dict[str, str]:
+        """The limits of a worker process's connections that run no step (the cron
+        scheduler's, retention's): a lost host's session ends within seconds, and with
+        it any row lock it held inside a transaction (a due trigger's, which the other
+        schedulers skip). No statement or lock limit: those chores may wait their turn."""
+        return {
+            "idle_in_transaction_session_timeout": _ms(self.idle_seconds),
+            **self.keepalive_settings(),
+        }
+
     def server_settings(self) -> dict[str, str]:
         """Every limit, as asyncpg `server_settings` of a worker's connections."""
         return {
