@@ -70,9 +70,10 @@ def test_runs_started_on_either_api_host_run_on_the_workers_of_both_hosts(
         async with cluster.http("api1") as api1, cluster.http("api2") as api2:
             wf = await new_workflow(api1, "spread", fan(3))
             for started_on, other in ((api1, api2), (api2, api1)):
-                # Three branches that each take a second, and two slots per worker: one
-                # worker cannot hold all three at once, so the run needs both hosts.
-                eid = await start(started_on, wf, {"sleep": 1})
+                # Three branches that each take two seconds, and two slots per worker: one
+                # worker cannot hold all three at once, so the run needs both hosts (the
+                # idle one is woken at once; two seconds leave a loaded machine margin).
+                eid = await start(started_on, wf, {"sleep": 2})
                 run = await finished(started_on, eid)
                 assert run["status"] == "COMPLETED", run
                 assert run["output"] == {"count": 3}
