@@ -29,8 +29,9 @@ from flowsync.errors import (
 from flowsync.events.runtime import LiveEvents
 from flowsync.rate_limits import RateLimits
 from flowsync.schema import graphiql
+from flowsync.schema.safelist import allowed_documents
 from flowsync.schema.schema import build_schema
-from flowsync.schema.view import CREDENTIAL, RATE_BUDGET, GraphQLView
+from flowsync.schema.view import CREDENTIAL, RATE_BUDGET, GraphQLView, explorer_enabled
 from flowsync.services.container import Services
 from flowsync.web import mount as mount_web
 from flowsync.web.oidc import OidcSignIn
@@ -282,8 +283,14 @@ class SchemaDocument:
 def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     """The ASGI app over already-built services; the caller owns their lifetime. The live
     events (LISTEN connection, watcher rows) start and stop with the app's lifespan."""
-    schema = build_schema(services.settings)
-    view = GraphQLView(schema, services)
+    settings = services.settings
+    schema = build_schema(settings)
+    view = GraphQLView(schema, services, allowed_documents(settings))
+    if settings.graphiql and not explorer_enabled(settings):
+        log.warning(
+            "GraphiQL is off: FLOWSYNC_GRAPHQL_SAFELIST is set, and only registered "
+            "operations run (see README: Automatic persisted queries)"
+        )
     endpoint = GraphQLEndpoint(view, RateLimits(services.settings), services.settings)
 
     @contextlib.asynccontextmanager
@@ -307,7 +314,7 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
             SchemaDocument(schema.as_str() + "\n", endpoint.limits, services),
         ),
     ]
-    if services.settings.graphiql:  # the files of GraphiQL's page
+    if explorer_enabled(settings):  # the files of GraphiQL's page
         routes.append(graphiql.assets())
     app = Starlette(
         routes=routes,

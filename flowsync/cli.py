@@ -119,6 +119,50 @@ def cmd_api_keys(args: argparse.Namespace) -> int:
     return _with_services(_settings(), run)
 
 
+def cmd_graphql_register(args: argparse.Namespace) -> int:
+    """Add the operations of `.graphql` files to the safelist: all or none (a file that
+    cannot be read or parsed, or an operation the schema refuses, writes nothing)."""
+    from flowsync.schema.safelist import (
+        RegisterError,
+        operations_of,
+        read_manifest,
+        write_manifest,
+    )
+
+    settings = _settings()
+    target: Path | None = args.safelist or settings.graphql_safelist
+    if target is None:
+        print(
+            "error: say where the safelist is: --safelist PATH or FLOWSYNC_GRAPHQL_SAFELIST",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        found = operations_of([Path(f) for f in args.files], settings)
+    except RegisterError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"nothing was registered; {target} is unchanged", file=sys.stderr)
+        return 1
+    # A malformed safelist is a ConfigurationError, reported by main; nothing is written.
+    listed = read_manifest(target) if target.exists() else []
+    ids = {op.id for op in listed}
+    names = {op.name for op in listed}
+    added = [op for op in found if op.id not in ids]
+    for op in found:
+        if op.id in ids:
+            state = "already registered"
+        elif op.name in names:
+            state = "registered (beside another version of this name)"
+        else:
+            state = "registered"
+        print(f"{op.id}  {op.type} {op.name}: {state}")
+    if added:
+        write_manifest(target, [*listed, *added])
+    print(f"{target}: {len(listed) + len(added)} listed, {len(added)} new")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from flowsync.server import run_dev
 
@@ -207,6 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "revoke":
             kp.add_argument("key_id")
         kp.set_defaults(fn=cmd_api_keys)
+
+    p = sub.add_parser("graphql", help="the GraphQL safelist (FLOWSYNC_GRAPHQL_SAFELIST)")
+    graphql = p.add_subparsers(dest="action", required=True)
+    gp = graphql.add_parser(
+        "register",
+        help="validate the operations of .graphql files against the schema and add them to "
+        "the safelist; on any problem nothing is written (exit 1)",
+    )
+    gp.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a .graphql file with one or more named operations; fragments may live in any "
+        "of the files",
+    )
+    gp.add_argument(
+        "--safelist",
+        type=Path,
+        help="the manifest to add to (default: FLOWSYNC_GRAPHQL_SAFELIST; made if missing)",
+    )
+    gp.set_defaults(fn=cmd_graphql_register)
 
     p = sub.add_parser(
         "dev",

@@ -186,6 +186,12 @@ class Settings(BaseSettings):
         default=1000, ge=1,
         description="Documents kept for automatic persisted queries (LRU, per API process).",
     )  # fmt: skip
+    graphql_safelist: Path | None = Field(
+        default=None,
+        description="Safelist mode: a persisted query manifest (`flowsync graphql register`); "
+        "only its operations and the dashboard's run, over every transport. Unset: any "
+        "valid operation runs.",
+    )
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     ws_init_timeout_seconds: float = Field(default=10.0, gt=0)
     ws_allowed_origins: str = Field(
@@ -242,6 +248,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http:// or https:// URL")
         if parts.query or parts.fragment:
             raise ValueError("must have no query or fragment")
+        return value
+
+    @field_validator("graphql_safelist", mode="before")
+    @classmethod
+    def _blank_path(cls, value: object) -> object:
+        """A blank value is unset (safelist mode off)."""
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator(

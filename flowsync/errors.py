@@ -8,6 +8,7 @@
     │   └── UnstorableValue          400  a JSON value holds what PostgreSQL cannot store
     ├── PayloadTooLarge              413  a body or definition is over its size limit
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
+    ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
     ├── NotFound                     404  missing, or owned by someone else (never 403)
     ├── Conflict                     409  the change clashes with the current state
     │   ├── VersionConflict          409  an update from a version that is not the current one
@@ -124,6 +125,15 @@ class Unauthenticated(FlowSyncError):
 
     code = "unauthenticated"
     status = 401
+
+
+class OperationNotAllowed(FlowSyncError):
+    """A GraphQL operation that is not registered while the API runs in safelist mode
+    (`FLOWSYNC_GRAPHQL_SAFELIST`): it was not run. The caller may be allowed everything
+    else; it is the document that is refused, hence 403 rather than 401."""
+
+    code = "operation_not_allowed"
+    status = 403
 
 
 class NotFound(FlowSyncError):

@@ -25,6 +25,7 @@ from flowsync.logs import RequestIdMiddleware, announce, progress
 from flowsync.metrics import MetricsEndpoint
 from flowsync.runtime import database, database_url
 from flowsync.scheduler.scheduler import Scheduler
+from flowsync.schema.safelist import allowed_documents
 from flowsync.services.container import Services, build_services
 from flowsync.services.principal import Principal
 from flowsync.worker.liveness import LeaseTimes
@@ -278,6 +279,7 @@ def run_dev(settings: Settings, log_file: Path | None = None) -> int:
     introspection are on unless configured otherwise. `log_file`: where the detail of
     the log goes (the banner names it)."""
     _exit_on_sigterm()
+    allowed_documents(settings)  # a bad safelist stops here, before the database starts
     explorer = {
         k: True for k in ("graphiql", "introspection") if k not in settings.model_fields_set
     }

@@ -144,8 +144,10 @@ def run_serve(settings: Settings, workers: int) -> int:
     """Serve the API until SIGTERM or SIGINT, in `workers` processes on one port; 0 once
     every process has drained. The database must be migrated (see db/preflight.py)."""
     from flowsync.db.preflight import check_database
+    from flowsync.schema.safelist import allowed_documents
     from flowsync.server import _Server
 
+    allowed_documents(settings)  # a bad safelist stops here, before any process starts
     check_database(settings, "serve")
     progress("Serving the API on http://%s:%s with %d process(es)", settings.host,
              settings.port, workers)  # fmt: skip

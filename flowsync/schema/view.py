@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, cast
 
@@ -47,6 +47,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from flowsync import codec
+from flowsync.config import Settings
 from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
 from flowsync.rate_limits import RateBudget
@@ -54,7 +55,7 @@ from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import extensions
 from flowsync.resolvers.shared import SharedEvents
 from flowsync.schema import graphiql
-from flowsync.schema.persisted import PersistedQueries
+from flowsync.schema.persisted import PersistedQueries, Refusal
 from flowsync.schema.schema import Schema
 from flowsync.services.auth import Credential, CredentialGuard
 from flowsync.services.container import Services
@@ -73,6 +74,12 @@ CLOSE_UNAUTHENTICATED = 4401
 # other token can spell; a document without it holds no mutation. A document that only
 # mentions the word (a field, a string, a comment) costs one extra key check, no more.
 _MUTATION_TOKEN = re.compile(r"(?<![_0-9A-Za-z])mutation(?![_0-9A-Za-z])")
+
+
+def explorer_enabled(settings: Settings) -> bool:
+    """Whether GraphiQL is served: as configured, and never in safelist mode, where none
+    of the documents it writes would run."""
+    return settings.graphiql and settings.graphql_safelist is None
 
 
 def may_write(query: object) -> bool:
@@ -144,14 +151,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and oid not in self.operations
             and isinstance(payload, dict)
         ):
+            view = cast(GraphQLView, self.view)
             try:
-                await cast(GraphQLView, self.view).admit(self.context, payload.get("query"))
+                await view.admit(self.context, payload.get("query"))
             except Unauthenticated as exc:
                 await self.send_message(_error(oid, [formatted(exc)]))
                 await self.end(exc)
                 return
             except RateLimited as exc:
                 await self.send_message(_error(oid, [formatted(exc)]))
+                return
+            if (refused := view.resolve_payload(cast(dict[str, Any], payload))) is not None:
+                await self.send_message(_error(oid, refused.errors))
                 return
         await super().handle_subscribe(message)
 
@@ -189,14 +200,18 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         payload = message.get("payload")
         oid = message.get("id")
         if self.connection_acknowledged and isinstance(payload, dict):
+            view = cast(GraphQLView, self.view)
             try:
-                await cast(GraphQLView, self.view).admit(self.context, payload.get("query"))
+                await view.admit(self.context, payload.get("query"))
             except Unauthenticated as exc:
                 await self.send_message(_legacy_error(oid, formatted(exc)))
                 await self.end(exc)
                 return
             except RateLimited as exc:
                 await self.send_message(_legacy_error(oid, formatted(exc)))
+                return
+            if (refused := view.resolve_payload(cast(dict[str, Any], payload))) is not None:
+                await self.send_message(_legacy_error(oid, refused.errors[0]))
                 return
         await super().handle_start(message)
 
@@ -301,11 +316,16 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, schema: Schema, services: Services) -> None:
+    def __init__(
+        self, schema: Schema, services: Services, known: Mapping[str, str] | None = None
+    ) -> None:
+        """`known`: the documents registered when the API starts, by hash (see
+        `flowsync.schema.safelist.allowed_documents`); in safelist mode the only ones
+        that run."""
         settings = services.settings
         super().__init__(
             schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
+            graphql_ide="graphiql" if explorer_enabled(settings) else None,
             keep_alive=True,
             keep_alive_interval=15,
             subscription_protocols=(
@@ -326,7 +346,11 @@ class GraphQLView(GraphQL[Context, None]):
         # Set by the app: counts one request of the credential's owner (a websocket's
         # connection, and each operation sent over it); RateLimited when over the limit.
         self.rate_limit: Callable[[Credential], Awaitable[RateBudget]] | None = None
-        self.persisted = PersistedQueries(settings.persisted_query_cache_size)
+        self.persisted = PersistedQueries(
+            settings.persisted_query_cache_size,
+            known,
+            safelist=settings.graphql_safelist is not None,
+        )
 
     async def execute_operation(
         self,
@@ -337,12 +361,11 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
-        if isinstance(request_data, list):
-            for one in request_data:
-                if (refused := self.persisted.resolve(one)) is not None:
-                    return refused
-        elif (refused := self.persisted.resolve(request_data)) is not None:
-            return refused
+        for one in request_data if isinstance(request_data, list) else [request_data]:
+            if (refused := self.persisted.resolve(one)) is not None:
+                if refused.status is not None:
+                    sub_response.status_code = refused.status
+                return refused.result
         result = await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
@@ -350,6 +373,30 @@ class GraphQLView(GraphQL[Context, None]):
             guard = self.services.authenticator.guard(context.credential)
             return cast(SubscriptionExecutionResult, watched(context, guard, result))
         return result
+
+    def resolve_payload(self, payload: dict[str, Any]) -> Refusal | None:
+        """A websocket operation's payload (`subscribe`, or the legacy `start`) through
+        the persisted documents and the safelist, as an HTTP request's: its `query`
+        filled in from its hash, or the refusal to send for this operation instead."""
+        query = payload.get("query")
+        extensions = payload.get("extensions")
+        data = GraphQLRequestData(
+            # Something other than a string reaches the safelist's check as it is.
+            query=None if query in (None, "") else cast(str, query),
+            variables=None,
+            operation_name=None,
+            extensions=extensions if isinstance(extensions, dict) else None,
+        )
+        refused = self.persisted.resolve(data)
+        if refused is None and data.query is not None:
+            payload["query"] = data.query
+        return refused
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with `extensions` alone is an automatic persisted query's hash, whatever
+        # it accepts (curl sends `*/*`), as the endpoint's guard takes it.
+        has_extensions = request.query_params.get("extensions") is not None
+        return not has_extensions and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # FlowSync's own GraphiQL page (its files served by FlowSync, under a CSP), not

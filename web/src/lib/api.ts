@@ -1,6 +1,8 @@
-// Queries and mutations over HTTP POST /graphql with the session's credential.
+// Queries and mutations over HTTP POST /graphql with the session's credential, each
+// document sent by its hash (see documents.ts).
 import type { DocumentTypeDecoration } from "@graphql-typed-document-node/core";
 import { getCredential, signOut } from "./auth";
+import { documentBody, persistedQuery } from "./documents";
 
 export class ApiError extends Error {
   readonly code: string | null;
@@ -19,11 +21,10 @@ interface GraphQLReply<T> {
 
 const AUTH_CODES = new Set(["UNAUTHENTICATED", "unauthenticated", "FORBIDDEN", "forbidden"]);
 
-export async function request<TResult, TVariables>(
-  document: DocumentTypeDecoration<TResult, TVariables>,
-  variables: TVariables,
-  signal?: AbortSignal,
-): Promise<TResult> {
+// The server answers this to a hash it does not know: APQ's cue to send the document.
+const NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND";
+
+async function post<TResult>(body: object, signal?: AbortSignal): Promise<[Response, GraphQLReply<TResult>]> {
   const credential = getCredential();
   const response = await fetch("/graphql", {
     method: "POST",
@@ -32,14 +33,28 @@ export async function request<TResult, TVariables>(
       Accept: "application/json",
       ...(credential ? { Authorization: `Bearer ${credential}` } : {}),
     },
-    body: JSON.stringify({ query: document.toString(), variables }),
+    body: JSON.stringify(body),
     signal: signal ?? null,
   });
-  let reply: GraphQLReply<TResult>;
   try {
-    reply = (await response.json()) as GraphQLReply<TResult>;
+    return [response, (await response.json()) as GraphQLReply<TResult>];
   } catch {
     throw new ApiError(`The server answered ${response.status} without JSON.`, null, response.status);
+  }
+}
+
+/** Run a query or mutation. The document goes by its hash alone (Apollo's APQ), which the
+ * server that serves the dashboard knows, in safelist mode too; a server that does not
+ * (a dev server behind Vite's proxy) is sent the document with its hash once. */
+export async function request<TResult, TVariables>(
+  document: DocumentTypeDecoration<TResult, TVariables>,
+  variables: TVariables,
+  signal?: AbortSignal,
+): Promise<TResult> {
+  const extensions = persistedQuery(document);
+  let [response, reply] = await post<TResult>({ variables, extensions }, signal);
+  if (reply.errors?.[0]?.extensions?.code === NOT_FOUND) {
+    [response, reply] = await post<TResult>({ query: documentBody(document), variables, extensions }, signal);
   }
   const first = reply.errors?.[0];
   if (response.status === 401 || (first?.extensions?.code && AUTH_CODES.has(first.extensions.code))) {
