@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
 from flowsync.errors import ConfigurationError
-from flowsync.retention.prune import APPLICATION_NAME, Policy, Pruned, Pruner
+from flowsync.retention.prune import Policy, Pruned, Pruner, connect
 
 
 def _when(instant: datetime) -> str:
@@ -63,15 +63,17 @@ async def _check_schema(conn: asyncpg.Connection) -> None:
 
 
 async def _once(settings: Settings, url: str, dry_run: bool) -> Pruned | None:
-    conn = await asyncpg.connect(
-        to_asyncpg_dsn(url), server_settings={"application_name": APPLICATION_NAME}, timeout=10
-    )
+    pooler = settings.database_pooler
+    conn = await connect(url, pooler)
+    guard = await connect(url, pooler) if pooler == "transaction" and not dry_run else None
     try:
         await _check_schema(conn)
         pruner = Pruner(Policy.from_settings(settings))
-        return await (pruner.preview(conn) if dry_run else pruner.prune(conn))
+        return await (pruner.preview(conn) if dry_run else pruner.prune(conn, guard=guard))
     finally:
         await conn.close()
+        if guard is not None:
+            await guard.close()
 
 
 def prune_once(settings: Settings, *, dry_run: bool) -> int:
