@@ -105,6 +105,10 @@ _SERVER_URL = os.environ.get("FLOWSYNC_TEST_DATABASE_URL") or os.environ.get(
 )
 # CI sets it: the browser and Vitest tests fail where they would skip for a missing tool.
 REQUIRE_BROWSER = os.environ.get("FLOWSYNC_REQUIRE_BROWSER") == "1"
+# CI (or FLOWSYNC_REQUIRE_PGBOUNCER=1): the pooler tests fail where they would skip.
+REQUIRE_PGBOUNCER = (
+    os.environ.get("FLOWSYNC_REQUIRE_PGBOUNCER") == "1" or os.environ.get("CI") == "true"
+)
 for _name in [n for n in os.environ if n.startswith("FLOWSYNC_")]:
     del os.environ[_name]
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
