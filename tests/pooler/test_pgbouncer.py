@@ -25,6 +25,7 @@ from flowsync.events.backend import owner_channel
 from flowsync.events.runtime import LiveEvents
 from flowsync.retention.prune import QUERIES, Policy, Pruner, connect
 from flowsync.services.container import Services, build_services
+from flowsync.services.observability import ObservabilityService
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import create_pool
 from tests.pooler.conftest import Bouncer, pooled_settings
@@ -109,6 +110,9 @@ async def test_without_a_listen_url_polling_delivers_and_says_so_once(
             live = await LiveEvents.start(services)
         try:
             assert live.backend.listener_state is None  # nothing to connect: it polls
+            # ...and is ready: there is no listener to wait for.
+            report = await ObservabilityService.of(services).health(live.backend.listener_state)
+            assert report.ready and report.listener == "disabled" and not report.unready
             worker = workers(listen=False)
             eid, seen = await _run_and_follow(services, me, live)
             last = (await services.executions.events(me, eid))[-1].sequence
