@@ -79,9 +79,12 @@ async def _once(settings: Settings, url: str, dry_run: bool) -> Pruned | None:
 def prune_once(settings: Settings, *, dry_run: bool) -> int:
     """Run one pass (or count what it would delete) and print it; the exit status: 1
     when another process holds the retention lock (nothing was deleted)."""
+    from flowsync.db.preflight import check_pooler
     from flowsync.runtime import database_url
 
     with database_url(settings) as url:
+        # Behind an undeclared transaction pooler the pass's session lock could stay taken.
+        check_pooler(settings, url)
         pruned = asyncio.run(_once(settings, url, dry_run))
     if pruned is None:
         print(

@@ -227,3 +227,19 @@ def test_a_worker_behind_an_undeclared_pooler_exits_1_with_one_line(
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if "FLOWSYNC_DATABASE_POOLER" in line]
     assert len(lines) == 1 and "transaction mode" in lines[0], done.stderr
+
+
+def test_prune_through_the_declared_pooler_and_refused_through_an_undeclared_one(
+    pooled_url: str, tmp_path: Path
+) -> None:
+    def prune(**settings: object) -> subprocess.CompletedProcess[str]:
+        env = flowsync_env(pooled_url, data_dir=tmp_path / "data", **settings)
+        return subprocess.run(
+            [sys.executable, "-m", "flowsync", "prune"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    done = prune(database_pooler="transaction", retain_executions_days=30)
+    assert done.returncode == 0 and "Deleted at" in done.stdout, done.stderr
+    done = prune(retain_executions_days=30)
+    assert done.returncode == 1 and "FLOWSYNC_DATABASE_POOLER" in done.stderr, done.stderr
