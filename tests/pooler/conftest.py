@@ -38,8 +38,6 @@ from tests.conftest import REQUIRE_PGBOUNCER
 from tests.support.processes import Process, flowsync_env
 from tests.support.workers import FAST
 
-pytestmark = pytest.mark.pooler
-
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 
 
