@@ -34,6 +34,18 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL. Unset: an embedded PostgreSQL in data_dir is started.",
     )
+    database_pooler: Literal["none", "session", "transaction"] = Field(
+        default="none",
+        description="What FLOWSYNC_DATABASE_URL goes through: 'none' (PostgreSQL itself), "
+        "'transaction' (PgBouncer in transaction mode: no named prepared statements, no "
+        "startup parameters, LISTEN on FLOWSYNC_LISTEN_DATABASE_URL) or 'session' (a "
+        "session-mode pooler, accepted knowingly). Checked at start (see flowsync/db/pooler.py).",
+    )
+    listen_database_url: str | None = Field(
+        default=None,
+        description="A direct PostgreSQL URL for LISTEN (never a transaction pooler). Unset: "
+        "FLOWSYNC_DATABASE_URL, or, under FLOWSYNC_DATABASE_POOLER=transaction, polling.",
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -273,7 +285,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a whole number of days, 0 or more (0: kept forever)")
         return value
 
-    @field_validator("oidc_client_id", "oidc_provider_name")
+    @field_validator("oidc_client_id", "oidc_provider_name", "listen_database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         if value is None:

@@ -84,10 +84,11 @@ def not_running_message(settings: Settings) -> str:
     )
 
 
-def describe_url(settings: Settings) -> str:
-    """The configured database as `host:port/name`, without its user or password."""
+def describe_url(settings: Settings, given: str | None = None) -> str:
+    """The configured database (or the URL `given`) as `host:port/name`, without its
+    user or password."""
     try:
-        url = make_url(to_sqlalchemy_url(settings.database_url or ""))
+        url = make_url(to_sqlalchemy_url(given or settings.database_url or ""))
     except ArgumentError:
         return "an unparsable URL"
     host = url.host or str(url.query.get("host") or "local socket")

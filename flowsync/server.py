@@ -19,6 +19,7 @@ from flowsync import eventloop
 from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
+from flowsync.db.pooler import listen_url
 from flowsync.db.preflight import check_schema
 from flowsync.errors import ConfigurationError, Unauthenticated
 from flowsync.logs import RequestIdMiddleware, announce, progress
@@ -93,6 +94,9 @@ def make_worker(settings: Settings, url: str, pool: object, concurrency: int) ->
         reclaim_seconds=settings.reclaim_seconds,
         grace_seconds=settings.shutdown_grace_seconds,
         start_seconds=settings.step_start_seconds,
+        pooler=settings.database_pooler,
+        listen_url=settings.listen_database_url,
+        poll_only=listen_url(settings, url) is None,
     )
 
 
@@ -180,8 +184,9 @@ async def _serve(
             scheduler_task = asyncio.create_task(scheduler.run())
         if with_worker:
             worker_pool = await create_pool(
-                url, max_size=8, application_name="flowsync-worker", worker=lease_times(settings)
-            )
+                url, max_size=8, application_name="flowsync-worker", worker=lease_times(settings),
+                pooler=settings.database_pooler,
+            )  # fmt: skip
             worker = make_worker(settings, url, worker_pool, settings.worker_concurrency)
             worker_task = asyncio.create_task(worker.run())
         app = RequestIdMiddleware(create_app(services))
@@ -306,6 +311,7 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         max_size=max(4, min(concurrency + 2, 20)),
         application_name="flowsync-worker",
         worker=lease_times(settings),
+        pooler=settings.database_pooler,
     )
     worker = make_worker(settings, url, pool, concurrency)
     endpoint: MetricsEndpoint | None = None

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from flowsync.config import to_sqlalchemy_url
 from flowsync.db.compat import mark_for
 from flowsync.db.models import Base
+from flowsync.db.pooler import sqlalchemy_connect_args
 
 config = context.config
 target_metadata = Base.metadata
@@ -51,7 +52,15 @@ def _mark_compatibility(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
+    # Pooler-safe whatever FLOWSYNC_DATABASE_POOLER says (migrations may go through
+    # PgBouncer in transaction mode): no named prepared statement is left behind on a
+    # server connection. The whole upgrade is one transaction, pinned to one server
+    # connection, so its transaction-level lock holds throughout.
+    engine = create_async_engine(
+        to_sqlalchemy_url(url),
+        poolclass=pool.NullPool,
+        connect_args=sqlalchemy_connect_args("transaction", {}),
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

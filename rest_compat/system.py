@@ -21,10 +21,11 @@ from rest_compat.responses import json_response
 
 
 def _listener_connected(request: Request) -> bool | None:
+    """The listener's state; None: this process runs none (no live events, or it polls)."""
     live = getattr(request.app.state, "live", None)
     if live is None:
         return None
-    connected: bool = live.backend.connected
+    connected: bool | None = live.backend.listener_state
     return connected
 
 

@@ -108,6 +108,10 @@ REQUIRE_BROWSER = os.environ.get("FLOWSYNC_REQUIRE_BROWSER") == "1"
 # CI sets it too: the cluster tests (tests/cluster) fail where they would skip because
 # this machine cannot make network namespaces.
 REQUIRE_CLUSTER = os.environ.get("FLOWSYNC_REQUIRE_CLUSTER") == "1"
+# CI (or FLOWSYNC_REQUIRE_PGBOUNCER=1): the pooler tests fail where they would skip.
+REQUIRE_PGBOUNCER = (
+    os.environ.get("FLOWSYNC_REQUIRE_PGBOUNCER") == "1" or os.environ.get("CI") == "true"
+)
 for _name in [n for n in os.environ if n.startswith("FLOWSYNC_")]:
     del os.environ[_name]
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")

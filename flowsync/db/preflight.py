@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from flowsync.config import Settings, to_asyncpg_dsn
 from flowsync.db.compat import READ_SQL, judge
 from flowsync.db.migrate import alembic_config
+from flowsync.db.pooler import FIX_TRANSACTION, detect
 from flowsync.errors import ConfigurationError
 from flowsync.runtime import describe_url
 
@@ -41,7 +42,10 @@ def require_database_url(settings: Settings, command: str) -> str:
 
 async def _revision(url: str) -> tuple[str | None, str | None]:
     """The schema's revision and its compatibility mark (None, None: never migrated)."""
-    conn = await asyncpg.connect(to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
+    # No named statement: it would stay behind on a pooler's server connection.
+    conn = await asyncpg.connect(
+        to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS, statement_cache_size=0
+    )
     try:
         try:
             row = await conn.fetchrow(READ_SQL)
@@ -92,6 +96,7 @@ def check_schema(settings: Settings, url: str) -> None:
             f"FLOWSYNC_DATABASE_URL is not a valid PostgreSQL URL ({exc}); write it as "
             "postgresql://user:password@host:5432/flowsync."
         ) from exc
+    check_pooler(settings, url)
     state = judge(ScriptDirectory.from_config(alembic_config(url)), revision, mark)
     if state.usable:
         return
@@ -114,3 +119,48 @@ def check_schema(settings: Settings, url: str) -> None:
         "that migrated it (or a newer one); `flowsync migrate` of this release cannot "
         "downgrade it."
     )
+
+
+def check_pooler(settings: Settings, url: str) -> None:
+    """Return when what `url` goes through is what FLOWSYNC_DATABASE_POOLER says (as far
+    as two or three sessions can tell: see `flowsync.db.pooler.detect`), and the LISTEN
+    URL, if any, is PostgreSQL itself; else ConfigurationError naming the setting and
+    the fix."""
+    try:
+        found = asyncio.run(detect(url, CONNECT_TIMEOUT_SECONDS))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise _unreachable(settings, exc) from exc
+    where = describe_url(settings, url)
+    declared = settings.database_pooler
+    if found == "transaction" and declared != "transaction":
+        raise ConfigurationError(
+            f"FLOWSYNC_DATABASE_URL ({where}) goes through a pooler in transaction mode (two "
+            f"sessions ran on one server connection), but FLOWSYNC_DATABASE_POOLER is "
+            f"{declared!r}: {FIX_TRANSACTION}."
+        )
+    if found == "session" and declared == "none":
+        raise ConfigurationError(
+            f"FLOWSYNC_DATABASE_URL ({where}) goes through a pooler in session mode, where "
+            "each of FlowSync's long-lived connections holds a server connection for good "
+            "and those past the pool's size wait without an error: set the pooler's "
+            "pool_mode = transaction for this database with FLOWSYNC_DATABASE_POOLER="
+            "transaction, or point FLOWSYNC_DATABASE_URL at PostgreSQL itself "
+            "(FLOWSYNC_DATABASE_POOLER=session accepts it as it is)."
+        )
+    listen = settings.listen_database_url
+    if listen is None:
+        return
+    try:
+        found = asyncio.run(detect(listen, CONNECT_TIMEOUT_SECONDS))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise ConfigurationError(
+            f"Cannot connect to the database of FLOWSYNC_LISTEN_DATABASE_URL "
+            f"({describe_url(settings, listen)}): {exc or type(exc).__name__}. Check the URL "
+            "and that the server runs."
+        ) from exc
+    if found != "none":
+        raise ConfigurationError(
+            f"FLOWSYNC_LISTEN_DATABASE_URL ({describe_url(settings, listen)}) goes through a "
+            f"pooler ({found} mode), where LISTEN loses notifications or its settings: point "
+            "it at the PostgreSQL server itself."
+        )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import (
 
 from flowsync import codec
 from flowsync.config import to_sqlalchemy_url
+from flowsync.db.pooler import Pooler, sqlalchemy_connect_args
 from flowsync.db.timeouts import server_settings
 
 
@@ -20,11 +21,13 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     statement_timeout_seconds: float | None = None,
+    pooler: Pooler = "none",
 ) -> AsyncEngine:
     """An asyncpg engine that checks connections before use, so that a database restart
     costs one failed ping per pooled connection instead of errors in requests. With
     `statement_timeout_seconds`, the database cancels any statement that runs longer
-    (see `flowsync.db.timeouts`)."""
+    (see `flowsync.db.timeouts`). Through a `pooler`, see `flowsync.db.pooler`: there the
+    timeout is not sent, and is the pooler's or the database role's to set."""
     # JIT only slows the short statements FlowSync runs.
     settings = {"jit": "off", "application_name": "flowsync"}
     if statement_timeout_seconds is not None:
@@ -38,7 +41,7 @@ def make_engine(
         # returns as a 21-digit integer reads as the double it was, so it encodes again.
         json_serializer=codec.stored_text,
         json_deserializer=codec.from_stored,
-        connect_args={"server_settings": settings},
+        connect_args=sqlalchemy_connect_args(pooler, settings),
     )
 
 

@@ -3,7 +3,8 @@
 Transitions send `NOTIFY flowsync_events '<execution_id>:<last_sequence>'` inside their
 transaction, and only for owners that have a fresh `event_watchers` row. This backend
 
-* listens on a dedicated connection (`PgListener`), which reconnects and re-listens;
+* listens on a dedicated connection (`PgListener`), which reconnects and re-listens (with
+  no URL to listen on, behind a transaction pooler, it only polls: see db/pooler.py);
 * keeps a watcher row fresh for every owner it has subscribers for, and deletes it when
   the last one leaves, so that workers notify exactly the owners someone watches;
 * maps each notification to its owner and workflow (one cached lookup per execution) and
@@ -34,6 +35,7 @@ from typing import Any
 import asyncpg
 from broadcaster import BroadcastBackend, Event
 
+from flowsync.db.pooler import warn_polling
 from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 
@@ -78,7 +80,7 @@ class PgEventBackend(BroadcastBackend):
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         pool: asyncpg.Pool,
         *,
         poll_seconds: float = 2.0,
@@ -87,6 +89,7 @@ class PgEventBackend(BroadcastBackend):
         margin_seconds: float = 10.0,
         application_name: str = "flowsync-events",
         queue_size: int = 10_000,
+        server_settings: dict[str, str] | None = None,
     ) -> None:
         self._url = url
         self._pool = pool
@@ -95,6 +98,7 @@ class PgEventBackend(BroadcastBackend):
         self._ttl = ttl_seconds
         self._margin = margin_seconds
         self._app = application_name
+        self._server_settings = server_settings
         self.watcher_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=queue_size)
         self._channels: set[str] = set()
@@ -122,19 +126,28 @@ class PgEventBackend(BroadcastBackend):
         return self._listener is not None and self._listener.connected.is_set()
 
     @property
+    def listener_state(self) -> bool | None:
+        """Whether LISTEN is in place now; None: this backend only polls (no `url`)."""
+        return None if self._url is None else self.connected
+
+    @property
     def reconnects(self) -> int:
         """How many times the listening connection was lost."""
         return self._listener.reconnects if self._listener is not None else 0
 
     async def connect(self) -> None:
         self._horizon = int(await self._pool.fetchval(_LAST_ID) or 0)
-        self._listener = PgListener(
-            self._url,
-            {CHANNEL: self._notified},
-            on_connect=self._reconnected,
-            application_name=self._app,
-        )
-        self._listener.start()
+        if self._url is None:
+            warn_polling("this API process's live events")
+        else:
+            self._listener = PgListener(
+                self._url,
+                {CHANNEL: self._notified},
+                on_connect=self._reconnected,
+                application_name=self._app,
+                server_settings=self._server_settings,
+            )
+            self._listener.start()
         self._tasks = [
             asyncio.create_task(self._poll_loop(), name="events-poll"),
             asyncio.create_task(self._refresh_loop(), name="events-watchers"),

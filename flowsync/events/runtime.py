@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowsync.db.pooler import listen_url
 from flowsync.events.backend import PgEventBackend
 from flowsync.events.broadcast import EventBroadcast
 from flowsync.events.feed import LiveFeed
@@ -26,7 +27,7 @@ class LiveEvents:
         """Connect the listener and start the poll and watcher refresh tasks."""
         settings = services.settings
         backend = PgEventBackend(
-            services.url,
+            listen_url(settings, services.url),
             services.pool,
             poll_seconds=settings.subscription_poll_seconds,
             refresh_seconds=settings.watcher_refresh_seconds,

@@ -189,10 +189,11 @@ async def health(info: Ctx) -> Health:
     info.context.require_credential()
     live = info.context.live
     report = await ObservabilityService.of(info.context.services).health(
-        live.backend.connected if live is not None else None
+        live.backend.listener_state if live is not None else None
     )
-    listener = "ok" if report.listener == "ok" else "disconnected"
-    status = "ok" if report.ready and listener == "ok" else "degraded"
+    polling = live is not None and live.backend.listener_state is None
+    listener = "ok" if report.listener == "ok" else "polling" if polling else "disconnected"
+    status = "ok" if report.ready and listener in ("ok", "polling") else "degraded"
     return Health(
         status=status, database=report.database, events_listener=listener,
         ready=report.ready, migrations=report.migrations,

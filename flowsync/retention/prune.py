@@ -10,7 +10,10 @@ A pass deletes in batches of `batch` rows, each its own short transaction, oldes
 through indexes on the rows' ages. It never touches a run that is PENDING or RUNNING,
 nor one that still has a job (the queue's rows are never locked), and skips a run whose
 row another transaction holds. One process prunes at a time: the pass holds a session
-advisory lock, and a process that cannot take it skips the pass.
+advisory lock, and a process that cannot take it skips the pass. Behind a transaction
+pooler (FLOWSYNC_DATABASE_POOLER=transaction) the same lock is held instead by a
+transaction left open on a second connection for the pass: a session lock there could be
+released on another server connection than the one that took it, and stay taken.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import asyncpg
 
 from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.eventloop import wait_set
 from flowsync.worker.queue import Connection
 
@@ -146,33 +150,46 @@ class Pruner:
             seen.signatures = await conn.fetchval(QUERIES["count_signatures"], cut.now)
         return seen
 
-    async def prune(self, conn: Connection, stopping: asyncio.Event | None = None) -> Pruned | None:
+    async def prune(
+        self,
+        conn: Connection,
+        stopping: asyncio.Event | None = None,
+        *,
+        guard: asyncpg.Connection | None = None,
+    ) -> Pruned | None:
         """Delete everything past its window, batch by batch; None when another process
         holds the retention lock (nothing is done). `conn` must not be in a transaction:
         each batch commits on its own. Once `stopping` is set, no further batch starts
-        (what was deleted so far stays deleted and is counted)."""
-        stop = stopping or asyncio.Event()
+        (what was deleted so far stays deleted and is counted). With a `guard`
+        connection, the lock is a transaction's on it, open for the pass (for a
+        transaction pooler, where `conn`'s session is not one server session)."""
+        if guard is not None:
+            async with guard.transaction():
+                if not await guard.fetchval(QUERIES["lock_in_transaction"]):
+                    return None
+                return await self._pass(conn, stopping or asyncio.Event())
         if not await conn.fetchval(QUERIES["lock"]):
             return None
         try:
-            cut = await self.cutoffs(conn)
-            done = Pruned(cut)
-            # Dead letters first: a run kept only for its dead letters may go right after.
-            if cut.dead_letters is not None:
-                done.dead_letters = await self._drain(
-                    conn, done, QUERIES["prune_dead_letters"], cut.dead_letters, stop
-                )
-            if cut.executions is not None:
-                await self._drain_runs(conn, done, cut.executions, cut.dead_letters, stop)
-            if cut.audit is not None:
-                done.audit = await self._drain(conn, done, QUERIES["prune_audit"], cut.audit, stop)
-            done.signatures = await self._drain(
-                conn, done, QUERIES["prune_signatures"], cut.now, stop
-            )
-            return done
+            return await self._pass(conn, stopping or asyncio.Event())
         finally:
             if not conn.is_closed():
                 await conn.fetchval(QUERIES["unlock"])
+
+    async def _pass(self, conn: Connection, stop: asyncio.Event) -> Pruned:
+        cut = await self.cutoffs(conn)
+        done = Pruned(cut)
+        # Dead letters first: a run kept only for its dead letters may go right after.
+        if cut.dead_letters is not None:
+            done.dead_letters = await self._drain(
+                conn, done, QUERIES["prune_dead_letters"], cut.dead_letters, stop
+            )
+        if cut.executions is not None:
+            await self._drain_runs(conn, done, cut.executions, cut.dead_letters, stop)
+        if cut.audit is not None:
+            done.audit = await self._drain(conn, done, QUERIES["prune_audit"], cut.audit, stop)
+        done.signatures = await self._drain(conn, done, QUERIES["prune_signatures"], cut.now, stop)
+        return done
 
     async def _drain(
         self,
@@ -229,6 +246,7 @@ class RetentionLoop:
         pruner: Pruner,
         interval: float,
         session_settings: Mapping[str, str] | None = None,
+        pooler: Pooler = "none",
     ):
         self.url = url
         self.pruner = pruner
@@ -236,6 +254,7 @@ class RetentionLoop:
         # Server settings of its connection (LeaseTimes.chore_limits in a worker): the
         # lock of a pass on a host lost from the network is released within seconds.
         self.session_settings = dict(session_settings or {})
+        self.pooler: Pooler = pooler
         self._stopping = asyncio.Event()
 
     @classmethod
@@ -244,7 +263,8 @@ class RetentionLoop:
     ) -> RetentionLoop:
         """The loop of `FLOWSYNC_RETAIN_*` and `FLOWSYNC_RETENTION_INTERVAL_SECONDS`."""
         return cls(url, Pruner(Policy.from_settings(settings)),
-                   settings.retention_interval_seconds, session_settings)  # fmt: skip
+                   settings.retention_interval_seconds, session_settings,
+                   settings.database_pooler)  # fmt: skip
 
     def stop(self) -> None:
         """Ask the loop to return (after the batch in progress)."""
@@ -253,19 +273,15 @@ class RetentionLoop:
     async def run(self) -> None:
         """Prune every interval until stopped."""
         conn: asyncpg.Connection | None = None
+        guard: asyncpg.Connection | None = None
         try:
             while not self._stopping.is_set():
                 try:
                     if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(
-                            to_asyncpg_dsn(self.url),
-                            server_settings={
-                                **self.session_settings,
-                                "application_name": APPLICATION_NAME,
-                            },
-                            timeout=10,
-                        )
-                    done = await self.pruner.prune(conn, self._stopping)
+                        conn = await connect(self.url, self.pooler, self.session_settings)
+                    if self.pooler == "transaction" and (guard is None or guard.is_closed()):
+                        guard = await connect(self.url, self.pooler, self.session_settings)
+                    done = await self.pruner.prune(conn, self._stopping, guard=guard)
                     if done is not None and done.total:
                         log.info(
                             "retention deleted %d runs (%d steps, %d events, %d dead letters), "
@@ -276,14 +292,29 @@ class RetentionLoop:
                 except _DB_ERRORS as exc:
                     log.warning("retention pass failed: %s; retrying in %.0fs", exc, self.interval)
                     await _close(conn)
-                    conn = None
+                    await _close(guard)
+                    conn = guard = None
                 except Exception:
                     log.exception("retention pass failed; retrying in %.0fs", self.interval)
                     await _close(conn)
-                    conn = None
+                    await _close(guard)
+                    conn = guard = None
                 await wait_set(self._stopping, self.interval)
         finally:
             await _close(conn)
+            await _close(guard)
+
+
+async def connect(
+    url: str, pooler: Pooler, session_settings: Mapping[str, str] | None = None
+) -> asyncpg.Connection:
+    """A connection of retention's own (through `pooler`), with `session_settings`
+    (those a pooler passes on)."""
+    options = asyncpg_options(
+        pooler, {**(session_settings or {}), "application_name": APPLICATION_NAME}
+    )
+    conn: asyncpg.Connection = await asyncpg.connect(to_asyncpg_dsn(url), timeout=10, **options)
+    return conn
 
 
 async def _close(conn: asyncpg.Connection | None) -> None:

@@ -13,6 +13,12 @@ SELECT pg_try_advisory_lock(hashtext('flowsync.retention'));
 -- name: unlock
 SELECT pg_advisory_unlock(hashtext('flowsync.retention'));
 
+-- name: lock_in_transaction
+-- The same lock, held by a transaction left open on a guard connection for the pass:
+-- behind a transaction pooler a session lock could be taken on one server connection
+-- and released on another (and never released). It conflicts with the session lock.
+SELECT pg_try_advisory_xact_lock(hashtext('flowsync.retention'));
+
 -- name: now
 SELECT now();
 

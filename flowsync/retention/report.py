@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
 from flowsync.errors import ConfigurationError
-from flowsync.retention.prune import APPLICATION_NAME, Policy, Pruned, Pruner
+from flowsync.retention.prune import Policy, Pruned, Pruner, connect
 
 
 def _when(instant: datetime) -> str:
@@ -63,23 +63,28 @@ async def _check_schema(conn: asyncpg.Connection) -> None:
 
 
 async def _once(settings: Settings, url: str, dry_run: bool) -> Pruned | None:
-    conn = await asyncpg.connect(
-        to_asyncpg_dsn(url), server_settings={"application_name": APPLICATION_NAME}, timeout=10
-    )
+    pooler = settings.database_pooler
+    conn = await connect(url, pooler)
+    guard = await connect(url, pooler) if pooler == "transaction" and not dry_run else None
     try:
         await _check_schema(conn)
         pruner = Pruner(Policy.from_settings(settings))
-        return await (pruner.preview(conn) if dry_run else pruner.prune(conn))
+        return await (pruner.preview(conn) if dry_run else pruner.prune(conn, guard=guard))
     finally:
         await conn.close()
+        if guard is not None:
+            await guard.close()
 
 
 def prune_once(settings: Settings, *, dry_run: bool) -> int:
     """Run one pass (or count what it would delete) and print it; the exit status: 1
     when another process holds the retention lock (nothing was deleted)."""
+    from flowsync.db.preflight import check_pooler
     from flowsync.runtime import database_url
 
     with database_url(settings) as url:
+        # Behind an undeclared transaction pooler the pass's session lock could stay taken.
+        check_pooler(settings, url)
         pruned = asyncio.run(_once(settings, url, dry_run))
     if pruned is None:
         print(

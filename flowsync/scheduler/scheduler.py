@@ -15,7 +15,9 @@ it last ticked. Nothing is written to keep this up to date. That connection carr
 lease's keepalives and idle-in-transaction timeout (`LeaseTimes.chore_limits`), so that
 the server drops a host lost from the network within seconds, not the system's two
 hours: its scheduler stops being counted, and a tick it was inside of rolls back,
-releasing the triggers it had locked.
+releasing the triggers it had locked. Behind a transaction pooler the tick connection
+goes to FLOWSYNC_LISTEN_DATABASE_URL (PostgreSQL itself) when given; without it, server
+connections are shared and status may miss or outlive a scheduler.
 
 A scheduler made from settings also runs retention (flowsync/retention) beside its ticks,
 in a task and on a connection of its own, so that a long pass never delays a firing.
@@ -40,6 +42,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.errors import FlowSyncError
 from flowsync.eventloop import wait_set
 from flowsync.retention.prune import RetentionLoop
@@ -123,8 +126,15 @@ class Scheduler:
         owned_engine: AsyncEngine | None = None,
         retention: RetentionLoop | None = None,
         session_settings: Mapping[str, str] | None = None,
+        pooler: Pooler = "none",
+        direct_url: str | None = None,
     ):
         self.url = url
+        # The tick connection's name is how status sees a scheduler, which a transaction
+        # pooler's shared server connections would blur: given a direct URL (the LISTEN
+        # one), the scheduler ticks there.
+        self.tick_url = direct_url or url
+        self.pooler: Pooler = "none" if direct_url else pooler
         self.executions = executions
         self.tick_seconds = tick_seconds
         self.grace = timedelta(seconds=misfire_grace_seconds)
@@ -159,6 +169,10 @@ class Scheduler:
             owned_engine=owned_engine,
             retention=RetentionLoop.from_settings(settings, url, limits),
             session_settings=limits,
+            pooler=settings.database_pooler,
+            direct_url=(
+                settings.listen_database_url if settings.database_pooler != "none" else None
+            ),
         )
 
     @classmethod
@@ -169,7 +183,7 @@ class Scheduler:
         from flowsync.db.session import make_engine, make_sessionmaker
         from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 
-        engine = make_engine(url, pool_size=1, max_overflow=0)
+        engine = make_engine(url, pool_size=1, max_overflow=0, pooler=settings.database_pooler)
         orchestrator = Orchestrator(
             pool, WorkflowCache(pool), worker_id="scheduler", lease_seconds=settings.lease_seconds
         )
@@ -187,18 +201,17 @@ class Scheduler:
 
     async def connect(self) -> asyncpg.Connection:
         """The scheduler's own connection, named so that status can see it."""
-        conn = await asyncpg.connect(
-            to_asyncpg_dsn(self.url),
-            server_settings={
-                **self.session_settings,
-                "application_name": self.application_name,
-                "jit": "off",
-                # As on the workers' connections: the claim is an index-ordered LIMIT
-                # over ix_triggers_due whatever the table's statistics say.
-                "enable_seqscan": "off",
-                "enable_sort": "off",
-            },
-            timeout=10,
+        settings = {
+            **self.session_settings,
+            "application_name": self.application_name,
+            "jit": "off",
+            # As on the workers' connections: the claim is an index-ordered LIMIT
+            # over ix_triggers_due whatever the table's statistics say.
+            "enable_seqscan": "off",
+            "enable_sort": "off",
+        }
+        conn: asyncpg.Connection = await asyncpg.connect(
+            to_asyncpg_dsn(self.tick_url), timeout=10, **asyncpg_options(self.pooler, settings)
         )
         await init_connection(conn)
         return conn

@@ -550,12 +550,16 @@ class ExpressionCheck:
 @strawberry.type
 class Health:
     """Whether this API process can serve: its database and its event listener.
-    `status` is "ok" when it is `ready` and its listener connected, else "degraded".
+    `status` is "ok" when it is `ready` and its listener connected (or it polls, with no
+    listener to connect), else "degraded".
     REST's `/api/health` reports the same check."""
 
     status: str
     database: str = strawberry.field(description='"ok", or "unreachable".')
-    events_listener: str = strawberry.field(description='"ok", or "disconnected".')
+    events_listener: str = strawberry.field(
+        description='"ok", "disconnected", or "polling" (no LISTEN connection: '
+        "FLOWSYNC_DATABASE_POOLER=transaction without FLOWSYNC_LISTEN_DATABASE_URL).",
+    )
     ready: bool = strawberry.field(
         description="The database answers and this release's code can run on its schema "
         "(at the migrations' head, or newer by additive changes only: a rolling upgrade)."

@@ -56,13 +56,17 @@ async def build_services(settings: Settings, url: str) -> Services:
     engine's transitions use explicit SQL over an asyncpg pool."""
     # Every statement of a request is cut off past the timeout, so that no request holds
     # a connection (or the pool) for long; `url` itself stays without it (listeners).
+    # Through a pooler no session setting reaches the server (flowsync/db/pooler.py):
+    # there the pooler's query_timeout or the role's statement_timeout stands in.
     timeout = settings.statement_timeout_seconds
+    pooler = settings.database_pooler
     engine = make_engine(
         url, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
-        statement_timeout_seconds=timeout,
+        statement_timeout_seconds=timeout, pooler=pooler,
     )  # fmt: skip
     sessions = make_sessionmaker(engine)
-    pool = await create_pool(with_statement_timeout(url, timeout), max_size=settings.pool_size)
+    pool_url = url if pooler != "none" else with_statement_timeout(url, timeout)
+    pool = await create_pool(pool_url, max_size=settings.pool_size, pooler=pooler)
     orchestrator = Orchestrator(
         pool, WorkflowCache(pool), worker_id="api", lease_seconds=settings.lease_seconds
     )

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.pooler import Pooler, asyncpg_options
 
 __all__ = ["ChoreConnection", "LeaseTimes"]
 
@@ -122,9 +123,12 @@ class ChoreConnection:
     waits for a lock. Opened on first use and again after it is lost; one chore uses it
     at a time."""
 
-    def __init__(self, url: str, times: LeaseTimes, application_name: str) -> None:
+    def __init__(
+        self, url: str, times: LeaseTimes, application_name: str, pooler: Pooler = "none"
+    ) -> None:
         self._dsn = to_asyncpg_dsn(url)
-        self._settings = {"application_name": application_name, **times.server_settings()}
+        settings = {"application_name": application_name, **times.server_settings()}
+        self._options = asyncpg_options(pooler, settings)
         self._timeout = times.statement_seconds
         self._lock = asyncio.Lock()
         self._conn: asyncpg.Connection | None = None
@@ -136,7 +140,7 @@ class ChoreConnection:
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await asyncpg.connect(
-                    self._dsn, server_settings=self._settings, timeout=self._timeout
+                    self._dsn, timeout=self._timeout, **self._options
                 )
             conn = self._conn
             try:

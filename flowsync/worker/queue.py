@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from flowsync import codec
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.engine.graph import StepStatus
 from flowsync.engine.transitions import StepRow
 from flowsync.worker.liveness import LeaseTimes
@@ -80,6 +81,7 @@ async def create_pool(
     max_size: int = 10,
     application_name: str = "flowsync",
     worker: bool | LeaseTimes = False,
+    pooler: Pooler = "none",
 ) -> asyncpg.Pool:
     """A connection pool with FlowSync's codecs; `application_name` tells its connections
     apart in pg_stat_activity. A `worker` pool plans every statement through indexes and
@@ -105,8 +107,8 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
-        server_settings=settings,
         reset=_keep_session,
+        **asyncpg_options(pooler, settings),
     )
     assert pool is not None
     return pool

@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from flowsync import codec, metrics
+from flowsync.db.pooler import Pooler, startup_settings, warn_polling
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.engine.transitions import StepRow
 from flowsync.errors import LeaseLost
@@ -126,8 +127,15 @@ class Worker:
         take_next: bool = True,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pooler: Pooler = "none",
+        listen_url: str | None = None,
+        poll_only: bool = False,
     ):
         self.url = url
+        # LISTEN at `listen_url` (else `url`); `poll_only`: nowhere to listen (behind a
+        # transaction pooler with no direct URL), so only the poll finds new jobs.
+        self.listen_url = None if poll_only else listen_url or url
+        self.listen_pooler: Pooler = "none" if listen_url else pooler
         self.pool = pool
         self.registry = registry
         self.concurrency = concurrency
@@ -142,7 +150,7 @@ class Worker:
         self.queue = Queue(pool, self.worker_id, lease_seconds)
         # Heartbeats and reclaims: on a connection of their own, never behind a step.
         self.lease_times = LeaseTimes(lease_seconds, heartbeat_seconds)
-        self.chores = ChoreConnection(url, self.lease_times, "flowsync-worker-chores")
+        self.chores = ChoreConnection(url, self.lease_times, "flowsync-worker-chores", pooler)
         self.presence = Presence(
             pool, self.worker_id, concurrency=concurrency, heartbeat_seconds=heartbeat_seconds
         )
@@ -230,15 +238,23 @@ class Worker:
 
     async def run(self) -> None:
         """Work until stopped."""
-        listener = PgListener(
-            self.url,
-            {JOBS_CHANNEL: self._on_jobs, CANCEL_CHANNEL: self._on_cancel},
-            on_connect=self._on_listen,
-            application_name="flowsync-worker-listener",
-            # A lost host's LISTEN connection is dropped by the server within seconds.
-            server_settings=self.lease_times.keepalive_settings(),
-        )
-        listener.start()
+        listener: PgListener | None = None
+        if self.listen_url is None:
+            # A cancelled run's steps then stop at the next heartbeat, which finds the
+            # lease gone, instead of at once.
+            warn_polling("this worker")
+        else:
+            listener = PgListener(
+                self.listen_url,
+                {JOBS_CHANNEL: self._on_jobs, CANCEL_CHANNEL: self._on_cancel},
+                on_connect=self._on_listen,
+                application_name="flowsync-worker-listener",
+                # A lost host's LISTEN connection is dropped by the server within seconds.
+                server_settings=startup_settings(
+                    self.listen_pooler, self.lease_times.keepalive_settings()
+                ),
+            )
+            listener.start()
         chores = [
             asyncio.create_task(self._every(self.heartbeat_seconds, self._heartbeat)),
             asyncio.create_task(self._every(self.reclaim_seconds, self._reclaim)),
@@ -253,7 +269,8 @@ class Worker:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
             await self._note_presence("leave", self.presence.leave())
-            await listener.close()
+            if listener is not None:
+                await listener.close()
             await self.chores.close()
             try:
                 await asyncio.wait_for(self.registry.close(), 5)
