@@ -16,9 +16,23 @@ event's `at` is its transaction's start, so the figure slightly overstates the d
 and the events lost (expected and never received) and repeated (received again, or out
 of order). Figures are printed; nothing is asserted.
 
-Figures on the 2-core development machine (2026-12-05),
-`.venv/bin/python bench/transports_bench.py --subscribers 100 --owners 10 --rate 4 --duration 20`:
-see the README's benchmark paragraph on subscriptions (copied from the printed lines).
+On the 2-core development machine (2026-12-05, load average 2.7-3.6 from other work),
+`.venv/bin/python bench/transports_bench.py --subscribers 100 --owners 10 --rate 4 --duration 20`
+printed (delivered/expected per line; no errors in any run):
+
+  graphql-transport-ws  p50  29.7 ms  p99 193.9 ms  max 242.2 ms  13600/13600, lost 0, repeated 0
+  graphql-ws            p50  20.8 ms  p99  58.9 ms  max 102.9 ms  13600/13600, lost 0, repeated 0
+  sse                   p50  25.8 ms  p99  72.3 ms  max  94.9 ms  13600/13600, lost 0, repeated 0
+  multipart             p50  24.3 ms  p99  69.1 ms  max  91.6 ms  13600/13600, lost 0, repeated 0
+
+and with `--transports multipart,sse,graphql-ws,graphql-transport-ws` (reversed order):
+
+  multipart             p50  58.5 ms  p99 173.8 ms  max 240.5 ms  13600/13600, lost 0, repeated 0
+  sse                   p50  27.3 ms  p99  70.9 ms  max 113.6 ms  13600/13600, lost 0, repeated 0
+  graphql-ws            p50  19.7 ms  p99  46.8 ms  max  59.5 ms  13600/13600, lost 0, repeated 0
+  graphql-transport-ws  p50  15.9 ms  p99  48.3 ms  max  88.5 ms  13600/13600, lost 0, repeated 0
+
+The transport measured first has the worst tail either way, despite the warm-up runs.
 """
 
 from __future__ import annotations
