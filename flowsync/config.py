@@ -223,6 +223,12 @@ class Settings(BaseSettings):
     watcher_ttl_seconds: float = Field(default=30.0, gt=0)
     credential_check_seconds: float = Field(default=5.0, gt=0)
     max_subscriber_backlog: int = Field(default=10_000, ge=1)
+    send_timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="How long one write to a client (a response's chunk, a subscription's "
+        "event, a websocket message) may wait for the client to read; past it the client "
+        "is taken as gone: its connection, and every subscription on it, ends.",
+    )  # fmt: skip
 
     # Observability (REST face, /metrics, logs)
     log_format: Literal["text", "json"] = Field(

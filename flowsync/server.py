@@ -29,6 +29,7 @@ from flowsync.scheduler.scheduler import Scheduler
 from flowsync.schema.safelist import allowed_documents
 from flowsync.services.container import Services, build_services
 from flowsync.services.principal import Principal
+from flowsync.serving import ServerConfig
 from flowsync.worker.liveness import LeaseTimes
 from flowsync.worker.queue import create_pool
 from flowsync.worker.registry import registry_from_settings
@@ -190,8 +191,9 @@ async def _serve(
             worker = make_worker(settings, url, worker_pool, settings.worker_concurrency)
             worker_task = asyncio.create_task(worker.run())
         app = RequestIdMiddleware(create_app(services))
-        config = uvicorn.Config(
+        config = ServerConfig(
             app,
+            send_timeout_seconds=settings.send_timeout_seconds,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,

@@ -288,7 +288,14 @@ class _Rendered:
         self.result = result
 
     def execute_operation(self, serially: bool | None = None) -> Any:
-        return self.result
+        return _shared(self.result)
+
+
+def _shared(result: Any) -> Any:
+    """A shared rendering as one subscriber awaits it: a subscriber that goes away (its
+    wait cancelled) must not cancel the rendering under the others, nor before it has
+    started (its field coroutines would then never be awaited)."""
+    return asyncio.shield(result) if isinstance(result, asyncio.Future) else result
 
 
 _NO_KEY: Any = object()
@@ -323,7 +330,7 @@ class SharedRenderings(StrawberryGraphQLCoreExecutionContext):
         if self.is_awaitable(result):
             result = asyncio.ensure_future(result)
         renders[key] = result
-        return result
+        return _shared(result)
 
     def render_key(self) -> tuple[str, str | None, bytes] | None:
         """The document, operation and variables, computed once per subscription (the

@@ -215,6 +215,30 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 return
         await super().handle_start(message)
 
+    async def send_data_message(self, execution_result: ExecutionResult, operation_id: str) -> None:
+        try:
+            await super().send_data_message(execution_result, operation_id)
+        except WebSocketDisconnected:
+            # Gone while being sent to (also a client that stopped reading: see
+            # flowsync.serving). Strawberry would forget the operation with its source
+            # still open, holding the subscription until garbage collection: close it.
+            source = self.subscriptions.get(operation_id)
+            if source is not None:
+                await source.aclose()
+            raise
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        except WebSocketDisconnected:
+            log.debug("a subscriber disconnected while being sent to")
+
     async def end(self, error: Unauthenticated) -> None:
         """Refuse every open operation with `error`, then close the socket (the
         operations are stopped when the handler cleans up after the close)."""

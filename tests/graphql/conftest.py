@@ -24,6 +24,7 @@ from flowsync.config import Settings
 from flowsync.events.runtime import LiveEvents
 from flowsync.services.container import Services, build_services
 from flowsync.services.principal import Principal
+from flowsync.serving import ServerConfig
 from flowsync.worker.registry import HandlerRegistry, default_registry
 from flowsync.worker.runner import Worker
 from tests.conftest import new_subject
@@ -118,8 +119,9 @@ async def serve(db_url: str, **overrides: Any) -> AsyncIterator[Api]:
     services = await build_services(settings, db_url)
     port = free_port()
     app = create_app(services)
-    config = uvicorn.Config(
+    config = ServerConfig(  # FlowSync's protocols, as `serve` and `dev` use
         app,
+        send_timeout_seconds=settings.send_timeout_seconds,
         host="127.0.0.1",
         port=port,
         log_level="warning",
