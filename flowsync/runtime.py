@@ -90,6 +90,9 @@ def describe_url(settings: Settings) -> str:
         url = make_url(to_sqlalchemy_url(settings.database_url or ""))
     except ArgumentError:
         return "an unparsable URL"
-    host = url.host or str(url.query.get("host") or "local socket")
-    port = f":{url.port}" if url.port else ""
-    return f"{host}{port}/{url.database or ''}"
+    if url.host:
+        hosts = url.host + (f":{url.port}" if url.port else "")
+    else:  # a socket folder, or several servers (`host=` once per server)
+        given = url.query.get("host") or "local socket"
+        hosts = given if isinstance(given, str) else ",".join(given)
+    return f"{hosts}/{url.database or ''}"
