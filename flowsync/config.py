@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -330,6 +330,11 @@ def _split_authority(netloc: str) -> tuple[str, str]:
     return (auth + at, hosts)
 
 
+def _has_port(host: str) -> bool:
+    name, colon, port = host.rpartition(":")
+    return bool(colon) and port.isdigit() and (not name.startswith("[") or name.endswith("]"))
+
+
 def to_sqlalchemy_url(url: str) -> str:
     """`postgresql://…` or `postgres://…` → `postgresql+asyncpg://…`; several hosts in
     the authority move to repeated `host=` query parameters, as SQLAlchemy reads them."""
@@ -343,7 +348,9 @@ def to_sqlalchemy_url(url: str) -> str:
     auth, hosts = _split_authority(parts.netloc)
     if "," not in hosts:
         return url
-    query = [("host", unquote(h)) for h in hosts.split(",") if h]
+    # SQLAlchemy wants every host's port when there are several; libpq's default is 5432.
+    named = [unquote(h) for h in hosts.split(",") if h]
+    query = [("host", h if _has_port(h) else f"{h}:5432") for h in named]
     query += [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "host"]
     return urlunsplit(parts._replace(netloc=auth, query=urlencode(query, safe=":,[]")))
 
@@ -364,7 +371,7 @@ def to_asyncpg_dsn(url: str) -> str:
     auth, authority_hosts = _split_authority(parts.netloc)
     if len(hosts) < 2 or authority_hosts:
         return url
-    netloc = auth + ",".join(hosts)
+    netloc = auth + ",".join(quote(h, safe=":[]") for h in hosts)  # a socket folder's /
     query = urlencode([(k, v) for k, v in pairs if k != "host"])
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from alembic import context
 from sqlalchemy import pool, text
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from flowsync.config import to_sqlalchemy_url
+from flowsync.db.connect import connect
 from flowsync.db.models import Base
 
 config = context.config
@@ -38,7 +40,12 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
+    # Each host of a multi-host URL on its own (flowsync.db.connect).
+    engine = create_async_engine(
+        to_sqlalchemy_url(url),
+        poolclass=pool.NullPool,
+        async_creator=functools.partial(connect, url),
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -16,7 +16,8 @@ import asyncpg
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
+from flowsync.db.connect import connect
 from flowsync.db.migrate import alembic_config
 from flowsync.errors import ConfigurationError
 from flowsync.runtime import describe_url
@@ -40,7 +41,7 @@ def require_database_url(settings: Settings, command: str) -> str:
 
 
 async def _revision(url: str) -> str | None:
-    conn = await asyncpg.connect(to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
+    conn = await connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         try:
             found: str | None = await conn.fetchval("SELECT version_num FROM alembic_version")
@@ -80,7 +81,7 @@ def check_database(settings: Settings, command: str) -> str:
 
 async def _in_recovery(url: str) -> bool:
     try:
-        conn = await asyncpg.connect(to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
+        conn = await connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
     except asyncpg.TargetServerAttributeNotMatched:  # target_session_attrs=read-write
         return True
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
 
 from flowsync import codec
 from flowsync.config import to_sqlalchemy_url
+from flowsync.db.connect import connect
 from flowsync.db.timeouts import server_settings
 
 
@@ -38,7 +41,9 @@ def make_engine(
         # returns as a 21-digit integer reads as the double it was, so it encodes again.
         json_serializer=codec.stored_text,
         json_deserializer=codec.from_stored,
-        connect_args={"server_settings": settings},
+        # Each host of a multi-host URL on its own (flowsync.db.connect), with these
+        # settings (connect_args are not used with a creator).
+        async_creator=functools.partial(connect, url, server_settings=settings),
     )
 
 

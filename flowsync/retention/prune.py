@@ -25,7 +25,8 @@ from pathlib import Path
 
 import asyncpg
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
+from flowsync.db.connect import connect
 from flowsync.eventloop import wait_set
 from flowsync.worker.queue import Connection
 
@@ -245,8 +246,8 @@ class RetentionLoop:
             while not self._stopping.is_set():
                 try:
                     if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(
-                            to_asyncpg_dsn(self.url),
+                        conn = await connect(
+                            self.url,
                             server_settings={"application_name": APPLICATION_NAME},
                             timeout=10,
                         )

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
+from flowsync.db.connect import connect
 from flowsync.errors import ConfigurationError
 from flowsync.retention.prune import APPLICATION_NAME, Policy, Pruned, Pruner
 
@@ -63,9 +64,7 @@ async def _check_schema(conn: asyncpg.Connection) -> None:
 
 
 async def _once(settings: Settings, url: str, dry_run: bool) -> Pruned | None:
-    conn = await asyncpg.connect(
-        to_asyncpg_dsn(url), server_settings={"application_name": APPLICATION_NAME}, timeout=10
-    )
+    conn = await connect(url, server_settings={"application_name": APPLICATION_NAME}, timeout=10)
     try:
         await _check_schema(conn)
         pruner = Pruner(Policy.from_settings(settings))

@@ -35,7 +35,8 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
+from flowsync.db.connect import connect
 from flowsync.errors import FlowSyncError
 from flowsync.eventloop import wait_set
 from flowsync.retention.prune import RetentionLoop
@@ -177,8 +178,8 @@ class Scheduler:
 
     async def connect(self) -> asyncpg.Connection:
         """The scheduler's own connection, named so that status can see it."""
-        conn = await asyncpg.connect(
-            to_asyncpg_dsn(self.url),
+        conn = await connect(
+            self.url,
             server_settings={
                 "application_name": self.application_name,
                 "jit": "off",

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.connect import connect
 
 __all__ = ["ChoreConnection", "LeaseTimes"]
 
@@ -125,7 +126,7 @@ class ChoreConnection:
         next one starts on a fresh connection."""
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await asyncpg.connect(
+                self._conn = await connect(
                     self._dsn, server_settings=self._settings, timeout=self._timeout
                 )
             conn = self._conn

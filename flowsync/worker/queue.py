@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from flowsync import codec
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.connect import connect
 from flowsync.engine.graph import StepStatus
 from flowsync.engine.transitions import StepRow
 from flowsync.worker.liveness import LeaseTimes
@@ -73,6 +74,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     reset."""
 
 
+# Each host of a multi-host URL tried on its own (see flowsync.db.connect); typed loosely
+# because the stubs' protocol spells out every keyword of asyncpg.connect.
+_connect_each_host: Any = connect
+
+
 async def create_pool(
     url: str,
     *,
@@ -107,6 +113,7 @@ async def create_pool(
         init=init_connection,
         server_settings=settings,
         reset=_keep_session,
+        connect=_connect_each_host,
     )
     assert pool is not None
     return pool

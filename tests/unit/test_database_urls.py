@@ -25,6 +25,11 @@ def test_several_hosts_move_between_the_authority_and_the_query() -> None:
     assert to_sqlalchemy_url(SQLALCHEMY) == SQLALCHEMY
 
 
+def test_a_host_without_port_gets_libpqs_default_for_sqlalchemy() -> None:
+    url = to_sqlalchemy_url("postgresql://u@h1,[::1],h3:6543/db")
+    assert make_url(url).query["host"] == ("h1:5432", "[::1]:5432", "h3:6543")
+
+
 def test_sqlalchemy_reads_every_host_and_the_session_attribute() -> None:
     url = make_url(to_sqlalchemy_url(LIBPQ))
     assert url.query["host"] == ("h1:5432", "h2:5433")
