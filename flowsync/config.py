@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -347,20 +347,65 @@ class Settings(BaseSettings):
         return to_sqlalchemy_url(self.database_url)
 
 
+# A URL may name several servers, for a highly available PostgreSQL: libpq's spelling
+# `postgresql://user@h1:5432,h2:5432/db?target_session_attrs=read-write`, which asyncpg
+# reads, or SQLAlchemy's `postgresql+asyncpg://user@/db?host=h1:5432&host=h2:5432&...`,
+# whose URL parser takes one host in the authority. Either is accepted; each consumer gets
+# its own. Every connection asyncpg opens tries the hosts in order and, with
+# target_session_attrs=read-write, keeps the first that accepts writes: after a failover,
+# reconnecting finds the promoted standby.
+
+
+def _split_authority(netloc: str) -> tuple[str, str]:
+    """(`user:password@` or "", the host list) of a URL's authority."""
+    auth, at, hosts = netloc.rpartition("@")
+    return (auth + at, hosts)
+
+
+def _has_port(host: str) -> bool:
+    name, colon, port = host.rpartition(":")
+    return bool(colon) and port.isdigit() and (not name.startswith("[") or name.endswith("]"))
+
+
 def to_sqlalchemy_url(url: str) -> str:
-    """`postgresql://…` or `postgres://…` → `postgresql+asyncpg://…`."""
+    """`postgresql://…` or `postgres://…` → `postgresql+asyncpg://…`; several hosts in
+    the authority move to repeated `host=` query parameters, as SQLAlchemy reads them."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    return url
+            url = "postgresql+asyncpg://" + url[len(prefix) :]
+            break
+    else:
+        return url
+    parts = urlsplit(url)
+    auth, hosts = _split_authority(parts.netloc)
+    if "," not in hosts:
+        return url
+    # SQLAlchemy wants every host's port when there are several; libpq's default is 5432.
+    named = [unquote(h) for h in hosts.split(",") if h]
+    query = [("host", h if _has_port(h) else f"{h}:5432") for h in named]
+    query += [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "host"]
+    return urlunsplit(parts._replace(netloc=auth, query=urlencode(query, safe=":,[]")))
 
 
 def to_asyncpg_dsn(url: str) -> str:
-    """Any of our URL spellings → the plain `postgresql://…` DSN asyncpg.connect takes."""
+    """Any of our URL spellings → the plain `postgresql://…` DSN asyncpg.connect takes;
+    repeated `host=` query parameters (SQLAlchemy's spelling of several hosts) move into
+    the authority as `h1:p1,h2:p2`, since asyncpg would keep only the last."""
     for prefix in ("postgresql+asyncpg://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
+            url = "postgresql://" + url[len(prefix) :]
+            break
+    parts = urlsplit(url)
+    if parts.scheme != "postgresql":
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    hosts = [v for k, v in pairs if k == "host"]
+    auth, authority_hosts = _split_authority(parts.netloc)
+    if len(hosts) < 2 or authority_hosts:
+        return url
+    netloc = auth + ",".join(quote(h, safe=":[]") for h in hosts)  # a socket folder's /
+    query = urlencode([(k, v) for k, v in pairs if k != "host"])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def describe_invalid(exc: ValidationError) -> list[str]:

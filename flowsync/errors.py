@@ -16,6 +16,7 @@
     ├── RateLimited                  429  too many requests; retry after `retry_after`
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
     ├── QueryTimeout                 503  a request's statement ran past the timeout
+    ├── DatabaseUnavailable          503  no database connection (a restart, a failover)
     ├── ProviderUnavailable          503  the OIDC provider's discovery cannot be read or used
     ├── ConfigurationError               FlowSync cannot start as configured
     └── StepFailed                       a step failed; the engine records it on the step
@@ -198,6 +199,20 @@ class QueryTimeout(FlowSyncError):
 
     code = "statement_timeout"
     status = 503
+
+
+class DatabaseUnavailable(FlowSyncError):
+    """The request could not reach a database that accepts writes (connection refused or
+    lost, a server in recovery or shutting down), as during a restart or a failover:
+    nothing was changed, unless the loss came after the commit, which a retry with the
+    same idempotency key finds out. Retry after `retry_after` seconds."""
+
+    code = "database_unavailable"
+    status = 503
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ProviderUnavailable(FlowSyncError):

@@ -91,6 +91,9 @@ def describe_url(settings: Settings, given: str | None = None) -> str:
         url = make_url(to_sqlalchemy_url(given or settings.database_url or ""))
     except ArgumentError:
         return "an unparsable URL"
-    host = url.host or str(url.query.get("host") or "local socket")
-    port = f":{url.port}" if url.port else ""
-    return f"{host}{port}/{url.database or ''}"
+    if url.host:
+        hosts = url.host + (f":{url.port}" if url.port else "")
+    else:  # a socket folder, or several servers (`host=` once per server)
+        named = url.query.get("host") or "local socket"
+        hosts = named if isinstance(named, str) else ",".join(named)
+    return f"{hosts}/{url.database or ''}"

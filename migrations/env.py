@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from flowsync.config import to_sqlalchemy_url
 from flowsync.db.compat import mark_for
 from flowsync.db.models import Base
-from flowsync.db.pooler import sqlalchemy_connect_args
+from flowsync.db.session import engine_creator
 
 config = context.config
 target_metadata = Base.metadata
@@ -52,14 +52,15 @@ def _mark_compatibility(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    # Pooler-safe whatever FLOWSYNC_DATABASE_POOLER says (migrations may go through
-    # PgBouncer in transaction mode): no named prepared statement is left behind on a
-    # server connection. The whole upgrade is one transaction, pinned to one server
-    # connection, so its transaction-level lock holds throughout.
+    # Each host of a multi-host URL on its own (flowsync.db.connect), and pooler-safe
+    # whatever FLOWSYNC_DATABASE_POOLER says (migrations may go through PgBouncer in
+    # transaction mode): no named prepared statement is left behind on a server
+    # connection. The whole upgrade is one transaction, pinned to one server connection,
+    # so its transaction-level lock holds throughout.
     engine = create_async_engine(
         to_sqlalchemy_url(url),
         poolclass=pool.NullPool,
-        connect_args=sqlalchemy_connect_args("transaction", {}),
+        creator=engine_creator(url, "transaction", {}),
     )
     try:
         async with engine.connect() as connection:

@@ -6,7 +6,7 @@ A stale `expectedVersion` (409 conflict) adds `"currentVersion"`: the version th
 workflow is at now.
 
 The status is `flowsync.errors.http_status` (400 malformed, 401, 404, 409, 413, 422 invalid
-definition or trigger, 429, 503 backpressure). 429 and 503 carry `Retry-After` (whole
+definition or trigger, 429, 503 backpressure or no database). 429 and 503 carry `Retry-After` (whole
 seconds), 401 carries `WWW-Authenticate`. Anything that is not a FlowSyncError is logged
 with its traceback and answered as a bare 500 `internal_error`: no SQL, no traceback.
 """
@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from flowsync.errors import (
     Backpressure,
+    DatabaseUnavailable,
     FlowSyncError,
     Problem,
     RateLimited,
@@ -55,11 +56,13 @@ def error_response(error: FlowSyncError) -> Response:
     """The reply for an error of FlowSync's tree (server-side ones are logged)."""
     status = http_status(error)
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimited | Backpressure):
+    if isinstance(error, RateLimited | Backpressure | DatabaseUnavailable):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="flowsync"'
-    if status >= 500 and not isinstance(error, Backpressure):
+    if isinstance(error, DatabaseUnavailable):  # one line each, not a traceback
+        log.warning("%s: %s (%s)", error.code, error.message, error.__cause__)
+    elif status >= 500 and not isinstance(error, Backpressure):
         log.error("%s: %s", error.code, error.message, exc_info=error)
     # A stale update: the version the workflow is at, to fetch and compare with one's own.
     extra: dict[str, object] | None = None

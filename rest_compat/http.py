@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from flowsync import codec
+from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
 from flowsync.services.auth import Credential
@@ -151,7 +152,7 @@ class ApiRoute(Route):
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
         except Exception as exc:  # a bug: logged in full, answered without details
-            known = as_timeout(exc) or codec.unstorable(exc)
+            known = as_timeout(exc) or as_unavailable(exc) or codec.unstorable(exc)
             return error_response(known) if known is not None else unexpected(exc)
 
 

@@ -449,7 +449,9 @@ RESPONSES: Json = {
     "Invalid": _error("The definition or trigger breaks its rules; `details` name each path."),
     "RateLimited": _error("Too many requests.", _RETRY_AFTER),
     "Backpressure": _error(
-        "The queue sheds load; new executions are refused for now.", _RETRY_AFTER
+        "The queue sheds load (`backpressure`: new executions are refused for now), or the "
+        "database cannot be reached now, as during a failover (`database_unavailable`).",
+        _RETRY_AFTER,
     ),
 }
 

@@ -66,15 +66,15 @@ def _unnamed() -> str:
     return ""
 
 
-def sqlalchemy_connect_args(pooler: Pooler, settings: Mapping[str, str]) -> dict[str, Any]:
-    """`connect_args` of a SQLAlchemy asyncpg engine through `pooler`."""
-    args = asyncpg_options(pooler, settings)
-    if pooler == "transaction":
-        # SQLAlchemy prepares each statement itself; unnamed, and not cached, it lives
-        # only as long as its transaction (SQLAlchemy always runs one), which is pinned
-        # to one server connection.
-        args |= {"prepared_statement_cache_size": 0, "prepared_statement_name_func": _unnamed}
-    return args
+def sqlalchemy_adapter_args(pooler: Pooler) -> dict[str, Any]:
+    """What SQLAlchemy's asyncpg adapter needs through `pooler` (besides the driver's
+    own `asyncpg_options`)."""
+    if pooler != "transaction":
+        return {}
+    # SQLAlchemy prepares each statement itself; unnamed, and not cached, it lives only
+    # as long as its transaction (SQLAlchemy always runs one), which is pinned to one
+    # server connection.
+    return {"prepared_statement_cache_size": 0, "prepared_statement_name_func": _unnamed}
 
 
 def listen_url(settings: Settings, url: str) -> str | None:

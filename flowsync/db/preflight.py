@@ -15,8 +15,9 @@ import socket
 import asyncpg
 from alembic.script import ScriptDirectory
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
 from flowsync.db.compat import READ_SQL, judge
+from flowsync.db.connect import connect
 from flowsync.db.migrate import alembic_config
 from flowsync.db.pooler import FIX_TRANSACTION, detect
 from flowsync.errors import ConfigurationError
@@ -43,9 +44,7 @@ def require_database_url(settings: Settings, command: str) -> str:
 async def _revision(url: str) -> tuple[str | None, str | None]:
     """The schema's revision and its compatibility mark (None, None: never migrated)."""
     # No named statement: it would stay behind on a pooler's server connection.
-    conn = await asyncpg.connect(
-        to_asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS, statement_cache_size=0
-    )
+    conn = await connect(url, timeout=CONNECT_TIMEOUT_SECONDS, statement_cache_size=0)
     try:
         try:
             row = await conn.fetchrow(READ_SQL)
@@ -83,10 +82,45 @@ def check_database(settings: Settings, command: str) -> str:
     return url
 
 
+async def _in_recovery(url: str) -> bool:
+    try:
+        conn = await connect(url, timeout=CONNECT_TIMEOUT_SECONDS, statement_cache_size=0)
+    except asyncpg.TargetServerAttributeNotMatched:  # target_session_attrs=read-write
+        return True
+    try:
+        return bool(await conn.fetchval("SELECT pg_is_in_recovery()"))
+    finally:
+        await conn.close()
+
+
+def check_writable(settings: Settings, url: str) -> None:
+    """Return when the server `url` connects to accepts writes; ConfigurationError for a
+    standby given as the only host (or first, without target_session_attrs=read-write)."""
+    try:
+        standby = asyncio.run(_in_recovery(url))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise _unreachable(settings, exc) from exc
+    except ValueError as exc:  # asyncpg's DSN parser
+        raise ConfigurationError(
+            f"FLOWSYNC_DATABASE_URL is not a valid PostgreSQL URL ({exc}); write it as "
+            "postgresql://user:password@host:5432/flowsync."
+        ) from exc
+    if standby:
+        raise ConfigurationError(
+            f"The database of FLOWSYNC_DATABASE_URL ({describe_url(settings)}) is a standby "
+            "(in recovery, read-only), and FlowSync writes: give the primary's URL, or every "
+            "server with target_session_attrs=read-write (postgresql://user:password@"
+            "primary:5432,standby:5432/flowsync?target_session_attrs=read-write), which "
+            "connects to whichever accepts writes, after a failover too."
+        )
+
+
 def check_schema(settings: Settings, url: str) -> None:
-    """Return when the database at `url` answers and its schema is at this release's
-    head, or newer and compatible with it (a rolling upgrade, see flowsync.db.compat);
-    else ConfigurationError, whose message names the setting and the fix."""
+    """Return when the database at `url` answers, accepts writes, and its schema is at
+    this release's head, or newer and compatible with it (a rolling upgrade, see
+    flowsync.db.compat); else ConfigurationError, whose message names the setting and
+    the fix."""
+    check_writable(settings, url)
     try:
         revision, mark = asyncio.run(_revision(url))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:

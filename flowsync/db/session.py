@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -11,8 +16,25 @@ from sqlalchemy.ext.asyncio import (
 
 from flowsync import codec
 from flowsync.config import to_sqlalchemy_url
-from flowsync.db.pooler import Pooler, sqlalchemy_connect_args
+from flowsync.db.connect import connect
+from flowsync.db.pooler import Pooler, asyncpg_options, sqlalchemy_adapter_args
 from flowsync.db.timeouts import server_settings
+
+
+def engine_creator(url: str, pooler: Pooler, settings: Mapping[str, str]) -> Callable[[], Any]:
+    """The `creator` of a SQLAlchemy asyncpg engine for `url`: each host of a multi-host
+    URL tried on its own (flowsync.db.connect), with the server `settings` and options
+    `pooler` allows. SQLAlchemy's adapter takes its own options (unnamed statements behind
+    a pooler) only through a creator: connect_args are not used with one, and
+    create_async_engine's async_creator passes none."""
+    driver = asyncpg_options(pooler, settings)
+    adapter = sqlalchemy_adapter_args(pooler)
+    dbapi = PGDialect_asyncpg.import_dbapi()  # type: ignore[no-untyped-call]
+
+    def creator() -> Any:
+        return dbapi.connect(async_creator_fn=functools.partial(connect, url, **driver), **adapter)
+
+    return creator
 
 
 def make_engine(
@@ -41,7 +63,7 @@ def make_engine(
         # returns as a 21-digit integer reads as the double it was, so it encodes again.
         json_serializer=codec.stored_text,
         json_deserializer=codec.from_stored,
-        connect_args=sqlalchemy_connect_args(pooler, settings),
+        creator=engine_creator(url, pooler, settings),
     )
 
 

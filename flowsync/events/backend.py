@@ -40,6 +40,9 @@ from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 
 log = logging.getLogger("flowsync.events")
+# A database lost or unreachable, mid-failover included (asyncpg's InternalClientError:
+# no host of a multi-host URL accepts writes yet): the loops here log it and go on.
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 CHANNEL = "flowsync_events"
 RESYNC = "resync"
@@ -197,7 +200,7 @@ class PgEventBackend(BroadcastBackend):
                     await self._pool.execute(_WATCH, [owner], self.watcher_id, self._ttl)
                 else:
                     await self._pool.execute(_UNWATCH, [owner], self.watcher_id)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _DB_ERRORS as exc:
                 # The refresh loop writes the row again; meanwhile the poll delivers.
                 log.warning("could not update the watcher row of %s: %s", owner, exc)
 
@@ -211,7 +214,7 @@ class PgEventBackend(BroadcastBackend):
                 sweeps += 1
                 if sweeps % 6 == 0:  # rows of API processes that died without cleaning up
                     await self._pool.execute(_SWEEP)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _DB_ERRORS as exc:
                 log.warning("could not refresh watcher rows: %s", exc)
 
     # -- notifications -------------------------------------------------------------------
@@ -239,7 +242,7 @@ class PgEventBackend(BroadcastBackend):
             batch, self._unrouted = self._unrouted, {}
             try:
                 rows = await self._pool.fetch(_ROUTES, list(batch))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _DB_ERRORS as exc:
                 log.warning("could not route %d notifications (the poll will): %s", len(batch), exc)
                 return
             for row in rows:
@@ -280,7 +283,7 @@ class PgEventBackend(BroadcastBackend):
         self._resync_all()
         self._poll_now.set()
         if self._owners:
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(*_DB_ERRORS):
                 await self._pool.execute(_WATCH, list(self._owners), self.watcher_id, self._ttl)
 
     # -- the safety net ------------------------------------------------------------------
@@ -294,7 +297,7 @@ class PgEventBackend(BroadcastBackend):
                 self._resync_all()
             try:
                 await self.poll()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _DB_ERRORS as exc:
                 log.warning("event poll failed: %s", exc)
 
     async def poll(self) -> None:

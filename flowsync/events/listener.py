@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.connect import connect
 from flowsync.eventloop import wait_set
 
 log = logging.getLogger("flowsync.listener")
@@ -72,7 +73,7 @@ class PgListener:
         while True:
             lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(self._dsn, server_settings=self._settings, timeout=10)
+                conn = await connect(self._dsn, server_settings=self._settings, timeout=10)
                 self._conn = conn
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 for channel in self._channels:
@@ -97,7 +98,13 @@ class PgListener:
                         break
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,  # e.g. mid-failover: no host accepts writes yet
+                TimeoutError,
+            ) as exc:
                 log.warning("listener connection failed: %s; retrying in %.1fs", exc, delay)
             self.connected.clear()
             if self._conn is not None:

@@ -12,6 +12,7 @@ from graphql import GraphQLError
 from flowsync.errors import (
     Backpressure,
     Conflict,
+    DatabaseUnavailable,
     FlowSyncError,
     InvalidInput,
     NotFound,
@@ -81,7 +82,7 @@ def extensions(error: FlowSyncError) -> dict[str, Any]:
         out["problems"] = [
             {"path": p.path, "message": p.message, "nodeId": p.node_id} for p in problems(error)
         ]
-    if isinstance(error, RateLimited | Backpressure):
+    if isinstance(error, RateLimited | Backpressure | DatabaseUnavailable):
         out["retryAfter"] = error.retry_after
     return out
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import asyncpg
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
+from flowsync.db.connect import connect as connect_to
 from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.eventloop import wait_set
 from flowsync.worker.queue import Connection
@@ -313,7 +314,7 @@ async def connect(
     options = asyncpg_options(
         pooler, {**(session_settings or {}), "application_name": APPLICATION_NAME}
     )
-    conn: asyncpg.Connection = await asyncpg.connect(to_asyncpg_dsn(url), timeout=10, **options)
+    conn: asyncpg.Connection = await connect_to(url, timeout=10, **options)
     return conn
 
 

@@ -41,7 +41,8 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flowsync.config import Settings, to_asyncpg_dsn
+from flowsync.config import Settings
+from flowsync.db.connect import connect
 from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.errors import FlowSyncError
 from flowsync.eventloop import wait_set
@@ -210,8 +211,8 @@ class Scheduler:
             "enable_seqscan": "off",
             "enable_sort": "off",
         }
-        conn: asyncpg.Connection = await asyncpg.connect(
-            to_asyncpg_dsn(self.tick_url), timeout=10, **asyncpg_options(self.pooler, settings)
+        conn: asyncpg.Connection = await connect(
+            self.tick_url, timeout=10, **asyncpg_options(self.pooler, settings)
         )
         await init_connection(conn)
         return conn

@@ -37,6 +37,7 @@ from strawberry.types.graphql import OperationType
 
 from flowsync import codec
 from flowsync.config import Settings
+from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import mutation, operations, query, subscription
@@ -151,6 +152,8 @@ def _expected(error: GraphQLError) -> FlowSyncError | None:
         return InvalidInput("The document has no operation with that name.")
     if cause is not None and (timeout := as_timeout(cause)) is not None:
         return timeout
+    if cause is not None and (unavailable := as_unavailable(cause)) is not None:
+        return unavailable
     if cause is not None and (unstorable := codec.unstorable(cause)) is not None:
         return unstorable  # raised by the JSON codec, wrapped by the database driver
     return cause if isinstance(cause, FlowSyncError) and cause.status < 500 else None

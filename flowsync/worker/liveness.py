@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.connect import connect
 from flowsync.db.pooler import Pooler, asyncpg_options
 
 __all__ = ["ChoreConnection", "LeaseTimes"]
@@ -139,9 +140,7 @@ class ChoreConnection:
         next one starts on a fresh connection."""
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await asyncpg.connect(
-                    self._dsn, timeout=self._timeout, **self._options
-                )
+                self._conn = await connect(self._dsn, timeout=self._timeout, **self._options)
             conn = self._conn
             try:
                 yield conn

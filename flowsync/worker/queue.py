@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from flowsync import codec
 from flowsync.config import to_asyncpg_dsn
+from flowsync.db.connect import connect
 from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.engine.graph import StepStatus
 from flowsync.engine.transitions import StepRow
@@ -74,6 +75,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     reset."""
 
 
+# Each host of a multi-host URL tried on its own (see flowsync.db.connect); typed loosely
+# because the stubs' protocol spells out every keyword of asyncpg.connect.
+_connect_each_host: Any = connect
+
+
 async def create_pool(
     url: str,
     *,
@@ -108,6 +114,7 @@ async def create_pool(
         max_size=max_size,
         init=init_connection,
         reset=_keep_session,
+        connect=_connect_each_host,
         **asyncpg_options(pooler, settings),
     )
     assert pool is not None
