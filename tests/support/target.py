@@ -39,6 +39,9 @@ class Target:
     healthy: bool = False
     stall_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # /gate answers once this is set (or after 60 s): a step that runs until the test
+    # lets it finish.
+    gate: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -106,6 +109,14 @@ def _app(state: Target) -> Starlette:
         await asyncio.sleep(float(request.query_params.get("seconds", state.stall_seconds or 3)))
         return JSONResponse({"slow": True})
 
+    async def gate(request: Request) -> Response:
+        await record(request)
+        for _ in range(600):  # at most 60 s
+            if state.gate.is_set():
+                return JSONResponse({"released": True})
+            await asyncio.sleep(0.1)
+        return PlainTextResponse("the gate was never released", status_code=503)
+
     async def big(request: Request) -> Response:
         await record(request)
         return PlainTextResponse("x" * int(request.query_params.get("bytes", 2_000_000)))
@@ -122,6 +133,7 @@ def _app(state: Target) -> Starlette:
             Route("/until-healthy", until_healthy, methods=["GET", "POST"]),
             Route("/status/{code:int}", status, methods=["GET", "POST"]),
             Route("/slow", slow, methods=["GET", "POST"]),
+            Route("/gate", gate, methods=["GET", "POST"]),
             Route("/big", big),
             Route("/redirect", redirect),
         ]
