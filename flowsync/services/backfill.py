@@ -34,6 +34,8 @@ __all__ = ["DEFAULT_MAX_TICKS", "BackfillResult", "BackfillService", "fire_times
 
 DEFAULT_MAX_TICKS = 10_000
 _TICK = datetime.resolution
+# The earliest instant a range may start at (far older ones overflow date arithmetic).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 _LOCK_TRIGGER_SQL = """
 SELECT id, type, workflow_id, config FROM triggers
@@ -80,7 +82,16 @@ def _instant(value: object, field: str) -> datetime:
             f"`{field}` has no time zone.",
             [Problem(field, "must include its offset or Z (2026-01-01T00:00:00Z)")],
         )
-    return parsed.astimezone(UTC)
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:  # beyond year 1 or 9999 in UTC
+        instant = EARLIEST - _TICK if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)
+    if instant < EARLIEST:
+        raise InvalidInput(
+            f"`{field}` is too early.",
+            [Problem(field, f"must not be before {iso(EARLIEST)}")],
+        )
+    return instant
 
 
 def check_range(start: object, end: object, now: datetime) -> tuple[datetime, datetime]:

@@ -110,6 +110,7 @@ async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(db_url: s
             ({"from": "yesterday", "to": TO}, "from", "ISO-8601"),
             ({"from": FROM, "to": 20260101}, "to", "ISO-8601"),
             ({"from": "2026-01-01T00:00:00", "to": TO}, "from", "offset"),
+            ({"from": "0001-01-01T00:00:00+01:00", "to": TO}, "from", "before 1970"),
             ({"from": FROM, "to": "2999-01-01T00:00:00Z"}, "to", "must not be after now"),
             ({"from": FROM, "to": TO}, "to", "more than 6 fire times"),
         ]
