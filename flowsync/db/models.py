@@ -209,14 +209,20 @@ class Execution(Base):
             "status",
             postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
         ),
-        # Active runs per trigger: its maxConcurrentRuns (count running, oldest waiting).
+        # A trigger's maxConcurrentRuns: its running runs counted, its oldest waiting
+        # run found (a backfill's, made in one transaction, in fire-time order).
         Index(
-            "ix_executions_trigger_active",
+            "ix_executions_trigger_running",
             "trigger_id",
-            "status",
+            postgresql_where=text("trigger_id IS NOT NULL AND status = 'RUNNING'"),
+        ),
+        Index(
+            "ix_executions_trigger_pending",
+            "trigger_id",
             "created_at",
+            text("(trigger_data ->> 'scheduledAt')"),
             "id",
-            postgresql_where=text("trigger_id IS NOT NULL AND status IN ('PENDING', 'RUNNING')"),
+            postgresql_where=text("trigger_id IS NOT NULL AND status = 'PENDING'"),
         ),
         # Retention's scan: finished runs, oldest first.
         Index(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, cast
 
@@ -250,12 +251,11 @@ async def update_trigger(
 ) -> UpdateTriggerResult:
     """Enable, disable or reconfigure a trigger (the config is replaced as a whole);
     `maxConcurrentRuns` changes its limit (null: none; left out: as it is)."""
-    given: dict[str, object] = {}
+    change = TriggerUpdate(enabled=enabled)
     if config is not None:
-        given["config"] = config
+        change = replace(change, config=config)
     if max_concurrent_runs is not strawberry.UNSET:
-        given["max_concurrent_runs"] = max_concurrent_runs
-    change = TriggerUpdate(enabled=enabled, **given)  # type: ignore[arg-type]
+        change = replace(change, max_concurrent_runs=max_concurrent_runs)
 
     async def call() -> TriggerPayload:
         row = await info.context.services.triggers.update(info.context.principal, id, change)

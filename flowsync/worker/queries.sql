@@ -659,7 +659,8 @@ SELECT max_concurrency FROM workflows WHERE id = $1;
 SELECT max_concurrency FROM workflows WHERE id = $1 FOR SHARE;
 
 -- name: next_pending
--- The oldest execution of a workflow waiting behind its concurrency limit, passing over
+-- The oldest execution of a workflow waiting behind its concurrency limit (among runs
+-- made together, a backfill's, the earliest fire time first), passing over
 -- those whose trigger is at its own limit (maxConcurrentRuns). Counted, not locked: every
 -- start and promotion of a limited trigger's run in a limited workflow also holds the
 -- workflow's lock, which the caller holds.
@@ -672,7 +673,7 @@ SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, 
                       AND t.max_concurrent_runs <=
                           (SELECT count(*) FROM executions r
                             WHERE r.trigger_id = t.id AND r.status = 'RUNNING'))
- ORDER BY e.created_at, e.id
+ ORDER BY e.created_at, (e.trigger_data ->> 'scheduledAt'), e.id
  LIMIT 1
    FOR NO KEY UPDATE OF e SKIP LOCKED;
 
@@ -701,7 +702,8 @@ SELECT t.id, t.max_concurrent_runs
 
 -- name: next_pending_of_trigger
 -- The oldest execution of trigger $1 waiting behind a limit, if its workflow's limit (if
--- any) has room.
+-- any) has room; among runs made together (a backfill's), the earliest fire time first
+-- (ix_executions_trigger_pending).
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
        now() AS at
   FROM executions e
@@ -710,7 +712,7 @@ SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, 
    AND (w.max_concurrency IS NULL
         OR w.max_concurrency > (SELECT count(*) FROM executions r
                                  WHERE r.workflow_id = w.id AND r.status = 'RUNNING'))
- ORDER BY e.created_at, e.id
+ ORDER BY e.created_at, (e.trigger_data ->> 'scheduledAt'), e.id
  LIMIT 1
    FOR NO KEY UPDATE OF e SKIP LOCKED;
 

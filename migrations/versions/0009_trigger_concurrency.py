@@ -29,18 +29,27 @@ def upgrade() -> None:
         "triggers",
         "max_concurrent_runs IS NULL OR max_concurrent_runs > 0",
     )
-    # A limited trigger's running runs are counted, and its oldest waiting run found, by
-    # this index at every start and end of its runs.
+    # A limited trigger's running runs are counted, and its oldest waiting run found
+    # (a backfill's, made in one transaction, by fire time), by these at every start and
+    # end of its runs.
     op.create_index(
-        "ix_executions_trigger_active",
+        "ix_executions_trigger_running",
         "executions",
-        ["trigger_id", "status", "created_at", "id"],
+        ["trigger_id"],
         unique=False,
-        postgresql_where=sa.text("trigger_id IS NOT NULL AND status IN ('PENDING', 'RUNNING')"),
+        postgresql_where=sa.text("trigger_id IS NOT NULL AND status = 'RUNNING'"),
+    )
+    op.create_index(
+        "ix_executions_trigger_pending",
+        "executions",
+        ["trigger_id", "created_at", sa.text("(trigger_data ->> 'scheduledAt')"), "id"],
+        unique=False,
+        postgresql_where=sa.text("trigger_id IS NOT NULL AND status = 'PENDING'"),
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_executions_trigger_active", table_name="executions")
+    op.drop_index("ix_executions_trigger_pending", table_name="executions")
+    op.drop_index("ix_executions_trigger_running", table_name="executions")
     op.drop_constraint(op.f("ck_triggers_max_concurrent_runs"), "triggers", type_="check")
     op.drop_column("triggers", "max_concurrent_runs")
