@@ -460,7 +460,8 @@ class Orchestrator:
         run_now: bool = True,
     ) -> tuple[uuid.UUID, bool]:
         """Create an execution inside the caller's transaction and queue its start node
-        (with `run_now` false it waits PENDING behind its workflow's concurrency limit).
+        (with `run_now` false it waits PENDING behind its workflow's concurrency limit,
+        or its trigger's maxConcurrentRuns).
         Returns (id, created); with an idempotency key already used, the first
         execution's id and False."""
         wf = await self.workflows.get(version_id, conn)
@@ -918,6 +919,14 @@ class Orchestrator:
             waiting = await conn.fetchrow(QUERIES["next_pending_of_trigger"], trigger_id)
             if waiting is None:
                 return
+            if waiting["max_concurrency"] is not None:
+                # Its workflow has a limit too: counted again under the workflow's lock
+                # (taken after the trigger's, as starts take them); when it is full, the
+                # run starts when one of the workflow's ends.
+                wf = await conn.fetchrow(QUERIES["lock_workflow_limit"], waiting["workflow_id"])
+                cap = wf["max_concurrency"] if wf is not None else None
+                if wf is not None and cap is not None and wf["running"] >= cap:
+                    return
             await self._start_waiting(conn, waiting)
 
     async def _start_waiting(self, conn: Connection, waiting: asyncpg.Record) -> None:

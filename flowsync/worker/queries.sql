@@ -705,7 +705,7 @@ SELECT t.id, t.max_concurrent_runs
 -- any) has room; among runs made together (a backfill's), the earliest fire time first
 -- (ix_executions_trigger_pending).
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
-       now() AS at
+       now() AS at, w.max_concurrency
   FROM executions e
   JOIN workflows w ON w.id = e.workflow_id
  WHERE e.trigger_id = $1 AND e.status = 'PENDING'

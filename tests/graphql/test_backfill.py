@@ -7,6 +7,7 @@ field, and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from typing import Any
 
@@ -43,9 +44,13 @@ FROM, TO = "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"
 TICKS = [f"2026-01-01T00:{m:02d}:00Z" for m in range(0, 60, 10)] + ["2026-01-01T01:00:00Z"]
 
 
-async def setup(api: Api, s: Any, limit: int | None = None) -> str:
+async def setup(
+    api: Api, s: Any, limit: int | None = None, workflow_limit: int | None = None
+) -> str:
     """A CRON trigger (EVERY_TEN) of a new workflow of the session's owner, the first."""
-    a_workflow = await api.services.workflows.create(api.owners[0].principal, "w", None, chain(1))
+    a_workflow = await api.services.workflows.create(
+        api.owners[0].principal, "w", None, chain(1), max_concurrency=workflow_limit
+    )
     made = await s.execute(op(CREATE, w=str(a_workflow.id), config=EVERY_TEN, max=limit))
     assert made["createTrigger"]["__typename"] == "CreateTriggerPayload", made
     assert made["createTrigger"]["trigger"]["maxConcurrentRuns"] == limit
@@ -195,3 +200,23 @@ async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(db_url:
             assert (await backfill(other, tid, FROM, TO))["__typename"] == "NotFoundError"
         assert await runs(api, tid) == []
         assert await api.services.pool.fetchval("SELECT count(*) FROM trigger_firings") == 0
+
+
+async def test_a_workflow_limit_and_a_trigger_limit_both_hold(api: Api) -> None:
+    a = await api.owner()
+    async with api.http(a.key) as s:
+        tid = await setup(api, s, limit=2, workflow_limit=1)
+        assert (await backfill(s, tid, FROM, "2026-01-01T00:30:00Z"))["started"] == 4
+        # The workflow's limit, the lower, holds: one runs.
+        assert [r["status"] for r in await runs(api, tid)] == ["RUNNING"] + ["PENDING"] * 3
+        async with running_worker(api):
+            done = await all_done(api, tid)
+        ordered = await api.services.pool.fetch(
+            "SELECT started_at, finished_at, trigger_data->>'scheduledAt' AS at "
+            "FROM executions WHERE trigger_id = $1 ORDER BY started_at",
+            uuid.UUID(tid),
+        )
+        # One at a time, in fire-time order.
+        assert [r["at"] for r in ordered] == [r["at"] for r in done]
+        for before, after in itertools.pairwise(ordered):
+            assert before["finished_at"] <= after["started_at"]
