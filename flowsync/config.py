@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     scheduler_misfire_grace_seconds: float = Field(default=60.0, gt=0, le=3600)
     # How long firing records are kept (the history behind scheduler status).
     scheduler_history_hours: float = Field(default=168.0, gt=0)
+    backfill_max_ticks: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="The most fire times one backfill of a cron trigger may start; a longer "
+        "range is refused (split it).",
+    )
 
     # Retention (see flowsync/retention): history older than these windows is deleted in
     # small batches by one process at a time. 0 (the default): kept forever.

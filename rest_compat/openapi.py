@@ -234,6 +234,7 @@ SCHEMAS: Json = {
                 f"{MAX_FIRE_TIMES}.",
             },
             "lastFiredAt": nullable(TIME),
+            "maxConcurrentRuns": nullable(INT),
             "createdAt": TIME,
             "updatedAt": TIME,
             "secret": {
@@ -252,6 +253,7 @@ SCHEMAS: Json = {
             "nextRunAt",
             "nextFireTimes",
             "lastFiredAt",
+            "maxConcurrentRuns",
             "createdAt",
             "updatedAt",
         ],
@@ -272,6 +274,16 @@ SCHEMAS: Json = {
                 "README's Triggers.",
             },
             "enabled": {"type": "boolean"},
+            "maxConcurrentRuns": nullable(
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100000,
+                    "description": "At most this many of the trigger's runs RUNNING at once; "
+                    "the rest wait PENDING, holding no worker, and start as earlier ones end "
+                    "(null: no limit).",
+                }
+            ),
         },
         ["workflowId", "type"],
     ),
@@ -281,8 +293,45 @@ SCHEMAS: Json = {
             "type": {"description": "Must be the trigger's current type if given."},
             "config": {"description": "Replaces the config (validated, defaults filled in)."},
             "enabled": nullable({"type": "boolean"}),
+            "maxConcurrentRuns": nullable(
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100000,
+                    "description": "At most this many of the trigger's runs RUNNING at once; "
+                    "the rest wait PENDING, holding no worker, and start as earlier ones end "
+                    "(null: no limit).",
+                }
+            ),
         },
         [],
+    ),
+    "BackfillTrigger": obj(
+        {
+            "from": {
+                **TIME,
+                "description": "The first instant of the range (included), with its offset or Z.",
+            },
+            "to": {
+                **TIME,
+                "description": "The last instant of the range (included), not after now.",
+            },
+        },
+        ["from", "to"],
+    ),
+    "Backfill": obj(
+        {
+            "started": {
+                **INT,
+                "description": "Runs started (some may wait PENDING behind maxConcurrentRuns).",
+            },
+            "skipped": {
+                **INT,
+                "description": "Fire times fired already (by the scheduler "
+                "or an earlier backfill): nothing started for them.",
+            },
+        },
+        ["started", "skipped"],
     ),
     "WebhookAccepted": obj(
         {
@@ -681,6 +730,16 @@ def _paths() -> Json:
                 "rotateTriggerSecret", "Replace a WEBHOOK trigger's signing secret",
                 {"200": _json("The trigger with its new secret.", "Trigger")},
                 [*_AUTHED, 404, 409], tag="triggers",
+            ),
+        },
+        "/api/triggers/{id}/backfill": {
+            "parameters": [_ID],
+            "post": _operation(
+                "backfillTrigger", "Start a CRON trigger's runs for the fire times in a "
+                "past range [from, to], each once",
+                {"200": _json("How many runs started, and how many times were skipped "
+                              "as fired already.", "Backfill")},
+                [400, *_AUTHED, 404, 413, 422, 503], tag="triggers", body="BackfillTrigger",
             ),
         },
         "/api/webhooks/{triggerId}": {

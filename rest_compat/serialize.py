@@ -120,6 +120,7 @@ def trigger(
         "nextRunAt": _time(row.next_run_at),
         "nextFireTimes": [t.isoformat() for t in next_fire_times],
         "lastFiredAt": _time(row.last_fired_at),
+        "maxConcurrentRuns": row.max_concurrent_runs,
         "createdAt": _time(row.created_at),
         "updatedAt": _time(row.updated_at),
     }

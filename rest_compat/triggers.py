@@ -1,10 +1,12 @@
-"""`/api/triggers`: list, create, read, update, delete, and rotating a webhook trigger's
-secret. The secret is in the replies of create and rotate only."""
+"""`/api/triggers`: list, create, read, update, delete, rotating a webhook trigger's
+secret, and backfilling a cron trigger. The secret is in the replies of create and
+rotate only."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,6 +35,7 @@ class CreateTrigger(Body):
     type: Any
     config: Any = None
     enabled: bool = True
+    max_concurrent_runs: Any = None
 
 
 class UpdateTrigger(Body):
@@ -43,6 +46,15 @@ class UpdateTrigger(Body):
     type: Any = None
     config: Any = None
     enabled: bool | None = None
+    max_concurrent_runs: Any = None
+
+
+class BackfillTrigger(Body):
+    """`POST /api/triggers/{id}/backfill`: the range [from, to] of fire times, ISO-8601
+    date-times with offsets; the backfill service checks them (400 naming each)."""
+
+    from_: Any = Field(None, alias="from")
+    to: Any = None
 
 
 def _trigger(request: Request, row: Trigger, secret: str | None = None) -> Json:
@@ -68,8 +80,9 @@ async def create_trigger(request: Request) -> Response:
     principal = await authenticate(request)
     body = await json_body(request, CreateTrigger)
     made = await services(request).triggers.create(
-        principal, body.workflow_id, body.type, body.config, enabled=body.enabled
-    )
+        principal, body.workflow_id, body.type, body.config, enabled=body.enabled,
+        max_concurrent_runs=body.max_concurrent_runs,
+    )  # fmt: skip
     return json_response(
         _trigger(request, made.trigger, made.secret),
         201,
@@ -92,6 +105,11 @@ async def update_trigger(request: Request) -> Response:
         enabled=body.enabled,
         type=body.type,
         **({"config": body.config} if "config" in given else {}),
+        **(
+            {"max_concurrent_runs": body.max_concurrent_runs}
+            if "max_concurrent_runs" in given
+            else {}
+        ),
     )
     row = await services(request).triggers.update(principal, path_id(request), change)
     return json_response(_trigger(request, row))
@@ -109,6 +127,15 @@ async def rotate_secret(request: Request) -> Response:
     return json_response(_trigger(request, made.trigger, made.secret))
 
 
+async def backfill_trigger(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await json_body(request, BackfillTrigger, optional=True)
+    done = await services(request).backfills.backfill(
+        principal, path_id(request), body.from_, body.to
+    )
+    return json_response({"started": done.started, "skipped": done.skipped})
+
+
 def routes() -> list[ApiRoute]:
     """The trigger routes."""
     return [
@@ -120,5 +147,8 @@ def routes() -> list[ApiRoute]:
         ),
         ApiRoute(
             "/api/triggers/{id}/rotate-secret", {"POST": rotate_secret}, name="trigger_rotate"
+        ),
+        ApiRoute(
+            "/api/triggers/{id}/backfill", {"POST": backfill_trigger}, name="trigger_backfill"
         ),
     ]

@@ -209,6 +209,21 @@ class Execution(Base):
             "status",
             postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
         ),
+        # A trigger's maxConcurrentRuns: its running runs counted, its oldest waiting
+        # run found (a backfill's, made in one transaction, in fire-time order).
+        Index(
+            "ix_executions_trigger_running",
+            "trigger_id",
+            postgresql_where=text("trigger_id IS NOT NULL AND status = 'RUNNING'"),
+        ),
+        Index(
+            "ix_executions_trigger_pending",
+            "trigger_id",
+            "created_at",
+            text("(trigger_data ->> 'scheduledAt')"),
+            "id",
+            postgresql_where=text("trigger_id IS NOT NULL AND status = 'PENDING'"),
+        ),
         # Retention's scan: finished runs, oldest first.
         Index(
             "ix_executions_finished",
@@ -334,6 +349,8 @@ class Trigger(Base):
     secret: Mapped[str | None] = mapped_column(Text)
     next_run_at: Mapped[datetime | None]
     last_fired_at: Mapped[datetime | None]
+    # At most this many of its runs RUNNING at once; the rest wait PENDING (None: no limit).
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -347,6 +364,9 @@ class Trigger(Base):
             postgresql_where=text("enabled AND type = 'CRON'"),
         ),
         CheckConstraint("type IN ('MANUAL','WEBHOOK','CRON')", name="type"),
+        CheckConstraint(
+            "max_concurrent_runs IS NULL OR max_concurrent_runs > 0", name="max_concurrent_runs"
+        ),
     )
 
 

@@ -460,7 +460,8 @@ class Orchestrator:
         run_now: bool = True,
     ) -> tuple[uuid.UUID, bool]:
         """Create an execution inside the caller's transaction and queue its start node
-        (with `run_now` false it waits PENDING behind its workflow's concurrency limit).
+        (with `run_now` false it waits PENDING behind its workflow's concurrency limit,
+        or its trigger's maxConcurrentRuns).
         Returns (id, created); with an idempotency key already used, the first
         execution's id and False."""
         wf = await self.workflows.get(version_id, conn)
@@ -859,14 +860,35 @@ class Orchestrator:
         async with self.pool.acquire() as conn, conn.transaction():
             await self._promote(conn, workflow_id)
 
+    async def promote_trigger(self, trigger_id: uuid.UUID) -> None:
+        """Start what the trigger's (changed) maxConcurrentRuns now allows."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._promote_trigger(conn, trigger_id)
+
     async def _promote(
-        self, conn: Connection, workflow_id: uuid.UUID, *, after_end: bool = False
+        self,
+        conn: Connection,
+        workflow_id: uuid.UUID,
+        *,
+        after_end: bool = False,
+        ended: uuid.UUID | None = None,
     ) -> None:
         """Start executions waiting behind the workflow's concurrency limit, oldest
-        first, as far as the limit allows now that one ended (`after_end`) or the limit
-        changed."""
-        if after_end and not await self._limited(conn, workflow_id):
-            return
+        first, as far as the limit allows now that one ended (`after_end`; `ended`: that
+        execution, whose trigger's limit is honoured too) or the limit changed."""
+        trigger_id: uuid.UUID | None = None
+        if ended is not None:
+            trigger = await conn.fetchrow(QUERIES["trigger_limit_of_run"], ended)
+            if trigger is not None and trigger["max_concurrent_runs"] is not None:
+                trigger_id = trigger["id"]
+                # Locked before the workflow, the order every start keeps.
+                await conn.fetchrow(QUERIES["lock_trigger_limit"], trigger_id)
+        if not after_end or await self._limited(conn, workflow_id):
+            await self._promote_workflow(conn, workflow_id)
+        if trigger_id is not None:
+            await self._promote_trigger(conn, trigger_id)
+
+    async def _promote_workflow(self, conn: Connection, workflow_id: uuid.UUID) -> None:
         limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
         if limit is None:
             return
@@ -880,12 +902,40 @@ class Orchestrator:
             waiting = await conn.fetchrow(QUERIES["next_pending"], workflow_id)
             if waiting is None:
                 return
-            wf = await self.workflows.get(waiting["workflow_version_id"], conn)
-            steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
-            await self._write(
-                conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
-                workflow_id, plan_start(wf, steps, waiting["input"], waiting["at"]),
-            )  # fmt: skip
+            await self._start_waiting(conn, waiting)
+
+    async def _promote_trigger(self, conn: Connection, trigger_id: uuid.UUID) -> None:
+        """Start executions of the trigger waiting behind its maxConcurrentRuns, oldest
+        first, as far as it (and each one's workflow limit) allows."""
+        limit = await conn.fetchrow(QUERIES["lock_trigger_limit"], trigger_id)
+        if limit is None:
+            return
+        room = (
+            limit["max_concurrent_runs"] - limit["running"]
+            if limit["max_concurrent_runs"] is not None
+            else 10_000
+        )
+        for _ in range(max(room, 0)):
+            waiting = await conn.fetchrow(QUERIES["next_pending_of_trigger"], trigger_id)
+            if waiting is None:
+                return
+            if waiting["max_concurrency"] is not None:
+                # Its workflow has a limit too: counted again under the workflow's lock
+                # (taken after the trigger's, as starts take them); when it is full, the
+                # run starts when one of the workflow's ends.
+                wf = await conn.fetchrow(QUERIES["lock_workflow_limit"], waiting["workflow_id"])
+                cap = wf["max_concurrency"] if wf is not None else None
+                if wf is not None and cap is not None and wf["running"] >= cap:
+                    return
+            await self._start_waiting(conn, waiting)
+
+    async def _start_waiting(self, conn: Connection, waiting: asyncpg.Record) -> None:
+        wf = await self.workflows.get(waiting["workflow_version_id"], conn)
+        steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
+        await self._write(
+            conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
+            waiting["workflow_id"], plan_start(wf, steps, waiting["input"], waiting["at"]),
+        )  # fmt: skip
 
     def _may_guard(self, workflow_id: uuid.UUID, plans: list[Plan]) -> bool:
         """Whether plans made from what this worker knew may be written guarded: not
@@ -1041,6 +1091,6 @@ class Orchestrator:
             raise _Stale()
         if ends:
             if not guarded_end:
-                await self._promote(conn, workflow_id, after_end=True)
+                await self._promote(conn, workflow_id, after_end=True, ended=execution_id)
             _count_finished(workflow_id, plan.execution_status)
         return row

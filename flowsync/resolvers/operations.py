@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import datetime
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -17,6 +18,8 @@ from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import outcome
 from flowsync.schema.operations import (
     AuditEntry,
+    BackfillTriggerPayload,
+    BackfillTriggerResult,
     CreateTriggerPayload,
     CreateTriggerResult,
     DeadLetterPayload,
@@ -224,25 +227,35 @@ async def create_trigger(
     type: TriggerKind,
     config: JSON | None = None,
     enabled: bool = True,
+    max_concurrent_runs: int | None = None,
 ) -> CreateTriggerResult:
-    """Create a trigger; a webhook trigger's secret is in the payload, this once."""
+    """Create a trigger; a webhook trigger's secret is in the payload, this once.
+    `maxConcurrentRuns`: at most that many of its runs RUNNING, the rest wait PENDING."""
 
     async def call() -> CreateTriggerPayload:
         made = await info.context.services.triggers.create(
-            info.context.principal, workflow_id, type.value, config, enabled=enabled
-        )
+            info.context.principal, workflow_id, type.value, config, enabled=enabled,
+            max_concurrent_runs=max_concurrent_runs,
+        )  # fmt: skip
         return CreateTriggerPayload(trigger=TriggerType.of(made.trigger), secret=made.secret)
 
     return cast(CreateTriggerResult, await outcome((ValidationError, NotFoundError), call()))
 
 
 async def update_trigger(
-    info: Ctx, id: strawberry.ID, enabled: bool | None = None, config: JSON | None = None
+    info: Ctx,
+    id: strawberry.ID,
+    enabled: bool | None = None,
+    config: JSON | None = None,
+    max_concurrent_runs: int | None = strawberry.UNSET,
 ) -> UpdateTriggerResult:
-    """Enable, disable or reconfigure a trigger (the config is replaced as a whole)."""
+    """Enable, disable or reconfigure a trigger (the config is replaced as a whole);
+    `maxConcurrentRuns` changes its limit (null: none; left out: as it is)."""
     change = TriggerUpdate(enabled=enabled)
     if config is not None:
-        change = TriggerUpdate(enabled=enabled, config=config)
+        change = replace(change, config=config)
+    if max_concurrent_runs is not strawberry.UNSET:
+        change = replace(change, max_concurrent_runs=max_concurrent_runs)
 
     async def call() -> TriggerPayload:
         row = await info.context.services.triggers.update(info.context.principal, id, change)
@@ -272,6 +285,24 @@ async def rotate_trigger_secret(info: Ctx, id: strawberry.ID) -> RotateTriggerSe
 
     allowed = (NotFoundError, ConflictError)
     return cast(RotateTriggerSecretResult, await outcome(allowed, call()))
+
+
+async def backfill_trigger(
+    info: Ctx,
+    id: strawberry.ID,
+    from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+    to: datetime | None = None,
+) -> BackfillTriggerResult:
+    """Start a CRON trigger's runs for its fire times in the past range [from, to], each
+    as the scheduler would have; a time fired already (by the scheduler or an earlier
+    backfill) starts nothing again. Runs beyond its maxConcurrentRuns wait PENDING."""
+
+    async def call() -> BackfillTriggerPayload:
+        done = await info.context.services.backfills.backfill(info.context.principal, id, from_, to)
+        return BackfillTriggerPayload(started=done.started, skipped=done.skipped)
+
+    allowed = (ValidationError, NotFoundError, BackpressureError)
+    return cast(BackfillTriggerResult, await outcome(allowed, call()))
 
 
 async def redrive_dead_letter(info: Ctx, id: strawberry.ID) -> RedriveDeadLetterResult:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -299,19 +300,11 @@ class Scheduler:
         for at in plan.fire:
             try:
                 async with conn.transaction():  # a savepoint: one bad firing spoils no other
-                    if await conn.fetchval(QUERIES["insert_firing"], trigger_id, at) is None:
+                    if await fire_at(
+                        conn, self.executions, principal, trigger_id, row["workflow_id"],
+                        row["config"] or {}, at,
+                    ) is None:  # fmt: skip
                         continue  # another scheduler fired this time
-                    scheduled = iso(at)
-                    data = {"type": "CRON", "scheduledAt": scheduled}
-                    execution_id, _created = await self.executions.start_in(
-                        conn, principal, row["workflow_id"],
-                        render_input(row["config"] or {}, data, {}),
-                        idempotency_key=f"cron:{trigger_id}:{scheduled}",
-                        trigger_id=trigger_id, trigger_type="CRON", trigger_data=data,
-                    )  # fmt: skip
-                    await conn.execute(
-                        QUERIES["set_firing_execution"], trigger_id, at, execution_id
-                    )
                 fired += 1
                 newest = at
             except (FlowSyncError, *_FIRING_ERRORS) as exc:
@@ -331,6 +324,39 @@ class Scheduler:
                 QUERIES["prune_firings"], self.clock() - self.history, 10_000
             )
         return int(status.split()[-1])
+
+
+def firing_key(trigger_id: uuid.UUID, at: datetime) -> str:
+    """The idempotency key of a cron trigger's run for fire time `at`, whoever starts
+    it (the scheduler or a backfill): one run per trigger and tick."""
+    return f"cron:{trigger_id}:{iso(at)}"
+
+
+async def fire_at(
+    conn: Connection,
+    executions: ExecutionService,
+    principal: Principal,
+    trigger_id: uuid.UUID,
+    workflow_id: uuid.UUID,
+    config: Mapping[str, Any],
+    at: datetime,
+) -> bool | None:
+    """Fire a cron trigger for fire time `at` inside the caller's transaction: claim the
+    time (a `trigger_firings` row) and start its run, with the time as `scheduledAt` and
+    the key `firing_key`. True: started; None: the time was fired already (by a
+    scheduler or a backfill), nothing started; False: its run was there (its firing row
+    since pruned), nothing started."""
+    if await conn.fetchval(QUERIES["insert_firing"], trigger_id, at) is None:
+        return None
+    scheduled = iso(at)
+    data = {"type": "CRON", "scheduledAt": scheduled}
+    execution_id, created = await executions.start_in(
+        conn, principal, workflow_id, render_input(config, data, {}),
+        idempotency_key=firing_key(trigger_id, at),
+        trigger_id=trigger_id, trigger_type="CRON", trigger_data=data,
+    )  # fmt: skip
+    await conn.execute(QUERIES["set_firing_execution"], trigger_id, at, execution_id)
+    return created
 
 
 async def _close(conn: asyncpg.Connection | None) -> None:

@@ -15,7 +15,12 @@ from strawberry.types import Info
 from flowsync.db.models import DeadLetter, Trigger
 from flowsync.resolvers.loaders import Loaders
 from flowsync.scheduler.scheduler import SchedulerStatus as SchedulerStatusRow
-from flowsync.schema.results import ConflictError, NotFoundError, ValidationError
+from flowsync.schema.results import (
+    BackpressureError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+)
 from flowsync.schema.types import (
     Connection,
     ExecutionStatus,
@@ -52,6 +57,10 @@ class TriggerType(Node):
     row: strawberry.Private[Trigger]
     next_run_at: datetime | None
     last_fired_at: datetime | None
+    max_concurrent_runs: int | None = strawberry.field(
+        description="At most this many of the trigger's runs RUNNING at once; the rest wait "
+        "PENDING, holding no worker, and start as earlier ones end (null: no limit)."
+    )
     created_at: datetime
     updated_at: datetime
     loaders: strawberry.Private[Loaders | None] = None
@@ -93,6 +102,7 @@ class TriggerType(Node):
             row=row,
             next_run_at=row.next_run_at,
             last_fired_at=row.last_fired_at,
+            max_concurrent_runs=row.max_concurrent_runs,
             created_at=row.created_at,
             updated_at=row.updated_at,
             loaders=loaders,
@@ -395,6 +405,17 @@ class CreateTriggerPayload:
 
 
 @strawberry.type
+class BackfillTriggerPayload:
+    started: int = strawberry.field(
+        description="Runs started (some may wait PENDING behind maxConcurrentRuns)."
+    )
+    skipped: int = strawberry.field(
+        description="Fire times fired already (by the scheduler or an earlier backfill): "
+        "nothing started for them."
+    )
+
+
+@strawberry.type
 class DeadLetterPayload:
     dead_letter: DeadLetterType
 
@@ -406,6 +427,10 @@ CreateTriggerResult = Annotated[
 UpdateTriggerResult = Annotated[
     TriggerPayload | ValidationError | NotFoundError | ConflictError,
     strawberry.union("UpdateTriggerResult"),
+]
+BackfillTriggerResult = Annotated[
+    BackfillTriggerPayload | ValidationError | NotFoundError | BackpressureError,
+    strawberry.union("BackfillTriggerResult"),
 ]
 RotateTriggerSecretResult = Annotated[
     CreateTriggerPayload | NotFoundError | ConflictError,

@@ -116,6 +116,7 @@ class Mutation:
     create_trigger = strawberry.mutation(resolver=operations.create_trigger)
     update_trigger = strawberry.mutation(resolver=operations.update_trigger)
     delete_trigger = strawberry.mutation(resolver=operations.delete_trigger)
+    backfill_trigger = strawberry.mutation(resolver=operations.backfill_trigger)
     redrive_dead_letter = strawberry.mutation(resolver=operations.redrive_dead_letter)
     rotate_trigger_secret = strawberry.mutation(resolver=operations.rotate_trigger_secret)
 

@@ -14,6 +14,7 @@ from flowsync.db.timeouts import with_statement_timeout
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.services.api_keys import ApiKeyService
 from flowsync.services.auth import Authenticator
+from flowsync.services.backfill import BackfillService
 from flowsync.services.dead_letters import DeadLetterService
 from flowsync.services.executions import ExecutionService
 from flowsync.services.triggers import TriggerService
@@ -40,6 +41,7 @@ class Services:
     triggers: TriggerService
     webhooks: WebhookService
     workers: WorkerService
+    backfills: BackfillService
 
     async def close(self) -> None:
         """Release both connection pools. Connections still in use after 10 s are
@@ -92,7 +94,9 @@ async def build_services(settings: Settings, url: str) -> Services:
             pool,
             max_body_bytes=settings.max_body_bytes,
             webhook_base_url=settings.webhook_base_url,
+            on_limit_change=orchestrator.promote_trigger,
         ),
         webhooks=WebhookService(pool, executions, max_body_bytes=settings.max_body_bytes),
         workers=WorkerService(pool),
+        backfills=BackfillService(pool, executions, max_ticks=settings.backfill_max_ticks),
     )

@@ -211,20 +211,28 @@ class ExecutionService:
         # of the due jobs sees all of its jobs or none (see _admit).
         row = await conn.fetchrow(
             """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
+                      (SELECT max_concurrent_runs FROM triggers
+                        WHERE id = $3::uuid) AS trigger_limit,
                       pg_advisory_xact_lock_shared(1181511543, 1)
                  FROM workflows w
                  JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
                 WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL""",
             wid,
             principal.owner_id,
+            trigger_id,
         )
         if row is None:
             raise NotFound(f"No workflow with id {wid}.")
         run_now = True
+        if row["trigger_limit"] is not None:
+            # The trigger's maxConcurrentRuns: locked before the workflow (the order the
+            # scheduler and a backfill, which hold the trigger already, keep too).
+            limit = await conn.fetchrow(QUERIES["lock_trigger_limit"], trigger_id)
+            run_now = limit is None or limit["running"] < limit["max_concurrent_runs"]
         if row["max_concurrency"] is not None:
             # Locks the workflow: starts and promotions of it take turns.
             limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
-            run_now = limit is None or limit["running"] < limit["max_concurrency"]
+            run_now = run_now and (limit is None or limit["running"] < limit["max_concurrency"])
         execution_id, created = await self._orchestrator.start(
             conn,
             owner_id=principal.owner_id,

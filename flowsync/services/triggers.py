@@ -20,10 +20,10 @@ import builtins
 import difflib
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -60,6 +60,7 @@ MAX_SYNC_TIMEOUT_SECONDS = 30.0
 # How many of a cron trigger's next fire times one read lists: by default, and at most.
 DEFAULT_FIRE_TIMES = 5
 MAX_FIRE_TIMES = 20
+MAX_CONCURRENT_RUNS = 100_000
 _UNSET: Any = object()
 
 
@@ -138,6 +139,8 @@ class TriggerUpdate:
     enabled: bool | None = None
     config: object = _UNSET
     type: str | None = None
+    # None clears the limit; unset leaves it.
+    max_concurrent_runs: object = _UNSET
 
 
 def webhook_url(trigger: Trigger, base_url: str | None = None) -> str | None:
@@ -155,6 +158,23 @@ def _utcnow() -> datetime:
 
 def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_max_concurrent_runs(value: object) -> int | None:
+    """A trigger's maxConcurrentRuns: 1 to MAX_CONCURRENT_RUNS, or None for no limit;
+    `TriggerInvalid` at `$.maxConcurrentRuns` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        message = f"must be a whole number or null, not {kind_of(value)}"
+    elif not 1 <= value <= MAX_CONCURRENT_RUNS:
+        message = f"must be 1 to {MAX_CONCURRENT_RUNS} (null: no limit), got {value}"
+    else:
+        return value
+    raise TriggerInvalid(
+        "The trigger's maxConcurrentRuns is not valid.",
+        [Problem("$.maxConcurrentRuns", message)],
+    )
 
 
 def check_type(value: object) -> str:
@@ -250,8 +270,12 @@ class TriggerService:
         max_body_bytes: int,
         webhook_base_url: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        on_limit_change: Callable[[uuid.UUID], Awaitable[None]] | None = None,
     ):
         self._sessions = sessions
+        # Called after a change of a trigger's maxConcurrentRuns commits, to start the
+        # runs the new limit lets go (the orchestrator's promote_trigger).
+        self._on_limit_change = on_limit_change
         self._pool = pool
         self._max_body_bytes = max_body_bytes
         self._webhook_base_url = webhook_base_url
@@ -339,11 +363,14 @@ class TriggerService:
         config: object = None,
         *,
         enabled: bool = True,
+        max_concurrent_runs: object = None,
     ) -> TriggerWithSecret:
         """A new trigger of one of the caller's live workflows. A WEBHOOK trigger gets a
-        new secret, returned here; a CRON trigger gets its first `next_run_at`."""
+        new secret, returned here; a CRON trigger gets its first `next_run_at`. With
+        `max_concurrent_runs`, runs it starts beyond that many RUNNING wait PENDING."""
         kind = check_type(type)
         stored = normalize_config(kind, config, max_body_bytes=self._max_body_bytes)
+        limit = check_max_concurrent_runs(max_concurrent_runs)
         secret = _new_secret() if kind == "WEBHOOK" else None
         async with self._sessions.begin() as session:
             workflow = await self._live_workflow(session, principal, workflow_id)
@@ -355,13 +382,14 @@ class TriggerService:
                 config=stored,
                 secret=secret,
                 next_run_at=self._next_run(kind, enabled, stored),
+                max_concurrent_runs=limit,
             )
             session.add(trigger)
             await session.flush()
             await audit.record(
                 session, principal, "trigger.created", "trigger", trigger.id,
                 {"type": kind, "workflowId": str(workflow.id), "enabled": enabled,
-                 "config": stored},
+                 "config": stored, "maxConcurrentRuns": limit},
             )  # fmt: skip
             await session.refresh(trigger)
         return TriggerWithSecret(trigger, secret)
@@ -447,7 +475,11 @@ class TriggerService:
     ) -> Trigger:
         """Apply a partial change. A new config replaces the old one (validated, defaults
         filled in). A CRON trigger's next fire time is worked out again from now when its
-        schedule changes or it is enabled again, and cleared while it is disabled."""
+        schedule changes or it is enabled again, and cleared while it is disabled. A new
+        `max_concurrent_runs` starts at once the waiting runs it lets go."""
+        limit: object = _UNSET
+        if change.max_concurrent_runs is not _UNSET:
+            limit = check_max_concurrent_runs(change.max_concurrent_runs)
         async with self._sessions.begin() as session:
             trigger = await self._owned(session, principal, trigger_id, lock=True)
             if change.type is not None and check_type(change.type) != trigger.type:
@@ -470,6 +502,9 @@ class TriggerService:
                     reschedule = _schedule_of(stored) != _schedule_of(trigger.config)
                     trigger.config = stored
                     fields.append("config")
+            if limit is not _UNSET and limit != trigger.max_concurrent_runs:
+                trigger.max_concurrent_runs = cast(int | None, limit)
+                fields.append("maxConcurrentRuns")
             if change.enabled is not None and change.enabled != trigger.enabled:
                 if change.enabled and "workflowId" not in fields:
                     # A trigger of a deleted workflow stays off.
@@ -485,15 +520,23 @@ class TriggerService:
             await audit.record(
                 session, principal, "trigger.updated", "trigger", trigger.id,
                 {"fields": fields, "enabled": trigger.enabled,
-                 **({"config": trigger.config} if "config" in fields else {})},
+                 **({"config": trigger.config} if "config" in fields else {}),
+                 **({"maxConcurrentRuns": trigger.max_concurrent_runs}
+                    if "maxConcurrentRuns" in fields else {})},
             )  # fmt: skip
             await session.flush()
             await session.refresh(trigger)
+        if "maxConcurrentRuns" in fields and self._on_limit_change is not None:
+            await self._on_limit_change(trigger.id)
         return trigger
 
     async def delete(self, principal: Principal, trigger_id: object) -> None:
         """Delete a trigger: it stops firing at once. Executions it started stay (their
-        trigger reference is cleared); its firing history goes with it."""
+        trigger reference is cleared); its firing history goes with it. Runs waiting
+        behind its maxConcurrentRuns are let go first (the limit is cleared, then it is
+        deleted), so that none waits for a trigger that is gone."""
+        if (await self.get(principal, trigger_id)).max_concurrent_runs is not None:
+            await self.update(principal, trigger_id, TriggerUpdate(max_concurrent_runs=None))
         async with self._sessions.begin() as session:
             trigger = await self._owned(session, principal, trigger_id, lock=True)
             await session.delete(trigger)

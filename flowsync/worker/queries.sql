@@ -238,7 +238,8 @@ SELECT node_id, status, output
 -- written (last_sequence is NULL) and the caller plans again under hold_job.
 -- $34: the transition ends a run planned that way, believed to be of a workflow without
 -- a concurrency limit (no run can wait behind it): the workflow is locked shared, and
--- nothing is written if it has a limit after all (see Orchestrator._limited).
+-- nothing is written if it has a limit after all (see Orchestrator._limited), or if the
+-- run's trigger has one (maxConcurrentRuns: see trigger_limit_of_run).
 -- $35, $36: the worker writing the transition and its host (NULL: not a worker, e.g. an
 -- API process): the steps it ran or takes (RUNNING, COMPLETED, FAILED or WAITING in this
 -- transition) record them, and so does the data of their step.started events.
@@ -251,12 +252,18 @@ WITH held AS (
        FOR NO KEY UPDATE
 ), wf AS (
     SELECT max_concurrency FROM workflows WHERE id = $4 AND $34 FOR SHARE
+), trig AS (
+    SELECT t.max_concurrent_runs
+      FROM executions x JOIN triggers t ON t.id = x.trigger_id
+     WHERE x.id = $1 AND $34
+       FOR KEY SHARE OF t
 ), guard AS (
     SELECT id FROM executions
      WHERE id = $1
        AND ($29::uuid[] IS NULL
             OR (last_sequence = $2 AND (SELECT count(*) FROM held) = cardinality($26)))
        AND NOT EXISTS (SELECT 1 FROM wf WHERE max_concurrency IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM trig WHERE max_concurrent_runs IS NOT NULL)
        FOR NO KEY UPDATE
 ), steps AS (
     UPDATE step_executions AS s
@@ -652,13 +659,62 @@ SELECT max_concurrency FROM workflows WHERE id = $1;
 SELECT max_concurrency FROM workflows WHERE id = $1 FOR SHARE;
 
 -- name: next_pending
--- The oldest execution of a workflow waiting behind its concurrency limit.
-SELECT id, last_sequence, owner_id, workflow_id, workflow_version_id, input, now() AS at
-  FROM executions
- WHERE workflow_id = $1 AND status = 'PENDING'
- ORDER BY created_at, id
+-- The oldest execution of a workflow waiting behind its concurrency limit (among runs
+-- made together, a backfill's, the earliest fire time first), passing over
+-- those whose trigger is at its own limit (maxConcurrentRuns). Counted, not locked: every
+-- start and promotion of a limited trigger's run in a limited workflow also holds the
+-- workflow's lock, which the caller holds.
+SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
+       now() AS at
+  FROM executions e
+ WHERE e.workflow_id = $1 AND e.status = 'PENDING'
+   AND NOT EXISTS (SELECT 1 FROM triggers t
+                    WHERE t.id = e.trigger_id
+                      AND t.max_concurrent_runs <=
+                          (SELECT count(*) FROM executions r
+                            WHERE r.trigger_id = t.id AND r.status = 'RUNNING'))
+ ORDER BY e.created_at, (e.trigger_data ->> 'scheduledAt'), e.id
  LIMIT 1
-   FOR NO KEY UPDATE SKIP LOCKED;
+   FOR NO KEY UPDATE OF e SKIP LOCKED;
+
+-- Per-trigger limits (maxConcurrentRuns), the same mechanism per trigger: a start of a
+-- limited trigger's run locks the trigger (before its workflow, as the scheduler and a
+-- backfill do, having claimed the trigger) and counts its running executions; the end of
+-- one of its runs starts the oldest waiting one.
+
+-- name: lock_trigger_limit
+-- A trigger's concurrency limit and its running executions, with the trigger locked so
+-- that starts and promotions of its runs take turns.
+SELECT t.max_concurrent_runs,
+       (SELECT count(*) FROM executions e
+         WHERE e.trigger_id = t.id AND e.status = 'RUNNING') AS running
+  FROM triggers t WHERE t.id = $1
+   FOR NO KEY UPDATE;
+
+-- name: trigger_limit_of_run
+-- The trigger of ending execution $1 and its limit. KEY SHARE: a change of the limit (an
+-- update locks the trigger FOR UPDATE) either waits for this end to commit, and promotes
+-- after it, or is seen here; starts and the scheduler (NO KEY UPDATE) never wait on it.
+SELECT t.id, t.max_concurrent_runs
+  FROM executions e JOIN triggers t ON t.id = e.trigger_id
+ WHERE e.id = $1
+   FOR KEY SHARE OF t;
+
+-- name: next_pending_of_trigger
+-- The oldest execution of trigger $1 waiting behind a limit, if its workflow's limit (if
+-- any) has room; among runs made together (a backfill's), the earliest fire time first
+-- (ix_executions_trigger_pending).
+SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
+       now() AS at, w.max_concurrency
+  FROM executions e
+  JOIN workflows w ON w.id = e.workflow_id
+ WHERE e.trigger_id = $1 AND e.status = 'PENDING'
+   AND (w.max_concurrency IS NULL
+        OR w.max_concurrency > (SELECT count(*) FROM executions r
+                                 WHERE r.workflow_id = w.id AND r.status = 'RUNNING'))
+ ORDER BY e.created_at, (e.trigger_data ->> 'scheduledAt'), e.id
+ LIMIT 1
+   FOR NO KEY UPDATE OF e SKIP LOCKED;
 
 -- name: execution_steps_full
 -- Every step of an execution with its output (a retry reuses the completed ones).

@@ -144,6 +144,9 @@ OPERATIONS: dict[str, Faces] = {
     "TriggerService.rotate_secret": both(
         "Mutation.rotateTriggerSecret", "POST /api/triggers/{id}/rotate-secret"
     ),
+    "BackfillService.backfill": both(
+        "Mutation.backfillTrigger", "POST /api/triggers/{id}/backfill"
+    ),
     "TriggerService.scheduler_status": both("Query.schedulerStatus", "GET /api/scheduler/status"),
     "TriggerService.webhook_url": both("Trigger.webhookUrl", "GET /api/triggers/{id}"),
     "TriggerService.next_fire_times": both("Trigger.nextFireTimes", "GET /api/triggers/{id}"),
@@ -231,6 +234,7 @@ OPERATIONS: dict[str, Faces] = {
     ),
     # -- helpers that are no operation
     "triggers.webhook_url": neither("the rule behind TriggerService.webhook_url."),
+    "backfill.fire_times": neither("the rule behind BackfillService.backfill's range."),
     "trigger_input.check_input": neither(
         "part of saving a trigger (createTrigger, updateTrigger and their routes)."
     ),
