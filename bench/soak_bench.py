@@ -146,7 +146,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await admin.close()
     url = with_database(args.url, args.db)
     await upgrade_async(url)
-    services = await build_services(Settings(database_url=url, _env_file=None), url)  # type: ignore[call-arg]
+    services = await build_services(Settings(database_url=url, _env_file=None), url)
     retention = RetentionLoop(
         url, Pruner(Policy(executions=timedelta(seconds=args.retain))), args.prune_every
     )
