@@ -15,9 +15,11 @@ an index scan on ix_jobs_claim, the cost of a claim that finds nothing due (an i
 worker's poll: every due job leased), and the cost of the admission's count of due jobs
 (queue_depth_bounded, at the default limit) and of the queue report's (global_depth).
 
-A round claims half the due set (never draining it), then gives the jobs back (their
-leases cleared) and vacuums the table outside the timing, so every round starts from the
-same backlog; the rate is jobs claimed over the time spent in claims, over `--seconds`.
+A round claims `--round` jobs (at most half the due set: never draining it), then gives
+them back (their leases cleared) and vacuums the table outside the timing, so that every
+round starts from the same backlog; the rate is jobs claimed over the time spent in
+claims, over `--seconds`. Plans are those of the worker's connections: prepared, generic
+(plan_cache_mode force_generic_plan), as `EXPLAIN EXECUTE` shows them.
 The backlog is written set-based (INSERT ... SELECT generate_series) as real rows: a
 RUNNING execution of a real workflow per job, its steps (start COMPLETED, t1 QUEUED, end
 PENDING), as `insert_execution` and `write_plan` leave them; then ANALYZE, as autovacuum
@@ -195,14 +197,27 @@ async def claim_round(queues: list[Queue], jobs: int, batch: int) -> tuple[int, 
     return sum(claimed), time.perf_counter() - t0, calls
 
 
-async def explain(conn: Connection, sql: str, *args: Any) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of `sql`, in a transaction rolled back."""
+def literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+async def explain(conn: Connection, sql: str, *args: object) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of `sql` as the worker's connections run it (prepared,
+    with their generic plan), in a transaction rolled back."""
+    await conn.execute(f"PREPARE bench_explained AS {sql}")
     tx = conn.transaction()
     await tx.start()
     try:
-        rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
+        rows = await conn.fetch(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE bench_explained("
+            + ", ".join(literal(a) for a in args)
+            + ")"
+        )
     finally:
         await tx.rollback()
+        await conn.execute("DEALLOCATE bench_explained")
     return "\n".join(r[0] for r in rows)
 
 
@@ -230,7 +245,9 @@ async def run_case(
     pool = await create_pool(url, min_size=args.clients + 1, max_size=args.clients + 1, worker=True)
     try:
         queues = [Queue(pool, f"bench-{i}", 300) for i in range(args.clients)]
-        per_round = max(args.batch, due // 2)
+        # The same jobs a round in every case (dead index entries left by claims until
+        # the next vacuum are the claims', not the backlog's).
+        per_round = max(args.batch, min(args.round, due // 2))
         total, spent, calls, rounds = 0, 0.0, 0, 0
         # One round to warm the connections' prepared statements, not counted.
         await claim_round(queues, min(per_round, 200), args.batch)
@@ -316,6 +333,12 @@ def main() -> None:
     parser.add_argument("--delayed", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=32, help="jobs asked for per claim")
     parser.add_argument("--clients", type=int, default=2, help="concurrent claimers")
+    parser.add_argument(
+        "--round",
+        type=int,
+        default=500,
+        help="jobs claimed between vacuums (at most half the due set)",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="claim time per case")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
