@@ -14,8 +14,9 @@ job a run, handed on from step to step) are started through the real service
 seconds. Before, every `--sample` seconds during, and after, it prints each table's heap
 and index sizes (pg_relation_size, pg_indexes_size), live and dead tuples, autovacuum
 runs and the last one, for jobs, executions, step_executions and execution_events; and
-the rate over the last interval: steps run, and claims (jobs made, each claimed once
-unless a lease is lost: ids handed out by jobs_id_seq).
+the rate over the last interval: steps run (runs finished, times their steps), and jobs
+claimed (the workers' flowsync_jobs_claimed_total, read from their metrics ports; a job
+that a worker queues for itself, as a chain's next step, is taken without a claim).
 
 Autovacuum settings: none changed (the server's defaults: autovacuum_naptime 1 min,
 autovacuum_vacuum_scale_factor 0.2, threshold 50, cost delay 2 ms). On jobs, the
@@ -35,8 +36,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
+import subprocess
 import sys
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +50,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_bench import start_workers, stop_workers, wait_started  # noqa: E402
+from bench.engine_bench import stop_workers, wait_started  # noqa: E402
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.retention.prune import Policy, Pruner, RetentionLoop  # noqa: E402
@@ -65,7 +69,44 @@ SELECT c.relname AS name, pg_relation_size(c.oid) AS heap, pg_indexes_size(c.oid
   FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
  WHERE c.relname = ANY($1::text[])
 """
-CLAIMS = "SELECT coalesce(pg_sequence_last_value('jobs_id_seq'::regclass), 0)"
+METRICS_TOKEN = "soak"
+
+
+def start_workers(url: str, count: int, concurrency: int, port: int) -> list[Any]:
+    """`flowsync worker` processes, each serving its metrics on a port of its own (from
+    `port` on), where the claims are counted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSYNC_")}
+    env.update(
+        FLOWSYNC_DATABASE_URL=url,
+        PYTHONPATH=str(ROOT),
+        FLOWSYNC_LOG_LEVEL="warning",
+        FLOWSYNC_METRICS_TOKEN=METRICS_TOKEN,
+    )
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "flowsync", "worker", "--concurrency", str(concurrency)],
+            env=env | {"FLOWSYNC_WORKER_METRICS_PORT": str(port + i)},
+            stdout=(logs / f"flowsync-soak-worker-{i}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(count)
+    ]
+
+
+def claimed(ports: list[int]) -> int:
+    """Jobs claimed so far by the workers (flowsync_jobs_claimed_total, summed)."""
+    total = 0.0
+    for port in ports:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            text = reply.read().decode()
+        match = re.search(r"^flowsync_jobs_claimed_total ([0-9.e+]+)$", text, re.MULTILINE)
+        total += float(match.group(1)) if match else 0.0
+    return int(total)
 
 
 def mb(size: int) -> str:
@@ -75,8 +116,9 @@ def mb(size: int) -> str:
 class Soak:
     """Samples of sizes and rates, printed as they are taken."""
 
-    def __init__(self, pool: asyncpg.Pool, steps_per_run: int):
+    def __init__(self, pool: asyncpg.Pool, steps_per_run: int, ports: list[int]):
         self.pool = pool
+        self.ports = ports
         self.steps_per_run = steps_per_run
         self.started = 0  # runs started by the feeder
         self.t0 = time.monotonic()
@@ -92,7 +134,7 @@ class Soak:
     async def sample(self, label: str) -> int:
         now = time.monotonic()
         steps = await self.done_steps()
-        claims = int(await self.pool.fetchval(CLAIMS))
+        claims = await asyncio.to_thread(claimed, self.ports)
         rates = ""
         if self.last is not None:
             t, s, c = self.last
@@ -155,8 +197,9 @@ async def main_async(args: argparse.Namespace) -> None:
         me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
         definition = fan(8) if args.shape == "fan" else chain(10)
         wf = await services.workflows.create(me, "soak", None, definition)
-        soak = Soak(services.pool, len(definition["nodes"]) - 1)
-        workers = start_workers(url, args.workers, 32)
+        ports = [args.metrics_port + i for i in range(args.workers)]
+        soak = Soak(services.pool, len(definition["nodes"]) - 1, ports)
+        workers = start_workers(url, args.workers, 32, args.metrics_port)
         await wait_started(services.pool, args.workers)
         pruning = asyncio.create_task(retention.run())
         soak.t0 = time.monotonic()
@@ -235,6 +278,9 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
     parser.add_argument(
         "--settle", type=float, default=0.0, help="seconds to wait for a last sample"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=19300, help="the first worker's metrics port"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
