@@ -56,9 +56,23 @@ SELECT count(*)::int
                        LIMIT 1), 0);
 
 -- name: global_depth
--- Jobs due now and not claimed, all owners, counted up to $1 (ix_jobs_claim).
-SELECT count(*)::int
-  FROM (SELECT 1 FROM jobs WHERE lease_token IS NULL AND run_at <= now() LIMIT $1) due;
+-- Jobs due now and not claimed, all owners, counted up to $1: queue_depth_bounded of
+-- flowsync/worker/queries.sql (per priority, so that the timers are never read).
+WITH RECURSIVE p(priority) AS (
+    SELECT min(priority) FROM jobs WHERE lease_token IS NULL
+    UNION ALL
+    SELECT (SELECT min(j.priority) FROM jobs j
+             WHERE j.lease_token IS NULL AND j.priority > p.priority)
+      FROM p WHERE p.priority IS NOT NULL
+)
+SELECT count(*)::int FROM (
+    SELECT 1 FROM p CROSS JOIN LATERAL (
+        SELECT 1 FROM jobs j
+         WHERE j.lease_token IS NULL AND j.priority = p.priority AND j.run_at <= now()
+         LIMIT $1
+    ) t
+     LIMIT $1
+) due;
 
 -- name: schema_revision
 -- Where the database's schema is, and its compatibility mark (flowsync.db.compat), for

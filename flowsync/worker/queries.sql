@@ -17,20 +17,37 @@
 -- chain's first step, a join's, a timer's) comes with the run's newest sequence and its
 -- steps, read in this statement's snapshot: its worker can then finish it with one
 -- guarded statement instead of a transaction under the run's lock (see complete).
-WITH picked AS (
-    SELECT id FROM jobs
-     WHERE lease_token IS NULL AND run_at <= now()
-     ORDER BY priority, run_at, id
+-- Its cost does not grow with the backlog: the due jobs are read per priority (the
+-- priorities in use found by a loose scan of ix_jobs_claim, as next_due does), so that
+-- run_at bounds each index scan and a claim that finds too few due jobs stops at the first
+-- timer instead of reading every one; the picked rows are handed to the update as an
+-- array, so that the update is index lookups by id whatever the planner guesses of
+-- LIMIT $1 (a generic plan guesses a tenth of the table, and joined the picked rows
+-- to every job by hash).
+WITH RECURSIVE p(priority) AS (
+    SELECT min(priority) FROM jobs WHERE lease_token IS NULL
+    UNION ALL
+    SELECT (SELECT min(j.priority) FROM jobs j
+             WHERE j.lease_token IS NULL AND j.priority > p.priority)
+      FROM p WHERE p.priority IS NOT NULL
+), picked AS (
+    -- The nested loop reads the priorities in order, and each one's jobs only as far as
+    -- the limit needs them: only the jobs handed on are locked.
+    SELECT t.id FROM p CROSS JOIN LATERAL (
+        SELECT j.id FROM jobs j
+         WHERE j.lease_token IS NULL AND j.priority = p.priority AND j.run_at <= now()
+         ORDER BY j.run_at, j.id
+         LIMIT $1
+           FOR UPDATE SKIP LOCKED
+    ) t
      LIMIT $1
-       FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE jobs AS j
        SET lease_token = gen_random_uuid(),
            lease_expires_at = now() + make_interval(secs => $2),
            attempts = j.attempts + 1,
            worker_id = $3
-      FROM picked
-     WHERE j.id = picked.id
+     WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts
 )
 SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id, c.step_id,
@@ -540,9 +557,6 @@ SELECT extract(epoch FROM min(t.run_at) - clock_timestamp())::float8
        LIMIT 1
   ) t;
 
--- name: queue_depth
-SELECT count(*) FROM jobs WHERE lease_token IS NULL;
-
 -- name: insert_execution
 -- A new execution ($11: RUNNING, or PENDING behind a concurrency limit) with one PENDING
 -- step row per node ($12, $13: node ids and types), one row per step with the
@@ -609,9 +623,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id;
 
 -- name: queue_depth_bounded
--- Jobs due now and not claimed, counted up to $1 (the cost stays bounded by the limit).
+-- Jobs due now and not claimed, counted up to $1. Read per priority (found by a loose
+-- scan of ix_jobs_claim, as next_due does), so that run_at bounds each index scan: the
+-- cost is that of the due jobs counted (at most $1), never of the timers behind them.
+WITH RECURSIVE p(priority) AS (
+    SELECT min(priority) FROM jobs WHERE lease_token IS NULL
+    UNION ALL
+    SELECT (SELECT min(j.priority) FROM jobs j
+             WHERE j.lease_token IS NULL AND j.priority > p.priority)
+      FROM p WHERE p.priority IS NOT NULL
+)
 SELECT count(*) FROM (
-    SELECT 1 FROM jobs WHERE lease_token IS NULL AND run_at <= now() LIMIT $1
+    SELECT 1 FROM p CROSS JOIN LATERAL (
+        SELECT 1 FROM jobs j
+         WHERE j.lease_token IS NULL AND j.priority = p.priority AND j.run_at <= now()
+         LIMIT $1
+    ) t
+     LIMIT $1
 ) due;
 
 -- Admission (backpressure), exact for starts. Every start holds the admission lock

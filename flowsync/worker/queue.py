@@ -226,8 +226,3 @@ class Queue:
         or less: one is due already, fallen due after the last claim); None when none."""
         value = await self.pool.fetchval(QUERIES["next_due"])
         return None if value is None else float(value)
-
-    async def depth(self) -> int:
-        """Jobs waiting to be claimed (timers included)."""
-        value = await self.pool.fetchval(QUERIES["queue_depth"])
-        return int(value)
