@@ -10,7 +10,7 @@ import functools
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -122,6 +122,16 @@ def _count_finished(workflow_id: uuid.UUID, status: ExecutionStatus | None) -> N
     # Counted when the transaction is written; a rollback after this (rare) overcounts.
     if status is not None:
         metrics.EXECUTIONS_FINISHED.labels(status.value).inc()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartedRun:
+    """An execution a batch start created: its place in the batch, its id, and the
+    first transition written for it."""
+
+    place: int
+    execution_id: uuid.UUID
+    plan: Plan
 
 
 class _Stale(Exception):
@@ -477,6 +487,99 @@ class Orchestrator:
         plan = plan_start(wf, steps, input, created[0]["at"]) if run_now else plan_queued()
         await self._write(conn, execution_id, 0, owner_id, workflow_id, plan)
         return execution_id, True
+
+    async def start_many(
+        self,
+        conn: Connection,
+        *,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        version_id: uuid.UUID,
+        version: int,
+        inputs: Sequence[Any],
+        keys: Sequence[str | None],
+        run_now: int,
+    ) -> list[StartedRun]:
+        """`start` for a batch of executions of one version (MANUAL starts), in two
+        statements whatever its size: `inputs` (checked by the caller, which names a bad
+        one), `keys` their idempotency keys (unique within the batch),
+        and the first `run_now` executions created run now, the rest wait PENDING. Returns
+        the executions created, in the batch's order; one whose key the owner already
+        used is left out (the caller finds it by key)."""
+        wf = await self.workflows.get(version_id, conn)
+        nodes = list(wf.nodes.values())
+        ids = [uuid.uuid4() for _ in inputs]
+        statuses = ["RUNNING" if i < run_now else "PENDING" for i in range(len(inputs))]
+        rows = await conn.fetch(
+            QUERIES["insert_executions"], owner_id, workflow_id, version_id, version, ids,
+            json_texts(inputs), list(keys), statuses,
+            [n.id for n in nodes], [n.type for n in nodes],
+        )  # fmt: skip
+        by_run: dict[uuid.UUID, list[asyncpg.Record]] = {}
+        for row in rows:
+            by_run.setdefault(row["execution_id"], []).append(row)
+        # Promotions are counted from those created: a key used before takes no place.
+        created = [i for i, eid in enumerate(ids) if eid in by_run]
+        runs: list[StartedRun] = []
+        for place, i in enumerate(created):
+            eid, records = ids[i], by_run[ids[i]]
+            if place < run_now:
+                plan = plan_start(wf, _rows(records), inputs[i], records[0]["at"])
+            else:
+                plan = plan_queued()
+            runs.append(StartedRun(i, eid, plan))
+        if runs:
+            await self._write_starts(conn, owner_id, workflow_id, runs)
+        return runs
+
+    async def _write_starts(
+        self,
+        conn: Connection,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        runs: list[StartedRun],
+    ) -> None:
+        """write_starts: every run's first transition, flattened into one statement."""
+        steps = [(r.execution_id, c) for r in runs for c in r.plan.steps]
+        jobs = [(r.execution_id, j) for r in runs for j in r.plan.jobs]
+        events = [(r.execution_id, n, e) for r in runs for n, e in enumerate(r.plan.events, 1)]
+        await conn.fetchrow(
+            QUERIES["write_starts"],
+            owner_id,
+            workflow_id,
+            [c.step_id for _, c in steps],
+            [c.status.value for _, c in steps],
+            json_texts(c.output for _, c in steps),
+            json_texts(c.error for _, c in steps),
+            json_texts(c.input for _, c in steps),
+            [c.started_at for _, c in steps],
+            [c.attempt for _, c in steps],
+            [eid for eid, _ in jobs],
+            [j.step_id for _, j in jobs],
+            [j.run_at for _, j in jobs],
+            [j.max_attempts for _, j in jobs],
+            [eid for eid, _, _ in events],
+            [n for _, n, _ in events],
+            [e.kind for _, _, e in events],
+            [e.status for _, _, e in events],
+            [e.step_id for _, _, e in events],
+            [e.node_id for _, _, e in events],
+            [e.attempt for _, _, e in events],
+            json_texts(e.data for _, _, e in events),
+            [e.at for _, _, e in events],
+            [r.execution_id for r in runs],
+            [len(r.plan.events) for r in runs],
+            [r.plan.execution_status.value if r.plan.execution_status else None for r in runs],
+            json_texts(r.plan.execution_output for r in runs),
+            json_texts(r.plan.execution_error for r in runs),
+            bool(jobs),
+        )
+        ended = [r.plan.execution_status for r in runs if r.plan.execution_status in _ENDED]
+        if ended:
+            # A run that ended at its start (a graph of one node) frees its place at once.
+            await self._promote(conn, workflow_id, after_end=True)
+            for status in ended:
+                _count_finished(workflow_id, status)
 
     async def rerun(
         self, conn: Connection, original_id: uuid.UUID, actor_key: str | None = None

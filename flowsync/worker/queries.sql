@@ -558,6 +558,117 @@ WITH e AS (
 SELECT e.id AS execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb AS branch
   FROM e, s;
 
+-- name: insert_executions
+-- A batch of new executions of one workflow version (ExecutionService.start_many): ids
+-- $5 chosen by the caller, inputs $6, idempotency keys $7, statuses $8 (RUNNING, or
+-- PENDING behind a concurrency limit), with one PENDING step row per node ($9, $10: node
+-- ids and types) for each. An execution whose key the owner already used is not written
+-- (no row). created_at keeps the batch's order (a microsecond apart from the
+-- transaction's time), so that PENDING ones are promoted in that order.
+WITH e AS (
+    INSERT INTO executions (id, owner_id, workflow_id, workflow_version_id, version, status,
+                            input, idempotency_key, trigger_type, trigger_data, started_at,
+                            created_at)
+    SELECT u.id, $1, $2, $3, $4, u.status, u.input, u.key, 'MANUAL', '{}'::jsonb,
+           CASE WHEN u.status = 'RUNNING' THEN now() END,
+           now() + (u.ord - 1) * interval '1 microsecond'
+      FROM unnest($5::uuid[], $6::text[]::jsonb[], $7::text[], $8::text[])
+           WITH ORDINALITY AS u(id, input, key, status, ord)
+     ORDER BY u.ord
+    ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+), s AS (
+    INSERT INTO step_executions (execution_id, node_id, node_type)
+    SELECT e.id, n.node_id, n.node_type
+      FROM e, unnest($9::text[], $10::text[]) AS n(node_id, node_type)
+    RETURNING id, execution_id, node_id, status
+)
+SELECT s.execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb AS branch
+  FROM s;
+
+-- name: executions_by_keys
+SELECT idempotency_key, id FROM executions
+ WHERE owner_id = $1 AND idempotency_key = ANY($2::text[]);
+
+-- name: write_starts
+-- The first transition of a batch of new executions (see insert_executions), written by
+-- an API process (no worker, no held jobs, no guard) in one statement: write_plan for
+-- many runs at once, each array flat across the runs.
+--   steps  $3..$9:   id, status, output, error, input, start time, attempt
+--   jobs   $10..$13: execution id, step id, run_at, max_attempts (none leased)
+--   events $14..$22: execution id, sequence, kind, status, step id, node id, attempt,
+--                    data, time (NULL: now)
+--   runs   $23..$27: id, newest sequence, status, output, error
+-- $1, $2: owner and workflow; $28: whether to wake idle workers.
+WITH steps AS (
+    UPDATE step_executions AS s
+       SET status = u.status,
+           output = coalesce(u.output, s.output),
+           error = u.error,
+           input = coalesce(u.input, s.input),
+           queued_at = CASE WHEN u.status = 'QUEUED' THEN now()
+                            WHEN u.status = 'RUNNING' THEN coalesce(s.queued_at, now())
+                            ELSE coalesce(s.queued_at, u.started_at) END,
+           started_at = CASE WHEN u.status = 'RUNNING' THEN coalesce(u.started_at, now())
+                             WHEN u.status IN ('QUEUED','PENDING') THEN NULL
+                             ELSE coalesce(u.started_at, s.started_at) END,
+           attempt = CASE WHEN u.attempt IS NOT NULL THEN u.attempt
+                          WHEN u.status = 'RUNNING' THEN s.attempt + 1
+                          ELSE s.attempt END,
+           finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','SKIPPED','CANCELLED')
+                              THEN now()
+                              WHEN u.status = 'PENDING' THEN NULL
+                              ELSE s.finished_at END
+      FROM unnest($3::uuid[], $4::text[], $5::text[]::jsonb[], $6::text[]::jsonb[],
+                  $7::text[]::jsonb[], $8::timestamptz[], $9::int[])
+           AS u(id, status, output, error, input, started_at, attempt)
+     WHERE s.id = u.id
+), new_jobs AS (
+    INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, attempts)
+    SELECT u.execution_id, u.step_id, coalesce(u.run_at, now()), u.max_attempts, 0
+      FROM unnest($10::uuid[], $11::uuid[], $12::timestamptz[], $13::int[])
+           WITH ORDINALITY AS u(execution_id, step_id, run_at, max_attempts, ord)
+     ORDER BY u.ord
+), events AS (
+    INSERT INTO execution_events
+           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
+            attempt, data, at)
+    SELECT u.execution_id, $1, $2, u.sequence, u.kind, u.status, u.step_id, u.node_id,
+           u.attempt, u.data, coalesce(u.at, now())
+      FROM unnest($14::uuid[], $15::int[], $16::text[], $17::text[], $18::uuid[],
+                  $19::text[], $20::int[], $21::text[]::jsonb[], $22::timestamptz[])
+           AS u(execution_id, sequence, kind, status, step_id, node_id, attempt, data, at)
+), runs AS (
+    UPDATE executions AS x
+       SET last_sequence = u.last_sequence,
+           status = coalesce(u.status, x.status),
+           output = CASE WHEN u.status IS NULL THEN x.output ELSE u.output END,
+           error = CASE WHEN u.status IS NULL THEN x.error ELSE u.error END,
+           finished_at = CASE WHEN u.status IN ('COMPLETED','FAILED','CANCELLED') THEN now()
+                              ELSE x.finished_at END
+      FROM unnest($23::uuid[], $24::int[], $25::text[], $26::text[]::jsonb[],
+                  $27::text[]::jsonb[])
+           AS u(id, last_sequence, status, output, error)
+     WHERE x.id = u.id
+    RETURNING x.id, x.last_sequence
+)
+SELECT (SELECT count(*) FROM runs) AS written,
+       CASE WHEN EXISTS (SELECT 1 FROM event_watchers w
+                          WHERE w.owner_id = $1 AND w.expires_at > now())
+            THEN (SELECT count(pg_notify('flowsync_events', r.id::text || ':' || r.last_sequence))
+                    FROM runs r) END AS events_notified,
+       CASE WHEN $28 THEN pg_notify('flowsync_jobs', '') END AS jobs_notified;
+
+-- name: admission_position_many
+-- admission_position for a batch of starts ($1: their executions): where the batch's
+-- newest job stands (the jobs with an id up to it, less the batch's own), and how many
+-- jobs the batch queued.
+SELECT coalesce(max(id) - count(*),
+                pg_sequence_last_value(pg_get_serial_sequence('jobs', 'id')::regclass), 0)
+           AS position,
+       count(*) AS own
+  FROM jobs WHERE execution_id = ANY($1::uuid[]);
+
 -- name: execution_by_key
 SELECT id FROM executions WHERE owner_id = $1 AND idempotency_key = $2;
 
