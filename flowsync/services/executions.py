@@ -263,25 +263,25 @@ class ExecutionService:
             limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
             if limit is not None and limit["max_concurrency"] is not None:
                 run_now = max(limit["max_concurrency"] - limit["running"], 0)
-        runs = await self._orchestrator.start_many(
+        created, last_jobs = await self._orchestrator.start_many(
             conn, owner_id=principal.owner_id, workflow_id=wid, version_id=row["version_id"],
             version=row["version"], inputs=inputs, keys=keys, run_now=run_now,
         )  # fmt: skip
-        if not runs:
+        if not created:
             return {}
-        ids = [r.execution_id for r in runs]
+        ids = [eid for _, eid in created]
         count = self._count
         assert count is not None  # check_backpressure ran first
         found = await conn.fetchrow(QUERIES["admission_position_many"], ids)
         assert found is not None
         # Admitted as the batch's last start would be: every job before it counts,
         # the batch's own earlier ones too.
-        before = found["position"] + found["own"] - len(runs[-1].plan.jobs)
+        before = found["position"] + found["own"] - last_jobs
         if count.due + max(before - count.newest_id, 0) > self._max_depth:
             raise _OverLimit(count.at)
         data = {"workflowId": str(wid), "version": row["version"], "trigger": "MANUAL"}
         await audit.record_many_in(conn, principal, "execution.started", "execution", ids, data)
-        return {r.place: r.execution_id for r in runs}
+        return dict(created)
 
     async def _used_keys(
         self, principal: Principal, keys: builtins.list[str | None]
@@ -308,7 +308,7 @@ class ExecutionService:
             else:
                 assert key is not None  # an item without a key always starts one
                 chosen.append((by_key.get(key) or used[key], False))
-        rows = await self.get_many(principal, [eid for eid, _ in chosen])
+        rows = await self.get_many(principal, list({eid for eid, _ in chosen}))
         return [Started(rows[eid], made) for eid, made in chosen]
 
     async def start_in(

@@ -46,12 +46,12 @@ async def test_a_batch_runs_to_completion_on_a_worker(running: Env) -> None:
 
 def _shape(events: list[Any], steps: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        [(e.kind, e.status, e.node_id, e.attempt, e.data) for e in events],
-        {
-            n: (s.status, s.attempt, s.input, s.output, s.queued_at is None)
-            for n, s in steps.items()
-        },
-    )
+        [(e.sequence, e.kind, e.status, e.node_id, e.attempt, e.data, e.step_id is None)
+         for e in events],
+        {n: (s.status, s.attempt, s.input, s.output, s.error, s.queued_at is None,
+             s.started_at is None, s.finished_at is None)
+         for n, s in steps.items()},
+    )  # fmt: skip
 
 
 async def test_a_batch_start_writes_what_a_single_start_writes(env: Env) -> None:
@@ -61,6 +61,9 @@ async def test_a_batch_start_writes_what_a_single_start_writes(env: Env) -> None
     assert _shape(await env.events(single), await env.steps(single)) == _shape(
         await env.events(batched.execution.id), await env.steps(batched.execution.id)
     )
+    runs = [await env.services.executions.get(env.me, e) for e in (single, batched.execution.id)]
+    one, other = ((r.status, r.last_sequence, r.started_at is None, r.input) for r in runs)
+    assert one == other
     jobs = "SELECT count(*) FROM jobs WHERE execution_id = $1 AND lease_token IS NULL"
     pool = env.services.pool
     assert await pool.fetchval(jobs, single) == await pool.fetchval(jobs, batched.execution.id)
