@@ -4,10 +4,12 @@ process), beside the ceiling of the same server in the same run: plain rows writ
 pgbench, one `INSERT ... SELECT` of a batch's worth per transaction into a bare table.
 
     .venv/bin/python bench/bulk_start_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--batches 20] [--size 1000] [--clients 2]
+        [--batches 20] [--size 1000] [--clients 2] [--length 1]
 
-Each started run is of a 10-step chain (its start node done and its first step queued
-in the start's transaction, as any start does); no worker runs meanwhile. The URL names a
+Each started run is of a chain of `--length` transforms (start → t1 … → end: 3 nodes by
+default, so 3 step rows, 4 events, 1 job and an audit entry per run; its start node done
+and its first step queued in the start's transaction, as any start does); no worker runs
+meanwhile. The URL names a
 server and a database to connect to for administration; the benchmark creates its own
 databases there. Goal (issue 20): 20,000 runs/s on 2 cores. Figures are printed; nothing
 is asserted.
@@ -36,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.engine_bench import fresh_db  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
+from flowsync.eventloop import settle_heap  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
 from flowsync.services.executions import StartItem  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
@@ -50,11 +53,11 @@ def free_port() -> int:
 
 
 async def service_rate(
-    services: Services, me: Principal, batches: int, size: int, clients: int
+    services: Services, me: Principal, batches: int, size: int, clients: int, length: int
 ) -> float:
     """Runs started per second through ExecutionService.start_many, `clients` batches
     in flight at once."""
-    wf = await services.workflows.create(me, f"bulk-{time.time()}", None, chain(10))
+    wf = await services.workflows.create(me, f"bulk-{time.time()}", None, chain(length))
     await services.executions.start_many(me, wf.id, [StartItem({"n": 0})])  # compiled, warm
     queue = list(range(batches))
 
@@ -84,12 +87,18 @@ async def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 async def rest_rate(
-    services: Services, me: Principal, url: str, batches: int, size: int, clients: int
+    services: Services,
+    me: Principal,
+    url: str,
+    batches: int,
+    size: int,
+    clients: int,
+    length: int,
 ) -> float:
     """Runs started per second through POST /api/workflows/{id}/executions:batch on one
     `flowsync serve` process, `clients` requests in flight at once."""
     key = (await services.api_keys.create(me, "bulk bench")).secret
-    wf = await services.workflows.create(me, f"bulk-rest-{time.time()}", None, chain(10))
+    wf = await services.workflows.create(me, f"bulk-rest-{time.time()}", None, chain(length))
     port = free_port()
     logs = Path(tempfile.mkdtemp(prefix="flowsync-bulk-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSYNC_")}
@@ -166,7 +175,9 @@ def bare_insert_ceiling(admin_url: str, size: int, clients: int, seconds: int = 
     return float(match.group(1)) * size if match else None
 
 
-async def rates(admin_url: str, batches: int, size: int, clients: int) -> dict[str, float]:
+async def rates(
+    admin_url: str, batches: int, size: int, clients: int, length: int
+) -> dict[str, float]:
     """The service's and the REST face's rates, on a fresh database."""
     url = await fresh_db(admin_url, "flowsync_bulk")
     await upgrade_async(url)
@@ -174,18 +185,21 @@ async def rates(admin_url: str, batches: int, size: int, clients: int) -> dict[s
     services = await build_services(settings, url)
     try:
         me = Principal(await services.api_keys.ensure_owner("bench:bulk"), "bench")
-        out = {"service": await service_rate(services, me, batches, size, clients)}
+        settle_heap()  # as an API process does before it serves
+        out = {"service": await service_rate(services, me, batches, size, clients, length)}
         await services.pool.execute("TRUNCATE executions CASCADE")
-        out["rest"] = await rest_rate(services, me, url, batches, size, clients)
+        out["rest"] = await rest_rate(services, me, url, batches, size, clients, length)
         return out
     finally:
         await services.close()
 
 
-def measure(admin_url: str, batches: int, size: int, clients: int) -> dict[str, Any]:
+def measure(
+    admin_url: str, batches: int, size: int, clients: int, length: int = 1
+) -> dict[str, Any]:
     """Every figure of this benchmark: {"service", "rest", "ceiling"} in runs (rows) per
     second (the ceiling None without pgbench)."""
-    found: dict[str, Any] = dict(asyncio.run(rates(admin_url, batches, size, clients)))
+    found: dict[str, Any] = dict(asyncio.run(rates(admin_url, batches, size, clients, length)))
     found["ceiling"] = bare_insert_ceiling(admin_url, size, clients)
     return found
 
@@ -201,13 +215,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="batches per measurement")
     parser.add_argument("--size", type=int, default=1000, help="runs per batch")
     parser.add_argument("--clients", type=int, default=2, help="batches in flight at once")
+    parser.add_argument("--length", type=int, default=1, help="transforms in each run's chain")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    found = measure(args.url, args.batches, args.size, args.clients)
+    found = measure(args.url, args.batches, args.size, args.clients, args.length)
     ceiling = found["ceiling"]
     print(
-        f"\nBulk starts ({os.cpu_count()} cores), {args.batches} batches of {args.size}, "
-        f"{args.clients} in flight, server {args.url}"
+        f"\nBulk starts ({os.cpu_count()} cores), {args.batches} batches of {args.size} runs "
+        f"of a {args.length}-step chain, {args.clients} in flight, server {args.url}"
     )
     for name, label in (("service", "service (start_many)"), ("rest", "REST executions:batch")):
         share = f", {found[name] / ceiling:.0%} of the ceiling" if ceiling else ""
