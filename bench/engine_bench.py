@@ -466,7 +466,8 @@ def main() -> None:
         print(
             f"(g) bulk starts, {args.bulk_batches} batches of 1,000, 2 in flight: service "
             f"{bulk['service']:.0f} runs/s, REST {bulk['rest']:.0f} runs/s (goal 20,000); "
-            + (f"pgbench bare INSERT ceiling {bulk['ceiling']:.0f} rows/s"
+            + (f"ceiling {bulk['ceiling']:.0f} runs/s (bare INSERT, "
+               f"{bulk['rows_per_run']:.1f} rows per run)"
                if bulk["ceiling"] else "no ceiling measured")
         )  # fmt: skip
     figures = summary(results, measured, bulk, args.only_timers, args.timer_spread)
@@ -516,7 +517,7 @@ def summary(
         for face in ("service", "rest"):
             out.append(Figure(f"bulk starts ({face}), batches of 1,000", bulk[face], "runs/s",
                               "higher", bulk["ceiling"],
-                              "pgbench bare INSERT, rows/s"))  # fmt: skip
+                              "bare INSERT of a start's rows"))  # fmt: skip
     if ceiling is not None:
         out.append(Figure(PGBENCH, ceiling, "tps", "higher"))
     return out
