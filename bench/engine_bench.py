@@ -44,7 +44,11 @@ from flowsync.services.principal import Principal  # noqa: E402
 from tests.conftest import with_database  # noqa: E402
 from tests.support.graphs import chain, fan  # noqa: E402
 
-SHARED_BENCH = ROOT.parent / "shared" / "bench"
+# ../shared/bench beside the checkout (from a worktree under ../wt/, the one above it).
+SHARED_BENCH = next(
+    (p / "shared" / "bench" for p in ROOT.parents if (p / "shared" / "bench").is_dir()),
+    ROOT.parent / "shared" / "bench",
+)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -501,8 +505,9 @@ def summary(
             shape, procs = key.split("/")
             name = f"{labels[shape]}, {procs} worker{'s' if procs != '1' else ''}"
             noop = shape != "action"
-            out.append(Figure(f"{name}: steps/s", rate, "steps/s", "higher",
-                              ceiling if noop else None, PGBENCH if noop else ""))  # fmt: skip
+            bound = ceiling if noop else None
+            out.append(Figure(f"{name}: steps/s", rate, "steps/s", "higher", bound,
+                              PGBENCH if bound is not None else ""))  # fmt: skip
             out.append(Figure(f"{name}: write transactions/step", xacts, "xacts", "lower"))
             out.append(Figure(f"{name}: WAL/step", wal / 1024, "KiB", "lower"))
         e2e, hops = results["latency"]
