@@ -3,7 +3,11 @@ timer lateness, and the pgbench ceiling of one bare queue step on the same serve
 same run.
 
     .venv/bin/python bench/engine_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--timer-spread 60]
+        [--timer-spread 60] [--json PATH] [--bulk-batches 20]
+
+After the figures (a)-(g), one table gives every figure beside its ceiling measured in the
+same run (bench/summary.py); `--json PATH` writes that table as JSON, and
+`bench/compare.py OLD.json NEW.json` prints the ratios of two such runs.
 
 The URL names a server and a database to connect to for administration; the benchmark
 creates (and drops) its own databases there. Worker processes are real `flowsync worker`
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+from bench.summary import Figure, table, write  # noqa: E402
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
@@ -39,7 +44,11 @@ from flowsync.services.principal import Principal  # noqa: E402
 from tests.conftest import with_database  # noqa: E402
 from tests.support.graphs import chain, fan  # noqa: E402
 
-SHARED_BENCH = ROOT.parent / "shared" / "bench"
+# ../shared/bench beside the checkout (from a worktree under ../wt/, the one above it).
+SHARED_BENCH = next(
+    (p / "shared" / "bench" for p in ROOT.parents if (p / "shared" / "bench").is_dir()),
+    ROOT.parent / "shared" / "bench",
+)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -383,6 +392,11 @@ def main() -> None:
         help="seconds over which the second lateness run's timers fall due (60: a minute)",
     )
     parser.add_argument("--only-timers", action="store_true", help="measure timer lateness only")
+    parser.add_argument(
+        "--bulk-batches", type=int, default=20,
+        help="batches of 1,000 per bulk-start measurement (bench/bulk_start_bench.py; 0: none)",
+    )  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the summary table as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
@@ -393,6 +407,11 @@ def main() -> None:
             args.url, args.runs, args.repeat, args.timers, args.timer_spread, args.only_timers
         )
     )
+    bulk: dict[str, Any] = {}
+    if not args.only_timers and args.bulk_batches:
+        from bench.bulk_start_bench import measure as bulk_measure
+
+        bulk = bulk_measure(args.url, args.bulk_batches, 1000, 2)
     if not args.only_timers:
         ceilings.append(pgbench_ceiling(args.url))
 
@@ -447,6 +466,66 @@ def main() -> None:
             f" tps (before and after); FlowSync's best {best:.0f} steps/s is "
             f"{best / ceiling:.0%} of their mean"
         )
+    if bulk:
+        print(
+            f"(g) bulk starts, {args.bulk_batches} batches of 1,000, 2 in flight: service "
+            f"{bulk['service']:.0f} runs/s, REST {bulk['rest']:.0f} runs/s (goal 20,000); "
+            + (f"ceiling {bulk['ceiling']:.0f} runs/s (bare INSERT, "
+               f"{bulk['rows_per_run']:.1f} rows per run)"
+               if bulk["ceiling"] else "no ceiling measured")
+        )  # fmt: skip
+    figures = summary(results, measured, bulk, args.only_timers, args.timer_spread)
+    print("\nSummary: each figure beside its ceiling from this run")
+    print(table(figures))
+    if args.json is not None:
+        write(args.json, "engine", figures)
+        print(f"(written to {args.json}; compare two runs with bench/compare.py OLD NEW)")
+
+
+PGBENCH = "pgbench bare queue step, 8 clients"
+
+
+def summary(
+    results: dict[str, Any],
+    ceilings: list[float],
+    bulk: dict[str, Any],
+    only_timers: bool,
+    spread: float,
+) -> list[Figure]:
+    """Every figure of the run, each with its ceiling from the same run where one was
+    measured: pgbench's bare queue step (the mean of before and after) for no-op steps
+    and their hops, a bare INSERT for bulk starts. HTTP steps have none here yet."""
+    ceiling = statistics.mean(ceilings) if ceilings else None
+    out: list[Figure] = []
+    if not only_timers:
+        labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
+        for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
+            runs = sorted(results[key])
+            rate, _, xacts, wal, _ = runs[len(runs) // 2]
+            shape, procs = key.split("/")
+            name = f"{labels[shape]}, {procs} worker{'s' if procs != '1' else ''}"
+            noop = shape != "action"
+            bound = ceiling if noop else None
+            out.append(Figure(f"{name}: steps/s", rate, "steps/s", "higher", bound,
+                              PGBENCH if bound is not None else ""))  # fmt: skip
+            out.append(Figure(f"{name}: write transactions/step", xacts, "xacts", "lower"))
+            out.append(Figure(f"{name}: WAL/step", wal / 1024, "KiB", "lower"))
+        e2e, hops = results["latency"]
+        out.append(Figure("hop latency p50", pct(hops, 50), "ms", "lower"))
+        out.append(Figure("hop latency p99", pct(hops, 99), "ms", "lower"))
+        out.append(Figure("10-step chain end to end p50", pct(e2e, 50), "ms", "lower"))
+    for key, how in (("timers/0", "at once"), ("timers/spread", f"over {spread:g} s")):
+        if key in results:
+            late, _ = results[key]
+            out.append(Figure(f"timer lateness p99, due {how}", pct(late, 99), "ms", "lower"))
+    if bulk:
+        for face in ("service", "rest"):
+            out.append(Figure(f"bulk starts ({face}), batches of 1,000", bulk[face], "runs/s",
+                              "higher", bulk["ceiling"],
+                              "bare INSERT of a start's rows"))  # fmt: skip
+    if ceiling is not None:
+        out.append(Figure(PGBENCH, ceiling, "tps", "higher"))
+    return out
 
 
 if __name__ == "__main__":

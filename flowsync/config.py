@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="Extra or replacement step handlers: 'type=module:attr,...' (plugins, tests).",
     )
     max_queue_depth: int = Field(default=100_000, ge=1)
+    max_batch_starts: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="The most executions one batch start (startExecutions, POST "
+        "/api/workflows/{id}/executions:batch) may start; a larger batch is refused whole.",
+    )
 
     # Cron scheduler (runs in every worker and in `flowsync dev`)
     scheduler_enabled: bool = Field(

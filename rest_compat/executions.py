@@ -1,10 +1,15 @@
 """`/api/executions`: list, start (with `Idempotency-Key`), read with steps and the
-pinned definition, cancel, retry, and the timeline.
+pinned definition, cancel, retry, and the timeline; and batch starts of one workflow.
 
 Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
 (the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
 200 with the first execution and `Idempotent-Replayed: true`: the status says whether
 this call created it, the body is the same either way.
+
+A batch start (`POST /api/workflows/{id}/executions:batch` with
+`{"inputs": [{"input", "idempotencyKey"}]}`) answers `{"results": [{"execution",
+"created"}]}`, one per item in order: 201 when it started any, 200 with
+`Idempotent-Replayed: true` when every item was a repeat.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flowsync.errors import InvalidInput, Problem
+from flowsync.services.executions import StartItem
 from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
@@ -37,6 +43,19 @@ class StartExecution(Body):
     workflow_id: str
     input: Any = None
     idempotency_key: str | None = None
+
+
+class StartItemBody(Body):
+    """One item of a batch start."""
+
+    input: Any = None
+    idempotency_key: str | None = None
+
+
+class StartExecutions(Body):
+    """`POST /api/workflows/{id}/executions:batch`."""
+
+    inputs: list[StartItemBody]
 
 
 async def list_executions(request: Request) -> Response:
@@ -71,6 +90,18 @@ async def start_execution(request: Request) -> Response:
     if not started.created:
         headers["Idempotent-Replayed"] = "true"
     return json_response(serialize.execution(row), 201 if started.created else 200, headers)
+
+
+async def start_executions(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await json_body(request, StartExecutions)
+    items = [StartItem(i.input, i.idempotency_key) for i in body.inputs]
+    started = await services(request).executions.start_many(principal, path_id(request), items)
+    results = [{"execution": serialize.execution(s.execution), "created": s.created}
+               for s in started]  # fmt: skip
+    if any(s.created for s in started):
+        return json_response({"results": results}, 201)
+    return json_response({"results": results}, 200, {"Idempotent-Replayed": "true"})
 
 
 async def get_execution(request: Request) -> Response:
@@ -110,6 +141,11 @@ def routes() -> list[ApiRoute]:
             name="executions",
         ),
         ApiRoute("/api/executions/{id}", {"GET": get_execution}, name="execution"),
+        ApiRoute(
+            "/api/workflows/{id}/executions:batch",
+            {"POST": start_executions},
+            name="workflow_executions_batch",
+        ),
         ApiRoute(
             "/api/executions/{id}/cancel", {"POST": cancel_execution}, name="execution_cancel"
         ),

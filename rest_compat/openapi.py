@@ -186,6 +186,43 @@ SCHEMAS: Json = {
         },
         ["workflowId"],
     ),
+    "StartExecutions": obj(
+        {
+            "inputs": {
+                "type": "array",
+                "description": "One item per execution to start (at most "
+                "FLOWSYNC_MAX_BATCH_STARTS, 1,000 by default; more: 400, nothing started).",
+                "items": obj(
+                    {
+                        "input": {"description": "The execution's input (any JSON; default {})."},
+                        "idempotencyKey": nullable(
+                            {"type": "string", "minLength": 1, "maxLength": 255}
+                        ),
+                    },
+                    [],
+                ),
+            },
+        },
+        ["inputs"],
+    ),
+    "StartedExecutions": obj(
+        {
+            "results": {
+                "type": "array",
+                "description": "One per item, in order.",
+                "items": obj(
+                    {
+                        "execution": ref("Execution"),
+                        "created": {
+                            "type": "boolean",
+                            "description": "False when the item's idempotency key was used "
+                            "before (or earlier in the batch): `execution` is the first.",
+                        },
+                    }
+                ),
+            }
+        }
+    ),
     "Timeline": obj(
         {
             "executionId": STRING,
@@ -652,6 +689,24 @@ def _paths() -> Json:
         "/api/workflows": workflows,
         "/api/workflows/{id}": workflow,
         "/api/executions": executions,
+        "/api/workflows/{id}/executions:batch": {
+            "parameters": [_ID],
+            "post": _operation(
+                "startExecutions", "Start the workflow's current version once per item, "
+                "in one transaction (an error starts none; a bad item is named by its "
+                "index, $.inputs[3]...)",
+                {
+                    "201": _json("Started (some items may be repeats).", "StartedExecutions"),
+                    "200": _json(
+                        "Every item's idempotency key was used before: nothing started.",
+                        "StartedExecutions",
+                        {"Idempotent-Replayed": {"required": True,
+                                                 "schema": {"const": "true"}}},
+                    ),
+                },
+                [400, *_AUTHED, 404, 413, 503], tag="executions", body="StartExecutions",
+            ),
+        },
         "/api/executions/{id}": {
             "parameters": [_ID],
             "get": _operation(

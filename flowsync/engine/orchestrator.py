@@ -10,7 +10,7 @@ import functools
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ import asyncpg
 from flowsync import metrics
 from flowsync.engine.graph import ExecutionStatus, StepStatus
 from flowsync.engine.transitions import (
+    Event,
     NewJob,
     Plan,
     StepChange,
@@ -122,6 +123,32 @@ def _count_finished(workflow_id: uuid.UUID, status: ExecutionStatus | None) -> N
     # Counted when the transaction is written; a rollback after this (rare) overcounts.
     if status is not None:
         metrics.EXECUTIONS_FINISHED.labels(status.value).inc()
+
+
+# Stands for a run's input in the one plan of a batch's new runs (see start_many).
+_INPUT: Any = object()
+
+
+def _templated(plan: Plan) -> bool:
+    """Whether start_executions' templates can write `plan` (a new run's first
+    transition): the run goes on, no step fails, and only outputs take the input."""
+    return (
+        plan.execution_status not in _ENDED
+        and not plan.drop_jobs
+        and all(c.error is None and c.input is not _INPUT for c in plan.steps)
+        and all(e.data is None for e in plan.events)
+        and all(not j.take for j in plan.jobs)
+    )
+
+
+def _numbered(events: list[tuple[bool, Event]]) -> list[tuple[int, Event]]:
+    """Sequence numbers of a running run's events and, apart, of a PENDING run's."""
+    counts = {True: 0, False: 0}
+    out = []
+    for running, event in events:
+        counts[running] += 1
+        out.append((counts[running], event))
+    return out
 
 
 class _Stale(Exception):
@@ -478,6 +505,91 @@ class Orchestrator:
         plan = plan_start(wf, steps, input, created[0]["at"]) if run_now else plan_queued()
         await self._write(conn, execution_id, 0, owner_id, workflow_id, plan)
         return execution_id, True
+
+    async def start_many(
+        self,
+        conn: Connection,
+        *,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        version_id: uuid.UUID,
+        version: int,
+        inputs: Sequence[Any],
+        keys: Sequence[str | None],
+        run_now: int,
+    ) -> tuple[list[tuple[int, uuid.UUID]], int]:
+        """`start` for a batch of executions of one version (MANUAL starts): `inputs`
+        (checked by the caller, which names a bad one), `keys` their idempotency keys
+        (unique within the batch); the first `run_now` items run now, the rest wait
+        PENDING. Returns (place in the batch, id) of each execution created, in order,
+        and how many jobs the last one queued; one whose key the owner already used is
+        left out (the caller finds it by key).
+
+        One statement whatever the batch's size: every new run's first transition is
+        the same but for its step ids and input (its steps are all PENDING, and what
+        the start node readies depends on the graph alone), so it is planned once and
+        written for every run as templates (see start_executions)."""
+        wf = await self.workflows.get(version_id, conn)
+        nodes = list(wf.nodes.values())
+        # Placeholder steps (all PENDING, as a new run's are) and input for the plan.
+        fresh = {n.id: StepRow(uuid.uuid4(), StepStatus.PENDING) for n in nodes}
+        first = plan_start(wf, fresh, _INPUT, datetime.now(UTC))
+        queued = plan_queued()
+        if not _templated(first):
+            return await self._start_each(
+                conn, owner_id, workflow_id, version_id, version, inputs, keys, run_now
+            )
+        changes = {c.node_id: c for c in first.steps}
+        rows = [(n, changes.get(n.id)) for n in nodes]
+        events = [(True, e) for e in first.events] + [(False, e) for e in queued.events]
+        ids = [uuid.uuid4() for _ in inputs]
+        found = await conn.fetchrow(
+            QUERIES["start_executions"], owner_id, workflow_id, version_id, version,
+            ids, json_texts(inputs), list(keys), [i < run_now for i in range(len(ids))],
+            [n.id for n, _ in rows], [n.type for n, _ in rows],
+            [c.status.value if c else "PENDING" for _, c in rows],
+            [c is not None and c.output is _INPUT for _, c in rows],
+            json_texts(None if c is None or c.output is _INPUT else c.output for _, c in rows),
+            json_texts(c.input if c else None for _, c in rows),
+            [c is not None and c.started_at is not None for _, c in rows],
+            [c.attempt if c else None for _, c in rows],
+            [running for running, _ in events], [n for n, _ in _numbered(events)],
+            [e.kind for _, e in events], [e.status for _, e in events],
+            [e.node_id for _, e in events], [e.attempt for _, e in events],
+            json_texts(e.data for _, e in events),
+            [j.node_id for j in first.jobs], [j.max_attempts for j in first.jobs],
+            [j.run_at for j in first.jobs],
+            len(first.events), len(queued.events),
+        )  # fmt: skip
+        assert found is not None
+        place = {eid: i for i, eid in enumerate(ids)}
+        created = [(place[eid], eid) for eid in found["created"] or ()]
+        # The first `run_now` items run; a repeated key (not created) still took its place.
+        last_jobs = len(first.jobs) if created and created[-1][0] < run_now else 0
+        return created, last_jobs
+
+    async def _start_each(
+        self,
+        conn: Connection,
+        owner_id: uuid.UUID,
+        workflow_id: uuid.UUID,
+        version_id: uuid.UUID,
+        version: int,
+        inputs: Sequence[Any],
+        keys: Sequence[str | None],
+        run_now: int,
+    ) -> tuple[list[tuple[int, uuid.UUID]], int]:
+        """start_many one run at a time: for a graph whose start ends the run (a start
+        node alone), which start_executions' templates do not write."""
+        created: list[tuple[int, uuid.UUID]] = []
+        for i, (value, key) in enumerate(zip(inputs, keys, strict=True)):
+            eid, made = await self.start(
+                conn, owner_id=owner_id, workflow_id=workflow_id, version_id=version_id,
+                version=version, input=value, idempotency_key=key, run_now=i < run_now,
+            )  # fmt: skip
+            if made:
+                created.append((i, eid))
+        return created, 0
 
     async def rerun(
         self, conn: Connection, original_id: uuid.UUID, actor_key: str | None = None

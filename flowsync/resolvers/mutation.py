@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from flowsync.resolvers.context import Context
 from flowsync.resolvers.errors import outcome
-from flowsync.schema.inputs import CreateWorkflowInput, UpdateWorkflowInput
+from flowsync.schema.inputs import CreateWorkflowInput, StartExecutionItem, UpdateWorkflowInput
 from flowsync.schema.results import (
     ApiKeyPayload,
     BackpressureError,
@@ -26,11 +26,14 @@ from flowsync.schema.results import (
     RevokeApiKeyResult,
     StartExecutionPayload,
     StartExecutionResult,
+    StartExecutionsPayload,
+    StartExecutionsResult,
     UpdateWorkflowResult,
     ValidationError,
     WorkflowPayload,
 )
 from flowsync.schema.types import ApiKeyType, ExecutionType, WorkflowType
+from flowsync.services.executions import StartItem
 from flowsync.services.workflows import WorkflowUpdate
 
 Ctx = Info[Context, None]
@@ -109,6 +112,33 @@ async def start_execution(
 
     allowed = (ValidationError, NotFoundError, ConflictError, BackpressureError)
     return cast(StartExecutionResult, await outcome(allowed, call()))
+
+
+async def start_executions(
+    info: Ctx, workflow_id: strawberry.ID, inputs: list[StartExecutionItem]
+) -> StartExecutionsResult:
+    """Start the workflow's current version once per item, all in one transaction (at
+    most `FLOWSYNC_MAX_BATCH_STARTS` items; any error starts none, and an invalid item is
+    named by its index, `$.inputs[3]...`). Each item's idempotency key acts as
+    `startExecution`'s."""
+    loaders = info.context.loaders()
+    items = [StartItem(i.input, i.idempotency_key) for i in inputs]
+
+    async def call() -> StartExecutionsPayload:
+        started = await info.context.services.executions.start_many(
+            loaders.principal, workflow_id, items
+        )
+        return StartExecutionsPayload(
+            results=[
+                StartExecutionPayload(
+                    execution=ExecutionType.of(s.execution, loaders), created=s.created
+                )
+                for s in started
+            ]
+        )
+
+    allowed = (ValidationError, NotFoundError, BackpressureError)
+    return cast(StartExecutionsResult, await outcome(allowed, call()))
 
 
 async def cancel_execution(info: Ctx, id: strawberry.ID) -> CancelExecutionResult:

@@ -98,6 +98,8 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("ExpressionCheck", "problems"): most(1),
     # `nodes(ids:)`: at most MAX_NODES (100) ids, each costed as a `node`.
     ("Query", "nodes"): most(100),
+    # A batch start's results: one per item, FLOWSYNC_MAX_BATCH_STARTS (1,000) by default.
+    ("StartExecutionsPayload", "results"): most(1000),
 }
 
 

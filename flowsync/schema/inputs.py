@@ -45,3 +45,17 @@ class UpdateWorkflowInput:
         "version the new `definition` makes. Needs `definition`; ignored when the "
         "definition is unchanged (no version is made).",
     )
+
+
+@strawberry.input
+class StartExecutionItem:
+    """One execution of a batch start (`startExecutions`)."""
+
+    input: JSON | None = strawberry.field(
+        default=None, description="The execution's input (any JSON; null: {})."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="1 to 255 characters. Used before (or earlier in the batch): nothing "
+        "starts for this item, whose result is the first execution (`created: false`).",
+    )

@@ -67,6 +67,13 @@ class StartExecutionPayload:
 
 
 @strawberry.type
+class StartExecutionsPayload:
+    results: list[StartExecutionPayload] = strawberry.field(
+        description="One per item of `inputs`, in order."
+    )
+
+
+@strawberry.type
 class ExecutionPayload:
     execution: ExecutionType
 
@@ -95,6 +102,10 @@ DeleteWorkflowResult = Annotated[
 StartExecutionResult = Annotated[
     StartExecutionPayload | ValidationError | NotFoundError | ConflictError | BackpressureError,
     strawberry.union("StartExecutionResult"),
+]
+StartExecutionsResult = Annotated[
+    StartExecutionsPayload | ValidationError | NotFoundError | BackpressureError,
+    strawberry.union("StartExecutionsResult"),
 ]
 CancelExecutionResult = Annotated[
     ExecutionPayload | NotFoundError | ConflictError, strawberry.union("CancelExecutionResult")

@@ -109,6 +109,7 @@ class Mutation:
     update_workflow = strawberry.mutation(resolver=mutation.update_workflow)
     delete_workflow = strawberry.mutation(resolver=mutation.delete_workflow)
     start_execution = strawberry.mutation(resolver=mutation.start_execution)
+    start_executions = strawberry.mutation(resolver=mutation.start_executions)
     cancel_execution = strawberry.mutation(resolver=mutation.cancel_execution)
     create_api_key = strawberry.mutation(resolver=mutation.create_api_key)
     revoke_api_key = strawberry.mutation(resolver=mutation.revoke_api_key)

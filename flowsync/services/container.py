@@ -74,7 +74,11 @@ async def build_services(settings: Settings, url: str) -> Services:
     )
     api_keys = ApiKeyService(sessions)
     executions = ExecutionService(
-        sessions, pool, orchestrator, max_queue_depth=settings.max_queue_depth
+        sessions,
+        pool,
+        orchestrator,
+        max_queue_depth=settings.max_queue_depth,
+        max_batch_starts=settings.max_batch_starts,
     )
     return Services(
         settings=settings,

@@ -16,10 +16,10 @@ import asyncpg
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flowsync import metrics
+from flowsync import codec, metrics
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
 from flowsync.engine.orchestrator import Orchestrator, retrying
-from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem
+from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
@@ -44,6 +44,49 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
  ORDER BY sequence
  LIMIT $4
 """
+
+# The workflow a start runs, with the admission lock taken shared: every start holds it
+# until it commits, so that a count of the due jobs sees all of its jobs or none (see
+# ExecutionService._admit).
+_LOCKED_WORKFLOW_SQL = """
+SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
+       (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
+       pg_advisory_xact_lock_shared(1181511543, 1)
+  FROM workflows w
+  JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
+ WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StartItem:
+    """One execution of a batch start: its input (None: {}) and optional idempotency key."""
+
+    input: Any = None
+    idempotency_key: str | None = None
+
+
+def _checked_item(index: int, item: StartItem) -> Any:
+    """The checks `_checked_start` makes, for item `index` of a batch: its input, or the
+    error naming the item (`$.inputs[3].input`)."""
+    where = f"$.inputs[{index}]"
+    key = item.idempotency_key
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"The idempotency key of {where} must be 1 to 255 characters.",
+            [Problem(f"{where}.idempotencyKey", "must be 1 to 255 characters")],
+        )
+    value = {} if item.input is None else item.input
+    checked_json_size(value, f"{where}.input", MAX_INPUT_BYTES)
+    try:
+        codec.stored(value)
+    except UnstorableValue as exc:
+        # Its path is within the input ($...): named within the batch instead.
+        inner = exc.details[0].path[1:] if exc.details else ""
+        raise UnstorableValue(
+            exc.message, [Problem(f"{where}.input{inner}", "holds a NUL character (\\u0000)")]
+        ) from exc
+    return value
 
 
 def _checked_start(
@@ -110,6 +153,7 @@ class ExecutionService:
         *,
         max_queue_depth: int = 100_000,
         depth_ttl: float = 1.0,
+        max_batch_starts: int = 1000,
     ):
         self._sessions = sessions
         self._pool = pool
@@ -118,6 +162,7 @@ class ExecutionService:
         self._count: _Count | None = None
         self._counting = asyncio.Lock()
         self._depth_ttl = depth_ttl
+        self._max_batch = max_batch_starts
 
     async def start(
         self,
@@ -155,6 +200,117 @@ class ExecutionService:
         if created:
             metrics.EXECUTIONS_STARTED.inc()
         return Started(await self.get(principal, execution_id), created)
+
+    async def start_many(
+        self, principal: Principal, workflow_id: object, items: Sequence[StartItem]
+    ) -> builtins.list[Started]:
+        """Start the workflow's current version once per item, in one transaction:
+        all of them or (on any error) none. Checked as `start` checks one start, with
+        each problem named by its item (`$.inputs[3].idempotencyKey`); at most
+        `max_batch_starts` items. An item whose idempotency key was used before (or
+        earlier in the batch) starts nothing: its place holds that execution
+        (created=False). Admitted as one start would be in the place of the batch's
+        last (so the whole batch is refused while `start`s would be), and behind a
+        concurrency limit, the runs over it wait PENDING in the batch's order. Returns
+        one result per item, in order."""
+        wid = parse_id(workflow_id, "workflow")
+        if len(items) > self._max_batch:
+            raise InvalidInput(
+                f"A batch may start at most {self._max_batch} executions; "
+                f"this one has {len(items)}.",
+                [Problem("$.inputs", f"{len(items)} items, over the limit of {self._max_batch}")],
+            )
+        inputs = [_checked_item(i, item) for i, item in enumerate(items)]
+        keys = [item.idempotency_key for item in items]
+        # The first item with each key starts it; a later one returns the same execution.
+        first: dict[str, int] = {}
+        new = [i for i, key in enumerate(keys) if key is None or first.setdefault(key, i) == i]
+        used = await self._used_keys(principal, [keys[i] for i in new])
+        new = [i for i in new if keys[i] not in used]
+        if not new:
+            # Repeats only: not refused, as a repeated single start is not.
+            return await self._results(principal, keys, used, {})
+        await self.check_backpressure()
+        for last in (False, True):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    created = await self._start_many_in(
+                        conn, principal, wid, [inputs[i] for i in new], [keys[i] for i in new]
+                    )
+                break
+            except _OverLimit as over:
+                await self._recount(over, last)
+        metrics.EXECUTIONS_STARTED.inc(len(created))
+        ids = {new[place]: eid for place, eid in created.items()}
+        raced = [keys[i] for i in new if i not in ids]
+        if raced:  # keys another call used in the meantime
+            used.update(await self._used_keys(principal, raced))
+        return await self._results(principal, keys, used, ids)
+
+    async def _start_many_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        wid: uuid.UUID,
+        inputs: builtins.list[Any],
+        keys: builtins.list[str | None],
+    ) -> dict[int, uuid.UUID]:
+        """start_many's transaction: the executions it created, by place in `inputs`."""
+        row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, None)
+        if row is None:
+            raise NotFound(f"No workflow with id {wid}.")
+        run_now = len(inputs)
+        if row["max_concurrency"] is not None:
+            limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
+            if limit is not None and limit["max_concurrency"] is not None:
+                run_now = max(limit["max_concurrency"] - limit["running"], 0)
+        created, last_jobs = await self._orchestrator.start_many(
+            conn, owner_id=principal.owner_id, workflow_id=wid, version_id=row["version_id"],
+            version=row["version"], inputs=inputs, keys=keys, run_now=run_now,
+        )  # fmt: skip
+        if not created:
+            return {}
+        ids = [eid for _, eid in created]
+        count = self._count
+        assert count is not None  # check_backpressure ran first
+        found = await conn.fetchrow(QUERIES["admission_position_many"], ids)
+        assert found is not None
+        # Admitted as the batch's last start would be: every job before it counts,
+        # the batch's own earlier ones too.
+        before = found["position"] + found["own"] - last_jobs
+        if count.due + max(before - count.newest_id, 0) > self._max_depth:
+            raise _OverLimit(count.at)
+        data = {"workflowId": str(wid), "version": row["version"], "trigger": "MANUAL"}
+        await audit.record_many_in(conn, principal, "execution.started", "execution", ids, data)
+        return dict(created)
+
+    async def _used_keys(
+        self, principal: Principal, keys: builtins.list[str | None]
+    ) -> dict[str, uuid.UUID]:
+        given = [k for k in keys if k is not None]
+        if not given:
+            return {}
+        rows = await self._pool.fetch(QUERIES["executions_by_keys"], principal.owner_id, given)
+        return {r["idempotency_key"]: r["id"] for r in rows}
+
+    async def _results(
+        self,
+        principal: Principal,
+        keys: builtins.list[str | None],
+        used: dict[str, uuid.UUID],
+        created: dict[int, uuid.UUID],
+    ) -> builtins.list[Started]:
+        """One Started per item: the execution it created, or the one its key names."""
+        by_key = {keys[i]: eid for i, eid in created.items() if keys[i] is not None}
+        chosen: builtins.list[tuple[uuid.UUID, bool]] = []
+        for i, key in enumerate(keys):
+            if i in created:
+                chosen.append((created[i], True))
+            else:
+                assert key is not None  # an item without a key always starts one
+                chosen.append((by_key.get(key) or used[key], False))
+        rows = await self.get_many(principal, list({eid for eid, _ in chosen}))
+        return [Started(rows[eid], made) for eid, made in chosen]
 
     async def start_in(
         self,
@@ -209,18 +365,7 @@ class ExecutionService:
     ) -> tuple[uuid.UUID, bool]:
         # Every start holds the admission lock shared until it commits, so that a count
         # of the due jobs sees all of its jobs or none (see _admit).
-        row = await conn.fetchrow(
-            """SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
-                      (SELECT max_concurrent_runs FROM triggers
-                        WHERE id = $3::uuid) AS trigger_limit,
-                      pg_advisory_xact_lock_shared(1181511543, 1)
-                 FROM workflows w
-                 JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
-                WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL""",
-            wid,
-            principal.owner_id,
-            trigger_id,
-        )
+        row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, trigger_id)
         if row is None:
             raise NotFound(f"No workflow with id {wid}.")
         run_now = True
@@ -645,4 +790,4 @@ class ExecutionService:
         return out
 
 
-__all__ = ["ExecutionService", "Started", "Workflow"]
+__all__ = ["ExecutionService", "StartItem", "Started", "Workflow"]

@@ -579,6 +579,105 @@ WITH e AS (
 SELECT e.id AS execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb AS branch
   FROM e, s;
 
+-- name: start_executions
+-- A batch of new executions of one workflow version, each with its first transition, in
+-- one statement (ExecutionService.start_many). Every new run's first transition is the
+-- same but for its step ids and input, so it comes once, as templates, and each row is
+-- written as it ends up (no insert, then update):
+--   runs   $5..$8:   id (chosen by the caller), input, idempotency key, and whether it
+--                    runs now (else PENDING behind a concurrency limit)
+--   nodes  $9..$16:  id, type, and a running run's step: status, whether its output is
+--                    the run's input, output, input, whether it started at the start,
+--                    attempt (NULL: 1 when RUNNING, else 0); a PENDING run's are PENDING
+--   events $17..$23: for a running run ($17) or a PENDING one: sequence, kind, status,
+--                    node id, attempt, data (all at the transaction's time)
+--   jobs   $24..$26: a running run's: node id, max_attempts, run_at (NULL: now)
+-- $27, $28: the newest sequence of a running and of a PENDING run. A run whose key the
+-- owner already used is not written. created_at keeps the batch's order (a microsecond
+-- apart from the transaction's time), so that PENDING ones are promoted in that order.
+-- Returns the ids written, in the batch's order, and NOTIFY of watchers and idle workers.
+WITH u AS (
+    SELECT * FROM unnest($5::uuid[], $6::text[]::jsonb[], $7::text[], $8::bool[])
+                  WITH ORDINALITY AS u(id, input, key, running, ord)
+), e AS (
+    INSERT INTO executions (id, owner_id, workflow_id, workflow_version_id, version, status,
+                            input, idempotency_key, trigger_type, trigger_data, started_at,
+                            created_at, last_sequence)
+    SELECT u.id, $1, $2, $3, $4, CASE WHEN u.running THEN 'RUNNING' ELSE 'PENDING' END,
+           u.input, u.key, 'MANUAL', '{}'::jsonb, CASE WHEN u.running THEN now() END,
+           now() + (u.ord - 1) * interval '1 microsecond',
+           CASE WHEN u.running THEN $27::bigint ELSE $28::bigint END
+      FROM u
+     ORDER BY u.ord
+    ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, input, status = 'RUNNING' AS running, last_sequence
+), n AS (
+    SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::bool[],
+                         $13::text[]::jsonb[], $14::text[]::jsonb[], $15::bool[], $16::int[])
+                  AS n(node_id, node_type, status, from_input, output, input, started,
+                       attempt)
+), s AS (
+    INSERT INTO step_executions (execution_id, node_id, node_type, status, output, input,
+                                 queued_at, started_at, finished_at, attempt)
+    SELECT e.id, n.node_id, n.node_type, x.status,
+           CASE WHEN NOT e.running THEN NULL WHEN n.from_input THEN e.input ELSE n.output END,
+           CASE WHEN e.running THEN n.input END,
+           CASE WHEN x.status IN ('QUEUED', 'RUNNING') OR (x.status <> 'PENDING' AND n.started)
+                THEN now() END,
+           CASE WHEN x.status = 'RUNNING'
+                  OR (x.status NOT IN ('QUEUED', 'PENDING') AND n.started) THEN now() END,
+           CASE WHEN x.status IN ('COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED') THEN now() END,
+           CASE WHEN NOT e.running THEN 0
+                ELSE coalesce(n.attempt, CASE WHEN x.status = 'RUNNING' THEN 1 ELSE 0 END) END
+      FROM e CROSS JOIN n
+           CROSS JOIN LATERAL (SELECT CASE WHEN e.running THEN n.status ELSE 'PENDING' END)
+                              AS x(status)
+    RETURNING id, execution_id, node_id
+), j AS (
+    INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, attempts)
+    SELECT s.execution_id, s.id, coalesce(t.run_at, now()), t.max_attempts, 0
+      FROM unnest($24::text[], $25::int[], $26::timestamptz[])
+           AS t(node_id, max_attempts, run_at)
+      JOIN s ON s.node_id = t.node_id
+      JOIN e ON e.id = s.execution_id AND e.running
+      JOIN u ON u.id = e.id
+     ORDER BY u.ord, t.node_id
+    RETURNING id
+), v AS (
+    INSERT INTO execution_events
+           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
+            attempt, data, at)
+    SELECT e.id, $1, $2, t.sequence, t.kind, t.status, s.id, t.node_id, t.attempt, t.data,
+           now()
+      FROM e
+      JOIN unnest($17::bool[], $18::int[], $19::text[], $20::text[], $21::text[],
+                  $22::int[], $23::text[]::jsonb[])
+           AS t(running, sequence, kind, status, node_id, attempt, data)
+        ON t.running = e.running
+      LEFT JOIN s ON s.execution_id = e.id AND s.node_id = t.node_id
+)
+SELECT (SELECT array_agg(e.id ORDER BY u.ord) FROM e JOIN u ON u.id = e.id) AS created,
+       CASE WHEN EXISTS (SELECT 1 FROM event_watchers w
+                          WHERE w.owner_id = $1 AND w.expires_at > now())
+            THEN (SELECT count(pg_notify('flowsync_events', e.id::text || ':' || e.last_sequence))
+                    FROM e) END AS events_notified,
+       CASE WHEN EXISTS (SELECT 1 FROM j) THEN pg_notify('flowsync_jobs', '') END
+           AS jobs_notified;
+
+-- name: executions_by_keys
+SELECT idempotency_key, id FROM executions
+ WHERE owner_id = $1 AND idempotency_key = ANY($2::text[]);
+
+-- name: admission_position_many
+-- admission_position for a batch of starts ($1: their executions): where the batch's
+-- newest job stands (the jobs with an id up to it, less the batch's own), and how many
+-- jobs the batch queued.
+SELECT coalesce(max(id) - count(*),
+                pg_sequence_last_value(pg_get_serial_sequence('jobs', 'id')::regclass), 0)
+           AS position,
+       count(*) AS own
+  FROM jobs WHERE execution_id = ANY($1::uuid[]);
+
 -- name: execution_by_key
 SELECT id FROM executions WHERE owner_id = $1 AND idempotency_key = $2;
 

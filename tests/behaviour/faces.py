@@ -114,6 +114,13 @@ class Face(abc.ABC):
     ) -> tuple[dict[str, Any], bool]: ...
 
     @abc.abstractmethod
+    async def start_executions(
+        self, workflow_id: str, items: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """A batch start: each item `{"input"?, "idempotencyKey"?}`; (execution, created)
+        per item, in order."""
+
+    @abc.abstractmethod
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None: ...
 
     @abc.abstractmethod
@@ -236,6 +243,18 @@ class RestFace(Face):
             "/api/executions", json={"workflowId": workflow_id, "input": input}, headers=headers
         )
         return execution_of(self._check(reply, 200, 201)), reply.status_code == 201
+
+    async def start_executions(
+        self, workflow_id: str, items: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], bool]]:
+        reply = await self.http.post(
+            f"/api/workflows/{workflow_id}/executions:batch", json={"inputs": items}
+        )
+        results = self._check(reply, 200, 201)["results"]
+        created = [bool(r["created"]) for r in results]
+        assert reply.status_code == (201 if any(created) else 200)
+        assert (reply.headers.get("Idempotent-Replayed") == "true") == (not any(created))
+        return [(execution_of(r["execution"]), c) for r, c in zip(results, created, strict=True)]
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         reply = await self.http.get(f"/api/executions/{execution_id}")
@@ -482,6 +501,21 @@ class GraphQLFace(Face):
         )
         result = data["startExecution"]
         return execution_of(self._result(result, "execution")), bool(result["created"])
+
+    async def start_executions(
+        self, workflow_id: str, items: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], bool]]:
+        data = await self._run(
+            "mutation($wid: ID!, $inputs: [StartExecutionItem!]!) { startExecutions("
+            "workflowId: $wid, inputs: $inputs) { ... on StartExecutionsPayload {"
+            f" results {{ execution {{ ...E }} created }} }} {_ERRORS} {_PROBLEMS} }} }} {_E}",
+            wid=workflow_id,
+            inputs=items,
+        )
+        result = data["startExecutions"]
+        self._result(result, "results")  # an expected failure raises FaceError
+        results: list[dict[str, Any]] = result["results"]
+        return [(execution_of(r["execution"]), bool(r["created"])) for r in results]
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         data = await self._run(

@@ -83,6 +83,9 @@ OPERATIONS: dict[str, Faces] = {
     ),
     # -- executions
     "ExecutionService.start": both("Mutation.startExecution", "POST /api/executions"),
+    "ExecutionService.start_many": both(
+        "Mutation.startExecutions", "POST /api/workflows/{id}/executions:batch"
+    ),
     "ExecutionService.get": both("Query.execution", "GET /api/executions/{id}"),
     "ExecutionService.list": both("Query.executions", "GET /api/executions"),
     "ExecutionService.cancel": both("Mutation.cancelExecution", "POST /api/executions/{id}/cancel"),
