@@ -433,6 +433,12 @@ class _WriterGone(Exception):
     """The task writing a batch of completions stopped before it wrote this one."""
 
 
+def _room(limit: int | None, running: int) -> int:
+    """How many waiting runs a limit lets start now; no limit (any more): everything
+    still waiting may start (bounded per promotion)."""
+    return 10_000 if limit is None else max(limit - running, 0)
+
+
 class Orchestrator:
     """Starts executions and records each step's outcome."""
 
@@ -1004,13 +1010,7 @@ class Orchestrator:
         limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
         if limit is None:
             return
-        # No limit (any more): everything still waiting may start.
-        room = (
-            limit["max_concurrency"] - limit["running"]
-            if limit["max_concurrency"] is not None
-            else 10_000
-        )
-        for _ in range(max(room, 0)):
+        for _ in range(_room(limit["max_concurrency"], limit["running"])):
             waiting = await conn.fetchrow(QUERIES["next_pending"], workflow_id)
             if waiting is None:
                 return
@@ -1022,12 +1022,7 @@ class Orchestrator:
         limit = await conn.fetchrow(QUERIES["lock_trigger_limit"], trigger_id)
         if limit is None:
             return
-        room = (
-            limit["max_concurrent_runs"] - limit["running"]
-            if limit["max_concurrent_runs"] is not None
-            else 10_000
-        )
-        for _ in range(max(room, 0)):
+        for _ in range(_room(limit["max_concurrent_runs"], limit["running"])):
             waiting = await conn.fetchrow(QUERIES["next_pending_of_trigger"], trigger_id)
             if waiting is None:
                 return
