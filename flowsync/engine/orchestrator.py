@@ -111,7 +111,7 @@ def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
     for r in records:
         branch = r["branch"]
         out[r["node_id"]] = StepRow(
-            r["id"], StepStatus(r["status"]), branch if isinstance(branch, bool) else None
+            r["id"], StepStatus(r["status"]), branch if isinstance(branch, bool | str) else None
         )
     return out
 
@@ -624,7 +624,9 @@ class Orchestrator:
         new_id, steps = created[0]["execution_id"], _rows(created)
         reused = {r["node_id"]: r["output"] for r in previous if r["status"] == "COMPLETED"}
         skipped = {r["node_id"] for r in previous if r["status"] == "SKIPPED"}
-        branches = {r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool)}
+        branches = {
+            r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool | str)
+        }
         plan = plan_rerun(wf, steps, reused, skipped, branches)
         await self._write(conn, new_id, 0, old["owner_id"], old["workflow_id"], plan)
         await conn.execute(QUERIES["mark_reused"], new_id, original_id)
