@@ -10,12 +10,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from flowsync.engine.definition import NodeType
 from flowsync.engine.graph import (
     WAITS,
     ExecutionStatus,
     StepStatus,
     WaitOutcome,
     advance,
+    approval_outcome,
     outcome,
 )
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
@@ -161,6 +163,11 @@ def plan_completion(
     if wf.nodes[node_id].type in WAITS:
         chosen = wait_outcome or "signal"
         branches[node_id] = chosen
+        if chosen == "timeout":
+            plan.events.append(
+                Event("step.timed_out", StepStatus.RUNNING.value, row.id, node_id,
+                      data={"signal": signal_of(wf.nodes[node_id])})
+            )  # fmt: skip
         plan.change(row.id, node_id, StepStatus.COMPLETED, output=output,
                     input=wait_record(wf, node_id, chosen))  # fmt: skip
     else:
@@ -235,6 +242,40 @@ def plan_wait(steps: Mapping[str, StepRow], node_id: str, until: datetime, store
               data={"until": until.isoformat()})
     )  # fmt: skip
     return plan
+
+
+def plan_signal_wait(
+    steps: Mapping[str, StepRow], node_id: str, signal: str, timeout_at: datetime | None
+) -> Plan:
+    """A wait or approval step starts waiting for `signal` (none was kept for it): it
+    holds no worker; its job stays parked until `timeout_at` (None: no timeout)."""
+    plan = Plan()
+    row = steps[node_id]
+    at = timeout_at.isoformat() if timeout_at is not None else None
+    stored = {"signal": signal, "timeoutAt": at}
+    plan.steps.append(StepChange(row.id, node_id, StepStatus.WAITING, input=stored))
+    plan.events.append(
+        Event("step.waiting", StepStatus.WAITING.value, row.id, node_id,
+              data={"signal": signal, "timeoutAt": at})
+    )  # fmt: skip
+    return plan
+
+
+def signal_output(payload: Any) -> Any:
+    """A signal's payload as the step's output: `{}` for none."""
+    return {} if payload is None else payload
+
+
+def plan_signalled(
+    wf: CompiledWorkflow, steps: Mapping[str, StepRow], node_id: str, payload: Any
+) -> Plan:
+    """A signal completes the wait or approval step `node_id` with its payload as the
+    output; an approval takes the edge of its decision, a wait its default edge."""
+    node = wf.nodes[node_id]
+    chosen: WaitOutcome = "signal"
+    if node.type is NodeType.APPROVAL:
+        chosen = approval_outcome(payload)
+    return plan_completion(wf, steps, node_id, signal_output(payload), wait_outcome=chosen)
 
 
 def plan_retry(

@@ -863,3 +863,34 @@ UPDATE step_executions AS n SET reused_from_id = o.id
   FROM step_executions o
  WHERE n.execution_id = $1 AND o.execution_id = $2 AND o.node_id = n.node_id
    AND o.status = 'COMPLETED';
+
+-- name: take_kept_signal
+-- The oldest kept signal $2 of execution $1, taken by step $3 (its node id): in the
+-- transaction that parks or completes that step, which holds the execution's lock.
+UPDATE signals SET taken_at = now(), node_id = $3
+ WHERE id = (SELECT id FROM signals
+              WHERE execution_id = $1 AND name = $2 AND taken_at IS NULL
+              ORDER BY id LIMIT 1 FOR UPDATE)
+RETURNING id, payload, actor;
+
+-- name: waiting_for_signal
+-- The job of the step of execution $1 that waits for signal $2 (the oldest, should two),
+-- locked; under the execution's lock. A job locked by a worker (its timeout being
+-- written) is skipped: the timeout wins, and the signal is kept.
+SELECT j.id AS job_id, s.id AS step_id, s.node_id
+  FROM step_executions s JOIN jobs j ON j.step_id = s.id
+ WHERE s.execution_id = $1 AND s.status = 'WAITING' AND s.node_type IN ('wait', 'approval')
+   AND s.input ->> 'signal' = $2
+ ORDER BY j.id
+ LIMIT 1
+   FOR UPDATE OF j SKIP LOCKED;
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = $1;
+
+-- name: insert_signal
+-- A signal sent to execution $1: taken at once by the step whose node id is $5, or kept
+-- ($5 NULL) for a step that waits for it later.
+INSERT INTO signals (execution_id, name, payload, actor, taken_at, node_id)
+VALUES ($1, $2, $3, $4, CASE WHEN $5::text IS NULL THEN NULL ELSE now() END, $5)
+RETURNING id;

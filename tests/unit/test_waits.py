@@ -57,9 +57,7 @@ def test_waits_and_approvals_validate() -> None:
          "missing one without a sourceHandle"),
     ],
 )  # fmt: skip
-def test_a_bad_wait_is_refused_naming_the_node_and_path(
-    change: Any, path: str, words: str
-) -> None:
+def test_a_bad_wait_is_refused_naming_the_node_and_path(change: Any, path: str, words: str) -> None:
     definition = copy.deepcopy(waiting("go", timeout=5))
     change(definition)
     found = problems_of(definition)

@@ -1,0 +1,155 @@
+"""Wait and approval steps on a real PostgreSQL with an in-process worker: a waiting
+step holds no worker, a signal completes it (sent before or after the run gets there),
+a timeout fails it or takes its "timeout" edge, and the bad signals change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from flowsync.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from flowsync.services.principal import Principal
+from tests.conftest import new_subject
+from tests.support.env import Env, run_worker
+from tests.support.graphs import approving, waiting
+
+
+async def until_waiting(env: Env, eid: uuid.UUID, node: str = "wait") -> None:
+    for _ in range(200):
+        if (await env.steps(eid))[node].status == "WAITING":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{node} never waited")
+
+
+async def signals_of(env: Env, eid: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await env.services.pool.fetch(
+        "SELECT name, payload, node_id, taken_at IS NOT NULL AS taken FROM signals"
+        " WHERE execution_id = $1 ORDER BY id",
+        eid,
+    )
+    return [dict(r) for r in rows]
+
+
+async def test_a_wait_holds_no_worker_and_a_signal_completes_it(running: Env) -> None:
+    wid = await running.create(waiting("paid"))
+    eid = await running.start(wid, {"order": 7})
+    await until_waiting(running, eid)
+    job = await running.services.pool.fetchrow(
+        "SELECT lease_token, run_at > now() + interval '1 year' AS parked FROM jobs"
+        " WHERE execution_id = $1",
+        eid,
+    )
+    assert job is not None and job["lease_token"] is None and job["parked"]
+    _, sent = await running.services.executions.signal_execution(
+        running.me, eid, "paid", {"amount": 12}
+    )
+    assert sent.node_id == "wait"
+    done = await running.wait(eid)
+    assert done.status == "COMPLETED" and done.output == {"amount": 12}
+    steps = await running.steps(eid)
+    assert steps["wait"].output == {"amount": 12} and steps["got"].status == "COMPLETED"
+    kinds = [e.kind for e in await running.events(eid)]
+    assert kinds.index("step.waiting") < kinds.index("signal.received")
+    assert await signals_of(running, eid) == [
+        {"name": "paid", "payload": {"amount": 12}, "node_id": "wait", "taken": True}
+    ]
+    audit = await running.services.pool.fetchrow(
+        "SELECT action, data FROM audit_log WHERE entity_id = $1 AND action LIKE '%ed'"
+        " AND action <> 'execution.started'",
+        str(eid),
+    )
+    assert audit is not None and audit["action"] == "execution.signalled"
+
+
+async def test_a_signal_sent_before_the_wait_is_kept_then_taken(env: Env) -> None:
+    """No worker runs until the signal is in: the run has not reached its wait."""
+    wid = await env.create(waiting("paid"))
+    eid = await env.start(wid, {})
+    _, sent = await env.services.executions.signal_execution(env.me, eid, "paid", {"early": 1})
+    assert sent.node_id is None
+    assert (await signals_of(env, eid))[0]["taken"] is False
+    worker = await run_worker(env)
+    try:
+        done = await env.wait(eid)
+    finally:
+        assert env.worker is not None
+        env.worker.stop()
+        await worker
+    assert done.status == "COMPLETED" and done.output == {"early": 1}
+    assert (await signals_of(env, eid))[0] == {
+        "name": "paid", "payload": {"early": 1}, "node_id": "wait", "taken": True
+    }  # fmt: skip
+
+
+async def test_a_timeout_takes_the_timeout_edge(running: Env) -> None:
+    wid = await running.create(waiting("paid", timeout=0.5, timeout_branch=True))
+    done = await running.wait(await running.start(wid, {}))
+    assert done.status == "COMPLETED"
+    assert done.output["timedOut"] is True and done.output["signal"] == "paid"
+    steps = await running.steps(done.id)
+    assert steps["late"].status == "COMPLETED" and steps["got"].status == "SKIPPED"
+    assert "step.timed_out" in [e.kind for e in await running.events(done.id)]
+
+
+async def test_a_timeout_without_a_timeout_edge_fails_the_run(running: Env) -> None:
+    wid = await running.create(waiting("paid", timeout=0.5))
+    done = await running.wait(await running.start(wid, {}))
+    assert done.status == "FAILED"
+    assert done.error["nodeId"] == "wait" and done.error["code"] == "WAIT_TIMED_OUT"
+    # A signal after the end changes nothing: 409.
+    with pytest.raises(Conflict):
+        await running.services.executions.signal_execution(running.me, done.id, "paid", {})
+
+
+@pytest.mark.parametrize(
+    ("payload", "way"), [({"approved": True, "by": "ann", "comment": "ok"}, "approved"),
+                         ({"approved": False, "comment": "no"}, "rejected")],
+)  # fmt: skip
+async def test_an_approval_takes_its_decision_and_is_audited(
+    running: Env, payload: dict[str, Any], way: str
+) -> None:
+    wid = await running.create(approving())
+    eid = await running.start(wid, {})
+    await until_waiting(running, eid, "review")
+    await running.services.executions.signal_execution(running.me, eid, "approval", payload)
+    done = await running.wait(eid)
+    assert done.status == "COMPLETED" and done.output["way"] == way
+    review = done.output["review"]
+    assert review["approved"] is (way == "approved")
+    assert review["by"] == payload.get("by", running.me.actor)
+    audit = await running.services.pool.fetchrow(
+        "SELECT actor, action, data FROM audit_log WHERE entity_id = $1"
+        " AND action <> 'execution.started'",
+        str(eid),
+    )
+    assert audit is not None and audit["action"] == f"execution.{way}"
+    assert audit["actor"] == running.me.actor
+    assert audit["data"]["by"] == review["by"] and audit["data"]["comment"] == payload["comment"]
+
+
+async def test_bad_signals_are_refused_and_change_nothing(running: Env) -> None:
+    wid = await running.create(approving())
+    eid = await running.start(wid, {})
+    await until_waiting(running, eid, "review")
+    signal = running.services.executions.signal_execution
+    with pytest.raises(InvalidInput, match="'paid'"):
+        await signal(running.me, eid, "paid", {})
+    with pytest.raises(InvalidInput) as bad:
+        await signal(running.me, eid, "approval", {"approved": "yes", "extra": 1})
+    assert [p.path for p in bad.value.details] == ["$.payload.approved", "$.payload.extra"]
+    with pytest.raises(InvalidInput):
+        await signal(running.me, eid, "has space", {})
+    with pytest.raises(PayloadTooLarge):
+        await signal(running.me, eid, "approval", {"approved": True, "comment": "x" * (1 << 20)})
+    other = Principal(await running.services.api_keys.ensure_owner(new_subject()), "other")
+    with pytest.raises(NotFound):
+        await signal(other, eid, "approval", {"approved": True})
+    with pytest.raises(NotFound):
+        await signal(running.me, uuid.uuid4(), "approval", {"approved": True})
+    assert await signals_of(running, eid) == []
+    assert (await running.steps(eid))["review"].status == "WAITING"
+    assert "signal.received" not in [e.kind for e in await running.events(eid)]
