@@ -19,7 +19,9 @@ from flowsync.engine.validation import CompiledWorkflow
 from flowsync.errors import InvalidInput, Problem
 from flowsync.services.inputs import checked_json_size
 
-__all__ = ["APPROVAL", "MAX_PAYLOAD_BYTES", "Signalled", "checked_signal", "waits_for"]
+# Only data: the checks are the signal operation's parts (ExecutionService.signal_execution),
+# not operations of their own.
+__all__ = ["APPROVAL", "MAX_PAYLOAD_BYTES", "Signalled"]
 
 APPROVAL = "approval"
 # A payload becomes a step's output; the same limit as an execution's input.
