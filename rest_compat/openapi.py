@@ -329,7 +329,7 @@ SCHEMAS: Json = {
             "config": {
                 "description": "CRON: {expression, timezone?, misfire?: {policy, maxCatchUp?}, "
                 "input?}; WEBHOOK: {requireSignature?, mode?: async|sync, syncTimeoutSeconds?, "
-                "maxBodyBytes?, input?}; MANUAL: none. `input` is the template of the runs' "
+                "maxBodyBytes?, input?, signal?: {name, match}}; MANUAL: none. `input` is the template of the runs' "
                 "input over `trigger` (default: a webhook's body, a cron's {}); see the "
                 "README's Triggers.",
             },

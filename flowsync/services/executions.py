@@ -531,7 +531,13 @@ class ExecutionService:
         return await self.get(principal, eid)
 
     async def signal_execution(
-        self, principal: Principal, execution_id: object, name: str, payload: Any = None
+        self,
+        principal: Principal,
+        execution_id: object,
+        name: str,
+        payload: Any = None,
+        *,
+        first: Callable[[Connection], Awaitable[None]] | None = None,
     ) -> tuple[Execution, Signalled]:
         """Send signal `name` with `payload` to one of the caller's executions: the step
         waiting for it completes now with the payload as its output, or, when none waits
@@ -539,12 +545,16 @@ class ExecutionService:
         name no wait or approval node of the run's version waits for, or a bad approval
         payload; PayloadTooLarge over the limit; NotFound (also another owner's run);
         Conflict when the run has ended. The audit log records it (an approval as
-        `execution.approved` or `execution.rejected`, with `by` and the comment)."""
+        `execution.approved` or `execution.rejected`, with `by` and the comment).
+        `first` runs at the start of the transaction (a webhook remembers its delivery's
+        signature there, so that a refused signal leaves it unused)."""
         eid = parse_id(execution_id, "execution")
         value = checked_signal(name, payload, principal.actor)
 
         async def txn() -> str | None:
             async with self._pool.acquire() as conn, conn.transaction():
+                if first is not None:
+                    await first(conn)
                 owner = await conn.fetchval("SELECT owner_id FROM executions WHERE id = $1", eid)
                 if owner != principal.owner_id:
                     raise NotFound(f"No execution with id {execution_id}.")

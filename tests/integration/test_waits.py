@@ -5,13 +5,22 @@ a timeout fails it or takes its "timeout" edge, and the bad signals change nothi
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import pytest
 
-from flowsync.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from flowsync.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TriggerInvalid,
+    WebhookReplayed,
+)
 from flowsync.services.principal import Principal
+from flowsync.services.webhooks import sign
 from tests.conftest import new_subject
 from tests.support.env import Env, run_worker
 from tests.support.graphs import approving, waiting
@@ -153,3 +162,65 @@ async def test_bad_signals_are_refused_and_change_nothing(running: Env) -> None:
     assert await signals_of(running, eid) == []
     assert (await running.steps(eid))["review"].status == "WAITING"
     assert "signal.received" not in [e.kind for e in await running.events(eid)]
+
+
+# -- a webhook that signals instead of starting --------------------------------------------
+
+SIGNALLING = {"name": "paid", "match": "trigger.body.orderId == input.orderId"}
+JSON = {"content-type": "application/json"}
+
+
+async def test_a_signalling_webhook_completes_the_matching_run(running: Env) -> None:
+    wid = await running.create(waiting("paid"))
+    created = await running.services.triggers.create(
+        running.me, wid, "WEBHOOK", {"signal": SIGNALLING}
+    )
+    assert created.trigger.config["signal"] == SIGNALLING
+    tid, secret = created.trigger.id, created.secret
+    assert secret is not None
+    runs = {n: await running.start(wid, {"orderId": n}) for n in (1, 2, 3)}
+    await until_waiting(running, runs[2])
+    body = b'{"orderId": 2, "amount": 40}'
+    headers = {**JSON, "X-FlowSync-Signature": sign(secret, body, int(time.time()))}
+    result = await running.services.webhooks.receive(tid, body, headers, "")
+    assert (result.status, result.execution_id) == (202, runs[2])
+    assert result.body == {"executionId": str(runs[2]), "signal": "paid", "takenBy": "wait"}
+    done = await running.wait(runs[2])
+    assert done.status == "COMPLETED" and done.output == {"orderId": 2, "amount": 40}
+    for other in (runs[1], runs[3]):
+        assert (await running.services.executions.get(running.me, other)).status == "RUNNING"
+    # The same signed delivery again is a replay; no run matching is a 404; neither
+    # signals anything.
+    with pytest.raises(WebhookReplayed):
+        await running.services.webhooks.receive(tid, body, headers, "")
+    body = b'{"orderId": 99}'
+    headers = {**JSON, "X-FlowSync-Signature": sign(secret, body, int(time.time()) - 1)}
+    with pytest.raises(NotFound, match="matches"):
+        await running.services.webhooks.receive(tid, body, headers, "")
+    taken = await running.services.pool.fetchval("SELECT count(*) FROM signals")
+    assert taken == 1
+    audit = await running.services.pool.fetchrow(
+        "SELECT actor FROM audit_log WHERE action = 'execution.signalled'"
+    )
+    assert audit is not None and audit["actor"] == f"webhook:{tid}"
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    [
+        ({"signal": {**SIGNALLING, "match": "trigger.body.orderId =="}},
+         "$.config.signal.match"),
+        ({"signal": {**SIGNALLING, "match": "steps.x.output == 1"}}, "$.config.signal.match"),
+        ({"signal": {**SIGNALLING, "name": "no spaces"}}, "$.config.signal.name"),
+        ({"signal": SIGNALLING, "mode": "sync"}, "$.config.mode"),
+        ({"signal": SIGNALLING, "input": {"a": 1}}, "$.config.input"),
+        ({"signal": {"name": "paid"}}, "$.config.signal.match"),
+    ],
+)  # fmt: skip
+async def test_a_bad_signalling_webhook_is_refused_at_its_path(
+    env: Env, config: dict[str, Any], path: str
+) -> None:
+    wid = await env.create(waiting("paid"))
+    with pytest.raises(TriggerInvalid) as bad:
+        await env.services.triggers.create(env.me, wid, "WEBHOOK", config)
+    assert path in [p.path for p in bad.value.details], bad.value.details
