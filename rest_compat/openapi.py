@@ -329,9 +329,10 @@ SCHEMAS: Json = {
             "config": {
                 "description": "CRON: {expression, timezone?, misfire?: {policy, maxCatchUp?}, "
                 "input?}; WEBHOOK: {requireSignature?, mode?: async|sync, syncTimeoutSeconds?, "
-                "maxBodyBytes?, input?, signal?: {name, match}}; MANUAL: none. `input` is the template of the runs' "
-                "input over `trigger` (default: a webhook's body, a cron's {}); see the "
-                "README's Triggers.",
+                "maxBodyBytes?, input?, signal?: {name, match}}; MANUAL: none. `input` is "
+                "the template of the runs' input over `trigger` (default: a webhook's body, "
+                "a cron's {}); `signal`: a delivery signals the matching run instead of "
+                "starting one. See the README's Triggers.",
             },
             "enabled": {"type": "boolean"},
             "maxConcurrentRuns": nullable(
