@@ -925,7 +925,6 @@ class Orchestrator:
         it parks until `until` (its timeout) with no worker holding it."""
         self._runs.pop(job.execution_id, None)
         signal = str(stored["signal"])
-        timeout_at = stored.get("timeoutAt")
 
         async def txn() -> None:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -938,8 +937,7 @@ class Orchestrator:
                     await conn.execute(
                         QUERIES["requeue_job"], job.job_id, job.lease_token, until, False
                     )
-                    at = until if timeout_at is not None else None
-                    plan = plan_signal_wait(steps, job.node_id, signal, at)
+                    plan = plan_signal_wait(steps, job.node_id, stored)
                 else:
                     await conn.execute(QUERIES["delete_job"], job.job_id)
                     wf = await self.workflows.get(job.workflow_version_id, conn)

@@ -244,19 +244,16 @@ def plan_wait(steps: Mapping[str, StepRow], node_id: str, until: datetime, store
     return plan
 
 
-def plan_signal_wait(
-    steps: Mapping[str, StepRow], node_id: str, signal: str, timeout_at: datetime | None
-) -> Plan:
-    """A wait or approval step starts waiting for `signal` (none was kept for it): it
-    holds no worker; its job stays parked until `timeout_at` (None: no timeout)."""
+def plan_signal_wait(steps: Mapping[str, StepRow], node_id: str, stored: dict[str, Any]) -> Plan:
+    """A wait or approval step starts waiting for `stored["signal"]` (none was kept for
+    it): it holds no worker; its job stays parked until `stored["timeoutAt"]` (None: no
+    timeout). `stored` is kept as the step's input meanwhile."""
     plan = Plan()
     row = steps[node_id]
-    at = timeout_at.isoformat() if timeout_at is not None else None
-    stored = {"signal": signal, "timeoutAt": at}
     plan.steps.append(StepChange(row.id, node_id, StepStatus.WAITING, input=stored))
     plan.events.append(
         Event("step.waiting", StepStatus.WAITING.value, row.id, node_id,
-              data={"signal": signal, "timeoutAt": at})
+              data={"signal": stored.get("signal"), "timeoutAt": stored.get("timeoutAt")})
     )  # fmt: skip
     return plan
 

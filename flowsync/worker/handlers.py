@@ -213,12 +213,15 @@ class WaitHandler(_Base):
     async def run(self, ctx: StepContext) -> Outcome:
         signal = signal_of(ctx.node)
         stored = ctx.job.step_input
-        if not (isinstance(stored, dict) and stored.get("signal") == signal
+        # What this job parked before (a job keeps its id when it is parked, reclaimed or
+        # run at its timeout); a new job (a redriven step) waits afresh.
+        if not (isinstance(stored, dict) and stored.get("jobId") == ctx.job.job_id
                 and "timeoutAt" in stored):  # fmt: skip
             timeout = getattr(ctx.node.data, "timeout_seconds", None)
             deadline = ctx.now + timedelta(seconds=timeout) if timeout else None
             at = deadline.isoformat() if deadline is not None else None
-            return Waiting(deadline or ctx.now + NO_TIMEOUT, {"signal": signal, "timeoutAt": at})
+            parked = {"signal": signal, "timeoutAt": at, "jobId": ctx.job.job_id}
+            return Waiting(deadline or ctx.now + NO_TIMEOUT, parked)
         if stored["timeoutAt"] is None:
             return Waiting(ctx.now + NO_TIMEOUT, stored)
         deadline = parse_instant(str(stored["timeoutAt"]))

@@ -114,6 +114,21 @@ async def test_a_timeout_without_a_timeout_edge_fails_the_run(running: Env) -> N
         await running.services.executions.signal_execution(running.me, done.id, "paid", {})
 
 
+async def test_a_timed_out_wait_redriven_waits_again_for_its_signal(running: Env) -> None:
+    # Its wait after the redrive times out too: 3 s leave the signal room on a busy machine.
+    wid = await running.create(waiting("paid", timeout=3))
+    eid = await running.start(wid, {})
+    assert (await running.wait(eid)).status == "FAILED"
+    letter = await running.services.pool.fetchval(
+        "SELECT id FROM dead_letters WHERE execution_id = $1", eid
+    )
+    await running.services.dead_letters.redrive(running.me, letter)
+    await until_waiting(running, eid)
+    await running.services.executions.signal_execution(running.me, eid, "paid", {"late": 1})
+    done = await running.wait(eid)
+    assert done.status == "COMPLETED" and done.output == {"late": 1}
+
+
 @pytest.mark.parametrize(
     ("payload", "way"), [({"approved": True, "by": "ann", "comment": "ok"}, "approved"),
                          ({"approved": False, "comment": "no"}, "rejected")],
