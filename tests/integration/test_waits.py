@@ -239,3 +239,22 @@ async def test_a_bad_signalling_webhook_is_refused_at_its_path(
     with pytest.raises(TriggerInvalid) as bad:
         await env.services.triggers.create(env.me, wid, "WEBHOOK", config)
     assert path in [p.path for p in bad.value.details], bad.value.details
+
+
+async def test_signals_racing_the_runs_to_their_waits_are_each_taken_once(running: Env) -> None:
+    """Signals sent while the runs start, park and wake: kept or taken, each signal
+    completes its run exactly once, and none is left behind."""
+    wid = await running.create(waiting("go"))
+    eids = [await running.start(wid, {"i": i}) for i in range(20)]
+    signal = running.services.executions.signal_execution
+    await asyncio.gather(*(signal(running.me, eid, "go", {"i": i}) for i, eid in enumerate(eids)))
+    for i, eid in enumerate(eids):
+        done = await running.wait(eid)
+        assert done.status == "COMPLETED" and done.output == {"i": i}
+        completed = [e for e in await running.events(eid) if e.kind == "step.completed"]
+        assert [e.node_id for e in completed].count("wait") == 1
+    left = await running.services.pool.fetchval(
+        "SELECT count(*) FROM signals WHERE taken_at IS NULL"
+    )
+    assert left == 0
+    assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
