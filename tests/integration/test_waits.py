@@ -21,6 +21,7 @@ from flowsync.errors import (
 )
 from flowsync.services.principal import Principal
 from flowsync.services.webhooks import sign
+from flowsync.services.workflows import WorkflowUpdate
 from tests.conftest import new_subject
 from tests.support.env import Env, run_worker
 from tests.support.graphs import approving, waiting
@@ -258,3 +259,22 @@ async def test_signals_racing_the_runs_to_their_waits_are_each_taken_once(runnin
     )
     assert left == 0
     assert await running.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_a_run_queued_behind_its_limit_keeps_its_signal_until_it_runs(
+    running: Env,
+) -> None:
+    wid = await running.create(waiting("go"))
+    await running.services.workflows.update(running.me, wid, WorkflowUpdate(max_concurrency=1))
+    first = await running.start(wid, {"n": 1})
+    queued = await running.start(wid, {"n": 2})
+    assert (await running.services.executions.get(running.me, queued)).status == "PENDING"
+    _, kept = await running.services.executions.signal_execution(running.me, queued, "go", {"q": 1})
+    assert kept.node_id is None
+    await until_waiting(running, first)
+    await running.services.executions.signal_execution(running.me, first, "go", {"f": 1})
+    assert (await running.wait(first)).output == {"f": 1}
+    done = await running.wait(queued)  # promoted when the first ended: takes its signal
+    assert done.status == "COMPLETED" and done.output == {"q": 1}
+    events = [e.kind for e in await running.events(queued)]
+    assert "signal.received" not in events  # queued runs log events once they start
