@@ -31,7 +31,7 @@ from flowsync.engine.expressions import Expression, compile_expression
 from flowsync.engine.templates import Template, compile_template, json_path
 from flowsync.errors import ExpressionFailed, ExpressionSyntaxError, InvalidInput, Problem
 
-__all__ = ["check_input", "check_signal_config", "compiled_match", "render_input"]
+__all__ = ["check_input", "render_input"]
 
 PATH = "$.config.input"
 # The data of a cron firing, to try a template on at save.
