@@ -8,8 +8,11 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from flowsync.engine.graph import StepStatus, approval_outcome, wait_edge
+from flowsync.engine.graph import StepStatus, approval_outcome, edge_state, wait_edge
+from flowsync.engine.structure import CompiledEdge
 from flowsync.engine.transitions import StepRow, apply_plan, plan_completion, plan_rerun
 from flowsync.engine.validation import validate_definition
 from flowsync.errors import DefinitionInvalid, Problem
@@ -151,3 +154,27 @@ def test_a_retried_run_keeps_a_reused_waits_outcome() -> None:
     stored = {c.node_id: c.input for c in plan.steps}
     assert stored["wait"] == {"signal": "go", "outcome": "timeout"}
     assert [j.node_id for j in plan.jobs] == ["late"]
+
+
+@given(
+    outcome=st.sampled_from(["approved", "rejected", "timeout"]),
+    edge_handles=st.lists(st.sampled_from(["approved", "rejected", "timeout"]), min_size=1),
+)
+def test_an_approval_s_outcome_takes_exactly_its_edges(
+    outcome: str, edge_handles: list[str]
+) -> None:
+    wf = validate_definition(approving(timeout=5))
+    statuses = {"review": StepStatus.COMPLETED}
+    for handle in edge_handles:
+        edge = CompiledEdge(0, "review", "x", handle)
+        state = edge_state(wf, edge, statuses, {"review": outcome})
+        assert state == ("taken" if handle == outcome else "dead")
+
+
+@given(outcome=st.sampled_from(["signal", "timeout"]), handle=st.sampled_from([None, "timeout"]))
+def test_a_wait_s_outcome_takes_exactly_its_edges(outcome: str, handle: str | None) -> None:
+    wf = validate_definition(waiting("go", timeout=5, timeout_branch=True))
+    edge = CompiledEdge(0, "wait", "x", handle)
+    state = edge_state(wf, edge, {"wait": StepStatus.COMPLETED}, {"wait": outcome})
+    taken = (handle is None) == (outcome == "signal")
+    assert state == ("taken" if taken else "dead")
