@@ -1,5 +1,6 @@
 """`/api/executions`: list, start (with `Idempotency-Key`), read with steps and the
-pinned definition, cancel, retry, and the timeline; and batch starts of one workflow.
+pinned definition, cancel, retry, signals, and the timeline; and batch starts of one
+workflow.
 
 Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
 (the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
@@ -126,6 +127,21 @@ async def cancel_execution(request: Request) -> Response:
     return json_response(serialize.execution(row))
 
 
+class SignalExecution(Body):
+    """`POST /api/executions/{id}/signals/{name}`: the body is optional."""
+
+    payload: Any = None
+
+
+async def signal_execution(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await json_body(request, SignalExecution, optional=True)
+    row, sent = await services(request).executions.signal_execution(
+        principal, path_id(request), request.path_params["name"], body.payload
+    )
+    return json_response({"execution": serialize.execution(row), "takenBy": sent.node_id})
+
+
 async def execution_timeline(request: Request) -> Response:
     principal = await authenticate(request)
     found = await observability(request).timeline(principal, path_id(request))
@@ -150,6 +166,11 @@ def routes() -> list[ApiRoute]:
             "/api/executions/{id}/cancel", {"POST": cancel_execution}, name="execution_cancel"
         ),
         ApiRoute("/api/executions/{id}/retry", {"POST": retry_execution}, name="execution_retry"),
+        ApiRoute(
+            "/api/executions/{id}/signals/{name}",
+            {"POST": signal_execution},
+            name="execution_signal",
+        ),
         ApiRoute(
             "/api/executions/{id}/timeline", {"GET": execution_timeline}, name="execution_timeline"
         ),

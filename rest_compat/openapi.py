@@ -186,6 +186,29 @@ SCHEMAS: Json = {
         },
         ["workflowId"],
     ),
+    "SignalExecution": obj(
+        {
+            "payload": {
+                "description": "The signal's payload (any JSON; default {}): the output of "
+                "the step that takes it. For `approval`: {approved: boolean, by?: string, "
+                "comment?: string}."
+            },
+        },
+    ),
+    "SignalResult": obj(
+        {
+            "execution": ref("Execution"),
+            "takenBy": nullable(
+                {
+                    "type": "string",
+                    "description": "The node id of the wait or approval step that took the "
+                    "signal now; null when none waits for it yet and it is kept for the one "
+                    "that will.",
+                }
+            ),
+        },
+        ["execution", "takenBy"],
+    ),
     "StartExecutions": obj(
         {
             "inputs": {
@@ -306,9 +329,10 @@ SCHEMAS: Json = {
             "config": {
                 "description": "CRON: {expression, timezone?, misfire?: {policy, maxCatchUp?}, "
                 "input?}; WEBHOOK: {requireSignature?, mode?: async|sync, syncTimeoutSeconds?, "
-                "maxBodyBytes?, input?}; MANUAL: none. `input` is the template of the runs' "
-                "input over `trigger` (default: a webhook's body, a cron's {}); see the "
-                "README's Triggers.",
+                "maxBodyBytes?, input?, signal?: {name, match}}; MANUAL: none. `input` is "
+                "the template of the runs' input over `trigger` (default: a webhook's body, "
+                "a cron's {}); `signal`: a delivery signals the matching run instead of "
+                "starting one. See the README's Triggers.",
             },
             "enabled": {"type": "boolean"},
             "maxConcurrentRuns": nullable(
@@ -721,6 +745,27 @@ def _paths() -> Json:
                 "cancelExecution", "Cancel a running execution",
                 {"200": _json("The execution, cancelled.", "Execution")},
                 [*_AUTHED, 404, 409], tag="executions",
+            ),
+        },
+        "/api/executions/{id}/signals/{name}": {
+            "parameters": [
+                _ID,
+                {"name": "name", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,99}$"},
+                 "description": "The signal's name: one a wait node of the run's version "
+                                "waits for, or `approval`."},
+            ],
+            "post": _operation(
+                "signalExecution", "Send a signal to a run's wait or approval step",
+                {"200": _json("Delivered: taken by the step waiting for it, or kept for the "
+                              "step that will wait for it.", "SignalResult")},
+                [400, *_AUTHED, 404, 409, 413], tag="executions", body="SignalExecution",
+                body_required=False,
+                description="The step waiting for the signal completes with its payload as "
+                "its output (an approval takes its `approved` or `rejected` edge). A signal "
+                "sent before the run reaches the wait is kept and taken then. 400: no wait of "
+                "the run's version waits for that name, or a bad approval payload; 409: the "
+                "run has ended; 413: the payload is over the size limit.",
             ),
         },
         "/api/executions/{id}/retry": {

@@ -526,3 +526,34 @@ class WorkerProcess(Base):
         # The list reads recent heartbeats only; old rows of crashed workers are pruned.
         Index("ix_workers_heartbeat", "last_heartbeat_at"),
     )
+
+
+class Signal(Base):
+    """A signal sent to an execution (a wait or approval step's outcome). Kept
+    (`taken_at` NULL) until a step waiting for its `name` takes it, oldest first; then
+    `taken_at` and `node_id` say which step took it. Written in the same transaction as
+    the step it completes."""
+
+    __tablename__ = "signals"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Any] = mapped_column(server_default=text("'{}'::jsonb"))
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    taken_at: Mapped[datetime | None]
+    node_id: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # A run's kept signals of one name, oldest first: what a wait step takes.
+        Index(
+            "ix_signals_kept",
+            "execution_id",
+            "name",
+            "id",
+            postgresql_where=text("taken_at IS NULL"),
+        ),
+        # The cascade from a deleted execution (retention), and a run's signals.
+        Index("ix_signals_execution", "execution_id", "id"),
+    )

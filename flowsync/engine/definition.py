@@ -32,8 +32,11 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "DATA_MODELS",
     "MAX_DELAY_SECONDS",
+    "MAX_WAIT_SECONDS",
+    "SIGNAL_NAME",
     "TEMPLATE_FIELDS",
     "ActionData",
+    "ApprovalData",
     "ConditionData",
     "Definition",
     "DelayData",
@@ -45,11 +48,15 @@ __all__ = [
     "Position",
     "RetryPolicy",
     "TransformData",
+    "WaitData",
     "WebhookResponseData",
     "parse_instant",
 ]
 
 MAX_DELAY_SECONDS = 30 * 24 * 3600
+MAX_WAIT_SECONDS = 365 * 24 * 3600
+# A signal's name: also a path segment of the REST route that sends one.
+SIGNAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
 
 # JSON Schema annotations of the fields that hold CEL (`model_json_schema()` carries them
 # to the editor, which offers completion there): a plain expression, or a template
@@ -71,6 +78,8 @@ class NodeType(StrEnum):
     JOIN = "join"
     TRANSFORM = "transform"
     WEBHOOK_RESPONSE = "webhook_response"
+    WAIT = "wait"
+    APPROVAL = "approval"
 
 
 def _title(name: str, _info: object) -> str:
@@ -284,7 +293,46 @@ class WebhookResponseData(_Data):
     _header_names = field_validator("headers")(_check_header_names)
 
 
-NodeData = ActionData | ConditionData | DelayData | TransformData | EndData | WebhookResponseData
+class WaitData(_Data):
+    """Waits, holding no worker, for the signal `signal` sent to the execution (a signal
+    sent before the run gets here is kept and taken then); the signal's payload is the
+    step's output. After `timeoutSeconds` (optional, at most a year) the step takes its
+    `"timeout"` edge, or fails when it has none."""
+
+    signal: str = Field(min_length=1, max_length=100)
+    timeout_seconds: float | None = Field(None, gt=0, le=MAX_WAIT_SECONDS)
+
+    @field_validator("signal")
+    @classmethod
+    def _name(cls, signal: str) -> str:
+        if not SIGNAL_NAME.fullmatch(signal):
+            raise ValueError(
+                "a signal name starts with a letter or _ and holds letters, digits, _ . -"
+            )
+        if signal == "approval":
+            raise ValueError('"approval" is reserved for the approval node; use one of those')
+        return signal
+
+
+class ApprovalData(_Data):
+    """Waits, holding no worker, for the signal `approval` with `{"approved": true|false,
+    "by": "who", "comment": "..."}` (the step's output), then takes its `"approved"` or
+    `"rejected"` edge. After `timeoutSeconds` (optional, at most a year) it takes its
+    `"timeout"` edge, or fails when it has none."""
+
+    timeout_seconds: float | None = Field(None, gt=0, le=MAX_WAIT_SECONDS)
+
+
+NodeData = (
+    ActionData
+    | ConditionData
+    | DelayData
+    | TransformData
+    | EndData
+    | WebhookResponseData
+    | WaitData
+    | ApprovalData
+)
 
 DATA_MODELS: dict[NodeType, type[NodeData] | None] = {
     NodeType.START: None,
@@ -296,6 +344,8 @@ DATA_MODELS: dict[NodeType, type[NodeData] | None] = {
     NodeType.JOIN: None,
     NodeType.TRANSFORM: TransformData,
     NodeType.WEBHOOK_RESPONSE: WebhookResponseData,
+    NodeType.WAIT: WaitData,
+    NodeType.APPROVAL: ApprovalData,
 }
 """Each type's `data` model; None for the types that take no data."""
 
@@ -342,8 +392,10 @@ class Node(_Shape):
 
 
 class Edge(_Shape):
-    """A directed edge; `sourceHandle` is `"true"` or `"false"` on a condition's edges and
-    absent (or null) elsewhere. `id` is optional and kept, since ReactFlow sends one."""
+    """A directed edge; `sourceHandle` is `"true"` or `"false"` on a condition's edges,
+    `"approved"`, `"rejected"` or `"timeout"` on an approval's, absent (or null) or
+    `"timeout"` on a wait's, and absent (or null) elsewhere. `id` is optional and kept,
+    since ReactFlow sends one."""
 
     id: str | None = Field(None, max_length=200)
     source: str

@@ -25,16 +25,20 @@ from flowsync.engine.definition import NodeType
 from flowsync.engine.validation import CompiledEdge, CompiledWorkflow
 
 __all__ = [
+    "WAITS",
     "Advance",
     "EdgeState",
     "ExecutionInfo",
     "ExecutionStatus",
     "StepStatus",
+    "WaitOutcome",
     "advance",
+    "approval_outcome",
     "edge_state",
     "outcome",
     "step_context",
     "taken_sources",
+    "wait_edge",
 ]
 
 
@@ -79,12 +83,13 @@ def edge_state(
     wf: CompiledWorkflow,
     edge: CompiledEdge,
     statuses: Mapping[str, StepStatus],
-    branches: Mapping[str, bool],
+    branches: Mapping[str, bool | str],
 ) -> EdgeState:
     """Whether `edge` is taken, dead or not yet resolved.
 
     `statuses` maps node ids to step statuses (a missing node counts as PENDING);
-    `branches` maps each COMPLETED condition to its result. A completed condition without
+    `branches` maps each COMPLETED condition to its result, and each COMPLETED wait or
+    approval to its outcome (`WaitOutcome`). A completed condition without
     a branch is a caller bug and raises ValueError rather than stalling the run.
     """
     status = statuses.get(edge.source, StepStatus.PENDING)
@@ -92,7 +97,10 @@ def edge_state(
         return "dead"
     if status is not StepStatus.COMPLETED:
         return "unresolved"
-    if wf.nodes[edge.source].type is not NodeType.CONDITION:
+    source_type = wf.nodes[edge.source].type
+    if source_type in WAITS:
+        return "taken" if edge.handle == wait_edge(branches.get(edge.source)) else "dead"
+    if source_type is not NodeType.CONDITION:
         return "taken"
     if edge.source not in branches:
         raise ValueError(f"condition {edge.source!r} is COMPLETED but has no branch result")
@@ -100,10 +108,33 @@ def edge_state(
     return "taken" if edge.handle == chosen else "dead"
 
 
+WAITS = frozenset({NodeType.WAIT, NodeType.APPROVAL})
+"""The node types whose step waits for a signal."""
+
+WaitOutcome = Literal["signal", "approved", "rejected", "timeout"]
+"""How a wait or approval step ended; the orchestrator stores it with the step (its
+`input.outcome`) and reads it back as the step's branch."""
+
+
+def wait_edge(outcome: object) -> str | None:
+    """The `sourceHandle` of the edges a wait's or approval's outcome takes: none for a
+    plain wait's signal, else the outcome's name. A completed wait whose outcome was not
+    recorded (a caller bug) counts as a plain signal."""
+    if outcome in ("approved", "rejected", "timeout"):
+        return str(outcome)
+    return None
+
+
+def approval_outcome(payload: object) -> WaitOutcome:
+    """An approval's branch from its signal's payload (`{"approved": true|false}`)."""
+    approved = payload.get("approved") if isinstance(payload, dict) else None
+    return "approved" if approved is True else "rejected"
+
+
 def advance(
     wf: CompiledWorkflow,
     statuses: Mapping[str, StepStatus],
-    branches: Mapping[str, bool],
+    branches: Mapping[str, bool | str],
 ) -> Advance:
     """Every PENDING node whose incoming edges are all resolved: ready if one was taken,
     else skipped. Skips cascade within the one call (a skipped node kills its outgoing
@@ -148,7 +179,7 @@ def taken_sources(
     wf: CompiledWorkflow,
     node_id: str,
     statuses: Mapping[str, StepStatus],
-    branches: Mapping[str, bool],
+    branches: Mapping[str, bool | str],
 ) -> tuple[str, ...]:
     """The sources of `node_id`'s taken incoming edges, in edge order: the keys of a
     join's output."""

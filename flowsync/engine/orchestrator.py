@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from flowsync import metrics
-from flowsync.engine.graph import ExecutionStatus, StepStatus
+from flowsync.engine.graph import WAITS, ExecutionStatus, StepStatus, WaitOutcome
 from flowsync.engine.transitions import (
     Event,
     NewJob,
@@ -33,6 +33,8 @@ from flowsync.engine.transitions import (
     plan_rerun,
     plan_resume,
     plan_retry,
+    plan_signal_wait,
+    plan_signalled,
     plan_start,
     plan_wait,
     runs_alone,
@@ -111,7 +113,7 @@ def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:
     for r in records:
         branch = r["branch"]
         out[r["node_id"]] = StepRow(
-            r["id"], StepStatus(r["status"]), branch if isinstance(branch, bool) else None
+            r["id"], StepStatus(r["status"]), branch if isinstance(branch, bool | str) else None
         )
     return out
 
@@ -197,8 +199,14 @@ def _plan_completions(
     parts: list[_Planned] = []
     for item in items:
         job = item.job
+        # A worker completes a wait or approval step only when its timeout fell due: a
+        # signal completes it without one (see signal).
+        timed_out: WaitOutcome | None = None
+        if wf.nodes[job.node_id].type in WAITS:
+            timed_out = "timeout"
         plan = _of_attempt(job, plan_completion(wf, steps, job.node_id, item.output,
-                                                take_next=item.take_next))  # fmt: skip
+                                                take_next=item.take_next,
+                                                wait_outcome=timed_out))  # fmt: skip
         take = next((j for j in plan.jobs if j.take), None)
         carried = _carried(steps, job.node_id, item.output, item.known_outputs)
         parts.append(_Planned(item, plan, take, carried))
@@ -624,7 +632,9 @@ class Orchestrator:
         new_id, steps = created[0]["execution_id"], _rows(created)
         reused = {r["node_id"]: r["output"] for r in previous if r["status"] == "COMPLETED"}
         skipped = {r["node_id"] for r in previous if r["status"] == "SKIPPED"}
-        branches = {r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool)}
+        branches = {
+            r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool | str)
+        }
         plan = plan_rerun(wf, steps, reused, skipped, branches)
         await self._write(conn, new_id, 0, old["owner_id"], old["workflow_id"], plan)
         await conn.execute(QUERIES["mark_reused"], new_id, original_id)
@@ -901,9 +911,89 @@ class Orchestrator:
         metrics.DEAD_LETTERS.inc()
 
     async def wait(self, job: ClaimedJob, until: datetime, stored: Any) -> None:
-        """Park the step until `until`: its job stays, unleased, due at that time."""
+        """Park the step until `until`: its job stays, unleased, due at that time. A
+        wait or approval step takes a signal kept for it instead, when there is one."""
+        if job.node_type in WAITS:
+            await self._wait_for_signal(job, until, stored)
+            return
         await self._requeue(job, until, lambda steps: plan_wait(steps, job.node_id, until, stored),
                             count_attempt=False)  # fmt: skip
+
+    async def _wait_for_signal(self, job: ClaimedJob, until: datetime, stored: Any) -> None:
+        """A wait or approval step's park, under its job's and its run's locks (which a
+        signal's sender takes too): it completes with the oldest signal kept for it, else
+        it parks until `until` (its timeout) with no worker holding it."""
+        self._runs.pop(job.execution_id, None)
+        signal = str(stored["signal"])
+
+        async def txn() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                head = await self._take(conn, job, keep=True)
+                kept = await conn.fetchrow(
+                    QUERIES["take_kept_signal"], job.execution_id, signal, job.node_id
+                )
+                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                if kept is None:
+                    await conn.execute(
+                        QUERIES["requeue_job"], job.job_id, job.lease_token, until, False
+                    )
+                    plan = plan_signal_wait(steps, job.node_id, stored)
+                else:
+                    await conn.execute(QUERIES["delete_job"], job.job_id)
+                    wf = await self.workflows.get(job.workflow_version_id, conn)
+                    plan = plan_signalled(wf, steps, job.node_id, kept["payload"])
+                await self._write(
+                    conn, job.execution_id, head["last_sequence"], job.owner_id,
+                    job.workflow_id, _of_attempt(job, plan),
+                )  # fmt: skip
+
+        await retrying(txn)
+
+    async def signal(
+        self,
+        conn: Connection,
+        execution_id: uuid.UUID,
+        name: str,
+        payload: Any,
+        actor: str,
+        known: Callable[[CompiledWorkflow], None] | None = None,
+    ) -> str | None:
+        """Send signal `name` to an execution, inside the caller's transaction: it
+        completes the step waiting for it now (returns its node id), or is kept for
+        the step that waits for it later (returns None). `known` checks the name and
+        payload against the run's workflow version first (raising to refuse them).
+        NotFound for no such run; Conflict when it has ended."""
+        head = await conn.fetchrow(QUERIES["lock_execution"], execution_id)
+        if head is None:
+            raise NotFound(f"No execution with id {execution_id}.")
+        if head["status"] not in ("PENDING", "RUNNING"):
+            raise Conflict(
+                f"The execution has already ended ({head['status']}); signal {name!r} "
+                "was not delivered."
+            )
+        wf = await self.workflows.get(head["workflow_version_id"], conn)
+        if known is not None:
+            known(wf)
+        found = await conn.fetchrow(QUERIES["waiting_for_signal"], execution_id, name)
+        node_id = found["node_id"] if found is not None else None
+        await conn.execute(QUERIES["insert_signal"], execution_id, name, payload, actor, node_id)
+        if head["status"] != "RUNNING":
+            return None  # a queued run's events are numbered when it starts
+        received = Event(
+            "signal.received", head["status"], data={"name": name, "by": actor,
+                                                     "takenBy": node_id},
+        )  # fmt: skip
+        if found is None:
+            plan = Plan(events=[received])
+        else:
+            await conn.execute(QUERIES["delete_job"], found["job_id"])
+            steps = _rows(await conn.fetch(QUERIES["step_states"], execution_id))
+            plan = plan_signalled(wf, steps, found["node_id"], payload)
+            plan.events.insert(0, received)
+        await self._write(
+            conn, execution_id, head["last_sequence"], head["owner_id"], head["workflow_id"], plan
+        )
+        return str(node_id) if node_id is not None else None
 
     async def retry(self, job: ClaimedJob, error: dict[str, Any], at: datetime) -> None:
         """Record a failed attempt; the job runs again at `at`."""

@@ -27,7 +27,10 @@ class Connections:
     """How a node of one type connects. `has_target`: it may have incoming edges;
     `has_source`: outgoing ones. `source_handles`: the `sourceHandle` each outgoing edge
     carries, each once (none: its edges carry none). Outgoing edges number from
-    `min_outgoing` to `max_outgoing` (None: no upper bound). `min_incoming`: one for
+    `min_outgoing` to `max_outgoing` (None: no upper bound). `optional_handles`: handles
+    an outgoing edge may carry, at most once each, besides those (a wait's `"timeout"`);
+    a type with optional handles but no `source_handles` has exactly one edge without a
+    handle. `min_incoming`: one for
     every type but the start is implied by reachability from the start (a node without
     incoming edges is reported as unreachable); more is a rule of its own."""
 
@@ -37,6 +40,7 @@ class Connections:
     min_outgoing: int = 1
     max_outgoing: int | None = 1
     min_incoming: int = 1
+    optional_handles: tuple[str, ...] = ()
 
 
 CONNECTIONS: dict[NodeType, Connections] = {
@@ -51,6 +55,13 @@ CONNECTIONS: dict[NodeType, Connections] = {
     NodeType.JOIN: Connections(min_incoming=2),
     NodeType.TRANSFORM: Connections(),
     NodeType.WEBHOOK_RESPONSE: Connections(),
+    NodeType.WAIT: Connections(optional_handles=("timeout",), max_outgoing=2),
+    NodeType.APPROVAL: Connections(
+        source_handles=("approved", "rejected"),
+        optional_handles=("timeout",),
+        min_outgoing=2,
+        max_outgoing=3,
+    ),
 }
 """Each node type's connection rules: what `check_structure` applies, and what the
 editor draws (handles) and checks as edges are drawn."""
@@ -133,7 +144,7 @@ def _check_degree(
             message = f"the {node.type} node {name!r} cannot have outgoing edges"
             check.add(check.edge_path(edge.index), message, name, edge.index)
         return
-    if rule.source_handles:
+    if rule.source_handles or rule.optional_handles:
         _check_handles(node, rule, outs, check)
         return
     if rule.max_outgoing is None:
@@ -160,19 +171,36 @@ def _check_degree(
 def _check_handles(
     node: Vertex, rule: Connections, outs: list[CompiledEdge], check: ProblemCollector
 ) -> None:
-    """A branching node: one outgoing edge per handle (an edge with another handle was
-    reported with the edge)."""
+    """A branching node: one outgoing edge per handle, at most one per optional handle
+    (an edge with another handle was reported with the edge)."""
     name = node.id
-    first: dict[str, CompiledEdge] = {}
+    first: dict[str | None, CompiledEdge] = {}
+    allowed: tuple[str | None, ...] = (*rule.source_handles, *rule.optional_handles)
+    if not rule.source_handles:
+        allowed = (None, *allowed)
     for edge in outs:
-        if edge.handle not in rule.source_handles:
+        if edge.handle not in allowed:
             continue  # reported with the edge
         if edge.handle in first:
             also = check.edge_path(first[edge.handle].index)
-            message = f'{node.type} {name!r} has two "{edge.handle}" edges (also {also})'
+            label = "default" if edge.handle is None else f'"{edge.handle}"'
+            message = f"{node.type} {name!r} has two {label} edges (also {also})"
             check.add(f"{check.edge_path(edge.index)}.sourceHandle", message, name, edge.index)
         else:
             first[edge.handle] = edge
+    if rule.optional_handles:
+        required: tuple[str | None, ...] = rule.source_handles or (None,)
+        missing = [h for h in required if h not in first]
+        if missing:
+            labels = ", ".join("one without a sourceHandle" if h is None else f'one "{h}"'
+                               for h in missing)  # fmt: skip
+            optional = " or ".join(f'"{h}"' for h in rule.optional_handles)
+            message = (
+                f"{node.type} {name!r} needs an outgoing edge for each outcome: missing "
+                f"{labels} (optional: {optional})"
+            )
+            check.add(check.node_path(node.index), message, name)
+        return
     if not rule.min_outgoing <= len(outs) <= (rule.max_outgoing or len(outs)):
         handles = " and one with ".join(f'"{h}"' for h in rule.source_handles)
         message = (

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from flowsync.engine.graph import ExecutionStatus, StepStatus, advance, outcome
+from flowsync.engine.definition import NodeType
+from flowsync.engine.graph import (
+    WAITS,
+    ExecutionStatus,
+    StepStatus,
+    WaitOutcome,
+    advance,
+    approval_outcome,
+    outcome,
+)
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
 
 ACTIVE = frozenset({StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING})
@@ -22,7 +31,8 @@ class StepRow:
 
     id: uuid.UUID
     status: StepStatus
-    branch: bool | None = None
+    # A condition's result; a wait's or approval's outcome (see graph.WaitOutcome).
+    branch: bool | str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +149,29 @@ def plan_completion(
     output: Any,
     *,
     take_next: bool = False,
+    wait_outcome: WaitOutcome | None = None,
 ) -> Plan:
     """A step completed: record it, then queue what became ready, skip what became
-    unreachable, and complete the execution when every node is done or skipped."""
+    unreachable, and complete the execution when every node is done or skipped.
+    A wait or approval step records `wait_outcome` (default: "signal") with it, in its
+    stored input, which is where its branch is read from."""
     plan = Plan()
     row = steps[node_id]
-    plan.change(row.id, node_id, StepStatus.COMPLETED, output=output)
     statuses = {n: r.status for n, r in steps.items()}
     statuses[node_id] = StepStatus.COMPLETED
     branches = {n: r.branch for n, r in steps.items() if r.branch is not None}
+    if wf.nodes[node_id].type in WAITS:
+        chosen = wait_outcome or "signal"
+        branches[node_id] = chosen
+        if chosen == "timeout":
+            plan.events.append(
+                Event("step.timed_out", StepStatus.RUNNING.value, row.id, node_id,
+                      data={"signal": signal_of(wf.nodes[node_id])})
+            )  # fmt: skip
+        plan.change(row.id, node_id, StepStatus.COMPLETED, output=output,
+                    input=wait_record(wf, node_id, chosen))  # fmt: skip
+    else:
+        plan.change(row.id, node_id, StepStatus.COMPLETED, output=output)
     if wf.nodes[node_id].type == "condition" and isinstance(output, dict):
         branches[node_id] = bool(output.get("result"))
     step = advance(wf, statuses, branches)
@@ -163,6 +187,17 @@ def plan_completion(
         plan.execution_output = output if node_id in ends else {}
         plan.events.append(Event("execution.completed", ExecutionStatus.COMPLETED.value))
     return plan
+
+
+def wait_record(wf: CompiledWorkflow, node_id: str, chosen: WaitOutcome) -> dict[str, Any]:
+    """What a finished wait or approval step keeps as its input: the signal it waited
+    for and its outcome (the branch it took)."""
+    return {"signal": signal_of(wf.nodes[node_id]), "outcome": chosen}
+
+
+def signal_of(node: CompiledNode) -> str:
+    """The signal a wait or approval node waits for."""
+    return str(getattr(node.data, "signal", None) or "approval")
 
 
 def plan_failure(steps: Mapping[str, StepRow], node_id: str, error: dict[str, Any]) -> Plan:
@@ -209,6 +244,37 @@ def plan_wait(steps: Mapping[str, StepRow], node_id: str, until: datetime, store
     return plan
 
 
+def plan_signal_wait(steps: Mapping[str, StepRow], node_id: str, stored: dict[str, Any]) -> Plan:
+    """A wait or approval step starts waiting for `stored["signal"]` (none was kept for
+    it): it holds no worker; its job stays parked until `stored["timeoutAt"]` (None: no
+    timeout). `stored` is kept as the step's input meanwhile."""
+    plan = Plan()
+    row = steps[node_id]
+    plan.steps.append(StepChange(row.id, node_id, StepStatus.WAITING, input=stored))
+    plan.events.append(
+        Event("step.waiting", StepStatus.WAITING.value, row.id, node_id,
+              data={"signal": stored.get("signal"), "timeoutAt": stored.get("timeoutAt")})
+    )  # fmt: skip
+    return plan
+
+
+def signal_output(payload: Any) -> Any:
+    """A signal's payload as the step's output: `{}` for none."""
+    return {} if payload is None else payload
+
+
+def plan_signalled(
+    wf: CompiledWorkflow, steps: Mapping[str, StepRow], node_id: str, payload: Any
+) -> Plan:
+    """A signal completes the wait or approval step `node_id` with its payload as the
+    output; an approval takes the edge of its decision, a wait its default edge."""
+    node = wf.nodes[node_id]
+    chosen: WaitOutcome = "signal"
+    if node.type is NodeType.APPROVAL:
+        chosen = approval_outcome(payload)
+    return plan_completion(wf, steps, node_id, signal_output(payload), wait_outcome=chosen)
+
+
 def plan_retry(
     steps: Mapping[str, StepRow], node_id: str, error: dict[str, Any], at: datetime, attempt: int
 ) -> Plan:
@@ -228,7 +294,7 @@ def _advance_into(
     wf: CompiledWorkflow,
     steps: Mapping[str, StepRow],
     statuses: dict[str, StepStatus],
-    branches: Mapping[str, bool],
+    branches: Mapping[str, bool | str],
 ) -> None:
     step = advance(wf, statuses, branches)
     for skipped in step.skipped:
@@ -262,7 +328,7 @@ def plan_rerun(
     steps: Mapping[str, StepRow],
     reused: Mapping[str, Any],
     skipped: set[str],
-    branches: Mapping[str, bool],
+    branches: Mapping[str, bool | str],
 ) -> Plan:
     """A new execution that retries a failed one: the steps that completed before are
     recorded as completed with their outputs (reused, not run), the ones skipped as
@@ -272,7 +338,13 @@ def plan_rerun(
     statuses = {n: StepStatus.PENDING for n in steps}
     for node_id in (n for n in wf.topological_order if n in reused):
         row, output = steps[node_id], reused[node_id]
-        plan.steps.append(StepChange(row.id, node_id, StepStatus.COMPLETED, output=output))
+        kept = branches.get(node_id)
+        stored = None
+        if wf.nodes[node_id].type in WAITS and isinstance(kept, str):
+            stored = {"signal": signal_of(wf.nodes[node_id]), "outcome": kept}
+        plan.steps.append(
+            StepChange(row.id, node_id, StepStatus.COMPLETED, output=output, input=stored)
+        )
         plan.events.append(Event("step.reused", StepStatus.COMPLETED.value, row.id, node_id))
         statuses[node_id] = StepStatus.COMPLETED
     for node_id in skipped:
@@ -343,6 +415,8 @@ def apply_plan(steps: Mapping[str, StepRow], plan: Plan) -> dict[str, StepRow]:
     for change in plan.steps:
         old = after[change.node_id]
         branch = old.branch if change.output is None else branch_of(change.output)
+        if isinstance(change.input, dict) and isinstance(change.input.get("outcome"), str):
+            branch = change.input["outcome"]  # a wait's (see wait_record)
         after[change.node_id] = StepRow(change.step_id, change.status, branch)
     return after
 

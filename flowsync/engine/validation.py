@@ -33,7 +33,7 @@ from flowsync.engine.depth import too_deep
 from flowsync.engine.expressions import Expression, compile_expression
 from flowsync.engine.problems import ProblemCollector, kind_of, translate_errors, within
 from flowsync.engine.reply_headers import header_problem, is_header_name
-from flowsync.engine.structure import CompiledEdge, check_structure
+from flowsync.engine.structure import CONNECTIONS, CompiledEdge, check_structure
 from flowsync.engine.templates import Template, compile_template, json_path, to_text
 from flowsync.errors import (
     DefinitionInvalid,
@@ -465,6 +465,8 @@ def _check_edges(
                     source,
                     index,
                 )
+        elif source_type in (NodeType.WAIT, NodeType.APPROVAL):
+            _wait_edge(source, source_type, target, handle, nodes, path, index, check)
         elif handle is not None and source_type is not None:
             check.add(
                 f"{path}.sourceHandle",
@@ -474,6 +476,43 @@ def _check_edges(
             )
         edges.append(CompiledEdge(index, source, target, handle))
     return edges
+
+
+def _wait_edge(
+    source: str,
+    source_type: NodeType,
+    target: str,
+    handle: str | None,
+    nodes: Mapping[str, _NodeInfo],
+    path: str,
+    index: int,
+    check: ProblemCollector,
+) -> None:
+    """An edge from a wait or an approval: its handle names one of the node's outcomes,
+    and it does not lead straight into a join (a join's output names the taken incoming
+    nodes, which it reads from their outputs; a wait's outcome is not in its output)."""
+    rule = CONNECTIONS[source_type]
+    allowed: tuple[str | None, ...] = (*rule.source_handles, *rule.optional_handles)
+    if not rule.source_handles:
+        allowed = (None, *allowed)
+    if handle not in allowed:
+        names = " or ".join("none" if h is None else f'"{h}"' for h in allowed)
+        got = "none" if handle is None else repr(handle)
+        check.add(
+            f"{path}.sourceHandle",
+            f"an edge from {source_type} {source!r} needs sourceHandle {names} (got {got})",
+            source,
+            index,
+        )
+        return
+    if nodes[target].type is NodeType.JOIN:
+        check.add(
+            f"{path}.target",
+            f"an edge from {source_type} {source!r} cannot go straight into join {target!r}; "
+            "put a step (a transform) between them",
+            source,
+            index,
+        )
 
 
 def _build(

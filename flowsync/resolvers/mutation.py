@@ -24,6 +24,8 @@ from flowsync.schema.results import (
     ExecutionPayload,
     NotFoundError,
     RevokeApiKeyResult,
+    SignalExecutionPayload,
+    SignalExecutionResult,
     StartExecutionPayload,
     StartExecutionResult,
     StartExecutionsPayload,
@@ -150,6 +152,28 @@ async def cancel_execution(info: Ctx, id: strawberry.ID) -> CancelExecutionResul
         return ExecutionPayload(execution=ExecutionType.of(row, loaders))
 
     return cast(CancelExecutionResult, await outcome((NotFoundError, ConflictError), call()))
+
+
+async def signal_execution(
+    info: Ctx, id: strawberry.ID, name: str, payload: JSON | None = None
+) -> SignalExecutionResult:
+    """Send signal `name` (with `payload`, default `{}`) to an execution: the wait or
+    approval step waiting for it completes with the payload as its output, or, when none
+    waits yet, the run keeps the signal for the one that will. A ValidationError for a
+    name no wait of the run's version waits for, a bad approval payload (`{approved,
+    by, comment}`) or one over the size limit; a ConflictError when the run has ended."""
+    loaders = info.context.loaders()
+
+    async def call() -> SignalExecutionPayload:
+        row, sent = await info.context.services.executions.signal_execution(
+            loaders.principal, id, name, payload
+        )
+        return SignalExecutionPayload(
+            execution=ExecutionType.of(row, loaders), taken_by=sent.node_id
+        )
+
+    allowed = (ValidationError, NotFoundError, ConflictError)
+    return cast(SignalExecutionResult, await outcome(allowed, call()))
 
 
 async def create_api_key(info: Ctx, name: str) -> CreateApiKeyResult:

@@ -79,6 +79,15 @@ class ExecutionPayload:
 
 
 @strawberry.type
+class SignalExecutionPayload:
+    execution: ExecutionType
+    taken_by: str | None = strawberry.field(
+        description="The node id of the wait or approval step that took the signal now; "
+        "null when none waits for it yet and it is kept for the one that will."
+    )
+
+
+@strawberry.type
 class CreateApiKeyPayload:
     api_key: ApiKeyType
     secret: str = strawberry.field(description="The key itself: shown this once, never again.")
@@ -109,6 +118,10 @@ StartExecutionsResult = Annotated[
 ]
 CancelExecutionResult = Annotated[
     ExecutionPayload | NotFoundError | ConflictError, strawberry.union("CancelExecutionResult")
+]
+SignalExecutionResult = Annotated[
+    SignalExecutionPayload | ValidationError | NotFoundError | ConflictError,
+    strawberry.union("SignalExecutionResult"),
 ]
 CreateApiKeyResult = Annotated[
     CreateApiKeyPayload | ValidationError, strawberry.union("CreateApiKeyResult")

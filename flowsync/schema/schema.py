@@ -111,6 +111,7 @@ class Mutation:
     start_execution = strawberry.mutation(resolver=mutation.start_execution)
     start_executions = strawberry.mutation(resolver=mutation.start_executions)
     cancel_execution = strawberry.mutation(resolver=mutation.cancel_execution)
+    signal_execution = strawberry.mutation(resolver=mutation.signal_execution)
     create_api_key = strawberry.mutation(resolver=mutation.create_api_key)
     revoke_api_key = strawberry.mutation(resolver=mutation.revoke_api_key)
     retry_execution = strawberry.mutation(resolver=operations.retry_execution)

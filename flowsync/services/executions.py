@@ -24,6 +24,7 @@ from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
+from flowsync.services.signals import Signalled, check_known, checked_signal
 from flowsync.worker.queue import QUERIES, Connection
 
 T = TypeVar("T")
@@ -528,6 +529,48 @@ class ExecutionService:
         await retrying(txn)
         await self._orchestrator.sweep(eid)
         return await self.get(principal, eid)
+
+    async def signal_execution(
+        self,
+        principal: Principal,
+        execution_id: object,
+        name: str,
+        payload: Any = None,
+        *,
+        first: Callable[[Connection], Awaitable[None]] | None = None,
+    ) -> tuple[Execution, Signalled]:
+        """Send signal `name` with `payload` to one of the caller's executions: the step
+        waiting for it completes now with the payload as its output, or, when none waits
+        yet, the signal is kept for the step that waits for it later. InvalidInput for a
+        name no wait or approval node of the run's version waits for, or a bad approval
+        payload; PayloadTooLarge over the limit; NotFound (also another owner's run);
+        Conflict when the run has ended. The audit log records it (an approval as
+        `execution.approved` or `execution.rejected`, with `by` and the comment).
+        `first` runs at the start of the transaction (a webhook remembers its delivery's
+        signature there, so that a refused signal leaves it unused)."""
+        eid = parse_id(execution_id, "execution")
+        value = checked_signal(name, payload, principal.actor)
+
+        async def txn() -> str | None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if first is not None:
+                    await first(conn)
+                owner = await conn.fetchval("SELECT owner_id FROM executions WHERE id = $1", eid)
+                if owner != principal.owner_id:
+                    raise NotFound(f"No execution with id {execution_id}.")
+                node_id = await self._orchestrator.signal(
+                    conn, eid, name, value, principal.actor,
+                    known=lambda wf: check_known(name, wf),
+                )  # fmt: skip
+                action, data = "execution.signalled", {"name": name, "takenBy": node_id}
+                if name == "approval":
+                    action = "execution.approved" if value["approved"] else "execution.rejected"
+                    data |= {"by": value["by"], "comment": value["comment"]}
+                await audit.record_in(conn, principal, action, "execution", eid, data)
+                return node_id
+
+        node_id = await retrying(txn)
+        return await self.get(principal, eid), Signalled(name, node_id)
 
     async def get(self, principal: Principal, execution_id: object) -> Execution:
         """The execution, or NotFound (also for another owner's)."""

@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from flowsync.engine.definition import SIGNAL_NAME
+from flowsync.engine.expressions import Expression, compile_expression
 from flowsync.engine.templates import Template, compile_template, json_path
 from flowsync.errors import ExpressionFailed, ExpressionSyntaxError, InvalidInput, Problem
 
@@ -107,3 +109,53 @@ def _key(template: Any) -> str:
 def _compiled(key: str) -> Template:
     """A trigger's template, compiled once per distinct template (deliveries repeat)."""
     return compile_template(orjson.loads(key), path=PATH)
+
+
+# The variables a signalling webhook's `match` may read: the delivery and a run's input.
+MATCH_VARIABLES = frozenset({"trigger", "input"})
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_match(source: str) -> Expression:
+    """A signalling webhook's `match` expression, compiled once per process."""
+    return compile_expression(source)
+
+
+def check_signal_config(config: Any) -> list[Problem]:
+    """The problems of a WEBHOOK trigger config's `signal` (a `WebhookConfig` with one),
+    each at its path under `$.config`: the signal's name, the `match` expression (CEL
+    over `trigger` and `input` only, cheap enough for the API's event loop), and the
+    options a signalling webhook has no use for (`input`, synchronous mode)."""
+    problems: list[Problem] = []
+    signal = config.signal
+    if not SIGNAL_NAME.fullmatch(signal.name):
+        problems.append(
+            Problem("$.config.signal.name",
+                    "a signal name starts with a letter or _ and holds letters, digits, _ . -")
+        )  # fmt: skip
+    where = "$.config.signal.match"
+    try:
+        expression = compiled_match(signal.match)
+    except ExpressionSyntaxError as exc:
+        problems.append(Problem(where, exc.message))
+    else:
+        other = sorted(expression.variables - MATCH_VARIABLES)
+        if other:
+            problems.append(
+                Problem(where, f"{expression.quoted()} reads {', '.join(other)}: a signal's "
+                        "match reads `trigger` (the delivery: trigger.body, trigger.query, "
+                        "trigger.headers) and `input` (a run's input) only")
+            )  # fmt: skip
+        if expression.cost.offloaded:
+            problems.append(
+                Problem(where, f"{expression.quoted()} is too costly for a signal's match "
+                        "(it iterates data): compare fields, e.g. "
+                        "trigger.body.orderId == input.orderId")
+            )  # fmt: skip
+    if config.input is not None:
+        problems.append(Problem("$.config.input", "a webhook that signals starts no run"))
+    if config.mode != "async":
+        problems.append(
+            Problem("$.config.mode", "a webhook that signals answers at once: use async")
+        )
+    return problems

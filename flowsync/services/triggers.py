@@ -40,7 +40,7 @@ from flowsync.services import audit
 from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal
-from flowsync.services.trigger_input import check_input
+from flowsync.services.trigger_input import check_input, check_signal_config
 
 __all__ = [
     "DEFAULT_FIRE_TIMES",
@@ -51,6 +51,7 @@ __all__ = [
     "TriggerUpdate",
     "TriggerWithSecret",
     "WebhookConfig",
+    "WebhookSignalConfig",
     "webhook_url",
 ]
 
@@ -95,15 +96,27 @@ class CronConfig(_Config):
     input: Any = None
 
 
+class WebhookSignalConfig(_Config):
+    """A webhook that signals a run instead of starting one: a delivery sends signal
+    `name`, with the delivery's body as its payload, to the oldest active run of the
+    trigger's workflow for which `match` (CEL over `trigger`, the delivery as an input
+    template sees it, and `input`, that run's input) is true."""
+
+    name: str = Field(min_length=1, max_length=100)
+    match: str = Field(min_length=1, max_length=10_000)
+
+
 class WebhookConfig(_Config):
     """A WEBHOOK trigger's config. `maxBodyBytes` defaults to (and may not exceed) the
-    server's `max_body_bytes`; `input`, the template of its runs' input, to the body."""
+    server's `max_body_bytes`; `input`, the template of its runs' input, to the body.
+    With `signal`, a delivery signals a matching run instead of starting one."""
 
     require_signature: bool = True
     mode: Literal["async", "sync"] = "async"
     sync_timeout_seconds: float = Field(10.0, gt=0, le=MAX_SYNC_TIMEOUT_SECONDS)
     max_body_bytes: int | None = Field(None, ge=1)
     input: Any = None
+    signal: WebhookSignalConfig | None = None
 
 
 class _ManualConfig(_Config):
@@ -115,7 +128,7 @@ _MODELS: dict[str, type[_Config]] = {
     "WEBHOOK": WebhookConfig,
     "CRON": CronConfig,
 }
-_ALL_MODELS: list[type[_Config]] = [*_MODELS.values(), MisfireConfig]
+_ALL_MODELS: list[type[_Config]] = [*_MODELS.values(), MisfireConfig, WebhookSignalConfig]
 _VOCABULARY = sorted(
     {f.alias for m in _ALL_MODELS for f in m.model_fields.values() if f.alias is not None}
 )
@@ -209,6 +222,8 @@ def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[
         )
     if isinstance(model, CronConfig | WebhookConfig) and model.input is not None:
         problems.extend(check_input(kind, model.input))
+    if isinstance(model, WebhookConfig) and model.signal is not None:
+        problems.extend(check_signal_config(model))
     if problems or model is None:
         raise TriggerInvalid(f"The {kind} trigger's config is not valid.", problems)
     # `input` is kept only when given: left out, the type's default applies.
@@ -231,6 +246,7 @@ def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[
             "syncTimeoutSeconds": model.sync_timeout_seconds,
             "maxBodyBytes": model.max_body_bytes or max_body_bytes,
             **given,
+            **({"signal": model.signal.model_dump()} if model.signal is not None else {}),
         }
     return {}
 

@@ -46,6 +46,19 @@ rule lives here, in this order:
    breaks the rules (a forbidden name, a line break, an active Content-Type) is dropped
    here, so a reply is always sent.
 
+7. With `signal` in its config (`{"name", "match"}`), a delivery starts nothing: it sends
+   signal `name`, with the parsed body as its payload, to the oldest active (PENDING or
+   RUNNING) run of the trigger's workflow for which `match` is true: CEL over `trigger`
+   (the data above) and `input` (that run's input), e.g. `trigger.body.orderId ==
+   input.orderId`; the oldest MAX_MATCH_CANDIDATES runs are tried. It answers 202
+   `{"executionId", "signal", "takenBy"}` (`takenBy`: the step that took it, null when it
+   is kept for a wait the run has not reached), and the signal's rules apply as for
+   `signalExecution` (400 when the run's workflow version waits for no such signal, 409
+   when the run ended meanwhile). No run matches: 404, nothing is signalled (400 instead,
+   with the first failure, when the match failed on some run it was tried on). The signature is
+   remembered in the signal's transaction. An Idempotency-Key is not used here: a
+   redelivery signals again (sign deliveries; a signed one is accepted once).
+
 Waiting polls the run's step rows with a backoff from 10 ms to 200 ms: one indexed read
 each, no listener connection, no NOTIFY on the engine's hot path.
 """
@@ -67,6 +80,7 @@ import orjson
 
 from flowsync.engine.reply_headers import safe_reply_headers
 from flowsync.errors import (
+    ExpressionFailed,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -77,7 +91,7 @@ from flowsync.errors import (
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
 from flowsync.services.inputs import parse_id
 from flowsync.services.principal import Principal
-from flowsync.services.trigger_input import render_input
+from flowsync.services.trigger_input import compiled_match, render_input
 from flowsync.services.triggers import WebhookConfig
 from flowsync.worker.queue import Connection
 
@@ -103,12 +117,27 @@ SELECT t.owner_id, t.workflow_id, t.config, t.secret
  WHERE t.id = $1 AND t.type = 'WEBHOOK' AND t.enabled
 """
 _FIRED_SQL = "UPDATE triggers SET last_fired_at = now() WHERE id = $1"
+# A signalling webhook's candidates: its workflow's active runs, oldest first.
+_CANDIDATES_SQL = """
+SELECT id, input FROM executions
+ WHERE workflow_id = $1 AND status IN ('PENDING', 'RUNNING')
+ ORDER BY created_at, id
+ LIMIT $2
+"""
+# How many active runs a signalling webhook's match is tried on, oldest first.
+MAX_MATCH_CANDIDATES = 1000
 # A signature is remembered until it would be stale anyway; the primary key refuses a
 # second use, also of two deliveries racing with it.
 _REMEMBER_SQL = """
 INSERT INTO webhook_signatures (trigger_id, signature, expires_at) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING RETURNING 1
 """
+_REPLAYED = (
+    "This signature was accepted before: a signed delivery is accepted once. To send it "
+    "again, sign it again (a new `t`); add an Idempotency-Key header so that a redelivery "
+    "starts no second run."
+)
+_SEEN_SQL = "SELECT true FROM webhook_signatures WHERE trigger_id = $1 AND signature = $2"
 _PURGE_SQL = "DELETE FROM webhook_signatures WHERE expires_at < $1"
 # How often (seconds) a process deletes the signatures that expired.
 PURGE_SECONDS = 60.0
@@ -250,9 +279,11 @@ class WebhookService:
                      dict(parse_qsl(query, keep_blank_values=True)),
             "body": body,
         }  # fmt: skip
+        principal = Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}")
+        if config.signal is not None:
+            return await self._signal(tid, row["workflow_id"], principal, config, data, signature)
         # The run's input: the trigger's template over this data, else the body.
         input = render_input(row["config"] or {}, data, body)
-        principal = Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}")
         scoped_key = None if key is None else idempotency_key(tid, key)
         if signature is None:
             started = await self._executions.start(
@@ -285,16 +316,63 @@ class WebhookService:
             return await self._reply(execution_id, created, config.sync_timeout_seconds)
         return _accepted(execution_id, created)
 
+    async def _signal(
+        self,
+        tid: uuid.UUID,
+        workflow_id: uuid.UUID,
+        principal: Principal,
+        config: WebhookConfig,
+        data: dict[str, Any],
+        signature: _Signature | None,
+    ) -> WebhookResult:
+        """A signalling webhook's delivery (see the module's docstring, 7.)."""
+        assert config.signal is not None
+        name, match = config.signal.name, compiled_match(config.signal.match)
+        if signature is not None and await self._pool.fetchval(_SEEN_SQL, tid, signature.digest):
+            # A replay is one whatever the runs are now (two racing deliveries are told
+            # apart below, in the signal's transaction).
+            raise WebhookReplayed(_REPLAYED)
+        candidates = await self._pool.fetch(_CANDIDATES_SQL, workflow_id, MAX_MATCH_CANDIDATES)
+        chosen: uuid.UUID | None = None
+        failure: ExpressionFailed | None = None
+        for candidate in candidates:
+            try:
+                if match.evaluate_bool({"trigger": data, "input": candidate["input"]}):
+                    chosen = candidate["id"]
+                    break
+            except ExpressionFailed as exc:
+                failure = failure or exc
+        if chosen is None:
+            if failure is not None:
+                raise InvalidInput(
+                    f"No run matched this delivery, and the match failed: {failure.message}",
+                    [Problem("$.config.signal.match", failure.message)],
+                ) from failure
+            raise NotFound(
+                f"No active run of this webhook's workflow matches this delivery "
+                f"(signal {name!r}, match {match.quoted()}); nothing was signalled."
+            )
+        verified = signature
+
+        async def remember(conn: Connection) -> None:
+            if verified is not None:
+                await self._remember(conn, tid, verified)
+
+        _, sent = await self._executions.signal_execution(
+            principal, chosen, name, data["body"], first=remember
+        )
+        if verified is not None:
+            await self._purge()
+        await self._pool.execute(_FIRED_SQL, tid)
+        body = {"executionId": str(chosen), "signal": name, "takenBy": sent.node_id}
+        return WebhookResult(202, chosen, True, body)
+
     async def _remember(
         self, conn: Connection, trigger_id: uuid.UUID, signature: _Signature
     ) -> None:
         expires = datetime.fromtimestamp(signature.timestamp + TOLERANCE_SECONDS, UTC)
         if await conn.fetchval(_REMEMBER_SQL, trigger_id, signature.digest, expires) is None:
-            raise WebhookReplayed(
-                "This signature was accepted before: a signed delivery is accepted once. "
-                "To send it again, sign it again (a new `t`); add an Idempotency-Key header "
-                "so that a redelivery starts no second run."
-            )
+            raise WebhookReplayed(_REPLAYED)
 
     async def _purge(self) -> None:
         """Delete expired signatures, at most once a minute per process."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from flowsync.engine.definition import DelayData, parse_instant
 from flowsync.engine.graph import ExecutionInfo, StepStatus, step_context, taken_sources
+from flowsync.engine.transitions import signal_of
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
 from flowsync.errors import ExpressionFailed
 from flowsync.worker.evaluation import Evaluator, default_evaluator
@@ -193,3 +194,44 @@ class DelayHandler(_Base):
             return parse_instant(value)
         except ValueError as exc:
             raise ExpressionFailed(f"delay until: {exc}") from exc
+
+
+# How long a wait without a timeout stays parked before its job comes round again (and
+# parks once more): far enough never to matter, near enough for any clock arithmetic.
+NO_TIMEOUT = timedelta(days=36_500)
+
+
+class WaitHandler(_Base):
+    """`wait` and `approval`: the first run parks the step (its job stays in the table,
+    unleased, no worker holds it) until its timeout; the orchestrator then takes a kept
+    signal instead, if one was sent already. A signal completes the step without a
+    worker (see Orchestrator.signal). So a worker runs the step again only when its
+    timeout falls due: it then completes with `{"timedOut": true, ...}` when the node has
+    a "timeout" edge (the orchestrator records the outcome "timeout"), and fails, not
+    retried, when it has none."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        signal = signal_of(ctx.node)
+        stored = ctx.job.step_input
+        # What this job parked before (a job keeps its id when it is parked, reclaimed or
+        # run at its timeout); a new job (a redriven step) waits afresh.
+        if not (isinstance(stored, dict) and stored.get("jobId") == ctx.job.job_id
+                and "timeoutAt" in stored):  # fmt: skip
+            timeout = getattr(ctx.node.data, "timeout_seconds", None)
+            deadline = ctx.now + timedelta(seconds=timeout) if timeout else None
+            at = deadline.isoformat() if deadline is not None else None
+            parked = {"signal": signal, "timeoutAt": at, "jobId": ctx.job.job_id}
+            return Waiting(deadline or ctx.now + NO_TIMEOUT, parked)
+        if stored["timeoutAt"] is None:
+            return Waiting(ctx.now + NO_TIMEOUT, stored)
+        deadline = parse_instant(str(stored["timeoutAt"]))
+        if ctx.now < deadline:
+            return Waiting(deadline, stored)
+        if any(edge.handle == "timeout" for edge in ctx.workflow.outgoing[ctx.node.id]):
+            return Completed({"timedOut": True, "signal": signal, "timeoutAt": stored["timeoutAt"]})
+        return Failed(
+            {
+                "code": "WAIT_TIMED_OUT",
+                "message": f"no signal {signal!r} came before the timeout ({stored['timeoutAt']})",
+            }
+        )

@@ -61,7 +61,7 @@ SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id
   JOIN executions e ON e.id = c.execution_id
   CROSS JOIN LATERAL (
       SELECT array_agg(x.id) AS ids, array_agg(x.node_id) AS node_ids,
-             array_agg(x.status) AS statuses, array_agg(x.output -> 'result') AS branches
+             array_agg(x.status) AS statuses, array_agg(CASE WHEN x.node_type IN ('wait', 'approval') THEN x.input -> 'outcome' ELSE x.output -> 'result' END) AS branches
         FROM step_executions x
        WHERE x.execution_id = c.execution_id AND e.status = 'RUNNING'
          AND NOT EXISTS (SELECT 1 FROM jobs o
@@ -174,7 +174,8 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
        s.ids, s.node_ids, s.statuses, s.branches
   FROM executions e,
        LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
-                       array_agg(status) AS statuses, array_agg(output -> 'result') AS branches
+                       array_agg(status) AS statuses, array_agg(CASE WHEN node_type IN ('wait', 'approval') THEN input -> 'outcome' ELSE output -> 'result' END)
+                         AS branches
                   FROM step_executions WHERE execution_id = e.id) s
  WHERE e.id = (SELECT execution_id FROM j) AND e.status = 'RUNNING'
    FOR NO KEY UPDATE OF e;
@@ -198,7 +199,8 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
        s.ids, s.node_ids, s.statuses, s.branches
   FROM executions e,
        LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
-                       array_agg(status) AS statuses, array_agg(output -> 'result') AS branches
+                       array_agg(status) AS statuses, array_agg(CASE WHEN node_type IN ('wait', 'approval') THEN input -> 'outcome' ELSE output -> 'result' END)
+                         AS branches
                   FROM step_executions WHERE execution_id = e.id) s
  WHERE e.id = (SELECT execution_id FROM j) AND e.status = 'RUNNING'
    FOR NO KEY UPDATE OF e;
@@ -223,7 +225,8 @@ SELECT id, status, last_sequence, owner_id, workflow_id, workflow_version_id
 
 -- name: step_states
 -- Every step of an execution with what the graph rules need (a condition's result).
-SELECT id, node_id, status, output -> 'result' AS branch
+SELECT id, node_id, status,
+       CASE WHEN node_type IN ('wait', 'approval') THEN input -> 'outcome' ELSE output -> 'result' END AS branch
   FROM step_executions WHERE execution_id = $1;
 
 -- name: step_outputs
@@ -845,7 +848,8 @@ SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, 
 
 -- name: execution_steps_full
 -- Every step of an execution with its output (a retry reuses the completed ones).
-SELECT id, node_id, node_type, status, output, output -> 'result' AS branch
+SELECT id, node_id, node_type, status, output,
+       CASE WHEN node_type IN ('wait', 'approval') THEN input -> 'outcome' ELSE output -> 'result' END AS branch
   FROM step_executions WHERE execution_id = $1;
 
 -- name: execution_for_rerun
@@ -859,3 +863,34 @@ UPDATE step_executions AS n SET reused_from_id = o.id
   FROM step_executions o
  WHERE n.execution_id = $1 AND o.execution_id = $2 AND o.node_id = n.node_id
    AND o.status = 'COMPLETED';
+
+-- name: take_kept_signal
+-- The oldest kept signal $2 of execution $1, taken by step $3 (its node id): in the
+-- transaction that parks or completes that step, which holds the execution's lock.
+UPDATE signals SET taken_at = now(), node_id = $3
+ WHERE id = (SELECT id FROM signals
+              WHERE execution_id = $1 AND name = $2 AND taken_at IS NULL
+              ORDER BY id LIMIT 1 FOR UPDATE)
+RETURNING id, payload, actor;
+
+-- name: waiting_for_signal
+-- The job of the step of execution $1 that waits for signal $2 (the oldest, should two),
+-- locked; under the execution's lock. A job locked by a worker (its timeout being
+-- written) is skipped: the timeout wins, and the signal is kept.
+SELECT j.id AS job_id, s.id AS step_id, s.node_id
+  FROM step_executions s JOIN jobs j ON j.step_id = s.id
+ WHERE s.execution_id = $1 AND s.status = 'WAITING' AND s.node_type IN ('wait', 'approval')
+   AND s.input ->> 'signal' = $2
+ ORDER BY j.id
+ LIMIT 1
+   FOR UPDATE OF j SKIP LOCKED;
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = $1;
+
+-- name: insert_signal
+-- A signal sent to execution $1: taken at once by the step whose node id is $5, or kept
+-- ($5 NULL) for a step that waits for it later.
+INSERT INTO signals (execution_id, name, payload, actor, taken_at, node_id)
+VALUES ($1, $2, $3, $4, CASE WHEN $5::text IS NULL THEN NULL ELSE now() END, $5)
+RETURNING id;

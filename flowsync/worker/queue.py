@@ -125,7 +125,9 @@ def steps_from_arrays(row: asyncpg.Record) -> dict[str, StepRow]:
     """A run's steps as a statement read them in arrays (ids, node_ids, statuses,
     branches), by node id."""
     return {
-        node_id: StepRow(step_id, StepStatus(status), branch if isinstance(branch, bool) else None)
+        node_id: StepRow(
+            step_id, StepStatus(status), branch if isinstance(branch, bool | str) else None
+        )
         for step_id, node_id, status, branch in zip(
             row["ids"], row["node_ids"], row["statuses"], row["branches"], strict=True
         )

@@ -18,6 +18,7 @@ from flowsync.worker.handlers import (
     PassHandler,
     StartHandler,
     TemplateHandler,
+    WaitHandler,
 )
 from flowsync.worker.netguard import NetworkPolicy
 
@@ -67,6 +68,8 @@ def default_registry(
             "fork": PassHandler(evaluator),
             "join": JoinHandler(evaluator),
             "delay": DelayHandler(evaluator),
+            "wait": WaitHandler(evaluator),
+            "approval": WaitHandler(evaluator),
             "action": ActionHandler(
                 policy or NetworkPolicy(),
                 max_response_bytes=max_response_bytes,

@@ -140,6 +140,12 @@ class Face(abc.ABC):
     async def retry_execution(self, execution_id: str) -> dict[str, Any]: ...
 
     @abc.abstractmethod
+    async def signal_execution(
+        self, execution_id: str, name: str, payload: Any = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """The execution and the node id of the step that took the signal (None: kept)."""
+
+    @abc.abstractmethod
     async def create_api_key(self, name: str) -> tuple[dict[str, Any], str]:
         """The key and its secret."""
 
@@ -290,6 +296,14 @@ class RestFace(Face):
     async def retry_execution(self, execution_id: str) -> dict[str, Any]:
         reply = await self.http.post(f"/api/executions/{execution_id}/retry")
         return execution_of(self._check(reply, 201))
+
+    async def signal_execution(
+        self, execution_id: str, name: str, payload: Any = None
+    ) -> tuple[dict[str, Any], str | None]:
+        body = {} if payload is None else {"payload": payload}
+        reply = await self.http.post(f"/api/executions/{execution_id}/signals/{name}", json=body)
+        found = self._check(reply, 200)
+        return execution_of(found["execution"]), found["takenBy"]
 
     async def create_api_key(self, name: str) -> tuple[dict[str, Any], str]:
         body = self._check(await self.http.post("/api/api-keys", json={"name": name}), 201)
@@ -569,6 +583,20 @@ class GraphQLFace(Face):
             id=execution_id,
         )
         return execution_of(self._result(data["retryExecution"], "execution"))
+
+    async def signal_execution(
+        self, execution_id: str, name: str, payload: Any = None
+    ) -> tuple[dict[str, Any], str | None]:
+        data = await self._run(
+            "mutation($id: ID!, $name: String!, $payload: JSON) {"
+            " signalExecution(id: $id, name: $name, payload: $payload) {"
+            " ... on SignalExecutionPayload { takenBy execution { ...E } }"
+            f" {_ERRORS} {_PROBLEMS} }} }} {_E}",
+            id=execution_id, name=name, payload=payload,
+        )  # fmt: skip
+        result = data["signalExecution"]
+        execution = self._result(result, "execution")
+        return execution_of(execution), result["takenBy"]
 
     async def create_api_key(self, name: str) -> tuple[dict[str, Any], str]:
         data = await self._run(

@@ -90,6 +90,9 @@ OPERATIONS: dict[str, Faces] = {
     "ExecutionService.list": both("Query.executions", "GET /api/executions"),
     "ExecutionService.cancel": both("Mutation.cancelExecution", "POST /api/executions/{id}/cancel"),
     "ExecutionService.retry": both("Mutation.retryExecution", "POST /api/executions/{id}/retry"),
+    "ExecutionService.signal_execution": both(
+        "Mutation.signalExecution", "POST /api/executions/{id}/signals/{name}"
+    ),
     "ExecutionService.snapshot": both("Subscription.executionUpdated", "GET /api/executions/{id}"),
     "ExecutionService.steps": graphql_only(
         "Execution.steps",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.rest.server import Owner, Server, finished, new_id, serve, worker
-from tests.support.graphs import chain
+from tests.support.graphs import chain, waiting
 
 REPLY: dict[str, Any] = {
     "nodes": [
@@ -304,3 +304,40 @@ async def test_a_malformed_json_delivery_is_400_and_other_methods_405(
     assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_input"
     assert (await anonymous.get(url)).status_code == 405
     assert await runs(me) == []
+
+
+async def test_a_signalling_webhook_signals_the_matching_run_over_http(
+    server: Server, me: Owner
+) -> None:
+    url, secret = await webhook(
+        me, waiting("paid"),
+        signal={"name": "paid", "match": "trigger.body.orderId == input.orderId"},
+    )  # fmt: skip
+    wid = (await me.http.get("/api/triggers")).json()["items"][0]["workflowId"]
+    ids = []
+    for order in (1, 2):
+        started = await me.http.post(
+            "/api/executions", json={"workflowId": wid, "input": {"orderId": order}}
+        )
+        ids.append(started.json()["id"])
+    body = b'{"orderId": 2, "paid": true}'
+    reply = await server.client().post(
+        url, content=body,
+        headers={"Content-Type": "application/json",
+                 "X-FlowSync-Signature": signature(secret, body)},
+    )  # fmt: skip
+    assert reply.status_code == 202, reply.text
+    # No worker ran yet: the run has not reached its wait, and keeps the signal.
+    assert reply.json() == {"executionId": ids[1], "signal": "paid", "takenBy": None}
+    body = b'{"orderId": 3}'
+    missing = await server.client().post(
+        url, content=body,
+        headers={"Content-Type": "application/json",
+                 "X-FlowSync-Signature": signature(secret, body)},
+    )  # fmt: skip
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    async with worker(server.services):
+        done = await finished(me.http, ids[1])
+    assert done["status"] == "COMPLETED" and done["output"] == {"orderId": 2, "paid": True}
+    other = (await me.http.get(f"/api/executions/{ids[0]}")).json()
+    assert other["status"] == "RUNNING"

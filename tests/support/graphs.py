@@ -51,3 +51,55 @@ def fan(width: int) -> dict[str, Any]:
         edges.append({"source": "split", "target": f"b{i}"})
         edges.append({"source": f"b{i}", "target": "merge"})
     return {"nodes": nodes, "edges": edges}
+
+
+def waiting(
+    signal: str = "go", *, timeout: float | None = None, timeout_branch: bool = False
+) -> dict[str, Any]:
+    """start → wait (for `signal`) → got → end, and with `timeout_branch` a "timeout"
+    edge wait → late → end. `got` and `late` say which way the run went."""
+    data: dict[str, Any] = {"signal": signal}
+    if timeout is not None:
+        data["timeoutSeconds"] = timeout
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start"},
+        {"id": "wait", "type": "wait", "data": data},
+        {"id": "got", "type": "transform", "data": {"output": {"way": "signal"}}},
+        {"id": "end", "type": "end", "data": {"output": "{{ steps.wait.output }}"}},
+    ]
+    edges: list[dict[str, Any]] = [
+        {"source": "start", "target": "wait"},
+        {"source": "wait", "target": "got"},
+        {"source": "got", "target": "end"},
+    ]
+    if timeout_branch:
+        nodes.append({"id": "late", "type": "transform", "data": {"output": {"way": "timeout"}}})
+        edges += [
+            {"source": "wait", "target": "late", "sourceHandle": "timeout"},
+            {"source": "late", "target": "end"},
+        ]
+    return {"nodes": nodes, "edges": edges}
+
+
+def approving(*, timeout: float | None = None) -> dict[str, Any]:
+    """start → approval → yes | no (| late, with `timeout`) → end; the end's output says
+    which way the run went and holds the approval's output."""
+    data: dict[str, Any] = {} if timeout is None else {"timeoutSeconds": timeout}
+    ways = ["approved", "rejected", *(["timeout"] if timeout is not None else [])]
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start"},
+        {"id": "review", "type": "approval", "data": data},
+        {"id": "end", "type": "end", "data": {"output": {
+            "way": "{{ has(steps.approved) ? 'approved' : has(steps.rejected) ? 'rejected' "
+                   ": 'timeout' }}",
+            "review": "{{ steps.review.output }}",
+        }}},
+    ]  # fmt: skip
+    edges: list[dict[str, Any]] = [{"source": "start", "target": "review"}]
+    for way in ways:
+        nodes.append({"id": way, "type": "transform", "data": {"output": {"way": way}}})
+        edges += [
+            {"source": "review", "target": way, "sourceHandle": way},
+            {"source": way, "target": "end"},
+        ]
+    return {"nodes": nodes, "edges": edges}

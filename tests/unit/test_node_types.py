@@ -24,6 +24,8 @@ DATA: dict[NodeType, dict[str, Any]] = {
     NodeType.DELAY: {"seconds": 1},
     NodeType.TRANSFORM: {"output": {}},
     NodeType.WEBHOOK_RESPONSE: {},
+    NodeType.WAIT: {"signal": "go"},
+    NodeType.APPROVAL: {},
 }
 
 
@@ -45,7 +47,10 @@ def test_the_rules_the_editor_draws_by() -> None:
     assert (served["condition"].min_outgoing, served["condition"].max_outgoing) == (2, 2)
     assert (served["fork"].min_outgoing, served["fork"].max_outgoing) == (2, None)
     assert served["join"].min_incoming == 2
-    assert all(not t.source_handles for name, t in served.items() if name != "condition")
+    assert served["approval"].source_handles == ("approved", "rejected")
+    assert all(
+        not t.source_handles for name, t in served.items() if name not in ("condition", "approval")
+    )
 
 
 def test_the_data_schema_is_the_validating_models() -> None:
@@ -105,7 +110,11 @@ def _graph(kind: NodeType, incoming: int, outgoing: int, handle: str | None = No
     else:
         node("E", NodeType.END)
         edges.append({"source": "S", "target": "E"})
-    handles = CONNECTIONS[kind].source_handles
+    rule = CONNECTIONS[kind]
+    # The required handles, then the optional ones (a wait: its default edge first).
+    handles: tuple[str | None, ...] = (*rule.source_handles, *rule.optional_handles)
+    if rule.optional_handles and not rule.source_handles:
+        handles = (None, *handles)
     for j in range(outgoing):
         node(f"e{j}", NodeType.END)
         edge: dict[str, Any] = {"source": "X", "target": f"e{j}"}
@@ -152,6 +161,11 @@ def test_only_the_tables_handles_are_accepted(kind: NodeType) -> None:
     fitting = min(fitting, rule.max_outgoing or fitting)
     incoming = 0 if not rule.has_target else max(rule.min_incoming, 1)
     assert _problems_of_x(_graph(kind, incoming, fitting)) == []
-    if not rule.source_handles:
+    if not rule.source_handles and not rule.optional_handles:
         found = _problems_of_x(_graph(kind, incoming, fitting, handle="true"))
+        assert any("sourceHandle" in p for p in found), found
+    if rule.optional_handles:
+        definition = _graph(kind, incoming, fitting)
+        definition["edges"][-1]["sourceHandle"] = "true"
+        found = _problems_of_x(definition)
         assert any("sourceHandle" in p for p in found), found
