@@ -65,22 +65,26 @@ TABLES = ("jobs", "executions", "step_executions", "execution_events")
 SIZES = """
 SELECT c.relname AS name, pg_relation_size(c.oid) AS heap, pg_indexes_size(c.oid) AS indexes,
        s.n_live_tup AS live, s.n_dead_tup AS dead, s.autovacuum_count AS autovacuums,
-       s.last_autovacuum AS last
+       s.last_autovacuum AS last, s.vacuum_count AS vacuums, s.last_vacuum AS last_manual
   FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
  WHERE c.relname = ANY($1::text[])
 """
 METRICS_TOKEN = "soak"
 
 
-def start_workers(url: str, count: int, concurrency: int, port: int) -> list[Any]:
+def start_workers(
+    url: str, count: int, concurrency: int, port: int, vacuum_every: float
+) -> list[Any]:
     """`flowsync worker` processes, each serving its metrics on a port of its own (from
-    `port` on), where the claims are counted."""
+    `port` on), where the claims are counted, checking the queue's table every
+    `vacuum_every` seconds (0: never; flowsync/retention/upkeep.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSYNC_")}
     env.update(
         FLOWSYNC_DATABASE_URL=url,
         PYTHONPATH=str(ROOT),
         FLOWSYNC_LOG_LEVEL="warning",
         FLOWSYNC_METRICS_TOKEN=METRICS_TOKEN,
+        FLOWSYNC_QUEUE_VACUUM_INTERVAL_SECONDS=str(vacuum_every),
     )
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     return [
@@ -146,10 +150,11 @@ class Soak:
         for name in TABLES:
             r = tables[name]
             last = r["last"].strftime("%H:%M:%S") if r["last"] else "never"
+            manual = r["last_manual"].strftime("%H:%M:%S") if r["last_manual"] else "never"
             print(
                 f"    {name:16} heap {mb(r['heap'])}  indexes {mb(r['indexes'])}  "
                 f"live {r['live']:8}  dead {r['dead']:8}  autovacuums {r['autovacuums']:3} "
-                f"(last {last})"
+                f"(last {last})  upkeep vacuums {r['vacuums']:3} (last {manual})"
             )
         self.rows.append({"t": now - self.t0, "steps": steps, "claims": claims, **{
             f"{n}.{k}": tables[n][k] for n in TABLES for k in ("heap", "indexes", "dead")
@@ -199,7 +204,7 @@ async def main_async(args: argparse.Namespace) -> None:
         wf = await services.workflows.create(me, "soak", None, definition)
         ports = [args.metrics_port + i for i in range(args.workers)]
         soak = Soak(services.pool, len(definition["nodes"]) - 1, ports)
-        workers = start_workers(url, args.workers, 32, args.metrics_port)
+        workers = start_workers(url, args.workers, 32, args.metrics_port, args.vacuum_every)
         await wait_started(services.pool, args.workers)
         pruning = asyncio.create_task(retention.run())
         soak.t0 = time.monotonic()
@@ -229,7 +234,8 @@ async def main_async(args: argparse.Namespace) -> None:
         failed = await services.pool.fetchval(
             "SELECT count(*) FROM executions WHERE status <> 'COMPLETED'"
         )
-        summary(soak, args, int(failed))
+        autovacuum = await services.pool.fetchval("SHOW autovacuum")
+        summary(soak, args, int(failed), str(autovacuum))
     finally:
         stop_workers(workers)
         await services.close()
@@ -241,7 +247,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 await admin.close()
 
 
-def summary(soak: Soak, args: argparse.Namespace, failed: int) -> None:
+def summary(soak: Soak, args: argparse.Namespace, failed: int, autovacuum: str) -> None:
     rows = soak.rows
     first, last = rows[0], rows[-1]
     during = rows[1:]
@@ -251,7 +257,8 @@ def summary(soak: Soak, args: argparse.Namespace, failed: int) -> None:
         f"shape {args.shape}, retention window {args.retain:g} s every {args.prune_every:g} s: "
         f"{last['steps']} steps in {span:.0f} s ({last['steps'] / max(span, 1e-9):.0f} steps/s, "
         f"{(last['claims'] - first['claims']) / max(span, 1e-9):.0f} claims/s); "
-        f"{failed} runs not COMPLETED"
+        f"{failed} runs not COMPLETED; server autovacuum {autovacuum}, queue upkeep every "
+        f"{args.vacuum_every:g} s (0: off)"
     )
     for name in TABLES:
         heap = [r[f"{name}.heap"] for r in during]
@@ -281,6 +288,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--metrics-port", type=int, default=19300, help="the first worker's metrics port"
+    )
+    parser.add_argument(
+        "--vacuum-every",
+        type=float,
+        default=60.0,
+        help="the workers' FLOWSYNC_QUEUE_VACUUM_INTERVAL_SECONDS (0: no upkeep)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()

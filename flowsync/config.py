@@ -168,6 +168,13 @@ class Settings(BaseSettings):
         description="How often each worker (and `flowsync dev`) runs retention, beside its "
         "cron scheduler; one process prunes at a time.",
     )
+    queue_vacuum_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often the process running retention checks the queue's table and "
+        "vacuums it when dead rows pile up and no vacuum ran within this interval (whatever "
+        "autovacuum does; see flowsync/retention/upkeep.py); 0: never.",
+    )
 
     # Authentication: OIDC JWTs (any provider) besides FlowSync's own API keys.
     jwks_url: str | None = Field(

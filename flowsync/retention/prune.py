@@ -33,6 +33,7 @@ from flowsync.config import Settings
 from flowsync.db.connect import connect as connect_to
 from flowsync.db.pooler import Pooler, asyncpg_options
 from flowsync.eventloop import wait_set
+from flowsync.retention.upkeep import QueueUpkeep
 from flowsync.worker.queue import Connection
 
 log = logging.getLogger("flowsync.retention")
@@ -238,8 +239,9 @@ def _add_runs(into: Pruned, row: asyncpg.Record | None) -> None:
 
 class RetentionLoop:
     """Runs a pass of `pruner` every `interval` seconds (the first at once) on a
-    connection of its own, until `stop()`. Errors are logged and the next pass retries:
-    retention never takes its process down."""
+    connection of its own, until `stop()`, and, with an `upkeep`, its check of the
+    queue's table every `upkeep.interval` seconds (flowsync/retention/upkeep.py). Errors
+    are logged and the next pass retries: retention never takes its process down."""
 
     def __init__(
         self,
@@ -248,6 +250,7 @@ class RetentionLoop:
         interval: float,
         session_settings: Mapping[str, str] | None = None,
         pooler: Pooler = "none",
+        upkeep: QueueUpkeep | None = None,
     ):
         self.url = url
         self.pruner = pruner
@@ -256,40 +259,44 @@ class RetentionLoop:
         # lock of a pass on a host lost from the network is released within seconds.
         self.session_settings = dict(session_settings or {})
         self.pooler: Pooler = pooler
+        self.upkeep = upkeep
         self._stopping = asyncio.Event()
 
     @classmethod
     def from_settings(
         cls, settings: Settings, url: str, session_settings: Mapping[str, str] | None = None
     ) -> RetentionLoop:
-        """The loop of `FLOWSYNC_RETAIN_*` and `FLOWSYNC_RETENTION_INTERVAL_SECONDS`."""
+        """The loop of `FLOWSYNC_RETAIN_*`, `FLOWSYNC_RETENTION_INTERVAL_SECONDS` and
+        `FLOWSYNC_QUEUE_VACUUM_INTERVAL_SECONDS`."""
+        vacuum = settings.queue_vacuum_interval_seconds
         return cls(url, Pruner(Policy.from_settings(settings)),
                    settings.retention_interval_seconds, session_settings,
-                   settings.database_pooler)  # fmt: skip
+                   settings.database_pooler,
+                   QueueUpkeep(vacuum) if vacuum > 0 else None)  # fmt: skip
 
     def stop(self) -> None:
         """Ask the loop to return (after the batch in progress)."""
         self._stopping.set()
 
     async def run(self) -> None:
-        """Prune every interval until stopped."""
+        """Prune every interval, and keep the queue's table, until stopped."""
         conn: asyncpg.Connection | None = None
         guard: asyncpg.Connection | None = None
+        clock = asyncio.get_running_loop().time
+        next_prune = next_upkeep = clock()
         try:
             while not self._stopping.is_set():
                 try:
                     if conn is None or conn.is_closed():
                         conn = await connect(self.url, self.pooler, self.session_settings)
-                    if self.pooler == "transaction" and (guard is None or guard.is_closed()):
-                        guard = await connect(self.url, self.pooler, self.session_settings)
-                    done = await self.pruner.prune(conn, self._stopping, guard=guard)
-                    if done is not None and done.total:
-                        log.info(
-                            "retention deleted %d runs (%d steps, %d events, %d dead letters), "
-                            "%d dead letters, %d audit entries, %d webhook signatures",
-                            done.executions, done.steps, done.events, done.run_dead_letters,
-                            done.dead_letters, done.audit, done.signatures,
-                        )  # fmt: skip
+                    if clock() >= next_prune:
+                        next_prune = clock() + self.interval
+                        if self.pooler == "transaction" and (guard is None or guard.is_closed()):
+                            guard = await connect(self.url, self.pooler, self.session_settings)
+                        await self._prune(conn, guard)
+                    if self.upkeep is not None and clock() >= next_upkeep:
+                        next_upkeep = clock() + self.upkeep.interval
+                        await self.upkeep.run(conn)
                 except _DB_ERRORS as exc:
                     log.warning("retention pass failed: %s; retrying in %.0fs", exc, self.interval)
                     await _close(conn)
@@ -300,10 +307,22 @@ class RetentionLoop:
                     await _close(conn)
                     await _close(guard)
                     conn = guard = None
-                await wait_set(self._stopping, self.interval)
+                due = next_prune if self.upkeep is None else min(next_prune, next_upkeep)
+                await wait_set(self._stopping, max(due - clock(), 0.0))
         finally:
             await _close(conn)
             await _close(guard)
+
+    async def _prune(self, conn: asyncpg.Connection, guard: asyncpg.Connection | None) -> None:
+        """One pass, logged when it deleted anything."""
+        done = await self.pruner.prune(conn, self._stopping, guard=guard)
+        if done is not None and done.total:
+            log.info(
+                "retention deleted %d runs (%d steps, %d events, %d dead letters), "
+                "%d dead letters, %d audit entries, %d webhook signatures",
+                done.executions, done.steps, done.events, done.run_dead_letters,
+                done.dead_letters, done.audit, done.signatures,
+            )  # fmt: skip
 
 
 async def connect(
