@@ -51,6 +51,7 @@ CONNECTIONS: dict[NodeType, Connections] = {
     NodeType.JOIN: Connections(min_incoming=2),
     NodeType.TRANSFORM: Connections(),
     NodeType.WEBHOOK_RESPONSE: Connections(),
+    NodeType.WORKFLOW: Connections(),
 }
 """Each node type's connection rules: what `check_structure` applies, and what the
 editor draws (handles) and checks as edges are drawn."""
