@@ -18,6 +18,7 @@ from flowsync.worker.handlers import (
     PassHandler,
     StartHandler,
     TemplateHandler,
+    WorkflowHandler,
 )
 from flowsync.worker.netguard import NetworkPolicy
 
@@ -73,6 +74,7 @@ def default_registry(
                 evaluator=evaluator,
             ),
             "webhook_response": WebhookResponseHandler(evaluator),
+            "workflow": WorkflowHandler(evaluator),
         }
     )
 

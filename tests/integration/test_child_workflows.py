@@ -1,0 +1,144 @@
+"""Child workflows on a real PostgreSQL with an in-process worker: a `workflow` step
+completes with its child's output, fails when the child fails, waits holding no job
+lease, cancelling the parent cancels the child, and the depth limit stops nesting."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from flowsync.worker.registry import default_registry
+from flowsync.worker.runner import Worker
+from tests.support.env import Env
+
+
+def calling(workflow_id: uuid.UUID, input: Any = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"workflowId": str(workflow_id)}
+    if input is not None:
+        data["input"] = input
+    return {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "call", "type": "workflow", "data": data},
+            {"id": "end", "type": "end", "data": {"output": "{{ steps.call.output }}"}},
+        ],
+        "edges": [{"source": "start", "target": "call"}, {"source": "call", "target": "end"}],
+    }
+
+
+def doubling() -> dict[str, Any]:
+    return {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "t", "type": "transform", "data": {"output": {"doubled": "{{ input.n * 2 }}"}}},
+            {"id": "end", "type": "end", "data": {"output": "{{ steps.t.output }}"}},
+        ],
+        "edges": [{"source": "start", "target": "t"}, {"source": "t", "target": "end"}],
+    }
+
+
+def waiting(seconds: float) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "nap", "type": "delay", "data": {"seconds": seconds}},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [{"source": "start", "target": "nap"}, {"source": "nap", "target": "end"}],
+    }
+
+
+async def children(env: Env, parent: uuid.UUID) -> list[Any]:
+    rows = await env.services.pool.fetch(
+        "SELECT id, status, parent_step_id, workflow_depth FROM executions"
+        " WHERE parent_execution_id = $1",
+        parent,
+    )
+    return list(rows)
+
+
+async def until_child(env: Env, parent: uuid.UUID) -> Any:
+    for _ in range(300):
+        found = await children(env, parent)
+        if found:
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no child started")
+
+
+async def test_the_step_completes_with_the_childs_output(running: Env) -> None:
+    child = await running.create(doubling(), "child")
+    parent = await running.create(calling(child, {"n": "{{ input.n }}"}), "parent")
+    eid = await running.start(parent, {"n": 21})
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED", execution.error
+    assert execution.output == {"doubled": 42}
+    (kid,) = await children(running, eid)
+    assert kid["status"] == "COMPLETED" and kid["workflow_depth"] == 1
+    steps = await running.steps(eid)
+    assert kid["parent_step_id"] == steps["call"].id
+    assert steps["call"].output == {"doubled": 42}
+    waited = [e for e in await running.events(eid) if e.kind == "step.waiting"]
+    assert [e.data for e in waited] == [{"childExecutionId": str(kid["id"])}]
+
+
+async def test_a_failed_child_fails_the_step(running: Env) -> None:
+    child = await running.create(doubling(), "child")
+    parent = await running.create(calling(child, {"n": "oops"}), "parent")
+    eid = await running.start(parent, {})
+    execution = await running.wait(eid)
+    assert execution.status == "FAILED"
+    (kid,) = await children(running, eid)
+    assert kid["status"] == "FAILED"
+    assert execution.error["nodeId"] == "call"
+    assert execution.error["childExecutionId"] == str(kid["id"])
+    assert "ended FAILED" in execution.error["message"]
+
+
+async def test_a_waiting_parent_holds_no_lease_and_cancel_reaches_the_child(
+    running: Env,
+) -> None:
+    grandchild = await running.create(waiting(600), "grandchild")
+    child = await running.create(calling(grandchild), "child")
+    parent = await running.create(calling(child), "parent")
+    eid = await running.start(parent, {})
+    kid = await until_child(running, eid)
+    grandkid = await until_child(running, kid["id"])
+    assert grandkid["workflow_depth"] == 2
+    step = (await running.steps(eid))["call"]
+    for _ in range(100):
+        leased = await running.services.pool.fetchval(
+            "SELECT count(*) FROM jobs WHERE step_id = $1 AND lease_token IS NOT NULL", step.id
+        )
+        if leased == 0 and (await running.steps(eid))["call"].status == "WAITING":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the parent's step still holds a lease")
+    await running.services.executions.cancel(running.me, eid)
+    for run in (eid, kid["id"], grandkid["id"]):
+        assert (await running.wait(run)).status == "CANCELLED"
+
+
+async def test_the_depth_limit_fails_the_step(env: Env) -> None:
+    leaf = await env.create(doubling(), "leaf")
+    middle = await env.create(calling(leaf, {"n": 1}), "middle")
+    top = await env.create(calling(middle), "top")
+    worker = Worker(
+        env.services.url, env.services.pool, default_registry(),
+        concurrency=4, poll_seconds=0.2, grace_seconds=2, max_workflow_depth=1,
+    )  # fmt: skip
+    task = asyncio.create_task(worker.run())
+    try:
+        eid = await env.start(top, {})
+        execution = await env.wait(eid)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+    assert execution.status == "FAILED"
+    (kid,) = await children(env, eid)
+    middle_run = await env.services.executions.get(env.me, kid["id"])
+    assert middle_run.status == "FAILED"
+    assert "FLOWSYNC_MAX_WORKFLOW_DEPTH" in middle_run.error["message"]
+    assert await children(env, kid["id"]) == []
