@@ -112,9 +112,7 @@ async def test_cancelling_the_parent_cancels_the_child(face: Face, server: Serve
     assert found is not None and found["status"] == "CANCELLED"
 
 
-async def test_another_owners_workflow_and_a_cycle_are_refused(
-    face: Face, server: Server
-) -> None:
+async def test_another_owners_workflow_and_a_cycle_are_refused(face: Face, server: Server) -> None:
     theirs = await FACES[face.name]((await server.owner()).http).create_workflow("x", leaf())
     with pytest.raises(FaceError) as caught:
         await face.create_workflow("parent", calling(theirs["id"]))
