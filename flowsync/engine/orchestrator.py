@@ -976,6 +976,9 @@ class Orchestrator:
                         output = child["output"]
                         return "completed", {} if output is None else output
                     if child["status"] in ("FAILED", "CANCELLED"):
+                        # The step forgets the child (the error names it): a redrive of
+                        # the step starts a new one instead of failing on this one again.
+                        await conn.execute(QUERIES["forget_child"], job.step_id)
                         return "failed", {
                             "message": f"The child execution {run.child_id} ended "
                             f"{child['status']}.",

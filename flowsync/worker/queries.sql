@@ -898,3 +898,7 @@ SELECT status, output, error FROM executions WHERE id = $1;
 SELECT id FROM executions
  WHERE parent_execution_id = $1 AND status IN ('PENDING', 'RUNNING')
  ORDER BY id;
+
+-- name: forget_child
+-- A `workflow` step whose child failed keeps no child id as its input.
+UPDATE step_executions SET input = NULL WHERE id = $1;

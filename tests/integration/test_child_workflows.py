@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from flowsync.services.workflows import WorkflowUpdate
 from flowsync.worker.registry import default_registry
 from flowsync.worker.runner import Worker
 from tests.support.env import Env
@@ -52,7 +53,7 @@ def waiting(seconds: float) -> dict[str, Any]:
 async def children(env: Env, parent: uuid.UUID) -> list[Any]:
     rows = await env.services.pool.fetch(
         "SELECT id, status, parent_step_id, workflow_depth FROM executions"
-        " WHERE parent_execution_id = $1",
+        " WHERE parent_execution_id = $1 ORDER BY created_at",
         parent,
     )
     return list(rows)
@@ -142,3 +143,20 @@ async def test_the_depth_limit_fails_the_step(env: Env) -> None:
     assert middle_run.status == "FAILED"
     assert "FLOWSYNC_MAX_WORKFLOW_DEPTH" in middle_run.error["message"]
     assert await children(env, kid["id"]) == []
+
+
+async def test_a_redrive_after_a_failed_child_starts_a_new_child(running: Env) -> None:
+    child = await running.create(doubling(), "child")
+    parent = await running.create(calling(child, {"n": "{{ input.n }}"}), "parent")
+    eid = await running.start(parent, {"n": "oops"})
+    assert (await running.wait(eid)).status == "FAILED"
+    # The child is fixed (the step runs the newest version), then the step redriven.
+    fixed = doubling()
+    fixed["nodes"][1]["data"]["output"] = {"doubled": "{{ string(input.n) + string(input.n) }}"}
+    await running.services.workflows.update(running.me, child, WorkflowUpdate(definition=fixed))
+    (letter,) = (await running.services.dead_letters.list(running.me, execution_id=eid)).items
+    await running.services.dead_letters.redrive(running.me, letter.id)
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED", execution.error
+    assert execution.output == {"doubled": "oopsoops"}
+    assert [k["status"] for k in await children(running, eid)] == ["FAILED", "COMPLETED"]
