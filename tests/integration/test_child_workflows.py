@@ -160,3 +160,15 @@ async def test_a_redrive_after_a_failed_child_starts_a_new_child(running: Env) -
     assert execution.status == "COMPLETED", execution.error
     assert execution.output == {"doubled": "oopsoops"}
     assert [k["status"] for k in await children(running, eid)] == ["FAILED", "COMPLETED"]
+
+
+async def test_a_child_workflow_deleted_since_the_save_fails_the_step(running: Env) -> None:
+    child = await running.create(doubling(), "child")
+    parent = await running.create(calling(child, {"n": 1}), "parent")
+    await running.services.workflows.delete(running.me, child)
+    eid = await running.start(parent, {})
+    execution = await running.wait(eid)
+    assert execution.status == "FAILED"
+    assert execution.error["nodeId"] == "call"
+    assert execution.error["message"] == f"No workflow {child} to start (deleted?)."
+    assert await children(running, eid) == []
