@@ -371,11 +371,14 @@ WITH held AS (
      WHERE id = $1 AND EXISTS (SELECT 1 FROM guard)
     RETURNING last_sequence
 ), parent_wake AS (
-    UPDATE jobs SET run_at = now()
+    -- Found by the parent run (ix_jobs_execution): a child's end costs an index probe.
+    UPDATE jobs AS j SET run_at = now()
+      FROM executions AS c
      WHERE $21 IN ('COMPLETED','FAILED','CANCELLED')
-       AND step_id = (SELECT parent_step_id FROM executions WHERE id = $1)
+       AND c.id = $1 AND c.parent_execution_id IS NOT NULL
+       AND j.execution_id = c.parent_execution_id AND j.step_id = c.parent_step_id
        AND EXISTS (SELECT 1 FROM guard)
-    RETURNING id
+    RETURNING j.id
 )
 -- One row: the jobs written (new or handed on) by step; the run's newest sequence, NULL
 -- when the guard refused the write; NOTIFY of watchers and of idle workers.

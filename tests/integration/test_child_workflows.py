@@ -172,3 +172,37 @@ async def test_a_child_workflow_deleted_since_the_save_fails_the_step(running: E
     assert execution.error["nodeId"] == "call"
     assert execution.error["message"] == f"No workflow {child} to start (deleted?)."
     assert await children(running, eid) == []
+
+
+async def test_a_parent_that_fails_cancels_its_child(running: Env) -> None:
+    child = await running.create(waiting(600), "child")
+    parent = await running.create(
+        {
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "split", "type": "fork"},
+                {"id": "call", "type": "workflow", "data": {"workflowId": str(child)}},
+                {"id": "nap", "type": "delay", "data": {"seconds": 0.5}},
+                {"id": "bad", "type": "transform", "data": {"output": "{{ input.x.y }}"}},
+                {"id": "merge", "type": "join"},
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [
+                {"source": "start", "target": "split"},
+                {"source": "split", "target": "call"},
+                {"source": "split", "target": "nap"},
+                {"source": "nap", "target": "bad"},
+                {"source": "call", "target": "merge"},
+                {"source": "bad", "target": "merge"},
+                {"source": "merge", "target": "end"},
+            ],
+        },
+        "parent",
+    )
+    eid = await running.start(parent, {})
+    kid = await until_child(running, eid)
+    execution = await running.wait(eid)
+    assert execution.status == "FAILED" and execution.error["nodeId"] == "bad"
+    cancelled = await running.wait(kid["id"])
+    assert cancelled.status == "CANCELLED"
+    assert str(eid) in cancelled.error["message"]
