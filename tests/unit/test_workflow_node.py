@@ -3,10 +3,13 @@ naming the node and the JSON path, for what it refuses."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
+from flowsync.engine.graph import StepStatus
+from flowsync.engine.transitions import StepRow, plan_child_wait
 from flowsync.engine.validation import validate_definition
 from flowsync.errors import DefinitionInvalid
 from flowsync.services.child_workflows import ChildRef, child_refs
@@ -61,3 +64,14 @@ def test_child_refs_lists_the_workflow_nodes() -> None:
     definition = validate_definition(graph({"workflowId": CHILD, "version": 3})).definition
     (ref,) = child_refs(definition)
     assert ref == ChildRef(1, "child", ref.workflow_id, 3) and str(ref.workflow_id) == CHILD
+
+
+def test_a_step_waiting_for_its_child_keeps_the_childs_id() -> None:
+    row = StepRow(uuid.uuid4(), StepStatus.RUNNING)
+    child = uuid.uuid4()
+    plan = plan_child_wait({"call": row}, "call", child)
+    (change,) = plan.steps
+    assert (change.status, change.input) == (StepStatus.WAITING, {"childExecutionId": str(child)})
+    (event,) = plan.events
+    assert (event.kind, event.data) == ("step.waiting", {"childExecutionId": str(child)})
+    assert not plan.jobs and plan.execution_status is None and not plan.drop_jobs
