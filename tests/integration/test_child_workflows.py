@@ -206,3 +206,15 @@ async def test_a_parent_that_fails_cancels_its_child(running: Env) -> None:
     cancelled = await running.wait(kid["id"])
     assert cancelled.status == "CANCELLED"
     assert str(eid) in cancelled.error["message"]
+
+
+async def test_cancelling_the_child_fails_the_parents_step(running: Env) -> None:
+    child = await running.create(waiting(600), "child")
+    parent = await running.create(calling(child), "parent")
+    eid = await running.start(parent, {})
+    kid = await until_child(running, eid)
+    await running.services.executions.cancel(running.me, kid["id"])
+    execution = await running.wait(eid)
+    assert execution.status == "FAILED"
+    assert execution.error["childExecutionId"] == str(kid["id"])
+    assert execution.error["message"] == f"The child execution {kid['id']} ended CANCELLED."
