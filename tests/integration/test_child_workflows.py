@@ -218,3 +218,42 @@ async def test_cancelling_the_child_fails_the_parents_step(running: Env) -> None
     assert execution.status == "FAILED"
     assert execution.error["childExecutionId"] == str(kid["id"])
     assert execution.error["message"] == f"The child execution {kid['id']} ended CANCELLED."
+
+
+async def test_children_wait_behind_their_workflows_concurrency_limit(running: Env) -> None:
+    limited = await running.services.workflows.create(
+        running.me, "child", None, waiting(0.3), max_concurrency=1
+    )
+    call = {"workflowId": str(limited.id)}
+    parent = await running.create(
+        {
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "split", "type": "fork"},
+                {"id": "a", "type": "workflow", "data": call},
+                {"id": "b", "type": "workflow", "data": call},
+                {"id": "merge", "type": "join"},
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [
+                {"source": "start", "target": "split"},
+                {"source": "split", "target": "a"},
+                {"source": "split", "target": "b"},
+                {"source": "a", "target": "merge"},
+                {"source": "b", "target": "merge"},
+                {"source": "merge", "target": "end"},
+            ],
+        },
+        "parent",
+    )
+    eid = await running.start(parent, {})
+    execution = await running.wait(eid)
+    assert execution.status == "COMPLETED", execution.error
+    kids = await children(running, eid)
+    assert [k["status"] for k in kids] == ["COMPLETED", "COMPLETED"]
+    queued = await running.services.pool.fetchval(
+        "SELECT count(*) FROM execution_events WHERE execution_id = ANY($1::uuid[])"
+        " AND kind = 'execution.queued'",
+        [k["id"] for k in kids],
+    )
+    assert queued == 1  # the second waited PENDING for the first
