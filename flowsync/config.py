@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="Extra or replacement step handlers: 'type=module:attr,...' (plugins, tests).",
     )
     max_queue_depth: int = Field(default=100_000, ge=1)
+    max_workflow_depth: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="How deep child workflows (`workflow` nodes) may nest under their root "
+        "execution; a step that would start a child deeper fails instead.",
+    )
     max_batch_starts: int = Field(
         default=1000,
         ge=1,

@@ -95,6 +95,7 @@ def make_worker(settings: Settings, url: str, pool: object, concurrency: int) ->
         reclaim_seconds=settings.reclaim_seconds,
         grace_seconds=settings.shutdown_grace_seconds,
         start_seconds=settings.step_start_seconds,
+        max_workflow_depth=settings.max_workflow_depth,
         pooler=settings.database_pooler,
         listen_url=settings.listen_database_url,
         poll_only=listen_url(settings, url) is None,

@@ -1,6 +1,6 @@
 """`/api/executions`: list, start (with `Idempotency-Key`), read with steps and the
-pinned definition, cancel, retry, signals, and the timeline; and batch starts of one
-workflow.
+pinned definition, cancel, retry, signals, the timeline and the child runs `workflow`
+steps started; and batch starts of one workflow.
 
 Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
 (the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
@@ -148,6 +148,14 @@ async def execution_timeline(request: Request) -> Response:
     return json_response(serialize.timeline(found))
 
 
+async def execution_children(request: Request) -> Response:
+    principal = await authenticate(request)
+    svc = services(request)
+    row = await svc.executions.get(principal, path_id(request))
+    found = await svc.executions.children(principal, [row.id])
+    return json_response({"items": [serialize.execution(c) for c in found[row.id]]})
+
+
 def routes() -> list[ApiRoute]:
     """The execution routes."""
     return [
@@ -173,5 +181,8 @@ def routes() -> list[ApiRoute]:
         ),
         ApiRoute(
             "/api/executions/{id}/timeline", {"GET": execution_timeline}, name="execution_timeline"
+        ),
+        ApiRoute(
+            "/api/executions/{id}/children", {"GET": execution_children}, name="execution_children"
         ),
     ]

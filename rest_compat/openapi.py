@@ -76,6 +76,7 @@ _EXECUTION: Json = {
     "durationMs": nullable(INT),
     "lastSequence": INT,
     "retriedFromId": nullable(STRING),
+    "parentExecutionId": nullable(STRING),
 }
 _MS = nullable({"type": "number"})
 _VERSION_MESSAGE: Json = nullable(
@@ -178,6 +179,7 @@ SCHEMAS: Json = {
         }
     ),
     "ExecutionList": listing("Execution"),
+    "ExecutionChildren": obj({"items": {"type": "array", "items": ref("Execution")}}),
     "StartExecution": obj(
         {
             "workflowId": STRING,
@@ -783,6 +785,15 @@ def _paths() -> Json:
             "get": _operation(
                 "getExecutionTimeline", "Each step's queued, started, finished times",
                 {"200": _json("The timeline.", "Timeline")}, [*_AUTHED, 404], tag="executions",
+            ),
+        },
+        "/api/executions/{id}/children": {
+            "parameters": [_ID],
+            "get": _operation(
+                "listExecutionChildren", "The executions this one's workflow steps started, "
+                "oldest first (each names this one as parentExecutionId)",
+                {"200": _json("The child executions.", "ExecutionChildren")},
+                [*_AUTHED, 404], tag="executions",
             ),
         },
         "/api/triggers": {

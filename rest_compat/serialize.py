@@ -93,6 +93,9 @@ def execution(
         "durationMs": _ms(row.started_at, row.finished_at),
         "lastSequence": row.last_sequence,
         "retriedFromId": str(row.retry_of_id) if row.retry_of_id is not None else None,
+        "parentExecutionId": (
+            str(row.parent_execution_id) if row.parent_execution_id is not None else None
+        ),
     }
     if definition is not _NONE:
         out["definition"] = definition

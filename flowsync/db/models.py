@@ -177,8 +177,21 @@ class Execution(Base):
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # A child workflow's run: the execution and the `workflow` step that started it, and
+    # how deep it is under its root run (0: not a child). The step is no foreign key
+    # (step_executions already refers to executions); it goes with its parent run.
+    parent_execution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL")
+    )
+    parent_step_id: Mapped[uuid.UUID | None]
+    workflow_depth: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
+        Index(
+            "ix_executions_parent",
+            "parent_execution_id",
+            postgresql_where=text("parent_execution_id IS NOT NULL"),
+        ),
         Index(
             "uq_executions_idempotency",
             "owner_id",

@@ -13,6 +13,7 @@ compiles the templates and expressions.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -50,6 +51,7 @@ __all__ = [
     "TransformData",
     "WaitData",
     "WebhookResponseData",
+    "WorkflowData",
     "parse_instant",
 ]
 
@@ -78,6 +80,7 @@ class NodeType(StrEnum):
     JOIN = "join"
     TRANSFORM = "transform"
     WEBHOOK_RESPONSE = "webhook_response"
+    WORKFLOW = "workflow"
     WAIT = "wait"
     APPROVAL = "approval"
 
@@ -293,6 +296,26 @@ class WebhookResponseData(_Data):
     _header_names = field_validator("headers")(_check_header_names)
 
 
+class WorkflowData(_Data):
+    """A child workflow: runs workflow `workflowId` of the same owner, at `version` (a
+    pinned version number) or, without one, at its newest version when the step starts,
+    with `input` (a template; `{}` by default) as its input. The step completes with the
+    child execution's output and fails when the child fails or is cancelled."""
+
+    workflow_id: str = Field(min_length=1, max_length=64)
+    version: int | None = Field(None, ge=1)
+    input: JsonValue = Field(None, json_schema_extra=TEMPLATE)
+
+    @field_validator("workflow_id")
+    @classmethod
+    def _uuid(cls, workflow_id: str) -> str:
+        try:
+            uuid.UUID(workflow_id)
+        except ValueError:
+            raise ValueError("must be a workflow id (a UUID)") from None
+        return workflow_id
+
+
 class WaitData(_Data):
     """Waits, holding no worker, for the signal `signal` sent to the execution (a signal
     sent before the run gets here is kept and taken then); the signal's payload is the
@@ -330,6 +353,7 @@ NodeData = (
     | TransformData
     | EndData
     | WebhookResponseData
+    | WorkflowData
     | WaitData
     | ApprovalData
 )
@@ -344,6 +368,7 @@ DATA_MODELS: dict[NodeType, type[NodeData] | None] = {
     NodeType.JOIN: None,
     NodeType.TRANSFORM: TransformData,
     NodeType.WEBHOOK_RESPONSE: WebhookResponseData,
+    NodeType.WORKFLOW: WorkflowData,
     NodeType.WAIT: WaitData,
     NodeType.APPROVAL: ApprovalData,
 }
@@ -355,6 +380,7 @@ TEMPLATE_FIELDS: dict[NodeType, tuple[str, ...]] = {
     NodeType.TRANSFORM: ("output",),
     NodeType.END: ("output",),
     NodeType.WEBHOOK_RESPONSE: ("headers", "body"),
+    NodeType.WORKFLOW: ("input",),
 }
 """The `data` keys (JSON names) that hold templates, per node type."""
 

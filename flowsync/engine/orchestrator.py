@@ -5,14 +5,15 @@ numbers are committed together or not at all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
@@ -27,6 +28,7 @@ from flowsync.engine.transitions import (
     apply_plan,
     combine,
     plan_cancel,
+    plan_child_wait,
     plan_completion,
     plan_failure,
     plan_queued,
@@ -52,6 +54,14 @@ from flowsync.worker.queue import (
 )
 
 log = logging.getLogger("flowsync.engine")
+
+# A `workflow` step waiting for its child run is woken by the child's end (write_plan's
+# parent_wake); it also looks again this often, should a child end some other way.
+CHILD_RECHECK = timedelta(hours=1)
+
+# How a child run ended, for its parent's step: completed with an output, failed with
+# an error, or None (still running; the step waits).
+ChildOutcome = tuple[Literal["completed"], Any] | tuple[Literal["failed"], dict[str, Any]] | None
 T = TypeVar("T")
 
 # Deadlocks are possible only between a claim and a cancel or failure of the same run;
@@ -461,8 +471,11 @@ class Orchestrator:
         worker_id: str = "api",
         worker_host: str | None = None,
         lease_seconds: float = 30.0,
+        max_workflow_depth: int = 10,
     ):
         self.pool = pool
+        # How deep child workflows may nest (FLOWSYNC_MAX_WORKFLOW_DEPTH).
+        self.max_workflow_depth = max_workflow_depth
         self.workflows = workflows
         self.worker_id = worker_id
         # A worker process's orchestrator (with its host) records, on each step it runs
@@ -904,6 +917,8 @@ class Orchestrator:
                     {"nodeType": job.node_type, "jobId": job.job_id,
                      "workflowVersion": job.version},
                 )  # fmt: skip
+                # Its child runs end with it.
+                await self._cancel_children(conn, job.execution_id)
             await self.pool.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL,
                                     str(job.execution_id))  # fmt: skip
 
@@ -1026,12 +1041,105 @@ class Orchestrator:
 
         await retrying(txn)
 
+    # -- child workflows -------------------------------------------------------------
+
+    async def run_child(self, job: ClaimedJob, run: Any) -> ChildOutcome:
+        """A `workflow` step's work (`run`: its handler's ChildRun), in one transaction
+        holding the step's job: start the child run (same owner, linked to this step, at
+        most `max_workflow_depth` deep) and park the step WAITING with the child's id,
+        or, once started, look at the child. Returns ("completed", the child's output)
+        or ("failed", an error) for the caller to record as the step's outcome, or None
+        when the step now waits (no worker holds it; the child's end wakes it)."""
+        self._runs.pop(job.execution_id, None)
+        recheck = datetime.now(UTC) + CHILD_RECHECK
+
+        async def txn() -> ChildOutcome:
+            async with self.pool.acquire() as conn, conn.transaction():
+                head = await self._take(conn, job, keep=True)
+                if run.child_id is not None:
+                    child = await conn.fetchrow(QUERIES["child_state"], run.child_id)
+                    if child is None:
+                        return "failed", {"message": f"The child execution {run.child_id} "
+                                          "no longer exists.",
+                                          "childExecutionId": str(run.child_id)}  # fmt: skip
+                    if child["status"] == "COMPLETED":
+                        output = child["output"]
+                        return "completed", {} if output is None else output
+                    if child["status"] in ("FAILED", "CANCELLED"):
+                        # The step forgets the child (the error names it): a redrive of
+                        # the step starts a new one instead of failing on this one again.
+                        await conn.execute(QUERIES["forget_child"], job.step_id)
+                        return "failed", {
+                            "message": f"The child execution {run.child_id} ended "
+                            f"{child['status']}.",
+                            "childExecutionId": str(run.child_id),
+                            "childError": child["error"],
+                        }
+                    await conn.execute(
+                        QUERIES["requeue_job"], job.job_id, job.lease_token, recheck, False
+                    )
+                    return None
+                depth = int(await conn.fetchval(QUERIES["execution_depth"], job.execution_id))
+                if depth + 1 > self.max_workflow_depth:
+                    return "failed", {
+                        "message": f"Starting workflow {run.workflow_id} here would nest child "
+                        f"workflows {depth + 1} deep; the limit is {self.max_workflow_depth} "
+                        "(FLOWSYNC_MAX_WORKFLOW_DEPTH). Do workflows call each other in a "
+                        "cycle?"
+                    }
+                target = await conn.fetchrow(
+                    QUERIES["child_workflow"], run.workflow_id, job.owner_id, run.version
+                )
+                if target is None:
+                    which = "" if run.version is None else f" at version {run.version}"
+                    return "failed", {
+                        "message": f"No workflow {run.workflow_id}{which} to start (deleted?)."
+                    }
+                run_now = True
+                if target["max_concurrency"] is not None:
+                    limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], target["id"])
+                    run_now = limit is None or limit["running"] < limit["max_concurrency"]
+                child_id, _ = await self.start(
+                    conn, owner_id=job.owner_id, workflow_id=target["id"],
+                    version_id=target["version_id"], version=target["version"],
+                    input=run.input, trigger_type="MANUAL",
+                    trigger_data={"parentExecutionId": str(job.execution_id),
+                                  "parentNodeId": job.node_id},
+                    run_now=run_now,
+                )  # fmt: skip
+                await conn.execute(
+                    QUERIES["link_child"], child_id, job.execution_id, job.step_id, depth + 1
+                )
+                steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
+                await conn.execute(
+                    QUERIES["requeue_job"], job.job_id, job.lease_token, recheck, False
+                )
+                plan = _of_attempt(job, plan_child_wait(steps, job.node_id, child_id))
+                await self._write(
+                    conn, job.execution_id, head["last_sequence"], job.owner_id,
+                    job.workflow_id, plan,
+                )  # fmt: skip
+                return None
+
+        result: ChildOutcome = await retrying(txn)
+        return result
+
+    async def _cancel_children(self, conn: Connection, execution_id: uuid.UUID) -> None:
+        """Cancel the runs `execution_id` started that are still going, and theirs."""
+        for row in await conn.fetch(QUERIES["active_children"], execution_id):
+            with contextlib.suppress(Conflict):  # it ended meanwhile
+                await self.cancel(
+                    conn, row["id"], f"Its parent execution {execution_id} ended first."
+                )
+
     # -- cancel -----------------------------------------------------------------------
 
     async def cancel(self, conn: Connection, execution_id: uuid.UUID, reason: str) -> None:
         """Cancel a running execution inside the caller's transaction: queued steps are
         dropped, running ones are told to stop (NOTIFY on commit) and the execution ends
-        CANCELLED. Conflict when it has already ended."""
+        CANCELLED; so do the child runs it started (children first: a child's end locks
+        its parent's job after the child). Conflict when it has already ended."""
+        await self._cancel_children(conn, execution_id)
         # Jobs first, then the execution: the lock order every transition keeps.
         await conn.execute(QUERIES["drop_jobs"], execution_id)
         head = await conn.fetchrow(QUERIES["lock_execution"], execution_id)
@@ -1045,6 +1153,8 @@ class Orchestrator:
         await self._write(
             conn, execution_id, head["last_sequence"], head["owner_id"], head["workflow_id"], plan
         )
+        # A child its step started while this waited for the run's lock.
+        await self._cancel_children(conn, execution_id)
         await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, str(execution_id))
 
     async def sweep(self, execution_id: uuid.UUID) -> None:

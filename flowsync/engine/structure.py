@@ -55,6 +55,7 @@ CONNECTIONS: dict[NodeType, Connections] = {
     NodeType.JOIN: Connections(min_incoming=2),
     NodeType.TRANSFORM: Connections(),
     NodeType.WEBHOOK_RESPONSE: Connections(),
+    NodeType.WORKFLOW: Connections(),
     NodeType.WAIT: Connections(optional_handles=("timeout",), max_outgoing=2),
     NodeType.APPROVAL: Connections(
         source_handles=("approved", "rejected"),

@@ -244,6 +244,18 @@ def plan_wait(steps: Mapping[str, StepRow], node_id: str, until: datetime, store
     return plan
 
 
+def plan_child_wait(steps: Mapping[str, StepRow], node_id: str, child_id: uuid.UUID) -> Plan:
+    """A `workflow` step started its child run and waits for it, holding no worker; the
+    child's id is kept as the step's input."""
+    plan = Plan()
+    row = steps[node_id]
+    stored = {"childExecutionId": str(child_id)}
+    plan.steps.append(StepChange(row.id, node_id, StepStatus.WAITING, input=stored))
+    plan.events.append(Event("step.waiting", StepStatus.WAITING.value, row.id, node_id,
+                             data=dict(stored)))  # fmt: skip
+    return plan
+
+
 def plan_signal_wait(steps: Mapping[str, StepRow], node_id: str, stored: dict[str, Any]) -> Plan:
     """A wait or approval step starts waiting for `stored["signal"]` (none was kept for
     it): it holds no worker; its job stays parked until `stored["timeoutAt"]` (None: no

@@ -73,7 +73,8 @@ class CompiledNode:
 
     Which fields are set depends on `type`: `condition` (condition); `output` (transform,
     always; end, when it has one); `url`, `headers`, `query`, `body` (action; `body` only
-    when given); `headers`, `body` (webhook_response); `until` (delay with `until`).
+    when given); `headers`, `body` (webhook_response); `until` (delay with `until`);
+    `input` (workflow, when given).
     """
 
     index: int
@@ -87,12 +88,15 @@ class CompiledNode:
     query: Template | None = None
     body: Template | None = None
     until: Template | None = None
+    input: Template | None = None
 
     @property
     def expressions(self) -> tuple[Expression, ...]:
         """Every compiled expression of the node, templates' included."""
         found: list[Expression] = [self.condition] if self.condition else []
-        for template in (self.output, self.url, self.headers, self.query, self.body, self.until):
+        templates = (self.output, self.url, self.headers, self.query, self.body, self.until,
+                     self.input)  # fmt: skip
+        for template in templates:
             if template is not None:
                 found.extend(template.expressions)
         return tuple(found)
@@ -534,6 +538,7 @@ def _build(
             query=_default_template(info, "query"),
             body=None if _raw_data(info).get("body") is None else info.parts.get("body"),
             until=info.parts.get("until"),
+            input=info.parts.get("input"),
         )
         for info in nodes.values()
     }

@@ -47,6 +47,10 @@ class Loaders:
         return DataLoader(load_fn=self._execution)
 
     @cached_property
+    def children(self) -> DataLoader[uuid.UUID, list[Execution]]:
+        return DataLoader(load_fn=self._children)
+
+    @cached_property
     def timeline(self) -> DataLoader[uuid.UUID, list[ExecutionEvent]]:
         return DataLoader(load_fn=self._timeline)
 
@@ -86,6 +90,10 @@ class Loaders:
     async def _execution(self, keys: Sequence[uuid.UUID]) -> list[Execution | None]:
         found = await self.services.executions.get_many(self.principal, list(keys))
         return [found.get(k) for k in keys]
+
+    async def _children(self, keys: Sequence[uuid.UUID]) -> list[list[Execution]]:
+        found = await self.services.executions.children(self.principal, list(keys))
+        return [found.get(k, []) for k in keys]
 
     async def _timeline(self, keys: Sequence[uuid.UUID]) -> list[list[ExecutionEvent]]:
         found = await self.services.executions.timelines(self.principal, list(keys))

@@ -82,6 +82,8 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("ApiKeyConnection", "edges"): EDGES,
     ("Execution", "steps"): most(20),
     ("Execution", "timeline"): most(100),
+    # One child per `workflow` step (and per redrive of one).
+    ("Execution", "childExecutions"): most(10),
     ("ExecutionEvent", "steps"): most(20),
     ("Workflow", "triggers"): most(20),
     ("Trigger", "nextFireTimes"): most(MAX_FIRE_TIMES),

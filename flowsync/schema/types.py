@@ -282,6 +282,21 @@ class ExecutionType(Node):
         return strawberry.ID(str(origin)) if origin is not None else None
 
     @strawberry.field
+    async def parent_execution(self) -> ExecutionType | None:
+        """The execution whose `workflow` step started this one, or null."""
+        parent = self.row.parent_execution_id
+        if parent is None:
+            return None
+        row = await self.loaders.execution.load(parent)
+        return ExecutionType.of(row, self.loaders) if row is not None else None
+
+    @strawberry.field
+    async def child_executions(self) -> list[ExecutionType]:
+        """The executions this one's `workflow` steps started, oldest first."""
+        rows = await self.loaders.children.load(self.row.id)
+        return [ExecutionType.of(r, self.loaders) for r in rows]
+
+    @strawberry.field
     async def steps(self) -> list[StepExecutionType]:
         return [StepExecutionType.of(s) for s in await self.loaders.steps.load(self.row.id)]
 

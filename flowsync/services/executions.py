@@ -686,6 +686,26 @@ class ExecutionService:
             )
             return {e.id: e for e in rows.scalars()}
 
+    async def children(
+        self, principal: Principal, execution_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, builtins.list[Execution]]:
+        """The child runs (started by `workflow` steps) of several of the caller's
+        executions, in one query, each list oldest first; others' are left out."""
+        out: dict[uuid.UUID, builtins.list[Execution]] = {eid: [] for eid in execution_ids}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Execution)
+                .where(
+                    Execution.parent_execution_id.in_(list(execution_ids)),
+                    Execution.owner_id == principal.owner_id,
+                )
+                .order_by(Execution.created_at, Execution.id)
+            )
+            for child in rows.scalars():
+                if child.parent_execution_id is not None:
+                    out[child.parent_execution_id].append(child)
+        return out
+
     async def steps_by_id(
         self, principal: Principal, step_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, StepExecution]:

@@ -22,6 +22,7 @@ from flowsync.db.models import Trigger, Workflow, WorkflowVersion
 from flowsync.engine.validation import validate_definition, validate_workflow_document
 from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, VersionConflict
 from flowsync.services import audit
+from flowsync.services.child_workflows import check_children
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import (
     Page,
@@ -135,6 +136,7 @@ class WorkflowService:
             {"name": name, "description": description, "definition": definition}
         )
         async with self._sessions.begin() as session:
+            await check_children(session, principal.owner_id, None, doc.workflow.definition)
             workflow = Workflow(
                 owner_id=principal.owner_id,
                 name=doc.name,
@@ -317,6 +319,8 @@ class WorkflowService:
                 if doc.workflow.definition != current:
                     new_definition = doc.workflow.definition
             bumped = new_definition is not None
+            if new_definition is not None:
+                await check_children(session, principal.owner_id, workflow.id, new_definition)
             if bumped:
                 workflow.version += 1
                 session.add(

@@ -1,7 +1,8 @@
 """Step handlers: what each node type does, looked up by type in a registry.
 
 A handler takes a `StepContext` and returns an `Outcome`: `Completed(output)`,
-`Waiting(until)` (a durable timer: the job waits in the table, no worker holds it) or
+`Waiting(until)` (a durable timer: the job waits in the table, no worker holds it),
+`ChildRun` (a `workflow` step: start its child execution, or look at it) or
 `Failed(error, retryable)`. Handlers never write to the database; the worker records the
 outcome through the orchestrator, so every handler gets the same lease, retry and event
 rules. Plugins (and tests) add or replace handlers with `FLOWSYNC_EXTRA_HANDLERS`.
@@ -9,12 +10,13 @@ rules. Plugins (and tests) add or replace handlers with `FLOWSYNC_EXTRA_HANDLERS
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from flowsync.engine.definition import DelayData, parse_instant
+from flowsync.engine.definition import DelayData, WorkflowData, parse_instant
 from flowsync.engine.graph import ExecutionInfo, StepStatus, step_context, taken_sources
 from flowsync.engine.transitions import signal_of
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
@@ -59,7 +61,20 @@ class Failed:
     retry_at: datetime | None = None
 
 
-Outcome = Completed | Waiting | Failed
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    """A `workflow` step: start a child execution of `workflow_id` (at `version`, else
+    its newest) with `input`, or, once started (`child_id`), complete or fail with how
+    that child ended. The orchestrator does either in a transaction of its own
+    (Orchestrator.run_child); the step holds no worker while the child runs."""
+
+    workflow_id: uuid.UUID
+    version: int | None
+    input: Any = None
+    child_id: uuid.UUID | None = None
+
+
+Outcome = Completed | Waiting | Failed | ChildRun
 
 
 class Handler(Protocol):
@@ -90,6 +105,7 @@ def build_variables(job: ClaimedJob, outputs: Mapping[str, Any]) -> dict[str, An
 def _reads_steps(node: CompiledNode) -> bool:
     expressions = [*(node.output.expressions if node.output else ()),
                    *(node.until.expressions if node.until else ()),
+                   *(node.input.expressions if node.input else ()),
                    *([node.condition] if node.condition else [])]  # fmt: skip
     return any("steps" in expr.variables for expr in expressions)
 
@@ -194,6 +210,24 @@ class DelayHandler(_Base):
             return parse_instant(value)
         except ValueError as exc:
             raise ExpressionFailed(f"delay until: {exc}") from exc
+
+
+class WorkflowHandler(_Base):
+    """`workflow`: a child workflow. The first run renders the input and asks for the
+    child to be started; once it was (its id is kept as the step's input), a run looks
+    at the child, which its end wakes (see Orchestrator.run_child)."""
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        data = ctx.node.data
+        assert isinstance(data, WorkflowData)
+        target = uuid.UUID(data.workflow_id)
+        stored = ctx.job.step_input
+        if isinstance(stored, dict) and isinstance(stored.get("childExecutionId"), str):
+            return ChildRun(target, data.version, child_id=uuid.UUID(stored["childExecutionId"]))
+        value: Any = {}
+        if ctx.node.input is not None:
+            value = await self.evaluator.render(ctx.node.input, ctx.variables, ctx.node.id)
+        return ChildRun(target, data.version, self.evaluator.output(value, ctx.node.id))
 
 
 # How long a wait without a timeout stays parked before its job comes round again (and

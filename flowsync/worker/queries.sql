@@ -263,6 +263,11 @@ SELECT node_id, status, output
 -- $35, $36: the worker writing the transition and its host (NULL: not a worker, e.g. an
 -- API process): the steps it ran or takes (RUNNING, COMPLETED, FAILED or WAITING in this
 -- transition) record them, and so does the data of their step.started events.
+-- A child workflow's run that ends wakes its parent's `workflow` step in the same
+-- transaction (parent_wake: the step's parked job falls due now), so that the parent
+-- never misses the end. Its job row is locked after this run's: nothing holds a
+-- parent's job while it waits for a child's run (Orchestrator.cancel locks the children
+-- first).
 WITH held AS (
     SELECT id FROM jobs
      WHERE $29::uuid[] IS NOT NULL AND id = ANY($26::bigint[])
@@ -368,10 +373,21 @@ WITH held AS (
                               ELSE finished_at END
      WHERE id = $1 AND EXISTS (SELECT 1 FROM guard)
     RETURNING last_sequence
+), parent_wake AS (
+    -- Found by the parent run (ix_jobs_execution): a child's end costs an index probe.
+    UPDATE jobs AS j SET run_at = now()
+      FROM executions AS c
+     WHERE $21 IN ('COMPLETED','FAILED','CANCELLED')
+       AND c.id = $1 AND c.parent_execution_id IS NOT NULL
+       AND j.execution_id = c.parent_execution_id AND j.step_id = c.parent_step_id
+       AND EXISTS (SELECT 1 FROM guard)
+    RETURNING j.id
 )
 -- One row: the jobs written (new or handed on) by step; the run's newest sequence, NULL
 -- when the guard refused the write; NOTIFY of watchers and of idle workers.
 SELECT o.job_steps, o.job_ids, x.last_sequence,
+       CASE WHEN EXISTS (SELECT 1 FROM parent_wake) THEN pg_notify('flowsync_jobs', '') END
+           AS parent_woken,
        CASE WHEN x.last_sequence IS NOT NULL
              AND EXISTS (SELECT 1 FROM event_watchers w
                           WHERE w.owner_id = $3 AND w.expires_at > now())
@@ -864,6 +880,35 @@ UPDATE step_executions AS n SET reused_from_id = o.id
  WHERE n.execution_id = $1 AND o.execution_id = $2 AND o.node_id = n.node_id
    AND o.status = 'COMPLETED';
 
+-- name: child_workflow
+-- The version of workflow $1 of owner $2 a `workflow` step starts: $3, else the newest;
+-- with its concurrency limit. Holds the admission lock shared, as every start does.
+SELECT w.id, w.max_concurrency, v.id AS version_id, v.version,
+       pg_advisory_xact_lock_shared(1181511543, 1)
+  FROM workflows w
+  JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = coalesce($3, w.version)
+ WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL;
+
+-- name: execution_depth
+SELECT workflow_depth FROM executions WHERE id = $1;
+
+-- name: link_child
+-- A new run ($1) is the child of run $2, started by its step $3, at depth $4.
+UPDATE executions SET parent_execution_id = $2, parent_step_id = $3, workflow_depth = $4
+ WHERE id = $1;
+
+-- name: child_state
+SELECT status, output, error FROM executions WHERE id = $1;
+
+-- name: active_children
+-- The runs a run started that have not ended (a cancel ends them), in id order.
+SELECT id FROM executions
+ WHERE parent_execution_id = $1 AND status IN ('PENDING', 'RUNNING')
+ ORDER BY id;
+
+-- name: forget_child
+-- A `workflow` step whose child failed keeps no child id as its input.
+UPDATE step_executions SET input = NULL WHERE id = $1;
 -- name: take_kept_signal
 -- The oldest kept signal $2 of execution $1, taken by step $3 (its node id): in the
 -- transaction that parks or completes that step, which holds the execution's lock.

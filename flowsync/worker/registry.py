@@ -19,6 +19,7 @@ from flowsync.worker.handlers import (
     StartHandler,
     TemplateHandler,
     WaitHandler,
+    WorkflowHandler,
 )
 from flowsync.worker.netguard import NetworkPolicy
 
@@ -76,6 +77,7 @@ def default_registry(
                 evaluator=evaluator,
             ),
             "webhook_response": WebhookResponseHandler(evaluator),
+            "workflow": WorkflowHandler(evaluator),
         }
     )
 

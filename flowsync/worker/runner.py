@@ -37,6 +37,7 @@ from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 from flowsync.logs import bind_step
 from flowsync.worker.handlers import (
+    ChildRun,
     Completed,
     Failed,
     Outcome,
@@ -130,6 +131,7 @@ class Worker:
         pooler: Pooler = "none",
         listen_url: str | None = None,
         poll_only: bool = False,
+        max_workflow_depth: int = 10,
     ):
         self.url = url
         # LISTEN at `listen_url` (else `url`); `poll_only`: nowhere to listen (behind a
@@ -161,6 +163,7 @@ class Worker:
             worker_id=self.worker_id,
             worker_host=socket.gethostname(),
             lease_seconds=lease_seconds,
+            max_workflow_depth=max_workflow_depth,
         )
         # `_wake` ends the loop's sleep; `_claim_now` says whether to claim or only to
         # sleep again until `_due_at` (loop time), the earliest due time known, moved
@@ -496,6 +499,17 @@ class Worker:
         delay = 0.05
         for _ in range(40):
             try:
+                if isinstance(outcome, ChildRun):
+                    # A child workflow's step: started or looked at in a transaction of
+                    # its own; recorded below once the child has ended.
+                    resolved = await self.orchestrator.run_child(job, outcome)
+                    if resolved is None:
+                        metrics.JOBS_COMPLETED.labels("waiting").inc()
+                        return None
+                    if resolved[0] == "completed":
+                        outcome = Completed(resolved[1])
+                    else:
+                        outcome = Failed(resolved[1])
                 if isinstance(outcome, Completed):
                     result = await self.orchestrator.complete(
                         job, outcome.output, take_next=take, known_outputs=known

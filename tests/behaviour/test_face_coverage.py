@@ -78,6 +78,12 @@ OPERATIONS: dict[str, Faces] = {
         _LOADER + "the workflows of a page of triggers or executions; REST answers "
         "workflowId and reads a workflow by id (WorkflowService.get).",
     ),
+    "child_workflows.check_children": neither(
+        "part of every save: WorkflowService.create and update call it (both faces)."
+    ),
+    "child_workflows.child_refs": neither(
+        "a pure helper of check_children: the workflow nodes of a definition."
+    ),
     "WorkflowService.versions": neither(
         "every version at once, for tests; both faces page them (versions_page)."
     ),
@@ -87,6 +93,9 @@ OPERATIONS: dict[str, Faces] = {
         "Mutation.startExecutions", "POST /api/workflows/{id}/executions:batch"
     ),
     "ExecutionService.get": both("Query.execution", "GET /api/executions/{id}"),
+    "ExecutionService.children": both(
+        "Execution.childExecutions", "GET /api/executions/{id}/children"
+    ),
     "ExecutionService.list": both("Query.executions", "GET /api/executions"),
     "ExecutionService.cancel": both("Mutation.cancelExecution", "POST /api/executions/{id}/cancel"),
     "ExecutionService.retry": both("Mutation.retryExecution", "POST /api/executions/{id}/retry"),

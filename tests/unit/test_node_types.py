@@ -24,6 +24,7 @@ DATA: dict[NodeType, dict[str, Any]] = {
     NodeType.DELAY: {"seconds": 1},
     NodeType.TRANSFORM: {"output": {}},
     NodeType.WEBHOOK_RESPONSE: {},
+    NodeType.WORKFLOW: {"workflowId": "00000000-0000-4000-8000-000000000001"},
     NodeType.WAIT: {"signal": "go"},
     NodeType.APPROVAL: {},
 }
