@@ -35,6 +35,7 @@ def node_type(info: NodeTypeInfo) -> dict[str, Any]:
         "hasTarget": info.has_target,
         "hasSource": info.has_source,
         "sourceHandles": list(info.source_handles),
+        "optionalHandles": list(info.optional_handles),
         "minOutgoing": info.min_outgoing,
         "maxOutgoing": info.max_outgoing,
         "minIncoming": info.min_incoming,

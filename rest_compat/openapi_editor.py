@@ -44,6 +44,12 @@ SCHEMAS: Json = {
                 "items": STRING,
                 "description": "The sourceHandle each outgoing edge carries, each once.",
             },
+            "optionalHandles": {
+                "type": "array",
+                "items": STRING,
+                "description": "Handles an outgoing edge may also carry, at most once each "
+                "(a wait's and an approval's \"timeout\").",
+            },
             "minOutgoing": INT,
             "maxOutgoing": nullable({"type": "integer", "description": "Null: no upper bound."}),
             "minIncoming": INT,

@@ -97,6 +97,7 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("ValidationResult", "problems"): most(20),
     ("Query", "nodeTypes"): most(20),
     ("NodeType", "sourceHandles"): most(2),
+    ("NodeType", "optionalHandles"): most(1),
     ("ExpressionCheck", "problems"): most(1),
     # `nodes(ids:)`: at most MAX_NODES (100) ids, each costed as a `node`.
     ("Query", "nodes"): most(100),

@@ -505,6 +505,10 @@ class NodeTypeType:
         description="The `sourceHandle` each outgoing edge carries, each once (condition: "
         '"true" and "false"); empty: its edges carry none.'
     )
+    optional_handles: list[str] = strawberry.field(
+        description="Handles an outgoing edge may also carry, at most once each, besides "
+        "those (a wait's and an approval's \"timeout\"); empty for most types."
+    )
     min_outgoing: int
     max_outgoing: int | None = strawberry.field(description="Null: no upper bound.")
     min_incoming: int = strawberry.field(
@@ -521,6 +525,7 @@ class NodeTypeType:
             has_target=info.has_target,
             has_source=info.has_source,
             source_handles=list(info.source_handles),
+            optional_handles=list(info.optional_handles),
             min_outgoing=info.min_outgoing,
             max_outgoing=info.max_outgoing,
             min_incoming=info.min_incoming,

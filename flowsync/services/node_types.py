@@ -48,6 +48,7 @@ class NodeTypeInfo:
     has_target: bool
     has_source: bool
     source_handles: tuple[str, ...]
+    optional_handles: tuple[str, ...]
     min_outgoing: int
     max_outgoing: int | None
     min_incoming: int
@@ -70,6 +71,7 @@ def _describe(node_type: NodeType) -> NodeTypeInfo:
         has_target=rule.has_target,
         has_source=rule.has_source,
         source_handles=rule.source_handles,
+        optional_handles=rule.optional_handles,
         min_outgoing=rule.min_outgoing,
         max_outgoing=rule.max_outgoing,
         min_incoming=rule.min_incoming,

@@ -29,7 +29,7 @@ WORKER_FIELDS = (
 )  # fmt: skip
 NODE_TYPE_FIELDS = (
     "type", "label", "description", "dataSchema", "hasTarget", "hasSource", "sourceHandles",
-    "minOutgoing", "maxOutgoing", "minIncoming",
+    "optionalHandles", "minOutgoing", "maxOutgoing", "minIncoming",
 )  # fmt: skip
 VERSION_FIELDS = ("id", "version", "createdAt", "message", "author")
 AUDIT_FIELDS = ("id", "actor", "action", "entityType", "entityId", "data", "at")

@@ -44,9 +44,13 @@ async def test_both_faces_serve_the_node_types_the_validator_knows(server: Serve
     expected = [{name: getattr(t, _snake(name)) for name in NODE_TYPE_FIELDS} for t in node_types()]
     for item in expected:
         item["sourceHandles"] = list(item["sourceHandles"])
+        item["optionalHandles"] = list(item["optionalHandles"])
     assert served[0] == expected
     by_type = {t["type"]: t for t in served[0]}
     assert by_type["condition"]["sourceHandles"] == ["true", "false"]
+    assert by_type["wait"]["sourceHandles"] == []
+    assert by_type["wait"]["optionalHandles"] == ["timeout"]
+    assert by_type["approval"]["optionalHandles"] == ["timeout"]
     assert by_type["start"]["dataSchema"] is None
     expression = by_type["condition"]["dataSchema"]["properties"]["expression"]
     assert expression["x-flowsync"] == "expression"

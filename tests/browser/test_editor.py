@@ -35,7 +35,7 @@ async def connect(page: Page, source: str, target: str, handle: str | None = Non
     selector = (
         f'.react-flow__handle.source[data-handleid="{handle}"]'
         if handle
-        else ".react-flow__handle.source"
+        else ".react-flow__handle.source:not([data-handleid])"
     )
     start = await node(page, source).locator(selector).bounding_box()
     end = await node(page, target).locator(".react-flow__handle.target").bounding_box()
@@ -183,6 +183,62 @@ async def test_a_cycle_is_pinned_on_its_nodes_and_not_saved(
     await expect(page.get_by_role("alert")).to_contain_text("nothing invalid is saved")
     stored = await client("query($id: ID!) { workflow(id: $id) { version } }", id=workflow_id)
     assert stored["workflow"]["version"] == 1
+
+
+async def test_a_wait_gets_its_timeout_edge_by_dragging_and_a_run_takes_it(
+    signed_in_page: Page, flowsync: FlowSync, console: Console
+) -> None:
+    """A wait node shows its plain output and a "timeout" one; both are drawn, each once,
+    saved with their handles, and a run that no signal reaches leaves by the timeout."""
+    page = signed_in_page
+    await page.goto(flowsync.ui("workflows/new"))
+    await expect(node(page, "start")).to_be_visible()
+    await page.locator(".react-flow__edge").first.click(force=True)
+    await page.keyboard.press("Delete")
+    await expect(page.locator(".react-flow__edge")).to_have_count(0)
+    await drop(page, "wait", 350, 150)
+    await drop(page, "transform", 250, 280)
+    await expect(node(page, "wait_1")).to_be_visible()
+    await expect(node(page, "wait_1").locator('[data-handleid="timeout"]')).to_contain_text(
+        "timeout"
+    )
+    await page.get_by_role("button", name="Fit View").click()
+    wiring = [
+        ("start", "wait_1", None),
+        ("wait_1", "transform_1", None),
+        ("wait_1", "end", "timeout"),
+        ("transform_1", "end", None),
+    ]
+    for source, target, handle in wiring:
+        await connect(page, source, target, handle)
+    await expect(page.locator(".react-flow__edge")).to_have_count(len(wiring))
+    # A second timeout edge is refused while drawing: the count stays.
+    await connect(page, "wait_1", "transform_1", "timeout")
+    await expect(page.locator(".react-flow__edge")).to_have_count(len(wiring))
+    await select(page, "wait_1")
+    await page.get_by_label("Signal").fill("go")
+    await page.get_by_label("Timeout seconds").fill("1")
+    await select(page, "transform_1")
+    await page.get_by_label("Output").fill('{"signalled": true}')
+    await page.get_by_label("Workflow name").fill("wait-with-timeout")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await page.get_by_role("button", name="Create workflow").click()
+    await page.wait_for_url("**/workflows/*/edit")
+    workflow_id = page.url.split("/workflows/")[1].split("/")[0]
+    client = Api(flowsync.url, flowsync.key)
+    stored = (await client("query($id: ID!) { workflow(id: $id) { definition } }", id=workflow_id))[
+        "workflow"
+    ]["definition"]
+    edges = {(e["source"], e["target"], e.get("sourceHandle")) for e in stored["edges"]}
+    assert edges == set(wiring)
+    wait = next(n for n in stored["nodes"] if n["id"] == "wait_1")
+    assert wait["data"] == {"signal": "go", "timeoutSeconds": 1}
+    run = await client.start(workflow_id)
+    done = await client.wait_status(run, {"COMPLETED", "FAILED"}, timeout=20)
+    assert done["status"] == "COMPLETED", done
+    ran = {s["nodeId"]: s["status"] for s in done["steps"]}
+    assert ran["wait_1"] == "COMPLETED" and ran.get("transform_1") in (None, "SKIPPED"), ran
+    assert console.errors == []
 
 
 async def test_undo_redo_and_compare_versions(signed_in_page: Page, flowsync: FlowSync) -> None:

@@ -94,7 +94,7 @@ export type SaveDraftMutation = { updateWorkflow:
 export type NodeTypesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type NodeTypesQuery = { nodeTypes: Array<{ type: string, label: string, description: string, dataSchema: unknown, hasTarget: boolean, hasSource: boolean, sourceHandles: Array<string>, maxOutgoing: number | null }> };
+export type NodeTypesQuery = { nodeTypes: Array<{ type: string, label: string, description: string, dataSchema: unknown, hasTarget: boolean, hasSource: boolean, sourceHandles: Array<string>, optionalHandles: Array<string>, maxOutgoing: number | null }> };
 
 export type CheckExpressionQueryVariables = Exact<{
   expression: string;
@@ -416,7 +416,7 @@ export const EditorWorkflowDocument = {"__meta__":{"hash":"215cdc68262ad20fe2f72
 export const ValidateDraftDocument = {"__meta__":{"hash":"a48de555ea30910bac93b01d19aff21fe1d8b90a584e220195703e183def5a17"}} as unknown as TypedDocumentString<ValidateDraftQuery, ValidateDraftQueryVariables>;
 export const CreateDraftDocument = {"__meta__":{"hash":"5ff449f4f57f92a37a1869652c11931648c1567bab72d3e55c23dbba48ca15ea"}} as unknown as TypedDocumentString<CreateDraftMutation, CreateDraftMutationVariables>;
 export const SaveDraftDocument = {"__meta__":{"hash":"7bddcbf3edcf7bcebc1a83d02a9a1dbe2690588e8d37f1c5e593205444245b6c"}} as unknown as TypedDocumentString<SaveDraftMutation, SaveDraftMutationVariables>;
-export const NodeTypesDocument = {"__meta__":{"hash":"c177e7292267fbe0500b5ef2c3a75512d627ce9e99bfb83ff3f109b4a52b614d"}} as unknown as TypedDocumentString<NodeTypesQuery, NodeTypesQueryVariables>;
+export const NodeTypesDocument = {"__meta__":{"hash":"c154aa901f75af3e07f5301911875892c9920e2453fe25b799bf38ad81b158c6"}} as unknown as TypedDocumentString<NodeTypesQuery, NodeTypesQueryVariables>;
 export const CheckExpressionDocument = {"__meta__":{"hash":"87c355162ea59293103592d91dadbc03ea3911d32ff871635af7c0fe213e8de8"}} as unknown as TypedDocumentString<CheckExpressionQuery, CheckExpressionQueryVariables>;
 export const OverviewDocument = {"__meta__":{"hash":"630224f0519e50db128619c07b6b10c2515fc194fd2ff09add9bc16f3a6ecbc4"}} as unknown as TypedDocumentString<OverviewQuery, OverviewQueryVariables>;
 export const QueueLiveDocument = {"__meta__":{"hash":"c378822dd0da0fa2a766e5c99422b8d08f3c3b452283f2beacb3cbdc4eadbd78"}} as unknown as TypedDocumentString<QueueLiveSubscription, QueueLiveSubscriptionVariables>;

@@ -23,7 +23,11 @@ export const EditorNodeView = memo(function EditorNodeView({ id, data, selected 
   const rule = rules[data.nodeType];
   const own = problems[id] ?? [];
   const status = statuses[id];
-  const handles = rule?.sourceHandles ?? [];
+  // The plain source handle (for types whose edges carry none), the named ones, then the
+  // optional ones (a wait's "timeout"), spread along the bottom edge.
+  const named = rule?.sourceHandles ?? [];
+  const plain = rule?.hasSource !== false && named.length === 0 ? [null] : [];
+  const handles: (string | null)[] = [...plain, ...named, ...(rule?.optionalHandles ?? [])];
   return (
     <div
       className="ed-node"
@@ -45,19 +49,22 @@ export const EditorNodeView = memo(function EditorNodeView({ id, data, selected 
       <div className="rf-step-label">{data.label}</div>
       {status && <div className="rf-step-status">{STATUS_LABEL[status] ?? status}</div>}
       {diff[id] && diff[id] !== "same" && <div className="rf-step-status ed-diff">{diff[id]}</div>}
-      {rule?.hasSource !== false && handles.length === 0 && <Handle type="source" position={Position.Bottom} />}
-      {handles.map((h, i) => (
-        <Handle
-          key={h}
-          id={h}
-          type="source"
-          position={Position.Bottom}
-          style={{ left: `${((i + 1) / (handles.length + 1)) * 100}%` }}
-          className={`handle-${h}`}
-        >
-          <span className="handle-label">{h}</span>
-        </Handle>
-      ))}
+      {handles.map((h, i) =>
+        h === null ? (
+          <Handle key="" type="source" position={Position.Bottom} style={{ left: `${((i + 1) / (handles.length + 1)) * 100}%` }} />
+        ) : (
+          <Handle
+            key={h}
+            id={h}
+            type="source"
+            position={Position.Bottom}
+            style={{ left: `${((i + 1) / (handles.length + 1)) * 100}%` }}
+            className={`handle-${h}`}
+          >
+            <span className="handle-label">{h}</span>
+          </Handle>
+        ),
+      )}
     </div>
   );
 });

@@ -9,11 +9,12 @@ const rule = (type: string, extra: Partial<NodeRules> = {}): NodeRules => ({
   dataSchema: null,
   hasTarget: type !== "start",
   hasSource: type !== "end",
-  sourceHandles: type === "condition" ? ["true", "false"] : [],
-  maxOutgoing: type === "fork" || type === "end" ? null : type === "condition" ? 2 : 1,
+  sourceHandles: type === "condition" ? ["true", "false"] : type === "approval" ? ["approved", "rejected"] : [],
+  optionalHandles: type === "wait" || type === "approval" ? ["timeout"] : [],
+  maxOutgoing: type === "fork" || type === "end" ? null : type === "condition" || type === "wait" ? 2 : type === "approval" ? 3 : 1,
   ...extra,
 });
-const rules = Object.fromEntries(["start", "end", "action", "condition", "fork"].map((t) => [t, rule(t)]));
+const rules = Object.fromEntries(["start", "end", "action", "condition", "fork", "wait", "approval"].map((t) => [t, rule(t)]));
 const draft = (): Draft =>
   fromDefinition(
     {
@@ -49,6 +50,31 @@ describe("the editor model", () => {
     expect(connectionProblem(d, rules, { source: "start", target: "a", sourceHandle: null })).toMatch(/at most 1/);
     expect(connectionProblem(d, rules, { source: "check", target: "a", sourceHandle: null })).toMatch(/true, false/);
     expect(connectionProblem(d, rules, { source: "check", target: "a", sourceHandle: "true" })).toBeNull();
+  });
+
+  it("draws a wait's timeout edge beside its one plain edge, each once", () => {
+    const d = fromDefinition(
+      {
+        nodes: [
+          { id: "start", type: "start" },
+          { id: "w", type: "wait", data: { signal: "go", timeoutSeconds: 60 } },
+          { id: "ok", type: "end" },
+          { id: "late", type: "end" },
+          { id: "ask", type: "approval" },
+        ],
+        edges: [
+          { source: "start", target: "w" },
+          { source: "w", target: "ok" },
+        ],
+      },
+      {},
+    );
+    expect(connectionProblem(d, rules, { source: "w", target: "late", sourceHandle: "timeout" })).toBeNull();
+    expect(connectionProblem(d, rules, { source: "w", target: "late", sourceHandle: null })).toMatch(/at most 1 outgoing edge besides timeout/);
+    const timed = { ...d, edges: [...d.edges, { id: "w-timeout", source: "w", target: "late", sourceHandle: "timeout" }] };
+    expect(connectionProblem(timed, rules, { source: "w", target: "ok", sourceHandle: "timeout" })).toMatch(/timeout side of w is already connected/);
+    expect(connectionProblem(d, rules, { source: "ask", target: "late", sourceHandle: "timeout" })).toBeNull();
+    expect(connectionProblem(d, rules, { source: "ask", target: "late", sourceHandle: null })).toMatch(/approved, rejected, timeout/);
   });
 
   it("duplicates nodes with fresh ids and their inner edges", () => {

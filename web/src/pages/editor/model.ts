@@ -10,6 +10,8 @@ export interface NodeRules {
   hasTarget: boolean;
   hasSource: boolean;
   sourceHandles: string[];
+  /** Handles an edge may also carry, at most once each (a wait's "timeout"). */
+  optionalHandles: string[];
   maxOutgoing: number | null;
 }
 
@@ -96,14 +98,23 @@ export function connectionProblem(
   if (draft.edges.some((e) => e.source === c.source && e.target === c.target && (e.sourceHandle ?? null) === c.sourceHandle)) {
     return "These nodes are already connected.";
   }
-  if (sr && sr.sourceHandles.length > 0) {
-    if (!c.sourceHandle || !sr.sourceHandles.includes(c.sourceHandle)) return `Connect from one of ${sr.sourceHandles.join(", ")}.`;
+  const optional = sr?.optionalHandles ?? [];
+  if (sr && c.sourceHandle && optional.includes(c.sourceHandle)) {
+    if (draft.edges.some((e) => e.source === c.source && e.sourceHandle === c.sourceHandle)) {
+      return `The ${c.sourceHandle} side of ${c.source} is already connected.`;
+    }
+  } else if (sr && sr.sourceHandles.length > 0) {
+    const all = [...sr.sourceHandles, ...optional];
+    if (!c.sourceHandle || !sr.sourceHandles.includes(c.sourceHandle)) return `Connect from one of ${all.join(", ")}.`;
     if (draft.edges.some((e) => e.source === c.source && e.sourceHandle === c.sourceHandle)) {
       return `The ${c.sourceHandle} side of ${c.source} is already connected.`;
     }
   } else if (sr && sr.maxOutgoing !== null) {
-    const out = draft.edges.filter((e) => e.source === c.source).length;
-    if (out >= sr.maxOutgoing) return `A ${source.type} node has at most ${sr.maxOutgoing} outgoing edge${sr.maxOutgoing === 1 ? "" : "s"}.`;
+    // Edges from the plain handle: the optional ones (a wait's timeout) count apart.
+    const limit = sr.maxOutgoing - optional.length;
+    const out = draft.edges.filter((e) => e.source === c.source && !optional.includes(e.sourceHandle ?? "")).length;
+    const besides = optional.length > 0 ? ` besides ${optional.join(", ")}` : "";
+    if (out >= limit) return `A ${source.type} node has at most ${limit} outgoing edge${limit === 1 ? "" : "s"}${besides}.`;
   }
   return null;
 }
