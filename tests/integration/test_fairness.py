@@ -14,6 +14,7 @@ import pytest
 
 from flowsync.errors import DefinitionInvalid, InvalidInput
 from flowsync.services.executions import StartItem
+from flowsync.services.workflows import WorkflowUpdate
 from flowsync.worker.queue import QUERIES
 from tests.support.env import Env
 
@@ -254,3 +255,21 @@ async def test_the_fields_are_stored_with_the_definition(env: Env) -> None:
     assert stored["concurrencyKey"] == "{{ input.tenant }}"
     assert stored["concurrencyKeyLimit"] == 2
     del definition
+
+
+async def test_a_key_and_the_workflows_limit_both_hold(env: Env) -> None:
+    wf = await env.create(napping(**KEYED))
+    await env.services.workflows.update(env.me, wf, WorkflowUpdate(max_concurrency=3))
+    a = [await env.start(wf, {"tenant": "a"}) for _ in range(3)]
+    b = [await env.start(wf, {"tenant": "b"}) for _ in range(2)]
+    # a: two run, the third waits for its key; b: one runs, the workflow is then full.
+    assert await statuses(env, [*a, *b]) == ["RUNNING", "RUNNING", "PENDING", "RUNNING",
+                                             "PENDING"]  # fmt: skip
+    await env.services.executions.cancel(env.me, a[0])
+    # The workflow's room goes to the oldest waiting run whose key has room.
+    assert await statuses(env, [*a, *b]) == ["CANCELLED", "RUNNING", "RUNNING", "RUNNING",
+                                             "PENDING"]  # fmt: skip
+    await env.services.executions.cancel(env.me, b[0])
+    assert (await statuses(env, b)) == ["CANCELLED", "RUNNING"]
+    for eid in (a[1], a[2], b[1]):
+        await env.services.executions.cancel(env.me, eid)
