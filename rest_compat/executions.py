@@ -44,6 +44,7 @@ class StartExecution(Body):
     workflow_id: str
     input: Any = None
     idempotency_key: str | None = None
+    priority: Any = None  # checked by the service (400 naming priority and the range)
 
 
 class StartItemBody(Body):
@@ -57,6 +58,7 @@ class StartExecutions(Body):
     """`POST /api/workflows/{id}/executions:batch`."""
 
     inputs: list[StartItemBody]
+    priority: Any = None
 
 
 async def list_executions(request: Request) -> Response:
@@ -84,7 +86,7 @@ async def start_execution(request: Request) -> Response:
             )
         key = header
     started = await services(request).executions.start(
-        principal, body.workflow_id, body.input, idempotency_key=key
+        principal, body.workflow_id, body.input, idempotency_key=key, priority=body.priority
     )
     row = started.execution
     headers = {"Location": f"/api/executions/{row.id}"}
@@ -97,7 +99,9 @@ async def start_executions(request: Request) -> Response:
     principal = await authenticate(request)
     body = await json_body(request, StartExecutions)
     items = [StartItem(i.input, i.idempotency_key) for i in body.inputs]
-    started = await services(request).executions.start_many(principal, path_id(request), items)
+    started = await services(request).executions.start_many(
+        principal, path_id(request), items, body.priority
+    )
     results = [{"execution": serialize.execution(s.execution), "created": s.created}
                for s in started]  # fmt: skip
     if any(s.created for s in started):

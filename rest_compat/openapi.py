@@ -77,7 +77,40 @@ _EXECUTION: Json = {
     "lastSequence": INT,
     "retriedFromId": nullable(STRING),
     "parentExecutionId": nullable(STRING),
+    "priority": {
+        "type": "integer",
+        "minimum": -100,
+        "maximum": 100,
+        "description": "Higher runs first among due jobs: the start's, else its trigger's, "
+        "else its definition's `priority`, else 0.",
+    },
+    "concurrencyKey": nullable(
+        {
+            "type": "string",
+            "description": "The definition's concurrencyKey as evaluated at the start: at "
+            "most concurrencyKeyLimit runs of the workflow with this key RUNNING, the others "
+            "PENDING in start order (null: none).",
+        }
+    ),
 }
+_PRIORITY: Json = nullable(
+    {
+        "type": "integer",
+        "minimum": -100,
+        "maximum": 100,
+        "description": "-100 to 100, higher first among due jobs (null: the trigger's, else "
+        "the definition's `priority`, else 0); out of range: 400 naming priority.",
+    }
+)
+_TRIGGER_PRIORITY: Json = nullable(
+    {
+        "type": "integer",
+        "minimum": -100,
+        "maximum": 100,
+        "description": "The priority of the runs it starts, unless a start gives one (null: "
+        "the definition's); out of range: 422 at $.priority.",
+    }
+)
 _MS = nullable({"type": "number"})
 _VERSION_MESSAGE: Json = nullable(
     {
@@ -185,6 +218,7 @@ SCHEMAS: Json = {
             "workflowId": STRING,
             "input": {"description": "The execution's input (any JSON; default {})."},
             "idempotencyKey": nullable({"type": "string", "minLength": 1, "maxLength": 255}),
+            "priority": _PRIORITY,
         },
         ["workflowId"],
     ),
@@ -227,6 +261,7 @@ SCHEMAS: Json = {
                     [],
                 ),
             },
+            "priority": _PRIORITY,
         },
         ["inputs"],
     ),
@@ -297,6 +332,7 @@ SCHEMAS: Json = {
             },
             "lastFiredAt": nullable(TIME),
             "maxConcurrentRuns": nullable(INT),
+            "priority": _TRIGGER_PRIORITY,
             "createdAt": TIME,
             "updatedAt": TIME,
             "secret": {
@@ -316,6 +352,7 @@ SCHEMAS: Json = {
             "nextFireTimes",
             "lastFiredAt",
             "maxConcurrentRuns",
+            "priority",
             "createdAt",
             "updatedAt",
         ],
@@ -347,6 +384,7 @@ SCHEMAS: Json = {
                     "(null: no limit).",
                 }
             ),
+            "priority": _TRIGGER_PRIORITY,
         },
         ["workflowId", "type"],
     ),
@@ -366,6 +404,7 @@ SCHEMAS: Json = {
                     "(null: no limit).",
                 }
             ),
+            "priority": _TRIGGER_PRIORITY,
         },
         [],
     ),

@@ -96,6 +96,8 @@ def execution(
         "parentExecutionId": (
             str(row.parent_execution_id) if row.parent_execution_id is not None else None
         ),
+        "priority": row.priority,
+        "concurrencyKey": row.concurrency_key,
     }
     if definition is not _NONE:
         out["definition"] = definition
@@ -124,6 +126,7 @@ def trigger(
         "nextFireTimes": [t.isoformat() for t in next_fire_times],
         "lastFiredAt": _time(row.last_fired_at),
         "maxConcurrentRuns": row.max_concurrent_runs,
+        "priority": row.priority,
         "createdAt": _time(row.created_at),
         "updatedAt": _time(row.updated_at),
     }

@@ -36,6 +36,7 @@ class CreateTrigger(Body):
     config: Any = None
     enabled: bool = True
     max_concurrent_runs: Any = None
+    priority: Any = None
 
 
 class UpdateTrigger(Body):
@@ -47,6 +48,7 @@ class UpdateTrigger(Body):
     config: Any = None
     enabled: bool | None = None
     max_concurrent_runs: Any = None
+    priority: Any = None
 
 
 class BackfillTrigger(Body):
@@ -81,7 +83,7 @@ async def create_trigger(request: Request) -> Response:
     body = await json_body(request, CreateTrigger)
     made = await services(request).triggers.create(
         principal, body.workflow_id, body.type, body.config, enabled=body.enabled,
-        max_concurrent_runs=body.max_concurrent_runs,
+        max_concurrent_runs=body.max_concurrent_runs, priority=body.priority,
     )  # fmt: skip
     return json_response(
         _trigger(request, made.trigger, made.secret),
@@ -110,6 +112,7 @@ async def update_trigger(request: Request) -> Response:
             if "max_concurrent_runs" in given
             else {}
         ),
+        **({"priority": body.priority} if "priority" in given else {}),
     )
     row = await services(request).triggers.update(principal, path_id(request), change)
     return json_response(_trigger(request, row))

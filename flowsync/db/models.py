@@ -185,6 +185,13 @@ class Execution(Base):
     )
     parent_step_id: Mapped[uuid.UUID | None]
     workflow_depth: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Higher runs first (-100..100): its jobs carry it negated, as the claim takes the
+    # lowest jobs.priority first (ix_jobs_claim).
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # The definition's concurrencyKey as evaluated at the start, and its limit then: at
+    # most that many runs of the workflow with the same key RUNNING, the rest PENDING.
+    concurrency_key: Mapped[str | None] = mapped_column(Text)
+    concurrency_key_limit: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index(
@@ -249,9 +256,25 @@ class Execution(Base):
             "retry_of_id",
             postgresql_where=text("retry_of_id IS NOT NULL"),
         ),
+        # A key's running runs counted, its oldest waiting run found (concurrencyKey).
+        Index(
+            "ix_executions_key_running",
+            "workflow_id",
+            "concurrency_key",
+            postgresql_where=text("concurrency_key IS NOT NULL AND status = 'RUNNING'"),
+        ),
+        Index(
+            "ix_executions_key_pending",
+            "workflow_id",
+            "concurrency_key",
+            "created_at",
+            "id",
+            postgresql_where=text("concurrency_key IS NOT NULL AND status = 'PENDING'"),
+        ),
         CheckConstraint(
             "status IN ('PENDING','RUNNING','COMPLETED','FAILED','CANCELLED')", name="status"
         ),
+        CheckConstraint("priority BETWEEN -100 AND 100", name="priority"),
         # Every transition bumps last_sequence: leave room for HOT updates.
         {"postgresql_with": {"fillfactor": "70"}},
     )
@@ -364,6 +387,8 @@ class Trigger(Base):
     last_fired_at: Mapped[datetime | None]
     # At most this many of its runs RUNNING at once; the rest wait PENDING (None: no limit).
     max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
+    # Its runs' priority, unless a start gives one (None: the definition's).
+    priority: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -380,6 +405,7 @@ class Trigger(Base):
         CheckConstraint(
             "max_concurrent_runs IS NULL OR max_concurrent_runs > 0", name="max_concurrent_runs"
         ),
+        CheckConstraint("priority IS NULL OR priority BETWEEN -100 AND 100", name="priority"),
     )
 
 

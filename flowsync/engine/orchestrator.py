@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 
 from flowsync import metrics
+from flowsync.engine.fairness import KeyFailed, evaluate_key
 from flowsync.engine.graph import WAITS, ExecutionStatus, StepStatus, WaitOutcome
 from flowsync.engine.transitions import (
     Event,
@@ -489,6 +490,9 @@ class Orchestrator:
         # Workflows found without a concurrency limit when one of their runs ended: the
         # next ends are written guarded, in one statement (see _limited).
         self._unlimited: set[uuid.UUID] = set()
+        # Workflows with runs keyed by a concurrencyKey: their ends are never written
+        # guarded (runs of the key may wait behind them; see _promote).
+        self._keyed: set[uuid.UUID] = set()
         # Runs as this worker's last write of each left them: their newest sequence and
         # their steps. Completions of such a run are planned from it and written in one
         # guarded statement; another writer moves the sequence on, and the guard sees it.
@@ -512,26 +516,61 @@ class Orchestrator:
         trigger_data: Mapping[str, Any] | None = None,
         retry_of_id: uuid.UUID | None = None,
         run_now: bool = True,
+        priority: int | None = None,
     ) -> tuple[uuid.UUID, bool]:
         """Create an execution inside the caller's transaction and queue its start node
         (with `run_now` false it waits PENDING behind its workflow's concurrency limit,
-        or its trigger's maxConcurrentRuns).
+        or its trigger's maxConcurrentRuns). `priority`: the start's or its trigger's
+        (None: the definition's). Its concurrency key, if the definition has one, is
+        evaluated here: with no room left for the key it waits PENDING too; when the key
+        fails to evaluate, the run is created FAILED, its start step failed with the
+        error (naming concurrencyKey).
         Returns (id, created); with an idempotency key already used, the first
         execution's id and False."""
         wf = await self.workflows.get(version_id, conn)
         nodes = list(wf.nodes.values())
+        fair = wf.fairness
+        key: str | None = None
+        key_error: dict[str, Any] | None = None
+        if fair.concurrency_key is not None:
+            trigger = {"type": trigger_type, **(trigger_data or {})}
+            try:
+                key = evaluate_key(fair.concurrency_key, input, trigger)
+            except KeyFailed as exc:
+                key_error = exc.error
+        if key_error is not None:
+            run_now = True  # it ends at once, in this transaction
+        elif key is not None and run_now:
+            run_now = await self._key_room(conn, workflow_id, key, fair.concurrency_key_limit)
         created = await conn.fetch(
             QUERIES["insert_execution"], owner_id, workflow_id, version_id, version, input,
             idempotency_key, trigger_id, trigger_type, dict(trigger_data or {}), retry_of_id,
             "RUNNING" if run_now else "PENDING", [n.id for n in nodes], [n.type for n in nodes],
+            fair.priority if priority is None else priority, key,
+            fair.concurrency_key_limit if key is not None else None,
         )  # fmt: skip
         if not created:
             existing = await conn.fetchval(QUERIES["execution_by_key"], owner_id, idempotency_key)
             return existing, False
         execution_id, steps = created[0]["execution_id"], _rows(created)
-        plan = plan_start(wf, steps, input, created[0]["at"]) if run_now else plan_queued()
+        if key_error is not None:
+            plan = plan_failure(steps, wf.start_id, key_error)
+            plan.drop_jobs = False
+        elif run_now:
+            plan = plan_start(wf, steps, input, created[0]["at"])
+        else:
+            plan = plan_queued()
         await self._write(conn, execution_id, 0, owner_id, workflow_id, plan)
         return execution_id, True
+
+    async def _key_room(
+        self, conn: Connection, workflow_id: uuid.UUID, key: str, limit: int | None
+    ) -> bool:
+        """Whether one more run of `key` may run now; the key stays locked (for starts
+        and promotions of it) until the caller's transaction ends."""
+        found = await conn.fetchrow(QUERIES["lock_key"], workflow_id, key)
+        assert found is not None
+        return limit is None or int(found["running"]) < limit
 
     async def start_many(
         self,
@@ -544,13 +583,16 @@ class Orchestrator:
         inputs: Sequence[Any],
         keys: Sequence[str | None],
         run_now: int,
+        priority: int | None = None,
     ) -> tuple[list[tuple[int, uuid.UUID]], int]:
         """`start` for a batch of executions of one version (MANUAL starts): `inputs`
         (checked by the caller, which names a bad one), `keys` their idempotency keys
         (unique within the batch); the first `run_now` items run now, the rest wait
-        PENDING. Returns (place in the batch, id) of each execution created, in order,
-        and how many jobs the last one queued; one whose key the owner already used is
-        left out (the caller finds it by key).
+        PENDING (so do those, in order, whose concurrency key has no room left).
+        `priority`: the batch's (None: the definition's). Returns (place in the batch,
+        id) of each execution created, in order, and how many jobs the last one
+        queued; one whose key the owner already used is left out (the caller finds it
+        by key).
 
         One statement whatever the batch's size: every new run's first transition is
         the same but for its step ids and input (its steps are all PENDING, and what
@@ -562,17 +604,28 @@ class Orchestrator:
         fresh = {n.id: StepRow(uuid.uuid4(), StepStatus.PENDING) for n in nodes}
         first = plan_start(wf, fresh, _INPUT, datetime.now(UTC))
         queued = plan_queued()
-        if not _templated(first):
+        fair = wf.fairness
+        ckeys: list[str | None] = [None] * len(inputs)
+        if fair.concurrency_key is not None:
+            try:
+                ckeys = [evaluate_key(fair.concurrency_key, value, {"type": "MANUAL"})
+                         for value in inputs]  # fmt: skip
+            except KeyFailed:
+                ckeys = []  # each run on its own: the failing ones fail (see start)
+        if not _templated(first) or len(ckeys) != len(inputs):
             return await self._start_each(
-                conn, owner_id, workflow_id, version_id, version, inputs, keys, run_now
-            )
+                conn, owner_id, workflow_id, version_id, version, inputs, keys, run_now,
+                priority,
+            )  # fmt: skip
+        running = await self._admitted_keys(conn, workflow_id, ckeys, run_now,
+                                            fair.concurrency_key_limit)  # fmt: skip
         changes = {c.node_id: c for c in first.steps}
         rows = [(n, changes.get(n.id)) for n in nodes]
         events = [(True, e) for e in first.events] + [(False, e) for e in queued.events]
         ids = [uuid.uuid4() for _ in inputs]
         found = await conn.fetchrow(
             QUERIES["start_executions"], owner_id, workflow_id, version_id, version,
-            ids, json_texts(inputs), list(keys), [i < run_now for i in range(len(ids))],
+            ids, json_texts(inputs), list(keys), running,
             [n.id for n, _ in rows], [n.type for n, _ in rows],
             [c.status.value if c else "PENDING" for _, c in rows],
             [c is not None and c.output is _INPUT for _, c in rows],
@@ -587,13 +640,40 @@ class Orchestrator:
             [j.node_id for j in first.jobs], [j.max_attempts for j in first.jobs],
             [j.run_at for j in first.jobs],
             len(first.events), len(queued.events),
+            fair.priority if priority is None else priority, ckeys, fair.concurrency_key_limit,
         )  # fmt: skip
         assert found is not None
         place = {eid: i for i, eid in enumerate(ids)}
         created = [(place[eid], eid) for eid in found["created"] or ()]
-        # The first `run_now` items run; a repeated key (not created) still took its place.
-        last_jobs = len(first.jobs) if created and created[-1][0] < run_now else 0
+        # A repeated key (not created) still took its place.
+        last_jobs = len(first.jobs) if created and running[created[-1][0]] else 0
         return created, last_jobs
+
+    async def _admitted_keys(
+        self,
+        conn: Connection,
+        workflow_id: uuid.UUID,
+        ckeys: Sequence[str | None],
+        run_now: int,
+        limit: int | None,
+    ) -> list[bool]:
+        """Which runs of a batch run now: in order, while the workflow's room (`run_now`)
+        lasts, and for a keyed run while its key has room (each key locked, in sorted
+        order so that two batches never wait on each other in a cycle)."""
+        room: dict[str, int] = {}
+        for key in sorted({k for k in ckeys if k is not None}):
+            found = await conn.fetchrow(QUERIES["lock_key"], workflow_id, key)
+            assert found is not None
+            room[key] = 10_000 if limit is None else max(limit - int(found["running"]), 0)
+        running: list[bool] = []
+        for ckey in ckeys:
+            go = run_now > 0 and (ckey is None or room[ckey] > 0)
+            if go:
+                run_now -= 1
+                if ckey is not None:
+                    room[ckey] -= 1
+            running.append(go)
+        return running
 
     async def _start_each(
         self,
@@ -605,14 +685,17 @@ class Orchestrator:
         inputs: Sequence[Any],
         keys: Sequence[str | None],
         run_now: int,
+        priority: int | None,
     ) -> tuple[list[tuple[int, uuid.UUID]], int]:
         """start_many one run at a time: for a graph whose start ends the run (a start
-        node alone), which start_executions' templates do not write."""
+        node alone), which start_executions' templates do not write, and for a batch
+        with a run whose concurrency key fails (that run fails)."""
         created: list[tuple[int, uuid.UUID]] = []
         for i, (value, key) in enumerate(zip(inputs, keys, strict=True)):
             eid, made = await self.start(
                 conn, owner_id=owner_id, workflow_id=workflow_id, version_id=version_id,
                 version=version, input=value, idempotency_key=key, run_now=i < run_now,
+                priority=priority,
             )  # fmt: skip
             if made:
                 created.append((i, eid))
@@ -638,7 +721,8 @@ class Orchestrator:
             QUERIES["insert_execution"], old["owner_id"], old["workflow_id"],
             old["workflow_version_id"], old["version"], old["input"], actor_key, None,
             old["trigger_type"], old["trigger_data"], original_id, "RUNNING",
-            [n.id for n in nodes], [n.type for n in nodes],
+            [n.id for n in nodes], [n.type for n in nodes], old["priority"],
+            old["concurrency_key"], old["concurrency_key_limit"],
         )  # fmt: skip
         if not created:
             raise Conflict("That idempotency key was already used for another execution.")
@@ -1205,6 +1289,28 @@ class Orchestrator:
             await self._promote_workflow(conn, workflow_id)
         if trigger_id is not None:
             await self._promote_trigger(conn, trigger_id)
+        if ended is not None:
+            keyed = await conn.fetchrow(QUERIES["key_of_run"], ended)
+            if keyed is not None and keyed["concurrency_key"] is not None:
+                self._keyed.add(workflow_id)
+                await self._promote_key(conn, workflow_id, keyed["concurrency_key"],
+                                        keyed["concurrency_key_limit"])  # fmt: skip
+
+    async def _promote_key(
+        self, conn: Connection, workflow_id: uuid.UUID, key: str, limit: int | None
+    ) -> None:
+        """Start the runs waiting behind concurrency key `key`, oldest first, as far as
+        the key's limit (and each one's workflow and trigger limits) allows. The
+        workflow is locked first when it has a limit (the order starts keep), then the
+        key."""
+        if await conn.fetchval(QUERIES["workflow_limit"], workflow_id) is not None:
+            await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
+        found = await conn.fetchrow(QUERIES["lock_key"], workflow_id, key)
+        assert found is not None
+        for _ in range(_room(limit, int(found["running"]))):
+            waiting = await conn.fetchrow(QUERIES["next_pending_key"], workflow_id, key)
+            if waiting is None or not await self._start_waiting(conn, waiting):
+                return
 
     async def _promote_workflow(self, conn: Connection, workflow_id: uuid.UUID) -> None:
         limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
@@ -1212,9 +1318,8 @@ class Orchestrator:
             return
         for _ in range(_room(limit["max_concurrency"], limit["running"])):
             waiting = await conn.fetchrow(QUERIES["next_pending"], workflow_id)
-            if waiting is None:
+            if waiting is None or not await self._start_waiting(conn, waiting):
                 return
-            await self._start_waiting(conn, waiting)
 
     async def _promote_trigger(self, conn: Connection, trigger_id: uuid.UUID) -> None:
         """Start executions of the trigger waiting behind its maxConcurrentRuns, oldest
@@ -1234,22 +1339,31 @@ class Orchestrator:
                 cap = wf["max_concurrency"] if wf is not None else None
                 if wf is not None and cap is not None and wf["running"] >= cap:
                     return
-            await self._start_waiting(conn, waiting)
+            if not await self._start_waiting(conn, waiting):
+                return
 
-    async def _start_waiting(self, conn: Connection, waiting: asyncpg.Record) -> None:
+    async def _start_waiting(self, conn: Connection, waiting: asyncpg.Record) -> bool:
+        """Start a PENDING run; False (and it waits on) when its concurrency key, locked
+        and counted here, has no room after all."""
+        if waiting["concurrency_key"] is not None:
+            room = await self._key_room(conn, waiting["workflow_id"], waiting["concurrency_key"],
+                                        waiting["concurrency_key_limit"])  # fmt: skip
+            if not room:
+                return False
         wf = await self.workflows.get(waiting["workflow_version_id"], conn)
         steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
         await self._write(
             conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
             waiting["workflow_id"], plan_start(wf, steps, waiting["input"], waiting["at"]),
         )  # fmt: skip
+        return True
 
     def _may_guard(self, workflow_id: uuid.UUID, plans: list[Plan]) -> bool:
         """Whether plans made from what this worker knew may be written guarded: not
         when one ends its run, unless the workflow was found without a limit (the
         guarded write then checks that under a shared lock)."""
         ends = any(p.execution_status in _ENDED for p in plans)
-        return not ends or workflow_id in self._unlimited
+        return not ends or (workflow_id in self._unlimited and workflow_id not in self._keyed)
 
     async def _limited(self, conn: Connection, workflow_id: uuid.UUID) -> bool:
         """Whether the workflow has a concurrency limit, for an execution that ends:

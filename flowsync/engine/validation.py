@@ -31,6 +31,7 @@ from flowsync.engine.definition import (
 )
 from flowsync.engine.depth import too_deep
 from flowsync.engine.expressions import Expression, compile_expression
+from flowsync.engine.fairness import Fairness, check_fairness
 from flowsync.engine.problems import ProblemCollector, kind_of, translate_errors, within
 from flowsync.engine.reply_headers import header_problem, is_header_name
 from flowsync.engine.structure import CONNECTIONS, CompiledEdge, check_structure
@@ -120,6 +121,8 @@ class CompiledWorkflow:
     end_ids: tuple[str, ...]
     topological_order: tuple[str, ...]
     definition: dict[str, JsonValue]
+    # The top-level priority, concurrencyKey and concurrencyKeyLimit (engine/fairness.py).
+    fairness: Fairness = field(default_factory=Fairness)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -279,10 +282,11 @@ def _check_definition(
     edges = _check_edges(raw_edges, nodes, check) if raw_edges is not None else []
     if raw_nodes is None or raw_edges is None:
         return None
+    fairness = check_fairness(raw, check)
     order = check_structure(nodes, edges, check)
     if len(problems) > before or order is None:
         return None
-    return _build(nodes, edges, order, raw_edges)
+    return _build(nodes, edges, order, raw_edges, raw, fairness)
 
 
 def _list_field(
@@ -524,6 +528,8 @@ def _build(
     edges: list[CompiledEdge],
     order: tuple[str, ...],
     raw_edges: list[object],
+    raw: Mapping[str, object],
+    fairness: Fairness,
 ) -> CompiledWorkflow:
     compiled = {
         info.id: CompiledNode(
@@ -556,7 +562,8 @@ def _build(
         start_id=next(k for k, t in node_types.items() if t is NodeType.START),
         end_ids=tuple(k for k, t in node_types.items() if t is NodeType.END),
         topological_order=order,
-        definition=_normalized(nodes, edges, raw_edges),
+        definition=_normalized(nodes, edges, raw_edges, raw),
+        fairness=fairness,
     )
 
 
@@ -578,9 +585,13 @@ def _default_template(info: _NodeInfo, key: str) -> Template | None:
 
 
 def _normalized(
-    nodes: Mapping[str, _NodeInfo], edges: list[CompiledEdge], raw_edges: list[object]
+    nodes: Mapping[str, _NodeInfo],
+    edges: list[CompiledEdge],
+    raw_edges: list[object],
+    top: Mapping[str, object],
 ) -> dict[str, JsonValue]:
-    """The definition to store: spec keys only, `data` exactly as written (a deep copy)."""
+    """The definition to store: spec keys only, `data` exactly as written (a deep copy);
+    the top-level fairness fields when given (already checked)."""
     out_nodes: list[JsonValue] = []
     for info in nodes.values():
         node: dict[str, JsonValue] = {"id": info.id, "type": _known(info.type).value}
@@ -604,7 +615,11 @@ def _normalized(
         if edge.handle is not None:
             item["sourceHandle"] = edge.handle
         out_edges.append(item)
-    return {"nodes": out_nodes, "edges": out_edges}
+    out: dict[str, JsonValue] = {"nodes": out_nodes, "edges": out_edges}
+    for key in ("priority", "concurrencyKey", "concurrencyKeyLimit"):
+        if top.get(key) is not None:
+            out[key] = _as_json(top[key])
+    return out
 
 
 def _as_json(value: object) -> JsonValue:

@@ -99,15 +99,18 @@ async def start_execution(
     workflow_id: strawberry.ID,
     input: JSON | None = None,
     idempotency_key: str | None = None,
+    priority: int | None = None,
 ) -> StartExecutionResult:
     """Start the workflow's current version; a repeated idempotency key returns the
-    first execution (`created: false`)."""
+    first execution (`created: false`). `priority`: -100 to 100, higher first among due
+    jobs (null: the definition's)."""
     loaders = info.context.loaders()
 
     async def call() -> StartExecutionPayload:
         started = await info.context.services.executions.start(
-            loaders.principal, workflow_id, input, idempotency_key=idempotency_key
-        )
+            loaders.principal, workflow_id, input, idempotency_key=idempotency_key,
+            priority=priority,
+        )  # fmt: skip
         return StartExecutionPayload(
             execution=ExecutionType.of(started.execution, loaders), created=started.created
         )
@@ -117,18 +120,21 @@ async def start_execution(
 
 
 async def start_executions(
-    info: Ctx, workflow_id: strawberry.ID, inputs: list[StartExecutionItem]
+    info: Ctx,
+    workflow_id: strawberry.ID,
+    inputs: list[StartExecutionItem],
+    priority: int | None = None,
 ) -> StartExecutionsResult:
     """Start the workflow's current version once per item, all in one transaction (at
     most `FLOWSYNC_MAX_BATCH_STARTS` items; any error starts none, and an invalid item is
     named by its index, `$.inputs[3]...`). Each item's idempotency key acts as
-    `startExecution`'s."""
+    `startExecution`'s. `priority`: every run's (see `startExecution`)."""
     loaders = info.context.loaders()
     items = [StartItem(i.input, i.idempotency_key) for i in inputs]
 
     async def call() -> StartExecutionsPayload:
         started = await info.context.services.executions.start_many(
-            loaders.principal, workflow_id, items
+            loaders.principal, workflow_id, items, priority
         )
         return StartExecutionsPayload(
             results=[

@@ -228,14 +228,16 @@ async def create_trigger(
     config: JSON | None = None,
     enabled: bool = True,
     max_concurrent_runs: int | None = None,
+    priority: int | None = None,
 ) -> CreateTriggerResult:
     """Create a trigger; a webhook trigger's secret is in the payload, this once.
-    `maxConcurrentRuns`: at most that many of its runs RUNNING, the rest wait PENDING."""
+    `maxConcurrentRuns`: at most that many of its runs RUNNING, the rest wait PENDING.
+    `priority`: its runs' (-100 to 100, higher first; null: the definition's)."""
 
     async def call() -> CreateTriggerPayload:
         made = await info.context.services.triggers.create(
             info.context.principal, workflow_id, type.value, config, enabled=enabled,
-            max_concurrent_runs=max_concurrent_runs,
+            max_concurrent_runs=max_concurrent_runs, priority=priority,
         )  # fmt: skip
         return CreateTriggerPayload(trigger=TriggerType.of(made.trigger), secret=made.secret)
 
@@ -248,14 +250,18 @@ async def update_trigger(
     enabled: bool | None = None,
     config: JSON | None = None,
     max_concurrent_runs: int | None = strawberry.UNSET,
+    priority: int | None = strawberry.UNSET,
 ) -> UpdateTriggerResult:
     """Enable, disable or reconfigure a trigger (the config is replaced as a whole);
-    `maxConcurrentRuns` changes its limit (null: none; left out: as it is)."""
+    `maxConcurrentRuns` changes its limit (null: none; left out: as it is); `priority`
+    its runs' priority (null: the definition's; left out: as it is)."""
     change = TriggerUpdate(enabled=enabled)
     if config is not None:
         change = replace(change, config=config)
     if max_concurrent_runs is not strawberry.UNSET:
         change = replace(change, max_concurrent_runs=max_concurrent_runs)
+    if priority is not strawberry.UNSET:
+        change = replace(change, priority=priority)
 
     async def call() -> TriggerPayload:
         row = await info.context.services.triggers.update(info.context.principal, id, change)

@@ -66,6 +66,12 @@ class TriggerType(Node):
     loaders: strawberry.Private[Loaders | None] = None
 
     @strawberry.field
+    def priority(self) -> int | None:
+        """The priority (-100 to 100, higher first) of the runs it starts, unless a start
+        gives one (null: the definition's)."""
+        return self.row.priority
+
+    @strawberry.field
     def webhook_url(self, info: Info[Any, None]) -> str | None:
         """Where a WEBHOOK trigger receives deliveries (on FLOWSYNC_WEBHOOK_BASE_URL when
         the server has one); null for the other types."""

@@ -276,6 +276,19 @@ class ExecutionType(Node):
         return _json(found.definition)
 
     @strawberry.field
+    def priority(self) -> int:
+        """-100 to 100, higher first among due jobs: the start's, else its trigger's,
+        else its definition's `priority`, else 0."""
+        return self.row.priority
+
+    @strawberry.field
+    def concurrency_key(self) -> str | None:
+        """Its definition's `concurrencyKey` as evaluated when it started (null: none):
+        at most `concurrencyKeyLimit` runs of the workflow with this key run at once,
+        the others wait PENDING in start order."""
+        return self.row.concurrency_key
+
+    @strawberry.field
     def retried_from_id(self) -> strawberry.ID | None:
         """The execution this one retries (`retryExecution`), or null."""
         origin = self.row.retry_of_id

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync import codec, metrics
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
+from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
 from flowsync.services import audit
@@ -52,6 +53,7 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
 _LOCKED_WORKFLOW_SQL = """
 SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
        (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
+       (SELECT priority FROM triggers WHERE id = $3::uuid) AS trigger_priority,
        pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
@@ -175,10 +177,13 @@ class ExecutionService:
         trigger_id: uuid.UUID | None = None,
         trigger_type: str = "MANUAL",
         trigger_data: dict[str, Any] | None = None,
+        priority: object = None,
     ) -> Started:
         """Start the workflow's current version with `input`. A repeated idempotency key
-        returns the first execution (created=False) and starts nothing."""
+        returns the first execution (created=False) and starts nothing. `priority`
+        (-100..100, higher first; None: the trigger's, else the definition's)."""
         wid, input = _checked_start(workflow_id, input, idempotency_key)
+        given = checked_priority(priority)
         if idempotency_key is not None:
             # A repeat returns the first execution, even while new starts are refused.
             existing = await self._pool.fetchval(
@@ -193,7 +198,7 @@ class ExecutionService:
                     execution_id, created = await self._start_in(
                         conn, principal, wid, input, idempotency_key=idempotency_key,
                         trigger_id=trigger_id, trigger_type=trigger_type,
-                        trigger_data=trigger_data, admit=True,
+                        trigger_data=trigger_data, admit=True, priority=given,
                     )  # fmt: skip
                 break
             except _OverLimit as over:
@@ -203,7 +208,11 @@ class ExecutionService:
         return Started(await self.get(principal, execution_id), created)
 
     async def start_many(
-        self, principal: Principal, workflow_id: object, items: Sequence[StartItem]
+        self,
+        principal: Principal,
+        workflow_id: object,
+        items: Sequence[StartItem],
+        priority: object = None,
     ) -> builtins.list[Started]:
         """Start the workflow's current version once per item, in one transaction:
         all of them or (on any error) none. Checked as `start` checks one start, with
@@ -213,8 +222,9 @@ class ExecutionService:
         (created=False). Admitted as one start would be in the place of the batch's
         last (so the whole batch is refused while `start`s would be), and behind a
         concurrency limit, the runs over it wait PENDING in the batch's order. Returns
-        one result per item, in order."""
+        one result per item, in order. `priority`: every run's (see `start`)."""
         wid = parse_id(workflow_id, "workflow")
+        given = checked_priority(priority)
         if len(items) > self._max_batch:
             raise InvalidInput(
                 f"A batch may start at most {self._max_batch} executions; "
@@ -236,7 +246,12 @@ class ExecutionService:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     created = await self._start_many_in(
-                        conn, principal, wid, [inputs[i] for i in new], [keys[i] for i in new]
+                        conn,
+                        principal,
+                        wid,
+                        [inputs[i] for i in new],
+                        [keys[i] for i in new],
+                        given,
                     )
                 break
             except _OverLimit as over:
@@ -255,6 +270,7 @@ class ExecutionService:
         wid: uuid.UUID,
         inputs: builtins.list[Any],
         keys: builtins.list[str | None],
+        priority: int | None = None,
     ) -> dict[int, uuid.UUID]:
         """start_many's transaction: the executions it created, by place in `inputs`."""
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, None)
@@ -268,6 +284,7 @@ class ExecutionService:
         created, last_jobs = await self._orchestrator.start_many(
             conn, owner_id=principal.owner_id, workflow_id=wid, version_id=row["version_id"],
             version=row["version"], inputs=inputs, keys=keys, run_now=run_now,
+            priority=priority,
         )  # fmt: skip
         if not created:
             return {}
@@ -325,6 +342,7 @@ class ExecutionService:
         trigger_type: str = "MANUAL",
         trigger_data: dict[str, Any] | None = None,
         backpressure: bool = False,
+        priority: object = None,
     ) -> tuple[uuid.UUID, bool]:
         """`start` inside the caller's open transaction on `conn` (a cron firing commits
         its firing row and its execution together): the same checks, locks and audit
@@ -335,11 +353,12 @@ class ExecutionService:
         and the caller's transaction must roll back). It counts the start in the
         metrics when called, not on commit."""
         wid, input = _checked_start(workflow_id, input, idempotency_key)
+        given = checked_priority(priority)
         try:
             execution_id, created = await self._start_in(
                 conn, principal, wid, input, idempotency_key=idempotency_key,
                 trigger_id=trigger_id, trigger_type=trigger_type, trigger_data=trigger_data,
-                admit=backpressure,
+                admit=backpressure, priority=given,
             )  # fmt: skip
         except _OverLimit:
             # No count inside a transaction that holds the admission lock shared: the
@@ -363,6 +382,7 @@ class ExecutionService:
         trigger_type: str,
         trigger_data: dict[str, Any] | None,
         admit: bool = False,
+        priority: int | None = None,
     ) -> tuple[uuid.UUID, bool]:
         # Every start holds the admission lock shared until it commits, so that a count
         # of the due jobs sees all of its jobs or none (see _admit).
@@ -391,6 +411,8 @@ class ExecutionService:
             trigger_type=trigger_type,
             trigger_data=trigger_data,
             run_now=run_now,
+            # The start's, else its trigger's; None: the definition's.
+            priority=priority if priority is not None else row["trigger_priority"],
         )
         if created and admit:
             await self._admit(conn, execution_id)

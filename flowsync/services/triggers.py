@@ -32,6 +32,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow
+from flowsync.engine.fairness import checked_priority
 from flowsync.engine.problems import kind_of
 from flowsync.errors import Conflict, InvalidInput, NotFound, Problem, TriggerInvalid
 from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule, schedule_from_config
@@ -154,6 +155,9 @@ class TriggerUpdate:
     type: str | None = None
     # None clears the limit; unset leaves it.
     max_concurrent_runs: object = _UNSET
+    # Its runs' priority (-100..100); None clears it (the definition's then); unset
+    # leaves it.
+    priority: object = _UNSET
 
 
 def webhook_url(trigger: Trigger, base_url: str | None = None) -> str | None:
@@ -188,6 +192,15 @@ def check_max_concurrent_runs(value: object) -> int | None:
         "The trigger's maxConcurrentRuns is not valid.",
         [Problem("$.maxConcurrentRuns", message)],
     )
+
+
+def check_trigger_priority(value: object) -> int | None:
+    """A trigger's priority for the runs it starts: -100 to 100, or None (the
+    definition's); `TriggerInvalid` at `$.priority` otherwise."""
+    try:
+        return checked_priority(value, "$.priority")
+    except InvalidInput as exc:
+        raise TriggerInvalid("The trigger's priority is not valid.", exc.details) from None
 
 
 def check_type(value: object) -> str:
@@ -380,13 +393,16 @@ class TriggerService:
         *,
         enabled: bool = True,
         max_concurrent_runs: object = None,
+        priority: object = None,
     ) -> TriggerWithSecret:
         """A new trigger of one of the caller's live workflows. A WEBHOOK trigger gets a
         new secret, returned here; a CRON trigger gets its first `next_run_at`. With
-        `max_concurrent_runs`, runs it starts beyond that many RUNNING wait PENDING."""
+        `max_concurrent_runs`, runs it starts beyond that many RUNNING wait PENDING.
+        `priority`: its runs' (unless a start gives one; None: the definition's)."""
         kind = check_type(type)
         stored = normalize_config(kind, config, max_body_bytes=self._max_body_bytes)
         limit = check_max_concurrent_runs(max_concurrent_runs)
+        rank = check_trigger_priority(priority)
         secret = _new_secret() if kind == "WEBHOOK" else None
         async with self._sessions.begin() as session:
             workflow = await self._live_workflow(session, principal, workflow_id)
@@ -399,13 +415,14 @@ class TriggerService:
                 secret=secret,
                 next_run_at=self._next_run(kind, enabled, stored),
                 max_concurrent_runs=limit,
+                priority=rank,
             )
             session.add(trigger)
             await session.flush()
             await audit.record(
                 session, principal, "trigger.created", "trigger", trigger.id,
                 {"type": kind, "workflowId": str(workflow.id), "enabled": enabled,
-                 "config": stored, "maxConcurrentRuns": limit},
+                 "config": stored, "maxConcurrentRuns": limit, "priority": rank},
             )  # fmt: skip
             await session.refresh(trigger)
         return TriggerWithSecret(trigger, secret)
@@ -496,6 +513,9 @@ class TriggerService:
         limit: object = _UNSET
         if change.max_concurrent_runs is not _UNSET:
             limit = check_max_concurrent_runs(change.max_concurrent_runs)
+        rank: object = _UNSET
+        if change.priority is not _UNSET:
+            rank = check_trigger_priority(change.priority)
         async with self._sessions.begin() as session:
             trigger = await self._owned(session, principal, trigger_id, lock=True)
             if change.type is not None and check_type(change.type) != trigger.type:
@@ -521,6 +541,9 @@ class TriggerService:
             if limit is not _UNSET and limit != trigger.max_concurrent_runs:
                 trigger.max_concurrent_runs = cast(int | None, limit)
                 fields.append("maxConcurrentRuns")
+            if rank is not _UNSET and rank != trigger.priority:
+                trigger.priority = cast(int | None, rank)
+                fields.append("priority")
             if change.enabled is not None and change.enabled != trigger.enabled:
                 if change.enabled and "workflowId" not in fields:
                     # A trigger of a deleted workflow stays off.
@@ -538,7 +561,8 @@ class TriggerService:
                 {"fields": fields, "enabled": trigger.enabled,
                  **({"config": trigger.config} if "config" in fields else {}),
                  **({"maxConcurrentRuns": trigger.max_concurrent_runs}
-                    if "maxConcurrentRuns" in fields else {})},
+                    if "maxConcurrentRuns" in fields else {}),
+                 **({"priority": trigger.priority} if "priority" in fields else {})},
             )  # fmt: skip
             await session.flush()
             await session.refresh(trigger)

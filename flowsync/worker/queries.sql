@@ -259,7 +259,9 @@ SELECT node_id, status, output
 -- $34: the transition ends a run planned that way, believed to be of a workflow without
 -- a concurrency limit (no run can wait behind it): the workflow is locked shared, and
 -- nothing is written if it has a limit after all (see Orchestrator._limited), or if the
--- run's trigger has one (maxConcurrentRuns: see trigger_limit_of_run).
+-- run's trigger has one (maxConcurrentRuns: see trigger_limit_of_run), or the run has a
+-- concurrency key (runs of its key may wait behind it).
+-- New jobs carry the run's priority, negated (the claim takes the lowest first).
 -- $35, $36: the worker writing the transition and its host (NULL: not a worker, e.g. an
 -- API process): the steps it ran or takes (RUNNING, COMPLETED, FAILED or WAITING in this
 -- transition) record them, and so does the data of their step.started events.
@@ -283,12 +285,13 @@ WITH held AS (
      WHERE x.id = $1 AND $34
        FOR KEY SHARE OF t
 ), guard AS (
-    SELECT id FROM executions
+    SELECT id, priority FROM executions
      WHERE id = $1
        AND ($29::uuid[] IS NULL
             OR (last_sequence = $2 AND (SELECT count(*) FROM held) = cardinality($26)))
        AND NOT EXISTS (SELECT 1 FROM wf WHERE max_concurrency IS NOT NULL)
        AND NOT EXISTS (SELECT 1 FROM trig WHERE max_concurrent_runs IS NOT NULL)
+       AND NOT ($34 AND concurrency_key IS NOT NULL)
        FOR NO KEY UPDATE
 ), steps AS (
     UPDATE step_executions AS s
@@ -323,15 +326,16 @@ WITH held AS (
     RETURNING s.id
 ), new_jobs AS (
     INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, lease_token,
-                      lease_expires_at, attempts, worker_id)
+                      lease_expires_at, attempts, worker_id, priority)
     SELECT $1, u.step_id, coalesce(u.run_at, now()), u.max_attempts, u.lease_token,
            CASE WHEN u.lease_token IS NULL THEN NULL
                 ELSE now() + make_interval(secs => $25) END,
            CASE WHEN u.lease_token IS NULL THEN 0 ELSE 1 END,
-           CASE WHEN u.lease_token IS NULL THEN NULL ELSE $20 END
+           CASE WHEN u.lease_token IS NULL THEN NULL ELSE $20 END,
+           -g.priority
       FROM unnest($10::uuid[], $11::timestamptz[], $12::int[], $13::uuid[])
            AS u(step_id, run_at, max_attempts, lease_token)
-     WHERE EXISTS (SELECT 1 FROM guard)
+     CROSS JOIN guard g
     RETURNING id, step_id
 ), handed_on AS (
     -- A held job goes on to a step this worker takes next, under the same lease: only
@@ -581,12 +585,15 @@ SELECT extract(epoch FROM min(t.run_at) - clock_timestamp())::float8
 -- step row per node ($12, $13: node ids and types), one row per step with the
 -- execution's id and the transaction's time; no row when the owner already used this
 -- idempotency key. (One statement: the start of a run costs one round trip less.)
+-- $14: its priority (-100..100, higher first), $15, $16: its concurrency key and the
+-- key's limit (NULL: none).
 WITH e AS (
     INSERT INTO executions (owner_id, workflow_id, workflow_version_id, version, status,
                             input, idempotency_key, trigger_id, trigger_type, trigger_data,
-                            retry_of_id, started_at)
+                            retry_of_id, started_at, priority, concurrency_key,
+                            concurrency_key_limit)
     VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10,
-            CASE WHEN $11 = 'RUNNING' THEN now() END)
+            CASE WHEN $11 = 'RUNNING' THEN now() END, $14, $15, $16)
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 ), s AS (
@@ -611,21 +618,26 @@ SELECT e.id AS execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb
 --   events $17..$23: for a running run ($17) or a PENDING one: sequence, kind, status,
 --                    node id, attempt, data (all at the transaction's time)
 --   jobs   $24..$26: a running run's: node id, max_attempts, run_at (NULL: now)
--- $27, $28: the newest sequence of a running and of a PENDING run. A run whose key the
+-- $27, $28: the newest sequence of a running and of a PENDING run; $29: the runs'
+-- priority (their jobs carry it negated); $30, $31: each run's concurrency key (NULL:
+-- none) and the keys' limit. A run whose key the
 -- owner already used is not written. created_at keeps the batch's order (a microsecond
 -- apart from the transaction's time), so that PENDING ones are promoted in that order.
 -- Returns the ids written, in the batch's order, and NOTIFY of watchers and idle workers.
 WITH u AS (
-    SELECT * FROM unnest($5::uuid[], $6::text[]::jsonb[], $7::text[], $8::bool[])
-                  WITH ORDINALITY AS u(id, input, key, running, ord)
+    SELECT * FROM unnest($5::uuid[], $6::text[]::jsonb[], $7::text[], $8::bool[],
+                         $30::text[])
+                  WITH ORDINALITY AS u(id, input, key, running, ckey, ord)
 ), e AS (
     INSERT INTO executions (id, owner_id, workflow_id, workflow_version_id, version, status,
                             input, idempotency_key, trigger_type, trigger_data, started_at,
-                            created_at, last_sequence)
+                            created_at, last_sequence, priority, concurrency_key,
+                            concurrency_key_limit)
     SELECT u.id, $1, $2, $3, $4, CASE WHEN u.running THEN 'RUNNING' ELSE 'PENDING' END,
            u.input, u.key, 'MANUAL', '{}'::jsonb, CASE WHEN u.running THEN now() END,
            now() + (u.ord - 1) * interval '1 microsecond',
-           CASE WHEN u.running THEN $27::bigint ELSE $28::bigint END
+           CASE WHEN u.running THEN $27::bigint ELSE $28::bigint END,
+           $29::smallint, u.ckey, CASE WHEN u.ckey IS NOT NULL THEN $31::int END
       FROM u
      ORDER BY u.ord
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -653,8 +665,9 @@ WITH u AS (
                               AS x(status)
     RETURNING id, execution_id, node_id
 ), j AS (
-    INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, attempts)
-    SELECT s.execution_id, s.id, coalesce(t.run_at, now()), t.max_attempts, 0
+    INSERT INTO jobs (execution_id, step_id, run_at, max_attempts, attempts, priority)
+    SELECT s.execution_id, s.id, coalesce(t.run_at, now()), t.max_attempts, 0,
+           -$29::smallint
       FROM unnest($24::text[], $25::int[], $26::timestamptz[])
            AS t(node_id, max_attempts, run_at)
       JOIN s ON s.node_id = t.node_id
@@ -811,7 +824,7 @@ SELECT max_concurrency FROM workflows WHERE id = $1 FOR SHARE;
 -- start and promotion of a limited trigger's run in a limited workflow also holds the
 -- workflow's lock, which the caller holds.
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
-       now() AS at
+       now() AS at, e.concurrency_key, e.concurrency_key_limit
   FROM executions e
  WHERE e.workflow_id = $1 AND e.status = 'PENDING'
    AND NOT EXISTS (SELECT 1 FROM triggers t
@@ -819,6 +832,11 @@ SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, 
                       AND t.max_concurrent_runs <=
                           (SELECT count(*) FROM executions r
                             WHERE r.trigger_id = t.id AND r.status = 'RUNNING'))
+   AND (e.concurrency_key IS NULL
+        OR e.concurrency_key_limit > (SELECT count(*) FROM executions r
+                                       WHERE r.workflow_id = e.workflow_id
+                                         AND r.concurrency_key = e.concurrency_key
+                                         AND r.status = 'RUNNING'))
  ORDER BY e.created_at, (e.trigger_data ->> 'scheduledAt'), e.id
  LIMIT 1
    FOR NO KEY UPDATE OF e SKIP LOCKED;
@@ -851,14 +869,57 @@ SELECT t.id, t.max_concurrent_runs
 -- any) has room; among runs made together (a backfill's), the earliest fire time first
 -- (ix_executions_trigger_pending).
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
-       now() AS at, w.max_concurrency
+       now() AS at, w.max_concurrency, e.concurrency_key, e.concurrency_key_limit
   FROM executions e
   JOIN workflows w ON w.id = e.workflow_id
  WHERE e.trigger_id = $1 AND e.status = 'PENDING'
    AND (w.max_concurrency IS NULL
         OR w.max_concurrency > (SELECT count(*) FROM executions r
                                  WHERE r.workflow_id = w.id AND r.status = 'RUNNING'))
+   AND (e.concurrency_key IS NULL
+        OR e.concurrency_key_limit > (SELECT count(*) FROM executions r
+                                       WHERE r.workflow_id = e.workflow_id
+                                         AND r.concurrency_key = e.concurrency_key
+                                         AND r.status = 'RUNNING'))
  ORDER BY e.created_at, (e.trigger_data ->> 'scheduledAt'), e.id
+ LIMIT 1
+   FOR NO KEY UPDATE OF e SKIP LOCKED;
+
+-- Concurrency keys (a definition's concurrencyKey): the runs of one workflow that share
+-- a key take turns under a transaction advisory lock of (workflow, key), taken after
+-- the trigger's and the workflow's locks (the order every start and promotion keeps);
+-- at most concurrency_key_limit of them RUNNING, the others PENDING in start order.
+
+-- name: lock_key
+-- Lock key $2 of workflow $1 until the transaction ends, and count its running runs.
+SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || '/' || $2::text, 0))
+           AS locked,
+       (SELECT count(*) FROM executions e
+         WHERE e.workflow_id = $1::uuid AND e.concurrency_key = $2::text
+           AND e.status = 'RUNNING') AS running;
+
+-- name: key_of_run
+-- Ending execution $1's concurrency key and its limit (NULL: none).
+SELECT concurrency_key, concurrency_key_limit FROM executions WHERE id = $1;
+
+-- name: next_pending_key
+-- The oldest run of workflow $1 waiting behind key $2 (ix_executions_key_pending),
+-- passing over one whose workflow or trigger is at its own limit (counted: see
+-- Orchestrator._promote_key), with its workflow's limit.
+SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
+       now() AS at, w.max_concurrency, e.concurrency_key, e.concurrency_key_limit
+  FROM executions e
+  JOIN workflows w ON w.id = e.workflow_id
+ WHERE e.workflow_id = $1 AND e.concurrency_key = $2 AND e.status = 'PENDING'
+   AND (w.max_concurrency IS NULL
+        OR w.max_concurrency > (SELECT count(*) FROM executions r
+                                 WHERE r.workflow_id = w.id AND r.status = 'RUNNING'))
+   AND NOT EXISTS (SELECT 1 FROM triggers t
+                    WHERE t.id = e.trigger_id
+                      AND t.max_concurrent_runs <=
+                          (SELECT count(*) FROM executions r
+                            WHERE r.trigger_id = t.id AND r.status = 'RUNNING'))
+ ORDER BY e.created_at, e.id
  LIMIT 1
    FOR NO KEY UPDATE OF e SKIP LOCKED;
 
@@ -870,7 +931,7 @@ SELECT id, node_id, node_type, status, output,
 
 -- name: execution_for_rerun
 SELECT owner_id, workflow_id, workflow_version_id, version, input, trigger_type,
-       trigger_data, status
+       trigger_data, status, priority, concurrency_key, concurrency_key_limit
   FROM executions WHERE id = $1;
 
 -- name: mark_reused
