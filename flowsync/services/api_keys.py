@@ -19,7 +19,7 @@ from flowsync.errors import InvalidInput, NotFound, Problem, Unauthenticated
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 
 KEY_PREFIX = "fsk_"
 
@@ -57,6 +57,7 @@ class ApiKeyService:
 
     async def create(self, principal: Principal, name: str) -> IssuedKey:
         """Issue a new key for the principal's owner."""
+        require(principal, "ApiKeyService.create")
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise InvalidInput(
@@ -83,6 +84,7 @@ class ApiKeyService:
     ) -> Page[ApiKey]:
         """The owner's keys, newest first, revoked ones included (with `revoked_at`), a
         page at a time (keyset pagination over ix_api_keys_owner)."""
+        require(principal, "ApiKeyService.page")
         size = page_size(limit)
         stmt = select(ApiKey).where(ApiKey.owner_id == principal.owner_id)
         if cursor is not None:
@@ -105,6 +107,7 @@ class ApiKeyService:
     ) -> dict[uuid.UUID, ApiKey]:
         """Several of the owner's keys by id (revoked ones included), in one query;
         others are left out (for `Query.node`)."""
+        require(principal, "ApiKeyService.get_many")
         if not key_ids:
             return {}
         stmt = select(ApiKey).where(
@@ -115,6 +118,7 @@ class ApiKeyService:
 
     async def list(self, principal: Principal) -> list[ApiKey]:
         """The owner's keys, newest first, revoked ones included."""
+        require(principal, "ApiKeyService.list")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(ApiKey)
@@ -125,6 +129,7 @@ class ApiKeyService:
 
     async def revoke(self, principal: Principal, key_id: object) -> ApiKey:
         """Revoke one of the owner's keys; it stops authenticating at once."""
+        require(principal, "ApiKeyService.revoke")
         kid = parse_id(key_id, "API key")
         async with self._sessions.begin() as session:
             key = (
