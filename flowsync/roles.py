@@ -8,7 +8,7 @@ role may do everything the roles below it may:
     viewer    reads, subscribes
     operator  also starts, cancels, retries, signals, redrives, backfills runs
     editor    also changes workflows and triggers
-    admin     also members and API keys (and secrets)
+    admin     also members, the team's API keys (and secrets)
 
 `OPERATION_ROLES` is the one table of operation → the least role that may call it, keyed
 like the face-coverage table (`tests/behaviour/test_face_coverage.py`): a new service
@@ -23,7 +23,7 @@ from functools import total_ordering
 
 from flowsync.errors import InvalidInput, Problem
 
-__all__ = ["NO_CALLER", "OPERATION_ROLES", "Role", "parse_role"]
+__all__ = ["NO_CALLER", "OPERATION_ROLES", "ROLE_NAMES", "Role", "parse_role"]
 
 
 @total_ordering
@@ -113,8 +113,9 @@ OPERATION_ROLES: dict[str, Role] = {
     "TriggerService.scheduler_status": _V,
     "TriggerService.webhook_url": _V,
     "TriggerService.next_fire_times": _V,
-    # -- API keys and members: admin's; who is in the team any member may read
-    "ApiKeyService.create": _A,
+    # -- API keys and members: admin's; who is in the team any member may read, and any
+    # member may make a key (for a script, a CI job) with at most their own role
+    "ApiKeyService.create": _V,
     "ApiKeyService.page": _A,
     "ApiKeyService.list": _A,
     "ApiKeyService.revoke": _A,

@@ -42,7 +42,8 @@ def test_changes_need_more_than_reading() -> None:
     assert OPERATION_ROLES["BackfillService.backfill"] is Role.OPERATOR
     assert OPERATION_ROLES["WorkflowService.update"] is Role.EDITOR
     assert OPERATION_ROLES["TriggerService.create"] is Role.EDITOR
-    assert OPERATION_ROLES["ApiKeyService.create"] is Role.ADMIN
+    assert OPERATION_ROLES["ApiKeyService.revoke"] is Role.ADMIN
+    assert OPERATION_ROLES["ApiKeyService.create"] is Role.VIEWER  # at most one's own role
     assert OPERATION_ROLES["MemberService.set_role"] is Role.ADMIN
     reads = [op for op in OPERATION_ROLES if op.rsplit(".", 1)[1].startswith(("get", "list"))]
     assert all(OPERATION_ROLES[op] is Role.VIEWER for op in reads if "ApiKey" not in op)
