@@ -113,13 +113,14 @@ OPERATION_ROLES: dict[str, Role] = {
     "TriggerService.scheduler_status": _V,
     "TriggerService.webhook_url": _V,
     "TriggerService.next_fire_times": _V,
-    # -- API keys and members: admin's; who is in the team any member may read, and any
+    # -- API keys and members: changes are admin's; any member may read them (never a
+    # key's secret), and any
     # member may make a key (for a script, a CI job) with at most their own role
     "ApiKeyService.create": _V,
-    "ApiKeyService.page": _A,
-    "ApiKeyService.list": _A,
+    "ApiKeyService.page": _V,
+    "ApiKeyService.list": _V,
     "ApiKeyService.revoke": _A,
-    "ApiKeyService.get_many": _A,
+    "ApiKeyService.get_many": _V,
     "MemberService.list": _V,
     "MemberService.add": _A,
     "MemberService.set_role": _A,
