@@ -233,3 +233,50 @@ async def test_the_role_matrix_over_both_faces(db_url: str) -> None:
             status, code = await _send(stranger, "rest", real[operation])
             assert (status, code) == (404, "not_found"), operation
         assert await _state(server, owner) == before
+
+
+async def test_members_through_both_faces(db_url: str) -> None:
+    """What an admin sees managing members: the same members and refusals in both faces,
+    a subject in a REST path as written or percent-encoded."""
+    async with serve(db_url) as server:
+        me = await server.owner()
+        ann, ben = "jwt:https://issuer.test/|ann", "jwt:https://issuer.test/|ben"
+        added = await me.http.post("/api/members", json={"subject": ann, "role": "admin"})
+        assert added.status_code == 201 and added.json()["role"] == "admin"
+        added = await me.http.post(
+            "/graphql",
+            json={"query": 'mutation { addMember(subject: "' + ben + '", role: VIEWER) { '
+                  "__typename ... on MemberPayload { member { subject role } } } }"},
+        )  # fmt: skip
+        assert added.json()["data"]["addMember"]["member"] == {"subject": ben, "role": "VIEWER"}
+        encoded = ben.replace(":", "%3A").replace("/", "%2F").replace("|", "%7C")
+        changed = await me.http.put(f"/api/members/{encoded}", json={"role": "operator"})
+        assert changed.status_code == 200 and changed.json()["role"] == "operator"
+        listed = (await me.http.get("/api/members")).json()["items"]
+        assert [(m["subject"], m["role"]) for m in listed] == [(ann, "admin"), (ben, "operator")]
+        queried = await me.http.post("/graphql", json={"query": "{ members { subject role } }"})
+        assert queried.json()["data"]["members"] == [
+            {"subject": ann, "role": "ADMIN"}, {"subject": ben, "role": "OPERATOR"},
+        ]  # fmt: skip
+
+        # Refusals: clear, and nothing changes.
+        last = await me.http.delete(f"/api/members/{ann}")
+        assert last.status_code == 409 and "last admin" in last.json()["error"]["message"]
+        demoted = await me.http.post(
+            "/graphql",
+            json={"query": 'mutation { setMemberRole(subject: "' + ann + '", role: EDITOR) { '
+                  "__typename ... on ConflictError { message } } }"},
+        )  # fmt: skip
+        result = demoted.json()["data"]["setMemberRole"]
+        assert result["__typename"] == "ConflictError" and ann in result["message"]
+        unknown = await me.http.put(f"/api/members/{ben}", json={"role": "owner"})
+        assert unknown.status_code == 400
+        assert "viewer, operator, editor, admin" in unknown.json()["error"]["message"]
+        key = await me.http.post("/api/api-keys", json={"name": "ci", "role": "boss"})
+        assert key.status_code == 400
+        assert [
+            (m["subject"], m["role"]) for m in (await me.http.get("/api/members")).json()["items"]
+        ] == [(ann, "admin"), (ben, "operator")]
+
+        removed = await me.http.delete(f"/api/members/{encoded}")
+        assert removed.status_code == 200 and removed.json()["subject"] == ben
