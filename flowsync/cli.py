@@ -104,16 +104,53 @@ def cmd_api_keys(args: argparse.Namespace) -> int:
         owner = await services.api_keys.ensure_owner(subject, name)
         principal = Principal(owner_id=owner, actor="cli")
         if args.action == "create":
-            issued = await services.api_keys.create(principal, args.name)
-            print(f"id:     {issued.key.id}\nowner:  {subject}\nkey:    {issued.secret}")
+            issued = await services.api_keys.create(principal, args.name, args.role)
+            print(f"id:     {issued.key.id}\nowner:  {subject}\nrole:   {issued.key.role}")
+            print(f"key:    {issued.secret}")
             print("Store the key now: it is not shown again.", file=sys.stderr)
         elif args.action == "list":
             for key in await services.api_keys.list(principal):
                 state = "revoked" if key.revoked_at else "active"
-                print(f"{key.id}  {key.prefix}…  {state:7}  {key.created_at:%Y-%m-%d}  {key.name}")
+                print(
+                    f"{key.id}  {key.prefix}…  {state:7}  {key.role:8}  "
+                    f"{key.created_at:%Y-%m-%d}  {key.name}"
+                )
         else:
             key = await services.api_keys.revoke(principal, args.key_id)
             print(f"revoked {key.id}")
+        return 0
+
+    return _with_services(_settings(), run)
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    """`flowsync members list|add|set|remove`: a team's members (JWT subjects) and their
+    roles, as its admin. A refusal (an unknown role, the last admin) changes nothing."""
+    from flowsync.services.container import Services
+    from flowsync.services.principal import Principal
+
+    async def run(services: Services) -> int:
+        # The api-keys command's names (NAME or local:NAME), or a JWT's team as stored.
+        subject = (
+            args.owner
+            if "|" in args.owner
+            else LOCAL_OWNER_PREFIX + args.owner.removeprefix(LOCAL_OWNER_PREFIX)
+        )
+        owner = await services.api_keys.ensure_owner(subject, subject)
+        principal = Principal(owner_id=owner, actor="cli")
+        if args.action == "list":
+            for m in await services.members.list(principal):
+                print(f"{m.role:8}  {m.subject}  (added by {m.added_by}, {m.created_at:%Y-%m-%d})")
+            return 0
+        if args.action == "add":
+            row = await services.members.add(principal, args.subject, args.role)
+        elif args.action == "set":
+            row = await services.members.set_role(principal, args.subject, args.role)
+        else:
+            row = await services.members.remove(principal, args.subject)
+            print(f"removed {row.subject} ({row.role})")
+            return 0
+        print(f"{row.subject}: {row.role}")
         return 0
 
     return _with_services(_settings(), run)
@@ -248,9 +285,30 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if action == "create":
             kp.add_argument("--name", default="cli", help="a label for the key")
+            kp.add_argument(
+                "--role",
+                default=None,
+                help="viewer, operator, editor or admin (default: admin, the CLI's own)",
+            )
         if action == "revoke":
             kp.add_argument("key_id")
         kp.set_defaults(fn=cmd_api_keys)
+
+    p = sub.add_parser("members", help="list, add, change and remove a team's members")
+    member_actions = p.add_subparsers(dest="action", required=True)
+    for action in ("list", "add", "set", "remove"):
+        mp = member_actions.add_parser(action, parents=[verbose])
+        mp.add_argument(
+            "--owner",
+            required=True,
+            help="the team: NAME or local:NAME as for api-keys, <issuer>|<sub> for a JWT "
+            "subject's own, <issuer>|org:<id> for a JWT team",
+        )
+        if action != "list":
+            mp.add_argument("subject", help="the member: jwt:<issuer>|<sub>")
+        if action in ("add", "set"):
+            mp.add_argument("role", help="viewer, operator, editor or admin")
+        mp.set_defaults(fn=cmd_members)
 
     p = sub.add_parser("graphql", help="the GraphQL safelist (FLOWSYNC_GRAPHQL_SAFELIST)")
     graphql = p.add_subparsers(dest="action", required=True)

@@ -12,6 +12,27 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowsync.roles import ROLE_NAMES, Role
+
+
+def parse_role_map(text: str) -> dict[str, Role]:
+    """`value=role,value=role` as a mapping, where each role name also maps to itself;
+    ValueError naming the pair that is not `value=role` or the role that does not exist."""
+    mapping = {role.value: role for role in Role}
+    for pair in text.split(","):
+        if not pair.strip():
+            continue
+        value, eq, role = pair.rpartition("=")
+        if not eq or not value.strip():
+            raise ValueError(f"{pair.strip()!r} is not claim-value=role")
+        if role.strip().lower() not in ROLE_NAMES:
+            raise ValueError(
+                f"{role.strip()!r} (for {value.strip()!r}) is not a role; the roles are "
+                f"{', '.join(ROLE_NAMES)}"
+            )
+        mapping[value.strip()] = Role(role.strip().lower())
+    return mapping
+
 
 def default_data_dir() -> Path:
     """Where the embedded database lives when no `FLOWSYNC_DATA_DIR` is given.
@@ -192,6 +213,22 @@ class Settings(BaseSettings):
     jwt_algorithms: str = Field(default="RS256", description="Comma-separated, e.g. RS256,ES256.")
     jwt_leeway_seconds: float = Field(default=10.0, ge=0)
     jwks_cache_seconds: int = Field(default=300, ge=1)
+    # Teams from JWT claims (docs/sign-in.md). The defaults read Clerk's organisation
+    # claims, so that a team moving from the original FlowSync keeps its sign-in.
+    jwt_team_claim: str = Field(
+        default="org_id",
+        description="The claim naming the caller's team; a JWT without it signs in to its "
+        "subject's personal team. Empty: teams come from the members table only.",
+    )
+    jwt_role_claim: str = Field(
+        default="org_role", description="The claim holding the caller's role in that team."
+    )
+    jwt_role_map: str = Field(
+        default="org:admin=admin,org:member=operator",
+        description="Comma-separated claim value=role pairs; the role names themselves "
+        "(viewer, operator, editor, admin) always map to themselves. A missing or "
+        "unmapped role claim is viewer.",
+    )
     # The dashboard's "Sign in with <provider>" (OIDC Authorization Code flow with PKCE, run
     # by the browser as a public client: no client secret). The provider is jwt_issuer,
     # found through its discovery document; the tokens it issues are verified as above.
@@ -295,6 +332,16 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must have no query or fragment")
         return value
+
+    @field_validator("jwt_role_map")
+    @classmethod
+    def _role_map(cls, value: str) -> str:
+        parse_role_map(value)
+        return value
+
+    def role_map(self) -> dict[str, Role]:
+        """FLOWSYNC_JWT_ROLE_MAP as claim value → role, the role names included."""
+        return parse_role_map(self.jwt_role_map)
 
     @field_validator("graphql_safelist", mode="before")
     @classmethod

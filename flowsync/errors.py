@@ -9,6 +9,7 @@
     ├── PayloadTooLarge              413  a body or definition is over its size limit
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
+    ├── Forbidden                    403  a team member whose role is below the operation's
     ├── NotFound                     404  missing, or owned by someone else (never 403)
     ├── Conflict                     409  the change clashes with the current state
     │   ├── VersionConflict          409  an update from a version that is not the current one
@@ -134,6 +135,15 @@ class OperationNotAllowed(FlowSyncError):
     else; it is the document that is refused, hence 403 rather than 401."""
 
     code = "operation_not_allowed"
+    status = 403
+
+
+class Forbidden(FlowSyncError):
+    """A member of the owning team called an operation that needs a higher role than
+    theirs (see `flowsync.roles`): nothing was done. The message names the operation, the
+    role it needs and the caller's. Anyone outside the team gets `NotFound` as before."""
+
+    code = "forbidden"
     status = 403
 
 

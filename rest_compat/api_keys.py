@@ -17,6 +17,7 @@ class CreateApiKey(Body):
     """`POST /api/api-keys`."""
 
     name: str
+    role: str | None = None
 
 
 async def list_api_keys(request: Request) -> Response:
@@ -28,7 +29,7 @@ async def list_api_keys(request: Request) -> Response:
 async def create_api_key(request: Request) -> Response:
     principal = await authenticate(request)
     body = await json_body(request, CreateApiKey)
-    issued = await services(request).api_keys.create(principal, body.name)
+    issued = await services(request).api_keys.create(principal, body.name, body.role)
     return json_response(serialize.api_key(issued.key, issued.secret), 201)
 
 

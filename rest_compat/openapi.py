@@ -596,6 +596,11 @@ RESPONSES: Json = {
     ),
     "NotFound": _error("No such object, or another owner's (the two look the same)."),
     "Conflict": _error("The change clashes with the object's current state."),
+    "Forbidden": _error(
+        "The caller is a member of the team, but its role is below the one the operation "
+        "needs (`forbidden`, naming both): nothing was done. Someone outside the team gets "
+        "404 instead."
+    ),
     "TooLarge": _error("The body (or the definition) is over its size limit."),
     "Invalid": _error("The definition or trigger breaks its rules; `details` name each path."),
     "RateLimited": _error("Too many requests.", _RETRY_AFTER),
@@ -609,6 +614,7 @@ RESPONSES: Json = {
 _BY_STATUS = {
     "400": "BadRequest",
     "401": "Unauthorized",
+    "403": "Forbidden",
     "404": "NotFound",
     "409": "Conflict",
     "413": "TooLarge",

@@ -20,6 +20,14 @@ from rest_compat.openapi import (
     ref,
 )
 
+ROLE: Json = {
+    "type": "string",
+    "enum": ["viewer", "operator", "editor", "admin"],
+    "description": "What a team member or key may do: viewer reads and subscribes; "
+    "operator also starts, cancels, retries, signals and redrives runs; editor also "
+    "changes workflows and triggers; admin also members and API keys.",
+}
+
 SCHEMAS: Json = {
     "ApiKey": obj(
         {
@@ -28,12 +36,13 @@ SCHEMAS: Json = {
             "prefix": {"type": "string", "description": "The key's first characters."},
             "createdAt": TIME,
             "revokedAt": nullable(TIME),
+            "role": ROLE,
             "secret": {
                 "type": "string",
                 "description": "The key itself: only in the reply that issues it.",
             },
         },
-        ["id", "name", "prefix", "createdAt", "revokedAt"],
+        ["id", "name", "prefix", "createdAt", "revokedAt", "role"],
     ),
     "ApiKeyList": listing("ApiKey"),
     "CreateApiKey": obj(
@@ -41,9 +50,30 @@ SCHEMAS: Json = {
             "name": {
                 "type": "string",
                 "description": "1 to 200 characters once surrounding spaces are removed.",
-            }
+            },
+            "role": {
+                **ROLE,
+                "description": "At most the caller's own role, which is the default; "
+                "above it: 403.",
+            },
+        },
+        ["name"],
+    ),
+    "Member": obj(
+        {
+            "subject": {"type": "string", "description": "`jwt:<issuer>|<sub>`."},
+            "role": ROLE,
+            "createdAt": TIME,
+            "addedBy": STRING,
         }
     ),
+    "MemberList": obj(
+        {"items": {"type": "array", "items": ref("Member")}, "nextCursor": {"type": "null"}}
+    ),
+    "AddMember": obj(
+        {"subject": {"type": "string", "description": "`jwt:<issuer>|<sub>`."}, "role": ROLE}
+    ),
+    "SetMemberRole": obj({"role": ROLE}),
     "DeadLetter": obj(
         {
             "id": STRING,
@@ -98,6 +128,12 @@ SCHEMAS: Json = {
     ),
 }
 
+_SUBJECT: Json = {
+    "name": "subject", "in": "path", "required": True,
+    "description": "The member's subject, `jwt:<issuer>|<sub>` (slashes may stay as they are).",
+    "schema": {"type": "string"},
+}  # fmt: skip
+
 PATHS: Json = {
     "/api/api-keys": {
         "get": _operation(
@@ -118,6 +154,30 @@ PATHS: Json = {
             {"200": _json("The key with its `revokedAt` (revoking twice changes nothing).",
                           "ApiKey")},
             [*_AUTHED, 404], tag="api-keys",
+        ),
+    },
+    "/api/members": {
+        "get": _operation(
+            "listMembers", "The caller's team's members (JWT subjects), admins first",
+            {"200": _json("Every member (one page).", "MemberList")}, _AUTHED, tag="members",
+        ),
+        "post": _operation(
+            "addMember", "Add a JWT subject to the caller's team with a role (admin only)",
+            {"201": _json("The member.", "Member")},
+            [400, *_AUTHED, 403, 409, 413], tag="members", body="AddMember",
+        ),
+    },
+    "/api/members/{subject}": {
+        "parameters": [_SUBJECT],
+        "put": _operation(
+            "setMemberRole", "Change a member's role (admin only); the last admin stays",
+            {"200": _json("The member with its new role.", "Member")},
+            [400, *_AUTHED, 403, 404, 409, 413], tag="members", body="SetMemberRole",
+        ),
+        "delete": _operation(
+            "removeMember", "Remove a member (admin only); the last admin stays",
+            {"200": _json("The member removed.", "Member")},
+            [400, *_AUTHED, 403, 404, 409], tag="members",
         ),
     },
     "/api/dead-letters": {

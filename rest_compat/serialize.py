@@ -7,7 +7,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flowsync.db.models import ApiKey, DeadLetter, Execution, StepExecution, Trigger, Workflow
+from flowsync.db.models import (
+    ApiKey,
+    DeadLetter,
+    Execution,
+    Member,
+    StepExecution,
+    Trigger,
+    Workflow,
+)
 from flowsync.scheduler.scheduler import SchedulerStatus
 from flowsync.services.observability import (
     AuditRecord,
@@ -143,10 +151,21 @@ def api_key(row: ApiKey, secret: str | None = None) -> Json:
         "prefix": row.prefix,
         "createdAt": _time(row.created_at),
         "revokedAt": _time(row.revoked_at),
+        "role": row.role,
     }
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def member(row: Member) -> Json:
+    """A member of the caller's team: its subject and role."""
+    return {
+        "subject": row.subject,
+        "role": row.role,
+        "createdAt": _time(row.created_at),
+        "addedBy": row.added_by,
+    }
 
 
 def dead_letter(row: DeadLetter) -> Json:

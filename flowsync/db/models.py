@@ -64,6 +64,9 @@ def _created() -> Mapped[datetime]:
     return mapped_column(server_default=func.now())
 
 
+_ROLE_CHECK = "role IN ('viewer', 'operator', 'editor', 'admin')"
+
+
 class Owner(Base):
     """A tenant: every workflow, execution, trigger and audit entry belongs to one.
 
@@ -92,8 +95,33 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # What the key may do in its owner's team (flowsync.roles); never above its creator's.
+    role: Mapped[str] = mapped_column(Text, server_default=text("'admin'"))
 
-    __table_args__ = (Index("ix_api_keys_owner", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_api_keys_owner", "owner_id", "created_at"),
+        CheckConstraint(_ROLE_CHECK, name="role"),
+    )
+
+
+class Member(Base):
+    """A JWT subject's role in an owner's team. `subject` is `jwt:<issuer>|<sub>`. A
+    personal owner's own subject is its first admin; in a team named by a JWT claim, a
+    row here overrides the role the claims give."""
+
+    __tablename__ = "members"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    added_by: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("owner_id", "subject", name="uq_members_owner_subject"),
+        CheckConstraint(_ROLE_CHECK, name="role"),
+    )
 
 
 class Workflow(Base):

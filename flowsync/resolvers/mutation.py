@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -34,7 +34,7 @@ from flowsync.schema.results import (
     ValidationError,
     WorkflowPayload,
 )
-from flowsync.schema.types import ApiKeyType, ExecutionType, WorkflowType
+from flowsync.schema.types import ApiKeyType, ExecutionType, RoleType, WorkflowType
 from flowsync.services.executions import StartItem
 from flowsync.services.workflows import WorkflowUpdate
 
@@ -182,12 +182,22 @@ async def signal_execution(
     return cast(SignalExecutionResult, await outcome(allowed, call()))
 
 
-async def create_api_key(info: Ctx, name: str) -> CreateApiKeyResult:
-    """Issue an API key for the caller's owner; the secret is in this reply only."""
+async def create_api_key(
+    info: Ctx,
+    name: str,
+    role: Annotated[
+        RoleType | None,
+        strawberry.argument(description="At most the caller's own role (the default)."),
+    ] = None,
+) -> CreateApiKeyResult:
+    """Issue an API key for the caller's owner; the secret is in this reply only. A
+    role above the caller's is refused with a `forbidden` error."""
     principal = info.context.principal
 
     async def call() -> CreateApiKeyPayload:
-        issued = await info.context.services.api_keys.create(principal, name)
+        issued = await info.context.services.api_keys.create(
+            principal, name, None if role is None else role.value
+        )
         return CreateApiKeyPayload(api_key=ApiKeyType.of(issued.key), secret=issued.secret)
 
     return cast(CreateApiKeyResult, await outcome((ValidationError,), call()))

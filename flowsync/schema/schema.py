@@ -40,11 +40,13 @@ from flowsync.config import Settings
 from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput
+from flowsync.resolvers import members as member_resolvers
 from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers import node as node_resolvers
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
 from flowsync.schema.cost import QueryCostLimiter
+from flowsync.schema.members import MemberType
 from flowsync.schema.operations import (
     AuditEntry,
     DeadLetterType,
@@ -93,6 +95,7 @@ class Query:
     audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
     scheduler_status: SchedulerStatus = strawberry.field(resolver=operations.scheduler_status)
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
+    members: list[MemberType] = strawberry.field(resolver=member_resolvers.members)
     workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
     metrics_series: MetricsSeries = strawberry.field(resolver=operations.metrics_series)
     workflow_version: WorkflowVersionType | None = strawberry.field(resolver=query.workflow_version)
@@ -114,6 +117,9 @@ class Mutation:
     signal_execution = strawberry.mutation(resolver=mutation.signal_execution)
     create_api_key = strawberry.mutation(resolver=mutation.create_api_key)
     revoke_api_key = strawberry.mutation(resolver=mutation.revoke_api_key)
+    add_member = strawberry.mutation(resolver=member_resolvers.add_member)
+    set_member_role = strawberry.mutation(resolver=member_resolvers.set_member_role)
+    remove_member = strawberry.mutation(resolver=member_resolvers.remove_member)
     retry_execution = strawberry.mutation(resolver=operations.retry_execution)
     create_trigger = strawberry.mutation(resolver=operations.create_trigger)
     update_trigger = strawberry.mutation(resolver=operations.update_trigger)

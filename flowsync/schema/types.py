@@ -452,6 +452,19 @@ class WorkflowType(Node):
         )
 
 
+@strawberry.enum(name="Role")
+class RoleType(Enum):
+    """What a member of a team, or an API key, may do there; each role may do all that
+    the roles above it in this list may."""
+
+    VIEWER = strawberry.enum_value("viewer", description="Reads and subscribes.")
+    OPERATOR = strawberry.enum_value(
+        "operator", description="Also starts, cancels, retries, signals and redrives runs."
+    )
+    EDITOR = strawberry.enum_value("editor", description="Also changes workflows and triggers.")
+    ADMIN = strawberry.enum_value("admin", description="Also members and API keys.")
+
+
 @strawberry.type(name="ApiKey")
 class ApiKeyType(Node):
     """An API key; the secret itself is shown only once, by `createApiKey`."""
@@ -461,6 +474,9 @@ class ApiKeyType(Node):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    role: RoleType = strawberry.field(
+        description="What the key may do in its team; never above its creator's role."
+    )
 
     @classmethod
     def of(cls, row: ApiKey) -> ApiKeyType:
@@ -470,6 +486,7 @@ class ApiKeyType(Node):
             prefix=row.prefix,
             created_at=row.created_at,
             revoked_at=row.revoked_at,
+            role=RoleType(row.role),
         )
 
     @staticmethod

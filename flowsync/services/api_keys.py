@@ -14,12 +14,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flowsync.db.models import ApiKey, Owner
-from flowsync.errors import InvalidInput, NotFound, Problem, Unauthenticated
+from flowsync.db.models import ApiKey, Member, Owner
+from flowsync.errors import Forbidden, InvalidInput, NotFound, Problem, Unauthenticated
+from flowsync.roles import Role, parse_role
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 
 KEY_PREFIX = "fsk_"
 
@@ -43,20 +44,46 @@ class ApiKeyService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self._sessions = sessions
 
-    async def ensure_owner(self, subject: str, display_name: str | None = None) -> uuid.UUID:
-        """The owner with this subject, created on first use (safe under concurrency)."""
+    async def ensure_owner(
+        self, subject: str, display_name: str | None = None, *, admin: str | None = None
+    ) -> uuid.UUID:
+        """The owner with this subject, created on first use (safe under concurrency).
+        `admin` names the member (`jwt:<issuer>|<sub>`) a new owner starts with as its
+        admin: a JWT subject's personal team is a one-member team."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                pg_insert(Owner)
-                .values(subject=subject, display_name=display_name or subject)
-                .on_conflict_do_nothing(index_elements=["subject"])
-            )
+            created = (
+                await session.execute(
+                    pg_insert(Owner)
+                    .values(subject=subject, display_name=display_name or subject)
+                    .on_conflict_do_nothing(index_elements=["subject"])
+                    .returning(Owner.id)
+                )
+            ).scalar_one_or_none()
+            if created is not None and admin is not None:
+                await session.execute(
+                    pg_insert(Member).values(
+                        owner_id=created, subject=admin, role=Role.ADMIN.value, added_by=admin
+                    )
+                )
+            if created is not None:
+                return created
             return (
                 await session.execute(select(Owner.id).where(Owner.subject == subject))
             ).scalar_one()
 
-    async def create(self, principal: Principal, name: str) -> IssuedKey:
-        """Issue a new key for the principal's owner."""
+    async def create(
+        self, principal: Principal, name: str, role: object | None = None
+    ) -> IssuedKey:
+        """Issue a new key for the principal's owner, with `role` (default: the
+        creator's own). A role above the creator's is Forbidden: a key never does more
+        than whoever made it."""
+        require(principal, "ApiKeyService.create")
+        wanted = principal.role if role is None else parse_role(role)
+        if wanted > principal.role:
+            raise Forbidden(
+                f"A key with the {wanted.value} role cannot be made by a caller who is "
+                f"{principal.role.value}: a key's role is at most its creator's."
+            )
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise InvalidInput(
@@ -70,11 +97,12 @@ class ApiKeyService:
                 name=name,
                 prefix=secret[: len(KEY_PREFIX) + 6],
                 key_hash=hash_key(secret),
+                role=wanted.value,
             )
             session.add(key)
             await session.flush()
             await audit.record(session, principal, "api_key.created", "api_key", key.id,
-                               {"name": name})  # fmt: skip
+                               {"name": name, "role": wanted.value})  # fmt: skip
             await session.refresh(key)
         return IssuedKey(key, secret)
 
@@ -83,6 +111,7 @@ class ApiKeyService:
     ) -> Page[ApiKey]:
         """The owner's keys, newest first, revoked ones included (with `revoked_at`), a
         page at a time (keyset pagination over ix_api_keys_owner)."""
+        require(principal, "ApiKeyService.page")
         size = page_size(limit)
         stmt = select(ApiKey).where(ApiKey.owner_id == principal.owner_id)
         if cursor is not None:
@@ -105,6 +134,7 @@ class ApiKeyService:
     ) -> dict[uuid.UUID, ApiKey]:
         """Several of the owner's keys by id (revoked ones included), in one query;
         others are left out (for `Query.node`)."""
+        require(principal, "ApiKeyService.get_many")
         if not key_ids:
             return {}
         stmt = select(ApiKey).where(
@@ -115,6 +145,7 @@ class ApiKeyService:
 
     async def list(self, principal: Principal) -> list[ApiKey]:
         """The owner's keys, newest first, revoked ones included."""
+        require(principal, "ApiKeyService.list")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(ApiKey)
@@ -125,6 +156,7 @@ class ApiKeyService:
 
     async def revoke(self, principal: Principal, key_id: object) -> ApiKey:
         """Revoke one of the owner's keys; it stops authenticating at once."""
+        require(principal, "ApiKeyService.revoke")
         kid = parse_id(key_id, "API key")
         async with self._sessions.begin() as session:
             key = (
@@ -147,11 +179,11 @@ class ApiKeyService:
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(ApiKey.id, ApiKey.owner_id).where(
+                    select(ApiKey.id, ApiKey.owner_id, ApiKey.role).where(
                         ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None)
                     )
                 )
             ).one_or_none()
         if row is None:
             raise Unauthenticated("The API key is not valid or was revoked.")
-        return Principal(owner_id=row.owner_id, actor=f"apikey:{row.id}")
+        return Principal(owner_id=row.owner_id, actor=f"apikey:{row.id}", role=parse_role(row.role))

@@ -1,7 +1,9 @@
 """Authentication: `Authorization: Bearer <token>` → the `Principal` every service call is
 scoped to. A token is a FlowSync API key (`fsk_…`, checked by `ApiKeyService`) or an OIDC
-JWT verified against the configured JWKS URL, issuer and audience. A JWT's owner is
-`<iss>|<sub>`, created on first use. Every refusal is `Unauthenticated` with a message
+JWT verified against the configured JWKS URL, issuer and audience. A JWT's owner (team)
+is named by its team claim (`<iss>|org:<org_id>`) or else is its subject's own
+(`<iss>|<sub>`), created on first use; its role comes from the claims and the members
+table (see `Authenticator._team`). Every refusal is `Unauthenticated` with a message
 that says what to fix; nothing here ever answers with a server error for a bad token."""
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from flowsync.config import Settings
 from flowsync.db.models import ApiKey
 from flowsync.errors import Unauthenticated
+from flowsync.roles import Role
 from flowsync.services.api_keys import KEY_PREFIX, ApiKeyService
+from flowsync.services.members import MemberService
 from flowsync.services.principal import Principal
 
 log = logging.getLogger("flowsync.auth")
@@ -43,6 +47,17 @@ def _expiry(exp: object) -> float:
     if not math.isfinite(expires):
         raise Unauthenticated("The JWT's 'exp' claim is not a time.")
     return expires
+
+
+def _claim(claims: dict[str, object], path: str) -> object | None:
+    """A claim by name, or by a dotted path into nested claims (`o.id`); None when
+    absent or when `path` is empty (the setting turned off)."""
+    value: object = claims
+    for part in path.split(".") if path.strip() else []:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return None if value is claims else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +106,8 @@ class Authenticator:
                 timeout=10,
             )
         self._owners: OrderedDict[str, uuid.UUID] = OrderedDict()
+        self._members = MemberService(sessions)
+        self._role_map = settings.role_map()
         self._key_checks: dict[uuid.UUID, tuple[float, bool]] = {}
         self._batch: asyncio.Future[None] | None = None
         self._batch_keys: set[uuid.UUID] = set()
@@ -176,16 +193,44 @@ class Authenticator:
             if isinstance(value, str) and "\x00" in value:
                 # PostgreSQL's text cannot hold it; the owner is stored by these.
                 raise Unauthenticated(f"The JWT's {claim!r} claim holds a NUL character.")
-        owner_id = await self._owner(f"{issuer}|{subject}", name)
-        return Credential(Principal(owner_id, f"jwt:{subject}"), expires_at=_expiry(claims["exp"]))
+        owner_id, role = await self._team(claims, issuer, subject, name)
+        return Credential(
+            Principal(owner_id, f"jwt:{subject}", role), expires_at=_expiry(claims["exp"])
+        )
 
-    async def _owner(self, subject: str, name: object) -> uuid.UUID:
+    async def _team(
+        self, claims: dict[str, object], issuer: str, subject: str, name: object
+    ) -> tuple[uuid.UUID, Role]:
+        """The team a JWT signs in to and its role there. With the team claim, the team
+        `<iss>|org:<team>` (made on first use), and the role a members row gives the
+        subject there, else the role claim's through FLOWSYNC_JWT_ROLE_MAP (viewer when
+        missing or unmapped). Without it, the subject's personal team `<iss>|<sub>`,
+        where it is admin unless a members row says otherwise."""
+        member = f"jwt:{issuer}|{subject}"
+        team = _claim(claims, self._settings.jwt_team_claim)
+        if team is not None:
+            if not isinstance(team, str) or not team.strip() or "\x00" in team:
+                raise Unauthenticated(
+                    f"The JWT's {self._settings.jwt_team_claim!r} claim (its team) is not "
+                    "a non-empty string."
+                )
+            owner_id = await self._owner(f"{issuer}|org:{team}", team)
+            found = await self._members.role_of(owner_id, member)
+            if found is not None:
+                return owner_id, found
+            value = _claim(claims, self._settings.jwt_role_claim)
+            mapped = self._role_map.get(value) if isinstance(value, str) else None
+            return owner_id, mapped or Role.VIEWER
+        owner_id = await self._owner(f"{issuer}|{subject}", name, admin=member)
+        return owner_id, await self._members.role_of(owner_id, member) or Role.ADMIN
+
+    async def _owner(self, subject: str, name: object, admin: str | None = None) -> uuid.UUID:
         found = self._owners.get(subject)
         if found is not None:
             self._owners.move_to_end(subject)
             return found
         owner_id = await self._api_keys.ensure_owner(
-            subject, name if isinstance(name, str) else None
+            subject, name if isinstance(name, str) else None, admin=admin
         )
         self._owners[subject] = owner_id
         while len(self._owners) > _OWNER_CACHE_SIZE:

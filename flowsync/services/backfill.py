@@ -28,7 +28,7 @@ from flowsync.scheduler.scheduler import fire_at, iso
 from flowsync.services import audit
 from flowsync.services.executions import ExecutionService
 from flowsync.services.inputs import parse_id
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 
 __all__ = ["DEFAULT_MAX_TICKS", "BackfillResult", "BackfillService", "fire_times"]
 
@@ -168,6 +168,7 @@ class BackfillService:
         naming `from`, `to` or `id` for a bad range, more than the server's
         `backfill_max_ticks` fire times, or a trigger that is not CRON; TriggerInvalid
         for a config that no longer parses; Backpressure while the queue is full."""
+        require(principal, "BackfillService.backfill")
         tid = parse_id(trigger_id, "trigger")
         lower, upper = check_range(start, end, self._clock())
         await self._executions.check_backpressure()

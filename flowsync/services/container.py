@@ -17,6 +17,7 @@ from flowsync.services.auth import Authenticator
 from flowsync.services.backfill import BackfillService
 from flowsync.services.dead_letters import DeadLetterService
 from flowsync.services.executions import ExecutionService
+from flowsync.services.members import MemberService
 from flowsync.services.triggers import TriggerService
 from flowsync.services.webhooks import WebhookService
 from flowsync.services.workers import WorkerService
@@ -42,6 +43,7 @@ class Services:
     webhooks: WebhookService
     workers: WorkerService
     backfills: BackfillService
+    members: MemberService
 
     async def close(self) -> None:
         """Release both connection pools. Connections still in use after 10 s are
@@ -103,4 +105,5 @@ async def build_services(settings: Settings, url: str) -> Services:
         webhooks=WebhookService(pool, executions, max_body_bytes=settings.max_body_bytes),
         workers=WorkerService(pool),
         backfills=BackfillService(pool, executions, max_ticks=settings.backfill_max_ticks),
+        members=MemberService(sessions),
     )

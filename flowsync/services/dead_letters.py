@@ -16,7 +16,7 @@ from flowsync.errors import Conflict, NotFound
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 
 _STATS_SQL = """
 SELECT count(*) FILTER (WHERE j.lease_token IS NULL AND j.run_at <= now()) AS queued,
@@ -65,6 +65,7 @@ class DeadLetterService:
         """The caller's dead letters, newest first: those not yet redriven, or all with
         `include_redriven`; with `execution_id`, only that execution's (none for a
         malformed id or another owner's execution)."""
+        require(principal, "DeadLetterService.list")
         size = page_size(limit)
         stmt = select(DeadLetter).where(DeadLetter.owner_id == principal.owner_id)
         if execution_id is not None:
@@ -98,6 +99,7 @@ class DeadLetterService:
     ) -> dict[uuid.UUID, DeadLetter]:
         """Several of the caller's dead letters by id, in one query; others are left out
         (for `Query.node`)."""
+        require(principal, "DeadLetterService.get_many")
         if not dead_letter_ids:
             return {}
         stmt = select(DeadLetter).where(
@@ -108,6 +110,7 @@ class DeadLetterService:
 
     async def get(self, principal: Principal, dead_letter_id: object) -> DeadLetter:
         """One dead letter, or NotFound (also for another owner's)."""
+        require(principal, "DeadLetterService.get")
         did = parse_id(dead_letter_id, "dead letter")
         async with self._sessions() as session:
             found = (
@@ -125,6 +128,7 @@ class DeadLetterService:
         """Resume the dead letter's execution from its failed step (with a fresh
         attempt budget). Conflict when it was redriven already or the execution is no
         longer failed."""
+        require(principal, "DeadLetterService.redrive")
         letter = await self.get(principal, dead_letter_id)
         async with self._pool.acquire() as conn, conn.transaction():
             marked = await conn.fetchval(
@@ -145,6 +149,7 @@ class DeadLetterService:
 
     async def queue_stats(self, principal: Principal) -> QueueStats:
         """Counts of the caller's jobs by state."""
+        require(principal, "DeadLetterService.queue_stats")
         row = await self._pool.fetchrow(_STATS_SQL, principal.owner_id)
         assert row is not None
         return QueueStats(row["queued"], row["scheduled"], row["running"], row["dead_letters"])

@@ -24,7 +24,7 @@ from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, Unsto
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 from flowsync.services.signals import Signalled, check_known, checked_signal
 from flowsync.worker.queue import QUERIES, Connection
 
@@ -182,6 +182,7 @@ class ExecutionService:
         """Start the workflow's current version with `input`. A repeated idempotency key
         returns the first execution (created=False) and starts nothing. `priority`
         (-100..100, higher first; None: the trigger's, else the definition's)."""
+        require(principal, "ExecutionService.start")
         wid, input = _checked_start(workflow_id, input, idempotency_key)
         given = checked_priority(priority)
         if idempotency_key is not None:
@@ -223,6 +224,7 @@ class ExecutionService:
         last (so the whole batch is refused while `start`s would be), and behind a
         concurrency limit, the runs over it wait PENDING in the batch's order. Returns
         one result per item, in order. `priority`: every run's (see `start`)."""
+        require(principal, "ExecutionService.start_many")
         wid = parse_id(workflow_id, "workflow")
         given = checked_priority(priority)
         if len(items) > self._max_batch:
@@ -352,6 +354,7 @@ class ExecutionService:
         before the transaction: a start over the limit then raises Backpressure, final,
         and the caller's transaction must roll back). It counts the start in the
         metrics when called, not on commit."""
+        require(principal, "ExecutionService.start_in")
         wid, input = _checked_start(workflow_id, input, idempotency_key)
         given = checked_priority(priority)
         try:
@@ -516,6 +519,7 @@ class ExecutionService:
     ) -> Started:
         """A new execution from a failed (or cancelled) one's failed step on, reusing
         the outputs of the steps that completed; they are recorded as reused."""
+        require(principal, "ExecutionService.retry")
         eid = parse_id(execution_id, "execution")
         await self.get(principal, eid)  # owner check: another owner's is not found
         await self.check_backpressure()
@@ -536,6 +540,7 @@ class ExecutionService:
 
     async def cancel(self, principal: Principal, execution_id: object) -> Execution:
         """Cancel a running execution (Conflict when it already ended)."""
+        require(principal, "ExecutionService.cancel")
         eid = parse_id(execution_id, "execution")
 
         async def txn() -> None:
@@ -570,6 +575,7 @@ class ExecutionService:
         `execution.approved` or `execution.rejected`, with `by` and the comment).
         `first` runs at the start of the transaction (a webhook remembers its delivery's
         signature there, so that a refused signal leaves it unused)."""
+        require(principal, "ExecutionService.signal_execution")
         eid = parse_id(execution_id, "execution")
         value = checked_signal(name, payload, principal.actor)
 
@@ -596,6 +602,7 @@ class ExecutionService:
 
     async def get(self, principal: Principal, execution_id: object) -> Execution:
         """The execution, or NotFound (also for another owner's)."""
+        require(principal, "ExecutionService.get")
         eid = parse_id(execution_id, "execution")
         async with self._sessions() as session:
             found = (
@@ -614,6 +621,7 @@ class ExecutionService:
     ) -> dict[uuid.UUID, list[StepExecution]]:
         """The steps of several executions in one query (for DataLoaders), each list in
         the order the steps were queued; other owners' executions are left out."""
+        require(principal, "ExecutionService.steps")
         out: dict[uuid.UUID, list[StepExecution]] = {eid: [] for eid in execution_ids}
         async with self._sessions() as session:
             rows = await session.execute(
@@ -643,6 +651,7 @@ class ExecutionService:
         trigger (the trigger that started them; a malformed or another owner's trigger id
         lists nothing). Each filter reads through an index (`ix_executions_trigger_page`
         for a trigger)."""
+        require(principal, "ExecutionService.list")
         size = page_size(limit)
         stmt = select(Execution).where(Execution.owner_id == principal.owner_id)
         if workflow_id is not None:
@@ -682,6 +691,7 @@ class ExecutionService:
         self, principal: Principal, execution_id: object, *, after: int = 0, limit: int = 1000
     ) -> builtins.list[ExecutionEvent]:
         """The execution's events with a sequence number above `after`, in order."""
+        require(principal, "ExecutionService.events")
         eid = parse_id(execution_id, "execution")
         await self.get(principal, eid)
         async with self._sessions() as session:
@@ -699,6 +709,7 @@ class ExecutionService:
         self, principal: Principal, execution_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, Execution]:
         """Several of the caller's executions by id, in one query; others are left out."""
+        require(principal, "ExecutionService.get_many")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(Execution).where(
@@ -713,6 +724,7 @@ class ExecutionService:
     ) -> dict[uuid.UUID, builtins.list[Execution]]:
         """The child runs (started by `workflow` steps) of several of the caller's
         executions, in one query, each list oldest first; others' are left out."""
+        require(principal, "ExecutionService.children")
         out: dict[uuid.UUID, builtins.list[Execution]] = {eid: [] for eid in execution_ids}
         async with self._sessions() as session:
             rows = await session.execute(
@@ -732,6 +744,7 @@ class ExecutionService:
         self, principal: Principal, step_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, StepExecution]:
         """Several steps by id, in one query; other owners' steps are left out."""
+        require(principal, "ExecutionService.steps_by_id")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(StepExecution)
@@ -748,6 +761,7 @@ class ExecutionService:
     ) -> dict[uuid.UUID, builtins.list[ExecutionEvent]]:
         """The first `limit` events of each of several executions, in one query, each list
         in sequence order; other owners' executions are left out."""
+        require(principal, "ExecutionService.timelines")
         out: dict[uuid.UUID, builtins.list[ExecutionEvent]] = {eid: [] for eid in execution_ids}
         async with self._sessions() as session:
             rows = await session.execute(
@@ -770,6 +784,7 @@ class ExecutionService:
         in one statement (empty for another owner's execution). Sequences of one execution
         commit in order, so reading after the last one delivered never skips an event.
         Live subscriptions call this on every change: it skips the ORM's session."""
+        require(principal, "ExecutionService.events_after")
         rows = await self._pool.fetch(_EVENTS_AFTER_SQL, execution_id, principal.owner_id,
                                       after, limit)  # fmt: skip
         return [ExecutionEvent(**dict(row)) for row in rows]
@@ -779,6 +794,7 @@ class ExecutionService:
     ) -> tuple[Execution, builtins.list[StepExecution]]:
         """The execution and its steps as of one moment (one statement, so both agree with
         the execution's `last_sequence`); NotFound also for another owner's."""
+        require(principal, "ExecutionService.snapshot")
         eid = parse_id(execution_id, "execution")
         async with self._sessions() as session:
             rows = (
@@ -799,6 +815,7 @@ class ExecutionService:
         """The database's clock and the caller's executions (optionally of one workflow)
         that are running or ended less than `window_seconds` ago: where an owner-wide live
         subscription starts from."""
+        require(principal, "ExecutionService.watch_state")
         stmt = select(Execution, func.now()).where(
             Execution.owner_id == principal.owner_id,
             or_(
@@ -825,6 +842,7 @@ class ExecutionService:
         """A page of executions (newest first, after `cursor` when given) of each of
         several workflows, in one query, as `list(workflow_id=…)` would return each (for
         DataLoaders)."""
+        require(principal, "ExecutionService.first_pages")
         size = page_size(limit)
         if status is not None and status not in STATUSES:
             raise InvalidInput(

@@ -33,7 +33,7 @@ from flowsync.errors import InvalidInput, Problem
 from flowsync.services.dead_letters import DeadLetterService, QueueStats
 from flowsync.services.executions import STATUSES, ExecutionService
 from flowsync.services.pagination import Page, cursor_items, page_size, utc_time
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 
 if TYPE_CHECKING:
     from flowsync.services.container import Services
@@ -333,6 +333,7 @@ class ObservabilityService:
         self, principal: Principal, *, window_seconds: int | None = None
     ) -> MetricsSnapshot:
         """The caller's metrics snapshot over the window (default one hour)."""
+        require(principal, "ObservabilityService.metrics")
         window = check_window(window_seconds)
         async with self._pool.acquire() as conn:
             statuses = await conn.fetch(
@@ -382,6 +383,7 @@ class ObservabilityService:
         """The caller's metrics over the window (default one hour) in buckets (default a
         minute), at most MAX_BUCKETS of them; one bounded statement (see
         `observability.sql`, metrics_series)."""
+        require(principal, "ObservabilityService.metrics_series")
         window = check_window(window_seconds)
         size = check_buckets(window, bucket_seconds)
         count = math.ceil(window / size)
@@ -433,6 +435,7 @@ class ObservabilityService:
         range (`since` inclusive, `until` exclusive). The cursor is the last entry's id, so
         pages never overlap or skip, whatever is written meanwhile. An actor's entries read
         through `ix_audit_log_actor`."""
+        require(principal, "ObservabilityService.audit_log")
         size = page_size(limit)
         if entity_id is not None and entity_type is None:
             raise InvalidInput(
@@ -477,6 +480,7 @@ class ObservabilityService:
     ) -> dict[int, AuditRecord]:
         """Several of the caller's audit entries by id, in one query; others are left
         out (for global object identification, `Query.node`)."""
+        require(principal, "ObservabilityService.audit_entries")
         if not entry_ids:
             return {}
         stmt = select(AuditEntry).where(
@@ -493,11 +497,13 @@ class ObservabilityService:
 
     async def timeline(self, principal: Principal, execution_id: object) -> Timeline:
         """The execution's and its steps' times (NotFound also for another owner's)."""
+        require(principal, "ObservabilityService.timeline")
         execution, steps = await self._executions.snapshot(principal, execution_id)
         return timeline_of(execution, steps)
 
     async def queue(self, principal: Principal) -> QueueReport:
         """The caller's queue statistics and the global depth against the limit."""
+        require(principal, "ObservabilityService.queue")
         stats = await self._dead_letters.queue_stats(principal)
         depth = await self._pool.fetchval(QUERIES["global_depth"], self._max_depth + 1)
         return QueueReport(stats, int(depth or 0), self._max_depth)

@@ -40,7 +40,7 @@ from flowsync.scheduler.scheduler import SchedulerStatus, read_status
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 from flowsync.services.trigger_input import check_input, check_signal_config
 
 __all__ = [
@@ -399,6 +399,7 @@ class TriggerService:
         new secret, returned here; a CRON trigger gets its first `next_run_at`. With
         `max_concurrent_runs`, runs it starts beyond that many RUNNING wait PENDING.
         `priority`: its runs' (unless a start gives one; None: the definition's)."""
+        require(principal, "TriggerService.create")
         kind = check_type(type)
         stored = normalize_config(kind, config, max_body_bytes=self._max_body_bytes)
         limit = check_max_concurrent_runs(max_concurrent_runs)
@@ -429,6 +430,7 @@ class TriggerService:
 
     async def get(self, principal: Principal, trigger_id: object) -> Trigger:
         """The trigger, or NotFound (also for another owner's)."""
+        require(principal, "TriggerService.get")
         async with self._sessions() as session:
             return await self._owned(session, principal, trigger_id, lock=False)
 
@@ -437,6 +439,7 @@ class TriggerService:
     ) -> dict[uuid.UUID, Trigger]:
         """Several of the caller's triggers by id, in one query; others are left out
         (for `Query.node`)."""
+        require(principal, "TriggerService.get_many")
         if not trigger_ids:
             return {}
         stmt = select(Trigger).where(
@@ -456,6 +459,7 @@ class TriggerService:
     ) -> Page[Trigger]:
         """The caller's triggers, newest first, a page at a time, optionally of one
         workflow or type."""
+        require(principal, "TriggerService.list")
         size = page_size(limit)
         stmt = select(Trigger).where(Trigger.owner_id == principal.owner_id)
         if workflow_id is not None:
@@ -489,6 +493,7 @@ class TriggerService:
     ) -> dict[uuid.UUID, builtins.list[Trigger]]:
         """The triggers of several of the caller's workflows in one query (for
         DataLoaders), each list newest first; other owners' are left out."""
+        require(principal, "TriggerService.of_workflows")
         out: dict[uuid.UUID, builtins.list[Trigger]] = {wid: [] for wid in workflow_ids}
         async with self._sessions() as session:
             rows = await session.execute(
@@ -510,6 +515,7 @@ class TriggerService:
         filled in). A CRON trigger's next fire time is worked out again from now when its
         schedule changes or it is enabled again, and cleared while it is disabled. A new
         `max_concurrent_runs` starts at once the waiting runs it lets go."""
+        require(principal, "TriggerService.update")
         limit: object = _UNSET
         if change.max_concurrent_runs is not _UNSET:
             limit = check_max_concurrent_runs(change.max_concurrent_runs)
@@ -575,6 +581,7 @@ class TriggerService:
         trigger reference is cleared); its firing history goes with it. Runs waiting
         behind its maxConcurrentRuns are let go first (the limit is cleared, then it is
         deleted), so that none waits for a trigger that is gone."""
+        require(principal, "TriggerService.delete")
         if (await self.get(principal, trigger_id)).max_concurrent_runs is not None:
             await self.update(principal, trigger_id, TriggerUpdate(max_concurrent_runs=None))
         async with self._sessions.begin() as session:
@@ -588,6 +595,7 @@ class TriggerService:
     async def rotate_secret(self, principal: Principal, trigger_id: object) -> TriggerWithSecret:
         """Replace a WEBHOOK trigger's secret; signatures made with the old one fail from
         now on. Conflict for other types."""
+        require(principal, "TriggerService.rotate_secret")
         secret = _new_secret()
         async with self._sessions.begin() as session:
             trigger = await self._owned(session, principal, trigger_id, lock=True)
@@ -601,6 +609,7 @@ class TriggerService:
 
     async def reveal_secret(self, principal: Principal, trigger_id: object) -> str:
         """A WEBHOOK trigger's current secret, for its owner; the reading is audited."""
+        require(principal, "TriggerService.reveal_secret")
         async with self._sessions.begin() as session:
             trigger = await self._owned(session, principal, trigger_id, lock=False)
             _require_webhook(trigger)
@@ -611,6 +620,7 @@ class TriggerService:
     async def scheduler_status(self, principal: Principal) -> SchedulerStatus:
         """The running schedulers, and the caller's cron triggers: due now, next fire
         time, newest firings."""
+        require(principal, "TriggerService.scheduler_status")
         async with self._pool.acquire() as conn:
             return await read_status(conn, principal.owner_id)
 

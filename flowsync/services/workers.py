@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 from flowsync.worker.presence import DEAD_LISTED_SECONDS
 
 # A worker is alive while its last heartbeat is younger than this many of its intervals.
@@ -55,6 +55,7 @@ class WorkerService:
     async def list(self, principal: Principal) -> list[WorkerInfo]:
         """Live workers and those dead for less than ten minutes, newest first. Any
         authenticated principal may call it (workers are shared by every tenant)."""
+        require(principal, "WorkerService.list")
         rows = await self._pool.fetch(
             _LIST, float(ALIVE_HEARTBEATS), float(DEAD_LISTED_SECONDS), MAX_WORKERS
         )

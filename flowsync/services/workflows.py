@@ -31,7 +31,7 @@ from flowsync.services.pagination import (
     encode_cursor,
     page_size,
 )
-from flowsync.services.principal import Principal
+from flowsync.services.principal import Principal, require
 
 _UNSET: Any = object()
 
@@ -129,6 +129,7 @@ class WorkflowService:
         message `version_message`. Nothing is stored when any rule is broken:
         `DefinitionInvalid` lists every problem with its JSON path. With
         `max_concurrency`, executions beyond that many running wait PENDING, in order."""
+        require(principal, "WorkflowService.create")
         limit = check_concurrency(max_concurrency)
         message = check_version_message(version_message)
         self._check_size(definition)
@@ -180,6 +181,7 @@ class WorkflowService:
 
     async def get(self, principal: Principal, workflow_id: object) -> Workflow:
         """The workflow, or NotFound (also for another owner's or a deleted one)."""
+        require(principal, "WorkflowService.get")
         async with self._sessions() as session:
             return await self._get_live(session, principal, workflow_id, lock=False)
 
@@ -187,6 +189,7 @@ class WorkflowService:
         self, principal: Principal, workflow_id: object, version: int | None = None
     ) -> WorkflowVersion:
         """One version of the workflow's definition (default: the newest)."""
+        require(principal, "WorkflowService.get_definition")
         async with self._sessions() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=False)
             row = (
@@ -206,6 +209,7 @@ class WorkflowService:
     ) -> dict[uuid.UUID, WorkflowVersion]:
         """The newest definition of each of the caller's workflows, in one query (for
         list views and DataLoaders). Ids of other owners are left out."""
+        require(principal, "WorkflowService.definitions")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(WorkflowVersion)
@@ -224,6 +228,7 @@ class WorkflowService:
         """Versions by id, in one query (for DataLoaders: the version each execution is
         pinned to). A deleted workflow's versions are included, since its executions stay
         readable; other owners' are left out."""
+        require(principal, "WorkflowService.versions_by_id")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(WorkflowVersion)
@@ -239,6 +244,7 @@ class WorkflowService:
         self, principal: Principal, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[Workflow]:
         """The caller's workflows, newest first, a page at a time (keyset pagination)."""
+        require(principal, "WorkflowService.list")
         size = page_size(limit)
         stmt = select(Workflow).where(
             Workflow.owner_id == principal.owner_id, Workflow.deleted_at.is_(None)
@@ -272,6 +278,7 @@ class WorkflowService:
         `expected_version`, a workflow at another version is a `VersionConflict` naming
         both, and nothing changes (the check and the change hold the workflow's row
         lock)."""
+        require(principal, "WorkflowService.update")
         if change.expected_version is not None:
             check_expected_version(change.expected_version)
         message = check_version_message(change.version_message)
@@ -364,6 +371,7 @@ class WorkflowService:
         """Delete a workflow: it disappears from every read and its triggers stop firing.
         Executions already running keep their pinned version and run to their end; their
         history stays readable."""
+        require(principal, "WorkflowService.delete")
         async with self._sessions.begin() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=True)
             workflow.deleted_at = func.now()
@@ -376,6 +384,7 @@ class WorkflowService:
         self, principal: Principal, workflow_id: object
     ) -> builtins.list[WorkflowVersion]:
         """Every version of the workflow, newest first."""
+        require(principal, "WorkflowService.versions")
         async with self._sessions() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=False)
             rows = await session.execute(
@@ -390,6 +399,7 @@ class WorkflowService:
     ) -> dict[uuid.UUID, Workflow]:
         """Several of the caller's live workflows by id, in one query (for DataLoaders);
         other owners' and deleted ones are left out."""
+        require(principal, "WorkflowService.get_many")
         async with self._sessions() as session:
             rows = await session.execute(
                 select(Workflow).where(
@@ -410,6 +420,7 @@ class WorkflowService:
     ) -> Page[WorkflowVersion]:
         """The workflow's versions, newest first, a page at a time; the cursor is the
         last version number of the previous page."""
+        require(principal, "WorkflowService.versions_page")
         size = page_size(limit)
         after: int | None = None
         if cursor is not None:

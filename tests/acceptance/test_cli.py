@@ -138,6 +138,25 @@ def test_migrate_then_api_keys_create_list_revoke(db_url: str) -> None:
     assert "revoked" in flowsync("api-keys", "list", "--owner", "alice", env=env).stdout
 
 
+def test_members_and_key_roles_from_the_cli(db_url: str) -> None:
+    env = flowsync_env(db_url)
+    ann, ben = "jwt:https://issuer.test/|ann", "jwt:https://issuer.test/|ben"
+    team = ("--owner", "crew")
+    assert flowsync("members", "add", *team, ann, "admin", env=env).returncode == 0
+    added = flowsync("members", "add", *team, ben, "viewer", env=env)
+    assert added.returncode == 0 and f"{ben}: viewer" in added.stdout
+    # Refusals say why, exit 1 and change nothing.
+    unknown = flowsync("members", "set", *team, ben, "owner", env=env)
+    assert unknown.returncode == 1 and "viewer, operator, editor, admin" in unknown.stderr
+    last = flowsync("members", "remove", *team, ann, env=env)
+    assert last.returncode == 1 and "last admin" in last.stderr
+    listed = flowsync("members", "list", *team, env=env).stdout.splitlines()
+    assert [line.split()[:2] for line in listed] == [["admin", ann], ["viewer", ben]]
+    created = flowsync("api-keys", "create", *team, "--role", "operator", env=env)
+    assert created.returncode == 0 and "role:   operator" in created.stdout
+    assert "operator" in flowsync("api-keys", "list", *team, env=env).stdout
+
+
 async def test_a_revoked_key_no_longer_authenticates(services: Services) -> None:
     from flowsync.services.principal import Principal
 

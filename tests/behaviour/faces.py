@@ -19,7 +19,7 @@ EXECUTION_FIELDS = (
     "id", "workflowId", "workflowVersion", "status", "input", "output", "error", "createdAt",
     "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId",
 )  # fmt: skip
-API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt")
+API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt", "role")
 DEAD_LETTER_FIELDS = (
     "id", "executionId", "nodeId", "attempts", "error", "payload", "createdAt", "redrivenAt",
 )  # fmt: skip
@@ -417,6 +417,13 @@ _E = (
     "createdAt startedAt finishedAt durationMs lastSequence retriedFromId }"
 )
 _K = " ".join(API_KEY_FIELDS)
+
+
+def _rest_role(key: dict[str, Any]) -> dict[str, Any]:
+    """A key as REST spells it: GraphQL's Role enum (`ADMIN`) is REST's `admin`."""
+    return {**key, "role": key["role"].lower()}
+
+
 _D = " ".join(DEAD_LETTER_FIELDS)
 _ERRORS = "... on UserError { code message }"
 _CONFLICT = "... on ConflictError { currentVersion }"
@@ -605,7 +612,7 @@ class GraphQLFace(Face):
             name=name,
         )
         result = data["createApiKey"]
-        return self._result(result, "apiKey"), result["secret"]
+        return _rest_role(self._result(result, "apiKey")), result["secret"]
 
     async def list_api_keys(self, limit: int = 50, cursor: str | None = None) -> Listing:
         data = await self._run(
@@ -622,7 +629,7 @@ class GraphQLFace(Face):
             f" apiKey {{ {_K} }} }} {_ERRORS} }} }}",
             id=key_id,
         )
-        return self._result(data["revokeApiKey"], "apiKey")
+        return _rest_role(self._result(data["revokeApiKey"], "apiKey"))
 
     async def list_dead_letters(
         self, *, execution_id: str | None = None, include_redriven: bool = False,

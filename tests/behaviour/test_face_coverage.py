@@ -214,6 +214,11 @@ OPERATIONS: dict[str, Faces] = {
         "each kind by its own route"
         " (GET /api/observability/audit).",
     ),
+    "MemberService.list": both("Query.members", "GET /api/members"),
+    "MemberService.add": both("Mutation.addMember", "POST /api/members"),
+    "MemberService.set_role": both("Mutation.setMemberRole", "PUT /api/members/{subject:path}"),
+    "MemberService.remove": both("Mutation.removeMember", "DELETE /api/members/{subject:path}"),
+    "MemberService.role_of": neither("the Authenticator's role check for a JWT subject."),
     "Authenticator.authenticate": neither(
         "every request's credential check in both faces, not an operation."
     ),

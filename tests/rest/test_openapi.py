@@ -31,7 +31,9 @@ def served(routes: list[Any]) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for route in routes:
         if isinstance(route, Route) and route.methods is not None:
-            out |= {(route.path, m) for m in route.methods if m != "HEAD"}
+            # OpenAPI has no convertors: `{subject:path}` is documented as `{subject}`.
+            path = re.sub(r":\w+}", "}", route.path)
+            out |= {(path, m) for m in route.methods if m != "HEAD"}
     return out
 
 

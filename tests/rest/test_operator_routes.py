@@ -31,7 +31,8 @@ async def test_a_keys_secret_is_in_the_reply_that_issues_it_only(me: Owner) -> N
     made = await me.http.post("/api/api-keys", json={"name": "ci"})
     assert made.status_code == 201
     key = made.json()
-    assert set(key) == {"id", "name", "prefix", "createdAt", "revokedAt", "secret"}
+    assert set(key) == {"id", "name", "prefix", "createdAt", "revokedAt", "role", "secret"}
+    assert key["role"] == "admin"  # the creator's own role, by default
     listed = (await me.http.get("/api/api-keys")).json()
     assert [k["name"] for k in listed["items"]] == ["ci", "test"]
     assert key["secret"] not in str(listed)

@@ -19,7 +19,9 @@ interface GraphQLReply<T> {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-const AUTH_CODES = new Set(["UNAUTHENTICATED", "unauthenticated", "FORBIDDEN", "forbidden"]);
+// A refused credential signs out. `forbidden` does not: the credential is good, its role
+// in the team is below what the action needs, and the message says so where it was tried.
+const AUTH_CODES = new Set(["UNAUTHENTICATED", "unauthenticated"]);
 
 // The server answers this to a hash it does not know: APQ's cue to send the document.
 const NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND";
