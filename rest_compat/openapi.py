@@ -77,6 +77,8 @@ _EXECUTION: Json = {
     "lastSequence": INT,
     "retriedFromId": nullable(STRING),
     "parentExecutionId": nullable(STRING),
+    # The run's OpenTelemetry trace id (32 hex digits); null when started untraced.
+    "traceId": nullable(STRING),
 }
 _MS = nullable({"type": "number"})
 _VERSION_MESSAGE: Json = nullable(

@@ -19,6 +19,7 @@ from flowsync.services.observability import (
 )
 from flowsync.services.pagination import Page
 from flowsync.services.workers import WorkerInfo
+from flowsync.tracing import trace_id_of
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -96,6 +97,7 @@ def execution(
         "parentExecutionId": (
             str(row.parent_execution_id) if row.parent_execution_id is not None else None
         ),
+        "traceId": trace_id_of(row.trace_context),
     }
     if definition is not _NONE:
         out["definition"] = definition

@@ -185,6 +185,9 @@ class Execution(Base):
     )
     parent_step_id: Mapped[uuid.UUID | None]
     workflow_depth: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The run's trace: the W3C traceparent of its execution span (flowsync/tracing.py),
+    # which every worker continues; None when it was started with tracing off.
+    trace_context: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index(

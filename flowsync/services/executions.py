@@ -16,7 +16,7 @@ import asyncpg
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flowsync import codec, metrics
+from flowsync import codec, metrics, tracing
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
 from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
@@ -50,7 +50,7 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
 # until it commits, so that a count of the due jobs sees all of its jobs or none (see
 # ExecutionService._admit).
 _LOCKED_WORKFLOW_SQL = """
-SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
+SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
        (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
        pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
@@ -257,6 +257,7 @@ class ExecutionService:
         keys: builtins.list[str | None],
     ) -> dict[int, uuid.UUID]:
         """start_many's transaction: the executions it created, by place in `inputs`."""
+        began = tracing.start_time()
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, None)
         if row is None:
             raise NotFound(f"No workflow with id {wid}.")
@@ -281,6 +282,12 @@ class ExecutionService:
         before = found["position"] + found["own"] - last_jobs
         if count.due + max(before - count.newest_id, 0) > self._max_depth:
             raise _OverLimit(count.at)
+        if began is not None:
+            # One trace per run (under the caller's, when the request carried one).
+            traced = [
+                tracing.execution_started(began, row["name"], eid, wid, "MANUAL") for eid in ids
+            ]
+            await conn.execute(QUERIES["set_trace_context"], ids, traced)
         data = {"workflowId": str(wid), "version": row["version"], "trigger": "MANUAL"}
         await audit.record_many_in(conn, principal, "execution.started", "execution", ids, data)
         return dict(created)
@@ -364,6 +371,7 @@ class ExecutionService:
         trigger_data: dict[str, Any] | None,
         admit: bool = False,
     ) -> tuple[uuid.UUID, bool]:
+        began = tracing.start_time()
         # Every start holds the admission lock shared until it commits, so that a count
         # of the due jobs sees all of its jobs or none (see _admit).
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, trigger_id)
@@ -394,6 +402,9 @@ class ExecutionService:
         )
         if created and admit:
             await self._admit(conn, execution_id)
+        if created and began is not None:
+            traced = tracing.execution_started(began, row["name"], execution_id, wid, trigger_type)
+            await conn.execute(QUERIES["set_trace_context"], [execution_id], [traced])
         if created:
             await audit.record_in(
                 conn, principal, "execution.started", "execution", execution_id,

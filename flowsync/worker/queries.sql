@@ -48,13 +48,15 @@ WITH RECURSIVE p(priority) AS (
            attempts = j.attempts + 1,
            worker_id = $3
      WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
-    RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts
+    RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts,
+              j.run_at
 )
 SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id, c.step_id,
        s.node_id, s.node_type, s.input AS step_input,
        e.owner_id, e.workflow_id, e.workflow_version_id, e.version,
        e.input AS execution_input, e.trigger_type, e.trigger_data,
        e.started_at AS execution_started_at, now() AS claimed_at,
+       e.trace_context, c.run_at AS available_at,
        e.last_sequence AS known_sequence, k.ids, k.node_ids, k.statuses, k.branches
   FROM claimed c
   JOIN step_executions s ON s.id = c.step_id
@@ -575,6 +577,13 @@ SELECT extract(epoch FROM min(t.run_at) - clock_timestamp())::float8
        ORDER BY j.run_at
        LIMIT 1
   ) t;
+
+-- name: set_trace_context
+-- The trace of new runs ($1: execution ids, $2: the traceparent of each one's execution
+-- span), written in the transaction that starts them, only while tracing is on.
+UPDATE executions AS e SET trace_context = t.context
+  FROM unnest($1::uuid[], $2::text[]) AS t(id, context)
+ WHERE e.id = t.id;
 
 -- name: insert_execution
 -- A new execution ($11: RUNNING, or PENDING behind a concurrency limit) with one PENDING
