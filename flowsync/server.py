@@ -310,6 +310,7 @@ def run_dev(settings: Settings, log_file: Path | None = None) -> int:
 
 
 async def _work(settings: Settings, url: str, concurrency: int) -> None:
+    tracing.start()  # an unknown OTEL_TRACES_EXPORTER stops the worker here
     pool = await create_pool(
         url,
         min_size=2,
@@ -319,7 +320,6 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         pooler=settings.database_pooler,
     )
     worker = make_worker(settings, url, pool, concurrency)
-    tracing.start()
     endpoint: MetricsEndpoint | None = None
     if settings.worker_metrics_port is not None:
         try:
