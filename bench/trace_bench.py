@@ -3,7 +3,7 @@ on, beside main's engine (the same throughput, worker processes running the code
 git ref, `main` by default), in alternating turns on the same database.
 
     .venv/bin/python bench/trace_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--turns 3] [--runs 200] [--procs 2] [--concurrency 8] [--main-ref main]
+        [--turns 3] [--runs 200] [--procs 2] [--concurrency 6] [--main-ref main]
 
 Tracing on: the worker processes export every span over OTLP/HTTP (protobuf, the SDK's
 BatchSpanProcessor with its defaults) to a receiver this script runs on 127.0.0.1, which
@@ -113,7 +113,8 @@ def workers_from(root: Path, concurrency: int) -> Callable[..., list[Any]]:
             FLOWSYNC_DATABASE_URL=url, PYTHONPATH=str(root), FLOWSYNC_LOG_LEVEL="warning",
             PYTHONDONTWRITEBYTECODE="1",
         )  # fmt: skip
-        for key, value in settings.items():
+        # No cron scheduler: one connection less per process (nothing is scheduled).
+        for key, value in {"scheduler_enabled": "false", **settings}.items():
             env[f"FLOWSYNC_{key.upper()}"] = str(value)
         logs = Path(os.environ.get("TMPDIR", "/tmp"))
         return [
@@ -154,7 +155,8 @@ async def measure(
 ) -> tuple[dict[tuple[str, str], list[float]], Receiver]:
     url = await engine_bench.fresh_db(admin_url, "flowsync_trace_bench")
     await upgrade_async(url)
-    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    # Few connections: the server may be shared (max_connections is often 100).
+    settings = Settings(database_url=url, pool_size=3, max_overflow=2, _env_file=None)  # type: ignore[call-arg]
     services = await build_services(settings, url)
     receiver = Receiver()
     rates: dict[tuple[str, str], list[float]] = {}
@@ -191,7 +193,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=3, help="turns of every mode")
     parser.add_argument("--runs", type=int, default=200, help="executions per measurement")
     parser.add_argument("--procs", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=8, help="steps per worker process")
+    parser.add_argument("--concurrency", type=int, default=6, help="steps per worker process")
     parser.add_argument("--main-ref", default="main", help="the git ref to compare with")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")

@@ -7,8 +7,9 @@ is stored on the execution (`executions.trace_context`, a W3C traceparent), so t
 worker process continues the same trace: per step a `queue wait <node>` span (from when
 the job was due to its claim) and a `step <node>` span (its run), children of the
 execution's; an HTTP action's call is a client span under its step's, and the target
-receives its `traceparent`. The trace id is on the execution in both APIs (`traceId`)
-and in the log lines of its steps.
+receives its `traceparent`. A child workflow's run continues its parent's trace (its
+execution span under the parent's). The trace id is on the execution in both APIs
+(`traceId`) and in the log lines of its steps.
 
 Configured by the standard OpenTelemetry variables, read here and by the SDK only:
 tracing is on when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
@@ -233,10 +234,12 @@ def execution_started(
     execution_id: object,
     workflow_id: object,
     trigger_type: str,
+    parent: str | None = None,
 ) -> str | None:
-    """Record the span of a run's start (from `started_ns` to now), under the caller's
-    traceparent if the request carried one; returns its context as a traceparent to
-    store on the execution, or None when tracing is off."""
+    """Record the span of a run's start (from `started_ns` to now), under `parent` (a
+    traceparent: a child workflow's parent run's), else under the caller's if the
+    request carried one; returns its context as a traceparent to store on the
+    execution, or None when tracing is off."""
     tracer = _tracer
     if tracer is None or started_ns is None:
         return None
@@ -244,7 +247,7 @@ def execution_started(
 
     span = tracer.start_span(
         f"execution {workflow_name}",
-        context=_context_of(_INCOMING.get()),
+        context=_context_of(parent or _INCOMING.get()),
         kind=SpanKind.SERVER,
         start_time=started_ns,
         attributes={

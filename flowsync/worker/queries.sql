@@ -892,7 +892,7 @@ UPDATE step_executions AS n SET reused_from_id = o.id
 -- name: child_workflow
 -- The version of workflow $1 of owner $2 a `workflow` step starts: $3, else the newest;
 -- with its concurrency limit. Holds the admission lock shared, as every start does.
-SELECT w.id, w.max_concurrency, v.id AS version_id, v.version,
+SELECT w.id, w.name, w.max_concurrency, v.id AS version_id, v.version,
        pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = coalesce($3, w.version)

@@ -201,3 +201,58 @@ async def test_a_callers_traceparent_is_continued(db_url: str, spans: InMemorySp
         assert f"{root.context.trace_id:032x}" == CALLER_TRACE
     # One span per run: each has its own.
     assert len({r.context.span_id for r in roots}) == 3
+
+
+async def test_a_child_workflows_run_continues_its_parents_trace(
+    traced: Env, spans: InMemorySpanExporter
+) -> None:
+    child = await traced.create(fan(2), "child")
+    parent = await traced.create(
+        {
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "call", "type": "workflow", "data": {"workflowId": str(child)}},
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [
+                {"source": "start", "target": "call"},
+                {"source": "call", "target": "end"},
+            ],
+        },
+        "parent",
+    )
+    eid = await traced.start(parent, {})
+    execution = await traced.wait(eid)
+    assert execution.status == "COMPLETED", execution.error
+    kid = await traced.services.pool.fetchrow(
+        "SELECT id, trace_context FROM executions WHERE parent_execution_id = $1", eid
+    )
+    assert kid is not None
+    kid_steps = await traced.steps(kid["id"])
+    # The steps a worker ran as jobs (the start node is written with the run).
+    worked = [n for n, s in kid_steps.items() if s.worker_id and s.node_type != "start"]
+
+    def runs_of_child(found: list[ReadableSpan]) -> dict[str, list[ReadableSpan]]:
+        runs: dict[str, list[ReadableSpan]] = {}
+        for span in found:
+            attributes = span.attributes or {}
+            if span.name.startswith("step ") and attributes.get("flowsync.execution_id") == str(
+                kid["id"]
+            ):
+                runs.setdefault(span.name[5:], []).append(span)
+        return runs
+
+    for _ in range(500):  # the last run span ends a moment after the run is seen done
+        found = list(spans.get_finished_spans())
+        if set(runs_of_child(found)) == set(worked):
+            break
+        await asyncio.sleep(0.02)
+    named = {s.name: s for s in found}
+    root, started = named["execution parent"], named["execution child"]
+    assert {s.context.trace_id for s in found} == {root.context.trace_id}
+    assert started.parent is not None and started.parent.span_id == root.context.span_id
+    assert tracing.trace_id_of(kid["trace_context"]) == f"{root.context.trace_id:032x}"
+    runs = runs_of_child(found)
+    assert set(runs) == set(worked)
+    for (run,) in runs.values():
+        assert run.parent is not None and run.parent.span_id == started.context.span_id
