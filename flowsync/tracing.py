@@ -235,21 +235,30 @@ def execution_started(
     workflow_id: object,
     trigger_type: str,
     parent: str | None = None,
+    retry_of: str | None = None,
 ) -> str | None:
     """Record the span of a run's start (from `started_ns` to now), under `parent` (a
     traceparent: a child workflow's parent run's), else under the caller's if the
     request carried one; returns its context as a traceparent to store on the
-    execution, or None when tracing is off."""
+    execution, or None when tracing is off. `retry_of`: the trace context of the run
+    this one retries, linked from the new span."""
     tracer = _tracer
     if tracer is None or started_ns is None:
         return None
-    from opentelemetry.trace import SpanKind
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanKind
+
+    links = []
+    origin = _context_of(retry_of)
+    if origin is not None:
+        links.append(Link(trace.get_current_span(origin).get_span_context()))
 
     span = tracer.start_span(
         f"execution {workflow_name}",
         context=_context_of(parent or _INCOMING.get()),
         kind=SpanKind.SERVER,
         start_time=started_ns,
+        links=links,
         attributes={
             "flowsync.execution_id": str(execution_id),
             "flowsync.workflow_id": str(workflow_id),

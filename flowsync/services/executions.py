@@ -506,14 +506,25 @@ class ExecutionService:
         """A new execution from a failed (or cancelled) one's failed step on, reusing
         the outputs of the steps that completed; they are recorded as reused."""
         eid = parse_id(execution_id, "execution")
-        await self.get(principal, eid)  # owner check: another owner's is not found
+        original = await self.get(principal, eid)  # owner check: another owner's is not found
         await self.check_backpressure()
+        began = tracing.start_time()
         for last in (False, True):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     await conn.execute(QUERIES["admission_share"])
                     new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
                     await self._admit(conn, new_id)
+                    if began is not None:
+                        # A trace of its own (the caller's, if given), linked to the
+                        # original run's.
+                        wid = original.workflow_id
+                        name = await conn.fetchval(QUERIES["workflow_name"], wid)
+                        traced = tracing.execution_started(
+                            began, str(name), new_id, wid, original.trigger_type,
+                            retry_of=original.trace_context,
+                        )  # fmt: skip
+                        await conn.execute(QUERIES["set_trace_context"], [new_id], [traced])
                     await audit.record_in(
                         conn, principal, "execution.retried", "execution", new_id,
                         {"retryOf": str(eid)},

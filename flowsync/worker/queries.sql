@@ -585,6 +585,10 @@ UPDATE executions AS e SET trace_context = t.context
   FROM unnest($1::uuid[], $2::text[]) AS t(id, context)
  WHERE e.id = t.id;
 
+-- name: workflow_name
+-- The name a retried run's execution span gives its workflow ($1).
+SELECT name FROM workflows WHERE id = $1;
+
 -- name: insert_execution
 -- A new execution ($11: RUNNING, or PENDING behind a concurrency limit) with one PENDING
 -- step row per node ($12, $13: node ids and types), one row per step with the

@@ -256,3 +256,24 @@ async def test_a_child_workflows_run_continues_its_parents_trace(
     assert set(runs) == set(worked)
     for (run,) in runs.values():
         assert run.parent is not None and run.parent.span_id == started.context.span_id
+
+
+async def test_a_retried_run_has_a_trace_linked_to_the_original(
+    traced: Env, spans: InMemorySpanExporter, target: Target
+) -> None:
+    wid = await traced.create(fork_join_calling(target.url + "/status/400"), "flaky")
+    first = await traced.wait(await traced.start(wid, {}))
+    assert first.status == "FAILED"
+    retried = await traced.services.executions.retry(traced.me, first.id)
+    second = await traced.wait(retried.execution.id)
+    assert second.trace_context is not None
+    assert tracing.trace_id_of(second.trace_context) != tracing.trace_id_of(first.trace_context)
+    roots = [s for s in spans.get_finished_spans() if s.name == "execution flaky"]
+    assert len(roots) == 2
+    (link,) = roots[1].links
+    assert f"{link.context.trace_id:032x}" == tracing.trace_id_of(first.trace_context)
+    # Its steps are in its own trace (a run span ends before its step's outcome is
+    # written, so all have ended once the run has).
+    ran = [s for s in spans.get_finished_spans() if s.attributes and s.attributes.get("flowsync.execution_id")
+           == str(second.id) and s.name.startswith("step ")]  # fmt: skip
+    assert ran and {s.context.trace_id for s in ran} == {roots[1].context.trace_id}
