@@ -274,6 +274,10 @@ async def test_a_retried_run_has_a_trace_linked_to_the_original(
     assert f"{link.context.trace_id:032x}" == tracing.trace_id_of(first.trace_context)
     # Its steps are in its own trace (a run span ends before its step's outcome is
     # written, so all have ended once the run has).
-    ran = [s for s in spans.get_finished_spans() if s.attributes and s.attributes.get("flowsync.execution_id")
-           == str(second.id) and s.name.startswith("step ")]  # fmt: skip
+    ran = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name.startswith("step ")
+        and (s.attributes or {}).get("flowsync.execution_id") == str(second.id)
+    ]
     assert ran and {s.context.trace_id for s in ran} == {roots[1].context.trace_id}
