@@ -3,7 +3,7 @@ on, beside main's engine (the same throughput, worker processes running the code
 git ref, `main` by default), in alternating turns on the same database.
 
     .venv/bin/python bench/trace_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--turns 3] [--runs 200] [--procs 2] [--concurrency 6] [--main-ref main]
+        [--turns 3] [--runs 200] [--procs 2] [--concurrency 16] [--main-ref main]
 
 Tracing on: the worker processes export every span over OTLP/HTTP (protobuf, the SDK's
 BatchSpanProcessor with its defaults) to a receiver this script runs on 127.0.0.1, which
@@ -193,7 +193,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=3, help="turns of every mode")
     parser.add_argument("--runs", type=int, default=200, help="executions per measurement")
     parser.add_argument("--procs", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=6, help="steps per worker process")
+    parser.add_argument(
+        "--concurrency", type=int, default=16,
+        help="steps per worker process (6 where the server's connections are scarce)",
+    )  # fmt: skip
     parser.add_argument("--main-ref", default="main", help="the git ref to compare with")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
