@@ -33,6 +33,7 @@ from flowsync.schema.safelist import allowed_documents
 from flowsync.schema.schema import build_schema
 from flowsync.schema.view import CREDENTIAL, RATE_BUDGET, GraphQLView, explorer_enabled
 from flowsync.services.container import Services
+from flowsync.tracing import TraceparentMiddleware
 from flowsync.web import mount as mount_web
 from flowsync.web.oidc import OidcSignIn
 
@@ -325,4 +326,6 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     # metrics around every route: see rest_compat.install.
     rest_compat.install(app, rate_limits=endpoint.limits)
     mount_web(app, oidc=OidcSignIn.from_settings(services.settings))
+    # A caller's traceparent, for the runs its request starts (passes through when off).
+    app.add_middleware(TraceparentMiddleware)
     return app

@@ -59,10 +59,16 @@ _GIVEN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _progress_log = logging.getLogger("flowsync")
 
 
-def bind_step(execution_id: uuid.UUID, step_id: uuid.UUID, node_id: str) -> None:
+def bind_step(
+    execution_id: uuid.UUID, step_id: uuid.UUID, node_id: str, trace_id: str | None = None
+) -> None:
     """Put the step being run into the log context of the current task (and of tasks it
-    starts from now on). Each step runs in a task of its own, so nothing leaks."""
-    _CONTEXT.set({"executionId": str(execution_id), "stepId": str(step_id), "nodeId": node_id})
+    starts from now on), with its run's `traceId` when the run is traced. Each step runs
+    in a task of its own, so nothing leaks."""
+    bound = {"executionId": str(execution_id), "stepId": str(step_id), "nodeId": node_id}
+    if trace_id is not None:
+        bound["traceId"] = trace_id
+    _CONTEXT.set(bound)
 
 
 def bind_request(request_id: str) -> contextvars.Token[dict[str, str] | None]:
@@ -118,7 +124,7 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO-8601), level, logger, message, the bound
-    context (requestId, executionId, stepId, nodeId), fields passed with `extra=`
+    context (requestId, executionId, stepId, nodeId, traceId), fields passed with `extra=`
     (uvicorn's access lines: client, method, path, httpVersion, status), and the
     traceback as `exception` when there is one."""
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from flowsync import eventloop
+from flowsync import eventloop, tracing
 from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
@@ -173,6 +173,7 @@ async def _serve(
     """Serve until SIGINT or SIGTERM (0), or until the embedded database cannot be
     restarted (1): the exit status. The banner (with the dev API key) is printed once
     the server listens; `log_file` is where it says the log is."""
+    tracing.start()
     services = await build_services(settings, url)
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
@@ -231,6 +232,7 @@ async def _serve(
                 await worker_task
             await worker.pool.close()
         await services.close()
+        tracing.shutdown()
     return status
 
 
@@ -308,6 +310,7 @@ def run_dev(settings: Settings, log_file: Path | None = None) -> int:
 
 
 async def _work(settings: Settings, url: str, concurrency: int) -> None:
+    tracing.start()  # an unknown OTEL_TRACES_EXPORTER stops the worker here
     pool = await create_pool(
         url,
         min_size=2,
@@ -342,6 +345,7 @@ async def _work(settings: Settings, url: str, concurrency: int) -> None:
         if endpoint is not None:
             await endpoint.stop()
         await pool.close()
+        tracing.shutdown()  # the spans still buffered are sent before the process ends
 
 
 def run_worker(settings: Settings, concurrency: int) -> int:

@@ -32,7 +32,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.supervisors import Multiprocess
 from websockets.exceptions import InvalidState
 
-from flowsync import eventloop
+from flowsync import eventloop, tracing
 from flowsync.config import Settings
 from flowsync.logs import configure_logging, progress
 
@@ -181,6 +181,8 @@ class ApiProcess:
         await receive()  # lifespan.startup
         async with contextlib.AsyncExitStack() as stack:
             try:
+                if tracing.start():
+                    stack.callback(tracing.shutdown)
                 services = await build_services(self.settings, self.settings.database_url or "")
                 stack.push_async_callback(services.close)
                 app = create_app(services)

@@ -92,6 +92,8 @@ _EXECUTION: Json = {
             "PENDING in start order (null: none).",
         }
     ),
+    # The run's OpenTelemetry trace id (32 hex digits); null when started untraced.
+    "traceId": nullable(STRING),
 }
 _PRIORITY: Json = nullable(
     {

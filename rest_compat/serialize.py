@@ -27,6 +27,7 @@ from flowsync.services.observability import (
 )
 from flowsync.services.pagination import Page
 from flowsync.services.workers import WorkerInfo
+from flowsync.tracing import trace_id_of
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -106,6 +107,7 @@ def execution(
         ),
         "priority": row.priority,
         "concurrencyKey": row.concurrency_key,
+        "traceId": trace_id_of(row.trace_context),
     }
     if definition is not _NONE:
         out["definition"] = definition

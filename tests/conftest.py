@@ -112,7 +112,9 @@ REQUIRE_CLUSTER = os.environ.get("FLOWSYNC_REQUIRE_CLUSTER") == "1"
 REQUIRE_PGBOUNCER = (
     os.environ.get("FLOWSYNC_REQUIRE_PGBOUNCER") == "1" or os.environ.get("CI") == "true"
 )
-for _name in [n for n in os.environ if n.startswith("FLOWSYNC_")]:
+# OTEL_*: a developer's OpenTelemetry settings must not turn tracing on in the tests'
+# processes (the tracing tests set what they need).
+for _name in [n for n in os.environ if n.startswith(("FLOWSYNC_", "OTEL_"))]:
     del os.environ[_name]
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 

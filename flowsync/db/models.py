@@ -220,6 +220,9 @@ class Execution(Base):
     # most that many runs of the workflow with the same key RUNNING, the rest PENDING.
     concurrency_key: Mapped[str | None] = mapped_column(Text)
     concurrency_key_limit: Mapped[int | None] = mapped_column(Integer)
+    # The run's trace: the W3C traceparent of its execution span (flowsync/tracing.py),
+    # which every worker continues; None when it was started with tracing off.
+    trace_context: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index(

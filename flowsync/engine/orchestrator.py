@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import asyncpg
 
-from flowsync import metrics
+from flowsync import metrics, tracing
 from flowsync.engine.fairness import KeyFailed, evaluate_key
 from flowsync.engine.graph import WAITS, ExecutionStatus, StepStatus, WaitOutcome
 from flowsync.engine.transitions import (
@@ -1171,6 +1171,7 @@ class Orchestrator:
                         "(FLOWSYNC_MAX_WORKFLOW_DEPTH). Do workflows call each other in a "
                         "cycle?"
                     }
+                began = tracing.start_time()
                 target = await conn.fetchrow(
                     QUERIES["child_workflow"], run.workflow_id, job.owner_id, run.version
                 )
@@ -1194,6 +1195,13 @@ class Orchestrator:
                 await conn.execute(
                     QUERIES["link_child"], child_id, job.execution_id, job.step_id, depth + 1
                 )
+                if job.trace_context is not None and tracing.enabled():
+                    # The child's run continues its parent's trace.
+                    traced = tracing.execution_started(
+                        began, target["name"], child_id, target["id"], "MANUAL",
+                        parent=job.trace_context,
+                    )  # fmt: skip
+                    await conn.execute(QUERIES["set_trace_context"], [child_id], [traced])
                 steps = _rows(await conn.fetch(QUERIES["step_states"], job.execution_id))
                 await conn.execute(
                     QUERIES["requeue_job"], job.job_id, job.lease_token, recheck, False

@@ -25,6 +25,7 @@ from flowsync.services.expression_check import ExpressionProblem as ProblemFound
 from flowsync.services.node_types import NodeTypeInfo
 from flowsync.services.pagination import Page, encode_cursor
 from flowsync.services.workflows import encode_version_cursor
+from flowsync.tracing import trace_id_of
 
 if TYPE_CHECKING:
     from flowsync.schema.operations import TriggerType
@@ -293,6 +294,12 @@ class ExecutionType(Node):
         """The execution this one retries (`retryExecution`), or null."""
         origin = self.row.retry_of_id
         return strawberry.ID(str(origin)) if origin is not None else None
+
+    @strawberry.field
+    def trace_id(self) -> str | None:
+        """The id (32 hex digits) of this execution's OpenTelemetry trace, or null when
+        it was started with tracing off."""
+        return trace_id_of(self.row.trace_context)
 
     @strawberry.field
     async def parent_execution(self) -> ExecutionType | None:

@@ -16,7 +16,7 @@ import asyncpg
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flowsync import codec, metrics
+from flowsync import codec, metrics, tracing
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
@@ -51,7 +51,7 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
 # until it commits, so that a count of the due jobs sees all of its jobs or none (see
 # ExecutionService._admit).
 _LOCKED_WORKFLOW_SQL = """
-SELECT w.id, w.version, w.max_concurrency, v.id AS version_id,
+SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
        (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
        (SELECT priority FROM triggers WHERE id = $3::uuid) AS trigger_priority,
        pg_advisory_xact_lock_shared(1181511543, 1)
@@ -275,6 +275,7 @@ class ExecutionService:
         priority: int | None = None,
     ) -> dict[int, uuid.UUID]:
         """start_many's transaction: the executions it created, by place in `inputs`."""
+        began = tracing.start_time()
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, None)
         if row is None:
             raise NotFound(f"No workflow with id {wid}.")
@@ -300,6 +301,12 @@ class ExecutionService:
         before = found["position"] + found["own"] - last_jobs
         if count.due + max(before - count.newest_id, 0) > self._max_depth:
             raise _OverLimit(count.at)
+        if began is not None:
+            # One trace per run (under the caller's, when the request carried one).
+            traced = [
+                tracing.execution_started(began, row["name"], eid, wid, "MANUAL") for eid in ids
+            ]
+            await conn.execute(QUERIES["set_trace_context"], ids, traced)
         data = {"workflowId": str(wid), "version": row["version"], "trigger": "MANUAL"}
         await audit.record_many_in(conn, principal, "execution.started", "execution", ids, data)
         return dict(created)
@@ -387,6 +394,7 @@ class ExecutionService:
         admit: bool = False,
         priority: int | None = None,
     ) -> tuple[uuid.UUID, bool]:
+        began = tracing.start_time()
         # Every start holds the admission lock shared until it commits, so that a count
         # of the due jobs sees all of its jobs or none (see _admit).
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, trigger_id)
@@ -419,6 +427,9 @@ class ExecutionService:
         )
         if created and admit:
             await self._admit(conn, execution_id)
+        if created and began is not None:
+            traced = tracing.execution_started(began, row["name"], execution_id, wid, trigger_type)
+            await conn.execute(QUERIES["set_trace_context"], [execution_id], [traced])
         if created:
             await audit.record_in(
                 conn, principal, "execution.started", "execution", execution_id,
@@ -521,14 +532,25 @@ class ExecutionService:
         the outputs of the steps that completed; they are recorded as reused."""
         require(principal, "ExecutionService.retry")
         eid = parse_id(execution_id, "execution")
-        await self.get(principal, eid)  # owner check: another owner's is not found
+        original = await self.get(principal, eid)  # owner check: another owner's is not found
         await self.check_backpressure()
+        began = tracing.start_time()
         for last in (False, True):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     await conn.execute(QUERIES["admission_share"])
                     new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
                     await self._admit(conn, new_id)
+                    if began is not None:
+                        # A trace of its own (the caller's, if given), linked to the
+                        # original run's.
+                        wid = original.workflow_id
+                        name = await conn.fetchval(QUERIES["workflow_name"], wid)
+                        traced = tracing.execution_started(
+                            began, str(name), new_id, wid, original.trigger_type,
+                            retry_of=original.trace_context,
+                        )  # fmt: skip
+                        await conn.execute(QUERIES["set_trace_context"], [new_id], [traced])
                     await audit.record_in(
                         conn, principal, "execution.retried", "execution", new_id,
                         {"retryOf": str(eid)},

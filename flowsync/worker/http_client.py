@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import dataclasses
 import functools
 import json
 import os
@@ -54,6 +55,7 @@ import httpcore
 import httpx
 from pydantic import JsonValue
 
+from flowsync import tracing
 from flowsync.errors import ResponseTooLarge, StepFailed, UrlRefused
 from flowsync.worker.netguard import NetworkPolicy, Resolver, check_scheme, resolve_checked
 from flowsync.worker.retry import parse_retry_after
@@ -374,6 +376,35 @@ async def send(
     if client is not None and client.policy != policy:
         raise ValueError("the client was built for a different NetworkPolicy")
     shown = _describe(request.url)
+    traced = tracing.http_call(request.method, shown) if tracing.enabled() else None
+    if traced is None:
+        return await _send(
+            request, shown, policy, client, max_redirects, max_response_bytes, timeout
+        )
+    # A traced step's call: a client span, whose context the target receives.
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "traceparent"}
+    headers["traceparent"] = traced.traceparent()
+    try:
+        reply = await _send(
+            dataclasses.replace(request, headers=headers), shown, policy, client, max_redirects,
+            max_response_bytes, timeout,
+        )  # fmt: skip
+    except Exception as exc:
+        traced.end(None, str(getattr(exc, "message", None) or type(exc).__name__))
+        raise
+    traced.end(reply.status, None)
+    return reply
+
+
+async def _send(
+    request: HttpRequest,
+    shown: str,
+    policy: NetworkPolicy,
+    client: GuardedClient | None,
+    max_redirects: int,
+    max_response_bytes: int,
+    timeout: float,
+) -> HttpResponse:
     try:
         async with asyncio.timeout(timeout):
             if client is not None:

@@ -48,13 +48,15 @@ WITH RECURSIVE p(priority) AS (
            attempts = j.attempts + 1,
            worker_id = $3
      WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
-    RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts
+    RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts,
+              j.run_at
 )
 SELECT c.id AS job_id, c.lease_token, c.attempts, c.max_attempts, c.execution_id, c.step_id,
        s.node_id, s.node_type, s.input AS step_input,
        e.owner_id, e.workflow_id, e.workflow_version_id, e.version,
        e.input AS execution_input, e.trigger_type, e.trigger_data,
        e.started_at AS execution_started_at, now() AS claimed_at,
+       e.trace_context, c.run_at AS available_at,
        e.last_sequence AS known_sequence, k.ids, k.node_ids, k.statuses, k.branches
   FROM claimed c
   JOIN step_executions s ON s.id = c.step_id
@@ -580,6 +582,17 @@ SELECT extract(epoch FROM min(t.run_at) - clock_timestamp())::float8
        LIMIT 1
   ) t;
 
+-- name: set_trace_context
+-- The trace of new runs ($1: execution ids, $2: the traceparent of each one's execution
+-- span), written in the transaction that starts them, only while tracing is on.
+UPDATE executions AS e SET trace_context = t.context
+  FROM unnest($1::uuid[], $2::text[]) AS t(id, context)
+ WHERE e.id = t.id;
+
+-- name: workflow_name
+-- The name a retried run's execution span gives its workflow ($1).
+SELECT name FROM workflows WHERE id = $1;
+
 -- name: insert_execution
 -- A new execution ($11: RUNNING, or PENDING behind a concurrency limit) with one PENDING
 -- step row per node ($12, $13: node ids and types), one row per step with the
@@ -944,7 +957,7 @@ UPDATE step_executions AS n SET reused_from_id = o.id
 -- name: child_workflow
 -- The version of workflow $1 of owner $2 a `workflow` step starts: $3, else the newest;
 -- with its concurrency limit. Holds the admission lock shared, as every start does.
-SELECT w.id, w.max_concurrency, v.id AS version_id, v.version,
+SELECT w.id, w.name, w.max_concurrency, v.id AS version_id, v.version,
        pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = coalesce($3, w.version)

@@ -165,6 +165,10 @@ class ClaimedJob:
     # step.started event) is not written yet, and goes with whatever is written next.
     claimed_at: datetime | None = None
     start_pending: bool = False
+    # The run's trace (the W3C traceparent of its execution span; None: not traced), and
+    # when the job fell due (its queue wait, traced, runs from then to `claimed_at`).
+    trace_context: str | None = None
+    available_at: datetime | None = None
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> ClaimedJob:

@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from flowsync import codec, metrics
+from flowsync import codec, metrics, tracing
 from flowsync.db.pooler import Pooler, startup_settings, warn_polling
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.engine.transitions import StepRow
@@ -36,6 +36,7 @@ from flowsync.errors import LeaseLost
 from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 from flowsync.logs import bind_step
+from flowsync.tracing import trace_id_of
 from flowsync.worker.handlers import (
     ChildRun,
     Completed,
@@ -415,7 +416,8 @@ class Worker:
         return None
 
     async def _execute(self, job: ClaimedJob) -> Outcome | None:
-        bind_step(job.execution_id, job.step_id, job.node_id)  # log lines name the step
+        # Log lines name the step (and the run's trace, when it has one).
+        bind_step(job.execution_id, job.step_id, job.node_id, trace_id_of(job.trace_context))
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
             return Failed(
                 {"message": f"The step was started {job.attempts} times and its worker was "
@@ -440,9 +442,17 @@ class Worker:
             if job.lease_token in self._stop_reason:
                 return None
             started = time.perf_counter()
+            traced = tracing.step_started(job) if tracing.enabled() else None
             # The handler runs as a task of its own, so that stopping a step cancels the
-            # handler's work and never this task's database calls.
-            inner = asyncio.ensure_future(handler.run(ctx))
+            # handler's work and never this task's database calls. A traced step's span
+            # is current in it (its HTTP call is a child).
+            if traced is not None:
+                traced.attach()
+            try:
+                inner = asyncio.ensure_future(handler.run(ctx))
+            finally:
+                if traced is not None:
+                    traced.detach()
             self._handler_tasks[job.lease_token] = inner
             # A claim writes only its job: a step that is still running after
             # start_seconds has its start written then; a quicker one's start is
@@ -452,15 +462,26 @@ class Worker:
                 timer = asyncio.get_running_loop().call_later(
                     self.start_seconds, self._write_start, job
                 )
+            error: str | None = "stopped"
             try:
-                return await inner
+                result = await inner
+                if isinstance(result, Failed):
+                    error = str(result.error.get("message", "failed"))
+                else:
+                    error = None
+                return result
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if inner.cancelled() and current is not None and not current.cancelling():
                     return None  # stopped by _stop_step
                 inner.cancel()
                 raise
+            except Exception as exc:
+                error = str(getattr(exc, "message", None) or type(exc).__name__)
+                raise
             finally:
+                if traced is not None:
+                    traced.end(error)
                 if timer is not None:
                     timer.cancel()
                 self._handler_tasks.pop(job.lease_token, None)

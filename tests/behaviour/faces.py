@@ -17,7 +17,7 @@ import httpx
 WORKFLOW_FIELDS = ("id", "name", "description", "version", "definition", "createdAt", "updatedAt")
 EXECUTION_FIELDS = (
     "id", "workflowId", "workflowVersion", "status", "input", "output", "error", "createdAt",
-    "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId",
+    "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId", "traceId",
 )  # fmt: skip
 API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt", "role")
 DEAD_LETTER_FIELDS = (
@@ -414,7 +414,7 @@ _S = (
 )
 _E = (
     "fragment E on Execution { id workflowId workflowVersion status input output error "
-    "createdAt startedAt finishedAt durationMs lastSequence retriedFromId }"
+    "createdAt startedAt finishedAt durationMs lastSequence retriedFromId traceId }"
 )
 _K = " ".join(API_KEY_FIELDS)
 
