@@ -18,6 +18,7 @@ from flowsync.services.observability import (
     Timeline,
 )
 from flowsync.services.pagination import Page
+from flowsync.services.secrets import SecretInfo
 from flowsync.services.workers import WorkerInfo
 
 T = TypeVar("T")
@@ -144,6 +145,16 @@ def api_key(row: ApiKey, secret: str | None = None) -> Json:
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def secret(info: SecretInfo) -> Json:
+    """A secret as anyone may see it: no value."""
+    return {
+        "name": info.name,
+        "createdAt": _time(info.created_at),
+        "updatedAt": _time(info.updated_at),
+        "setBy": info.set_by,
+    }
 
 
 def dead_letter(row: DeadLetter) -> Json:

@@ -88,6 +88,7 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("Workflow", "triggers"): most(20),
     ("Trigger", "nextFireTimes"): most(MAX_FIRE_TIMES),
     ("Query", "workers"): most(50),
+    ("Query", "secrets"): most(100),
     ("MetricsSeries", "buckets"): most(MAX_BUCKETS),
     ("MetricsSnapshot", "executionsByStatus"): most(5),
     ("MetricsSnapshot", "stepLatency"): most(20),

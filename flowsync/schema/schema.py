@@ -42,6 +42,7 @@ from flowsync.db.timeouts import as_timeout
 from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers import node as node_resolvers
+from flowsync.resolvers import secrets as secret_resolvers
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
 from flowsync.schema.cost import QueryCostLimiter
@@ -56,6 +57,7 @@ from flowsync.schema.operations import (
     WorkerType,
 )
 from flowsync.schema.rate import RateLimitReport, RateLimitType
+from flowsync.schema.secrets import SecretType
 from flowsync.schema.types import (
     ApiKeyType,
     Connection,
@@ -93,6 +95,7 @@ class Query:
     audit_log: Connection[AuditEntry] = strawberry.field(resolver=operations.audit_log)
     scheduler_status: SchedulerStatus = strawberry.field(resolver=operations.scheduler_status)
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
+    secrets: list[SecretType] = strawberry.field(resolver=secret_resolvers.secrets)
     workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
     metrics_series: MetricsSeries = strawberry.field(resolver=operations.metrics_series)
     workflow_version: WorkflowVersionType | None = strawberry.field(resolver=query.workflow_version)
@@ -114,6 +117,8 @@ class Mutation:
     signal_execution = strawberry.mutation(resolver=mutation.signal_execution)
     create_api_key = strawberry.mutation(resolver=mutation.create_api_key)
     revoke_api_key = strawberry.mutation(resolver=mutation.revoke_api_key)
+    set_secret = strawberry.mutation(resolver=secret_resolvers.set_secret)
+    delete_secret = strawberry.mutation(resolver=secret_resolvers.delete_secret)
     retry_execution = strawberry.mutation(resolver=operations.retry_execution)
     create_trigger = strawberry.mutation(resolver=operations.create_trigger)
     update_trigger = strawberry.mutation(resolver=operations.update_trigger)
