@@ -10,12 +10,15 @@ back are covered too: as it is, JSON-escaped, and percent-encoded.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["Redactor"]
+__all__ = ["LIVE", "Redactor", "SecretLogFilter"]
 
 
 class Redactor:
@@ -23,9 +26,10 @@ class Redactor:
 
     __slots__ = ("_pairs",)
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
         pairs: dict[str, str] = {}
-        for name, value in values.items():
+        items = values.items() if isinstance(values, Mapping) else values
+        for name, value in items:
             if not value:
                 continue
             mark = f"[secret:{name}]"
@@ -71,3 +75,63 @@ def _forms(value: str) -> set[str]:
         quote_plus(value),
         escaped.replace("/", "\\/"),
     }
+
+
+class _Live:
+    """The values of the secrets this process's steps hold now, so that a log line written
+    meanwhile (a library's, such as an HTTP client's request line) is redacted too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+        self._redactor = Redactor({})
+
+    def redactor(self) -> Redactor:
+        """A redactor of every value in use now."""
+        return self._redactor
+
+    @contextlib.contextmanager
+    def using(self, values: Mapping[str, str]) -> Iterator[None]:
+        """Count `values` as in use for the block."""
+        pairs = list(values.items())
+        self._change(pairs, 1)
+        try:
+            yield
+        finally:
+            self._change(pairs, -1)
+
+    def _change(self, pairs: list[tuple[str, str]], by: int) -> None:
+        if not pairs:
+            return
+        with self._lock:
+            for pair in pairs:
+                count = self._counts.get(pair, 0) + by
+                if count > 0:
+                    self._counts[pair] = count
+                else:
+                    self._counts.pop(pair, None)
+            self._redactor = Redactor(list(self._counts))
+
+
+LIVE = _Live()
+
+
+class SecretLogFilter(logging.Filter):
+    """A handler's filter that redacts the values of the secrets in use (`LIVE`) from a
+    record's message and traceback before any formatter sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactor = LIVE.redactor()
+        if not redactor:
+            return True
+        message = record.getMessage()
+        redacted = redactor.text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redactor.text(record.stack_info)
+        return True

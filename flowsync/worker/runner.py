@@ -51,7 +51,7 @@ from flowsync.worker.handlers import (
 from flowsync.worker.liveness import ChoreConnection, LeaseTimes
 from flowsync.worker.presence import Presence
 from flowsync.worker.queue import CANCEL_CHANNEL, JOBS_CHANNEL, QUERIES, ClaimedJob, Queue
-from flowsync.worker.redaction import Redactor
+from flowsync.worker.redaction import LIVE, Redactor
 from flowsync.worker.registry import HandlerRegistry
 
 log = logging.getLogger("flowsync.worker")
@@ -445,6 +445,7 @@ class Worker:
     async def _execute(self, job: ClaimedJob) -> Outcome | None:
         bind_step(job.execution_id, job.step_id, job.node_id)  # log lines name the step
         redactor = NO_SECRETS
+        values: dict[str, str] = {}
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
             return Failed(
                 {"message": f"The step was started {job.attempts} times and its worker was "
@@ -460,10 +461,10 @@ class Worker:
                 outputs = {r["node_id"]: r["output"] for r in rows}
             variables = build_variables(job, outputs or {})
             if node.secret_names:
-                values = await self._secret_values(job, node.secret_names)
-                if isinstance(values, Failed):
-                    return values
-                variables[SECRETS] = values
+                found = await self._secret_values(job, node.secret_names)
+                if isinstance(found, Failed):
+                    return found
+                variables[SECRETS] = values = found
                 redactor = Redactor(values)
             ctx = StepContext(
                 job=job,
@@ -489,7 +490,8 @@ class Worker:
                     self.start_seconds, self._write_start, job
                 )
             try:
-                return redacted(await inner, redactor)
+                with LIVE.using(values):  # log lines meanwhile are redacted too
+                    return redacted(await inner, redactor)
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if inner.cancelled() and current is not None and not current.cancelling():
