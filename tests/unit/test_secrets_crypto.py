@@ -216,3 +216,11 @@ def test_outcomes_are_redacted_and_log_lines_while_a_value_is_in_use() -> None:
     after = logging.LogRecord("x", logging.INFO, "f", 1, "got %s", ("hunter2",), None)
     SecretLogFilter().filter(after)
     assert after.getMessage() == "got hunter2"  # no longer in use
+
+
+def test_the_editor_check_of_a_template_accepts_a_secret_but_not_a_computed_one() -> None:
+    from flowsync.services.expression_check import check_expression
+
+    assert check_expression("Bearer {{ secrets.TOKEN }}", "TEMPLATE") == []
+    [problem] = check_expression("{{ secrets.TOKEN + 'x' }}", "TEMPLATE")
+    assert "alone in its placeholder" in problem.message
