@@ -156,6 +156,77 @@ def cmd_members(args: argparse.Namespace) -> int:
     return _with_services(_settings(), run)
 
 
+def _secret_settings() -> Settings:
+    """The settings for `flowsync secrets`: next to `flowsync dev` (no database URL, no
+    key configured) the key `dev` keeps in its data folder."""
+    from flowsync.secrets_crypto import ensure_dev_secret_key
+
+    settings = _settings()
+    return settings if settings.database_url else ensure_dev_secret_key(settings)
+
+
+def _read_secret_value(args: argparse.Namespace) -> str:
+    """The value from --value-file, else standard input; one trailing newline dropped
+    (as `echo` and editors add one). Never an argument: it would show in `ps` and shell
+    history."""
+    from flowsync.errors import InvalidInput
+
+    try:
+        if args.value_file is not None:
+            raw = Path(args.value_file).read_bytes()
+        else:
+            if sys.stdin.isatty():
+                print("Type the value, then Ctrl-D:", file=sys.stderr)
+            raw = sys.stdin.buffer.read()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"{args.value_file}: cannot read: {exc.strerror}",
+            [Problem("value", f"cannot read {args.value_file}")],
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "The value is not UTF-8 text.", [Problem("value", "not UTF-8 text")]
+        ) from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from flowsync.services.container import Services
+    from flowsync.services.principal import Principal
+
+    settings = _secret_settings()
+    if args.action == "rotate-key":
+
+        async def rotate(services: Services) -> int:
+            count = await services.secrets.rotate_key()
+            key = services.secrets.keyring.require()
+            print(f"{count} secret(s) encrypted again with key {key.id}")
+            return 0
+
+        return _with_services(settings, rotate)
+    name = args.owner.removeprefix(LOCAL_OWNER_PREFIX)
+    subject = LOCAL_OWNER_PREFIX + name
+    value = _read_secret_value(args) if args.action == "set" else None
+
+    async def run(services: Services) -> int:
+        owner = await services.api_keys.ensure_owner(subject, name)
+        principal = Principal(owner_id=owner, actor="cli")
+        if args.action == "set":
+            assert value is not None
+            info = await services.secrets.set(principal, args.name, value)
+            print(f"set {info.name} (owner {subject})")
+        elif args.action == "list":
+            for info in await services.secrets.list(principal):
+                print(f"{info.name}  updated {info.updated_at:%Y-%m-%d %H:%M:%S}  by {info.set_by}")
+        else:
+            info = await services.secrets.delete(principal, args.name)
+            print(f"deleted {info.name}")
+        return 0
+
+    return _with_services(settings, run)
+
+
 def cmd_graphql_register(args: argparse.Namespace) -> int:
     """Add the operations of `.graphql` files to the safelist: all or none (a file that
     cannot be read or parsed, or an operation the schema refuses, writes nothing)."""
@@ -309,6 +380,30 @@ def build_parser() -> argparse.ArgumentParser:
         if action in ("add", "set"):
             mp.add_argument("role", help="viewer, operator, editor or admin")
         mp.set_defaults(fn=cmd_members)
+    p = sub.add_parser(
+        "secrets",
+        help="set, list and delete an owner's secrets; encrypt them all again with a new key",
+    )
+    secret_actions = p.add_subparsers(dest="action", required=True)
+    for action in ("set", "list", "delete", "rotate-key"):
+        sp = secret_actions.add_parser(action, parents=[verbose])
+        if action != "rotate-key":
+            sp.add_argument("--owner", default="dev",
+                            help="the owner: NAME or local:NAME (default: dev)")  # fmt: skip
+        if action in ("set", "delete"):
+            sp.add_argument("name", help="the secret's name (letters, digits, _)")
+        if action == "set":
+            sp.add_argument(
+                "--value-file",
+                help="read the value from this file (default: standard input); one "
+                "trailing newline is dropped",
+            )
+        if action == "rotate-key":
+            sp.description = (
+                "Encrypt every stored secret again with FLOWSYNC_SECRET_KEY; secrets under "
+                "the old key need it in FLOWSYNC_SECRET_PREVIOUS_KEY. One transaction."
+            )
+        sp.set_defaults(fn=cmd_secrets)
 
     p = sub.add_parser("graphql", help="the GraphQL safelist (FLOWSYNC_GRAPHQL_SAFELIST)")
     graphql = p.add_subparsers(dest="action", required=True)

@@ -320,6 +320,21 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="The address the worker's metrics port listens on."
     )
 
+    # Secrets (flowsync/secrets_crypto.py): AES-256-GCM at rest.
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key that encrypts secrets: 32 random bytes in base64. Or "
+        "secret_key_file. Unset in `dev`: a key file made in data_dir.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="A file holding the secret key (base64), instead of secret_key."
+    )
+    secret_previous_key: SecretStr | None = Field(
+        default=None,
+        description="The key being rotated away from: secrets it encrypted still decrypt "
+        "until `flowsync secrets rotate-key` encrypts them with the current key.",
+    )
+
     @field_validator("webhook_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
@@ -343,10 +358,12 @@ class Settings(BaseSettings):
         """FLOWSYNC_JWT_ROLE_MAP as claim value → role, the role names included."""
         return parse_role_map(self.jwt_role_map)
 
-    @field_validator("graphql_safelist", mode="before")
+    @field_validator(
+        "graphql_safelist", "secret_key", "secret_key_file", "secret_previous_key", mode="before"
+    )
     @classmethod
     def _blank_path(cls, value: object) -> object:
-        """A blank value is unset (safelist mode off)."""
+        """A blank value is unset (safelist mode off, no secret key)."""
         if isinstance(value, str) and not value.strip():
             return None
         return value

@@ -29,6 +29,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowsync.config import Settings
+from flowsync.worker.redaction import SecretLogFilter
 
 __all__ = [
     "JsonFormatter",
@@ -226,6 +227,7 @@ def configure_logging(
     else:
         handler.setFormatter(_ProgressText() if only_progress else TextFormatter())
     handler.addFilter(_Console(only_progress, verbose))
+    handler.addFilter(SecretLogFilter())
     handlers: list[logging.Handler] = [handler]
     unwritable: OSError | None = None
     if log_file is not None:
@@ -238,6 +240,7 @@ def configure_logging(
             unwritable = exc
         else:
             to_file.setFormatter(JsonFormatter() if json_format else TextFormatter())
+            to_file.addFilter(SecretLogFilter())
             handlers.append(to_file)
     root = logging.getLogger()
     for old in root.handlers:

@@ -125,6 +125,11 @@ OPERATION_ROLES: dict[str, Role] = {
     "MemberService.add": _A,
     "MemberService.set_role": _A,
     "MemberService.remove": _A,
+    # -- secrets: names are every member's to read (templates name them); values are
+    # never read back, and only admins set or delete them
+    "SecretService.list": _V,
+    "SecretService.set": _A,
+    "SecretService.delete": _A,
     # -- dead letters, workers, observability
     "DeadLetterService.redrive": _O,
     "DeadLetterService.list": _V,
@@ -151,6 +156,9 @@ NO_CALLER: dict[str, str] = {
     "ApiKeyService.ensure_owner": "makes an owner (CLI, `flowsync dev`, a JWT's first use).",
     "ApiKeyService.authenticate": "the credential check itself.",
     "MemberService.role_of": "the credential check itself: a JWT subject's role.",
+    "SecretService.rotate_key": "the CLI's key rotation over every team's secrets.",
+    "secrets.check_secrets_known": "part of every save (editor's).",
+    "secrets.read_secret_values": "the worker's read for a step's request.",
     "Authenticator.authenticate": "the credential check itself.",
     "Authenticator.guard": "the credential check itself.",
     "Authenticator.still_valid": "the credential check itself.",

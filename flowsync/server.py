@@ -20,13 +20,14 @@ from flowsync.app import create_app
 from flowsync.config import Settings
 from flowsync.db.migrate import upgrade
 from flowsync.db.pooler import listen_url
-from flowsync.db.preflight import check_schema
+from flowsync.db.preflight import check_schema, check_secret_key
 from flowsync.errors import ConfigurationError, Unauthenticated
 from flowsync.logs import RequestIdMiddleware, announce, progress
 from flowsync.metrics import MetricsEndpoint
 from flowsync.runtime import database, database_url
 from flowsync.scheduler.scheduler import Scheduler
 from flowsync.schema.safelist import allowed_documents
+from flowsync.secrets_crypto import ensure_dev_secret_key, keyring_from_settings
 from flowsync.services.container import Services, build_services
 from flowsync.services.principal import Principal
 from flowsync.serving import ServerConfig
@@ -96,6 +97,7 @@ def make_worker(settings: Settings, url: str, pool: object, concurrency: int) ->
         grace_seconds=settings.shutdown_grace_seconds,
         start_seconds=settings.step_start_seconds,
         max_workflow_depth=settings.max_workflow_depth,
+        keyring=keyring_from_settings(settings),
         pooler=settings.database_pooler,
         listen_url=settings.listen_database_url,
         poll_only=listen_url(settings, url) is None,
@@ -296,10 +298,12 @@ def run_dev(settings: Settings, log_file: Path | None = None) -> int:
     # /metrics without a token only where no one else can reach it.
     if "metrics_open" not in settings.model_fields_set and _loopback(settings.host):
         explorer["metrics_open"] = True
-    settings = settings.model_copy(update=explorer)
+    # No key configured: one kept in the data folder, so that secrets need no setup.
+    settings = ensure_dev_secret_key(settings.model_copy(update=explorer))
     with database(settings, start=True) as (url, embedded):
         progress("Migrating the database schema")
         upgrade(url)
+        check_secret_key(settings, url)
         serving = _serve(settings, url, settings.dev_worker, embedded, log_file)
         status: int = eventloop.run(serving, settings.event_loop)
     if status == 0:

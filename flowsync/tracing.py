@@ -358,7 +358,10 @@ class ClientSpan:
         if error is not None or (status is not None and status >= 500):
             from opentelemetry.trace import Status, StatusCode
 
-            self.span.set_status(Status(StatusCode.ERROR, error or f"HTTP {status}"))
+            from flowsync.worker.redaction import LIVE
+
+            message = LIVE.redactor().text(error) if error else f"HTTP {status}"
+            self.span.set_status(Status(StatusCode.ERROR, message))
         self.span.end()
 
 
@@ -373,9 +376,12 @@ def http_call(method: str, url: str) -> ClientSpan | None:
 
     if not trace.get_current_span().get_span_context().is_valid:
         return None
+    # The url as sent may hold a secret's value ({{ secrets.NAME }}): spans get it marked.
+    from flowsync.worker.redaction import LIVE
+
     span = tracer.start_span(
         f"HTTP {method}",
         kind=SpanKind.CLIENT,
-        attributes={"http.request.method": method, "url.full": url},
+        attributes={"http.request.method": method, "url.full": LIVE.redactor().text(url)},
     )
     return ClientSpan(span)

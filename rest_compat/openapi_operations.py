@@ -1,4 +1,4 @@
-"""The OpenAPI document's part for the operators' routes: API keys, dead letters,
+"""The OpenAPI document's part for the operators' routes: API keys, secrets, dead letters,
 workers and the metrics series (merged into `rest_compat.openapi.document()`)."""
 
 from __future__ import annotations
@@ -74,6 +74,27 @@ SCHEMAS: Json = {
         {"subject": {"type": "string", "description": "`jwt:<issuer>|<sub>`."}, "role": ROLE}
     ),
     "SetMemberRole": obj({"role": ROLE}),
+    "Secret": obj(
+        {
+            "name": STRING,
+            "createdAt": TIME,
+            "updatedAt": TIME,
+            "setBy": {"type": "string", "description": "The actor that last set the value."},
+        }
+    ),
+    "SecretList": obj({"items": {"type": "array", "items": ref("Secret")}}),
+    "SetSecret": obj(
+        {
+            "value": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The value: at most 64 KiB of UTF-8. Encrypted at rest and "
+                "never returned; templates read it as {{ secrets.NAME }} in an action's url, "
+                "headers and body.",
+            }
+        },
+        ["value"],
+    ),
     "DeadLetter": obj(
         {
             "id": STRING,
@@ -178,6 +199,31 @@ PATHS: Json = {
             "removeMember", "Remove a member (admin only); the last admin stays",
             {"200": _json("The member removed.", "Member")},
             [400, *_AUTHED, 403, 404, 409], tag="members",
+        ),
+    },
+    "/api/secrets": {
+        "get": _operation(
+            "listSecrets", "The caller owner's secrets by name: names, times, who set each",
+            {"200": _json("The secrets (never their values).", "SecretList")},
+            [*_AUTHED], tag="secrets",
+        ),
+    },
+    "/api/secrets/{name}": {
+        "parameters": [
+            {"name": "name", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+             "description": "The secret's name."},
+        ],
+        "put": _operation(
+            "setSecret", "Set a secret's value (create it, or replace its value)",
+            {"200": _json("The secret, without its value.", "Secret")},
+            [400, *_AUTHED, 413], tag="secrets", body="SetSecret",
+            description="400: the name is not an identifier, or the value is empty or over "
+            "64 KiB; nothing changes. The audit log records the name and the actor.",
+        ),
+        "delete": _operation(
+            "deleteSecret", "Delete a secret (runs that read it fail their step, naming it)",
+            {"204": {"description": "Deleted."}}, [*_AUTHED, 404], tag="secrets",
         ),
     },
     "/api/dead-letters": {

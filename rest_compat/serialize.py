@@ -26,6 +26,7 @@ from flowsync.services.observability import (
     Timeline,
 )
 from flowsync.services.pagination import Page
+from flowsync.services.secrets import SecretInfo
 from flowsync.services.workers import WorkerInfo
 from flowsync.tracing import trace_id_of
 
@@ -167,6 +168,16 @@ def member(row: Member) -> Json:
         "role": row.role,
         "createdAt": _time(row.created_at),
         "addedBy": row.added_by,
+    }
+
+
+def secret(info: SecretInfo) -> Json:
+    """A secret as anyone may see it: no value."""
+    return {
+        "name": info.name,
+        "createdAt": _time(info.created_at),
+        "updatedAt": _time(info.updated_at),
+        "setBy": info.set_by,
     }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     Text,
@@ -627,3 +628,23 @@ class Signal(Base):
         # The cascade from a deleted execution (retention), and a run's signals.
         Index("ix_signals_execution", "execution_id", "id"),
     )
+
+
+class Secret(Base):
+    """A named secret of an owner, encrypted (flowsync/secrets_crypto.py): `ciphertext` is
+    the nonce and the AES-GCM output, `key_id` names the key that encrypted it. No face
+    ever reads the value back; only a worker decrypts it, to render an action's request.
+    `set_by` is the actor that last set it."""
+
+    __tablename__ = "secrets"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+    set_by: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_secrets_owner_name"),)

@@ -22,6 +22,7 @@ from flowsync.db.migrate import alembic_config
 from flowsync.db.pooler import FIX_TRANSACTION, detect
 from flowsync.errors import ConfigurationError
 from flowsync.runtime import describe_url
+from flowsync.secrets_crypto import NoSecretKey, SecretUnreadable, keyring_from_settings
 
 # How long the first connection may take before the database counts as unreachable.
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -133,6 +134,7 @@ def check_schema(settings: Settings, url: str) -> None:
     check_pooler(settings, url)
     state = judge(ScriptDirectory.from_config(alembic_config(url)), revision, mark)
     if state.usable:
+        check_secret_key(settings, url)
         return
     where = describe_url(settings)
     head = state.head
@@ -198,3 +200,47 @@ def check_pooler(settings: Settings, url: str) -> None:
             f"pooler ({found} mode), where LISTEN loses notifications or its settings: point "
             "it at the PostgreSQL server itself."
         )
+
+
+_KEY_SAMPLES_SQL = """
+SELECT DISTINCT ON (key_id) owner_id, name, ciphertext, key_id
+  FROM secrets ORDER BY key_id, updated_at DESC
+"""
+
+
+async def _secret_samples(url: str) -> list[asyncpg.Record]:
+    conn = await connect(url, timeout=CONNECT_TIMEOUT_SECONDS, statement_cache_size=0)
+    try:
+        try:
+            return list(await conn.fetch(_KEY_SAMPLES_SQL))
+        except asyncpg.UndefinedTableError:
+            return []
+    finally:
+        await conn.close()
+
+
+def check_secret_key(settings: Settings, url: str) -> None:
+    """Return when the configured secret keys are well formed and decrypt a stored secret
+    of each key id found (see flowsync/secrets_crypto.py); else ConfigurationError in one
+    line: a process that cannot read the secrets its steps need does not start. With no
+    secret stored, no key is needed."""
+    keyring = keyring_from_settings(settings)
+    try:
+        samples = asyncio.run(_secret_samples(url))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise _unreachable(settings, exc) from exc
+    for row in samples:
+        if keyring.current is None:
+            raise NoSecretKey(
+                "The database holds secrets and no secret key is configured: set "
+                "FLOWSYNC_SECRET_KEY (or FLOWSYNC_SECRET_KEY_FILE) to the key that encrypted "
+                f"them (key id {row['key_id']})."
+            )
+        if row["key_id"] not in keyring.key_ids:
+            raise SecretUnreadable(
+                f"FLOWSYNC_SECRET_KEY is not the key the stored secrets were encrypted with "
+                f"(theirs has id {row['key_id']}, the configured one {keyring.current.id}): "
+                "set the key that encrypted them, or keep it as FLOWSYNC_SECRET_PREVIOUS_KEY "
+                "and run `flowsync secrets rotate-key`."
+            )
+        keyring.decrypt(row["owner_id"], row["name"], bytes(row["ciphertext"]), row["key_id"])

@@ -40,6 +40,8 @@ __all__ = [
     "MAX_SOURCE_CHARS",
     "MAX_TOKENS",
     "MAX_VALUE_DEPTH",
+    "SECRETS",
+    "SECRETS_WHERE",
     "VARIABLES",
     "Expression",
     "Token",
@@ -51,6 +53,12 @@ __all__ = [
 
 VARIABLES = frozenset({"input", "steps", "execution", "trigger"})
 """The only free variables an expression may use."""
+
+SECRETS = "secrets"
+"""The variable of an owner's secrets: only `{{ secrets.NAME }}`, alone in its placeholder,
+and only where the compiler is told secrets are allowed (an action's url, headers, body)."""
+SECRET_USE = re.compile(r"secrets\s*\.\s*([A-Za-z_][A-Za-z0-9_]{0,63})")
+SECRETS_WHERE = "secrets can be used only in an action's url, headers and body"
 
 # The functions the Rust runtime implements (macros such as `has` and `map` are expanded by
 # the parser and never show up as functions). cel-go extensions such as `lowerAscii` or
@@ -166,15 +174,23 @@ class Expression:
     whether a worker evaluates it away from its event loop.
     """
 
-    __slots__ = ("_needs", "_program", "cost", "source")
+    __slots__ = ("_needs", "_program", "cost", "secret", "source")
 
     def __init__(
-        self, source: str, program: cel.Program, needs: dict[str, _Need], cost: Cost
+        self,
+        source: str,
+        program: cel.Program,
+        needs: dict[str, _Need],
+        cost: Cost,
+        secret: str | None = None,
     ) -> None:
         self.source = source
         self._program = program
         self._needs = needs
         self.cost = cost
+        self.secret = secret
+        """The secret's name when the expression is `secrets.NAME` (the only form one
+        that reads a secret may take)."""
 
     @property
     def variables(self) -> frozenset[str]:
@@ -242,7 +258,7 @@ class Expression:
         return _quote(self.source)
 
 
-def compile_expression(source: str, *, budget: bool = True) -> Expression:
+def compile_expression(source: str, *, budget: bool = True, secrets: bool = False) -> Expression:
     """Compile CEL `source` once for many evaluations.
 
     Raises `ExpressionSyntaxError` with a one-line message for a syntax error (with line
@@ -250,7 +266,9 @@ def compile_expression(source: str, *, budget: bool = True) -> Expression:
     `steps`, `execution` and `trigger` (names bound by `all`, `exists`, `exists_one`, `map`
     and `filter` are fine), an unknown function, or (when `budget`) a cost over the
     budget of `flowsync.engine.budget`. Deterministic: the same source always gives an
-    equivalent `Expression`.
+    equivalent `Expression`. With `secrets`, the expression may also be exactly
+    `secrets.NAME` (see `SECRETS`); without, any use of `secrets` is refused, saying where
+    secrets are allowed.
     """
     if not source.strip():
         raise ExpressionSyntaxError("an expression cannot be empty")
@@ -272,13 +290,29 @@ def compile_expression(source: str, *, budget: bool = True) -> Expression:
         ) from exc
     scopes = _macro_scopes(tokens)
     bound = frozenset(scopes)
-    problems = [
-        _unknown_variable(name)
+    free = [
+        name
         for name in program.variables()
         if name not in VARIABLES
         and name not in _TYPE_NAMES
         and not _always_in_scope(name, tokens, scopes.get(name, []))
     ]
+    secret = None
+    if SECRETS in free:
+        free.remove(SECRETS)
+        use = SECRET_USE.fullmatch(source.strip())
+        if not secrets:
+            problems = [SECRETS_WHERE]
+        elif use is None:
+            problems = [
+                "a secret is read as `secrets.NAME` alone in its placeholder (no expression "
+                "may compute with a secret's value)"
+            ]
+        else:
+            problems, secret = [], use.group(1)
+    else:
+        problems = []
+    problems += [_unknown_variable(name) for name in free]
     problems += [
         f"unknown function '{name}'"
         for name in program.functions()
@@ -291,7 +325,10 @@ def compile_expression(source: str, *, budget: bool = True) -> Expression:
         problems.append(over)
     if problems:
         raise ExpressionSyntaxError(f"invalid expression {_quote(source)}: {'; '.join(problems)}")
-    return Expression(source, program, _needs(tokens, bound), cost)
+    needs = _needs(tokens, bound)
+    if secret is not None:
+        needs[SECRETS] = {secret: None}
+    return Expression(source, program, needs, cost, secret)
 
 
 def result_size(value: JsonValue) -> int:

@@ -154,12 +154,20 @@ _Node = _Constant | _Whole | _Text | _List | _Object
 class Template:
     """A compiled template. Build one with `compile_template`; reusable and thread-safe."""
 
-    __slots__ = ("_root", "expressions", "offloaded")
+    __slots__ = ("_root", "expressions", "offloaded", "secret_uses")
 
-    def __init__(self, root: _Node, expressions: tuple[Expression, ...]) -> None:
+    def __init__(
+        self,
+        root: _Node,
+        expressions: tuple[Expression, ...],
+        secret_uses: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self._root = root
         self.expressions = expressions
         """Every expression in the template, in document order."""
+        self.secret_uses = secret_uses
+        """Each `{{ secrets.NAME }}` of the template as (NAME, JSON path), in document
+        order."""
         self.offloaded = tuple(e for e in expressions if e.cost.offloaded)
         """The expressions a worker evaluates away from its event loop (see budget.py)."""
 
@@ -186,8 +194,11 @@ class Template:
         return self._root.render(_Rendering(context, computed or {}, limit))
 
 
-def compile_template(value: JsonValue, *, path: str = "$", budget: bool = True) -> Template:
-    """Compile every placeholder of JSON `value` (see `compile_expression` for `budget`).
+def compile_template(
+    value: JsonValue, *, path: str = "$", budget: bool = True, secrets: bool = False
+) -> Template:
+    """Compile every placeholder of JSON `value` (see `compile_expression` for `budget`
+    and `secrets`).
 
     Raises `ExpressionSyntaxError` whose `details` lists one `Problem` per bad string,
     each at its path under `path` (e.g. `$.body.to`). Deterministic: the same value always
@@ -195,11 +206,19 @@ def compile_template(value: JsonValue, *, path: str = "$", budget: bool = True) 
     """
     problems: list[Problem] = []
     expressions: list[Expression] = []
-    root = _compile(value, path, problems, expressions, budget)
+    uses: list[tuple[str, str]] = []
+    root = _compile(value, path, problems, expressions, _Options(budget, secrets, uses))
     if problems:
         message = problems[0].message if len(problems) == 1 else f"{len(problems)} problems"
         raise ExpressionSyntaxError(message, problems)
-    return Template(root, tuple(expressions))
+    return Template(root, tuple(expressions), tuple(uses))
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    budget: bool
+    secrets: bool
+    uses: list[tuple[str, str]]
 
 
 def _compile(
@@ -207,30 +226,33 @@ def _compile(
     path: str,
     problems: list[Problem],
     expressions: list[Expression],
-    budget: bool,
+    options: _Options,
 ) -> _Node:
     if isinstance(value, str):
         try:
-            node = _compile_string(value, path, budget)
+            node = _compile_string(value, path, options.budget, options.secrets)
         except ExpressionSyntaxError as exc:
             problems.append(Problem(path, exc.message))
             return _Constant(value)
+        found: list[Expression] = []
         if isinstance(node, _Whole):
-            expressions.append(node.expression)
+            found.append(node.expression)
         elif isinstance(node, _Text):
-            expressions.extend(p for p in node.parts if isinstance(p, Expression))
+            found.extend(p for p in node.parts if isinstance(p, Expression))
+        expressions.extend(found)
+        options.uses.extend((e.secret, path) for e in found if e.secret is not None)
         return node
     if isinstance(value, list):
         return _List(
             tuple(
-                _compile(item, json_path(path, i), problems, expressions, budget)
+                _compile(item, json_path(path, i), problems, expressions, options)
                 for i, item in enumerate(value)
             )
         )
     if isinstance(value, dict):
         return _Object(
             tuple(
-                (key, _compile(item, json_path(path, key), problems, expressions, budget))
+                (key, _compile(item, json_path(path, key), problems, expressions, options))
                 for key, item in value.items()
             )
         )
@@ -239,7 +261,9 @@ def _compile(
     raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-def _compile_string(text: str, path: str, budget: bool) -> _Constant | _Whole | _Text:
+def _compile_string(
+    text: str, path: str, budget: bool, secrets: bool
+) -> _Constant | _Whole | _Text:
     parts: list[str | Expression] = []
     position = 0
     while (opening := text.find("{{", position)) >= 0:
@@ -254,7 +278,7 @@ def _compile_string(text: str, path: str, budget: bool) -> _Constant | _Whole | 
             raise ExpressionSyntaxError(f"the `{{{{ }}}}` at character {opening + 1} is empty")
         if opening > position:
             parts.append(text[position:opening])
-        parts.append(compile_expression(source, budget=budget))
+        parts.append(compile_expression(source, budget=budget, secrets=secrets))
         position = closing + 2
     if position < len(text):
         parts.append(text[position:])

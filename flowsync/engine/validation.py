@@ -66,6 +66,8 @@ MAX_DEPTH = 64  # nesting of the definition's JSON; keeps recursive walks far fr
 NAME_MAX = 200
 DESCRIPTION_MAX = 2_000
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+# The fields of an action where `{{ secrets.NAME }}` may appear: what makes its request.
+SECRET_FIELDS = ("url", "headers", "body")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -101,6 +103,18 @@ class CompiledNode:
             if template is not None:
                 found.extend(template.expressions)
         return tuple(found)
+
+    @property
+    def secret_uses(self) -> tuple[tuple[str, str], ...]:
+        """Each `{{ secrets.NAME }}` of the node as (NAME, JSON path); only an action's
+        url, headers and body may hold one."""
+        parts = (self.url, self.headers, self.body)
+        return tuple(use for part in parts if part is not None for use in part.secret_uses)
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        """The names of the secrets the node reads."""
+        return frozenset(name for name, _ in self.secret_uses)
 
 
 @dataclass(frozen=True, eq=False)
@@ -397,7 +411,10 @@ def _check_data(
         if key not in raw or any(within(p.path, where) for p in bad):
             continue
         try:
-            template = compile_template(_as_json(raw[key]), path=where, budget=check.budget)
+            template = compile_template(
+                _as_json(raw[key]), path=where, budget=check.budget,
+                secrets=node_type is NodeType.ACTION and key in SECRET_FIELDS,
+            )  # fmt: skip
         except ExpressionSyntaxError as exc:
             check.problems.extend(Problem(p.path, p.message, node_id) for p in exc.details)
         else:

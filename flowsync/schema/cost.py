@@ -89,6 +89,7 @@ BOUNDS: dict[tuple[str, str], Bound] = {
     ("Trigger", "nextFireTimes"): most(MAX_FIRE_TIMES),
     ("Query", "workers"): most(50),
     ("Query", "members"): most(50),
+    ("Query", "secrets"): most(100),
     ("MetricsSeries", "buckets"): most(MAX_BUCKETS),
     ("MetricsSnapshot", "executionsByStatus"): most(5),
     ("MetricsSnapshot", "stepLatency"): most(20),

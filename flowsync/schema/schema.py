@@ -43,6 +43,7 @@ from flowsync.errors import FlowSyncError, InvalidInput
 from flowsync.resolvers import members as member_resolvers
 from flowsync.resolvers import mutation, operations, query, subscription
 from flowsync.resolvers import node as node_resolvers
+from flowsync.resolvers import secrets as secret_resolvers
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
 from flowsync.schema.cost import QueryCostLimiter
@@ -58,6 +59,7 @@ from flowsync.schema.operations import (
     WorkerType,
 )
 from flowsync.schema.rate import RateLimitReport, RateLimitType
+from flowsync.schema.secrets import SecretType
 from flowsync.schema.types import (
     ApiKeyType,
     Connection,
@@ -96,6 +98,7 @@ class Query:
     scheduler_status: SchedulerStatus = strawberry.field(resolver=operations.scheduler_status)
     api_keys: Connection[ApiKeyType] = strawberry.field(resolver=query.api_keys)
     members: list[MemberType] = strawberry.field(resolver=member_resolvers.members)
+    secrets: list[SecretType] = strawberry.field(resolver=secret_resolvers.secrets)
     workers: list[WorkerType] = strawberry.field(resolver=operations.workers)
     metrics_series: MetricsSeries = strawberry.field(resolver=operations.metrics_series)
     workflow_version: WorkflowVersionType | None = strawberry.field(resolver=query.workflow_version)
@@ -120,6 +123,8 @@ class Mutation:
     add_member = strawberry.mutation(resolver=member_resolvers.add_member)
     set_member_role = strawberry.mutation(resolver=member_resolvers.set_member_role)
     remove_member = strawberry.mutation(resolver=member_resolvers.remove_member)
+    set_secret = strawberry.mutation(resolver=secret_resolvers.set_secret)
+    delete_secret = strawberry.mutation(resolver=secret_resolvers.delete_secret)
     retry_execution = strawberry.mutation(resolver=operations.retry_execution)
     create_trigger = strawberry.mutation(resolver=operations.create_trigger)
     update_trigger = strawberry.mutation(resolver=operations.update_trigger)

@@ -12,12 +12,14 @@ from flowsync.config import Settings
 from flowsync.db.session import make_engine, make_sessionmaker
 from flowsync.db.timeouts import with_statement_timeout
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
+from flowsync.secrets_crypto import keyring_from_settings
 from flowsync.services.api_keys import ApiKeyService
 from flowsync.services.auth import Authenticator
 from flowsync.services.backfill import BackfillService
 from flowsync.services.dead_letters import DeadLetterService
 from flowsync.services.executions import ExecutionService
 from flowsync.services.members import MemberService
+from flowsync.services.secrets import SecretService
 from flowsync.services.triggers import TriggerService
 from flowsync.services.webhooks import WebhookService
 from flowsync.services.workers import WorkerService
@@ -44,6 +46,7 @@ class Services:
     workers: WorkerService
     backfills: BackfillService
     members: MemberService
+    secrets: SecretService
 
     async def close(self) -> None:
         """Release both connection pools. Connections still in use after 10 s are
@@ -75,6 +78,7 @@ async def build_services(settings: Settings, url: str) -> Services:
         pool, WorkflowCache(pool), worker_id="api", lease_seconds=settings.lease_seconds
     )
     api_keys = ApiKeyService(sessions)
+    secrets = SecretService(sessions, keyring_from_settings(settings))
     executions = ExecutionService(
         sessions,
         pool,
@@ -89,7 +93,9 @@ async def build_services(settings: Settings, url: str) -> Services:
         sessions=sessions,
         pool=pool,
         workflows=WorkflowService(
-            sessions, settings.max_definition_bytes, on_limit_change=orchestrator.promote
+            sessions,
+            settings.max_definition_bytes,
+            on_limit_change=orchestrator.promote,
         ),
         executions=executions,
         api_keys=api_keys,
@@ -106,4 +112,5 @@ async def build_services(settings: Settings, url: str) -> Services:
         workers=WorkerService(pool),
         backfills=BackfillService(pool, executions, max_ticks=settings.backfill_max_ticks),
         members=MemberService(sessions),
+        secrets=secrets,
     )

@@ -86,8 +86,10 @@ def _condition_problems(text: str) -> list[ExpressionProblem]:
 
 
 def _template_problems(text: str) -> list[ExpressionProblem]:
+    # The check does not know the field: `{{ secrets.NAME }}` passes here (it is right in
+    # an action's url, headers and body); a save refuses it anywhere else, at its path.
     try:
-        compile_template(text)
+        compile_template(text, secrets=True)
     except ExpressionSyntaxError as exc:
         # A template string reports its first bad placeholder, as when it is saved.
         message = exc.details[0].message if exc.details else exc.message
@@ -109,7 +111,7 @@ def _template_position(message: str, text: str) -> int | None:
         source = inner.strip()
         start = opening + 2 + (len(inner) - len(inner.lstrip()))
         try:
-            compile_expression(source)
+            compile_expression(source, secrets=True)
         except ExpressionSyntaxError as exc:
             inside = _locate(exc.message, source, start)
             return inside if inside is not None else opening

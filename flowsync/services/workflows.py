@@ -32,6 +32,7 @@ from flowsync.services.pagination import (
     page_size,
 )
 from flowsync.services.principal import Principal, require
+from flowsync.services.secrets import check_secrets_known
 
 _UNSET: Any = object()
 
@@ -138,6 +139,7 @@ class WorkflowService:
         )
         async with self._sessions.begin() as session:
             await check_children(session, principal.owner_id, None, doc.workflow.definition)
+            await check_secrets_known(session, principal.owner_id, doc.workflow)
             workflow = Workflow(
                 owner_id=principal.owner_id,
                 name=doc.name,
@@ -328,6 +330,7 @@ class WorkflowService:
             bumped = new_definition is not None
             if new_definition is not None:
                 await check_children(session, principal.owner_id, workflow.id, new_definition)
+                await check_secrets_known(session, principal.owner_id, doc.workflow)
             if bumped:
                 workflow.version += 1
                 session.add(

@@ -17,12 +17,14 @@ from datetime import timedelta
 from typing import Any
 
 from flowsync.engine.definition import ActionData
+from flowsync.engine.expressions import SECRETS
 from flowsync.engine.validation import CompiledNode
 from flowsync.errors import ExpressionFailed, StepFailed
 from flowsync.worker.evaluation import Evaluator, default_evaluator
 from flowsync.worker.handlers import Completed, Failed, Outcome, StepContext
 from flowsync.worker.http_client import GuardedClient, HttpRequest, send
 from flowsync.worker.netguard import NetworkPolicy
+from flowsync.worker.redaction import Redactor
 from flowsync.worker.retry import classify, next_delay, retry_after_for
 
 # How much of a failed reply's body an error keeps.
@@ -132,10 +134,13 @@ class ActionHandler:
             return Failed(failure)
         if data.accepts(reply.status):
             return Completed(self.evaluator.output(reply.as_output(), ctx.node.id))
+        # A reply that echoes a secret is redacted before its body is cut to size, so
+        # that no part of a value survives the cut (the worker redacts the rest).
+        redactor = Redactor(ctx.variables.get(SECRETS) or {})
         error = {
             "message": f"{data.method} {reply.url or url} answered {reply.status}",
             "status": reply.status,
-            **_error_body(reply.body),
+            **_error_body(redactor.value(reply.body)),
         }
         if classify(reply.status, ()) == "retry":
             wait = retry_after_for(reply.status, reply.retry_after_seconds)

@@ -30,12 +30,15 @@ import asyncpg
 
 from flowsync import codec, metrics, tracing
 from flowsync.db.pooler import Pooler, startup_settings, warn_polling
+from flowsync.engine.expressions import SECRETS
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.engine.transitions import StepRow
 from flowsync.errors import LeaseLost
 from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
 from flowsync.logs import bind_step
+from flowsync.secrets_crypto import Keyring, SecretUnreadable
+from flowsync.services.secrets import read_secret_values
 from flowsync.tracing import trace_id_of
 from flowsync.worker.handlers import (
     ChildRun,
@@ -49,6 +52,7 @@ from flowsync.worker.handlers import (
 from flowsync.worker.liveness import ChoreConnection, LeaseTimes
 from flowsync.worker.presence import Presence
 from flowsync.worker.queue import CANCEL_CHANNEL, JOBS_CHANNEL, QUERIES, ClaimedJob, Queue
+from flowsync.worker.redaction import LIVE, Redactor
 from flowsync.worker.registry import HandlerRegistry
 
 log = logging.getLogger("flowsync.worker")
@@ -133,8 +137,11 @@ class Worker:
         listen_url: str | None = None,
         poll_only: bool = False,
         max_workflow_depth: int = 10,
+        keyring: Keyring | None = None,
     ):
         self.url = url
+        # Decrypts the secrets a step reads (`{{ secrets.NAME }}`); None: no key.
+        self.keyring = keyring
         # LISTEN at `listen_url` (else `url`); `poll_only`: nowhere to listen (behind a
         # transaction pooler with no direct URL), so only the poll finds new jobs.
         self.listen_url = None if poll_only else listen_url or url
@@ -415,9 +422,32 @@ class Worker:
                 delay = min(delay * 2, 1.0)
         return None
 
+    async def _secret_values(
+        self, job: ClaimedJob, names: frozenset[str]
+    ) -> dict[str, str] | Failed:
+        """The values of the secrets a step reads, or the step's failure when one is not
+        set (deleted since the save) or cannot be read. The failure names secrets only."""
+        if self.keyring is None or self.keyring.current is None:
+            listed = ", ".join(sorted(names))
+            return Failed({"message": f"The step reads secrets ({listed}) and this worker "
+                                      "has no secret key (FLOWSYNC_SECRET_KEY)."})  # fmt: skip
+        try:
+            async with self.pool.acquire() as conn:
+                values = await read_secret_values(conn, self.keyring, job.owner_id, names)
+        except SecretUnreadable as exc:
+            return Failed({"message": exc.message})
+        missing = sorted(names - values.keys())
+        if missing:
+            return Failed({"message": f"The step reads secrets that are not set: "
+                                      f"{', '.join(missing)} (deleted since the workflow was "
+                                      "saved?)."})  # fmt: skip
+        return values
+
     async def _execute(self, job: ClaimedJob) -> Outcome | None:
         # Log lines name the step (and the run's trace, when it has one).
         bind_step(job.execution_id, job.step_id, job.node_id, trace_id_of(job.trace_context))
+        redactor = NO_SECRETS
+        values: dict[str, str] = {}
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
             return Failed(
                 {"message": f"The step was started {job.attempts} times and its worker was "
@@ -431,11 +461,18 @@ class Worker:
             if outputs is None and handler.needs_steps(node):
                 rows = await self.pool.fetch(QUERIES["step_outputs"], job.execution_id)
                 outputs = {r["node_id"]: r["output"] for r in rows}
+            variables = build_variables(job, outputs or {})
+            if node.secret_names:
+                found = await self._secret_values(job, node.secret_names)
+                if isinstance(found, Failed):
+                    return found
+                variables[SECRETS] = values = found
+                redactor = Redactor(values)
             ctx = StepContext(
                 job=job,
                 node=node,
                 workflow=workflow,
-                variables=build_variables(job, outputs or {}),
+                variables=variables,
                 now=self.clock(),
             )
             self._seen[job.lease_token] = outputs
@@ -464,7 +501,8 @@ class Worker:
                 )
             error: str | None = "stopped"
             try:
-                result = await inner
+                with LIVE.using(values):  # log lines meanwhile are redacted too
+                    result = redacted(await inner, redactor)
                 if isinstance(result, Failed):
                     error = str(result.error.get("message", "failed"))
                 else:
@@ -480,8 +518,8 @@ class Worker:
                 error = str(getattr(exc, "message", None) or type(exc).__name__)
                 raise
             finally:
-                if traced is not None:
-                    traced.end(error)
+                if traced is not None:  # its error, too, without a secret's value
+                    traced.end(None if error is None else redactor.text(error))
                 if timer is not None:
                     timer.cancel()
                 self._handler_tasks.pop(job.lease_token, None)
@@ -494,7 +532,13 @@ class Worker:
             from flowsync.errors import StepFailed
 
             if isinstance(exc, StepFailed):
-                return Failed({"message": exc.message}, retryable=exc.retryable)
+                message = redactor.text(exc.message)
+                return Failed({"message": message}, retryable=exc.retryable)
+            if redactor:
+                # The traceback could quote a secret's value: its type and redacted text.
+                log.error("handler for %s (%s) raised %s: %s", job.node_id, job.node_type,
+                          type(exc).__name__, redactor.text(str(exc)))  # fmt: skip
+                return Failed({"message": f"Internal error in the {job.node_type} handler."})
             log.exception("handler for %s (%s) raised", job.node_id, job.node_type)
             return Failed({"message": f"Internal error in the {job.node_type} handler."})
 
@@ -656,6 +700,22 @@ class Worker:
                 task.cancel()
             self.drained.abandoned = len(stuck)
             await asyncio.gather(*stuck, return_exceptions=True)
+
+
+NO_SECRETS = Redactor({})
+
+
+def redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
+    """`outcome` with the values of the secrets its step read replaced by their marks."""
+    if not redactor:
+        return outcome
+    if isinstance(outcome, Completed):
+        return Completed(redactor.value(outcome.output))
+    if isinstance(outcome, Failed):
+        return dataclasses.replace(outcome, error=redactor.value(outcome.error))
+    if isinstance(outcome, Waiting):
+        return dataclasses.replace(outcome, stored=redactor.value(outcome.stored))
+    return dataclasses.replace(outcome, input=redactor.value(outcome.input))
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

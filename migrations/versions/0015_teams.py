@@ -1,7 +1,7 @@
 """teams: members (a JWT subject's role in an owner's team) and api_keys.role
 
 Revision ID: 0015_teams
-Revises: 0011
+Revises: 0012_priorities
 Create Date: 2026-12-05 22:00:00.000000
 """
 

@@ -1,7 +1,7 @@
 """traces: executions.trace_context
 
 Revision ID: 0016_trace_context
-Revises: 0011
+Revises: 0015_teams
 Create Date: 2026-12-05 22:00:00.000000
 """
 

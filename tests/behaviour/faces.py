@@ -20,6 +20,7 @@ EXECUTION_FIELDS = (
     "startedAt", "finishedAt", "durationMs", "lastSequence", "retriedFromId", "traceId",
 )  # fmt: skip
 API_KEY_FIELDS = ("id", "name", "prefix", "createdAt", "revokedAt", "role")
+SECRET_FIELDS = ("name", "createdAt", "updatedAt", "setBy")
 DEAD_LETTER_FIELDS = (
     "id", "executionId", "nodeId", "attempts", "error", "payload", "createdAt", "redrivenAt",
 )  # fmt: skip
@@ -154,6 +155,16 @@ class Face(abc.ABC):
 
     @abc.abstractmethod
     async def revoke_api_key(self, key_id: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def set_secret(self, name: str, value: Any) -> dict[str, Any]:
+        """The secret as listed (never its value)."""
+
+    @abc.abstractmethod
+    async def list_secrets(self) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def delete_secret(self, name: str) -> None: ...
 
     @abc.abstractmethod
     async def list_dead_letters(
@@ -318,6 +329,20 @@ class RestFace(Face):
     async def revoke_api_key(self, key_id: str) -> dict[str, Any]:
         reply = await self.http.post(f"/api/api-keys/{key_id}/revoke")
         return pick(self._check(reply, 200), API_KEY_FIELDS)
+
+    async def set_secret(self, name: str, value: Any) -> dict[str, Any]:
+        reply = await self.http.put(f"/api/secrets/{name}", json={"value": value})
+        found = self._check(reply, 200)
+        assert set(found) == set(SECRET_FIELDS), found
+        return dict(found)
+
+    async def list_secrets(self) -> list[dict[str, Any]]:
+        body = self._check(await self.http.get("/api/secrets"), 200)
+        assert all(set(k) == set(SECRET_FIELDS) for k in body["items"]), body
+        return list(body["items"])
+
+    async def delete_secret(self, name: str) -> None:
+        self._check(await self.http.delete(f"/api/secrets/{name}"), 204)
 
     async def list_dead_letters(
         self, *, execution_id: str | None = None, include_redriven: bool = False,
@@ -630,6 +655,27 @@ class GraphQLFace(Face):
             id=key_id,
         )
         return _rest_role(self._result(data["revokeApiKey"], "apiKey"))
+
+    async def set_secret(self, name: str, value: Any) -> dict[str, Any]:
+        data = await self._run(
+            "mutation($name: String!, $value: String!) { setSecret(name: $name, value: $value)"
+            f" {{ ... on SecretPayload {{ secret {{ {' '.join(SECRET_FIELDS)} }} }}"
+            f" {_ERRORS} {_PROBLEMS} }} }}",
+            name=name, value=value,
+        )  # fmt: skip
+        return self._result(data["setSecret"], "secret")
+
+    async def list_secrets(self) -> list[dict[str, Any]]:
+        data = await self._run(f"{{ secrets {{ {' '.join(SECRET_FIELDS)} }} }}")
+        return list(data["secrets"])
+
+    async def delete_secret(self, name: str) -> None:
+        data = await self._run(
+            "mutation($name: String!) { deleteSecret(name: $name) {"
+            f" ... on SecretPayload {{ secret {{ name }} }} {_ERRORS} }} }}",
+            name=name,
+        )
+        self._result(data["deleteSecret"], "secret")
 
     async def list_dead_letters(
         self, *, execution_id: str | None = None, include_redriven: bool = False,

@@ -196,6 +196,20 @@ OPERATIONS: dict[str, Faces] = {
         "each kind by its own route"
         " (GET /api/api-keys).",
     ),
+    # -- secrets
+    "SecretService.list": both("Query.secrets", "GET /api/secrets"),
+    "SecretService.set": both("Mutation.setSecret", "PUT /api/secrets/{name}"),
+    "SecretService.delete": both("Mutation.deleteSecret", "DELETE /api/secrets/{name}"),
+    "SecretService.rotate_key": neither(
+        "the CLI's `secrets rotate-key`: an operator's change of the key over every "
+        "owner's secrets, not an owner's operation."
+    ),
+    "secrets.check_secrets_known": neither(
+        "part of a workflow save (create and update): unknown secret names are refused then."
+    ),
+    "secrets.read_secret_values": neither(
+        "the worker's read of the values a step renders into its request; no face reads one."
+    ),
     "TriggerService.get_many": graphql_only(
         "Query.nodes",
         "Relay's node/nodes: objects by global id (the same UUID REST uses); REST reads "

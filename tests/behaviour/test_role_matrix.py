@@ -107,6 +107,14 @@ def calls(ids: dict[str, str], subject: str) -> dict[str, Call]:
             "mutation($s: String!) { setMemberRole(subject: $s, role: EDITOR) { __typename } }",
             {"s": subject}, ("PUT", f"/api/members/{subject}", {"role": "editor"}),
         ),
+        "SecretService.set": Call(
+            "mutation { setSecret(name: \"TOKEN\", value: \"v\") { __typename } }", {},
+            ("PUT", "/api/secrets/TOKEN", {"value": "v"}),
+        ),
+        "SecretService.delete": Call(
+            "mutation { deleteSecret(name: \"TOKEN\") { __typename } }", {},
+            ("DELETE", "/api/secrets/TOKEN", None),
+        ),
         "MemberService.remove": Call(
             "mutation($s: String!) { removeMember(subject: $s) { __typename } }",
             {"s": subject}, ("DELETE", f"/api/members/{subject}", None),
@@ -134,7 +142,7 @@ async def _send(client: httpx.AsyncClient, face: str, call: Call) -> tuple[int, 
         reply = await client.post("/graphql", json={"query": call.graphql,
                                                      "variables": call.variables})  # fmt: skip
         errors = reply.json().get("errors") or []
-        return reply.status_code, errors[0]["extensions"].get("code") if errors else None
+        return reply.status_code, errors[0].get("extensions", {}).get("code") if errors else None
     method, path, body = call.rest
     reply = await client.request(method, path, json=body)
     return reply.status_code, reply.json()["error"]["code"] if reply.status_code >= 400 else None

@@ -116,7 +116,7 @@ async def worker(
     """An in-process worker on the server's database."""
     running = Worker(
         services.url, services.pool, registry or default_registry(),
-        concurrency=8, poll_seconds=0.1, grace_seconds=2,
+        concurrency=8, poll_seconds=0.1, grace_seconds=2, keyring=services.secrets.keyring,
     )  # fmt: skip
     task = asyncio.create_task(running.run())
     try:

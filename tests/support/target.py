@@ -78,6 +78,13 @@ def _app(state: Target) -> Starlette:
             headers={"x-target": "yes"},
         )
 
+    async def mirror(request: Request) -> Response:
+        """Everything the request carried, its whole URL included; with `?fail=1`, as
+        the body of a 500 (so that an error quotes it)."""
+        seen = await record(request)
+        reply = {"url": str(request.url), "headers": seen.headers, "body": seen.body.decode()}
+        return JSONResponse(reply, status_code=500 if seen.query.get("fail") else 200)
+
     async def text(request: Request) -> Response:
         await record(request)
         return PlainTextResponse("hello, plain text")
@@ -129,6 +136,7 @@ def _app(state: Target) -> Starlette:
         routes=[
             Route("/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/text", text),
+            Route("/mirror", mirror, methods=["GET", "POST", "PUT"]),
             Route("/flaky/{key}", flaky, methods=["GET", "POST"]),
             Route("/until-healthy", until_healthy, methods=["GET", "POST"]),
             Route("/status/{code:int}", status, methods=["GET", "POST"]),
