@@ -49,9 +49,12 @@ DEV_SECRET_KEY_FILE = "secret-key"  # noqa: S105 (a file name)
 
 class NoSecretKey(ConfigurationError):
     """No secret key is configured (FLOWSYNC_SECRET_KEY or FLOWSYNC_SECRET_KEY_FILE), and
-    something needs one: setting or reading a secret."""
+    something needs one: setting or reading a secret. An API call that needs one is
+    answered 409 with this message (the server's configuration, not the request, must
+    change); at start it is one line and exit 1, as every ConfigurationError."""
 
     code = "secret_key_missing"
+    status = 409
 
 
 class SecretUnreadable(ConfigurationError):

@@ -217,9 +217,10 @@ PATHS: Json = {
         "put": _operation(
             "setSecret", "Set a secret's value (create it, or replace its value)",
             {"200": _json("The secret, without its value.", "Secret")},
-            [400, *_AUTHED, 413], tag="secrets", body="SetSecret",
+            [400, *_AUTHED, 409, 413], tag="secrets", body="SetSecret",
             description="400: the name is not an identifier, or the value is empty or over "
-            "64 KiB; nothing changes. The audit log records the name and the actor.",
+            "64 KiB; 409 (secret_key_missing): the server has no secret key configured; "
+            "nothing changes either way. The audit log records the name and the actor.",
         ),
         "delete": _operation(
             "deleteSecret", "Delete a secret (runs that read it fail their step, naming it)",

@@ -135,6 +135,9 @@ class SecretService:
         """Delete the owner's secret `name`; NotFound when it has none of that name (a
         name that is no secret name included)."""
         require(principal, "SecretService.delete")
+        if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
+            # Never sent to the database: a NUL byte, say, is no text PostgreSQL stores.
+            raise NotFound(f"No secret named {name!r}.")
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
