@@ -37,6 +37,7 @@ import pytest  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
+from tests.support.spans import spans  # noqa: E402, F401  (a fixture: the trace tests' in-memory spans)
 
 
 def _real_data_dirs() -> list[Path]:
