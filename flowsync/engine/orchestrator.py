@@ -706,7 +706,9 @@ class Orchestrator:
     ) -> uuid.UUID:
         """A new execution of a failed or cancelled one's version and input that reuses
         the outputs of the steps that completed and runs the rest (inside the caller's
-        transaction). Its `retry_of_id` names the original."""
+        transaction). Its `retry_of_id` names the original. When its workflow's limit or
+        its concurrency key has no room, it waits PENDING, as a start does, and reuses
+        the outputs when it is promoted (see _start_waiting)."""
         old = await conn.fetchrow(QUERIES["execution_for_rerun"], original_id)
         if old is None:
             raise NotFound(f"No execution with id {original_id}.")
@@ -715,39 +717,81 @@ class Orchestrator:
                 f"Only a failed or cancelled execution can be retried; this one is {old['status']}."
             )
         wf = await self.workflows.get(old["workflow_version_id"], conn)
-        previous = await conn.fetch(QUERIES["execution_steps_full"], original_id)
         nodes = list(wf.nodes.values())
+        run_now = await self._has_room(
+            conn, old["workflow_id"], old["concurrency_key"], old["concurrency_key_limit"]
+        )
         created = await conn.fetch(
             QUERIES["insert_execution"], old["owner_id"], old["workflow_id"],
             old["workflow_version_id"], old["version"], old["input"], actor_key, None,
-            old["trigger_type"], old["trigger_data"], original_id, "RUNNING",
+            old["trigger_type"], old["trigger_data"], original_id,
+            "RUNNING" if run_now else "PENDING",
             [n.id for n in nodes], [n.type for n in nodes], old["priority"],
             old["concurrency_key"], old["concurrency_key_limit"],
         )  # fmt: skip
         if not created:
             raise Conflict("That idempotency key was already used for another execution.")
         new_id, steps = created[0]["execution_id"], _rows(created)
+        if run_now:
+            plan = await self._rerun_plan(conn, wf, steps, original_id)
+        else:
+            plan = plan_queued()
+        await self._write(conn, new_id, 0, old["owner_id"], old["workflow_id"], plan)
+        if run_now:
+            await conn.execute(QUERIES["mark_reused"], new_id, original_id)
+        return uuid.UUID(str(new_id))
+
+    async def _rerun_plan(
+        self,
+        conn: Connection,
+        wf: CompiledWorkflow,
+        steps: Mapping[str, StepRow],
+        original_id: uuid.UUID,
+    ) -> Plan:
+        """The first transition of a retry of `original_id`: what completed there is
+        reused, what was skipped stays skipped (and their branches taken again)."""
+        previous = await conn.fetch(QUERIES["execution_steps_full"], original_id)
         reused = {r["node_id"]: r["output"] for r in previous if r["status"] == "COMPLETED"}
         skipped = {r["node_id"] for r in previous if r["status"] == "SKIPPED"}
         branches = {
             r["node_id"]: r["branch"] for r in previous if isinstance(r["branch"], bool | str)
         }
-        plan = plan_rerun(wf, steps, reused, skipped, branches)
-        await self._write(conn, new_id, 0, old["owner_id"], old["workflow_id"], plan)
-        await conn.execute(QUERIES["mark_reused"], new_id, original_id)
-        return uuid.UUID(str(new_id))
+        return plan_rerun(wf, steps, reused, skipped, branches)
+
+    async def _has_room(
+        self, conn: Connection, workflow_id: uuid.UUID, key: str | None, limit: int | None
+    ) -> bool:
+        """Whether a run of the workflow (with concurrency key `key`, if any) may run
+        now, for a retry or a redrive: the workflow's limit and the key's, each locked
+        in the order starts take them (workflow, then key) until the transaction ends."""
+        room = True
+        if await conn.fetchval(QUERIES["workflow_limit"], workflow_id) is not None:
+            found = await conn.fetchrow(QUERIES["lock_workflow_limit"], workflow_id)
+            if found is not None and found["max_concurrency"] is not None:
+                room = found["running"] < found["max_concurrency"]
+        if key is not None:
+            # Locked even when the workflow is full: a promotion of the key waits.
+            room = await self._key_room(conn, workflow_id, key, limit) and room
+        return room
 
     async def resume(self, conn: Connection, execution_id: uuid.UUID, reason: str) -> None:
         """Resume a failed execution from its failed step (a dead letter's redrive),
-        inside the caller's transaction."""
+        inside the caller's transaction. When its workflow's limit or its concurrency
+        key has no room, it waits PENDING (its failed step as it was) and resumes when
+        it is promoted (see _start_waiting)."""
         head = await conn.fetchrow(QUERIES["lock_execution"], execution_id)
         if head is None:
             raise NotFound(f"No execution with id {execution_id}.")
         if head["status"] != "FAILED":
             raise Conflict(f"Only a failed execution can resume; this one is {head['status']}.")
         wf = await self.workflows.get(head["workflow_version_id"], conn)
-        steps = _rows(await conn.fetch(QUERIES["step_states"], execution_id))
-        plan = plan_resume(wf, steps, reason)
+        if await self._has_room(
+            conn, head["workflow_id"], head["concurrency_key"], head["concurrency_key_limit"]
+        ):
+            steps = _rows(await conn.fetch(QUERIES["step_states"], execution_id))
+            plan = plan_resume(wf, steps, reason)
+        else:
+            plan = plan_queued(reason)
         await self._write(
             conn, execution_id, head["last_sequence"], head["owner_id"], head["workflow_id"], plan
         )
@@ -1360,10 +1404,23 @@ class Orchestrator:
                 return False
         wf = await self.workflows.get(waiting["workflow_version_id"], conn)
         steps = _rows(await conn.fetch(QUERIES["step_states"], waiting["id"]))
+        retry_of = waiting["retry_of_id"]
+        reusing = False
+        if any(s.status in (StepStatus.FAILED, StepStatus.CANCELLED) for s in steps.values()):
+            # A redriven run that waited for room: it resumes from its failed step.
+            plan = plan_resume(wf, steps, "room under its concurrency limits")
+        elif retry_of is not None:
+            # A retry that waited for room: it reuses what its original completed.
+            plan = await self._rerun_plan(conn, wf, steps, retry_of)
+            reusing = True
+        else:
+            plan = plan_start(wf, steps, waiting["input"], waiting["at"])
         await self._write(
             conn, waiting["id"], waiting["last_sequence"], waiting["owner_id"],
-            waiting["workflow_id"], plan_start(wf, steps, waiting["input"], waiting["at"]),
+            waiting["workflow_id"], plan,
         )  # fmt: skip
+        if reusing:
+            await conn.execute(QUERIES["mark_reused"], waiting["id"], retry_of)
         return True
 
     def _may_guard(self, workflow_id: uuid.UUID, plans: list[Plan]) -> bool:

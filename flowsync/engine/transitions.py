@@ -137,9 +137,14 @@ def plan_start(
     return combine([plan, ran])
 
 
-def plan_queued() -> Plan:
-    """A new execution waiting behind its workflow's concurrency limit."""
-    return Plan(events=[Event("execution.queued", ExecutionStatus.PENDING.value)])
+def plan_queued(redriven: str | None = None) -> Plan:
+    """A new execution waiting behind its workflow's concurrency limit (or its
+    concurrency key's). `redriven`: the reason a failed execution was redriven, which
+    waits PENDING the same way, its steps as they were, until it resumes."""
+    if redriven is None:
+        return Plan(events=[Event("execution.queued", ExecutionStatus.PENDING.value)])
+    queued = Event("execution.queued", ExecutionStatus.PENDING.value, data={"reason": redriven})
+    return Plan(execution_status=ExecutionStatus.PENDING, events=[queued])
 
 
 def plan_completion(

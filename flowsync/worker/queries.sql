@@ -222,7 +222,8 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
 
 -- name: lock_execution
 -- Lock an execution for a transition that is not a job's (start, cancel).
-SELECT id, status, last_sequence, owner_id, workflow_id, workflow_version_id
+SELECT id, status, last_sequence, owner_id, workflow_id, workflow_version_id,
+       concurrency_key, concurrency_key_limit
   FROM executions WHERE id = $1 FOR NO KEY UPDATE;
 
 -- name: step_states
@@ -375,7 +376,7 @@ WITH held AS (
            started_at = CASE WHEN $21 = 'RUNNING' THEN coalesce(started_at, now())
                              ELSE started_at END,
            finished_at = CASE WHEN $21 IN ('COMPLETED','FAILED','CANCELLED') THEN now()
-                              WHEN $21 = 'RUNNING' THEN NULL
+                              WHEN $21 IN ('RUNNING','PENDING') THEN NULL
                               ELSE finished_at END
      WHERE id = $1 AND EXISTS (SELECT 1 FROM guard)
     RETURNING last_sequence
@@ -837,7 +838,8 @@ SELECT max_concurrency FROM workflows WHERE id = $1 FOR SHARE;
 -- start and promotion of a limited trigger's run in a limited workflow also holds the
 -- workflow's lock, which the caller holds.
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
-       now() AS at, e.concurrency_key, e.concurrency_key_limit
+       now() AS at, e.concurrency_key, e.concurrency_key_limit,
+       e.retry_of_id
   FROM executions e
  WHERE e.workflow_id = $1 AND e.status = 'PENDING'
    AND NOT EXISTS (SELECT 1 FROM triggers t
@@ -882,7 +884,8 @@ SELECT t.id, t.max_concurrent_runs
 -- any) has room; among runs made together (a backfill's), the earliest fire time first
 -- (ix_executions_trigger_pending).
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
-       now() AS at, w.max_concurrency, e.concurrency_key, e.concurrency_key_limit
+       now() AS at, w.max_concurrency, e.concurrency_key, e.concurrency_key_limit,
+       e.retry_of_id
   FROM executions e
   JOIN workflows w ON w.id = e.workflow_id
  WHERE e.trigger_id = $1 AND e.status = 'PENDING'
@@ -920,7 +923,8 @@ SELECT concurrency_key, concurrency_key_limit FROM executions WHERE id = $1;
 -- passing over one whose workflow or trigger is at its own limit (counted: see
 -- Orchestrator._promote_key), with its workflow's limit.
 SELECT e.id, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_version_id, e.input,
-       now() AS at, w.max_concurrency, e.concurrency_key, e.concurrency_key_limit
+       now() AS at, w.max_concurrency, e.concurrency_key, e.concurrency_key_limit,
+       e.retry_of_id
   FROM executions e
   JOIN workflows w ON w.id = e.workflow_id
  WHERE e.workflow_id = $1 AND e.concurrency_key = $2 AND e.status = 'PENDING'

@@ -273,3 +273,94 @@ async def test_a_key_and_the_workflows_limit_both_hold(env: Env) -> None:
     assert (await statuses(env, b)) == ["CANCELLED", "RUNNING"]
     for eid in (a[1], a[2], b[1]):
         await env.services.executions.cancel(env.me, eid)
+
+
+def failing_or_holding(**top: Any) -> dict[str, Any]:
+    """start → check (input.fail) → true: pay, a wait that times out after 1 s and fails
+    the run (a dead letter); false: hold, a wait for "go" that holds its run RUNNING."""
+    return {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "check", "type": "condition", "data": {"expression": "input.fail"}},
+            {"id": "pay", "type": "wait", "data": {"signal": "paid", "timeoutSeconds": 1}},
+            {"id": "hold", "type": "wait", "data": {"signal": "go"}},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [
+            {"source": "start", "target": "check"},
+            {"source": "check", "target": "pay", "sourceHandle": "true"},
+            {"source": "check", "target": "hold", "sourceHandle": "false"},
+            {"source": "pay", "target": "end"},
+            {"source": "hold", "target": "end"},
+        ],
+        **top,
+    }
+
+
+async def kinds(env: Env, eid: uuid.UUID) -> list[str]:
+    return [e.kind for e in await env.events(eid)]
+
+
+@pytest.mark.parametrize("limit", ["key", "workflow"])
+async def test_a_retry_and_a_redrive_wait_for_room_under_the_limits(
+    running: Env, limit: str
+) -> None:
+    """A retry (a new run reusing its original's outputs) and a dead letter's redrive
+    (the failed run resuming) wait PENDING, holding no job, while the run's key (limit 1)
+    or its workflow (maxConcurrency 1) is full, and go on, in order, as room comes."""
+    top = {"concurrencyKey": "{{ input.tenant }}", "concurrencyKeyLimit": 1}
+    wf = await running.create(failing_or_holding(**(top if limit == "key" else {})))
+    if limit == "workflow":
+        await running.services.workflows.update(running.me, wf, WorkflowUpdate(max_concurrency=1))
+    redriven = await running.start(wf, {"tenant": "a", "fail": True})
+    assert (await running.wait(redriven)).status == "FAILED"
+    retried = await running.start(wf, {"tenant": "a", "fail": True})
+    assert (await running.wait(retried)).status == "FAILED"
+    holder = await running.start(wf, {"tenant": "a", "fail": False})
+    for _ in range(200):
+        if (await running.steps(holder))["hold"].status == "WAITING":
+            break
+        await asyncio.sleep(0.05)
+    assert (await running.steps(holder))["hold"].status == "WAITING"
+
+    letter = await running.services.pool.fetchval(
+        "SELECT id FROM dead_letters WHERE execution_id = $1", redriven
+    )
+    await running.services.dead_letters.redrive(running.me, letter)
+    retry = (await running.services.executions.retry(running.me, retried)).execution.id
+    assert await statuses(running, [holder, redriven, retry]) == ["RUNNING", "PENDING", "PENDING"]
+    held = await running.services.pool.fetchval(
+        "SELECT count(*) FROM jobs WHERE execution_id = ANY($1::uuid[])", [redriven, retry]
+    )
+    assert held == 0  # waiting, they hold no job and no worker
+    assert (await kinds(running, redriven))[-1] == "execution.queued"
+    assert (await running.services.executions.get(running.me, redriven)).error is None
+
+    await running.services.executions.signal_execution(running.me, holder, "go", {})
+    assert (await running.wait(holder)).status == "COMPLETED"
+    # The redriven run resumes first (it started first), its wait fails again, and the
+    # retry then runs, reusing its original's start and check.
+    again = await running.wait(redriven)
+    assert again.status == "FAILED"
+    assert (await kinds(running, redriven)).count("execution.resumed") == 1
+    assert (await running.wait(retry)).status == "FAILED"
+    steps = await running.steps(retry)
+    assert steps["check"].status == "COMPLETED" and steps["pay"].status == "FAILED"
+    assert steps["hold"].status == "SKIPPED"
+    reused = await running.services.pool.fetch(
+        "SELECT n.node_id FROM step_executions n JOIN step_executions o"
+        " ON o.id = n.reused_from_id WHERE n.execution_id = $1 AND o.execution_id = $2"
+        " ORDER BY n.node_id",
+        retry, retried,
+    )  # fmt: skip
+    assert [r["node_id"] for r in reused] == ["check", "start"]
+    assert (await kinds(running, retry)).count("step.reused") == 2
+    # Never two of them running at once: each went on as the one before it ended.
+    rows = await running.services.pool.fetch(
+        "SELECT execution_id, kind, at FROM execution_events"
+        " WHERE execution_id = ANY($1::uuid[]) ORDER BY id",
+        [holder, redriven, retry],
+    )
+    at = {(r["execution_id"], r["kind"]): r["at"] for r in rows}  # the last of each kind
+    assert at[holder, "execution.completed"] <= at[redriven, "execution.resumed"]
+    assert at[redriven, "execution.failed"] <= at[retry, "execution.started"]
