@@ -199,9 +199,10 @@ class Settings(BaseSettings):
     queue_vacuum_interval_seconds: float = Field(
         default=60.0,
         ge=0,
-        description="How often the process running retention checks the queue's table and "
-        "vacuums it when dead rows pile up and no vacuum ran within this interval (whatever "
-        "autovacuum does; see flowsync/retention/upkeep.py); 0: never.",
+        description="How often the process running retention checks the queue's and the run "
+        "history's tables and vacuums each when dead rows pile up and no vacuum ran on it "
+        "within this interval (whatever autovacuum does; see flowsync/retention/upkeep.py); "
+        "0: never.",
     )
 
     # Authentication: OIDC JWTs (any provider) besides FlowSync's own API keys.

@@ -240,8 +240,9 @@ def _add_runs(into: Pruned, row: asyncpg.Record | None) -> None:
 class RetentionLoop:
     """Runs a pass of `pruner` every `interval` seconds (the first at once) on a
     connection of its own, until `stop()`, and, with an `upkeep`, its check of the
-    queue's table every `upkeep.interval` seconds (flowsync/retention/upkeep.py). Errors
-    are logged and the next pass retries: retention never takes its process down."""
+    queue's and the history's tables every `upkeep.interval` seconds
+    (flowsync/retention/upkeep.py). Errors are logged and the next pass retries:
+    retention never takes its process down."""
 
     def __init__(
         self,
@@ -279,7 +280,7 @@ class RetentionLoop:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Prune every interval, and keep the queue's table, until stopped."""
+        """Prune every interval, and keep the tables (upkeep), until stopped."""
         conn: asyncpg.Connection | None = None
         guard: asyncpg.Connection | None = None
         clock = asyncio.get_running_loop().time

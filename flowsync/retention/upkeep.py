@@ -1,4 +1,5 @@
-"""Queue upkeep: the jobs table is vacuumed when it needs it, whatever autovacuum does.
+"""Table upkeep: the queue's table, and the run history's, are vacuumed when they need
+it, whatever autovacuum does.
 
 Every job row is inserted, updated by its claim and deleted when its step ends, so the
 queue's table makes dead rows at the step rate (a thousand a second on one small
@@ -9,13 +10,21 @@ every claim and count reads past the dead rows. Measured by bench/soak_bench.py 
 autovacuum off: the jobs heap grew from 0 to 69 MB (400,000 dead rows, 234 live) in
 eight minutes and the claim rate fell by half.
 
+The run history makes dead rows too: a run's row is updated at each of its transitions,
+a step's row three or four times, and retention deletes whole runs with their steps and
+events. Without a vacuum none of that space is reused: the soak (autovacuum off, a 60 s
+retention window) ended with 126 MB of executions, 415 MB of step_executions and 528 MB
+of execution_events, almost all of it dead rows.
+
 So the process that runs retention (one worker at a time is enough; any may) also looks
-at the table's statistics every `FLOWSYNC_QUEUE_VACUUM_INTERVAL_SECONDS` and runs
-`VACUUM (ANALYZE) jobs` itself when the dead rows are many (more than `MIN_DEAD` and
-more than the live ones) and no vacuum, manual or automatic, has run on it within the
-interval. When autovacuum keeps up, this finds nothing to do; a plain VACUUM takes no
-lock that claims or writes wait for. ANALYZE comes with it because a server without
-autovacuum never refreshes the planner's statistics either.
+at each table's statistics every `FLOWSYNC_QUEUE_VACUUM_INTERVAL_SECONDS` and runs
+`VACUUM (ANALYZE)` on it itself when its dead rows are many (more than `MIN_DEAD`, and
+more than the table's share of its live rows: all of them for the queue, whose live rows
+are few; a fifth, autovacuum's default scale factor, for the history) and no vacuum,
+manual or automatic, has run on it within the interval. When autovacuum keeps up, this
+finds nothing to do; a plain VACUUM takes no lock that claims or writes wait for.
+ANALYZE comes with it because a server without autovacuum never refreshes the planner's
+statistics either.
 """
 
 from __future__ import annotations
@@ -37,10 +46,16 @@ SELECT s.n_live_tup AS live, s.n_dead_tup AS dead,
        EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p WHERE p.relid = s.relid) AS running,
        now() AS now
   FROM pg_stat_user_tables s
- WHERE s.relid = 'jobs'::regclass
+ WHERE s.relid = $1::regclass
 """
 
-_VACUUM = "VACUUM (ANALYZE) jobs"
+# The tables kept, each with the share of its live rows its dead rows must exceed.
+TABLES: tuple[tuple[str, float], ...] = (
+    ("jobs", 1.0),
+    ("executions", 0.2),
+    ("step_executions", 0.2),
+    ("execution_events", 0.2),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,43 +67,57 @@ class TableStats:
     last_vacuum: datetime | None
     running: bool
     now: datetime
+    table: str = "jobs"
 
 
-def needs_vacuum(stats: TableStats, interval: timedelta, min_dead: int = MIN_DEAD) -> bool:
-    """Whether the table should be vacuumed now: many dead rows, more than live ones,
-    no vacuum running, and none finished within `interval`."""
-    if stats.running or stats.dead < min_dead or stats.dead <= stats.live:
+def needs_vacuum(
+    stats: TableStats, interval: timedelta, min_dead: int = MIN_DEAD, scale: float = 1.0
+) -> bool:
+    """Whether the table should be vacuumed now: many dead rows, more than `scale` times
+    the live ones, no vacuum running, and none finished within `interval`."""
+    if stats.running or stats.dead < min_dead or stats.dead <= stats.live * scale:
         return False
     return stats.last_vacuum is None or stats.now - stats.last_vacuum >= interval
 
 
 class QueueUpkeep:
-    """Vacuums the jobs table when `needs_vacuum` says so."""
+    """Vacuums the queue's and the history's tables (`TABLES`) when `needs_vacuum` says
+    so."""
 
-    def __init__(self, interval: float, min_dead: int = MIN_DEAD):
+    def __init__(
+        self,
+        interval: float,
+        min_dead: int = MIN_DEAD,
+        tables: tuple[tuple[str, float], ...] = TABLES,
+    ):
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.interval = interval
         self.min_dead = min_dead
+        self.tables = tables
 
-    async def stats(self, conn: asyncpg.Connection) -> TableStats:
-        """The jobs table's statistics now."""
-        row = await conn.fetchrow(_STATS)
+    async def stats(self, conn: asyncpg.Connection, table: str = "jobs") -> TableStats:
+        """A table's statistics now."""
+        row = await conn.fetchrow(_STATS, table)
         if row is None:  # the statistics have no row for it yet
-            return TableStats(0, 0, None, False, await conn.fetchval("SELECT now()"))
+            return TableStats(0, 0, None, False, await conn.fetchval("SELECT now()"), table)
         return TableStats(row["live"], row["dead"], row["last_vacuum"], row["running"],
-                          row["now"])  # fmt: skip
+                          row["now"], table)  # fmt: skip
 
-    async def run(self, conn: asyncpg.Connection) -> TableStats | None:
-        """Vacuum the jobs table if it needs it; the statistics that decided, or None when
-        nothing was done. `conn` must not be in a transaction (VACUUM cannot be)."""
-        stats = await self.stats(conn)
-        if not needs_vacuum(stats, timedelta(seconds=self.interval), self.min_dead):
-            return None
-        await conn.execute(_VACUUM)
-        log.info(
-            "vacuumed the jobs table (%d dead rows, %d live; last vacuum %s)",
-            stats.dead, stats.live,
-            "never" if stats.last_vacuum is None else stats.last_vacuum.isoformat(),
-        )  # fmt: skip
-        return stats
+    async def run(self, conn: asyncpg.Connection) -> list[TableStats]:
+        """Vacuum each table that needs it, one after the other; the statistics that
+        decided, of each table vacuumed. `conn` must not be in a transaction (VACUUM
+        cannot be)."""
+        done = []
+        for table, scale in self.tables:
+            stats = await self.stats(conn, table)
+            if not needs_vacuum(stats, timedelta(seconds=self.interval), self.min_dead, scale):
+                continue
+            await conn.execute(f"VACUUM (ANALYZE) {table}")  # a name from TABLES
+            log.info(
+                "vacuumed the %s table (%d dead rows, %d live; last vacuum %s)",
+                table, stats.dead, stats.live,
+                "never" if stats.last_vacuum is None else stats.last_vacuum.isoformat(),
+            )  # fmt: skip
+            done.append(stats)
+        return done

@@ -1,12 +1,13 @@
-"""Queue upkeep on a real PostgreSQL: the jobs table is vacuumed by the process that
-runs retention when dead rows pile up, whatever autovacuum does, and left alone when a
-vacuum ran recently or the dead rows are few."""
+"""Table upkeep on a real PostgreSQL: the jobs table, and the run history's tables, are
+vacuumed by the process that runs retention when dead rows pile up, whatever autovacuum
+does, and left alone when a vacuum ran recently or the dead rows are few."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from flowsync.config import to_asyncpg_dsn
 from flowsync.retention.prune import Policy, Pruner, RetentionLoop
 from flowsync.retention.upkeep import QueueUpkeep
+from flowsync.services.executions import StartItem
 from tests.support.env import Env
 from tests.support.graphs import chain
 
@@ -81,19 +83,19 @@ async def test_dead_rows_get_a_vacuum_then_none_until_the_interval_passed(
     vacuums = await stat(env, "vacuum_count")
     upkeep = QueueUpkeep(interval=3600, min_dead=CHURN // 2)
     decided = await upkeep.run(conn)
-    assert decided is not None and decided.dead >= CHURN
+    assert [s.table for s in decided] == ["jobs"] and decided[0].dead >= CHURN
     await until(env, "vacuum_count > $1", vacuums)
     assert await stat(env, "n_dead_tup") < CHURN // 2
     # More dead rows, but a vacuum ran within the hour: nothing is done.
     await churn(env)
-    assert await upkeep.run(conn) is None
+    assert await upkeep.run(conn) == []
 
 
 async def test_few_dead_rows_are_left_to_autovacuum(running: Env, conn: asyncpg.Connection) -> None:
     env = running
     await churn(env, 200)
     dead = await stat(env, "n_dead_tup")
-    assert await QueueUpkeep(interval=1, min_dead=dead + 1).run(conn) is None
+    assert await QueueUpkeep(interval=1, min_dead=dead + 1).run(conn) == []
 
 
 async def test_the_retention_loop_keeps_the_queue_with_every_window_off(
@@ -113,3 +115,37 @@ async def test_the_retention_loop_keeps_the_queue_with_every_window_off(
     finally:
         loop.stop()
         await asyncio.wait_for(task, 10)
+
+
+HISTORY = ("executions", "step_executions", "execution_events")
+
+
+async def test_the_run_history_is_vacuumed_too(running: Env, conn: asyncpg.Connection) -> None:
+    """Retention deletes whole runs with their steps and events: dead rows that only a
+    vacuum makes room of, here (as on a server with autovacuum off) upkeep's."""
+    env = running
+    for table in HISTORY:
+        await env.services.pool.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    wid = await env.create(chain(3), name="history")
+    started = await env.services.executions.start_many(
+        env.me, wid, [StartItem({"n": i}) for i in range(100)]
+    )
+    for item in started:
+        assert (await env.wait(item.execution.id, timeout=60)).status == "COMPLETED"
+    pruned = await Pruner(Policy(executions=timedelta(0))).prune(conn)
+    assert pruned is not None and pruned.executions == 100
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    counts = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1"
+    before = {t: await env.services.pool.fetchval(counts, t) for t in HISTORY}
+    decided = await QueueUpkeep(interval=3600, min_dead=100).run(conn)
+    vacuumed = {s.table: s for s in decided}
+    assert set(HISTORY) <= set(vacuumed)
+    assert vacuumed["step_executions"].dead >= 500  # 5 steps a run
+    for table in HISTORY:
+        for _ in range(200):
+            if await env.services.pool.fetchval(counts, table) > before[table]:
+                break
+            await asyncio.sleep(0.05)
+        assert await env.services.pool.fetchval(counts, table) > before[table], table
+    # Just vacuumed: nothing more to do within the interval.
+    assert await QueueUpkeep(interval=3600, min_dead=100).run(conn) == []

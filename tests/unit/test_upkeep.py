@@ -40,3 +40,12 @@ def test_a_vacuum_in_progress_is_not_joined() -> None:
 def test_the_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="interval"):
         QueueUpkeep(0)
+
+
+def test_a_history_table_is_vacuumed_at_a_fifth_of_its_live_rows() -> None:
+    # The history's live rows are many: a fifth of them dead (autovacuum's default scale
+    # factor) is enough, where the queue waits for more dead rows than live ones.
+    history = stats(MIN_DEAD * 3, live=MIN_DEAD * 10)
+    assert needs_vacuum(history, MINUTE, scale=0.2)
+    assert not needs_vacuum(history, MINUTE, scale=1.0)
+    assert not needs_vacuum(stats(MIN_DEAD * 2, live=MIN_DEAD * 10), MINUTE, scale=0.2)
