@@ -160,9 +160,10 @@ async def throughput(
     runs: int,
     procs: int,
     **settings: Any,
-) -> tuple[float, int, float, float, float]:
+) -> tuple[float, int, float, float, float, float]:
     """Steps/s with `procs` worker processes over a backlog of `runs` executions; also
-    write transactions, WAL bytes and transactions of any kind per step."""
+    write transactions, WAL bytes and transactions of any kind per step, and the worker
+    processes' CPU per step (µs, user and system; the server's is not counted)."""
     pool = services.pool
     await pool.execute("TRUNCATE executions CASCADE")
     wf = await services.workflows.create(me, f"bench-{time.time()}", None, definition)
@@ -184,10 +185,12 @@ async def throughput(
     xid0 = int(await pool.fetchval("SELECT txid_current()"))
     lsn0 = await pool.fetchval("SELECT pg_current_wal_lsn()")
     commits0 = await pool.fetchval(COMMITS)
+    cpu0 = cpu_seconds(workers)
     try:
         await pool.execute("UPDATE jobs SET run_at = now()")
         await pool.execute("SELECT pg_notify('flowsync_jobs', '')")
         await wait_all_done(pool)
+        cpu = cpu_seconds(workers) - cpu0
     finally:
         stop_workers(workers)
     xid1 = int(await pool.fetchval("SELECT txid_current()"))
@@ -202,7 +205,18 @@ async def throughput(
     failed = await pool.fetchval("SELECT count(*) FROM executions WHERE status <> 'COMPLETED'")
     assert failed == 0, f"{failed} executions did not complete"
     seconds = float(span["seconds"])
-    return steps / seconds, steps, (xid1 - xid0 - 1) / steps, float(wal) / steps, commits / steps
+    return (steps / seconds, steps, (xid1 - xid0 - 1) / steps, float(wal) / steps,
+            commits / steps, cpu / steps * 1e6)  # fmt: skip
+
+
+def cpu_seconds(procs: list[Any]) -> float:
+    """The CPU time (user and system) the processes have used so far (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in procs:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / tick
 
 
 async def latency(services: Services, me: Principal, runs: int) -> tuple[list[float], list[float]]:
@@ -364,6 +378,13 @@ async def main_async(
                         services, me, actions, runs // 2, procs, allow_networks="127.0.0.1/32"
                     )
                     results.setdefault(f"action/{procs}", []).append(run)
+            # Their ceiling, the same target driven by plain httpx loops, in this run.
+            from bench.httpx_ceiling import measure as httpx_measure
+
+            for procs in (1, 2):
+                results[f"httpx/{procs}"] = await asyncio.to_thread(
+                    httpx_measure, f"http://127.0.0.1:{port}/", procs, 32
+                )
         finally:
             target.terminate()
             target.wait(10)
@@ -425,7 +446,7 @@ def main() -> None:
         labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
         for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
             runs = sorted(results[key])
-            rate, steps, xacts, wal, commits = runs[len(runs) // 2]
+            rate, steps, xacts, wal, commits, cpu = runs[len(runs) // 2]
             shape, procs = key.split("/")
             if shape != "action":
                 best = max(best, rate)
@@ -433,9 +454,15 @@ def main() -> None:
             print(
                 f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s "
                 f"({runs[0][0]:.0f}-{runs[-1][0]:.0f}) over {steps} steps; "
-                f"{xacts:.2f} write transactions ({commits:.2f} in all) and "
-                f"{wal / 1024:.1f} KiB WAL per step"
+                f"{xacts:.2f} write transactions ({commits:.2f} in all), "
+                f"{wal / 1024:.1f} KiB WAL and {cpu:.0f} µs of worker CPU per step"
             )
+            if shape == "action" and f"httpx/{procs}" in results:
+                ceiling = results[f"httpx/{procs}"]
+                print(
+                    f"        ceiling: plain httpx loops, {procs} process(es) x 32: "
+                    f"{ceiling:.0f} requests/s; the steps are {rate / ceiling:.0%} of it"
+                )
         e2e, hops = results["latency"]
         print(
             f"(b) hop latency over {len(hops)} hops: p50 {pct(hops, 50):.2f} ms, "
@@ -483,6 +510,7 @@ def main() -> None:
 
 
 PGBENCH = "pgbench bare queue step, 8 clients"
+HTTPX = "plain httpx loops, same target and concurrency"
 
 
 def summary(
@@ -494,22 +522,26 @@ def summary(
 ) -> list[Figure]:
     """Every figure of the run, each with its ceiling from the same run where one was
     measured: pgbench's bare queue step (the mean of before and after) for no-op steps
-    and their hops, a bare INSERT for bulk starts. HTTP steps have none here yet."""
+    and their hops, plain httpx loops at the same concurrency for HTTP action steps
+    (bench/httpx_ceiling.py), a bare INSERT for bulk starts."""
     ceiling = statistics.mean(ceilings) if ceilings else None
     out: list[Figure] = []
     if not only_timers:
         labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
         for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
             runs = sorted(results[key])
-            rate, _, xacts, wal, _ = runs[len(runs) // 2]
+            rate, _, xacts, wal, _, cpu = runs[len(runs) // 2]
             shape, procs = key.split("/")
             name = f"{labels[shape]}, {procs} worker{'s' if procs != '1' else ''}"
-            noop = shape != "action"
-            bound = ceiling if noop else None
+            if shape != "action":
+                bound, bound_name = ceiling, PGBENCH if ceiling is not None else ""
+            else:
+                bound, bound_name = results.get(f"httpx/{procs}"), HTTPX
             out.append(Figure(f"{name}: steps/s", rate, "steps/s", "higher", bound,
-                              PGBENCH if bound is not None else ""))  # fmt: skip
+                              bound_name))  # fmt: skip
             out.append(Figure(f"{name}: write transactions/step", xacts, "xacts", "lower"))
             out.append(Figure(f"{name}: WAL/step", wal / 1024, "KiB", "lower"))
+            out.append(Figure(f"{name}: worker CPU/step", cpu, "µs", "lower"))
         e2e, hops = results["latency"]
         out.append(Figure("hop latency p50", pct(hops, 50), "ms", "lower"))
         out.append(Figure("hop latency p99", pct(hops, 99), "ms", "lower"))

@@ -140,12 +140,16 @@ async def test_the_run_history_is_vacuumed_too(running: Env, conn: asyncpg.Conne
     decided = await QueueUpkeep(interval=3600, min_dead=100).run(conn)
     vacuumed = {s.table: s for s in decided}
     assert set(HISTORY) <= set(vacuumed)
-    assert vacuumed["step_executions"].dead >= 500  # 5 steps a run
     for table in HISTORY:
         for _ in range(200):
             if await env.services.pool.fetchval(counts, table) > before[table]:
                 break
             await asyncio.sleep(0.05)
         assert await env.services.pool.fetchval(counts, table) > before[table], table
+    # The 500 step rows deleted (5 steps a run; the statistics' counts are estimates,
+    # and pruning a page on access may drop a few) are gone once vacuumed.
+    assert vacuumed["step_executions"].dead > 400
+    dead = "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'step_executions'"
+    assert await env.services.pool.fetchval(dead) < 100
     # Just vacuumed: nothing more to do within the interval.
     assert await QueueUpkeep(interval=3600, min_dead=100).run(conn) == []

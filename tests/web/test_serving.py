@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -50,7 +49,14 @@ async def test_root_and_ui_redirect_to_ui_slash(client: httpx.AsyncClient) -> No
 
 
 @pytest.mark.parametrize(
-    "path", ["/ui/", "/ui/runs", f"/ui/runs/{uuid.uuid4()}", "/ui/workflows/new", "/ui/index.html"]
+    "path",
+    [
+        "/ui/",
+        "/ui/runs",
+        "/ui/runs/3f2b8c1e-0d4a-4e6b-9a7c-5d1e2f3a4b5c",
+        "/ui/workflows/new",
+        "/ui/index.html",
+    ],
 )
 async def test_pages_and_client_routes_serve_index_html(
     client: httpx.AsyncClient, path: str
