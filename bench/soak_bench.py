@@ -25,7 +25,10 @@ queue and the history tables (flowsync/retention/upkeep.py, every `--vacuum-ever
 seconds; the README's "History that stays bounded"); the summary says which ran. A run
 on a server with autovacuum off, before that upkeep covered the history tables, kept the
 queue flat for 460,000 steps but ended with about 1 GB of history made almost entirely
-of dead rows that nothing vacuumed.
+of dead rows that nothing vacuumed. With it (2026-12-06, `--sample 30 --settle 90`,
+autovacuum off): 1,000,010 steps in 1,885 s, none failed; from the fifth minute to the
+end the jobs heap stayed at 19.5 MB and its indexes at 10.1-10.2 MB, 386 claims/s
+throughout; executions at most 11.8 MB, step_executions 53 MB, execution_events 85 MB.
 
 The benchmark makes its own database (`--db`, dropped at the end unless `--keep`).
 Figures are printed; nothing is asserted.
