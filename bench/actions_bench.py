@@ -1,0 +1,90 @@
+"""HTTP action steps beside their ceiling, alone: the engine benchmark's part (a), 10-action
+chains against the loopback target with 1 and 2 worker processes, and plain httpx loops
+against the same target at the same concurrency (bench/httpx_ceiling.py), in one run.
+
+    .venv/bin/python bench/actions_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--runs 200] [--repeat 3]
+
+For comparing two commits' HTTP path quickly (bench/engine_bench.py measures the same
+and everything else, in about ten times as long). Prints medians and ranges; nothing is
+asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.engine_bench import action_chain, fresh_db, throughput  # noqa: E402
+from bench.httpx_ceiling import measure as httpx_measure  # noqa: E402
+from flowsync.config import Settings  # noqa: E402
+from flowsync.db.migrate import upgrade_async  # noqa: E402
+from flowsync.services.container import build_services  # noqa: E402
+from flowsync.services.principal import Principal  # noqa: E402
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    url = await fresh_db(args.url, "flowsync_actions_bench")
+    await upgrade_async(url)
+    services = await build_services(Settings(database_url=url, _env_file=None), url)
+    port = 18000 + os.getpid() % 1000
+    target = subprocess.Popen([sys.executable, str(ROOT / "bench" / "action_target.py"), str(port)])
+    try:
+        await asyncio.sleep(1.5)
+        me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
+        actions = action_chain(f"http://127.0.0.1:{port}/", 10)
+        for procs in (1, 2):
+            rates, cpus = [], []
+            for _ in range(args.repeat):
+                rate, _, _, _, _, cpu = await throughput(
+                    services, me, actions, args.runs, procs, allow_networks="127.0.0.1/32"
+                )
+                rates.append(rate)
+                cpus.append(cpu)
+            ceilings = [
+                await asyncio.to_thread(httpx_measure, f"http://127.0.0.1:{port}/", procs, 32)
+                for _ in range(args.repeat)
+            ]
+            linear = await asyncio.to_thread(
+                httpx_measure, f"http://127.0.0.1:{port}/", procs, 32, 5.0, True
+            )
+            step, ceiling = statistics.median(rates), statistics.median(ceilings)
+            print(
+                f"{procs} worker(s): {step:.0f} action steps/s ({min(rates):.0f}-{max(rates):.0f}),"
+                f" {statistics.median(cpus):.0f} µs worker CPU per step; plain httpx "
+                f"{ceiling:.0f} requests/s ({min(ceilings):.0f}-{max(ceilings):.0f}), "
+                f"the steps {step / ceiling:.0%} of it; httpx with the workers' linear pool "
+                f"{linear:.0f} requests/s, the steps {step / linear:.0%} of it",
+                flush=True,
+            )
+    finally:
+        target.terminate()
+        target.wait(10)
+        await services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--url",
+        default=os.environ.get(
+            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--runs", type=int, default=200, help="executions per throughput run")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
