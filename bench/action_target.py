@@ -1,9 +1,15 @@
 """A minimal HTTP target for the action benchmark: answers every request with a small
-JSON body. Run: python bench/action_target.py PORT"""
+JSON body. Run: python bench/action_target.py PORT, or from a benchmark `async with
+serving() as url:` (a process of its own on a free-ish loopback port)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import subprocess
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
@@ -26,6 +32,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": BODY})
+
+
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[str]:
+    """The target in a process of its own, for as long as the block runs: its URL."""
+    port = 18000 + os.getpid() % 1000
+    target = subprocess.Popen([sys.executable, __file__, str(port)])
+    try:
+        await asyncio.sleep(1.5)  # started and listening
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        target.terminate()
+        target.wait(10)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.action_target import serving  # noqa: E402
 from bench.engine_bench import action_chain, fresh_db, throughput  # noqa: E402
 from bench.httpx_ceiling import measure as httpx_measure  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
@@ -35,40 +36,38 @@ async def main_async(args: argparse.Namespace) -> None:
     url = await fresh_db(args.url, "flowsync_actions_bench")
     await upgrade_async(url)
     services = await build_services(Settings(database_url=url, _env_file=None), url)
-    port = 18000 + os.getpid() % 1000
-    target = subprocess.Popen([sys.executable, str(ROOT / "bench" / "action_target.py"), str(port)])
     try:
-        await asyncio.sleep(1.5)
-        me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
-        actions = action_chain(f"http://127.0.0.1:{port}/", 10)
-        for procs in (1, 2):
-            rates, cpus = [], []
-            for _ in range(args.repeat):
-                rate, _, _, _, _, cpu = await throughput(
-                    services, me, actions, args.runs, procs, allow_networks="127.0.0.1/32"
-                )
-                rates.append(rate)
-                cpus.append(cpu)
-            ceilings = [
-                await asyncio.to_thread(httpx_measure, f"http://127.0.0.1:{port}/", procs, 32)
-                for _ in range(args.repeat)
-            ]
-            linear = await asyncio.to_thread(
-                httpx_measure, f"http://127.0.0.1:{port}/", procs, 32, 5.0, True
-            )
-            step, ceiling = statistics.median(rates), statistics.median(ceilings)
-            print(
-                f"{procs} worker(s): {step:.0f} action steps/s ({min(rates):.0f}-{max(rates):.0f}),"
-                f" {statistics.median(cpus):.0f} µs worker CPU per step; plain httpx "
-                f"{ceiling:.0f} requests/s ({min(ceilings):.0f}-{max(ceilings):.0f}), "
-                f"the steps {step / ceiling:.0%} of it; httpx with the workers' linear pool "
-                f"{linear:.0f} requests/s, the steps {step / linear:.0%} of it",
-                flush=True,
-            )
+        async with serving() as target:
+            await measure_all(services, target, args)
     finally:
-        target.terminate()
-        target.wait(10)
         await services.close()
+
+
+async def measure_all(services: Any, target: str, args: argparse.Namespace) -> None:
+    """Action steps and their ceilings, with 1 then 2 worker processes."""
+    me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
+    actions = action_chain(target, 10)
+    for procs in (1, 2):
+        rates, cpus = [], []
+        for _ in range(args.repeat):
+            rate, _, _, _, _, cpu = await throughput(
+                services, me, actions, args.runs, procs, allow_networks="127.0.0.1/32"
+            )
+            rates.append(rate)
+            cpus.append(cpu)
+        ceilings = [
+            await asyncio.to_thread(httpx_measure, target, procs, 32) for _ in range(args.repeat)
+        ]
+        linear = await asyncio.to_thread(httpx_measure, target, procs, 32, 5.0, True)
+        step, ceiling = statistics.median(rates), statistics.median(ceilings)
+        print(
+            f"{procs} worker(s): {step:.0f} action steps/s ({min(rates):.0f}-{max(rates):.0f}),"
+            f" {statistics.median(cpus):.0f} µs worker CPU per step; plain httpx "
+            f"{ceiling:.0f} requests/s ({min(ceilings):.0f}-{max(ceilings):.0f}), "
+            f"the steps {step / ceiling:.0%} of it; httpx with the workers' linear pool "
+            f"{linear:.0f} requests/s, the steps {step / linear:.0%} of it",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -365,13 +365,11 @@ async def main_async(
                     run = await throughput(services, me, shape, count, procs)
                     results.setdefault(f"{key}/{procs}", []).append(run)
         results["latency"] = await latency(services, me, 200)
-        port = 18000 + os.getpid() % 1000
-        target = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "action_target.py"), str(port)]
-        )
-        try:
-            await asyncio.sleep(1.5)
-            actions = action_chain(f"http://127.0.0.1:{port}/", 10)
+        from bench.action_target import serving
+        from bench.httpx_ceiling import measure as httpx_measure
+
+        async with serving() as target:
+            actions = action_chain(target, 10)
             for procs in (1, 2):
                 for _ in range(repeat):
                     run = await throughput(
@@ -379,15 +377,10 @@ async def main_async(
                     )
                     results.setdefault(f"action/{procs}", []).append(run)
             # Their ceiling, the same target driven by plain httpx loops, in this run.
-            from bench.httpx_ceiling import measure as httpx_measure
-
             for procs in (1, 2):
                 results[f"httpx/{procs}"] = await asyncio.to_thread(
-                    httpx_measure, f"http://127.0.0.1:{port}/", procs, 32
+                    httpx_measure, target, procs, 32
                 )
-        finally:
-            target.terminate()
-            target.wait(10)
     finally:
         await services.close()
     return results

@@ -20,14 +20,15 @@ import cProfile
 import io
 import os
 import pstats
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.action_target import serving  # noqa: E402
 from bench.engine_bench import action_chain, fresh_db, wait_all_done  # noqa: E402
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
@@ -45,45 +46,44 @@ async def main_async(args: argparse.Namespace) -> None:
     url = await fresh_db(args.url, "flowsync_profile_actions")
     await upgrade_async(url)
     services = await build_services(Settings(database_url=url, _env_file=None), url)
-    port = 18500 + os.getpid() % 400
-    target = subprocess.Popen([sys.executable, str(ROOT / "bench" / "action_target.py"), str(port)])
     try:
-        await asyncio.sleep(1.5)
-        me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
-        wf = await services.workflows.create(
-            me, "actions", None, action_chain(f"http://127.0.0.1:{port}/", 10)
-        )
-        items = [StartItem({"n": i}) for i in range(args.runs)]
-        for at in range(0, len(items), 500):
-            await services.executions.start_many(me, wf.id, items[at : at + 500])
-        registry = default_registry(NetworkPolicy(["127.0.0.1/32"]))
-        worker = Worker(
-            url, services.pool, registry, concurrency=args.concurrency, poll_seconds=0.2
-        )  # fmt: skip
-        profile = cProfile.Profile()
-        began = time.perf_counter()
-        profile.enable()
-        task = asyncio.create_task(worker.run())
-        await wait_all_done(services.pool)
-        profile.disable()
-        seconds = time.perf_counter() - began
-        worker.stop()
-        await asyncio.wait_for(task, 30)
-        steps = args.runs * 10
-        print(f"{steps} action steps in {seconds:.1f} s under cProfile: {steps / seconds:.0f}/s")
-        for order in ("tottime", "cumulative"):
-            out = io.StringIO()
-            pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
-            print(f"\n== by {order}\n" + out.getvalue().split("\n\n", 1)[-1])
+        async with serving() as target:
+            await profiled(services, url, target, args)
     finally:
-        target.terminate()
-        target.wait(10)
         await services.close()
         admin = await asyncpg.connect(to_asyncpg_dsn(args.url))
         try:
             await admin.execute('DROP DATABASE IF EXISTS "flowsync_profile_actions" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def profiled(services: Any, url: str, target: str, args: argparse.Namespace) -> None:
+    """Run the chains with one in-process worker under cProfile; print the profile."""
+    me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
+    wf = await services.workflows.create(me, "actions", None, action_chain(target, 10))
+    items = [StartItem({"n": i}) for i in range(args.runs)]
+    for at in range(0, len(items), 500):
+        await services.executions.start_many(me, wf.id, items[at : at + 500])
+    registry = default_registry(NetworkPolicy(["127.0.0.1/32"]))
+    worker = Worker(
+        url, services.pool, registry, concurrency=args.concurrency, poll_seconds=0.2
+    )  # fmt: skip
+    profile = cProfile.Profile()
+    began = time.perf_counter()
+    profile.enable()
+    task = asyncio.create_task(worker.run())
+    await wait_all_done(services.pool)
+    profile.disable()
+    seconds = time.perf_counter() - began
+    worker.stop()
+    await asyncio.wait_for(task, 30)
+    steps = args.runs * 10
+    print(f"{steps} action steps in {seconds:.1f} s under cProfile: {steps / seconds:.0f}/s")
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
+        print(f"\n== by {order}\n" + out.getvalue().split("\n\n", 1)[-1])
 
 
 def main() -> None:

@@ -18,11 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from flowsync import tracing
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
 from tests.support.graphs import fan
@@ -83,26 +80,13 @@ def receiver() -> Iterator[Receiver]:
         running.server.server_close()
 
 
-@pytest.fixture
-def start_spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on in this process (where the run is started), in memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown()
-
-
 async def test_a_fork_join_run_across_two_workers_is_one_trace(
     services: Services,
     me: Principal,
     db_url: str,
     tmp_path: Path,
     receiver: Receiver,
-    start_spans: InMemorySpanExporter,
+    spans: InMemorySpanExporter,
 ) -> None:
     procs: list[Process] = []
     try:
@@ -132,7 +116,7 @@ async def test_a_fork_join_run_across_two_workers_is_one_trace(
         for proc in procs:
             proc.close()
 
-    (root,) = start_spans.get_finished_spans()
+    (root,) = spans.get_finished_spans()  # the run is started in this process
     assert root.name == "execution fanned"
     steps = await services.executions.steps(me, [eid])
     worked = {s.node_id: s for s in steps[eid] if s.worker_id is not None}
