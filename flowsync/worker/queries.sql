@@ -21,9 +21,11 @@
 -- priorities in use found by a loose scan of ix_jobs_claim, as next_due does), so that
 -- run_at bounds each index scan and a claim that finds too few due jobs stops at the first
 -- timer instead of reading every one; the picked rows are handed to the update as an
--- array, so that the update is index lookups by id whatever the planner guesses of
--- LIMIT $1 (a generic plan guesses a tenth of the table, and joined the picked rows
--- to every job by hash).
+-- array of their addresses (ctid: a Tid Scan, no descent of the primary key per job,
+-- which a backlog of a million jobs makes a level deeper), whatever the planner guesses
+-- of LIMIT $1 (a generic plan guesses a tenth of the table, and joined the picked rows
+-- to every job by hash). The rows stay locked from the pick to the update, so their
+-- addresses cannot change in between; the ids are matched too, as a guard.
 WITH RECURSIVE p(priority) AS (
     SELECT min(priority) FROM jobs WHERE lease_token IS NULL
     UNION ALL
@@ -33,8 +35,8 @@ WITH RECURSIVE p(priority) AS (
 ), picked AS (
     -- The nested loop reads the priorities in order, and each one's jobs only as far as
     -- the limit needs them: only the jobs handed on are locked.
-    SELECT t.id FROM p CROSS JOIN LATERAL (
-        SELECT j.id FROM jobs j
+    SELECT t.id, t.ctid FROM p CROSS JOIN LATERAL (
+        SELECT j.id, j.ctid FROM jobs j
          WHERE j.lease_token IS NULL AND j.priority = p.priority AND j.run_at <= now()
          ORDER BY j.run_at, j.id
          LIMIT $1
@@ -47,7 +49,7 @@ WITH RECURSIVE p(priority) AS (
            lease_expires_at = now() + make_interval(secs => $2),
            attempts = j.attempts + 1,
            worker_id = $3
-     WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+     WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) AND j.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING j.id, j.execution_id, j.step_id, j.lease_token, j.attempts, j.max_attempts,
               j.run_at
 )
