@@ -222,6 +222,20 @@ SELECT e.id, e.status, e.last_sequence, e.owner_id, e.workflow_id, e.workflow_ve
  WHERE e.id = (SELECT execution_id FROM j) AND e.status = 'RUNNING'
    FOR NO KEY UPDATE OF e;
 
+-- name: run_steps
+-- A run's newest sequence and its steps, read in one snapshot without a lock: what a
+-- worker that does not know the run (or knew it before another worker's write) plans
+-- completions from, to write them guarded (write_plan checks under its locks that the
+-- sequence is still this one, so a plan from a snapshot is as safe as one made under
+-- hold_job). No row: the run is not RUNNING.
+SELECT e.last_sequence, s.ids, s.node_ids, s.statuses, s.branches
+  FROM executions e,
+       LATERAL (SELECT array_agg(id) AS ids, array_agg(node_id) AS node_ids,
+                       array_agg(status) AS statuses, array_agg(CASE WHEN node_type IN ('wait', 'approval') THEN input -> 'outcome' ELSE output -> 'result' END)
+                         AS branches
+                  FROM step_executions WHERE execution_id = e.id) s
+ WHERE e.id = $1 AND e.status = 'RUNNING';
+
 -- name: lock_execution
 -- Lock an execution for a transition that is not a job's (start, cancel).
 SELECT id, status, last_sequence, owner_id, workflow_id, workflow_version_id,

@@ -13,7 +13,7 @@ import pytest
 
 from flowsync.errors import Conflict, LeaseLost, NotFound
 from flowsync.services.principal import Principal
-from flowsync.worker.queue import Queue
+from flowsync.worker.queue import QUERIES, Queue
 from flowsync.worker.registry import default_registry
 from flowsync.worker.runner import Worker
 from tests.conftest import new_subject
@@ -603,8 +603,8 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Hops that arrive while another is being written are written together, in one
-    statement; each keeps its own guard (a run that moved on is refused alone and written
-    under locks), and every run ends as the general write would have left it."""
+    statement; each keeps its own guard (a run that moved on is refused alone, read again
+    and written guarded), and every run ends as the general write would have left it."""
     from flowsync.engine import orchestrator as orchestrator_module
 
     wid = await env.create(chain(3))
@@ -663,8 +663,9 @@ async def test_hops_of_a_worker_s_chains_are_written_together_and_each_guarded(
     await move_on(pool, eids[3])
     batches.clear()
     t3s = await asyncio.gather(*(orchestrator.complete(t, {"n": 2}, take_next=True) for t in t2s))
-    # The first hop was written alone; the four that came meanwhile, together.
-    assert batches == [1, 4]
+    # The first hop was written alone; the four that came meanwhile, together; the run
+    # that had moved on was refused there, read again, and written guarded on its own.
+    assert batches == [1, 4, 1]
     assert [t.node_id for t in t3s] == ["t3"] * 5
     for i, eid in enumerate(eids):
         if i == 3:
@@ -764,9 +765,10 @@ async def test_what_a_worker_knew_is_not_trusted_once_the_run_changed(env: Env) 
     assert [e.node_id for e in events if e.kind == "step.completed"] == ["start", "t1", "t2"]
 
 
-async def test_a_branch_beside_others_is_finished_under_locks(env: Env) -> None:
+async def test_a_branch_beside_others_carries_nothing_from_its_fork(env: Env) -> None:
     """After a fork, the branch a worker takes is not alone: what it knew would go stale
-    as soon as a sibling moves, so it carries nothing and is finished under locks."""
+    as soon as a sibling moves, so it carries nothing (its completion is planned from
+    what its worker remembers or reads of the run, and written guarded)."""
     wid = await env.create(fan(3))
     await env.start(wid, {})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
@@ -776,6 +778,46 @@ async def test_a_branch_beside_others_is_finished_under_locks(env: Env) -> None:
     assert job is not None
     branch = await worker.orchestrator.complete(job, {}, take_next=True)
     assert branch is not None and branch.known_steps is None
+
+
+async def test_branches_of_one_run_on_two_workers_are_written_without_its_lock(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Branches of a fork run by two workers: the worker that did not fork reads the run
+    in one statement and writes guarded; the one that forked finds its memory stale
+    (the other wrote since), reads again and writes guarded too. Neither takes the run's
+    lock in a transaction (hold_job, made to fail here), and the join still fires once,
+    on the last branch, with every event numbered in order."""
+    wid = await env.create(fan(3))
+    eid = await env.start(wid, {})
+    pool = env.services.pool
+    a = Worker(env.services.url, pool, default_registry(), worker_id="a", lease_seconds=30)
+    b = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
+    [split] = await a.queue.claim(1)
+    assert split.node_id == "split"
+    first = await a.orchestrator.complete(split, {}, take_next=True)
+    assert first is not None and eid in a.orchestrator._runs
+    second, third = await b.queue.claim(2)
+    assert eid not in b.orchestrator._runs
+    monkeypatch.setitem(QUERIES, "hold_job", "SELECT 1 / 0")
+
+    assert await b.orchestrator.complete(second, {"by": "b"}, take_next=True) is None
+    assert await a.orchestrator.complete(first, {"by": "a"}, take_next=True) is None
+    merge = await b.orchestrator.complete(third, {"by": "b"}, take_next=True)
+    assert merge is not None and merge.node_id == "merge"
+    monkeypatch.undo()
+    end = await b.orchestrator.complete(merge, {}, take_next=True)
+    assert end is not None
+    await b.orchestrator.complete(end, {}, take_next=True)
+    assert (await env.services.executions.get(env.me, eid)).status == "COMPLETED"
+    events = await env.events(eid)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    completed = Counter(e.node_id for e in events if e.kind == "step.completed")
+    assert completed == dict.fromkeys(["start", "split", "b0", "b1", "b2", "merge", "end"], 1)
+    steps = await env.steps(eid)
+    assert {n: steps[n].output for n in ("b0", "b1", "b2")} == {
+        first.node_id: {"by": "a"}, second.node_id: {"by": "b"}, third.node_id: {"by": "b"}
+    }
 
 
 async def test_branches_finishing_together_are_written_together(env: Env) -> None:
@@ -1138,10 +1180,12 @@ async def test_a_write_rolled_back_is_not_remembered(
     eid = await env.start(wid, {"n": 1})
     worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
     orchestrator = worker.orchestrator
-    # Finished under the run's lock (not from what the claim read): one transaction.
+    # Finished under the run's lock (not from what the claim read, nor guarded from a
+    # read of the run): one transaction.
     [t1] = await worker.queue.claim(1)
     t1 = dataclasses.replace(t1, known_steps=None)
     real_write = orchestrator._write_completions_planned
+    monkeypatch.setattr(orchestrator, "OPTIMISTIC_WRITES", 0)
 
     async def write_then_fail(*args: Any, **kwargs: Any) -> Any:
         await real_write(*args, **kwargs)
