@@ -816,7 +816,9 @@ async def test_branches_of_one_run_on_two_workers_are_written_without_its_lock(
     assert completed == dict.fromkeys(["start", "split", "b0", "b1", "b2", "merge", "end"], 1)
     steps = await env.steps(eid)
     assert {n: steps[n].output for n in ("b0", "b1", "b2")} == {
-        first.node_id: {"by": "a"}, second.node_id: {"by": "b"}, third.node_id: {"by": "b"}
+        first.node_id: {"by": "a"},
+        second.node_id: {"by": "b"},
+        third.node_id: {"by": "b"},
     }
 
 
