@@ -25,34 +25,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import multiprocessing
 import os
 import re
+import resource
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime
+from array import array
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
-from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ws_swarm import OWNER_SUBSCRIPTION, Spec, SwarmResult, run_swarm  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
 from tests.conftest import with_database  # noqa: E402
 from tests.support.graphs import chain  # noqa: E402
 
-EVENTS = "subscription { executionEvents { executionId sequence kind at } }"
 QUERY = "{ executions(first: 50) { edges { node { steps { status } } } } }"
 START = """mutation($w: ID!) { startExecution(workflowId: $w, input: {n: 1}) {
   ... on StartExecutionPayload { execution { id } } } }"""
@@ -81,59 +82,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Stats:
-    latencies: list[float] = field(default_factory=list)
-    samples: list[tuple[float, str, float]] = field(default_factory=list)
-    delivered: int = 0
-    problems: int = 0
-    connected: int = 0
-    # (subscriber, execution) -> last sequence seen
-    last: dict[tuple[int, str], int] = field(default_factory=dict)
-
-
-async def close_when(stop: asyncio.Event, ws: Any) -> None:
-    await stop.wait()
-    await ws.close()
-
-
-async def subscriber(n: int, url: str, key: str, stats: Stats, stop: asyncio.Event) -> None:
-    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
-    subscribe = {"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}
-    protocols = ["graphql-transport-ws"]
-    async with connect(url, subprotocols=protocols, max_queue=None, open_timeout=60) as ws:  # type: ignore[arg-type]
-        await ws.send(orjson.dumps(init).decode())
-        ack = orjson.loads(await ws.recv())
-        assert ack["type"] == "connection_ack", ack
-        await ws.send(orjson.dumps(subscribe).decode())
-        stats.connected += 1
-        # Closed when the run ends; meanwhile every message is read as it comes (a
-        # timeout per read would cost this process a task per message).
-        closer = asyncio.create_task(close_when(stop, ws))
-        async for raw in ws:
-            received = time.time()
-            message = orjson.loads(raw)
-            if message.get("type") != "next":
-                stats.problems += 1
-                continue
-            event = message["payload"]["data"]["executionEvents"]
-            key_ = (n, event["executionId"])
-            previous = stats.last.get(key_)
-            if event["kind"] == "snapshot":
-                stats.last[key_] = event["sequence"]
-                continue
-            if (previous is None and event["sequence"] != 1) or (
-                previous is not None and event["sequence"] != previous + 1
-            ):
-                stats.problems += 1
-            stats.last[key_] = event["sequence"]
-            stats.delivered += 1
-            at = datetime.fromisoformat(event["at"]).timestamp()
-            stats.latencies.append((received - at) * 1000)
-            stats.samples.append((received, event["kind"], (received - at) * 1000))
-        closer.cancel()
 
 
 async def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -182,17 +130,82 @@ async def query_cost(services: Services, key: str, port: int) -> tuple[int, list
     return len(statements), timings
 
 
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (`flowsync serve --workers N`: the supervisor
+    and its N children)."""
+    found = [pid]
+    for p in found:
+        for task in Path(f"/proc/{p}/task").iterdir():
+            children = (task / "children").read_text().split()
+            found.extend(int(c) for c in children if int(c) not in found)
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    return sum(rss_mb(p) for p in descendants(pid))
+
+
+def open_files_limit(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return " / ".join(line.split()[3:5])
+    return "?"
+
+
+def detail(results: list[SwarmResult]) -> None:
+    """Latency by event kind, and the worst latency of each half second."""
+    kinds: dict[str, array[float]] = {}
+    timeline = array("d")
+    for r in results:
+        for kind, raw in r.by_kind.items():
+            kinds.setdefault(kind, array("d")).frombytes(raw)
+        timeline.frombytes(r.timeline)
+    for kind, values in sorted(kinds.items()):
+        print(f"    {kind:24} p50 {pct(list(values), 50):7.1f} p99 {pct(list(values), 99):7.1f}")
+    pairs = list(zip(timeline[::2], timeline[1::2], strict=True))
+    first = min((t for t, _ in pairs), default=0.0)
+    worst: dict[int, float] = {}
+    for t, ms in pairs:
+        b = int((t - first) * 2)
+        worst[b] = max(worst.get(b, 0.0), ms)
+    print("    worst per 0.5 s:", " ".join(f"{worst[b]:.0f}" for b in sorted(worst)))
+
+
+@dataclass
+class Plan:
+    """Which connection is which: the first `owner_feeds` hold `executionEvents` (owner
+    `index % owners`), the rest wait to watch single executions of owner
+    `(index - owner_feeds) % owners`; connection `index` lives in swarm `index % swarms`."""
+
+    subscribers: int
+    owner_feeds: int
+    owners: int
+    swarms: int
+
+    def owner_of(self, index: int) -> int:
+        if index < self.owner_feeds:
+            return index % self.owners
+        return (index - self.owner_feeds) % self.owners
+
+    def watchers_of(self, owner: int) -> list[int]:
+        return list(range(self.owner_feeds + owner, self.subscribers, self.owners))
+
+
 async def run(args: argparse.Namespace) -> None:
     import asyncpg
 
     from flowsync.config import to_asyncpg_dsn
     from flowsync.db.migrate import upgrade_async
 
+    # 10,000 websockets need as many descriptors in the API process, which inherits ours.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     name = f"fs_bench_subs_{os.getpid()}"
     admin = await asyncpg.connect(to_asyncpg_dsn(args.url))
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(args.url, name)
     procs: list[subprocess.Popen[bytes]] = []
+    swarms: list[tuple[Any, Connection]] = []
     services: Services | None = None
     logs = Path(tempfile.mkdtemp(prefix="flowsync-bench-"))
     try:
@@ -200,11 +213,12 @@ async def run(args: argparse.Namespace) -> None:
         settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
         services = await build_services(settings, url)
         owners: list[tuple[Principal, str, uuid.UUID]] = []
+        workflow = chain(5, delay=args.delay or None)
         for i in range(args.owners):
             owner = await services.api_keys.ensure_owner(f"bench:{i}")
             me = Principal(owner, "bench")
             key = (await services.api_keys.create(me, "bench")).secret
-            wid = (await services.workflows.create(me, "chain", None, chain(5))).id
+            wid = (await services.workflows.create(me, "chain", None, workflow)).id
             owners.append((me, key, wid))
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSYNC_")}
@@ -218,15 +232,17 @@ async def run(args: argparse.Namespace) -> None:
             FLOWSYNC_RATE_LIMIT_PER_PRINCIPAL="1000000/minute",
             PYTHONPATH=str(ROOT),
         )
-        profile = os.environ.get("BENCH_PROFILE_API")  # a path: the API runs under cProfile
+        # A path: the API runs under cProfile, on only while the executions run.
+        profile = os.environ.get("BENCH_PROFILE_API")
+        # BENCH_PROFILE_PHASE=connect: profile while the subscribers connect instead.
+        connecting = os.environ.get("BENCH_PROFILE_PHASE") == "connect"
+        if args.serve_workers:
+            command = ["-m", "flowsync", "serve", "--workers", str(args.serve_workers)]
+        else:
+            command = [*([str(ROOT / "bench/profiled.py"), profile] if profile else [])]
+            command += ["-m", "flowsync", "dev"]
         api = subprocess.Popen(
-            [
-                sys.executable,
-                *(["-m", "cProfile", "-o", profile] if profile else []),
-                "-m",
-                "flowsync",
-                "dev",
-            ],
+            [sys.executable, *command],
             env=env,
             stdout=(logs / "api.log").open("wb"),
             stderr=subprocess.STDOUT,
@@ -241,37 +257,47 @@ async def run(args: argparse.Namespace) -> None:
         )
         procs.append(worker)
         await asyncio.sleep(2)  # both warm before anything is measured
-        idle = rss_mb(api.pid)
+        api_pids = descendants(api.pid)
+        idle = tree_rss_mb(api.pid)
 
-        stats = Stats()
-        stop = asyncio.Event()
+        watchers = round(args.subscribers * args.single_share)
+        plan = Plan(args.subscribers, args.subscribers - watchers, args.owners, args.clients)
         ws_url = f"ws://127.0.0.1:{port}/graphql"
+        specs: list[list[Spec]] = [[] for _ in range(plan.swarms)]
+        for index in range(plan.subscribers):
+            key = owners[plan.owner_of(index)][1]
+            specs[index % plan.swarms].append(Spec(index, key, index < plan.owner_feeds))
         began = time.perf_counter()
-        clients = []
-        for n in range(args.subscribers):
-            key = owners[n % len(owners)][1]
-            clients.append(asyncio.create_task(subscriber(n, ws_url, key, stats, stop)))
-            if n % 50 == 49:
-                await asyncio.sleep(0.05)
-        while stats.connected < args.subscribers:
-            if any(c.done() for c in clients):
-                for c in clients:
-                    if c.done():
-                        c.result()
-            await asyncio.sleep(0.1)
-        connect_seconds = time.perf_counter() - began
-        await asyncio.sleep(2)
-        subscribed = rss_mb(api.pid)
-        # This process is the measuring instrument: a collection of its million objects
-        # (a thousand connections, the samples) stops every subscriber at once for ~100
-        # ms, and the events read after it would count the pause as delivery latency.
+        if profile and connecting:
+            os.kill(api.pid, signal.SIGUSR1)
+        spawn = multiprocessing.get_context("spawn")
+        for share in specs:
+            ours, theirs = spawn.Pipe()
+            swarm = spawn.Process(target=run_swarm, args=(theirs, ws_url, share), daemon=True)
+            swarm.start()
+            swarms.append((swarm, ours))
+        connect_seconds = 0.0
+        for _, pipe in swarms:
+            if not await asyncio.to_thread(pipe.poll, 600):
+                raise SystemExit("a client process did not connect its subscribers in time")
+            _, count, seconds = pipe.recv()
+            connect_seconds = max(connect_seconds, seconds)
+        connected_at = time.perf_counter() - began
+        if profile and connecting:
+            os.kill(api.pid, signal.SIGUSR2)
+        # The subscriptions are sent without an answer: give the API time to start them.
+        await asyncio.sleep(max(3.0, args.subscribers / 2000))
+        subscribed = tree_rss_mb(api.pid)
         gc.collect()
         gc.freeze()
-        gc.disable()
 
-        cpu_before = cpu_seconds(api.pid)
-        own_before = time.process_time()
-        started: list[tuple[Principal, uuid.UUID]] = []
+        connect_cpu = sum(cpu_seconds(p) for p in api_pids)
+        cpu_before = {p: cpu_seconds(p) for p in api_pids}
+        if profile and not connecting:
+            os.kill(api.pid, signal.SIGUSR1)
+        started: list[tuple[int, uuid.UUID]] = []
+        watches: list[tuple[int, str, uuid.UUID]] = []
+        rotation = [0] * args.owners
         t0 = time.perf_counter()
         interval = 1 / args.rate
         i = 0
@@ -280,80 +306,137 @@ async def run(args: argparse.Namespace) -> None:
         while time.perf_counter() - t0 < args.duration:
             # Through the API, as a client starts runs: the start's transaction (and the
             # `at` of its first events) is the API process's own.
-            me, key, wid = owners[i % len(owners)]
+            o = i % len(owners)
+            _, key, wid = owners[o]
             reply = await http.post(
                 "/graphql",
                 json={"query": START, "variables": {"w": str(wid)}},
                 headers={"Authorization": f"Bearer {key}"},
             )
-            execution = reply.json()["data"]["startExecution"]["execution"]
-            started.append((me, uuid.UUID(execution["id"])))
+            eid = uuid.UUID(reply.json()["data"]["startExecution"]["execution"]["id"])
+            started.append((o, eid))
+            # Its watchers subscribe while it waits in its delay step, as a dashboard
+            # opens a run just started.
+            pool = plan.watchers_of(o)
+            for _ in range(min(args.watchers_per_run, len(pool))):
+                index = pool[rotation[o] % len(pool)]
+                rotation[o] += 1
+                sub = f"e{i}"
+                swarms[index % plan.swarms][1].send(("watch", index, sub, str(eid)))
+                watches.append((index, sub, eid))
             i += 1
-            peak = max(peak, rss_mb(api.pid))
+            if i % 10 == 0:
+                peak = max(peak, tree_rss_mb(api.pid))
             await asyncio.sleep(max(0.0, t0 + i * interval - time.perf_counter()))
         await http.aclose()
         # Let the last executions finish and their events arrive.
         for _ in range(300):
             statuses = [
-                (await services.executions.get(me, eid)).status for me, eid in started[-20:]
+                (await services.executions.get(owners[o][0], e)).status for o, e in started[-20:]
             ]
             if all(s not in ("PENDING", "RUNNING") for s in statuses):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(3)
         elapsed = time.perf_counter() - t0
-        end = rss_mb(api.pid)
-        api_cpu = cpu_seconds(api.pid) - cpu_before
-        own_cpu = time.process_time() - own_before
-        gc.enable()
-        stop.set()
-        await asyncio.gather(*clients, return_exceptions=True)
+        end = tree_rss_mb(api.pid)
+        if profile and not connecting:
+            os.kill(api.pid, signal.SIGUSR2)
+        api_cpu = {p: cpu_seconds(p) - cpu_before[p] for p in api_pids}
+        load = os.getloadavg()
+        results: list[SwarmResult] = []
+        for _, pipe in swarms:
+            pipe.send(("stop",))
+        for _, pipe in swarms:
+            results.append(pipe.recv()[1])
+        gc.unfreeze()
 
-        expected = 0
-        per_owner: dict[uuid.UUID, int] = defaultdict(int)
-        for me, eid in started:
-            per_owner[me.owner_id] += len(await services.executions.events(me, eid))
-        subs_per_owner = defaultdict(int)
-        for n in range(args.subscribers):
-            subs_per_owner[owners[n % len(owners)][0].owner_id] += 1
-        expected = sum(per_owner[o] * subs_per_owner[o] for o in per_owner)
+        count: dict[uuid.UUID, int] = {}
+        for o, eid in started:
+            count[eid] = len(await services.executions.events(owners[o][0], eid))
+        tallies: dict[tuple[int, str, str], list[int]] = {}
+        completed: set[tuple[int, str]] = set()
+        owner_lat, watch_lat = array("d"), array("d")
+        errors: list[str] = []
+        for r in results:
+            tallies.update(r.tallies)
+            completed |= r.completed
+            owner_lat.frombytes(r.owner_latencies)
+            watch_lat.frombytes(r.watch_latencies)
+            errors.extend(r.errors)
+        expected = delivered = disorder = incomplete = 0
+        for index in range(plan.owner_feeds):
+            for o, eid in started:
+                if o != plan.owner_of(index):
+                    continue
+                tally = tallies.get((index, OWNER_SUBSCRIPTION, str(eid)), [-1, 0, 0, 0])
+                expected += count[eid]
+                delivered += min(tally[2], count[eid])
+                disorder += tally[3]
+        for index, sub, eid in watches:
+            tally = tallies.get((index, sub, str(eid)))
+            if tally is None:  # not even the snapshot
+                expected += count[eid]
+                incomplete += 1
+                continue
+            expected += count[eid] - tally[0]
+            delivered += min(tally[2], count[eid] - tally[0])
+            disorder += tally[3]
+            incomplete += (index, sub) not in completed
+        total = len(owner_lat) + len(watch_lat)
 
         statements, timings = await query_cost(services, owners[0][1], port)
 
-        lat = stats.latencies
+        lat = list(owner_lat) + list(watch_lat)
         if os.environ.get("BENCH_DETAIL"):
-            by_kind: dict[str, list[float]] = defaultdict(list)
-            for _, kind, ms in stats.samples:
-                by_kind[kind].append(ms)
-            for kind, values in sorted(by_kind.items()):
-                print(f"    {kind:20} p50 {pct(values, 50):7.1f} p99 {pct(values, 99):7.1f}")
-            first = stats.samples[0][0] if stats.samples else 0
-            buckets: dict[int, float] = defaultdict(float)
-            for when, _, ms in stats.samples:
-                buckets[int((when - first) * 2)] = max(buckets[int((when - first) * 2)], ms)
-            print("    worst per 0.5 s:", " ".join(f"{int(v)}" for _, v in sorted(buckets.items())))
+            detail(results)
         print(f"\nFlowSync subscriptions benchmark ({os.cpu_count()} cores), server {args.url}")
-        print(
-            f"  {args.subscribers} subscribers over {args.owners} owners, connected in "
-            f"{connect_seconds:.1f} s; {len(started)} executions of a 5-step chain at "
-            f"{args.rate}/s for {args.duration} s"
+        processes = (
+            f"`flowsync serve --workers {args.serve_workers}`"
+            if args.serve_workers
+            else "one `flowsync dev`"
         )
         print(
-            f"  delivery latency commit→subscriber over {len(lat)} deliveries: "
-            f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms"
+            f"  API: {processes} ({len(api_pids)} processes, open files limit "
+            f"{open_files_limit(api_pids[-1])}); subscribers held by {plan.swarms} client "
+            "processes"
         )
         print(
-            f"  delivered {stats.delivered} of {expected} expected events "
-            f"({stats.delivered / elapsed:.0f} events/s over {elapsed:.1f} s); "
-            f"out-of-order, repeated or error messages: {stats.problems}"
+            f"  {plan.subscribers} websockets over {args.owners} owners: {plan.owner_feeds} on "
+            f"executionEvents, {watchers} watching single runs with executionUpdated "
+            f"({args.watchers_per_run} per run, {len(watches)} subscriptions); connected in "
+            f"{connect_seconds:.1f} s ({connected_at:.1f} s with the clients' start; API CPU "
+            f"until then {connect_cpu:.1f} s)"
         )
         print(
-            f"  API process CPU: {api_cpu:.1f} s over the run, "
-            f"{api_cpu / max(1, stats.delivered) * 1e6:.0f} µs per delivered event; "
-            f"the subscribers' own process: {own_cpu:.1f} s"
+            f"  {len(started)} executions of a 5-step chain"
+            f"{f' after a {args.delay:g} s delay' if args.delay else ''} at {args.rate:g}/s "
+            f"for {args.duration:g} s"
         )
         print(
-            f"  API process RSS: idle {idle:.0f} MB, {args.subscribers} subscribed "
+            f"  delivery latency commit→subscriber over {total} deliveries: "
+            f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
+            f"max {max(lat, default=0):.1f} ms"
+            f" (executionEvents p99 {pct(list(owner_lat), 99):.1f} ms, executionUpdated p99 "
+            f"{pct(list(watch_lat), 99):.1f} ms)"
+        )
+        print(
+            f"  delivered {delivered} of {expected} expected events ({total / elapsed:.0f} "
+            f"events/s over {elapsed:.1f} s); lost {expected - delivered}; out of order or "
+            f"repeated {disorder}; single-run subscriptions not completed {incomplete}; "
+            f"errors {len(errors)}; connections lost {sum(r.lost_connections for r in results)}"
+        )
+        for error in errors[:5]:
+            print(f"    {error[:300]}")
+        per_process = ", ".join(f"{api_cpu[p]:.1f}" for p in api_pids if p in api_cpu)
+        print(
+            f"  API CPU: {sum(api_cpu.values()):.1f} s over the run ({per_process} per process), "
+            f"{sum(api_cpu.values()) / max(1, total) * 1e6:.0f} µs per delivered event; "
+            f"client processes {sum(r.cpu_seconds for r in results):.1f} s; load average "
+            f"{load[0]:.1f}"
+        )
+        print(
+            f"  API RSS (all its processes): idle {idle:.0f} MB, {plan.subscribers} subscribed "
             f"{subscribed:.0f} MB, peak {peak:.0f} MB, end {end:.0f} MB "
             f"(growth {end - idle:+.0f} MB)"
         )
@@ -362,10 +445,12 @@ async def run(args: argparse.Namespace) -> None:
             f"p50 {pct(timings, 50):.1f} ms, p99 {pct(timings, 99):.1f} ms over HTTP"
         )
     finally:
+        for swarm, _ in swarms:
+            swarm.kill()
         for proc in procs:
             proc.terminate()
             try:
-                proc.wait(20)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
         if services is not None:
@@ -377,22 +462,51 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--url",
         default=os.environ.get(
             "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
-    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=1000, help="websocket connections")
     parser.add_argument(
         "--owners",
         default="1000,100,10",
         help="comma-separated: one run per value, the subscribers spread over that many "
         "owners (1000: one subscriber each; 10: every event goes to 100 subscribers)",
     )
+    parser.add_argument(
+        "--single-share",
+        type=float,
+        default=0.0,
+        help="the share of the connections that watch single runs (executionUpdated) "
+        "instead of holding executionEvents",
+    )
+    parser.add_argument(
+        "--watchers-per-run",
+        type=int,
+        default=5,
+        help="connections of the run's owner that subscribe to each run as it starts",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="seconds each run waits (a delay step) before its five steps",
+    )
     parser.add_argument("--rate", type=float, default=4, help="executions started per second")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load")
+    parser.add_argument("--clients", type=int, default=2, help="processes holding the subscribers")
+    parser.add_argument(
+        "--serve-workers",
+        type=int,
+        default=0,
+        help="run `flowsync serve --workers N` (RSS and CPU summed over its processes) "
+        "instead of one `flowsync dev`",
+    )
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     for owners in [int(o) for o in str(args.owners).split(",") if o.strip()]:
