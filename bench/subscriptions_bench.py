@@ -1,23 +1,88 @@
-"""Live subscriptions benchmark: N websocket subscribers on one API process while
-executions run, and the cost of the executions query.
+"""Live subscriptions benchmark: N websocket subscribers on one API process (or on
+`flowsync serve --workers N`) while executions run, and the cost of the executions query.
 
     .venv/bin/python bench/subscriptions_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--subscribers 1000] [--owners 1000,100,10] [--rate 4] [--duration 20]
+        [--subscribers 1000] [--owners 1000,100,10] [--single-share 0] [--watchers-per-run 5]
+        [--delay 0] [--rate 4] [--duration 20] [--clients 2] [--serve-workers 0]
 
-One real `flowsync dev` process (no embedded worker) serves the API; one real
-`flowsync worker` process runs the steps; this process holds the subscribers (raw
-`graphql-transport-ws` over the `websockets` library, lighter than a full client) and
-starts executions of a 5-step chain at `--rate` per second, spread over `--owners` owners,
-each owner's subscribers on `executionEvents`. Prints:
+One real `flowsync dev` process (no embedded worker), or with `--serve-workers N` one
+`flowsync serve --workers N` (a supervisor and N processes on one port), serves the API;
+one real `flowsync worker` process runs the steps. `--clients` processes
+(bench/ws_swarm.py: raw `graphql-transport-ws` over websockets' sans-I/O protocol, no
+task per connection) hold the subscribers, and this process starts executions of a 5-step
+chain (after a `--delay` step) at `--rate` per second, spread over `--owners` owners.
+Of the `--subscribers` websockets, the share `--single-share` watches single runs: as each
+run starts, `--watchers-per-run` of its owner's watching connections subscribe to
+`executionUpdated(id)` (a snapshot, then its events, then `complete`); the others hold
+`executionEvents`, spread over the owners. Prints:
 
-* delivery latency from an event's commit to each subscriber (p50, p99, max): the event's
-  `at` is its transaction's start, so the figure slightly overstates the true delay;
-* events delivered per second (all subscribers together) and events lost or repeated;
-* the API process's RSS: idle, with the subscribers connected, and at the end;
+* delivery latency from an event's commit to each subscriber (p50, p99, max; with
+  BENCH_DETAIL=1 also by event kind and the worst of each half second): the event's `at`
+  is its transaction's start, so the figure overstates the true delay by the time the
+  transaction took;
+* events delivered per second (all subscribers together) and events lost, out of order
+  or repeated (every owner subscriber must see every event of its owner's runs, every
+  single-run subscription every event after its snapshot, then `complete`);
+* the API's CPU (per process) and RSS (summed over its processes): idle, with the
+  subscribers connected, peak and at the end; the API's open files limit (this process
+  raises its own soft limit to the hard one, and the API inherits it);
 * latency and SQL statement count of `executions(first: 50) { … steps { status } }`.
+
+BENCH_PROFILE_API=PATH runs the API (`dev` only) under bench/profiled.py: cProfile, the
+collector's pauses and the event loop's stalls while the runs go (BENCH_PROFILE_PHASE=
+connect: while the subscribers connect; PROFILE_CPU=0: pauses and stalls only).
 
 The URL names a server and a database to connect to for administration; the benchmark
 creates (and drops) its own database there. Figures are printed; nothing is asserted.
+
+10,000 subscribers (issue 20 item 3), on this 2-core machine (shared: other benchmarks ran
+between these, never during one), each command under `flock /tmp/bench.lock`:
+
+    .venv/bin/python bench/subscriptions_bench.py --subscribers 10000 --owners 1000 \
+        --single-share 0.5 --delay 2 --duration 30 --clients 2 [--serve-workers 2]
+
+5,000 websockets on `executionEvents` (5 per owner) and 5,000 watching single runs (5 per
+owner; 5 subscribe to each run as it starts: 600 `executionUpdated` subscriptions over
+the run), 120 runs at 4/s, ~620 deliveries/s:
+
+* one `flowsync dev`, load average 0.9: 10,000 connected in 74.6 s (80.2 s of API
+  CPU); latency p50 40.6 ms, p99 215 ms, max 462 ms; 21,600 of 21,600 events, none lost
+  or repeated; API CPU 19.0 s over the 35 s (54% of a core); RSS idle 126 MB, connected
+  601 MB, peak 640 MB, end 642 MB;
+* the same, load average 2.2: connected in 91.8 s (87.9 s); p50 51.5 ms, p99 389 ms,
+  max 604 ms; 21,600 of 21,600; API CPU 20.0 s; RSS 127 / 597 / 644 / 646 MB;
+* `--serve-workers 2`, load average 4.9: connected in 94.1 s (98.2 s over both);
+  p50 37.7 ms, p99 341 ms, max 598 ms; 21,628 of 21,628; API CPU 12.1 s + 10.1 s; RSS
+  summed over its 4 processes (supervisor, resource tracker, 2 servers) 379 / 866 / 920
+  / 922 MB;
+* the control, `--subscribers 1000` and otherwise the same (5 watchers per run, the
+  owner feeds one per owner on half of them: 4,322 deliveries, 124/s), load average 0.5:
+  connected in 5.0 s (9.2 s); p50 10.4 ms, p99 27.6 ms, max 62.4 ms; none lost or
+  repeated; API CPU 7.1 s; RSS 126 / 174 / 198 / 199 MB.
+
+One process holds 10,000: nothing lost or repeated, ~48 KB per connection (601 MB), but
+the p99 goal of 100 ms is missed on this machine, and what limits it is CPU:
+
+* connecting costs the API ~8-10 ms of CPU per websocket (the HTTP upgrade through the
+  middleware stack, `connection_init`'s key lookup in a database session, the
+  subscription's resolver and, for `executionEvents`, `watch_state`'s query): 10,000
+  connect in 75-95 s with the API's core saturated, and a reconnect storm (an API
+  restart) would take as long;
+* held idle, each connection costs wake-ups: its credential watchdog and its feed's
+  re-check every `credential_check_seconds` (5 s), and uvicorn's keepalive ping every
+  20 s: ~3,000 wake-ups/s at 10,000, a quarter of the API's CPU during the runs;
+* the collector: with 10,000 connections the young generations fill with objects that
+  live seconds (those wake-ups' timers), and a middle-generation collection took 32 ms
+  on average, up to 145 ms (BENCH_PROFILE_API with PROFILE_CPU=0: 16 stalls of the loop
+  over 50 ms in 35 s, all in collections or while delivering); a full one while
+  connecting took 557 ms at 3,000;
+* the machine: API (~55% of a core), worker, PostgreSQL and the client processes share
+  2 cores; by kind, the worker's events (step.started, step.completed: p99 215-220 ms)
+  lag more than the API's own (execution.started: p99 124 ms), since `at` is their
+  transaction's start.
+
+`--serve-workers 2` shares the load (the two processes' CPU 12.1 s and 10.1 s) at ~250 MB
+more RSS; on 2 cores it cannot add CPU, so the tail stays where the machine puts it.
 """
 
 from __future__ import annotations
