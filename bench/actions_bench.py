@@ -24,23 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.action_target import serving  # noqa: E402
-from bench.engine_bench import action_chain, fresh_db, throughput  # noqa: E402
+from bench.engine_bench import (  # noqa: E402
+    action_chain,
+    bench_services,
+    throughput,
+    url_argument,
+)
 from bench.httpx_ceiling import measure as httpx_measure  # noqa: E402
-from flowsync.config import Settings  # noqa: E402
-from flowsync.db.migrate import upgrade_async  # noqa: E402
-from flowsync.services.container import build_services  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    url = await fresh_db(args.url, "flowsync_actions_bench")
-    await upgrade_async(url)
-    services = await build_services(Settings(database_url=url, _env_file=None), url)
-    try:
-        async with serving() as target:
-            await measure_all(services, target, args)
-    finally:
-        await services.close()
+    async with (
+        bench_services(args.url, "flowsync_actions_bench") as (_, services),
+        serving() as target,
+    ):
+        await measure_all(services, target, args)
 
 
 async def measure_all(services: Any, target: str, args: argparse.Namespace) -> None:
@@ -72,12 +71,7 @@ async def measure_all(services: Any, target: str, args: argparse.Namespace) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    url_argument(parser)
     parser.add_argument("--runs", type=int, default=200, help="executions per throughput run")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

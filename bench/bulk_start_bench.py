@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_bench import fresh_db  # noqa: E402
+from bench.engine_bench import fresh_db, url_argument  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.eventloop import settle_heap  # noqa: E402
@@ -219,12 +219,7 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    url_argument(parser)
     parser.add_argument("--batches", type=int, default=20, help="batches per measurement")
     parser.add_argument("--size", type=int, default=1000, help="runs per batch")
     parser.add_argument("--clients", type=int, default=2, help="batches in flight at once")

@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import dashboard_motion as motion  # noqa: E402
+from bench.engine_bench import url_argument  # noqa: E402
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
@@ -748,14 +749,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="an administrative connection; the benchmark creates and drops its own database "
-        "on that server (default: %(default)s)",
-    )
+    url_argument(parser)
     parser.add_argument(
         "--loads", type=int, default=10, help="page loads per run size (default: %(default)s)"
     )

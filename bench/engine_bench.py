@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import re
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,31 @@ SHARED_BENCH = next(
     (p / "shared" / "bench" for p in ROOT.parents if (p / "shared" / "bench").is_dir()),
     ROOT.parent / "shared" / "bench",
 )
+
+
+def url_argument(parser: argparse.ArgumentParser) -> None:
+    """Every bench's `--url`: the server it makes its own databases on."""
+    parser.add_argument(
+        "--url",
+        default=os.environ.get(
+            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="an administrative connection; the benchmark creates and drops its own database "
+        "on that server (default: %(default)s)",
+    )
+
+
+@contextlib.asynccontextmanager
+async def bench_services(admin_url: str, name: str) -> AsyncIterator[tuple[str, Services]]:
+    """A fresh, migrated database `name` on the server of `admin_url`, and FlowSync's
+    services on it (closed on the way out)."""
+    url = await fresh_db(admin_url, name)
+    await upgrade_async(url)
+    services = await build_services(Settings(database_url=url, _env_file=None), url)  # type: ignore[call-arg]
+    try:
+        yield url, services
+    finally:
+        await services.close()
 
 
 def pct(values: list[float], p: float) -> float:
@@ -349,11 +376,8 @@ def pgbench_ceiling(admin_url: str) -> float | None:
 async def main_async(
     admin_url: str, runs: int, repeat: int, timers: int, spread: float, only_timers: bool
 ) -> dict[str, Any]:
-    url = await fresh_db(admin_url, "flowsync_bench")
-    await upgrade_async(url)
-    services = await build_services(Settings(database_url=url, _env_file=None), url)  # type: ignore[call-arg]
     results: dict[str, Any] = {}
-    try:
+    async with bench_services(admin_url, "flowsync_bench") as (_, services):
         me = Principal(await services.api_keys.ensure_owner("bench"), "bench")
         results["timers/0"] = await timer_lateness(services, me, timers, 0)
         results["timers/spread"] = await timer_lateness(services, me, timers, spread)
@@ -381,19 +405,12 @@ async def main_async(
                 results[f"httpx/{procs}"] = await asyncio.to_thread(
                     httpx_measure, target, procs, 32
                 )
-    finally:
-        await services.close()
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    url_argument(parser)
     parser.add_argument("--runs", type=int, default=400, help="executions per throughput run")
     parser.add_argument(
         "--repeat", type=int, default=3, help="throughput runs per shape; the median is shown"

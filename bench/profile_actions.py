@@ -29,10 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.action_target import serving  # noqa: E402
-from bench.engine_bench import action_chain, fresh_db, wait_all_done  # noqa: E402
-from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
-from flowsync.db.migrate import upgrade_async  # noqa: E402
-from flowsync.services.container import build_services  # noqa: E402
+from bench.engine_bench import (  # noqa: E402
+    action_chain,
+    bench_services,
+    url_argument,
+    wait_all_done,
+)
+from flowsync.config import to_asyncpg_dsn  # noqa: E402
 from flowsync.services.executions import StartItem  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
 from flowsync.worker.netguard import NetworkPolicy  # noqa: E402
@@ -43,14 +46,13 @@ from flowsync.worker.runner import Worker  # noqa: E402
 async def main_async(args: argparse.Namespace) -> None:
     import asyncpg
 
-    url = await fresh_db(args.url, "flowsync_profile_actions")
-    await upgrade_async(url)
-    services = await build_services(Settings(database_url=url, _env_file=None), url)
     try:
-        async with serving() as target:
+        async with (
+            bench_services(args.url, "flowsync_profile_actions") as (url, services),
+            serving() as target,
+        ):
             await profiled(services, url, target, args)
     finally:
-        await services.close()
         admin = await asyncpg.connect(to_asyncpg_dsn(args.url))
         try:
             await admin.execute('DROP DATABASE IF EXISTS "flowsync_profile_actions" WITH (FORCE)')
@@ -88,12 +90,7 @@ async def profiled(services: Any, url: str, target: str, args: argparse.Namespac
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    url_argument(parser)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--top", type=int, default=30)

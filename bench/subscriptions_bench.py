@@ -112,6 +112,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.engine_bench import url_argument  # noqa: E402
 from bench.ws_swarm import OWNER_SUBSCRIPTION, Spec, SwarmResult, run_swarm  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
@@ -530,12 +531,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    url_argument(parser)
     parser.add_argument("--subscribers", type=int, default=1000, help="websocket connections")
     parser.add_argument(
         "--owners",

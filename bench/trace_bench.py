@@ -184,12 +184,7 @@ async def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    engine_bench.url_argument(parser)
     parser.add_argument("--turns", type=int, default=3, help="turns of every mode")
     parser.add_argument("--runs", type=int, default=200, help="executions per measurement")
     parser.add_argument("--procs", type=int, default=2, help="worker processes")

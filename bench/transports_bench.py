@@ -61,7 +61,9 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.subscriptions_bench import EVENTS, START, free_port, pct, wait_up  # noqa: E402
+from bench.engine_bench import url_argument  # noqa: E402
+from bench.subscriptions_bench import START, free_port, pct, wait_up  # noqa: E402
+from bench.ws_swarm import OWNER_FEED as EVENTS  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
@@ -358,12 +360,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--url",
-        default=os.environ.get(
-            "FLOWSYNC_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    url_argument(parser)
     parser.add_argument("--subscribers", type=int, default=100, help="per transport")
     parser.add_argument("--owners", type=int, default=10)
     parser.add_argument("--rate", type=float, default=4, help="executions started per second")
