@@ -64,9 +64,12 @@ class Wakeups:
                 latest[execution_id] = (sequence, workflow_id)
         self._ready.set()
 
-    async def take(self, timeout: float) -> Batch:
-        """The wake-ups gathered so far, waiting up to `timeout` seconds for one."""
-        if not self._ready.is_set():
+    async def take(self, timeout: float | None) -> Batch:
+        """The wake-ups gathered so far, waiting up to `timeout` seconds (None: as long
+        as it takes) for one."""
+        if timeout is None:
+            await self._ready.wait()
+        elif not self._ready.is_set():
             await wait_set(self._ready, timeout)
         self._ready.clear()
         batch, self._batch = self._batch, Batch()

@@ -9,9 +9,11 @@ commit in order, so such a read never skips an event and never repeats one, howe
 wake-ups are lost, repeated or reordered.
 
 Order is per execution: events of different executions interleave in the order they were
-read. A feed ends when its credential expires or is revoked (`Unauthenticated`), when its
-subscriber fell too far behind (`SubscriberTooSlow`), or, for one execution, after the
-event that ends it.
+read. A feed ends when its subscriber fell too far behind (`SubscriberTooSlow`), or, for
+one execution, after the event that ends it. It does not re-check its credential: the
+transport does (flowsync.schema.view: a websocket's watchdog, or `watched` for an HTTP
+stream), and stops the feed once the credential no longer authenticates. A feed sleeps
+until a wake-up: ten thousand idle subscribers cost no CPU.
 """
 
 from __future__ import annotations
@@ -22,13 +24,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flowsync.config import Settings
 from flowsync.db.models import Execution, ExecutionEvent, StepExecution
-from flowsync.errors import Conflict, Unauthenticated
+from flowsync.errors import Conflict
 from flowsync.events.backend import execution_channel, owner_channel
 from flowsync.events.broadcast import EventBroadcast
 from flowsync.events.log import BATCH, EventLog
-from flowsync.services.auth import Authenticator, Credential
+from flowsync.services.auth import Credential
 from flowsync.services.executions import ExecutionService
 from flowsync.services.inputs import parse_id
 
@@ -38,6 +39,8 @@ ENDING_KINDS = frozenset({"execution.completed", "execution.failed", "execution.
 RECENT_SECONDS = 60.0
 # Ended executions are forgotten this long after their last event was delivered.
 FORGET_SECONDS = 600.0
+# How often an owner-wide feed looks for ended executions to forget.
+SWEEP_SECONDS = 5.0
 
 
 class SubscriberTooSlow(Conflict):
@@ -70,22 +73,13 @@ class LiveFeed:
 
     def __init__(
         self,
-        settings: Settings,
         broadcast: EventBroadcast,
         log: EventLog,
         executions: ExecutionService,
-        authenticator: Authenticator,
     ) -> None:
-        self._settings = settings
         self._broadcast = broadcast
         self._log = log
         self._executions = executions
-        self._auth = authenticator
-
-    async def _check(self, credential: Credential) -> None:
-        """Raise when the credential no longer authenticates."""
-        if not await self._auth.still_valid(credential):
-            raise Unauthenticated("The credential expired or was revoked; the subscription ends.")
 
     async def execution(
         self, credential: Credential, execution_id: object
@@ -101,12 +95,8 @@ class LiveFeed:
             yield Snapshot(execution, steps)
             seen = execution.last_sequence
             ended = execution.status in TERMINAL
-            check_at = time.monotonic() + self._settings.credential_check_seconds
             while not ended:
-                batch = await sink.take(self._settings.credential_check_seconds)
-                if time.monotonic() >= check_at:
-                    await self._check(credential)
-                    check_at = time.monotonic() + self._settings.credential_check_seconds
+                batch = await sink.take(None)
                 if sink.overflowed:
                     raise SubscriberTooSlow("The subscriber fell too far behind; subscribe again.")
                 target = batch.latest.get(eid, (0, eid))[0]
@@ -142,13 +132,12 @@ class LiveFeed:
                 else:
                     live.add(execution.id)
                     yield Snapshot(execution)
-            check_at = time.monotonic() + self._settings.credential_check_seconds
+            sweep_at = time.monotonic() + SWEEP_SECONDS
             while True:
-                batch = await sink.take(self._settings.credential_check_seconds)
+                batch = await sink.take(None)
                 now = time.monotonic()
-                if now >= check_at:
-                    await self._check(credential)
-                    check_at = now + self._settings.credential_check_seconds
+                if now >= sweep_at:  # only on a wake-up: without one, nothing grows
+                    sweep_at = now + SWEEP_SECONDS
                     for eid in [e for e, t in ended.items() if now - t > FORGET_SECONDS]:
                         del ended[eid]
                         seen.pop(eid, None)

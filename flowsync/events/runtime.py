@@ -36,7 +36,7 @@ class LiveEvents:
         broadcast = EventBroadcast(backend, subscriber_limit=settings.max_subscriber_backlog)
         await broadcast.connect()
         log = EventLog(services.executions)
-        feed = LiveFeed(settings, broadcast, log, services.executions, services.authenticator)
+        feed = LiveFeed(broadcast, log, services.executions)
         return cls(backend, broadcast, log, feed)
 
     async def stop(self) -> None:

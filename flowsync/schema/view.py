@@ -69,6 +69,10 @@ log = logging.getLogger("flowsync.graphql")
 # for a bad credential. graphql-ws clients (GraphiQL's too) take 4401 as final, where
 # they retry after a 4403, which the same credential could never pass.
 CLOSE_UNAUTHENTICATED = 4401
+# A second `connection_init` on one socket: graphql-transport-ws's code and reason, used
+# for the legacy graphql-ws protocol too.
+CLOSE_TOO_MANY_INITS = 4429
+TOO_MANY_INITS = "Too many initialisation requests"
 
 # Every mutation operation begins with the name token `mutation`, which no escape or
 # other token can spell; a document without it holds no mutation. A document that only
@@ -109,8 +113,6 @@ async def watch_credential(
             return
         # A moment past due, so that a JWT is certainly past its expiry when woken for it.
         await asyncio.sleep(guard.next_check_in() + 0.01)
-        if context.guard is not guard:  # re-initialised (graphql-ws allows it)
-            continue
         try:
             await guard.check()
         except Unauthenticated as exc:
@@ -192,6 +194,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     _ended = False
 
     async def handle_connection_init(self, message: LegacyConnectionInit) -> None:
+        if self.connection_acknowledged:
+            # The legacy protocol says nothing of a second `connection_init`; Strawberry
+            # would take it, replacing the socket's credential while the operations
+            # started under the first one run on. Refused as graphql-transport-ws does:
+            # a socket has one credential for its whole life.
+            await self.websocket.close(code=CLOSE_TOO_MANY_INITS, reason=TOO_MANY_INITS)
+            return
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self._watchdog is None:
             self._watchdog = asyncio.create_task(watch_credential(self.context, self.end))

@@ -121,8 +121,8 @@ async def test_a_revoked_key_ends_its_stream_with_the_reason(
     api: Api, accept: str, query: str
 ) -> None:
     # The test server re-checks credentials every 0.5 s (FLOWSYNC_CREDENTIAL_CHECK_SECONDS).
-    # A run's feed re-checks its credential by itself; queue statistics do not: the
-    # stream's own watch ends that one, as a websocket's does.
+    # Neither a run's feed nor the queue's statistics re-check it by themselves: the
+    # stream's own watch ends both, as a websocket's watchdog does.
     a = await api.owner()
     wid = (await api.services.workflows.create(a.principal, "fan", None, fan(2))).id
     eid = (await api.services.executions.start(a.principal, wid, {})).execution.id

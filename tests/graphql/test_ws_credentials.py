@@ -22,6 +22,7 @@ from tests.graphql.jwks import AUDIENCE, ISSUER, Provider, jwks_server
 HEALTH = "{ health { status } }"
 CREATE_KEY = 'mutation { createApiKey(name: "minted") { __typename } }'
 QUEUE = "subscription { queueStatsUpdated { __typename } }"
+EVENTS = "subscription { executionEvents { kind } }"
 
 
 class Socket:
@@ -187,6 +188,30 @@ async def test_a_revoked_key_ends_its_socket_within_the_check_period(
     assert time.monotonic() - revoked_at < 2 * period + 1
     with pytest.raises(ConnectionClosed):  # no query runs on it any more
         await socket.send(HEALTH)
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_second_connection_init_closes_the_socket(
+    api: Api, opened: Any, protocol: str
+) -> None:
+    """A socket keeps the credential it was opened with. The legacy protocol does not
+    forbid a second `connection_init`; taken, it would replace the credential that the
+    watchdog re-checks while the subscriptions started under the first one ran on, still
+    delivering after that key was revoked. Refused on both protocols: 4429."""
+    a = await api.owner()
+    other = await api.services.api_keys.create(a.principal, "other")
+    socket = await opened(a.key, protocol, api)
+    await socket.send(EVENTS)  # a subscription under the first key
+    await socket.ws.send(
+        json.dumps(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {other.secret}"}}
+        )
+    )
+    code, reason = await socket.closed()
+    assert (code, reason) == (4429, "Too many initialisation requests")
+    # The key it was opened with still works elsewhere: only the socket was refused.
+    fresh = await opened(a.key, protocol, api)
+    assert await fresh.alive()
 
 
 async def test_an_idle_socket_is_closed_when_its_key_is_revoked(api: Api, opened: Any) -> None:
