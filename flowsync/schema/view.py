@@ -57,7 +57,7 @@ from flowsync.resolvers.shared import SharedEvents
 from flowsync.schema import graphiql
 from flowsync.schema.persisted import PersistedQueries, Refusal
 from flowsync.schema.schema import Schema
-from flowsync.services.auth import Credential, CredentialGuard
+from flowsync.services.auth import Credential, CredentialGuard, End
 from flowsync.services.container import Services
 
 CREDENTIAL = "flowsync.credential"
@@ -101,35 +101,25 @@ def close_reason(error: FlowSyncError) -> str:
     return error.message.encode()[:123].decode(errors="ignore")
 
 
-async def watch_credential(
-    context: Context, end: Callable[[Unauthenticated], Awaitable[None]]
-) -> None:
-    """A socket's watchdog: re-validates its credential whenever due (every
-    `credential_check_seconds`, or at a JWT's expiry), also while no operation is sent,
-    and calls `end` once it no longer authenticates. Runs until then or until cancelled."""
-    while True:
-        guard = context.guard
-        if guard is None:
-            return
-        # A moment past due, so that a JWT is certainly past its expiry when woken for it.
-        await asyncio.sleep(guard.next_check_in() + 0.01)
-        try:
-            await guard.check()
-        except Unauthenticated as exc:
-            await end(exc)
-            return
+def watch_credential(context: Context, end: End) -> Callable[[], None]:
+    """Have the process's credential watch (flowsync.services.auth.CredentialWatch) call
+    `end` once the socket's or stream's credential no longer authenticates: re-checked
+    every `credential_check_seconds` and at a JWT's expiry, also while nothing is sent.
+    Returns what stops that, to be called when the connection ends."""
+    assert context.guard is not None
+    return context.services.authenticator.watch(context.guard, end)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws. Every `subscribe` is admitted by `GraphQLView.admit` first: a
     credential that no longer authenticates closes the socket, an owner over the rate
-    limit gets an error for that operation only. A watchdog closes the socket when its
-    credential stops authenticating while nothing is sent.
+    limit gets an error for that operation only. The process's credential watch closes
+    the socket when its credential stops authenticating while nothing is sent.
 
     A client that goes away while its events are being sent is routine, not an error
     of the server: logged at debug level instead of with a traceback."""
 
-    _watchdog: asyncio.Task[None] | None = None
+    _unwatch: Callable[[], None] | None = None
     _ended = False
 
     async def handle_task_exception(self, error: Exception) -> None:
@@ -142,8 +132,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._watchdog is None:
-            self._watchdog = asyncio.create_task(watch_credential(self.context, self.end))
+        if self.connection_acknowledged and self._unwatch is None:
+            self._unwatch = watch_credential(self.context, self.end)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
@@ -182,15 +172,16 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason=close_reason(error))
 
     async def shutdown(self) -> None:
-        await _stop(self._watchdog)
+        if self._unwatch is not None:
+            self._unwatch()
         await super().shutdown()
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol, with the same admission of every `start` and the
-    same watchdog as `TransportWSHandler`."""
+    same credential watch as `TransportWSHandler`."""
 
-    _watchdog: asyncio.Task[None] | None = None
+    _unwatch: Callable[[], None] | None = None
     _ended = False
 
     async def handle_connection_init(self, message: LegacyConnectionInit) -> None:
@@ -202,8 +193,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=CLOSE_TOO_MANY_INITS, reason=TOO_MANY_INITS)
             return
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._watchdog is None:
-            self._watchdog = asyncio.create_task(watch_credential(self.context, self.end))
+        if self.connection_acknowledged and self._unwatch is None:
+            self._unwatch = watch_credential(self.context, self.end)
 
     async def handle_start(self, message: StartMessage) -> None:
         payload = message.get("payload")
@@ -260,7 +251,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason=close_reason(error))
 
     async def cleanup(self) -> None:
-        await _stop(self._watchdog)
+        if self._unwatch is not None:
+            self._unwatch()
         await super().cleanup()
 
 
@@ -270,14 +262,6 @@ def _error(oid: object, errors: list[dict[str, object]]) -> TransportMessage:
 
 def _legacy_error(oid: object, error: dict[str, object]) -> OperationMessage:
     return cast(OperationMessage, {"id": oid, "type": "error", "payload": error})
-
-
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is not None and task is not asyncio.current_task():
-        task.cancel()
-        await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a connection's credential watchdog failed", exc_info=task.exception())
 
 
 async def watched(
@@ -295,7 +279,7 @@ async def watched(
             ended.set_result(error)
 
     context.guard = guard
-    watchdog = asyncio.create_task(watch_credential(context, end))
+    unwatch = watch_credential(context, end)
     step: asyncio.Future[ExecutionResult] | None = None
     try:
         async with contextlib.aclosing(results):
@@ -326,15 +310,26 @@ async def watched(
                 if step is not None:
                     await _drop(step)
     finally:
-        await _stop(watchdog)
+        unwatch()
 
 
 async def _drop(step: asyncio.Future[Any]) -> None:
-    """Cancel a pending step and wait for it, its outcome ignored."""
+    """Cancel a pending step and wait until it stopped, its outcome ignored. The wait
+    outlasts further cancellations of the caller, raised once the step stopped: a
+    stream's task is cancelled again and again while it cleans up (Strawberry cancels
+    it from a task that Starlette's cancel scope keeps cancelling), and closing the
+    results while the step still runs would fail."""
     step.cancel()
-    await asyncio.wait([step])
+    cancelled = False
+    while not step.done():
+        try:
+            await asyncio.wait([step])
+        except asyncio.CancelledError:
+            cancelled = True
     if not step.cancelled():
         step.exception()  # retrieved: no "exception was never retrieved" warning
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class GraphQLView(GraphQL[Context, None]):

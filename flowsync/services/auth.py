@@ -9,12 +9,16 @@ that says what to fix; nothing here ever answers with a server error for a bad t
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import math
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from sqlalchemy import ARRAY, Uuid, any_, cast, select
@@ -114,6 +118,7 @@ class Authenticator:
         self._batch_task: asyncio.Task[None] | None = None
         # Keys that long-lived connections re-check, and when they last asked.
         self._asked: dict[uuid.UUID, float] = {}
+        self._watch = CredentialWatch(self, settings.credential_check_seconds)
 
     async def authenticate(self, authorization: str | None) -> Credential:
         """The credential for an Authorization header value; `Unauthenticated` when it is
@@ -297,6 +302,15 @@ class Authenticator:
             if checked is not None and checked[1] and now - checked[0] > period / 4:
                 keys.add(key)
         try:
+            await self.refresh(keys)
+        finally:
+            done.set_result(None)
+
+    async def refresh(self, keys: set[uuid.UUID]) -> set[uuid.UUID] | None:
+        """Check these API keys now, in one query, and remember the answers for
+        `still_valid`: the ones not revoked, or None when the query failed (the last
+        answers are kept, and the next check retries)."""
+        try:
             async with self._sessions() as session:
                 active = set(
                     (
@@ -309,15 +323,23 @@ class Authenticator:
                         )
                     ).scalars()
                 )
-            now = time.monotonic()
-            if len(self._key_checks) > _OWNER_CACHE_SIZE:
-                self._key_checks = {k: v for k, v in self._key_checks.items() if not v[1]}
-            for key in keys:
-                self._key_checks[key] = (now, key in active)
-        except Exception as exc:  # a failed check keeps the last answer; the next retries
+        except Exception as exc:
             log.warning("could not check %d API keys: %s", len(keys), exc)
-        finally:
-            done.set_result(None)
+            return None
+        now = time.monotonic()
+        if len(self._key_checks) > _OWNER_CACHE_SIZE:
+            self._key_checks = {k: v for k, v in self._key_checks.items() if not v[1]}
+        for key in keys:
+            self._key_checks[key] = (now, key in active)
+        return active
+
+    def watch(self, guard: CredentialGuard, end: End) -> Callable[[], None]:
+        """Keep a long-lived connection's credential checked (see `CredentialWatch`);
+        call what this returns when the connection ends."""
+        return self._watch.watch(guard, end)
+
+    async def close(self) -> None:
+        await self._watch.close()
 
 
 class CredentialGuard:
@@ -346,19 +368,117 @@ class CredentialGuard:
             due = min(due, self._ends_at - time.time())
         return max(0.0, due)
 
+    def expires_in(self) -> float | None:
+        """Seconds until a JWT's expiry (with the leeway); None for an API key."""
+        return None if self._ends_at is None else self._ends_at - time.time()
+
     async def check(self, *, write: bool = False) -> None:
         """Return when the credential still authenticates; `Unauthenticated` (saying
         whether the key was revoked or the JWT expired) when it no longer does."""
         if self._refusal is None:
             now = time.monotonic()
             if write or self._ends_at is not None or now - self._checked_at >= self.period:
-                valid = await self._auth.still_valid(self.credential, fresh=write)
-                self._checked_at = now
-                if not valid:
-                    self._refusal = (
-                        "The JWT has expired."
-                        if self._ends_at is not None
-                        else "The API key was revoked."
-                    )
+                self.settle(await self._auth.still_valid(self.credential, fresh=write))
+        self.verdict()
+
+    def settle(self, valid: bool) -> None:
+        """Record the answer of a validation made just now (by `check`, or for many
+        connections at once by `CredentialWatch`)."""
+        self._checked_at = time.monotonic()
+        if not valid and self._refusal is None:
+            self._refusal = (
+                "The JWT has expired." if self._ends_at is not None else "The API key was revoked."
+            )
+
+    def verdict(self) -> None:
+        """`Unauthenticated` once a validation failed (or a JWT's expiry passed)."""
+        if self._refusal is None and self._ends_at is not None and time.time() >= self._ends_at:
+            self.settle(False)
         if self._refusal is not None:
             raise Unauthenticated(self._refusal + " Authenticate again on a new connection.")
+
+
+End = Callable[[Unauthenticated], Coroutine[Any, Any, None]]
+
+
+class CredentialWatch:
+    """Keeps the credentials of a process's long-lived connections (websockets, HTTP
+    streams) checked, with one task instead of a timer per connection: every `period`
+    the API keys of all of them are checked in one query, and each JWT's expiry is a
+    timer of its own (one callback at that moment). A connection whose credential no
+    longer authenticates gets `end(Unauthenticated)` once, in a task of its own.
+
+    Idle, ten thousand subscribers then cost one query and one pass over them per
+    period, where a watchdog task each woke two thousand times a second."""
+
+    def __init__(self, authenticator: Authenticator, period: float) -> None:
+        self._auth = authenticator
+        self._period = period
+        self._watched: dict[int, tuple[CredentialGuard, End]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._ending: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._tokens = itertools.count()
+
+    def watch(self, guard: CredentialGuard, end: End) -> Callable[[], None]:
+        token = next(self._tokens)
+        self._watched[token] = (guard, end)
+        loop = asyncio.get_running_loop()
+        expires_in = guard.expires_in()
+        if expires_in is not None:
+            # A moment past due, so that the JWT is certainly past its expiry then.
+            self._timers[token] = loop.call_later(max(expires_in, 0.0) + 0.01, self._due, token)
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name="flowsync credential watch")
+        return functools.partial(self._forget, token)
+
+    def _forget(self, token: int) -> None:
+        self._watched.pop(token, None)
+        timer = self._timers.pop(token, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _due(self, token: int) -> None:
+        """A JWT's expiry."""
+        self._timers.pop(token, None)
+        self._judge(token)
+
+    def _judge(self, token: int) -> None:
+        """End the connection if its guard's verdict is a refusal."""
+        entry = self._watched.get(token)
+        if entry is None:
+            return
+        guard, end = entry
+        try:
+            guard.verdict()
+        except Unauthenticated as exc:
+            self._forget(token)
+            task: asyncio.Task[None] = asyncio.get_running_loop().create_task(end(exc))
+            self._ending.add(task)
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._ending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ending a connection failed", exc_info=task.exception())
+
+    async def _run(self) -> None:
+        while self._watched:
+            await asyncio.sleep(self._period)
+            watched = list(self._watched.items())
+            keys = {g.credential.key_id for _, (g, _) in watched if g.credential.key_id is not None}
+            active = await self._auth.refresh(keys) if keys else set()
+            for token, (guard, _) in watched:
+                key = guard.credential.key_id
+                if key is not None and active is not None:
+                    guard.settle(key in active)
+                self._judge(token)
+
+    async def close(self) -> None:
+        """Stop watching (the process is stopping): no connection is ended by it."""
+        for token in list(self._watched):
+            self._forget(token)
+        for task in [self._task, *self._ending]:
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait([task])

@@ -51,6 +51,7 @@ class Services:
     async def close(self) -> None:
         """Release both connection pools. Connections still in use after 10 s are
         terminated rather than waited for."""
+        await self.authenticator.close()
         try:
             await asyncio.wait_for(self.pool.close(), 10)
         except TimeoutError:

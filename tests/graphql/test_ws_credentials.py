@@ -214,6 +214,38 @@ async def test_a_second_connection_init_closes_the_socket(
     assert await fresh.alive()
 
 
+async def test_many_idle_sockets_are_checked_together_once_per_period(
+    api: Api, opened: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sockets are re-checked by one watch per process: each period, one query for the
+    keys of all of them (not a check per socket), and a revocation still ends exactly
+    the sockets of that key."""
+    owners = [await api.owner() for _ in range(3)]
+    sockets = [await opened(o.key, TRANSPORT_WS, api) for o in owners for _ in range(8)]
+    authenticator = api.services.authenticator
+    refreshed: list[set[Any]] = []
+    refresh = authenticator.refresh
+
+    async def counted(keys: set[Any]) -> Any:
+        refreshed.append(set(keys))
+        return await refresh(keys)
+
+    monkeypatch.setattr(authenticator, "refresh", counted)
+    period = api.services.settings.credential_check_seconds
+    await asyncio.sleep(3 * period + 0.2)
+    key_ids = {(await api.services.api_keys.list(o.principal))[0].id for o in owners}
+    assert 2 <= len(refreshed) <= 4, refreshed  # about one per period, for 24 sockets
+    assert all(keys == key_ids for keys in refreshed), refreshed
+    first = owners[0]
+    await api.services.api_keys.revoke(
+        first.principal, (await api.services.api_keys.list(first.principal))[0].id
+    )
+    for socket in sockets[:8]:
+        code, reason = await socket.closed(timeout=2 * period + 1)
+        assert code == 4401 and "revoked" in reason
+    assert all([await socket.alive() for socket in sockets[8:]])
+
+
 async def test_an_idle_socket_is_closed_when_its_key_is_revoked(api: Api, opened: Any) -> None:
     a = await api.owner()
     socket = await opened(a.key, TRANSPORT_WS, api)
