@@ -83,6 +83,28 @@ the p99 goal of 100 ms is missed on this machine, and what limits it is CPU:
 
 `--serve-workers 2` shares the load (the two processes' CPU 12.1 s and 10.1 s) at ~250 MB
 more RSS; on 2 cores it cannot add CPU, so the tail stays where the machine puts it.
+
+After the idle wake-ups were removed (the feeds no longer re-check credentials; one
+watch per process re-checks every socket's key in one query per period: commits 11dc709
+and e7e74da), the same command, load average 0.7-0.9, three runs:
+
+* connected in 34.7-52.2 s; p50 16.7-23.3 ms; 21,525-21,602 events, none lost or
+  repeated; API CPU 9.8-13.3 s over the 35 s (was 19-20 s), 451-616 µs per delivered
+  event; RSS 129 / 579-594 / 618-632 / 620-633 MB;
+* p99 1,366-1,896 ms, max 1,623-2,077 ms: each window held one full collection (the
+  first after the connections were made): BENCH_PROFILE_API with PROFILE_CPU=0 found a
+  generation-2 pause of 1,541 ms (1,681 ms in another run), the loop's only stall over
+  50 ms; at the end the collector tracked 2,563,070 objects (~250 per connection: lists,
+  cells, coroutines, bound methods, dicts, contexts, deques of the websocket, the
+  handler, the ASGI stack and the feed), and one more full collection took 1,668 ms.
+  Every other half-second's worst delivery: 57 ms at most in that run, 113-130 ms in
+  the others; generation-1 collections 3.7 ms on average (were 32 ms).
+
+So the tail at 10,000 on one process is CPython's full collection, proportional to the
+objects of the connections; it comes when the objects promoted since the last one
+exceed a quarter of those it holds, so rarely once connections are steady, but it
+stops the process for ~1.6 s when it does. N processes (`--serve-workers N`) each walk
+1/N of them.
 """
 
 from __future__ import annotations
