@@ -11,8 +11,8 @@ wake-ups are lost, repeated or reordered.
 Order is per execution: events of different executions interleave in the order they were
 read. A feed ends when its subscriber fell too far behind (`SubscriberTooSlow`), or, for
 one execution, after the event that ends it. It does not re-check its credential: the
-transport does (flowsync.schema.view: a websocket's watchdog, or `watched` for an HTTP
-stream), and stops the feed once the credential no longer authenticates. A feed sleeps
+transport has it watched (flowsync.services.auth.CredentialWatch, for a websocket or an
+HTTP stream) and stops the feed once the credential no longer authenticates. A feed sleeps
 until a wake-up: ten thousand idle subscribers cost no CPU.
 """
 

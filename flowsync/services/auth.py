@@ -9,6 +9,7 @@ that says what to fix; nothing here ever answers with a server error for a bad t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import itertools
 import logging
@@ -360,14 +361,6 @@ class CredentialGuard:
         self._checked_at = time.monotonic()
         self._refusal: str | None = None
 
-    def next_check_in(self) -> float:
-        """Seconds until the credential is due for its next validation: the period after
-        the last one, or a JWT's expiry if that comes first."""
-        due = self._checked_at + self.period - time.monotonic()
-        if self._ends_at is not None:
-            due = min(due, self._ends_at - time.time())
-        return max(0.0, due)
-
     def expires_in(self) -> float | None:
         """Seconds until a JWT's expiry (with the leeway); None for an API key."""
         return None if self._ends_at is None else self._ends_at - time.time()
@@ -428,8 +421,11 @@ class CredentialWatch:
         if expires_in is not None:
             # A moment past due, so that the JWT is certainly past its expiry then.
             self._timers[token] = loop.call_later(max(expires_in, 0.0) + 0.01, self._due, token)
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="flowsync credential watch")
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            # In a context of its own, not that of the connection that happened to start it.
+            self._task = loop.create_task(
+                self._run(), name="flowsync credential watch", context=contextvars.Context()
+            )
         return functools.partial(self._forget, token)
 
     def _forget(self, token: int) -> None:
@@ -439,8 +435,15 @@ class CredentialWatch:
             timer.cancel()
 
     def _due(self, token: int) -> None:
-        """A JWT's expiry."""
+        """A JWT's expiry (woken early by a clock step: set again for what is left)."""
         self._timers.pop(token, None)
+        entry = self._watched.get(token)
+        expires_in = None if entry is None else entry[0].expires_in()
+        if expires_in is not None and expires_in > 0:
+            self._timers[token] = asyncio.get_running_loop().call_later(
+                expires_in + 0.01, self._due, token
+            )
+            return
         self._judge(token)
 
     def _judge(self, token: int) -> None:

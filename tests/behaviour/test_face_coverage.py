@@ -237,7 +237,10 @@ OPERATIONS: dict[str, Faces] = {
         "every request's credential check in both faces, not an operation."
     ),
     "Authenticator.guard": neither("a websocket's credential, re-checked while it is open."),
-    "Authenticator.still_valid": neither("the live feed's credential re-check."),
+    "Authenticator.still_valid": neither("an operation's credential re-check on a websocket."),
+    "Authenticator.refresh": neither("the credential watch's check of many keys at once."),
+    "Authenticator.watch": neither("a websocket's or stream's credential, watched while open."),
+    "Authenticator.close": neither("stops the credential watch when the process stops."),
     # -- dead letters, workers, the queue, observability
     "DeadLetterService.list": both("Query.deadLetters", "GET /api/dead-letters"),
     "DeadLetterService.get": both("Query.deadLetter", "GET /api/dead-letters/{id}"),
