@@ -46,7 +46,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from flowsync import codec
+from flowsync import codec, eventloop
 from flowsync.config import Settings
 from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
 from flowsync.events.runtime import LiveEvents
@@ -101,13 +101,22 @@ def close_reason(error: FlowSyncError) -> str:
     return error.message.encode()[:123].decode(errors="ignore")
 
 
-def watch_credential(context: Context, end: End) -> Callable[[], None]:
-    """Have the process's credential watch (flowsync.services.auth.CredentialWatch) call
-    `end` once the socket's or stream's credential no longer authenticates: re-checked
-    every `credential_check_seconds` and at a JWT's expiry, also while nothing is sent.
-    Returns what stops that, to be called when the connection ends."""
+def long_lived(context: Context, end: End) -> Callable[[], None]:
+    """A websocket's or HTTP stream's life, from its first credential on: the process's
+    credential watch (flowsync.services.auth.CredentialWatch) calls `end` once that
+    credential no longer authenticates (re-checked every `credential_check_seconds` and
+    at a JWT's expiry, also while nothing is sent), and its objects are kept out of the
+    collector's full collections (flowsync.eventloop.LongLived). Returns what ends
+    both, to be called once when the connection ends."""
     assert context.guard is not None
-    return context.services.authenticator.watch(context.guard, end)
+    unwatch = context.services.authenticator.watch(context.guard, end)
+    eventloop.CONNECTIONS.opened()
+
+    def ended() -> None:
+        unwatch()
+        eventloop.CONNECTIONS.closed()
+
+    return ended
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -119,7 +128,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     A client that goes away while its events are being sent is routine, not an error
     of the server: logged at debug level instead of with a traceback."""
 
-    _unwatch: Callable[[], None] | None = None
+    _ends: Callable[[], None] | None = None
     _ended = False
 
     async def handle_task_exception(self, error: Exception) -> None:
@@ -132,8 +141,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._unwatch is None:
-            self._unwatch = watch_credential(self.context, self.end)
+        if self.connection_acknowledged and self._ends is None:
+            self._ends = long_lived(self.context, self.end)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
@@ -172,8 +181,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason=close_reason(error))
 
     async def shutdown(self) -> None:
-        if self._unwatch is not None:
-            self._unwatch()
+        if self._ends is not None:
+            self._ends()
+            self._ends = None
         await super().shutdown()
 
 
@@ -181,7 +191,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol, with the same admission of every `start` and the
     same credential watch as `TransportWSHandler`."""
 
-    _unwatch: Callable[[], None] | None = None
+    _ends: Callable[[], None] | None = None
     _ended = False
 
     async def handle_connection_init(self, message: LegacyConnectionInit) -> None:
@@ -193,8 +203,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=CLOSE_TOO_MANY_INITS, reason=TOO_MANY_INITS)
             return
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._unwatch is None:
-            self._unwatch = watch_credential(self.context, self.end)
+        if self.connection_acknowledged and self._ends is None:
+            self._ends = long_lived(self.context, self.end)
 
     async def handle_start(self, message: StartMessage) -> None:
         payload = message.get("payload")
@@ -251,8 +261,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason=close_reason(error))
 
     async def cleanup(self) -> None:
-        if self._unwatch is not None:
-            self._unwatch()
+        if self._ends is not None:
+            self._ends()
+            self._ends = None
         await super().cleanup()
 
 
@@ -279,7 +290,7 @@ async def watched(
             ended.set_result(error)
 
     context.guard = guard
-    unwatch = watch_credential(context, end)
+    ends = long_lived(context, end)
     step: asyncio.Future[ExecutionResult] | None = None
     try:
         async with contextlib.aclosing(results):
@@ -310,7 +321,7 @@ async def watched(
                 if step is not None:
                     await _drop(step)
     finally:
-        unwatch()
+        ends()
 
 
 async def _drop(step: asyncio.Future[Any]) -> None:
@@ -339,7 +350,7 @@ class GraphQLView(GraphQL[Context, None]):
     socket, and every HTTP stream (GraphQL over SSE with `Accept: text/event-stream`,
     multipart subscriptions with `Accept: multipart/mixed;subscriptionSpec=1.0`), then
     runs under that credential only while it still authenticates (see `admit`,
-    `watched` and `watch_credential`)."""
+    `watched` and `long_lived`)."""
 
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
