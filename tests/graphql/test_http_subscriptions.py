@@ -11,13 +11,14 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
 from flowsync.services.principal import Principal
-from tests.graphql.conftest import Api, running_worker
+from tests.graphql.conftest import LEGACY_WS, TRANSPORT_WS, Api, op, running_worker
 from tests.support.graphs import fan
 
 SSE = "text/event-stream"
@@ -266,3 +267,62 @@ async def test_a_client_that_goes_away_mid_stream_lets_go_of_its_subscription(
             assert answered is not None and answered["data"]["health"]["status"]
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
+
+
+class Counted:
+    """Stands in for flowsync.eventloop.CONNECTIONS: counts what the view reports."""
+
+    def __init__(self) -> None:
+        self.opened = self.closed = 0
+
+    def open_count(self) -> int:
+        return self.opened - self.closed
+
+
+async def test_every_long_lived_connection_is_counted_open_and_closed_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector's handling of connections (flowsync.eventloop.LongLived) relies on
+    each websocket and each stream being reported opened once and closed once, however
+    it ends: closed by its client, ended by its run, or refused its credential. A close
+    not reported would keep closed connections' garbage frozen."""
+    from flowsync import eventloop
+
+    counted = Counted()
+    reporting = SimpleNamespace(
+        opened=lambda: setattr(counted, "opened", counted.opened + 1),
+        closed=lambda: setattr(counted, "closed", counted.closed + 1),
+    )
+    monkeypatch.setattr(eventloop, "CONNECTIONS", reporting)
+    a = await api.owner()
+    wid = (await api.services.workflows.create(a.principal, "fan", None, fan(2))).id
+    eid = (await api.services.executions.start(a.principal, wid, {})).execution.id
+    for accept in (SSE, MULTIPART):  # closed by the client after its first result
+        async with stream(api, a.key, accept, QUEUE) as (_, results):
+            async with asyncio.timeout(30):
+                assert await anext(results) is not None
+                assert counted.open_count() == 1
+    for protocol in (TRANSPORT_WS, LEGACY_WS):
+        async with api.ws(a.key, protocol) as session:
+            async with asyncio.timeout(30):
+                assert await anext(aiter(session.subscribe(op(QUEUE))))
+                assert counted.open_count() == 1
+    async with (  # ended by its run
+        stream(api, a.key, SSE, UPDATED, id=str(eid)) as (_, results),
+        asyncio.timeout(60),
+        running_worker(api),
+    ):
+        while await anext(results) is not None:
+            pass
+    (key,) = await api.services.api_keys.list(a.principal)
+    async with stream(api, a.key, SSE, QUEUE) as (_, results):  # ended by a revocation
+        async with asyncio.timeout(30):
+            assert await anext(results) is not None
+            await api.services.api_keys.revoke(a.principal, key.id)
+            while (last := await anext(results)) is not None and not last.get("errors"):
+                pass
+    for _ in range(100):  # the server's side of the last close may come a moment later
+        if counted.open_count() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert (counted.opened, counted.closed) == (6, 6)
