@@ -53,6 +53,16 @@ SHARED_BENCH = next(
 )
 
 
+# The throughput runs' shapes (a fork to 200 branches: issue 20's wide fan-out) and keys.
+SHAPE_LABELS = {
+    "chain": "10-step chain",
+    "fan": "fork/join x20",
+    "wide": "fork/join x200",
+    "action": "10 HTTP actions",
+}
+THROUGHPUT_KEYS = [f"{shape}/{procs}" for shape in SHAPE_LABELS for procs in (1, 2)]
+
+
 def url_argument(parser: argparse.ArgumentParser) -> None:
     """Every bench's `--url`: the server it makes its own databases on."""
     parser.add_argument(
@@ -385,7 +395,11 @@ async def main_async(
             return results
         for procs in (1, 2):
             for _ in range(repeat):
-                for key, shape, count in (("chain", chain(10), runs), ("fan", fan(20), runs // 2)):
+                for key, shape, count in (
+                    ("chain", chain(10), runs),
+                    ("fan", fan(20), runs // 2),
+                    ("wide", fan(200), max(1, runs // 20)),
+                ):
                     run = await throughput(services, me, shape, count, procs)
                     results.setdefault(f"{key}/{procs}", []).append(run)
         results["latency"] = await latency(services, me, 200)
@@ -453,14 +467,13 @@ def main() -> None:
             "(a) no-op transform steps per second (backlog drained by worker processes), "
             f"the median of {args.repeat} runs (their range), with that run's costs"
         )
-        labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
-        for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
+        for key in THROUGHPUT_KEYS:
             runs = sorted(results[key])
             rate, steps, xacts, wal, commits, cpu = runs[len(runs) // 2]
             shape, procs = key.split("/")
             if shape != "action":
                 best = max(best, rate)
-            label = labels[shape]
+            label = SHAPE_LABELS[shape]
             print(
                 f"    {label:14} {procs} worker(s): {rate:7.0f} steps/s "
                 f"({runs[0][0]:.0f}-{runs[-1][0]:.0f}) over {steps} steps; "
@@ -537,12 +550,11 @@ def summary(
     ceiling = statistics.mean(ceilings) if ceilings else None
     out: list[Figure] = []
     if not only_timers:
-        labels = {"chain": "10-step chain", "fan": "fork/join x20", "action": "10 HTTP actions"}
-        for key in ("chain/1", "chain/2", "fan/1", "fan/2", "action/1", "action/2"):
+        for key in THROUGHPUT_KEYS:
             runs = sorted(results[key])
             rate, _, xacts, wal, _, cpu = runs[len(runs) // 2]
             shape, procs = key.split("/")
-            name = f"{labels[shape]}, {procs} worker{'s' if procs != '1' else ''}"
+            name = f"{SHAPE_LABELS[shape]}, {procs} worker{'s' if procs != '1' else ''}"
             if shape != "action":
                 bound, bound_name = ceiling, PGBENCH if ceiling is not None else ""
             else:

@@ -72,12 +72,13 @@ class LongLived:
     came since.
 
     A frozen object that becomes garbage in a reference cycle is not freed while frozen.
-    So once more connections closed since the last freeze than half of those open then
-    (and at least `batch`), everything is unfrozen, and nothing is frozen again until
-    CPython's own rule has made a full collection (which then frees what the closed
-    connections left): that garbage is bounded by half of the connections. Nothing here
-    makes a collection of the old generation itself, so a mass disconnect costs one full
-    collection, when CPython decides, as it would without this.
+    So once more connections closed since the last full collection than half of those
+    open (and at least `batch`), everything is unfrozen, and nothing is frozen again
+    until CPython's own rule has made a full collection (which then frees what the
+    closed connections left): that garbage is bounded by half of the connections, under
+    churn too. Nothing here makes a collection of the old generation itself: a mass
+    disconnect, or churn of half the connections, costs one full collection, when
+    CPython decides, as it would without this.
 
     Off (every call a no-op) until `settle_heap` turns it on in a serving process."""
 
@@ -86,8 +87,7 @@ class LongLived:
         self.batch = batch
         self._open = 0
         self._opened = 0  # since the last freeze
-        self._closed = 0  # since the last freeze
-        self._frozen = 0  # connections open at the last freeze
+        self._closed = 0  # since the last full collection: a bound of the frozen garbage
         self._thawed: int | None = None  # full collections made when it last unfroze
 
     def opened(self) -> None:
@@ -101,20 +101,20 @@ class LongLived:
             if _full_collections() == self._thawed:
                 return  # the closed connections' garbage is not collected yet
             self._thawed = None
+            self._closed = 0  # that collection freed what the closed ones left
         gc.collect(1)  # the young garbage is freed, not frozen
         gc.freeze()
-        self._opened = self._closed = 0
-        self._frozen = self._open
+        self._opened = 0
 
     def closed(self) -> None:
         if not self.enabled:
             return
         self._open -= 1
         self._closed += 1
-        if self._thawed is None and self._closed >= max(self.batch, self._frozen // 2):
+        if self._thawed is None and self._closed >= max(self.batch, self._open // 2):
             gc.unfreeze()
             self._thawed = _full_collections()
-            self._closed = self._frozen = 0
+            self._closed = 0
 
 
 def _full_collections() -> int:

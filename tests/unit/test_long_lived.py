@@ -65,13 +65,13 @@ def test_what_closed_connections_leave_is_freed_after_enough_closed(heap: LongLi
         heap.opened()
     refs = [weakref.ref(c) for c in opened]
     assert gc.get_freeze_count() > 0
-    for _ in range(19):  # fewer than half of the 40 frozen: kept even by a full collection
+    for _ in range(12):  # 12 closed, fewer than half of the 28 open: frozen, kept
         opened.pop()
         heap.closed()
     gc.collect()
     assert sum(r() is not None for r in refs) == 40
     opened.pop()
-    heap.closed()  # the twentieth: everything unfrozen
+    heap.closed()  # 13 closed, half of the 27 open: everything unfrozen
     assert gc.get_freeze_count() == 0
     newer = [Connection() for _ in range(10)]
     for _ in newer:
@@ -80,11 +80,37 @@ def test_what_closed_connections_leave_is_freed_after_enough_closed(heap: LongLi
     # (CPython's own rule makes it; here, gc.collect).
     assert gc.get_freeze_count() == 0
     gc.collect()
-    assert sum(r() is not None for r in refs) == 20
+    assert sum(r() is not None for r in refs) == 27
     opened.append(Connection())
     heap.opened()  # a batch was reached meanwhile: frozen at the next connection
     assert gc.get_freeze_count() > 0
     assert not any(tracked(c) for c in opened + newer)
+
+
+def test_under_churn_what_closed_connections_leave_stays_bounded(heap: LongLived) -> None:
+    """Connections come and go while as many stay: each batch of new ones is frozen, and
+    the ones that went are still given back once half as many as stay have gone."""
+    staying = [Connection() for _ in range(40)]
+    for _ in staying:
+        heap.opened()
+    gone: list[weakref.ref[Connection]] = []
+    most_kept = 0
+    for _ in range(12):  # cycles of 10 opened and closed
+        coming = [Connection() for _ in range(10)]
+        for _ in coming:
+            heap.opened()
+        gone += [weakref.ref(c) for c in coming]
+        for _ in range(10):
+            coming.pop()
+            heap.closed()
+        gc.collect()  # what CPython's rule would do in its time
+        most_kept = max(most_kept, sum(r() is not None for r in gone))
+    assert most_kept <= 20  # half of the 40 that stay
+    assert all(r() is None for r in gone[:-20])
+    later = [Connection() for _ in range(10)]
+    for _ in later:
+        heap.opened()
+    assert not any(tracked(c) for c in staying + later)  # frozen again
 
 
 def test_off_until_a_serving_process_turns_it_on() -> None:
