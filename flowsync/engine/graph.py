@@ -153,14 +153,22 @@ def advance(
         if node_id == wf.start_id:
             ready.append(node_id)
             continue
-        states = [edge_state(wf, edge, current, branches) for edge in wf.incoming[node_id]]
-        if "unresolved" in states:
-            continue
-        if "taken" in states:
-            ready.append(node_id)
+        # Latest edge first, and no further than the first unresolved one: a join's
+        # branches are queued, and mostly finish, in edge order, so while any is still
+        # out this reads one or a few of its edges, not all of them (a fork to 200
+        # branches read 200 edges on each of its 200 completions).
+        taken = False
+        for edge in reversed(wf.incoming[node_id]):
+            state = edge_state(wf, edge, current, branches)
+            if state == "unresolved":
+                break
+            taken = taken or state == "taken"
         else:
-            skipped.append(node_id)
-            current[node_id] = StepStatus.SKIPPED
+            if taken:
+                ready.append(node_id)
+            else:
+                skipped.append(node_id)
+                current[node_id] = StepStatus.SKIPPED
     return Advance(tuple(ready), tuple(skipped))
 
 
