@@ -144,7 +144,8 @@ def advance(
     caller that marks the returned nodes (QUEUED, SKIPPED) and calls again gets nothing
     twice.
     """
-    current = dict(statuses)
+    current: Mapping[str, StepStatus] = statuses
+    own: dict[str, StepStatus] | None = None  # the copy that records skips, made at the first
     ready: list[str] = []
     skipped: list[str] = []
     for node_id in wf.topological_order:
@@ -168,7 +169,9 @@ def advance(
                 ready.append(node_id)
             else:
                 skipped.append(node_id)
-                current[node_id] = StepStatus.SKIPPED
+                if own is None:
+                    current = own = dict(statuses)
+                own[node_id] = StepStatus.SKIPPED
     return Advance(tuple(ready), tuple(skipped))
 
 
@@ -181,6 +184,13 @@ def outcome(wf: CompiledWorkflow, statuses: Mapping[str, StepStatus]) -> Executi
     if all(status in _DONE for status in values):
         return ExecutionStatus.COMPLETED
     return None
+
+
+def finished(wf: CompiledWorkflow, statuses: Mapping[str, StepStatus]) -> bool:
+    """Whether every node is COMPLETED or SKIPPED: `outcome` is COMPLETED. Read from the
+    last node back, stopping at the first that is not done: while a run goes on, that is
+    usually its end or join, read first (`outcome` reads every node)."""
+    return all(statuses.get(node_id, StepStatus.PENDING) in _DONE for node_id in reversed(wf.nodes))
 
 
 def taken_sources(

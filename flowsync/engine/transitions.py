@@ -18,7 +18,7 @@ from flowsync.engine.graph import (
     WaitOutcome,
     advance,
     approval_outcome,
-    outcome,
+    finished,
 )
 from flowsync.engine.validation import CompiledNode, CompiledWorkflow
 
@@ -186,7 +186,7 @@ def plan_completion(
     _enqueue(plan, wf, steps, list(step.ready), take=take_next)
     for ready in step.ready:
         statuses[ready] = StepStatus.QUEUED
-    if outcome(wf, statuses) is ExecutionStatus.COMPLETED:
+    if finished(wf, statuses):
         plan.execution_status = ExecutionStatus.COMPLETED
         ends = [n for n in wf.end_ids if statuses.get(n) is StepStatus.COMPLETED]
         plan.execution_output = output if node_id in ends else {}
