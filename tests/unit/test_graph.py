@@ -21,6 +21,7 @@ from flowsync.engine.graph import (
     StepStatus,
     advance,
     edge_state,
+    finished,
     outcome,
     step_context,
     taken_sources,
@@ -249,6 +250,20 @@ def test_random_runs_end_with_every_node_completed_or_skipped(
 
 
 @settings(max_examples=60, deadline=None)
+@given(workflows(), st.data())
+def test_finished_is_outcome_completed(definition: dict[str, Any], data: st.DataObject) -> None:
+    """The completion's early-stopping check agrees with `outcome` on any statuses."""
+    wf = validate_definition(definition)
+    statuses = {
+        node: data.draw(st.sampled_from(list(S)))
+        for node in wf.nodes
+        if data.draw(st.booleans())  # a missing node counts as PENDING
+    }
+    assert finished(wf, statuses) == (outcome(wf, statuses) is ExecutionStatus.COMPLETED)
+    done = dict.fromkeys(wf.nodes, data.draw(st.sampled_from([S.COMPLETED, S.SKIPPED])))
+    assert finished(wf, done) and outcome(wf, done) is ExecutionStatus.COMPLETED
+
+
 @given(workflows(), st.data())
 def test_a_failed_step_fails_the_run(definition: dict[str, Any], data: st.DataObject) -> None:
     wf = validate_definition(definition)
