@@ -43,7 +43,12 @@ MIN_DEAD = 10_000
 _STATS = """
 SELECT s.n_live_tup AS live, s.n_dead_tup AS dead,
        greatest(s.last_vacuum, s.last_autovacuum) AS last_vacuum,
-       EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p WHERE p.relid = s.relid) AS running,
+       -- This database's vacuums only: the view lists every database's, and databases
+       -- made from one template share their tables' OIDs.
+       EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p
+                WHERE p.relid = s.relid
+                  AND p.datid = (SELECT oid FROM pg_database
+                                  WHERE datname = current_database())) AS running,
        now() AS now
   FROM pg_stat_user_tables s
  WHERE s.relid = $1::regclass
