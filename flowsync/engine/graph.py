@@ -178,18 +178,16 @@ def advance(
 def outcome(wf: CompiledWorkflow, statuses: Mapping[str, StepStatus]) -> ExecutionStatus | None:
     """FAILED when any step failed; COMPLETED when every node is COMPLETED or SKIPPED;
     else None (still running). Cancellation is the caller's decision, never inferred."""
-    values = [statuses.get(node_id, StepStatus.PENDING) for node_id in wf.nodes]
-    if StepStatus.FAILED in values:
+    if any(statuses.get(node_id) is StepStatus.FAILED for node_id in wf.nodes):
         return ExecutionStatus.FAILED
-    if all(status in _DONE for status in values):
-        return ExecutionStatus.COMPLETED
-    return None
+    return ExecutionStatus.COMPLETED if finished(wf, statuses) else None
 
 
 def finished(wf: CompiledWorkflow, statuses: Mapping[str, StepStatus]) -> bool:
-    """Whether every node is COMPLETED or SKIPPED: `outcome` is COMPLETED. Read from the
-    last node back, stopping at the first that is not done: while a run goes on, that is
-    usually its end or join, read first (`outcome` reads every node)."""
+    """Whether every node is COMPLETED or SKIPPED (then none failed): `outcome` is
+    COMPLETED. Read from the last node back, stopping at the first that is not done:
+    while a run goes on, that is usually its end or join, read first. A completion asks
+    only this; `outcome` also looks for a failed step among every node."""
     return all(statuses.get(node_id, StepStatus.PENDING) in _DONE for node_id in reversed(wf.nodes))
 
 
