@@ -10,9 +10,10 @@ holds only work that is queued or running (the history lives in `step_executions
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,6 +57,28 @@ class Base(DeclarativeBase):
         Json: JSONB,
         Any: JSONB,
     }
+
+
+M = TypeVar("M", bound=Base)
+
+
+@functools.cache
+def _columns(cls: type[Base]) -> tuple[tuple[str, str], ...]:
+    return tuple((a.key, a.columns[0].name) for a in sa_inspect(cls).column_attrs)
+
+
+class _Row(Protocol):
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def loaded(cls: type[M], row: _Row) -> M:
+    """An instance of `cls` holding `row`'s value of each of its columns as a query's
+    load would (no change history, in no session): for rows that a statement of the
+    queue's SQL returned (`RETURNING *`), instead of reading them back. ~1 µs, where
+    the constructor's attribute events cost ~20."""
+    instance = cast(M, sa_inspect(cls).class_manager.new_instance())
+    instance.__dict__.update({key: row[name] for key, name in _columns(cls)})
+    return instance
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:

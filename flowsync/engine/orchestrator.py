@@ -587,13 +587,14 @@ class Orchestrator:
         keys: Sequence[str | None],
         run_now: int,
         priority: int | None = None,
-    ) -> tuple[list[tuple[int, uuid.UUID]], int]:
+    ) -> tuple[list[tuple[int, asyncpg.Record]], int]:
         """`start` for a batch of executions of one version (MANUAL starts): `inputs`
         (checked by the caller, which names a bad one), `keys` their idempotency keys
         (unique within the batch); the first `run_now` items run now, the rest wait
         PENDING (so do those, in order, whose concurrency key has no room left).
         `priority`: the batch's (None: the definition's). Returns (place in the batch,
-        id) of each execution created, in order, and how many jobs the last one
+        row) of each execution created, in order, its row (every column of
+        `executions`) as the transaction has it, and how many jobs the last one
         queued; one whose key the owner already used is left out (the caller finds it
         by key).
 
@@ -626,7 +627,7 @@ class Orchestrator:
         rows = [(n, changes.get(n.id)) for n in nodes]
         events = [(True, e) for e in first.events] + [(False, e) for e in queued.events]
         ids = [uuid.uuid4() for _ in inputs]
-        found = await conn.fetchrow(
+        found = await conn.fetch(
             QUERIES["start_executions"], owner_id, workflow_id, version_id, version,
             ids, json_texts(inputs), list(keys), running,
             [n.id for n, _ in rows], [n.type for n, _ in rows],
@@ -645,9 +646,8 @@ class Orchestrator:
             len(first.events), len(queued.events),
             fair.priority if priority is None else priority, ckeys, fair.concurrency_key_limit,
         )  # fmt: skip
-        assert found is not None
         place = {eid: i for i, eid in enumerate(ids)}
-        created = [(place[eid], eid) for eid in found["created"] or ()]
+        created = [(place[row["id"]], row) for row in found]
         # A repeated key (not created) still took its place.
         last_jobs = len(first.jobs) if created and running[created[-1][0]] else 0
         return created, last_jobs
@@ -689,7 +689,7 @@ class Orchestrator:
         keys: Sequence[str | None],
         run_now: int,
         priority: int | None,
-    ) -> tuple[list[tuple[int, uuid.UUID]], int]:
+    ) -> tuple[list[tuple[int, asyncpg.Record]], int]:
         """start_many one run at a time: for a graph whose start ends the run (a start
         node alone), which start_executions' templates do not write, and for a batch
         with a run whose concurrency key fails (that run fails)."""
@@ -702,7 +702,9 @@ class Orchestrator:
             )  # fmt: skip
             if made:
                 created.append((i, eid))
-        return created, 0
+        rows = await conn.fetch(QUERIES["executions_by_ids"], [eid for _, eid in created])
+        by_id = {row["id"]: row for row in rows}
+        return [(i, by_id[eid]) for i, eid in created], 0
 
     async def rerun(
         self, conn: Connection, original_id: uuid.UUID, actor_key: str | None = None

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import asyncpg
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, Uuid, and_, any_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flowsync import codec, metrics, tracing
-from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow
+from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, loaded
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
@@ -259,11 +260,11 @@ class ExecutionService:
             except _OverLimit as over:
                 await self._recount(over, last)
         metrics.EXECUTIONS_STARTED.inc(len(created))
-        ids = {new[place]: eid for place, eid in created.items()}
-        raced = [keys[i] for i in new if i not in ids]
+        made = {new[place]: execution for place, execution in created.items()}
+        raced = [keys[i] for i in new if i not in made]
         if raced:  # keys another call used in the meantime
             used.update(await self._used_keys(principal, raced))
-        return await self._results(principal, keys, used, ids)
+        return await self._results(principal, keys, used, made)
 
     async def _start_many_in(
         self,
@@ -273,8 +274,9 @@ class ExecutionService:
         inputs: builtins.list[Any],
         keys: builtins.list[str | None],
         priority: int | None = None,
-    ) -> dict[int, uuid.UUID]:
-        """start_many's transaction: the executions it created, by place in `inputs`."""
+    ) -> dict[int, Execution]:
+        """start_many's transaction: the executions it created, by place in `inputs`,
+        as it wrote them."""
         began = tracing.start_time()
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, None)
         if row is None:
@@ -291,7 +293,8 @@ class ExecutionService:
         )  # fmt: skip
         if not created:
             return {}
-        ids = [eid for _, eid in created]
+        made = {place: loaded(Execution, row) for place, row in created}
+        ids = [row["id"] for _, row in created]
         count = self._count
         assert count is not None  # check_backpressure ran first
         found = await conn.fetchrow(QUERIES["admission_position_many"], ids)
@@ -307,9 +310,11 @@ class ExecutionService:
                 tracing.execution_started(began, row["name"], eid, wid, "MANUAL") for eid in ids
             ]
             await conn.execute(QUERIES["set_trace_context"], ids, traced)
+            for execution, context in zip(made.values(), traced, strict=True):
+                set_committed_value(execution, "trace_context", context)
         data = {"workflowId": str(wid), "version": row["version"], "trigger": "MANUAL"}
         await audit.record_many_in(conn, principal, "execution.started", "execution", ids, data)
-        return dict(created)
+        return made
 
     async def _used_keys(
         self, principal: Principal, keys: builtins.list[str | None]
@@ -325,19 +330,22 @@ class ExecutionService:
         principal: Principal,
         keys: builtins.list[str | None],
         used: dict[str, uuid.UUID],
-        created: dict[int, uuid.UUID],
+        created: dict[int, Execution],
     ) -> builtins.list[Started]:
-        """One Started per item: the execution it created, or the one its key names."""
-        by_key = {keys[i]: eid for i, eid in created.items() if keys[i] is not None}
-        chosen: builtins.list[tuple[uuid.UUID, bool]] = []
+        """One Started per item: the execution it created, or the one its key names
+        (read here: only those are)."""
+        by_key = {keys[i]: e for i, e in created.items() if keys[i] is not None}
+        repeated = {used[key] for i, key in enumerate(keys)
+                    if i not in created and key is not None and key not in by_key}  # fmt: skip
+        rows = await self.get_many(principal, list(repeated)) if repeated else {}
+        out: builtins.list[Started] = []
         for i, key in enumerate(keys):
             if i in created:
-                chosen.append((created[i], True))
+                out.append(Started(created[i], True))
             else:
                 assert key is not None  # an item without a key always starts one
-                chosen.append((by_key.get(key) or used[key], False))
-        rows = await self.get_many(principal, list({eid for eid, _ in chosen}))
-        return [Started(rows[eid], made) for eid, made in chosen]
+                out.append(Started(by_key.get(key) or rows[used[key]], False))
+        return out
 
     async def start_in(
         self,
@@ -735,7 +743,7 @@ class ExecutionService:
         async with self._sessions() as session:
             rows = await session.execute(
                 select(Execution).where(
-                    Execution.id.in_(list(execution_ids)),
+                    Execution.id == any_(cast(list(execution_ids), ARRAY(Uuid))),
                     Execution.owner_id == principal.owner_id,
                 )
             )

@@ -653,7 +653,8 @@ SELECT e.id AS execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb
 -- none) and the keys' limit. A run whose key the
 -- owner already used is not written. created_at keeps the batch's order (a microsecond
 -- apart from the transaction's time), so that PENDING ones are promoted in that order.
--- Returns the ids written, in the batch's order, and NOTIFY of watchers and idle workers.
+-- Returns the executions written, as they are now, in the batch's order (a start reads
+-- none back), and NOTIFY of watchers and idle workers.
 WITH u AS (
     SELECT * FROM unnest($5::uuid[], $6::text[]::jsonb[], $7::text[], $8::bool[],
                          $30::text[])
@@ -671,7 +672,7 @@ WITH u AS (
       FROM u
      ORDER BY u.ord
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, input, status = 'RUNNING' AS running, last_sequence
+    RETURNING *, status = 'RUNNING' AS running
 ), n AS (
     SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::bool[],
                          $13::text[]::jsonb[], $14::text[]::jsonb[], $15::bool[], $16::int[])
@@ -717,14 +718,22 @@ WITH u AS (
            AS t(running, sequence, kind, status, node_id, attempt, data)
         ON t.running = e.running
       LEFT JOIN s ON s.execution_id = e.id AND s.node_id = t.node_id
+), notified AS MATERIALIZED (
+    -- Once (a CTE is evaluated at most once), whatever the rows it is joined to below.
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM event_watchers w
+                              WHERE w.owner_id = $1 AND w.expires_at > now())
+                THEN (SELECT count(pg_notify('flowsync_events',
+                                             e.id::text || ':' || e.last_sequence))
+                        FROM e) END AS events,
+           CASE WHEN EXISTS (SELECT 1 FROM j) THEN pg_notify('flowsync_jobs', '') END AS jobs
 )
-SELECT (SELECT array_agg(e.id ORDER BY u.ord) FROM e JOIN u ON u.id = e.id) AS created,
-       CASE WHEN EXISTS (SELECT 1 FROM event_watchers w
-                          WHERE w.owner_id = $1 AND w.expires_at > now())
-            THEN (SELECT count(pg_notify('flowsync_events', e.id::text || ':' || e.last_sequence))
-                    FROM e) END AS events_notified,
-       CASE WHEN EXISTS (SELECT 1 FROM j) THEN pg_notify('flowsync_jobs', '') END
-           AS jobs_notified;
+SELECT e.*, notified.events IS NOT NULL AS events_notified
+  FROM e JOIN u ON u.id = e.id CROSS JOIN notified
+ ORDER BY u.ord;
+
+-- name: executions_by_ids
+-- Executions $1 as they are now (start_many's runs started one at a time).
+SELECT * FROM executions WHERE id = ANY($1::uuid[]);
 
 -- name: executions_by_keys
 SELECT idempotency_key, id FROM executions

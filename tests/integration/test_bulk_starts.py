@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from flowsync.db.models import Execution
 from flowsync.errors import Backpressure, FlowSyncError, InvalidInput, NotFound
 from flowsync.services.executions import ExecutionService, StartItem
 from flowsync.services.principal import Principal
@@ -89,6 +90,39 @@ async def test_a_key_repeated_within_and_across_batches_returns_its_execution(en
     repeat = await svc.start_many(env.me, wid, [StartItem({}, "a"), StartItem({}, "c")])
     assert [s.execution.id for s in repeat] == [first[0].execution.id, second[1].execution.id]
     assert await executions(env) == 4
+
+
+def _stored(execution: Execution) -> dict[str, Any]:
+    return {c.key: getattr(execution, c.key) for c in Execution.__table__.columns}
+
+
+@pytest.mark.parametrize("templated", [True, False])
+async def test_a_batch_returns_each_execution_as_stored(
+    env: Env, monkeypatch: pytest.MonkeyPatch, templated: bool
+) -> None:
+    # The batch answers with the rows its statement wrote, not a second read: they
+    # must be the stored ones, column for column: running and held PENDING, repeated
+    # keys, and runs started one at a time (a graph the templates cannot write).
+    from flowsync.engine import orchestrator
+
+    if not templated:
+        monkeypatch.setattr(orchestrator, "_templated", lambda plan: False)
+    wf = await env.services.workflows.create(env.me, "w", None, chain(1, delay=60), 2)
+    svc = env.services.executions
+    await svc.start_many(env.me, wf.id, [StartItem({"k": "old"}, "old")])
+    items = [StartItem({"n": 0}, "a"), StartItem({"n": 1}), StartItem({"n": 2}, "a"),
+             StartItem({"n": 3}, "old"), StartItem(None, "b"), StartItem({"n": 5})]  # fmt: skip
+    started = await svc.start_many(env.me, wf.id, items, priority=7)
+    # A limit of 2, one taken by "old": the first new run runs, the rest wait.
+    assert [(s.created, s.execution.status) for s in started] == [
+        (True, "RUNNING"), (True, "PENDING"), (False, "RUNNING"), (False, "RUNNING"),
+        (True, "PENDING"), (True, "PENDING"),
+    ]  # fmt: skip
+    assert started[2].execution.id == started[0].execution.id
+    stored = await svc.get_many(env.me, [s.execution.id for s in started])
+    for s in started:
+        assert _stored(s.execution) == _stored(stored[s.execution.id])
+    assert {s.execution.priority for s in started if s.created} == {7}
 
 
 async def test_a_batch_over_the_limit_names_it_and_starts_nothing(env: Env) -> None:

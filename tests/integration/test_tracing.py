@@ -178,6 +178,8 @@ async def test_a_callers_traceparent_is_continued(db_url: str, spans: InMemorySp
         assert batch.status_code in (200, 201), batch.text
         listed = await me.http.get(f"/api/executions/{one.json()['id']}")
     assert one.json()["traceId"] == CALLER_TRACE == listed.json()["traceId"]
+    # A batch answers with its runs as written, traces included.
+    assert [r["execution"]["traceId"] for r in batch.json()["results"]] == [CALLER_TRACE] * 2
     roots = spans.get_finished_spans()
     assert len(roots) == 3
     for root in roots:
