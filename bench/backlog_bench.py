@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from flowsync.config import to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
+from flowsync.db.models import EXECUTION_CHILDREN  # noqa: E402
 from flowsync.services.observability import QUERIES as REPORT_QUERIES  # noqa: E402
 from flowsync.worker.queue import QUERIES, Connection, Queue, create_pool  # noqa: E402
 from tests.conftest import with_database  # noqa: E402
@@ -99,7 +100,7 @@ async def fill_runs(conn: asyncpg.Connection, runs: int) -> None:
     have = await conn.fetchval("SELECT count(*) FROM executions")
     if have == runs:
         return
-    await conn.execute("TRUNCATE owners, executions CASCADE")
+    await conn.execute("TRUNCATE owners, executions, " + ", ".join(EXECUTION_CHILDREN) + " CASCADE")
     owner = await conn.fetchval(
         "INSERT INTO owners (subject, display_name) VALUES ('bench', 'bench') RETURNING id"
     )

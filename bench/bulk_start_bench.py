@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_bench import fresh_db, url_argument  # noqa: E402
+from bench.engine_bench import TRUNCATE_RUNS, fresh_db, url_argument  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.eventloop import settle_heap  # noqa: E402
@@ -198,7 +198,7 @@ async def rates(
         settle_heap()  # as an API process does before it serves
         out = {"service": await service_rate(services, me, batches, size, clients, length)}
         out["rows_per_run"] = float(await services.pool.fetchval(ROWS_PER_RUN))
-        await services.pool.execute("TRUNCATE executions CASCADE")
+        await services.pool.execute(TRUNCATE_RUNS)
         out["rest"] = await rest_rate(services, me, url, batches, size, clients, length)
         return out
     finally:

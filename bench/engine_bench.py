@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.summary import Figure, table, write  # noqa: E402
 from flowsync.config import Settings, to_asyncpg_dsn  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
+from flowsync.db.models import EXECUTION_CHILDREN  # noqa: E402
 from flowsync.services.container import Services, build_services  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
 from tests.conftest import with_database  # noqa: E402
@@ -61,6 +62,11 @@ SHAPE_LABELS = {
     "action": "10 HTTP actions",
 }
 THROUGHPUT_KEYS = [f"{shape}/{procs}" for shape in SHAPE_LABELS for procs in (1, 2)]
+
+
+# Every run and what goes with it (their steps, events and jobs have no foreign key to it:
+# a TRUNCATE ... CASCADE of executions alone would leave them).
+TRUNCATE_RUNS = "TRUNCATE executions, " + ", ".join(EXECUTION_CHILDREN) + " CASCADE"
 
 
 def url_argument(parser: argparse.ArgumentParser) -> None:
@@ -202,7 +208,7 @@ async def throughput(
     write transactions, WAL bytes and transactions of any kind per step, and the worker
     processes' CPU per step (µs, user and system; the server's is not counted)."""
     pool = services.pool
-    await pool.execute("TRUNCATE executions CASCADE")
+    await pool.execute(TRUNCATE_RUNS)
     wf = await services.workflows.create(me, f"bench-{time.time()}", None, definition)
     for _ in range(runs):
         await services.executions.start(me, wf.id, {"n": 0})
@@ -260,7 +266,7 @@ async def latency(services: Services, me: Principal, runs: int) -> tuple[list[fl
     """A 10-transform chain run one at a time on an idle worker: end-to-end latency of
     each execution and the hop latency between consecutive steps."""
     pool = services.pool
-    await pool.execute("TRUNCATE executions CASCADE")
+    await pool.execute(TRUNCATE_RUNS)
     definition = chain(10)
     for node in definition["nodes"]:
         if node["type"] == "transform":
@@ -318,7 +324,7 @@ async def timer_lateness(
     time this host's: the same clock here). Also how many were first claimed (to be
     parked) only after their due time: their lateness is the start's, not the timer's."""
     pool = services.pool
-    await pool.execute("TRUNCATE executions CASCADE")
+    await pool.execute(TRUNCATE_RUNS)
     wf = await services.workflows.create(me, f"timers-{time.time()}", None, TIMER)
     workers = start_workers(services.url, procs, 32)
     try:
