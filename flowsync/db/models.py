@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
@@ -63,8 +64,12 @@ M = TypeVar("M", bound=Base)
 
 
 @functools.cache
-def _columns(cls: type[Base]) -> tuple[tuple[str, str], ...]:
-    return tuple((a.key, a.columns[0].name) for a in sa_inspect(cls).column_attrs)
+def _loader(cls: type[Base]) -> tuple[Callable[[], Any], tuple[tuple[str, str], ...]]:
+    """`cls`'s instance factory and (attribute, column) pairs: looked up once."""
+    mapper = sa_inspect(cls)
+    return mapper.class_manager.new_instance, tuple(
+        (a.key, a.columns[0].name) for a in mapper.column_attrs
+    )
 
 
 class _Row(Protocol):
@@ -76,8 +81,9 @@ def loaded(cls: type[M], row: _Row) -> M:
     load would (no change history, in no session): for rows that a statement of the
     queue's SQL returned (`RETURNING *`), instead of reading them back. ~1 µs, where
     the constructor's attribute events cost ~20."""
-    instance = cast(M, sa_inspect(cls).class_manager.new_instance())
-    instance.__dict__.update({key: row[name] for key, name in _columns(cls)})
+    new, columns = _loader(cls)
+    instance = cast(M, new())
+    instance.__dict__.update({key: row[name] for key, name in columns})
     return instance
 
 
