@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Identity,
@@ -29,9 +31,12 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     UniqueConstraint,
+    Uuid,
+    any_,
     func,
     text,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -85,6 +90,14 @@ def loaded(cls: type[M], row: _Row) -> M:
     instance = cast(M, new())
     instance.__dict__.update({key: row[name] for key, name in columns})
     return instance
+
+
+def among(
+    column: ColumnElement[uuid.UUID] | Mapped[uuid.UUID], ids: Iterable[uuid.UUID]
+) -> ColumnElement[bool]:
+    """`column = ANY($1::uuid[])`: one array parameter, so one statement (and one
+    prepared plan) for any number of ids, where `in_` sends one parameter per id."""
+    return column == any_(cast_(list(ids), ARRAY(Uuid)))
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import ARRAY, Uuid, any_, cast, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.config import Settings
-from flowsync.db.models import ApiKey
+from flowsync.db.models import ApiKey, among
 from flowsync.errors import Unauthenticated
 from flowsync.roles import Role
 from flowsync.services.api_keys import KEY_PREFIX, ApiKeyService
@@ -317,8 +317,7 @@ class Authenticator:
                     (
                         await session.execute(
                             select(ApiKey.id).where(
-                                # One array parameter: the same statement for any count.
-                                ApiKey.id == any_(cast(list(keys), ARRAY(Uuid))),
+                                among(ApiKey.id, keys),
                                 ApiKey.revoked_at.is_(None),
                             )
                         )

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import asyncpg
-from sqlalchemy import ARRAY, Uuid, and_, any_, cast, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from flowsync import codec, metrics, tracing
-from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, loaded
+from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, among, loaded
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
@@ -743,7 +743,7 @@ class ExecutionService:
         async with self._sessions() as session:
             rows = await session.execute(
                 select(Execution).where(
-                    Execution.id == any_(cast(list(execution_ids), ARRAY(Uuid))),
+                    among(Execution.id, execution_ids),
                     Execution.owner_id == principal.owner_id,
                 )
             )
