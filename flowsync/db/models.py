@@ -100,8 +100,13 @@ def among(
     return column == any_(cast_(list(ids), ARRAY(Uuid)))
 
 
-def _uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+def _uuid_pk(default: str = "gen_random_uuid()") -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, server_default=text(default))
+
+
+# Runs' and steps' ids: time-ordered, so that new rows append to their indexes
+# (flowsync/ids.py, migration 0019).
+_UUID7 = "flowsync_uuid7()"
 
 
 def _created() -> Mapped[datetime]:
@@ -235,7 +240,7 @@ class Execution(Base):
 
     __tablename__ = "executions"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = _uuid_pk(_UUID7)
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
     workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     workflow_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflow_versions.id"))
@@ -369,7 +374,7 @@ class StepExecution(Base):
 
     __tablename__ = "step_executions"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = _uuid_pk(_UUID7)
     # No foreign key (see EXECUTION_CHILDREN): it goes with its execution by trigger.
     execution_id: Mapped[uuid.UUID]
     node_id: Mapped[str] = mapped_column(Text)

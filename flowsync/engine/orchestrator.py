@@ -45,6 +45,7 @@ from flowsync.engine.transitions import (
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
 from flowsync.errors import Conflict, LeaseLost, NotFound
+from flowsync.ids import uuid7s
 from flowsync.worker.queue import (
     CANCEL_CHANNEL,
     QUERIES,
@@ -626,7 +627,7 @@ class Orchestrator:
         changes = {c.node_id: c for c in first.steps}
         rows = [(n, changes.get(n.id)) for n in nodes]
         events = [(True, e) for e in first.events] + [(False, e) for e in queued.events]
-        ids = [uuid.uuid4() for _ in inputs]
+        ids = uuid7s(len(inputs))  # time-ordered, as the server's default (flowsync/ids.py)
         found = await conn.fetch(
             QUERIES["start_executions"], owner_id, workflow_id, version_id, version,
             ids, json_texts(inputs), list(keys), running,

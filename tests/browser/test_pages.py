@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import Console, FlowSync, csp_violations, sign_in
-from tests.browser.ui import WATCH_NODES, Api, call, delays
+from tests.browser.ui import WATCH_NODES, Api, call, delays, short
 from tests.support.target import running_target
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ async def test_run_graph_turns_each_node_green_live(
         await sign_in(page, flowsync)
         await page.evaluate("window.__loadedOnce = true")
         await page.get_by_role("link", name="Runs").click()
-        await page.get_by_role("link", name=run[:8]).click()
+        await page.get_by_role("link", name=short(run)).click()
         await expect(page.get_by_test_id("rf__node-d1")).to_have_attribute("data-status", "RUNNING")
         await expect(page.get_by_test_id("rf__node-d2")).to_have_attribute("data-status", "PENDING")
         target.gate.set()
@@ -100,10 +100,10 @@ async def test_runs_ticked_in_the_list_are_cancelled_together(
     runs = [await client.start(workflow) for _ in range(3)]
     await page.get_by_role("link", name="Runs").click()
     for run in runs[:2]:
-        await page.get_by_role("checkbox", name=f"Select run {run[:8]}").check()
+        await page.get_by_role("checkbox", name=f"Select run {short(run)}").check()
     await expect(page.get_by_text("2 selected")).to_be_visible()
-    await page.get_by_role("checkbox", name=f"Select run {runs[1][:8]}").uncheck()
-    await page.get_by_role("checkbox", name=f"Select run {runs[2][:8]}").check()
+    await page.get_by_role("checkbox", name=f"Select run {short(runs[1])}").uncheck()
+    await page.get_by_role("checkbox", name=f"Select run {short(runs[2])}").check()
     await page.get_by_role("button", name="Cancel selected").click()
     await expect(page.get_by_text("Cancelled 2 of 2.")).to_be_visible()
     statuses = [(await client.execution(run))["status"] for run in runs]
@@ -177,7 +177,7 @@ async def test_a_dead_letter_redriven_from_its_page_runs_again(
         await client.wait_status(run, {"FAILED"}, timeout=15)
         target.healthy = True
         await page.get_by_role("link", name="Dead letters").click()
-        row = page.locator("tr[data-dead-letter-id]").filter(has_text=run[:8])
+        row = page.locator("tr[data-dead-letter-id]").filter(has_text=short(run))
         await expect(row).to_have_attribute("data-redriven", "false")
         await row.get_by_role("button", name="Redrive").click()
         await expect(page.get_by_test_id("redrive-message")).to_have_text("Redrove 1 of 1.")

@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from flowsync.schema.safelist import write_manifest
 from tests.browser.conftest import Console, FlowSync, csp_violations, sign_in
-from tests.browser.ui import delays
+from tests.browser.ui import delays, short
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ async def test_the_dashboard_runs_in_safelist_mode(
     run = (await services.executions.start(flowsync.me, workflow.id, {})).execution.id
     await sign_in(page, flowsync)
     await page.get_by_role("link", name="Runs").click()
-    await page.get_by_role("link", name=str(run)[:8]).click()
+    await page.get_by_role("link", name=short(run)).click()
     # The status changes on the open page: the run's subscription runs too.
     await expect(page.get_by_test_id("execution-status")).to_have_attribute(
         "data-status", "COMPLETED", timeout=15_000

@@ -75,6 +75,12 @@ class Api:
             await asyncio.sleep(0.1)
 
 
+def short(run: object) -> str:
+    """The name the dashboard shows an id by: its last 8 hex digits (web/src/lib/ids.ts).
+    Run ids are UUID v7, whose first digits are the time they were made."""
+    return str(run)[-8:]
+
+
 def delays(*seconds: float) -> dict[str, Any]:
     """start → d1 → d2 → … → end, each a delay step of the given seconds."""
     nodes: list[dict[str, Any]] = [{"id": "start", "type": "start"}]

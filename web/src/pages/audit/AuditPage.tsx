@@ -4,6 +4,7 @@ import { Time } from "../../components/Time";
 import { AuditDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { useSearchState } from "../../lib/searchState";
+import { shortId } from "../../lib/ids";
 
 const FILTERS: [string, string][] = [
   ["action", "Action"],
@@ -63,7 +64,7 @@ export function AuditPage() {
                 <td>{r.actor}</td>
                 <td>{r.action}</td>
                 <td className="mono">
-                  {r.entityType} {r.entityId.slice(0, 8)}
+                  {r.entityType} {shortId(r.entityId)}
                 </td>
                 <td className="mono small">{JSON.stringify(r.data).slice(0, 160)}</td>
               </tr>

@@ -9,6 +9,7 @@ import { request } from "../../lib/api";
 import { errorText } from "../../lib/format";
 import { useSearchState } from "../../lib/searchState";
 import { asUserError } from "../../lib/userError";
+import { shortId } from "../../lib/ids";
 
 export function DeadLettersPage() {
   const client = useQueryClient();
@@ -32,9 +33,9 @@ export function DeadLettersPage() {
     for (const id of ids) {
       try {
         const err = asUserError((await request(RedriveDocument, { id })).redriveDeadLetter);
-        if (err) failures.push(`${id.slice(0, 8)}: ${err.message ?? err.__typename}`);
+        if (err) failures.push(`${shortId(id)}: ${err.message ?? err.__typename}`);
       } catch (e) {
-        failures.push(`${id.slice(0, 8)}: ${(e as Error).message}`);
+        failures.push(`${shortId(id)}: ${(e as Error).message}`);
       }
     }
     setMessage(`Redrove ${ids.length - failures.length} of ${ids.length}.${failures.length ? " " + failures.join("; ") : ""}`);
@@ -60,7 +61,7 @@ export function DeadLettersPage() {
         </label>
         {executionId && (
           <span>
-            Of run <Link to={`/runs/${executionId}`} className="mono">{executionId.slice(0, 8)}</Link> ·{" "}
+            Of run <Link to={`/runs/${executionId}`} className="mono">{shortId(executionId)}</Link> ·{" "}
             <Link to="/dead-letters">all runs</Link>
           </span>
         )}
@@ -110,7 +111,7 @@ export function DeadLettersPage() {
                   <td className="mono">{d.nodeId}</td>
                   <td>
                     <Link to={`/runs/${d.executionId}`} className="mono">
-                      {d.executionId.slice(0, 8)}
+                      {shortId(d.executionId)}
                     </Link>
                   </td>
                   <td>{d.attempts}</td>

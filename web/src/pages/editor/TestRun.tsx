@@ -5,6 +5,7 @@ import { StatusBadge } from "../../components/Status";
 import { RunDocument } from "../../gql/graphql";
 import { useGraphQL } from "../../lib/query";
 import { useRunLive } from "../run/useRunLive";
+import { shortId } from "../../lib/ids";
 
 function Watch({ runId, onStatuses }: { runId: string; onStatuses: (s: Record<string, string>) => void }) {
   const run = useGraphQL(["run", runId], RunDocument, { id: runId });
@@ -15,7 +16,7 @@ function Watch({ runId, onStatuses }: { runId: string; onStatuses: (s: Record<st
   const status = state?.execution.status ?? run.data?.execution?.status;
   return (
     <p>
-      Test run <Link to={`/runs/${runId}`}>{runId.slice(0, 8)}</Link> {status && <StatusBadge status={status} testId="test-run-status" />}
+      Test run <Link to={`/runs/${runId}`}>{shortId(runId)}</Link> {status && <StatusBadge status={status} testId="test-run-status" />}
     </p>
   );
 }

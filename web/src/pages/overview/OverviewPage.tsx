@@ -8,6 +8,7 @@ import { OverviewDocument, QueueLiveDocument, type QueueLiveSubscription } from 
 import { errorText } from "../../lib/format";
 import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
+import { shortId } from "../../lib/ids";
 
 type Queue = QueueLiveSubscription["queueStatsUpdated"];
 
@@ -131,7 +132,7 @@ export function OverviewPage() {
             {data.failures.edges.map(({ node }) => (
               <li key={node.id}>
                 <Link to={`/runs/${node.id}`} className="mono">
-                  {node.id.slice(0, 8)}
+                  {shortId(node.id)}
                 </Link>{" "}
                 {node.workflow?.name ?? "deleted workflow"} <StatusBadge status={node.status} /> <Time iso={node.finishedAt ?? node.createdAt} />
                 <div className="error-text">{errorText(node.error)}</div>

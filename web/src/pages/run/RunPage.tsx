@@ -18,6 +18,7 @@ import { EventLog } from "./EventLog";
 import { StepPanel } from "./StepPanel";
 import { Timeline } from "./Timeline";
 import { useRunLive } from "./useRunLive";
+import { shortId } from "../../lib/ids";
 
 type Tab = "graph" | "timeline" | "events";
 
@@ -103,7 +104,7 @@ export function RunPage() {
             {base.workflowVersion}
           </p>
           <h1>
-            Run <span className="mono">{id.slice(0, 8)}</span>{" "}
+            Run <span className="mono">{shortId(id)}</span>{" "}
             <StatusBadge status={execution.status} testId="execution-status" />
           </h1>
           <p className="muted">

@@ -23,6 +23,7 @@ import { useConnectionCount } from "../../lib/hooks";
 import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
 import { asUserError } from "../../lib/userError";
+import { shortId } from "../../lib/ids";
 
 export const STATUSES: ExecutionStatus[] = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
 const PAGE = 100;
@@ -50,10 +51,10 @@ const RunRow = memo(function RunRow({
       style={{ position: "absolute", top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${start}px)` }}
     >
       <span role="cell" className="c-check">
-        <input type="checkbox" aria-label={`Select run ${r.id.slice(0, 8)}`} checked={checked} onChange={(e) => onCheck(r.id, e.target.checked)} />
+        <input type="checkbox" aria-label={`Select run ${shortId(r.id)}`} checked={checked} onChange={(e) => onCheck(r.id, e.target.checked)} />
       </span>
       <span role="cell" className="c-id mono">
-        <Link to={`/runs/${r.id}`}>{r.id.slice(0, 8)}</Link>
+        <Link to={`/runs/${r.id}`}>{shortId(r.id)}</Link>
       </span>
       <span role="cell" className="c-wf">
         {r.workflow ? <Link to={`/workflows/${r.workflowId}`}>{r.workflow.name}</Link> : <span className="muted">deleted</span>} <span className="muted">v{r.workflowVersion}</span>
@@ -165,10 +166,10 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
         const data = action === "cancel" ? await request(CancelRunDocument, { id }) : await request(RetryRunDocument, { id });
         const result = "cancelExecution" in data ? data.cancelExecution : data.retryExecution;
         const err = asUserError(result);
-        if (err) failures.push(`${id.slice(0, 8)}: ${err.message ?? err.__typename}`);
+        if (err) failures.push(`${shortId(id)}: ${err.message ?? err.__typename}`);
         else ok += 1;
       } catch (e) {
-        failures.push(`${id.slice(0, 8)}: ${(e as Error).message}`);
+        failures.push(`${shortId(id)}: ${(e as Error).message}`);
       }
     }
     setBulkMessage(`${action === "cancel" ? "Cancelled" : "Retried"} ${ok} of ${checked.size}.${failures.length ? " " + failures.join("; ") : ""}`);
@@ -230,7 +231,7 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
                   <option value="">Any</option>
                   {triggers.map((t) => (
                     <option key={t.id} value={t.id}>
-                      {t.workflow}: {t.type.toLowerCase()} {t.id.slice(0, 8)}
+                      {t.workflow}: {t.type.toLowerCase()} {shortId(t.id)}
                     </option>
                   ))}
                 </select>

@@ -13,6 +13,7 @@ import {
 import { request } from "../../lib/api";
 import { exact } from "../../lib/format";
 import { asUserError, type UserErrorLike } from "../../lib/userError";
+import { shortId } from "../../lib/ids";
 
 type TriggerRow = NonNullable<WorkflowPageQuery["workflow"]>["triggers"][number];
 
@@ -84,7 +85,7 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
       {error && (typeof error === "string" || error instanceof Error ? <ErrorBox error={error} /> : <UserErrorBox error={error} />)}
       {secret && (
         <div className="notice" role="status" data-testid="trigger-secret">
-          Signing secret of trigger <span className="mono">{secret.id.slice(0, 8)}</span>, shown this once: <code>{secret.secret}</code>
+          Signing secret of trigger <span className="mono">{shortId(secret.id)}</span>, shown this once: <code>{secret.secret}</code>
           <button type="button" className="ghost" onClick={() => setSecret(null)}>
             I have saved it
           </button>
@@ -167,7 +168,7 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
             }
           }}
         >
-          <h3 id="edit-trigger">Edit trigger {editing.id.slice(0, 8)}</h3>
+          <h3 id="edit-trigger">Edit trigger {shortId(editing.id)}</h3>
           <label htmlFor="edit-trigger-config">Config (JSON)</label>
           <textarea id="edit-trigger-config" className="mono" rows={4} value={editing.text} onChange={(e) => setEditing({ ...editing, text: e.target.value })} />
           <button type="submit" className="primary">
