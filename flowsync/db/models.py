@@ -241,9 +241,12 @@ class Execution(Base):
     __tablename__ = "executions"
 
     id: Mapped[uuid.UUID] = _uuid_pk(_UUID7)
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    # The owner and version are the workflow's, read with it when the run is inserted:
+    # its key implies theirs (an owner's deletion takes its runs through its workflows'
+    # cascade), so they have none of their own (migration 0020).
+    owner_id: Mapped[uuid.UUID]
     workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
-    workflow_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflow_versions.id"))
+    workflow_version_id: Mapped[uuid.UUID]
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text)
     input: Mapped[Any] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
