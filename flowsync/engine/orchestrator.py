@@ -595,9 +595,10 @@ class Orchestrator:
         PENDING (so do those, in order, whose concurrency key has no room left).
         `priority`: the batch's (None: the definition's). Returns (place in the batch,
         row) of each execution created, in order, its row (every column of
-        `executions`) as the transaction has it, and how many jobs the last one
-        queued; one whose key the owner already used is left out (the caller finds it
-        by key).
+        `executions`) as the transaction has it, and the jobs queued before the last
+        one's (its place in the queue: the caller's backpressure admits the batch as it
+        would that start); one whose key the owner already used is left out (the caller
+        finds it by key).
 
         One statement whatever the batch's size: every new run's first transition is
         the same but for its step ids and input (its steps are all PENDING, and what
@@ -649,9 +650,11 @@ class Orchestrator:
         )  # fmt: skip
         place = {eid: i for i, eid in enumerate(ids)}
         created = [(place[row["id"]], row) for row in found]
+        if not created:
+            return created, 0
         # A repeated key (not created) still took its place.
-        last_jobs = len(first.jobs) if created and running[created[-1][0]] else 0
-        return created, last_jobs
+        last_jobs = len(first.jobs) if running[created[-1][0]] else 0
+        return created, found[0]["queue_position"] + found[0]["queue_own"] - last_jobs
 
     async def _admitted_keys(
         self,
@@ -703,9 +706,12 @@ class Orchestrator:
             )  # fmt: skip
             if made:
                 created.append((i, eid))
-        rows = await conn.fetch(QUERIES["executions_by_ids"], [eid for _, eid in created])
+        ids = [eid for _, eid in created]
+        rows = await conn.fetch(QUERIES["executions_by_ids"], ids)
         by_id = {row["id"]: row for row in rows}
-        return [(i, by_id[eid]) for i, eid in created], 0
+        queued = await conn.fetchrow(QUERIES["admission_position_many"], ids)
+        assert queued is not None
+        return [(i, by_id[eid]) for i, eid in created], queued["position"] + queued["own"]
 
     async def rerun(
         self, conn: Connection, original_id: uuid.UUID, actor_key: str | None = None

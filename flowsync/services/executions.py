@@ -286,7 +286,7 @@ class ExecutionService:
             limit = await conn.fetchrow(QUERIES["lock_workflow_limit"], wid)
             if limit is not None and limit["max_concurrency"] is not None:
                 run_now = max(limit["max_concurrency"] - limit["running"], 0)
-        created, last_jobs = await self._orchestrator.start_many(
+        created, before = await self._orchestrator.start_many(
             conn, owner_id=principal.owner_id, workflow_id=wid, version_id=row["version_id"],
             version=row["version"], inputs=inputs, keys=keys, run_now=run_now,
             priority=priority,
@@ -297,11 +297,8 @@ class ExecutionService:
         ids = [row["id"] for _, row in created]
         count = self._count
         assert count is not None  # check_backpressure ran first
-        found = await conn.fetchrow(QUERIES["admission_position_many"], ids)
-        assert found is not None
         # Admitted as the batch's last start would be: every job before it counts,
         # the batch's own earlier ones too.
-        before = found["position"] + found["own"] - last_jobs
         if count.due + max(before - count.newest_id, 0) > self._max_depth:
             raise _OverLimit(count.at)
         if began is not None:

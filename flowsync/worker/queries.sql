@@ -654,7 +654,8 @@ SELECT e.id AS execution_id, now() AS at, s.id, s.node_id, s.status, NULL::jsonb
 -- owner already used is not written. created_at keeps the batch's order (a microsecond
 -- apart from the transaction's time), so that PENDING ones are promoted in that order.
 -- Returns the executions written, as they are now, in the batch's order (a start reads
--- none back), and NOTIFY of watchers and idle workers.
+-- none back), each with admission_position_many's position and own count of the batch
+-- (queue_position, queue_own), and NOTIFY of watchers and idle workers.
 WITH u AS (
     SELECT * FROM unnest($5::uuid[], $6::text[]::jsonb[], $7::text[], $8::bool[],
                          $30::text[])
@@ -726,9 +727,18 @@ WITH u AS (
                                              e.id::text || ':' || e.last_sequence))
                         FROM e) END AS events,
            CASE WHEN EXISTS (SELECT 1 FROM j) THEN pg_notify('flowsync_jobs', '') END AS jobs
+), queued AS MATERIALIZED (
+    -- admission_position_many's figures, from the jobs just written (no second look at
+    -- the jobs table, whose plan a cache could keep from when it was small).
+    SELECT coalesce(max(id) - count(*),
+                    pg_sequence_last_value(pg_get_serial_sequence('jobs', 'id')::regclass),
+                    0) AS position,
+           count(*) AS own
+      FROM j
 )
-SELECT e.*, notified.events IS NOT NULL AS events_notified
-  FROM e JOIN u ON u.id = e.id CROSS JOIN notified
+SELECT e.*, notified.events IS NOT NULL AS events_notified,
+       queued.position AS queue_position, queued.own AS queue_own
+  FROM e JOIN u ON u.id = e.id CROSS JOIN notified CROSS JOIN queued
  ORDER BY u.ord;
 
 -- name: executions_by_ids
