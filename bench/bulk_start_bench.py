@@ -1,9 +1,10 @@
 """Bulk starts benchmark: executions started per second in batches (startExecutions'
-service method, and POST /api/workflows/{id}/executions:batch on a real `flowsync serve`
-process), beside the ceiling of the same server in the same run: plain rows written by
-pgbench, one `INSERT ... SELECT` of a batch's worth per transaction into a bare table,
-divided by the rows a start writes per run (its execution, steps, events, job and audit
-entry): the rate if those rows cost no more than bare ones (no foreign keys, one index).
+service method, then POST /api/workflows/{id}/executions:batch and GraphQL's
+startExecutions on a real `flowsync serve` process), beside the ceiling of the same
+server in the same run: plain rows written by pgbench, one `INSERT ... SELECT` of a
+batch's worth per transaction into a bare table, divided by the rows a start writes per
+run (its execution, steps, events, job and audit entry): the rate if those rows cost no
+more than bare ones (no foreign keys, one index).
 
     .venv/bin/python bench/bulk_start_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
         [--batches 20] [--size 1000] [--clients 2] [--length 1]
@@ -88,7 +89,18 @@ async def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the API process did not start")
 
 
-async def rest_rate(
+# The GraphQL face's batch start, asking for what a caller of a batch needs back.
+START_EXECUTIONS = """
+mutation Start($workflowId: ID!, $inputs: [StartExecutionItem!]!) {
+  startExecutions(workflowId: $workflowId, inputs: $inputs) {
+    __typename
+    ... on StartExecutionsPayload { results { created execution { id status } } }
+  }
+}
+"""
+
+
+async def api_rates(
     services: Services,
     me: Principal,
     url: str,
@@ -96,9 +108,10 @@ async def rest_rate(
     size: int,
     clients: int,
     length: int,
-) -> float:
-    """Runs started per second through POST /api/workflows/{id}/executions:batch on one
-    `flowsync serve` process, `clients` requests in flight at once."""
+) -> dict[str, float]:
+    """Runs started per second on one `flowsync serve` process, `clients` requests in
+    flight at once: through POST /api/workflows/{id}/executions:batch ("rest"), then,
+    on emptied tables, through GraphQL's startExecutions ("graphql")."""
     key = (await services.api_keys.create(me, "bulk bench")).secret
     wf = await services.workflows.create(me, f"bulk-rest-{time.time()}", None, chain(length))
     port = free_port()
@@ -124,21 +137,40 @@ async def rest_rate(
         headers = {"Authorization": f"Bearer {key}"}
         path = f"/api/workflows/{wf.id}/executions:batch"
         body = {"inputs": [{"input": {"n": i}} for i in range(size)]}
+        mutation = {
+            "query": START_EXECUTIONS,
+            "variables": {"workflowId": str(wf.id), "inputs": body["inputs"]},
+        }
+        out: dict[str, float] = {}
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120
         ) as http:
             (await http.post(path, json={"inputs": [{}]})).raise_for_status()  # warm
-            queue = list(range(batches))
+            warm = {**mutation, "variables": {"workflowId": str(wf.id), "inputs": [{}]}}
+            (await http.post("/graphql", json=warm)).raise_for_status()
 
-            async def client() -> None:
-                while queue:
-                    queue.pop()
-                    reply = await http.post(path, json=body)
-                    assert reply.status_code == 201, reply.text[:500]
+            async def rest() -> None:
+                reply = await http.post(path, json=body)
+                assert reply.status_code == 201, reply.text[:500]
 
-            t0 = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(clients)))
-            return batches * size / (time.perf_counter() - t0)
+            async def graphql() -> None:
+                reply = await http.post("/graphql", json=mutation)
+                typename = reply.json()["data"]["startExecutions"]["__typename"]
+                assert typename == "StartExecutionsPayload", reply.text[:500]
+
+            for face, send in (("rest", rest), ("graphql", graphql)):
+                await services.pool.execute(TRUNCATE_RUNS)
+                queue = list(range(batches))
+
+                async def client(send: Any = send, queue: list[int] = queue) -> None:
+                    while queue:
+                        queue.pop()
+                        await send()
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(client() for _ in range(clients)))
+                out[face] = batches * size / (time.perf_counter() - t0)
+        return out
     finally:
         api.terminate()
         api.wait(30)
@@ -198,8 +230,7 @@ async def rates(
         settle_heap()  # as an API process does before it serves
         out = {"service": await service_rate(services, me, batches, size, clients, length)}
         out["rows_per_run"] = float(await services.pool.fetchval(ROWS_PER_RUN))
-        await services.pool.execute(TRUNCATE_RUNS)
-        out["rest"] = await rest_rate(services, me, url, batches, size, clients, length)
+        out.update(await api_rates(services, me, url, batches, size, clients, length))
         return out
     finally:
         await services.close()
@@ -208,9 +239,9 @@ async def rates(
 def measure(
     admin_url: str, batches: int, size: int, clients: int, length: int = 1
 ) -> dict[str, Any]:
-    """Every figure of this benchmark: {"service", "rest", "ceiling"} in runs per second,
-    "rows_per_run" and "bare_rows" (rows/s). The ceiling is the bare INSERT's rows/s over
-    the rows a start writes per run (None without pgbench)."""
+    """Every figure of this benchmark: {"service", "rest", "graphql", "ceiling"} in runs
+    per second, "rows_per_run" and "bare_rows" (rows/s). The ceiling is the bare INSERT's
+    rows/s over the rows a start writes per run (None without pgbench)."""
     found: dict[str, Any] = dict(asyncio.run(rates(admin_url, batches, size, clients, length)))
     found["bare_rows"] = bare_insert_ceiling(admin_url, size, clients)
     found["ceiling"] = found["bare_rows"] / found["rows_per_run"] if found["bare_rows"] else None
@@ -232,9 +263,13 @@ def main() -> None:
         f"\nBulk starts ({os.cpu_count()} cores), {args.batches} batches of {args.size} runs "
         f"of a {args.length}-step chain, {args.clients} in flight, server {args.url}"
     )
-    for name, label in (("service", "service (start_many)"), ("rest", "REST executions:batch")):
+    for name, label in (
+        ("service", "service (start_many)"),
+        ("rest", "REST executions:batch"),
+        ("graphql", "GraphQL startExecutions"),
+    ):
         share = f", {found[name] / ceiling:.0%} of the ceiling" if ceiling else ""
-        print(f"    {label:22} {found[name]:8.0f} runs/s{share} (goal 20,000)")
+        print(f"    {label:24} {found[name]:8.0f} runs/s{share} (goal 20,000)")
     if ceiling:
         print(f"    ceiling {ceiling:.0f} runs/s: pgbench's bare INSERT of {args.size} rows per "
               f"transaction wrote {found['bare_rows']:.0f} rows/s; a start writes "

@@ -525,7 +525,8 @@ def main() -> None:
     if bulk:
         print(
             f"(g) bulk starts, {args.bulk_batches} batches of 1,000, 2 in flight: service "
-            f"{bulk['service']:.0f} runs/s, REST {bulk['rest']:.0f} runs/s (goal 20,000); "
+            f"{bulk['service']:.0f} runs/s, REST {bulk['rest']:.0f}, GraphQL "
+            f"{bulk['graphql']:.0f} runs/s (goal 20,000); "
             + (f"ceiling {bulk['ceiling']:.0f} runs/s (bare INSERT, "
                f"{bulk['rows_per_run']:.1f} rows per run)"
                if bulk["ceiling"] else "no ceiling measured")
@@ -579,7 +580,7 @@ def summary(
             late, _ = results[key]
             out.append(Figure(f"timer lateness p99, due {how}", pct(late, 99), "ms", "lower"))
     if bulk:
-        for face in ("service", "rest"):
+        for face in ("service", "rest", "graphql"):
             out.append(Figure(f"bulk starts ({face}), batches of 1,000", bulk[face], "runs/s",
                               "higher", bulk["ceiling"],
                               "bare INSERT of a start's rows"))  # fmt: skip
