@@ -31,7 +31,3 @@ def uuid7s(count: int) -> list[uuid.UUID]:
         r = int.from_bytes(raw[i : i + 10])
         out.append(uuid.UUID(int=head | ((r >> 68) << 64) | (r & _RAND_B)))
     return out
-
-
-def uuid7() -> uuid.UUID:
-    return uuid7s(1)[0]
