@@ -241,11 +241,12 @@ class Execution(Base):
     __tablename__ = "executions"
 
     id: Mapped[uuid.UUID] = _uuid_pk(_UUID7)
-    # The owner and version are the workflow's, read with it when the run is inserted:
-    # its key implies theirs (an owner's deletion takes its runs through its workflows'
-    # cascade), so they have none of their own (migration 0020).
+    # The owner and version are the workflow's, read with it when the run is inserted
+    # (migration 0020). No key either to the workflow, which a start reads FOR KEY SHARE
+    # once instead of a check per run; a deleted workflow's runs go with it by trigger
+    # (migration 0021), and so an owner's, through its workflows' cascade.
     owner_id: Mapped[uuid.UUID]
-    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    workflow_id: Mapped[uuid.UUID]
     workflow_version_id: Mapped[uuid.UUID]
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text)
@@ -600,7 +601,9 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    # No key (a check per entry, one per run a batch starts): an owner's deletion takes its
+    # entries by trigger (migration 0021).
+    owner_id: Mapped[uuid.UUID]
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     entity_type: Mapped[str] = mapped_column(Text)

@@ -50,7 +50,9 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
 
 # The workflow a start runs, with the admission lock taken shared: every start holds it
 # until it commits, so that a count of the due jobs sees all of its jobs or none (see
-# ExecutionService._admit).
+# ExecutionService._admit). The workflow's row is held FOR KEY SHARE until then too, once
+# per start or batch: runs have no key to their workflow (migration 0021), so this is what
+# makes a deletion of the workflow wait for the start and then take its runs.
 _LOCKED_WORKFLOW_SQL = """
 SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
        (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
@@ -59,6 +61,7 @@ SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
  WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
+   FOR KEY SHARE OF w
 """
 
 

@@ -982,9 +982,14 @@ SELECT id, node_id, node_type, status, output,
   FROM step_executions WHERE execution_id = $1;
 
 -- name: execution_for_rerun
-SELECT owner_id, workflow_id, workflow_version_id, version, input, trigger_type,
-       trigger_data, status, priority, concurrency_key, concurrency_key_limit
-  FROM executions WHERE id = $1;
+-- With its workflow held FOR KEY SHARE, as every start holds the workflow it runs: a
+-- deletion of the workflow waits for the new run and then takes it (migration 0021).
+SELECT e.owner_id, e.workflow_id, e.workflow_version_id, e.version, e.input,
+       e.trigger_type, e.trigger_data, e.status, e.priority, e.concurrency_key,
+       e.concurrency_key_limit
+  FROM executions e JOIN workflows w ON w.id = e.workflow_id
+ WHERE e.id = $1
+   FOR KEY SHARE OF w;
 
 -- name: mark_reused
 -- Record which old step each reused step's output came from.
@@ -995,12 +1000,14 @@ UPDATE step_executions AS n SET reused_from_id = o.id
 
 -- name: child_workflow
 -- The version of workflow $1 of owner $2 a `workflow` step starts: $3, else the newest;
--- with its concurrency limit. Holds the admission lock shared, as every start does.
+-- with its concurrency limit. Holds the admission lock shared and the workflow FOR KEY
+-- SHARE, as every start does (see _LOCKED_WORKFLOW_SQL in services/executions.py).
 SELECT w.id, w.name, w.max_concurrency, v.id AS version_id, v.version,
        pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = coalesce($3, w.version)
- WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL;
+ WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
+   FOR KEY SHARE OF w;
 
 -- name: execution_depth
 SELECT workflow_depth FROM executions WHERE id = $1;

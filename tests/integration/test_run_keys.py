@@ -1,11 +1,18 @@
-"""A run has a foreign key to its workflow only (migration 0020): its owner and version
-are its workflow's, however it started (one run, a batch, a child workflow step, a
-retry), so that key implies theirs, and an owner's deletion still takes its runs."""
+"""A run's owner and version are its workflow's, however it started (one run, a batch, a
+child workflow step, a retry; migration 0020). It has no foreign key at all since 0021,
+nor has an audit entry to its owner: a workflow's deletion takes its runs by trigger, an
+owner's takes its workflows (and so their runs) and its audit entries, and a start holds
+its workflow so that a deletion waits for it and takes what it started."""
 
 from __future__ import annotations
 
-from flowsync.services.executions import StartItem
+import asyncio
+
+from flowsync.services.executions import _LOCKED_WORKFLOW_SQL, StartItem
+from flowsync.services.principal import Principal
+from flowsync.worker.queue import QUERIES
 from tests.integration.test_child_workflows import calling, doubling
+from tests.integration.test_run_children import children
 from tests.support.env import Env
 from tests.support.graphs import chain
 
@@ -61,3 +68,74 @@ async def test_an_owners_deletion_takes_its_runs(env: Env) -> None:
     assert (
         await env.services.pool.fetchval("SELECT count(*) FROM workflows WHERE id = $1", wid) == 0
     )
+
+
+async def test_a_workflows_deletion_takes_its_runs_and_their_children_only(env: Env) -> None:
+    gone_wid = await env.create(chain(1, delay=60), name="gone")
+    kept_wid = await env.create(chain(1, delay=60), name="kept")
+    batch = await env.services.executions.start_many(
+        env.me, gone_wid, [StartItem({"n": i}) for i in range(3)]
+    )
+    gone = [s.execution.id for s in batch]
+    kept = await env.start(kept_wid, {})
+    kept_children = await children(env, kept)
+    assert sum(kept_children.values()) > 0
+    await env.services.pool.execute("DELETE FROM workflows WHERE id = $1", gone_wid)
+    count = "SELECT count(*) FROM executions WHERE id = ANY($1::uuid[])"
+    assert await env.services.pool.fetchval(count, gone) == 0
+    for run in gone:
+        assert sum((await children(env, run)).values()) == 0
+    assert await env.services.pool.fetchval(count, [kept]) == 1
+    assert await children(env, kept) == kept_children
+
+
+async def test_an_owners_deletion_takes_its_audit_entries_only(env: Env) -> None:
+    other = Principal(await env.services.api_keys.ensure_owner("local:other"), "other")
+    mine = await env.create(chain(1, delay=60), name="mine")
+    theirs = await env.services.workflows.create(other, "theirs", None, chain(1, delay=60))
+    await env.start(mine, {})
+    await env.services.executions.start(other, theirs.id, {})
+    entries = "SELECT count(*) FROM audit_log WHERE owner_id = $1"
+    assert await env.services.pool.fetchval(entries, env.me.owner_id) >= 2
+    theirs_before = await env.services.pool.fetchval(entries, other.owner_id)
+    assert theirs_before >= 2  # the workflow's creation and the run's start
+    await env.services.pool.execute("DELETE FROM owners WHERE id = $1", env.me.owner_id)
+    assert await env.services.pool.fetchval(entries, env.me.owner_id) == 0
+    assert await env.services.pool.fetchval(entries, other.owner_id) == theirs_before
+
+
+async def test_a_deletion_waits_for_a_start_of_the_workflow_and_takes_its_run(env: Env) -> None:
+    wid = await env.create(chain(1, delay=60))
+    pool = env.services.pool
+    async with pool.acquire() as starting, pool.acquire() as deleting:
+        start = starting.transaction()
+        await start.start()
+        # What every start reads first (services/executions.py), then its run, uncommitted.
+        row = await starting.fetchrow(_LOCKED_WORKFLOW_SQL, wid, env.me.owner_id, None)
+        assert row is not None
+        created = await starting.fetch(
+            QUERIES["insert_execution"], env.me.owner_id, wid, row["version_id"],
+            row["version"], {"n": 1}, None, None, "MANUAL", {}, None, "RUNNING",
+            ["start"], ["start"], 0, None, None,
+        )  # fmt: skip
+        run = created[0]["execution_id"]
+        backend = await deleting.fetchval("SELECT pg_backend_pid()")
+        deletion = asyncio.ensure_future(
+            deleting.execute("DELETE FROM workflows WHERE id = $1", wid)
+        )
+        waiting = False
+        for _ in range(200):  # at most ~10 s
+            waiting = bool(
+                await pool.fetchval(
+                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                    backend,
+                )
+            )
+            if waiting or deletion.done():
+                break
+            await asyncio.sleep(0.05)
+        assert waiting and not deletion.done(), "the deletion did not wait for the start"
+        await start.commit()
+        assert await asyncio.wait_for(deletion, 10) == "DELETE 1"
+    assert await pool.fetchval("SELECT count(*) FROM executions WHERE id = $1", run) == 0
+    assert sum((await children(env, run)).values()) == 0
