@@ -3,7 +3,7 @@ and fields"). Times are ISO-8601 with their offset, ids are strings, as GraphQL 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -89,32 +89,48 @@ def execution(
 ) -> Json:
     """An execution; with `steps`, its steps in the order they queued; with
     `definition`, the definition of the version it is pinned to."""
-    out: Json = {
-        "id": str(row.id),
-        "workflowId": str(row.workflow_id),
-        "workflowVersion": row.version,
-        "status": row.status,
-        "input": row.input,
-        "output": row.output,
-        "error": row.error,
-        "createdAt": _time(row.created_at),
-        "startedAt": _time(row.started_at),
-        "finishedAt": _time(row.finished_at),
-        "durationMs": _ms(row.started_at, row.finished_at),
-        "lastSequence": row.last_sequence,
-        "retriedFromId": str(row.retry_of_id) if row.retry_of_id is not None else None,
-        "parentExecutionId": (
-            str(row.parent_execution_id) if row.parent_execution_id is not None else None
-        ),
-        "priority": row.priority,
-        "concurrencyKey": row.concurrency_key,
-        "traceId": trace_id_of(row.trace_context),
-    }
+    try:
+        # The loaded values as they are: a batch start's reply serialises 1,000 of these,
+        # and each read through the ORM's attributes cost ~0.25 µs (9 -> 3.6 ms a batch).
+        out = _execution(row.__dict__)
+    except KeyError:  # a column the ORM has not loaded (expired): read through it
+        out = _execution({key: getattr(row, key) for key in _EXECUTION_COLUMNS})
     if definition is not _NONE:
         out["definition"] = definition
     if steps is not None:
         out["steps"] = [step(s) for s in steps]
     return out
+
+
+_EXECUTION_COLUMNS = (
+    "id", "workflow_id", "version", "status", "input", "output", "error", "created_at",
+    "started_at", "finished_at", "last_sequence", "retry_of_id", "parent_execution_id",
+    "priority", "concurrency_key", "trace_context",
+)  # fmt: skip
+
+
+def _execution(values: Mapping[str, Any]) -> Json:
+    started, finished = values["started_at"], values["finished_at"]
+    retried, parent = values["retry_of_id"], values["parent_execution_id"]
+    return {
+        "id": str(values["id"]),
+        "workflowId": str(values["workflow_id"]),
+        "workflowVersion": values["version"],
+        "status": values["status"],
+        "input": values["input"],
+        "output": values["output"],
+        "error": values["error"],
+        "createdAt": _time(values["created_at"]),
+        "startedAt": _time(started),
+        "finishedAt": _time(finished),
+        "durationMs": _ms(started, finished),
+        "lastSequence": values["last_sequence"],
+        "retriedFromId": str(retried) if retried is not None else None,
+        "parentExecutionId": str(parent) if parent is not None else None,
+        "priority": values["priority"],
+        "concurrencyKey": values["concurrency_key"],
+        "traceId": trace_id_of(values["trace_context"]),
+    }
 
 
 def trigger(

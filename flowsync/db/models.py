@@ -11,10 +11,11 @@ holds only work that is queued or running (the history lives in `step_executions
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -40,6 +41,9 @@ from sqlalchemy import cast as cast_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from asyncpg import Record
 
 # Names for constraints, so that Alembic's autogenerate and our migrations agree.
 NAMING = {
@@ -77,19 +81,24 @@ def _loader(cls: type[Base]) -> tuple[Callable[[], Any], tuple[tuple[str, str], 
     )
 
 
-class _Row(Protocol):
-    def __getitem__(self, name: str, /) -> Any: ...
-
-
-def loaded(cls: type[M], row: _Row) -> M:
-    """An instance of `cls` holding `row`'s value of each of its columns as a query's
-    load would (no change history, in no session): for rows that a statement of the
-    queue's SQL returned (`RETURNING *`), instead of reading them back. ~1 µs, where
-    the constructor's attribute events cost ~20."""
+def loaded_many(cls: type[M], rows: Sequence[Record]) -> list[M]:
+    """Instances of `cls`, each holding its row's value of each of its columns as a
+    query's load would (no change history, in no session): for rows that a statement of
+    the queue's SQL returned (`RETURNING *`), instead of reading them back. All rows are
+    one statement's (the same columns in the same order), so each column's place is
+    found once. ~1.5 µs a row, where the constructor's attribute events cost ~20."""
+    if not rows:
+        return []
     new, columns = _loader(cls)
-    instance = cast(M, new())
-    instance.__dict__.update({key: row[name] for key, name in columns})
-    return instance
+    names = list(rows[0].keys())
+    values = operator.itemgetter(*(names.index(name) for _, name in columns))
+    keys = [key for key, _ in columns]
+    out = []
+    for row in rows:
+        instance = new()
+        instance.__dict__.update(zip(keys, values(row), strict=True))
+        out.append(instance)
+    return out
 
 
 def among(

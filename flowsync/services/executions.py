@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from flowsync import codec, metrics, tracing
-from flowsync.db.models import Execution, ExecutionEvent, StepExecution, Workflow, among, loaded
+from flowsync.db.models import (
+    Execution,
+    ExecutionEvent,
+    StepExecution,
+    Workflow,
+    among,
+    loaded_many,
+)
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
@@ -296,7 +303,8 @@ class ExecutionService:
         )  # fmt: skip
         if not created:
             return {}
-        made = {place: loaded(Execution, row) for place, row in created}
+        rows = loaded_many(Execution, [row for _, row in created])
+        made = {place: execution for (place, _), execution in zip(created, rows, strict=True)}
         ids = [row["id"] for _, row in created]
         count = self._count
         assert count is not None  # check_backpressure ran first

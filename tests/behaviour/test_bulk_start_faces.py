@@ -108,3 +108,17 @@ async def test_another_owner_s_workflow_is_not_found(server: Server, face: Face)
         assert caught.value.code == "not_found"
     assert (await other.list_executions()).ids == []
     assert (await face.list_executions()).ids == []
+
+
+async def test_a_batchs_runs_are_returned_as_they_read_back(face: Face) -> None:
+    # The batch's reply is made from the rows its statement wrote (no read back); it must
+    # say what reading each run says, field for field.
+    wf = await face.create_workflow("w", DELAYED)
+    started = await face.start_executions(
+        wf["id"], [{"input": {"n": 1}}, {"idempotencyKey": "k", "input": [1, "two"]}]
+    )
+    for run, created in started:
+        assert created and run["status"] == "RUNNING" and run["startedAt"] is not None
+        found = await face.get_execution(run["id"])
+        assert found is not None
+        assert {k: v for k, v in found.items() if k in run} == run
