@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.base import get_object_definition
 
 
 @strawberry.input
@@ -59,3 +63,18 @@ class StartExecutionItem:
         description="1 to 255 characters. Used before (or earlier in the batch): nothing "
         "starts for this item, whose result is the first execution (`created: false`).",
     )
+
+
+def _start_item(
+    cls: type[StartExecutionItem], value: Mapping[str, Any], _: object
+) -> StartExecutionItem:
+    # Both fields are leaves graphql-core has already coerced (JSON as sent, a String), so
+    # the item is built from them directly: Strawberry's generic conversion resolved each
+    # field's type again for every item, ~15 ms of a 1,000-item batch.
+    return cls(input=value.get("input"), idempotency_key=value.get("idempotencyKey"))
+
+
+_ITEM = get_object_definition(StartExecutionItem, strict=True)
+# A new field would be dropped by _start_item: it must be read there.
+assert [f.python_name for f in _ITEM.fields] == ["input", "idempotency_key"], _ITEM.fields
+_ITEM.from_input = _start_item
