@@ -263,14 +263,13 @@ class Execution(Base):
     output: Mapped[Any | None] = mapped_column(JSONB)
     error: Mapped[Json | None]
     idempotency_key: Mapped[str | None] = mapped_column(Text)
-    trigger_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("triggers.id", ondelete="SET NULL")
-    )
+    # This and the other links below (retry_of_id, parent_execution_id) are no foreign
+    # keys: a check queued for every run inserted, NULL or not; what their ON DELETE SET
+    # NULL did, triggers do (migration 0022), and their writers hold the linked row.
+    trigger_id: Mapped[uuid.UUID | None]
     trigger_type: Mapped[str] = mapped_column(Text, server_default=text("'MANUAL'"))
     trigger_data: Mapped[Json] = mapped_column(server_default=text("'{}'::jsonb"))
-    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("executions.id", ondelete="SET NULL")
-    )
+    retry_of_id: Mapped[uuid.UUID | None]
     last_sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None]
@@ -278,9 +277,7 @@ class Execution(Base):
     # A child workflow's run: the execution and the `workflow` step that started it, and
     # how deep it is under its root run (0: not a child). The step is no foreign key
     # (step_executions already refers to executions); it goes with its parent run.
-    parent_execution_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("executions.id", ondelete="SET NULL")
-    )
+    parent_execution_id: Mapped[uuid.UUID | None]
     parent_step_id: Mapped[uuid.UUID | None]
     workflow_depth: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # Higher runs first (-100..100): its jobs carry it negated, as the claim takes the
@@ -397,9 +394,8 @@ class StepExecution(Base):
     input: Mapped[Any | None] = mapped_column(JSONB)
     output: Mapped[Any | None] = mapped_column(JSONB)
     error: Mapped[Json | None]
-    reused_from_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("step_executions.id", ondelete="SET NULL")
-    )
+    # No foreign key: cleared by trigger when the step it names goes (migration 0022).
+    reused_from_id: Mapped[uuid.UUID | None]
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -59,11 +59,14 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
 # until it commits, so that a count of the due jobs sees all of its jobs or none (see
 # ExecutionService._admit). The workflow's row is held FOR KEY SHARE until then too, once
 # per start or batch: runs have no key to their workflow (migration 0021), so this is what
-# makes a deletion of the workflow wait for the start and then take its runs.
+# makes a deletion of the workflow wait for the start and then take its runs. So is the
+# trigger's that starts it (`trigger_held`: NULL when it is gone), whose deletion then
+# clears the run's trigger_id (migration 0022).
 _LOCKED_WORKFLOW_SQL = """
 SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
        (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
        (SELECT priority FROM triggers WHERE id = $3::uuid) AS trigger_priority,
+       (SELECT true FROM triggers WHERE id = $3::uuid FOR KEY SHARE) AS trigger_held,
        pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
@@ -416,6 +419,8 @@ class ExecutionService:
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, trigger_id)
         if row is None:
             raise NotFound(f"No workflow with id {wid}.")
+        if trigger_id is not None and row["trigger_held"] is None:
+            raise NotFound(f"No trigger with id {trigger_id}.")  # deleted meanwhile
         run_now = True
         if row["trigger_limit"] is not None:
             # The trigger's maxConcurrentRuns: locked before the workflow (the order the

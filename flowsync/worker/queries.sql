@@ -983,13 +983,15 @@ SELECT id, node_id, node_type, status, output,
 
 -- name: execution_for_rerun
 -- With its workflow held FOR KEY SHARE, as every start holds the workflow it runs: a
--- deletion of the workflow waits for the new run and then takes it (migration 0021).
+-- deletion of the workflow waits for the new run and then takes it (migration 0021). The
+-- run too: its deletion waits, then clears the retry's retry_of_id and reused_from_ids
+-- (migration 0022).
 SELECT e.owner_id, e.workflow_id, e.workflow_version_id, e.version, e.input,
        e.trigger_type, e.trigger_data, e.status, e.priority, e.concurrency_key,
        e.concurrency_key_limit
   FROM executions e JOIN workflows w ON w.id = e.workflow_id
  WHERE e.id = $1
-   FOR KEY SHARE OF w;
+   FOR KEY SHARE OF e, w;
 
 -- name: mark_reused
 -- Record which old step each reused step's output came from.

@@ -1,13 +1,17 @@
 """A run's owner and version are its workflow's, however it started (one run, a batch, a
-child workflow step, a retry; migration 0020). It has no foreign key at all since 0021,
-nor has an audit entry to its owner: a workflow's deletion takes its runs by trigger, an
-owner's takes its workflows (and so their runs) and its audit entries, and a start holds
-its workflow so that a deletion waits for it and takes what it started."""
+child workflow step, a retry; migration 0020). It has no foreign key at all since 0021 and
+0022, nor has an audit entry to its owner: a workflow's deletion takes its runs by
+trigger, an owner's takes its workflows (and so their runs) and its audit entries, a
+trigger's or a run's deletion clears the links to it, and a start holds its workflow and
+trigger so that a deletion waits for it and takes (or clears) what it started."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from flowsync.errors import NotFound
 from flowsync.services.executions import _LOCKED_WORKFLOW_SQL, StartItem
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import QUERIES
@@ -139,3 +143,37 @@ async def test_a_deletion_waits_for_a_start_of_the_workflow_and_takes_its_run(en
         assert await asyncio.wait_for(deletion, 10) == "DELETE 1"
     assert await pool.fetchval("SELECT count(*) FROM executions WHERE id = $1", run) == 0
     assert sum((await children(env, run)).values()) == 0
+
+
+async def test_a_triggers_deletion_clears_its_runs_link_and_keeps_them(env: Env) -> None:
+    wid = await env.create(chain(1, delay=60))
+    hook = (await env.services.triggers.create(env.me, wid, "WEBHOOK")).trigger
+    started = await env.services.executions.start(
+        env.me, wid, {}, trigger_id=hook.id, trigger_type="WEBHOOK"
+    )
+    run = started.execution.id
+    other = await env.start(wid, {})
+    link = "SELECT trigger_id FROM executions WHERE id = $1"
+    assert await env.services.pool.fetchval(link, run) == hook.id
+    await env.services.triggers.delete(env.me, hook.id)
+    assert await env.services.pool.fetchval(link, run) is None
+    assert (await env.services.executions.get(env.me, run)).trigger_type == "WEBHOOK"
+    assert (await env.services.executions.get(env.me, other)).id == other
+    # A start by the trigger now gone is refused, as its key used to refuse it.
+    with pytest.raises(NotFound, match="trigger"):
+        await env.services.executions.start(
+            env.me, wid, {}, trigger_id=hook.id, trigger_type="WEBHOOK"
+        )
+
+
+async def test_a_parent_runs_deletion_clears_its_childs_link(running: Env) -> None:
+    env = running
+    child_wid = await env.create(doubling(), name="child")
+    parent = await env.start(await env.create(calling(child_wid, {"n": 2}), name="parent"))
+    await env.wait(parent, timeout=30)
+    children = "SELECT id FROM executions WHERE parent_execution_id = $1"
+    (child,) = [r["id"] for r in await env.services.pool.fetch(children, parent)]
+    await env.services.pool.execute("DELETE FROM executions WHERE id = $1", parent)
+    link = "SELECT parent_execution_id FROM executions WHERE id = $1"
+    assert await env.services.pool.fetchval(link, child) is None
+    assert (await env.services.executions.get(env.me, child)).status == "COMPLETED"
