@@ -31,7 +31,7 @@ from flowsync.errors import Problem, UnstorableValue
 __all__ = ["dumps", "from_stored", "loads", "nul_path", "stored", "stored_text", "unstorable"]
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as an integer
-_NUL_ESCAPE = b"\\u0000"  # how orjson writes U+0000 (and the tail of an escaped "\\u0000")
+NUL_ESCAPE = b"\\u0000"  # how orjson writes U+0000 (and the tail of an escaped "\\u0000")
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
@@ -56,7 +56,7 @@ def stored(value: Any) -> bytes:
     a string or key in it holds NUL. Costs one scan of the bytes for `\\u0000`; only a
     hit (which the escaped text `\\\\u0000` also makes) walks the value."""
     data = dumps(value)
-    if _NUL_ESCAPE in data:
+    if NUL_ESCAPE in data:
         where = nul_path(value)
         if where is not None:
             raise UnstorableValue(

@@ -251,7 +251,7 @@ async def json_body(request: Request, model: type[M], *, optional: bool = False)
             "The request body must be a JSON object.", [Problem("$", "must be an object")]
         )
     check_depth(value)
-    if b"\\u0000" in raw:  # JSON can hold NUL only escaped: otherwise there is none
+    if codec.NUL_ESCAPE in raw:  # JSON can hold NUL only escaped: otherwise there is none
         check_nul(value)
     try:
         return model.model_validate(value)

@@ -80,6 +80,13 @@ class InputBoundary(SchemaExtension):
 
 
 def _variable_fault(variables: Mapping[str, Any]) -> str | None:
+    try:
+        if codec.NUL_ESCAPE not in codec.dumps(variables):
+            # JSON writes NUL only as this escape, so the variables hold none: one encoding
+            # (~0.05 ms for a 1,000-item batch start) instead of a walk (~1.3 ms).
+            return None
+    except TypeError:  # not JSON (orjson's error is one): walked below
+        pass
     for name, value in variables.items():
         where = codec.nul_path(value, f"${name}")
         if where is not None:
