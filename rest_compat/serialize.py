@@ -15,6 +15,7 @@ from flowsync.db.models import (
     StepExecution,
     Trigger,
     Workflow,
+    loaded_values,
 )
 from flowsync.scheduler.scheduler import SchedulerStatus
 from flowsync.services.observability import (
@@ -89,12 +90,8 @@ def execution(
 ) -> Json:
     """An execution; with `steps`, its steps in the order they queued; with
     `definition`, the definition of the version it is pinned to."""
-    try:
-        # The loaded values as they are: a batch start's reply serialises 1,000 of these,
-        # and each read through the ORM's attributes cost ~0.25 µs (9 -> 3.6 ms a batch).
-        out = _execution(row.__dict__)
-    except KeyError:  # a column the ORM has not loaded (expired): read through it
-        out = _execution({key: getattr(row, key) for key in _EXECUTION_COLUMNS})
+    # Read as loaded: a batch start's reply serialises 1,000 (9 -> 3.6 ms a batch).
+    out = _execution(loaded_values(row, _EXECUTION_COLUMNS))
     if definition is not _NONE:
         out["definition"] = definition
     if steps is not None:
@@ -102,11 +99,11 @@ def execution(
     return out
 
 
-_EXECUTION_COLUMNS = (
+_EXECUTION_COLUMNS = frozenset((
     "id", "workflow_id", "version", "status", "input", "output", "error", "created_at",
     "started_at", "finished_at", "last_sequence", "retry_of_id", "parent_execution_id",
     "priority", "concurrency_key", "trace_context",
-)  # fmt: skip
+))  # fmt: skip
 
 
 def _execution(values: Mapping[str, Any]) -> Json:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import operator
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -99,6 +100,16 @@ def loaded_many(cls: type[M], rows: Sequence[Record]) -> list[M]:
         instance.__dict__.update(zip(keys, values(row), strict=True))
         out.append(instance)
     return out
+
+
+def loaded_values(row: Base, names: AbstractSet[str]) -> Mapping[str, Any]:
+    """`row`'s values of the columns `names` as it has them loaded, without an attribute
+    read each (~0.25 µs apiece through the ORM: a batch start's reply reads 1,000 rows);
+    through the ORM when one of them is not loaded (expired, deferred, never set)."""
+    values = row.__dict__
+    if names <= values.keys():
+        return values
+    return {name: getattr(row, name) for name in names}
 
 
 def among(

@@ -18,6 +18,7 @@ from flowsync.db.models import (
     StepExecution,
     Workflow,
     WorkflowVersion,
+    loaded_values,
 )
 from flowsync.errors import NotFound
 from flowsync.resolvers.loaders import Loaders
@@ -325,21 +326,29 @@ class ExecutionType(Node):
         events = await self.loaders.timeline.load(self.row.id)
         return [ExecutionEventType.of(e, self.loaders) for e in events]
 
+    _COLUMNS = frozenset((
+        "id", "workflow_id", "version", "status", "input", "output", "error", "created_at",
+        "started_at", "finished_at", "last_sequence",
+    ))  # fmt: skip
+
     @classmethod
     def of(cls, row: Execution, loaders: Loaders) -> ExecutionType:
+        # Read as loaded: a batch start's result builds 1,000.
+        values = loaded_values(row, cls._COLUMNS)
+        started, finished = values["started_at"], values["finished_at"]
         return cls(
-            id=strawberry.ID(str(row.id)),
-            workflow_id=strawberry.ID(str(row.workflow_id)),
-            workflow_version=row.version,
-            status=ExecutionStatus(row.status),
-            input=_json(row.input),
-            output=_json(row.output),
-            error=_json(row.error),
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            duration_ms=_ms(row.started_at, row.finished_at),
-            last_sequence=row.last_sequence,
+            id=strawberry.ID(str(values["id"])),
+            workflow_id=strawberry.ID(str(values["workflow_id"])),
+            workflow_version=values["version"],
+            status=ExecutionStatus(values["status"]),
+            input=_json(values["input"]),
+            output=_json(values["output"]),
+            error=_json(values["error"]),
+            created_at=values["created_at"],
+            started_at=started,
+            finished_at=finished,
+            duration_ms=_ms(started, finished),
+            last_sequence=values["last_sequence"],
             row=row,
             loaders=loaders,
         )
