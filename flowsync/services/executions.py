@@ -60,16 +60,16 @@ SELECT execution_id, sequence, id, owner_id, workflow_id, kind, status, step_id,
 # ExecutionService._admit). The workflow's row is held FOR KEY SHARE until then too, once
 # per start or batch: runs have no key to their workflow (migration 0021), so this is what
 # makes a deletion of the workflow wait for the start and then take its runs. So is the
-# trigger's that starts it (`trigger_held`: NULL when it is gone), whose deletion then
-# clears the run's trigger_id (migration 0022).
+# trigger's that starts it, read once (`trigger_held`: NULL when it is gone), whose
+# deletion then clears the run's trigger_id (migration 0022).
 _LOCKED_WORKFLOW_SQL = """
 SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
-       (SELECT max_concurrent_runs FROM triggers WHERE id = $3::uuid) AS trigger_limit,
-       (SELECT priority FROM triggers WHERE id = $3::uuid) AS trigger_priority,
-       (SELECT true FROM triggers WHERE id = $3::uuid FOR KEY SHARE) AS trigger_held,
-       pg_advisory_xact_lock_shared(1181511543, 1)
+       t.max_concurrent_runs AS trigger_limit, t.priority AS trigger_priority,
+       t.held AS trigger_held, pg_advisory_xact_lock_shared(1181511543, 1)
   FROM workflows w
   JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version
+  LEFT JOIN LATERAL (SELECT max_concurrent_runs, priority, true AS held FROM triggers
+                      WHERE id = $3::uuid FOR KEY SHARE) t ON true
  WHERE w.id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
    FOR KEY SHARE OF w
 """
