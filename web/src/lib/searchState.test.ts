@@ -1,23 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { reconcile, withParam } from "./searchState";
+import { isOurs, withParam } from "./searchState";
+
+const mark = (page: string, epoch: number) => ({ searchState: { page, epoch } });
 
 describe("search state", () => {
-  it("keeps typing that outran the router", () => {
-    // Typed "a" then "ab"; the router then reports "a" (its first write) and later "ab".
-    const typed = { url: "", local: "q=ab", pending: ["q=a", "q=ab"] };
-    const first = reconcile(typed, "q=a");
-    expect(first).toEqual({ url: "q=a", local: "q=ab", pending: ["q=ab"] });
-    expect(reconcile(first, "q=ab")).toEqual({ url: "q=ab", local: "q=ab", pending: [] });
+  const typed = { local: "q=abc", epoch: 2, base: "k0" };
+
+  it("keeps the typed copy while the router shows the entry it was taken from", () => {
+    // The router has not reached the first write yet, or a render shows it late.
+    expect(isOurs(typed, "p1", { key: "k0", state: null })).toBe(true);
   });
 
-  it("skips writes the router folded together", () => {
-    const typed = { url: "", local: "q=abc", pending: ["q=a", "q=ab", "q=abc"] };
-    expect(reconcile(typed, "q=abc")).toEqual({ url: "q=abc", local: "q=abc", pending: [] });
+  it("keeps the typed copy for any of this epoch's writes, in any order", () => {
+    expect(isOurs(typed, "p1", { key: "k2", state: mark("p1", 2) })).toBe(true);
+    expect(isOurs(typed, "p1", { key: "k1", state: mark("p1", 2) })).toBe(true);
   });
 
   it("takes a URL changed from elsewhere", () => {
-    const typed = { url: "redriven=1", local: "redriven=1", pending: [] };
-    expect(reconcile(typed, "")).toEqual({ url: "", local: "", pending: [] });
+    // A link (no mark), an entry written before the URL last changed from elsewhere, and
+    // one written by another page (or an earlier mount of this one).
+    expect(isOurs(typed, "p1", { key: "k9", state: null })).toBe(false);
+    expect(isOurs(typed, "p1", { key: "k3", state: mark("p1", 1) })).toBe(false);
+    expect(isOurs(typed, "p1", { key: "k4", state: mark("p2", 2) })).toBe(false);
+    expect(isOurs(typed, "p1", { key: "k5", state: { searchState: "x" } })).toBe(false);
   });
 
   it("sets and removes one parameter, keeping the others", () => {
