@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import asyncpg
 
@@ -41,6 +41,7 @@ from flowsync.engine.transitions import (
     plan_start,
     plan_wait,
     runs_alone,
+    still_waiting_on,
     with_start,
 )
 from flowsync.engine.validation import CompiledWorkflow, validate_definition
@@ -304,6 +305,12 @@ def _hop(
     return job, done, started, new, completed.attempt, at
 
 
+# The sequence remembered of a run after a write guarded by still_waiting_on when the run
+# had been written by others since what the worker knew: what it knows of the steps is
+# its own writes over an older read, enough to plan more such writes (each checked as
+# that one was), not to plan anything else.
+_APPROXIMATE = -1
+
 # What a waiting hop is told when the hops waiting are now its to write.
 _YOUR_TURN = object()
 
@@ -325,23 +332,45 @@ class _HopWrite:
     started_at: datetime | None = None
 
 
-class _HopWriter:
-    """Writes chains' hops (hand_on). A hop is written at once when no other is being
-    written; the hops that arrive meanwhile (a worker's other chains) wait, and the
-    first of them then writes them all, in one statement and one commit: an idle
-    worker's hop waits for nothing, and a busy worker's hops share their round trip,
-    their executor start-up and their commit. Each writer writes one write and hands
-    the turn on, so that no chain stalls writing for the others. Two hops of one run
-    never go in one write (both would pass the guard on the same sequence): the later
-    waits for the next."""
+@dataclasses.dataclass(slots=True)
+class _BranchWrite:
+    """Completions of one run to write with finish_branches (see still_waiting_on): the
+    steps completed (their changes, from the plan), the jobs held, as leased, the join's
+    sources that were open when planned, and the run's sequence as the worker knew it
+    (maybe _APPROXIMATE). `known`, once written: the run's newest sequence if nothing but
+    this write was written since `sequence` (what the worker knows is then exact), else
+    _APPROXIMATE."""
+
+    execution_id: uuid.UUID
+    owner_id: uuid.UUID
+    workflow_id: uuid.UUID
+    jobs: list[ClaimedJob]
+    steps: list[StepChange]
+    waiting_on: list[uuid.UUID]
+    sequence: int
+    known: int = _APPROXIMATE
+
+
+_W = TypeVar("_W", _HopWrite, _BranchWrite)
+
+
+class _BatchWriter(Generic[_W]):
+    """Writes one kind of write for several runs in one statement (_write). A write is
+    written at once when no other is being written; the writes that arrive meanwhile (a
+    worker's other runs) wait, and the first of them then writes them all, in one
+    statement and one commit: an idle worker's write waits for nothing, and a busy
+    worker's writes share their round trip, their executor start-up and their commit.
+    Each writer writes one write and hands the turn on, so that no run stalls writing for
+    the others. Two writes of one run never go in one statement (two hops would pass the
+    guard on the same sequence): the later waits for the next."""
 
     def __init__(self, pool: asyncpg.Pool, runner: tuple[str | None, str | None] = (None, None)):
         self._pool = pool
         self._runner = runner  # the worker's id and host, recorded on the steps
         self._busy = False
-        self._waiting: list[tuple[_HopWrite, asyncio.Future[object]]] = []
+        self._waiting: list[tuple[_W, asyncio.Future[object]]] = []
 
-    async def write(self, hop: _HopWrite) -> bool:
+    async def write(self, hop: _W) -> bool:
         """Whether the hop was written (False: its guard refused it)."""
         if self._busy:
             waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -358,7 +387,7 @@ class _HopWriter:
             if outcome is not _YOUR_TURN:
                 return bool(outcome)
         self._busy = True
-        batch: list[tuple[_HopWrite, asyncio.Future[object] | None]] = [(hop, None)]
+        batch: list[tuple[_W, asyncio.Future[object] | None]] = [(hop, None)]
         runs, later = {hop.execution_id}, []
         for item in self._waiting:
             if item[0].execution_id in runs:
@@ -385,7 +414,7 @@ class _HopWriter:
             raise own
         return own
 
-    async def _write_each(self, hops: list[_HopWrite]) -> list[bool | BaseException]:
+    async def _write_each(self, hops: list[_W]) -> list[bool | BaseException]:
         """Each hop's outcome: written together; when that fails (a value one hop could
         not encode, a lost connection), each alone, so that one hop's fault is only its
         own."""
@@ -411,6 +440,14 @@ class _HopWriter:
                 waiter.set_result(_YOUR_TURN)
                 return
         self._busy = False
+
+    async def _write(self, hops: list[_W]) -> set[uuid.UUID]:
+        """The runs written (the others' guards refused them)."""
+        raise NotImplementedError
+
+
+class _HopWriter(_BatchWriter[_HopWrite]):
+    """Writes chains' hops (hand_on; hand_on_one for one)."""
 
     async def _write(self, hops: list[_HopWrite]) -> set[uuid.UUID]:
         if len(hops) == 1:
@@ -443,6 +480,43 @@ class _HopWriter:
         )
         assert row is not None
         return set(row["written"] or ())
+
+
+class _BranchWriter(_BatchWriter[_BranchWrite]):
+    """Writes branches' completions that leave their joins waiting (finish_branches)."""
+
+    # The join's open sources checked per run, latest first (the later branches are
+    # queued, and mostly finish, later): a run whose checked ones are all done by now is
+    # read and planned again, even if others are still open.
+    CHECKED = 2
+
+    async def _write(self, writes: list[_BranchWrite]) -> set[uuid.UUID]:
+        items = [
+            (w, job, change) for w in writes for job, change in zip(w.jobs, w.steps, strict=True)
+        ]
+        checked = [(w.execution_id, step) for w in writes for step in w.waiting_on[: self.CHECKED]]
+        row = await self._pool.fetchrow(
+            QUERIES["finish_branches"],
+            [w.execution_id for w, _, _ in items],
+            [w.owner_id for w, _, _ in items],
+            [w.workflow_id for w, _, _ in items],
+            [job.job_id for _, job, _ in items],
+            [job.lease_token for _, job, _ in items],
+            [job.step_id for _, job, _ in items],
+            json_texts(change.output for _, _, change in items),
+            [job.attempts for _, job, _ in items],
+            [job.node_id for _, job, _ in items],
+            [change.started_at for _, _, change in items],
+            [eid for eid, _ in checked],
+            [step for _, step in checked],
+            *self._runner,
+            [w.sequence for w, _, _ in items],
+        )
+        assert row is not None
+        known = dict(zip(row["written"] or (), row["known"] or (), strict=True))
+        for w in writes:
+            w.known = known.get(w.execution_id, _APPROXIMATE)
+        return set(known)
 
 
 def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
@@ -502,6 +576,7 @@ class Orchestrator:
         # guarded statement; another writer moves the sequence on, and the guard sees it.
         self._runs: OrderedDict[uuid.UUID, tuple[int, dict[str, StepRow]]] = OrderedDict()
         self._hops = _HopWriter(pool, self.runner)
+        self._branches = _BranchWriter(pool, self.runner)
 
     # -- starting -------------------------------------------------------------------
 
@@ -979,11 +1054,22 @@ class Orchestrator:
         _write."""
         first = parts[0].item.job
         plan = combine([p.plan for p in parts])
+        # Branches of a fork that leave their join waiting hold whatever was written to
+        # the run meanwhile (by the worker running its other branches, say): written
+        # guarded by one of the join's open sources, not by the sequence; what this
+        # worker then knows of the run stays exact only if nothing else was written.
+        waiting_on = still_waiting_on(wf, after, plan) if guarded else None
+        if waiting_on is None and sequence == _APPROXIMATE:
+            raise _Stale()  # any other plan needs the run as it is
         row = await self._write(
             conn, first.execution_id, sequence, first.owner_id, first.workflow_id, plan,
             held=[(p.item.job.job_id, p.take) for p in parts],
             guard=[p.item.job for p in parts] if guarded else None,
+            waiting_on=waiting_on,
         )  # fmt: skip
+        # After a write checked by waiting_on, what the worker knows is exact only if
+        # nothing else was written to the run since (finish_branches tells; else the
+        # sequence is _APPROXIMATE).
         written = (first.execution_id, plan, int(row["last_sequence"]), after)
         job_ids = dict(zip(row["job_steps"] or (), row["job_ids"] or (), strict=True))
         out: list[ClaimedJob | None] = []
@@ -1508,6 +1594,7 @@ class Orchestrator:
         *,
         held: list[tuple[int, NewJob | None]] | None = None,
         guard: list[ClaimedJob] | None = None,
+        waiting_on: list[uuid.UUID] | None = None,
     ) -> Mapping[str, Any] | asyncpg.Record:
         """Write a plan in one statement (a chain's hop: with others, see _HopWriter).
         `conn` None: on a connection of its own, taken only if the plan is not a hop
@@ -1517,7 +1604,9 @@ class Orchestrator:
         `plan` this worker takes next, or deleted (None). `guard`: the plan was made
         from what these jobs' worker knew of the run at `last_sequence`, not read under
         locks; `_Stale` when that is no longer so, or a lease was lost (and nothing was
-        written)."""
+        written). `waiting_on` (with `guard`, `conn` None): the plan only completes
+        steps and leaves their join waiting on these (still_waiting_on); it is written
+        checked by them, not by the sequence (finish_branches)."""
         held = held or []
         # A caller holding a connection writes through it: the hop writer's connection
         # comes from the pool, which such callers may be holding all of.
@@ -1530,6 +1619,17 @@ class Orchestrator:
                 raise _Stale()
             return {"job_steps": [new.step_id], "job_ids": [job.job_id],
                     "last_sequence": last_sequence + len(plan.events)}  # fmt: skip
+        if waiting_on is not None:
+            # Branches that leave their join waiting, planned from what this worker knew:
+            # written with other runs' (see _BranchWriter).
+            assert conn is None and guard is not None
+            changes = {c.step_id: c for c in plan.steps}
+            branches = _BranchWrite(execution_id, owner_id, workflow_id, guard,
+                                    [changes[j.step_id] for j in guard], waiting_on,
+                                    last_sequence)  # fmt: skip
+            if not await self._branches.write(branches):
+                raise _Stale()
+            return {"job_steps": None, "job_ids": None, "last_sequence": branches.known}
         if conn is None:
             async with self.pool.acquire() as own:
                 return await self._write_plan(own, execution_id, last_sequence, owner_id,

@@ -450,3 +450,42 @@ def runs_alone(steps: Mapping[str, StepRow], node_id: str) -> bool:
         all(row.status not in _ACTIVE or node == node_id for node, row in steps.items())
         and steps[node_id].status is StepStatus.RUNNING
     )
+
+
+def still_waiting_on(
+    wf: CompiledWorkflow, steps: Mapping[str, StepRow], plan: Plan
+) -> list[uuid.UUID] | None:
+    """For a plan that only completes steps (branches of a fork, say) whose nodes all lead
+    to one and the same node, which they leave waiting: the steps of that node's other
+    sources that were not done when planned. Such a plan holds, whatever else was written
+    to the run meanwhile, as long as one of them is still not done: its node still waits
+    (advance reads an edge from a step not COMPLETED or SKIPPED as unresolved), nothing
+    else in the run depends on the steps completed, and the run is still running while
+    the completed steps' jobs are leased. So it may be written without the run's sequence
+    as planned (finish_branches checks one of these steps under the run's lock instead), and two
+    workers finishing branches of one run need not plan again after each other's writes.
+    None for any other plan (a condition's or a wait's completion chooses a branch, a step
+    queued or skipped, an end, a node with no other source left open)."""
+    if plan.jobs or plan.drop_jobs or plan.execution_status is not None:
+        return None
+    done: set[str] = set()
+    for change in plan.steps:
+        if change.status is not StepStatus.COMPLETED:
+            return None
+        node = wf.nodes[change.node_id]
+        if node.type is NodeType.CONDITION or node.type in WAITS:
+            return None
+        done.add(change.node_id)
+    targets = {edge.target for node_id in done for edge in wf.outgoing[node_id]}
+    if len(targets) != 1:
+        return None
+    (target,) = targets
+    open_ids = [
+        steps[edge.source].id
+        for edge in reversed(wf.incoming[target])
+        if edge.source not in done and steps[edge.source].status not in _DONE_STATUSES
+    ]
+    return open_ids or None
+
+
+_DONE_STATUSES = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})

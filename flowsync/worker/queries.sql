@@ -513,6 +513,107 @@ SELECT (SELECT array_agg(eid) FROM ok) AS written,
          WHERE EXISTS (SELECT 1 FROM event_watchers w
                         WHERE w.owner_id = ok.owner_id AND w.expires_at > now())) AS notified;
 
+-- name: finish_branches
+-- Branches of forks completed, for several runs at once (those a worker finished while
+-- its previous such write was in flight): completions that only complete steps and
+-- leave their join waiting (transitions.still_waiting_on), so that each holds whatever
+-- else was written to its run meanwhile. What write_plan does for such a plan, with far
+-- fewer plan nodes and one commit for all. Arrays by position, one entry per completed
+-- step: $1 run, $2 owner, $3 workflow, $4 its job, $5 the job's lease, $6 the step, $7
+-- its output, $8 the attempt, $9 its node, $10 its start when not written before (its
+-- claim wrote only its job: start time and attempt written too, with a step.started event
+-- first). $11, $12: pairs (run, step) of the join's other sources not done when planned.
+-- A run is written only if every one of its jobs here is still leased for its step, and
+-- one of its $12 steps is still not done. That is read in this statement's snapshot,
+-- taken before the run's lock was: it holds only if no write to the run committed in
+-- between, i.e. the run's newest sequence as locked is the one the snapshot shows (every
+-- writer of a run's steps holds its lock and moves its sequence on); otherwise the run is
+-- not written. So two writes of a join's last branches never both find the other open.
+-- Events are numbered from the run's newest sequence. Every job is locked before any run,
+-- and runs in id order: two such writes never wait on each other in a cycle. `written`
+-- lists the runs written (the callers of the others plan again), and `known`, at the
+-- same places, each one's newest sequence if it was still the one given in $15 (the
+-- sequence the writer knew, -1 for none) before this write, else -1. $13, $14: this
+-- worker's id and host, recorded on the steps and in the data of the step.started events.
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $6::uuid[],
+                         $7::text[]::jsonb[], $8::int[], $9::text[], $10::timestamptz[],
+                         $15::bigint[])
+           WITH ORDINALITY
+           AS u(eid, owner_id, workflow_id, job_id, step, output, attempt, node, started,
+                known, ord)
+), w AS (
+    SELECT CASE WHEN $13::text IS NOT NULL
+                THEN jsonb_build_object('workerId', $13::text, 'workerHost', $14::text) END AS data
+), held AS (
+    SELECT id FROM jobs
+     WHERE id = ANY($4::bigint[])
+       AND (id, lease_token, step_id) IN (SELECT * FROM unnest($4::bigint[], $5::uuid[], $6::uuid[]))
+     ORDER BY id
+       FOR NO KEY UPDATE
+), runs AS (
+    SELECT id, last_sequence FROM executions
+     WHERE id = ANY($1::uuid[])
+       AND id NOT IN (SELECT u.eid FROM u WHERE u.job_id NOT IN (SELECT id FROM held))
+     ORDER BY id
+       FOR NO KEY UPDATE
+), still_open AS (
+    SELECT DISTINCT r.id AS eid, r.last_sequence
+      FROM runs r
+      JOIN executions seen ON seen.id = r.id AND seen.last_sequence = r.last_sequence
+      JOIN unnest($11::uuid[], $12::uuid[]) AS o(eid, step) ON o.eid = r.id
+      JOIN step_executions s ON s.id = o.step
+     WHERE s.status NOT IN ('COMPLETED','SKIPPED')
+), ok AS (
+    -- `late`: 1 when the step's start is written here (one event more); `seq`: the
+    -- number of the step's last event.
+    SELECT u.*, (u.started IS NOT NULL)::int AS late,
+           r.last_sequence
+             + sum(1 + (u.started IS NOT NULL)::int) OVER (PARTITION BY u.eid ORDER BY u.ord)
+             AS seq
+      FROM u JOIN still_open r ON r.eid = u.eid
+), m AS (
+    -- Each run written: its newest sequence, and whether the worker knew the one before
+    -- this write (`known`, $15: -1 when it did not), i.e. now knows the run exactly.
+    SELECT ok.eid, ok.owner_id, max(ok.seq) AS seq, bool_and(ok.known = r.last_sequence) AS exact
+      FROM ok JOIN still_open r ON r.eid = ok.eid
+     GROUP BY ok.eid, ok.owner_id
+), run AS (
+    UPDATE executions AS e SET last_sequence = m.seq FROM m WHERE e.id = m.eid
+), steps AS (
+    UPDATE step_executions AS s
+       SET status = 'COMPLETED',
+           output = coalesce(ok.output, s.output),
+           error = NULL,
+           queued_at = coalesce(s.queued_at, ok.started),
+           started_at = coalesce(ok.started, s.started_at),
+           attempt = CASE WHEN ok.started IS NOT NULL THEN ok.attempt ELSE s.attempt END,
+           finished_at = now(),
+           worker_id = coalesce($13::text, s.worker_id),
+           worker_host = coalesce($14::text, s.worker_host)
+      FROM ok
+     WHERE s.id = ok.step
+), job AS (
+    DELETE FROM jobs WHERE id IN (SELECT job_id FROM ok)
+), events AS (
+    INSERT INTO execution_events
+           (execution_id, owner_id, workflow_id, sequence, kind, status, step_id, node_id,
+            attempt, data, at)
+    SELECT eid, owner_id, workflow_id, seq - 1, 'step.started', 'RUNNING', step, node,
+           attempt, w.data, started
+      FROM ok, w WHERE late = 1
+    UNION ALL
+    SELECT eid, owner_id, workflow_id, seq, 'step.completed', 'COMPLETED', step, node,
+           attempt, NULL, now()
+      FROM ok
+)
+SELECT (SELECT array_agg(eid ORDER BY eid) FROM m) AS written,
+       (SELECT array_agg(CASE WHEN exact THEN seq ELSE -1 END ORDER BY eid) FROM m) AS known,
+       (SELECT count(pg_notify('flowsync_events', m.eid::text || ':' || m.seq))
+          FROM m
+         WHERE EXISTS (SELECT 1 FROM event_watchers w
+                        WHERE w.owner_id = m.owner_id AND w.expires_at > now())) AS notified;
+
 -- name: hand_on_one
 -- hand_on for one run, with scalar parameters: a hop written while no other is waits for
 -- nothing, and this statement's fewer plan nodes make it the quicker for one. The same

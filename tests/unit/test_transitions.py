@@ -19,6 +19,7 @@ from flowsync.engine.transitions import (
     plan_completion,
     plan_start,
     plan_wait,
+    still_waiting_on,
 )
 from flowsync.engine.validation import validate_definition
 from tests.support.graphs import fan
@@ -115,3 +116,57 @@ def test_a_new_run_starts_its_start_node_at_once_and_queues_what_follows() -> No
     assert [(j.node_id, j.take) for j in plan.jobs] == [("split", False)]
     after = apply_plan(steps, plan)
     assert after["split"].status is S.QUEUED and after["b0"].status is S.PENDING
+
+
+def test_branches_that_leave_their_join_waiting_hold_while_one_other_source_is_open() -> None:
+    """A batch of branches that does not fire the join: the join's other sources not done
+    when planned, latest first (one of them still open makes the plan hold whatever else
+    was written meanwhile)."""
+    wf, steps = running_fan(4)
+    steps["b1"] = StepRow(steps["b1"].id, S.COMPLETED)
+    plans = sequential(wf, steps, ["b0", "b2"])
+    after = apply_plan(apply_plan(steps, plans[0]), plans[1])
+    assert still_waiting_on(wf, after, combine(plans)) == [steps["b3"].id]  # type: ignore[arg-type]
+    one = plan_completion(wf, steps, "b0", {})  # type: ignore[arg-type]
+    assert still_waiting_on(wf, apply_plan(steps, one), one) == [  # type: ignore[arg-type]
+        steps["b3"].id,
+        steps["b2"].id,
+    ]
+
+
+def test_a_plan_that_fires_the_join_or_chooses_a_branch_needs_the_run_as_it_is() -> None:
+    """The last branch (its join queued), an end, a condition: none holds over writes it
+    did not see."""
+    wf, steps = running_fan(2)
+    steps["b0"] = StepRow(steps["b0"].id, S.COMPLETED)
+    last = plan_completion(wf, steps, "b1", {})  # type: ignore[arg-type]
+    assert last.jobs and still_waiting_on(wf, apply_plan(steps, last), last) is None  # type: ignore[arg-type]
+    cond = validate_definition(
+        {
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "split", "type": "fork"},
+                {"id": "check", "type": "condition", "data": {"expression": "true"}},
+                {"id": "other", "type": "transform", "data": {"output": 1}},
+                {"id": "merge", "type": "join"},
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [
+                {"source": "start", "target": "split"},
+                {"source": "split", "target": "check"},
+                {"source": "split", "target": "other"},
+                {"source": "check", "target": "merge", "sourceHandle": "true"},
+                {"source": "check", "target": "end", "sourceHandle": "false"},
+                {"source": "other", "target": "merge"},
+                {"source": "merge", "target": "end"},
+            ],
+        }
+    )
+    rows = {n: StepRow(uuid.uuid4(), S.RUNNING) for n in ("check", "other")}
+    rows |= {n: StepRow(uuid.uuid4(), S.COMPLETED) for n in ("start", "split")}
+    rows |= {n: StepRow(uuid.uuid4(), S.PENDING) for n in ("merge", "end")}
+    chosen = plan_completion(cond, rows, "check", {"result": True})
+    assert still_waiting_on(cond, apply_plan(rows, chosen), chosen) is None
+    # A plain node, but into a join whose other source (the condition) is open: it holds.
+    other = plan_completion(cond, rows, "other", 1)
+    assert still_waiting_on(cond, apply_plan(rows, other), other) == [rows["check"].id]
