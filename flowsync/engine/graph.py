@@ -67,7 +67,8 @@ class ExecutionStatus(StrEnum):
 
 EdgeState = Literal["taken", "dead", "unresolved"]
 
-_DONE = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})
+# The statuses of a step that resolve its outgoing edges (edge_state): done with.
+DONE = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,7 @@ def finished(wf: CompiledWorkflow, statuses: Mapping[str, StepStatus]) -> bool:
     COMPLETED. Read from the last node back, stopping at the first that is not done:
     while a run goes on, that is usually its end or join, read first. A completion asks
     only this; `outcome` also looks for a failed step among every node."""
-    return all(statuses.get(node_id, StepStatus.PENDING) in _DONE for node_id in reversed(wf.nodes))
+    return all(statuses.get(node_id, StepStatus.PENDING) in DONE for node_id in reversed(wf.nodes))
 
 
 def taken_sources(

@@ -12,6 +12,7 @@ from typing import Any
 
 from flowsync.engine.definition import NodeType
 from flowsync.engine.graph import (
+    DONE,
     WAITS,
     ExecutionStatus,
     StepStatus,
@@ -483,9 +484,6 @@ def still_waiting_on(
     open_ids = [
         steps[edge.source].id
         for edge in reversed(wf.incoming[target])
-        if edge.source not in done and steps[edge.source].status not in _DONE_STATUSES
+        if edge.source not in done and steps[edge.source].status not in DONE
     ]
     return open_ids or None
-
-
-_DONE_STATUSES = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})
