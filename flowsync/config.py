@@ -100,6 +100,20 @@ class Settings(BaseSettings):
         description="A claimed step still running after this long has its start (RUNNING, "
         "step.started) written at once; a quicker one's is written with its outcome.",
     )
+    worker_backlog: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="How many of a fork's other branches the worker that takes one keeps "
+        "leased to itself, to run before it claims anything (unset: its concurrency; 0: "
+        "none, every branch is queued for any worker).",
+    )
+    worker_backlog_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a step kept in a worker's backlog waits for a free slot "
+        "before it goes back to the queue for any worker.",
+    )
     # HTTP actions
     allow_networks: str = Field(
         default="",

@@ -96,6 +96,8 @@ def make_worker(settings: Settings, url: str, pool: object, concurrency: int) ->
         reclaim_seconds=settings.reclaim_seconds,
         grace_seconds=settings.shutdown_grace_seconds,
         start_seconds=settings.step_start_seconds,
+        backlog=settings.worker_backlog,
+        backlog_seconds=settings.worker_backlog_seconds,
         max_workflow_depth=settings.max_workflow_depth,
         keyring=keyring_from_settings(settings),
         pooler=settings.database_pooler,

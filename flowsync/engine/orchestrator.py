@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import asyncpg
 
@@ -523,6 +523,18 @@ def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
     return job.job_id, job.lease_token, job.step_id
 
 
+class Backlog(Protocol):
+    """A worker's steps leased to it and not started yet (see Orchestrator.backlog)."""
+
+    def room(self) -> int:
+        """How many more it takes now."""
+        ...
+
+    def add(self, jobs: list[ClaimedJob]) -> None:
+        """Take jobs leased to this worker by a committed write."""
+        ...
+
+
 class _WriterGone(Exception):
     """The task writing a batch of completions stopped before it wrote this one."""
 
@@ -577,6 +589,9 @@ class Orchestrator:
         self._runs: OrderedDict[uuid.UUID, tuple[int, dict[str, StepRow]]] = OrderedDict()
         self._hops = _HopWriter(pool, self.runner)
         self._branches = _BranchWriter(pool, self.runner)
+        # A worker's backlog: where the other steps a fork makes ready go, leased to this
+        # worker, beside the one it takes next (None: every other step is queued).
+        self.backlog: Backlog | None = None
 
     # -- starting -------------------------------------------------------------------
 
@@ -909,10 +924,11 @@ class Orchestrator:
             plan = parts[0].plan
             if not plan.drop_jobs and self._may_guard(job.workflow_id, [plan]):
                 try:
-                    (taken,), written = await self._write_completions_planned(
+                    (taken,), written, kept = await self._write_completions_planned(
                         None, wf, sequence, parts, after, guarded=True
                     )
                     self._remember(*written)
+                    self._keep(kept)
                     return taken
                 except (_Stale, _WriterGone, *_RETRYABLE):
                     # Stale, a deadlock with a cancel, or the writer of a batch of hops
@@ -996,10 +1012,11 @@ class Orchestrator:
             if not self._may_guard(batch[0].job.workflow_id, [p.plan for p in parts]):
                 break
             try:
-                taken, written = await self._write_completions_planned(
+                taken, written, kept = await self._write_completions_planned(
                     None, wf, sequence, parts, after, guarded=True
                 )
                 self._remember(*written)
+                self._keep(kept)
                 return list(taken)
             except (_Stale, _WriterGone, *_RETRYABLE):
                 self._runs.pop(key, None)
@@ -1027,13 +1044,14 @@ class Orchestrator:
             # Read as of hold_job's statement, which sees this transaction's own writes.
             steps = await self._states(conn, head)
             parts, after = _plan_completions(wf, steps, [batch[i] for i in live])
-            taken, written = await self._write_completions_planned(
+            taken, written, kept = await self._write_completions_planned(
                 conn, wf, head["last_sequence"], parts, after, guarded=False
             )
             for i, outcome in zip(live, taken, strict=True):
                 outcomes[i] = outcome
         # Remembered once committed: a write rolled back must leave no trace here.
         self._remember(*written)
+        self._keep(kept)
         return outcomes
 
     async def _write_completions_planned(
@@ -1045,15 +1063,21 @@ class Orchestrator:
         after: Mapping[str, StepRow],
         *,
         guarded: bool,
-    ) -> tuple[list[ClaimedJob | None], tuple[uuid.UUID, Plan, int, Mapping[str, StepRow]]]:
+    ) -> tuple[
+        list[ClaimedJob | None],
+        tuple[uuid.UUID, Plan, int, Mapping[str, StepRow]],
+        list[ClaimedJob],
+    ]:
         """Write planned completions of one execution in one statement; returns, for
         each, the step handed back to this worker (its job, under the same lease), if
-        any, and what to remember of the run once the write is committed (_remember).
+        any, what to remember of the run once the write is committed (_remember), and
+        the steps leased to this worker's backlog (_keep, once committed).
         `guarded`: planned from what the worker knew at `sequence`, not read under
         locks (see write_plan); `_Stale` when that is no longer so. `conn` None: see
         _write."""
         first = parts[0].item.job
         plan = combine([p.plan for p in parts])
+        leases = self._backlog_leases(plan)
         # Branches of a fork that leave their join waiting hold whatever was written to
         # the run meanwhile (by the worker running its other branches, say): written
         # guarded by one of the join's open sources, not by the sequence; what this
@@ -1066,6 +1090,7 @@ class Orchestrator:
             held=[(p.item.job.job_id, p.take) for p in parts],
             guard=[p.item.job for p in parts] if guarded else None,
             waiting_on=waiting_on,
+            leases=leases,
         )  # fmt: skip
         # After a write checked by waiting_on, what the worker knows is exact only if
         # nothing else was written to the run since (finish_branches tells; else the
@@ -1098,7 +1123,47 @@ class Orchestrator:
                     start_pending=False,
                 )
             )
-        return out, written
+        kept = [
+            dataclasses.replace(
+                part.item.job,
+                job_id=job_ids[new.step_id],
+                lease_token=leases[id(new)],
+                attempts=1,
+                max_attempts=new.max_attempts,
+                step_id=new.step_id,
+                node_id=new.node_id,
+                node_type=wf.nodes[new.node_id].type,
+                step_input=None,
+                known_outputs=part.carried,
+                known_steps=None,
+                # Claimed, as claim_jobs claims: its start is written when it runs.
+                claimed_at=None,
+                start_pending=True,
+                available_at=None,
+            )
+            for part in parts if leases
+            for new in part.plan.jobs if id(new) in leases
+        ]  # fmt: skip
+        return out, written, kept
+
+    def _backlog_leases(self, plan: Plan) -> dict[int, uuid.UUID]:
+        """The steps of `plan` to lease to this worker's backlog (by NewJob's id), each
+        with its lease: when the worker takes one step the plan makes ready, others
+        due now, as many as the backlog has room for. The branches of a fork then stay
+        with the worker that forked it, which knows the run (its other workers would
+        each read it, and write it in turns), instead of being claimed one by one."""
+        if self.backlog is None or not any(j.take for j in plan.jobs):
+            return {}
+        room = self.backlog.room()
+        if room <= 0:
+            return {}
+        rest = [j for j in plan.jobs if not j.take and j.run_at is None]
+        return {id(j): uuid.uuid4() for j in rest[:room]}
+
+    def _keep(self, jobs: list[ClaimedJob]) -> None:
+        """Hand jobs leased by a committed write to this worker's backlog."""
+        if jobs and self.backlog is not None:
+            self.backlog.add(jobs)
 
     def _remember(
         self, execution_id: uuid.UUID, plan: Plan, sequence: int, steps: Mapping[str, StepRow]
@@ -1595,6 +1660,7 @@ class Orchestrator:
         held: list[tuple[int, NewJob | None]] | None = None,
         guard: list[ClaimedJob] | None = None,
         waiting_on: list[uuid.UUID] | None = None,
+        leases: Mapping[int, uuid.UUID] | None = None,
     ) -> Mapping[str, Any] | asyncpg.Record:
         """Write a plan in one statement (a chain's hop: with others, see _HopWriter).
         `conn` None: on a connection of its own, taken only if the plan is not a hop
@@ -1608,9 +1674,10 @@ class Orchestrator:
         steps and leaves their join waiting on these (still_waiting_on); it is written
         checked by them, not by the sequence (finish_branches)."""
         held = held or []
+        leases = leases or {}
         # A caller holding a connection writes through it: the hop writer's connection
         # comes from the pool, which such callers may be holding all of.
-        hop = _hop(plan, held, guard) if conn is None else None
+        hop = _hop(plan, held, guard) if conn is None and not leases else None
         if hop is not None:
             job, done, started, new, attempt, at = hop
             write = _HopWrite(execution_id, last_sequence, owner_id, workflow_id, job, done,
@@ -1619,7 +1686,7 @@ class Orchestrator:
                 raise _Stale()
             return {"job_steps": [new.step_id], "job_ids": [job.job_id],
                     "last_sequence": last_sequence + len(plan.events)}  # fmt: skip
-        if waiting_on is not None:
+        if waiting_on is not None and not leases:
             # Branches that leave their join waiting, planned from what this worker knew:
             # written with other runs' (see _BranchWriter).
             assert conn is None and guard is not None
@@ -1633,9 +1700,10 @@ class Orchestrator:
         if conn is None:
             async with self.pool.acquire() as own:
                 return await self._write_plan(own, execution_id, last_sequence, owner_id,
-                                              workflow_id, plan, held, guard)  # fmt: skip
+                                              workflow_id, plan, held, guard,
+                                              leases)  # fmt: skip
         return await self._write_plan(conn, execution_id, last_sequence, owner_id,
-                                      workflow_id, plan, held, guard)  # fmt: skip
+                                      workflow_id, plan, held, guard, leases)  # fmt: skip
 
     async def _write_plan(
         self,
@@ -1647,8 +1715,11 @@ class Orchestrator:
         plan: Plan,
         held: list[tuple[int, NewJob | None]],
         guard: list[ClaimedJob] | None,
+        leases: Mapping[int, uuid.UUID] | None = None,
     ) -> asyncpg.Record:
-        """_write for any plan, with write_plan."""
+        """_write for any plan, with write_plan. `leases`: new jobs (by NewJob's id)
+        leased to this worker as a claim leases them (its backlog's)."""
+        leases = leases or {}
         if plan.drop_jobs:
             await conn.execute(QUERIES["drop_jobs"], execution_id)
         handed_on = {id(take) for _, take in held if take is not None}
@@ -1671,8 +1742,9 @@ class Orchestrator:
             [j.step_id for j in inserted],
             [j.run_at for j in inserted],
             [j.max_attempts for j in inserted],
-            # A job to take that no held job is handed on to starts a lease of its own.
-            [uuid.uuid4() if j.take else None for j in inserted],
+            # A job to take that no held job is handed on to starts a lease of its own;
+            # so does one for the backlog.
+            [uuid.uuid4() if j.take else leases.get(id(j)) for j in inserted],
             [e.kind for e in events],
             [e.status for e in events],
             [e.step_id for e in events],
@@ -1683,7 +1755,7 @@ class Orchestrator:
             plan.execution_status.value if plan.execution_status else None,
             plan.execution_output,
             plan.execution_error,
-            any(not j.take for j in plan.jobs),
+            any(not j.take and id(j) not in leases for j in plan.jobs),
             self.lease_seconds,
             [job_id for job_id, _ in held],
             [take.step_id if take is not None else None for _, take in held],

@@ -123,6 +123,21 @@ UPDATE step_executions SET status = 'QUEUED', started_at = NULL
  WHERE id = (SELECT step_id FROM j)
 RETURNING id;
 
+-- name: release_jobs
+-- Give back jobs $1 (leases $2) that a worker held for later and never started (its
+-- backlog: see runner.Backlog): claimable at once, the attempt returned, and idle
+-- workers woken. Their steps are still QUEUED (a start is written only once a step
+-- runs). Returns how many were given back.
+WITH j AS (
+    UPDATE jobs SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+                    attempts = greatest(attempts - 1, 0)
+     WHERE (id, lease_token) IN (SELECT * FROM unnest($1::bigint[], $2::uuid[]))
+    RETURNING id
+)
+SELECT count(*) AS released,
+       CASE WHEN count(*) > 0 THEN pg_notify('flowsync_jobs', '') END AS notified
+  FROM j;
+
 -- name: extend_leases
 -- Heartbeat: extend the leases a worker still holds; returns the tokens still valid.
 -- It never waits for a row lock: a job whose row is locked (its outcome being written,

@@ -14,6 +14,7 @@ did not.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -114,6 +115,59 @@ class Drained:
         return text + (f", abandoned {self.abandoned} to lease expiry" if self.abandoned else "")
 
 
+class Backlog:
+    """Steps leased to this worker by its own writes and not started yet: the other
+    branches of a fork it took one of (Orchestrator.backlog). They start before anything
+    is claimed, at most `limit` wait, and one that waited `hold_seconds` (every slot busy
+    meanwhile) goes back to the queue for any worker (release_jobs)."""
+
+    def __init__(self, limit: int, hold_seconds: float, on_add: Callable[[], None]):
+        self.limit = limit
+        self.hold_seconds = hold_seconds
+        self._on_add = on_add
+        self._jobs: collections.deque[tuple[float, ClaimedJob]] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def room(self) -> int:
+        return self.limit - len(self._jobs)
+
+    def add(self, jobs: list[ClaimedJob]) -> None:
+        now = time.monotonic()
+        self._jobs.extend((now, job) for job in jobs)
+        self._on_add()
+
+    def take(self, count: int) -> list[ClaimedJob]:
+        """Up to `count` jobs, oldest first, to start now."""
+        taken: list[ClaimedJob] = []
+        while self._jobs and len(taken) < count:
+            taken.append(self._jobs.popleft()[1])
+        return taken
+
+    def tokens(self) -> list[uuid.UUID]:
+        return [job.lease_token for _, job in self._jobs]
+
+    def expires_at(self) -> float | None:
+        """When the oldest job has waited long enough (time.monotonic)."""
+        return self._jobs[0][0] + self.hold_seconds if self._jobs else None
+
+    def drop(self, keep: Callable[[ClaimedJob], bool]) -> list[ClaimedJob]:
+        """Take out (and return) the jobs `keep` refuses."""
+        dropped = [job for _, job in self._jobs if not keep(job)]
+        if dropped:
+            self._jobs = collections.deque((t, job) for t, job in self._jobs if keep(job))
+        return dropped
+
+    def expired(self) -> list[ClaimedJob]:
+        """Take out the jobs that waited `hold_seconds` or longer."""
+        edge = time.monotonic() - self.hold_seconds
+        gone: list[ClaimedJob] = []
+        while self._jobs and self._jobs[0][0] <= edge:
+            gone.append(self._jobs.popleft()[1])
+        return gone
+
+
 class Worker:
     """One worker process's engine. `run()` returns after `stop()`."""
 
@@ -131,6 +185,8 @@ class Worker:
         grace_seconds: float = 10.0,
         start_seconds: float = 0.05,
         take_next: bool = True,
+        backlog: int | None = None,
+        backlog_seconds: float = 1.0,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         pooler: Pooler = "none",
@@ -200,6 +256,12 @@ class Worker:
         self._stop_reason: dict[uuid.UUID, str] = {}
         self.completed = 0
         self.drained = Drained()
+        # The other branches of a fork this worker took one of: leased to it, up to
+        # `backlog` (None: one per slot; 0: none), run before anything is claimed (see
+        # Backlog).
+        limit = (concurrency if backlog is None else backlog) if take_next else 0
+        self.backlog = Backlog(limit, backlog_seconds, self._kick)
+        self.orchestrator.backlog = self.backlog
 
     def stop(self) -> None:
         """Ask the worker to stop claiming and shut down."""
@@ -233,7 +295,9 @@ class Worker:
     def _on_cancel(self, payload: str) -> None:
         """Stop the steps of a cancelled or failed execution. A step whose outcome is
         being written is left alone: its write fails on the dropped lease by itself, and
-        the task that failed the execution (and sent this) must finish its bookkeeping."""
+        the task that failed the execution (and sent this) must finish its bookkeeping.
+        Its steps in the backlog are forgotten (the cancel deleted their jobs)."""
+        self.backlog.drop(lambda job: str(job.execution_id) != payload)
         for job in list(self._running.values()):
             if str(job.execution_id) == payload:
                 self._stop_step(job, "cancelled")
@@ -296,6 +360,11 @@ class Worker:
             self._wake.clear()
             self._claim_now = False
             free = self.concurrency - len(self._tasks)
+            await self._release(self.backlog.expired())
+            now = self.clock()
+            for job in self.backlog.take(free):
+                self._spawn(dataclasses.replace(job, claimed_at=now))
+                free -= 1
             jobs: list[ClaimedJob] = []
             if free > 0:
                 try:
@@ -344,6 +413,9 @@ class Worker:
         while not self._claim_now:
             due = self._due_at
             until = poll_at if due is None else min(poll_at, due)
+            held = self.backlog.expires_at()
+            if held is not None:  # a backlog's job may have to go back to the queue
+                until = min(until, loop.time() + max(held - time.monotonic(), 0.0))
             if not await wait_set(self._wake, until - loop.time()):
                 if due is not None and due <= loop.time():
                     self._due_at = None
@@ -663,12 +735,16 @@ class Worker:
             log.warning("writing the workers table (%s) failed: %s", what, exc)
 
     async def _extend_leases(self) -> None:
-        tokens = list({job.lease_token for job in self._tasks.values()})
+        kept = self.backlog.tokens()
+        tokens = list({job.lease_token for job in self._tasks.values()} | set(kept))
         if not tokens:
             return
         running = dict(self._running)
         async with self.chores.use() as conn:
             alive = await self.queue.extend(tokens, conn)
+        lost = set(kept) - alive
+        if lost:  # reclaimed (this worker looked dead) or cancelled: not ours any more
+            self.backlog.drop(lambda job: job.lease_token not in lost)
         for token, job in running.items():
             # Only a job still running, as it was when the heartbeat began, has lost
             # its lease: one whose outcome was written meanwhile (its task took it out
@@ -683,12 +759,26 @@ class Worker:
         if count:
             log.warning("returned %d job(s) with an expired lease to the queue", count)
 
+    async def _release(self, jobs: list[ClaimedJob]) -> int:
+        """Give backlog jobs back to the queue (they waited too long, or the worker
+        stops); one that cannot be given back now is left to its lease's expiry. How
+        many were given back (a cancel may have deleted some)."""
+        if not jobs:
+            return 0
+        try:
+            return await self.queue.release_many(jobs)
+        except (*_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("giving back %d waiting step(s) failed: %s; they run again when "
+                        "their leases expire", len(jobs), exc)  # fmt: skip
+            return 0
+
     async def _drain(self) -> None:
-        """Let running steps finish within the grace period; stop the rest, which give
-        their jobs back to the queue at once."""
+        """Give the backlog back; let running steps finish within the grace period; stop
+        the rest, which give their jobs back to the queue at once."""
+        await self._give_back_backlog()
         if not self._tasks:
             return
-        self.drained.in_flight = len(self._tasks)
+        self.drained.in_flight += len(self._tasks)
         _done, still = await asyncio.wait(list(self._tasks), timeout=self.grace_seconds)
         for task in still:
             job = self._tasks.get(task)
@@ -700,6 +790,18 @@ class Worker:
                 task.cancel()
             self.drained.abandoned = len(stuck)
             await asyncio.gather(*stuck, return_exceptions=True)
+        # A write planned before the stop may have kept steps since.
+        await self._give_back_backlog()
+
+    async def _give_back_backlog(self) -> None:
+        kept = self.backlog.take(len(self.backlog))
+        if not kept:
+            return
+        # Counted as given back (and held) only when they were: a cancel may have
+        # deleted some, and a failure leaves them to their leases' expiry.
+        given = await self._release(kept)
+        self.drained.in_flight += given
+        self.drained.gave_back += given
 
 
 NO_SECRETS = Redactor({})

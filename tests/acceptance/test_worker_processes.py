@@ -59,6 +59,39 @@ async def test_sigkill_mid_step_another_worker_finishes_and_nothing_completes_tw
     assert await services.pool.fetchval("SELECT count(*) FROM jobs") == 0
 
 
+async def test_sigkill_with_branches_kept_in_its_backlog_loses_none(
+    services: Services, me: Principal, workers: Callable[..., Process]
+) -> None:
+    """A worker killed while two branches of its fork wait in its backlog (leased to it,
+    never started): they return to the queue when their leases expire, and another
+    worker runs each once."""
+    wf = await services.workflows.create(me, "kept", None, fan(3))
+    eid = (await services.executions.start(me, wf.id, {"sleep": 2})).execution.id
+    doomed = workers(concurrency=1, worker_backlog=2, worker_backlog_seconds=60)
+
+    async def kept() -> bool:
+        n = await services.pool.fetchval(
+            "SELECT count(*) FROM jobs j JOIN step_executions s ON s.id = j.step_id "
+            "WHERE j.execution_id = $1 AND j.lease_token IS NOT NULL AND s.status = 'QUEUED'",
+            eid,
+        )
+        return bool(n == 2)
+
+    await wait_until(kept, 20, "the first worker to keep two branches")
+    doomed.kill()
+    rescuer = workers()
+    execution = await finished(services, me, eid, 40)
+    assert execution.status == "COMPLETED", rescuer.output()
+    assert execution.output == {"count": 3}
+    counts = await event_counts(services, me, eid)
+    for i in range(3):
+        assert counts[("step.completed", f"b{i}")] == 1
+    # The kept branches were never started before the kill: one start each.
+    started = [counts[("step.started", f"b{i}")] for i in range(3)]
+    assert sorted(started)[:2] == [1, 1]
+    assert await services.pool.fetchval("SELECT count(*) FROM jobs") == 0
+
+
 async def test_sigterm_lets_running_steps_finish_and_exits_zero(
     services: Services, me: Principal, workers: Callable[..., Process]
 ) -> None:

@@ -792,8 +792,14 @@ async def test_branches_of_one_run_on_two_workers_are_written_without_its_lock(
     wid = await env.create(fan(3))
     eid = await env.start(wid, {})
     pool = env.services.pool
-    a = Worker(env.services.url, pool, default_registry(), worker_id="a", lease_seconds=30)
-    b = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
+    # No backlog: the fork's other branches are queued for any worker, as they
+    # are when the forking worker's backlog is full.
+    a = Worker(
+        env.services.url, pool, default_registry(), worker_id="a", lease_seconds=30, backlog=0
+    )
+    b = Worker(
+        env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30, backlog=0
+    )
     [split] = await a.queue.claim(1)
     assert split.node_id == "split"
     first = await a.orchestrator.complete(split, {}, take_next=True)
@@ -835,8 +841,14 @@ async def test_the_last_two_branches_written_at_once_by_two_workers_fire_the_joi
     wid = await env.create(fan(2))
     eid = await env.start(wid, {})
     pool = env.services.pool
-    a = Worker(env.services.url, pool, default_registry(), worker_id="a", lease_seconds=30)
-    b = Worker(env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30)
+    # No backlog: the fork's other branches are queued for any worker, as they
+    # are when the forking worker's backlog is full.
+    a = Worker(
+        env.services.url, pool, default_registry(), worker_id="a", lease_seconds=30, backlog=0
+    )
+    b = Worker(
+        env.services.url, pool, default_registry(), worker_id="b", lease_seconds=30, backlog=0
+    )
     [split] = await a.queue.claim(1)
     first = await a.orchestrator.complete(split, {}, take_next=True)
     assert first is not None
@@ -886,7 +898,9 @@ async def test_branches_finishing_together_are_written_together(env: Env) -> Non
     wid = await env.create(fan(5))
     eid = await env.start(wid, {})
     pool = env.services.pool
-    worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30)
+    # No backlog: the fork's other branches are queued for any worker, as they
+    # are when the forking worker's backlog is full.
+    worker = Worker(env.services.url, pool, default_registry(), lease_seconds=30, backlog=0)
     [split] = await worker.queue.claim(1)
     assert split.node_id == "split"
     first = await worker.orchestrator.complete(split, {}, take_next=True)
@@ -1154,7 +1168,11 @@ async def test_a_run_this_worker_wrote_last_is_planned_from_memory_and_checked(
     once, with every event numbered in order."""
     wid = await env.create(fan(3))
     eid = await env.start(wid, {})
-    worker = Worker(env.services.url, env.services.pool, default_registry(), lease_seconds=30)
+    # No backlog: the fork's other branches are queued for any worker, as they
+    # are when the forking worker's backlog is full.
+    worker = Worker(
+        env.services.url, env.services.pool, default_registry(), lease_seconds=30, backlog=0
+    )
     orchestrator, pool = worker.orchestrator, env.services.pool
     [split] = await worker.queue.claim(1)
     assert split.node_id == "split"
