@@ -304,6 +304,8 @@ async def test_an_update_from_a_stale_version_is_a_conflict_that_changes_nothing
 async def test_both_faces_list_the_same_workers_to_every_owner(server: Server) -> None:
     mine, theirs = await server.owner(), await server.owner()
     async with worker(server.services) as running:
+        # Listed once it has joined (its first write, just after it starts).
+        await eventually(RestFace(mine.http).list_workers, what="the worker to be listed")
         lists = [
             await face(owner.http).list_workers()
             for face in (RestFace, GraphQLFace)
