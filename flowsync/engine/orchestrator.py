@@ -97,6 +97,9 @@ class WorkflowCache:
         self._pool = pool
         self._size = size
         self._items: OrderedDict[uuid.UUID, CompiledWorkflow] = OrderedDict()
+        # Versions being read through the pool, by id: a worker whose slots all start
+        # steps of a new version at once reads and compiles it once, not once per slot.
+        self._loading: dict[uuid.UUID, asyncio.Future[CompiledWorkflow]] = {}
 
     def put(self, version_id: uuid.UUID, workflow: CompiledWorkflow) -> None:
         self._items[version_id] = workflow
@@ -112,13 +115,40 @@ class WorkflowCache:
         if found is not None:
             self._items.move_to_end(version_id)
             return found
-        source = self._pool if conn is None else conn
+        if conn is not None:
+            # Never waits for a read through the pool (see above): reads its own.
+            return await self._load(version_id, conn)
+        while (loading := self._loading.get(version_id)) is not None:
+            try:
+                return await asyncio.shield(loading)
+            except _LoadAbandoned:
+                continue  # its reader was cancelled: read it here
+        future = asyncio.get_running_loop().create_future()
+        self._loading[version_id] = future
+        try:
+            compiled = await self._load(version_id, self._pool)
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else _LoadAbandoned())
+            future.exception()  # retrieved: no waiter is not an error
+            raise
+        finally:
+            del self._loading[version_id]
+        future.set_result(compiled)
+        return compiled
+
+    async def _load(
+        self, version_id: uuid.UUID, source: asyncpg.Pool | Connection
+    ) -> CompiledWorkflow:
         definition = await source.fetchval(QUERIES["workflow_definition"], version_id)
         if definition is None:
             raise NotFound(f"No workflow version {version_id}.")
         compiled = validate_definition(definition, budget=False)  # stored: see its docstring
         self.put(version_id, compiled)
         return compiled
+
+
+class _LoadAbandoned(Exception):
+    """The task reading a workflow version for others was cancelled."""
 
 
 def _rows(records: list[asyncpg.Record]) -> dict[str, StepRow]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from flowsync.engine.orchestrator import _APPROXIMATE
+from flowsync.engine.orchestrator import _APPROXIMATE, WorkflowCache
 from flowsync.errors import Conflict, LeaseLost, NotFound
 from flowsync.services.principal import Principal
 from flowsync.worker.queue import QUERIES, Queue
@@ -1285,3 +1286,38 @@ async def test_a_write_rolled_back_is_not_remembered(
     monkeypatch.undo()
     t2 = await orchestrator.complete(t1, {"n": 1}, take_next=True)
     assert t2 is not None and orchestrator._runs[eid][0] == len(await env.events(eid))
+
+
+async def test_slots_starting_a_new_version_at_once_read_it_once(env: Env) -> None:
+    """Every slot of a worker that starts steps of a version it has not compiled yet
+    waits for one read and compilation of it (they all get the same workflow), not one
+    each; a version that is not there is NotFound for each of them; and a read that was
+    cancelled leaves the others to read it themselves."""
+    wid = await env.create(fan(3))
+    version = await env.services.pool.fetchval(
+        "SELECT id FROM workflow_versions WHERE workflow_id = $1", wid
+    )
+    cache = WorkflowCache(env.services.pool)
+    reads: list[Any] = []
+    real = cache._load
+
+    async def counted(version_id: Any, source: Any) -> Any:
+        reads.append(version_id)
+        return await real(version_id, source)
+
+    cache._load = counted  # type: ignore[method-assign]
+    found = await asyncio.gather(*(cache.get(version) for _ in range(20)))
+    assert reads == [version] and all(f is found[0] for f in found)
+
+    missing = uuid.uuid4()
+    failed = await asyncio.gather(*(cache.get(missing) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(f, NotFound) for f in failed) and reads == [version, missing]
+
+    other = WorkflowCache(env.services.pool)
+    first = asyncio.create_task(other.get(version))
+    await asyncio.sleep(0)  # the first reader is under way
+    waiters = [asyncio.create_task(other.get(version)) for _ in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()
+    done = await asyncio.gather(*waiters)
+    assert all(d is done[0] for d in done) and done[0].nodes.keys() == found[0].nodes.keys()
