@@ -11,7 +11,9 @@ same run (bench/summary.py); `--json PATH` writes that table as JSON, and
 
 The URL names a server and a database to connect to for administration; the benchmark
 creates (and drops) its own databases there. Worker processes are real `flowsync worker`
-processes. Figures are printed; nothing is asserted.
+processes; each throughput run starts its workers, lets them warm up on a quarter as many
+runs of the same workflow (not measured: their connections open and prepare statements,
+the workflow is compiled), then measures. Figures are printed; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -204,9 +206,10 @@ async def throughput(
     procs: int,
     **settings: Any,
 ) -> tuple[float, int, float, float, float, float]:
-    """Steps/s with `procs` worker processes over a backlog of `runs` executions; also
-    write transactions, WAL bytes and transactions of any kind per step, and the worker
-    processes' CPU per step (µs, user and system; the server's is not counted)."""
+    """Steps/s with `procs` worker processes over a backlog of `runs` executions, once
+    the workers have warmed up (warm_up); also write transactions, WAL bytes and
+    transactions of any kind per step, and the worker processes' CPU per step (µs, user
+    and system; the server's is not counted)."""
     pool = services.pool
     await pool.execute(TRUNCATE_RUNS)
     wf = await services.workflows.create(me, f"bench-{time.time()}", None, definition)
@@ -222,6 +225,7 @@ async def throughput(
     workers = start_workers(services.url, procs, 32, **settings)
     try:
         await wait_started(pool, procs)
+        await warm_up(services, me, wf.id, max(1, runs // 4))
     except BaseException:
         stop_workers(workers)
         raise
@@ -250,6 +254,29 @@ async def throughput(
     seconds = float(span["seconds"])
     return (steps / seconds, steps, (xid1 - xid0 - 1) / steps, float(wal) / steps,
             commits / steps, cpu / steps * 1e6)  # fmt: skip
+
+
+async def warm_up(services: Services, me: Principal, workflow_id: Any, runs: int) -> None:
+    """Run `runs` runs of the workflow (not measured, then deleted): a worker's pool
+    opens its connections and prepares its statements on first use, and compiles a
+    workflow on its first step of it. Those are costs of a process, as its start is, not
+    of its steps: a throughput run of a few seconds would count each worker's share,
+    twice with two workers."""
+    pool = services.pool
+    ids = [(await services.executions.start(me, workflow_id, {"n": 0})).execution.id
+           for _ in range(runs)]  # fmt: skip
+    deadline = time.monotonic() + 120
+    while await pool.fetchval(
+        "SELECT count(*) FROM executions WHERE id = ANY($1) AND status = 'RUNNING'", ids
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the warm-up runs did not finish")
+        await asyncio.sleep(0.05)
+    await pool.execute("DELETE FROM executions WHERE id = ANY($1)", ids)
+    # Their commits reach pg_stat_database before it is read: an idle backend (a
+    # worker's pooled connection) flushes its statistics after 10 s (PostgreSQL's
+    # PGSTAT_IDLE_INTERVAL); read sooner, the warm-up's would count as the run's.
+    await asyncio.sleep(11)
 
 
 def cpu_seconds(procs: list[Any]) -> float:
