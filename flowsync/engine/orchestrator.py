@@ -1174,6 +1174,8 @@ class Orchestrator:
             for part in parts if leases
             for new in part.plan.jobs if id(new) in leases
         ]  # fmt: skip
+        # (combine keeps the parts' NewJob objects: every job leased is handed over)
+        assert len(kept) == len(leases)
         return out, written, kept
 
     def _backlog_leases(self, plan: Plan) -> dict[int, uuid.UUID]:
