@@ -549,6 +549,23 @@ class _BranchWriter(_BatchWriter[_BranchWrite]):
         return set(known)
 
 
+def _handed(
+    job: ClaimedJob,
+    job_id: int,
+    new: NewJob,
+    wf: CompiledWorkflow,
+    carried: dict[str, Any] | None,
+    **changes: Any,
+) -> ClaimedJob:
+    """The job a write hands to the worker of `job` (same run): `new`, written as job
+    `job_id`, its first attempt, with the outputs it may take over (`carried`)."""
+    return dataclasses.replace(
+        job, job_id=job_id, attempts=1, max_attempts=new.max_attempts, step_id=new.step_id,
+        node_id=new.node_id, node_type=wf.nodes[new.node_id].type, step_input=None,
+        known_outputs=carried, claimed_at=None, **changes,
+    )  # fmt: skip
+
+
 def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
     return job.job_id, job.lease_token, job.step_id
 
@@ -1136,41 +1153,15 @@ class Orchestrator:
             # What the run looks like after this write travels with the step when it
             # runs alone, so that its worker can finish it without reading the run.
             alone = runs_alone(after, take.node_id)
-            out.append(
-                dataclasses.replace(
-                    job,
-                    job_id=job_ids[take.step_id],
-                    attempts=1,
-                    max_attempts=take.max_attempts,
-                    step_id=take.step_id,
-                    node_id=take.node_id,
-                    node_type=wf.nodes[take.node_id].type,
-                    step_input=None,
-                    known_outputs=part.carried,
-                    known_steps=(int(row["last_sequence"]), dict(after)) if alone else None,
-                    # Its start was written with this write.
-                    claimed_at=None,
-                    start_pending=False,
-                )
-            )
+            known = (int(row["last_sequence"]), dict(after)) if alone else None
+            # Its start was written with this write.
+            out.append(_handed(job, job_ids[take.step_id], take, wf, part.carried,
+                               known_steps=known, start_pending=False))  # fmt: skip
         kept = [
-            dataclasses.replace(
-                part.item.job,
-                job_id=job_ids[new.step_id],
-                lease_token=leases[id(new)],
-                attempts=1,
-                max_attempts=new.max_attempts,
-                step_id=new.step_id,
-                node_id=new.node_id,
-                node_type=wf.nodes[new.node_id].type,
-                step_input=None,
-                known_outputs=part.carried,
-                known_steps=None,
-                # Claimed, as claim_jobs claims: its start is written when it runs.
-                claimed_at=None,
-                start_pending=True,
-                available_at=None,
-            )
+            # Claimed, as claim_jobs claims: its start is written when it runs.
+            _handed(part.item.job, job_ids[new.step_id], new, wf, part.carried,
+                    lease_token=leases[id(new)], known_steps=None, start_pending=True,
+                    available_at=None)
             for part in parts if leases
             for new in part.plan.jobs if id(new) in leases
         ]  # fmt: skip
