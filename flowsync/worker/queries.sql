@@ -110,29 +110,19 @@ SELECT (SELECT count(*) FROM ev) AS started, (SELECT max(sequence) FROM ev) AS s
          WHERE EXISTS (SELECT 1 FROM event_watchers w
                         WHERE w.owner_id = ev.owner_id AND w.expires_at > now())) AS notified;
 
--- name: release_job
--- Give a job back unfinished (a worker shutting down): it is claimable again at once,
--- and the attempt it used is returned. The step goes back to QUEUED.
-WITH j AS (
-    UPDATE jobs SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-                    attempts = greatest(attempts - 1, 0)
-     WHERE id = $1 AND lease_token = $2
-    RETURNING step_id
-)
-UPDATE step_executions SET status = 'QUEUED', started_at = NULL
- WHERE id = (SELECT step_id FROM j)
-RETURNING id;
-
 -- name: release_jobs
--- Give back jobs $1 (leases $2) that a worker held for later and never started (its
--- backlog: see runner.Backlog): claimable at once, the attempt returned, and idle
--- workers woken. Their steps are still QUEUED (a start is written only once a step
--- runs). Returns how many were given back.
+-- Give back jobs $1 (leases $2) unfinished: a worker's steps stopped by its shutdown, or
+-- kept in its backlog and never started (see runner.Backlog). They are claimable at
+-- once, the attempt they used is returned, their steps are QUEUED again (a kept step's
+-- still is) and idle workers are woken. Returns how many were given back.
 WITH j AS (
     UPDATE jobs SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
                     attempts = greatest(attempts - 1, 0)
      WHERE (id, lease_token) IN (SELECT * FROM unnest($1::bigint[], $2::uuid[]))
-    RETURNING id
+    RETURNING id, step_id
+), s AS (
+    UPDATE step_executions SET status = 'QUEUED', started_at = NULL
+     WHERE id IN (SELECT step_id FROM j) AND (status <> 'QUEUED' OR started_at IS NOT NULL)
 )
 SELECT count(*) AS released,
        CASE WHEN count(*) > 0 THEN pg_notify('flowsync_jobs', '') END AS notified

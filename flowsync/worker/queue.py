@@ -212,19 +212,12 @@ class Queue:
         rows = await source.fetch(QUERIES["extend_leases"], tokens, self.lease_seconds)
         return {r["lease_token"] for r in rows}
 
-    async def release_many(self, jobs: list[ClaimedJob]) -> int:
-        """Give back jobs not started (a worker's backlog), waking idle workers; how many
-        were still this worker's."""
+    async def release(self, jobs: list[ClaimedJob]) -> int:
+        """Give jobs back unfinished (shutdown, or a backlog's steps never started),
+        waking idle workers; how many were still this worker's (a lost lease's is not)."""
         return int(await self.pool.fetchval(
             QUERIES["release_jobs"], [j.job_id for j in jobs], [j.lease_token for j in jobs]
         ))  # fmt: skip
-
-    async def release(self, job: ClaimedJob) -> bool:
-        """Give a job back unfinished (shutdown); False when the lease was already lost."""
-        rows = await self.pool.fetch(QUERIES["release_job"], job.job_id, job.lease_token)
-        if rows:
-            await self.pool.execute(QUERIES["notify_jobs"])
-        return bool(rows)
 
     async def reclaim_expired(self, conn: Connection | None = None) -> int:
         """Make jobs with an expired lease claimable again; returns how many."""

@@ -152,12 +152,9 @@ class Backlog:
         """When the oldest job has waited long enough (time.monotonic)."""
         return self._jobs[0][0] + self.hold_seconds if self._jobs else None
 
-    def drop(self, keep: Callable[[ClaimedJob], bool]) -> list[ClaimedJob]:
-        """Take out (and return) the jobs `keep` refuses."""
-        dropped = [job for _, job in self._jobs if not keep(job)]
-        if dropped:
-            self._jobs = collections.deque((t, job) for t, job in self._jobs if keep(job))
-        return dropped
+    def drop(self, keep: Callable[[ClaimedJob], bool]) -> None:
+        """Forget the jobs `keep` refuses."""
+        self._jobs = collections.deque((t, job) for t, job in self._jobs if keep(job))
 
     def expired(self) -> list[ClaimedJob]:
         """Take out the jobs that waited `hold_seconds` or longer."""
@@ -472,7 +469,7 @@ class Worker:
             if outcome is None and reason == "shutdown":
                 # Stopped before it finished: back to the queue at once, not at lease expiry.
                 with contextlib.suppress(*_DB_ERRORS, asyncpg.PostgresError):
-                    if await self.queue.release(job):
+                    if await self.queue.release([job]):
                         self.drained.gave_back += 1
                 return
             if outcome is None or reason in ("lost", "cancelled"):
@@ -766,7 +763,7 @@ class Worker:
         if not jobs:
             return 0
         try:
-            return await self.queue.release_many(jobs)
+            return await self.queue.release(jobs)
         except (*_DB_ERRORS, asyncpg.PostgresError) as exc:
             log.warning("giving back %d waiting step(s) failed: %s; they run again when "
                         "their leases expire", len(jobs), exc)  # fmt: skip
