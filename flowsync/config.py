@@ -103,10 +103,11 @@ class Settings(BaseSettings):
     worker_backlog: int | None = Field(
         default=None,
         ge=0,
-        le=1000,
-        description="How many of a fork's other branches the worker that takes one keeps "
-        "leased to itself, to run before it claims anything (unset: its concurrency; 0: "
-        "none, every branch is queued for any worker).",
+        le=100_000,
+        description="At most how many of a fork's other branches the worker that takes one "
+        "keeps leased to itself, to run before it claims anything (fewer for slow steps: "
+        "what its slots start within 0.1 s, at least one per slot; unset: eight per slot "
+        "of its concurrency; 0: none, every branch is queued for any worker).",
     )
     worker_backlog_seconds: float = Field(
         default=1.0,

@@ -23,7 +23,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,26 +115,85 @@ class Drained:
         return text + (f", abandoned {self.abandoned} to lease expiry" if self.abandoned else "")
 
 
+# A worker's backlog at most, by default, per slot: a claim takes up to one fork per free
+# slot, and each fork's other branches are kept if there is room; with one per slot, a
+# burst of forks claimed at once overflowed it with the first fork's branches, and the
+# rest were queued, split between workers, and each run read by both
+# (bench/engine_bench.py, fork/join x20 with 2 workers: 2,900 -> 3,400 steps/s, 0.45 ->
+# 0.33 commits per step).
+BACKLOG_PER_SLOT = 8
+
+
+class _Durations:
+    """How long this worker's steps of each node type took lately (seconds; a moving
+    average of their handlers' run times)."""
+
+    WEIGHT = 0.2  # of each new step
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, float] = {}
+
+    def add(self, node_type: str, seconds: float) -> None:
+        before = self._seconds.get(node_type)
+        self._seconds[node_type] = (
+            seconds if before is None else before + self.WEIGHT * (seconds - before)
+        )
+
+    def longest(self, node_types: Iterable[str]) -> float | None:
+        """The longest of these types' times; None if one has not run here yet."""
+        longest = 0.0
+        for node_type in node_types:
+            seconds = self._seconds.get(node_type)
+            if seconds is None:
+                return None
+            longest = max(longest, seconds)
+        return longest
+
+
 class Backlog:
     """Steps leased to this worker by its own writes and not started yet: the other
     branches of a fork it took one of (Orchestrator.backlog). They start before anything
-    is claimed, at most `limit` wait, and one that waited `hold_seconds` (every slot busy
-    meanwhile) goes back to the queue for any worker (release_jobs)."""
+    is claimed, and one that waited `hold_seconds` (every slot busy meanwhile) goes back
+    to the queue for any worker (release_jobs).
 
-    def __init__(self, limit: int, hold_seconds: float, on_add: Callable[[], None]):
+    How many it keeps of a fork's branches: as many as its `slots` start within HORIZON
+    seconds, by how long steps of their node types took on this worker lately; at least
+    one per slot (slots soon free; also for node types that have not run here yet) and at
+    most `limit`. Quick branches then stay together with the worker that forked them (up
+    to `limit`), while slow ones (an HTTP call each) beyond one per slot are queued for
+    idle workers instead of waiting here for this worker's busy slots."""
+
+    HORIZON = 0.1
+
+    def __init__(
+        self,
+        limit: int,
+        hold_seconds: float,
+        on_add: Callable[[], None],
+        slots: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.limit = limit
+        self.slots = slots
         self.hold_seconds = hold_seconds
+        self.durations = _Durations()
+        self._clock = clock
         self._on_add = on_add
         self._jobs: collections.deque[tuple[float, ClaimedJob]] = collections.deque()
 
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def room(self) -> int:
-        return self.limit - len(self._jobs)
+    def room(self, node_types: Iterable[str]) -> int:
+        """How many more steps of these node types it takes now."""
+        keep = self.slots
+        seconds = self.durations.longest(node_types)
+        if seconds is not None:
+            keep = max(keep, int(self.slots * self.HORIZON / seconds) if seconds else self.limit)
+        return min(self.limit, keep) - len(self._jobs)
 
     def add(self, jobs: list[ClaimedJob]) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._jobs.extend((now, job) for job in jobs)
         self._on_add()
 
@@ -158,7 +217,7 @@ class Backlog:
 
     def expired(self) -> list[ClaimedJob]:
         """Take out the jobs that waited `hold_seconds` or longer."""
-        edge = time.monotonic() - self.hold_seconds
+        edge = self._clock() - self.hold_seconds
         gone: list[ClaimedJob] = []
         while self._jobs and self._jobs[0][0] <= edge:
             gone.append(self._jobs.popleft()[1])
@@ -254,10 +313,12 @@ class Worker:
         self.completed = 0
         self.drained = Drained()
         # The other branches of a fork this worker took one of: leased to it, up to
-        # `backlog` (None: one per slot; 0: none), run before anything is claimed (see
-        # Backlog).
-        limit = (concurrency if backlog is None else backlog) if take_next else 0
-        self.backlog = Backlog(limit, backlog_seconds, self._kick)
+        # `backlog` (None: BACKLOG_PER_SLOT per slot; 0: none), run before anything is
+        # claimed (see Backlog).
+        if backlog is None:
+            backlog = concurrency * BACKLOG_PER_SLOT
+        limit = backlog if take_next else 0
+        self.backlog = Backlog(limit, backlog_seconds, self._kick, slots=concurrency)
         self.orchestrator.backlog = self.backlog
 
     def stop(self) -> None:
@@ -592,7 +653,9 @@ class Worker:
                 if timer is not None:
                     timer.cancel()
                 self._handler_tasks.pop(job.lease_token, None)
-                metrics.STEP_DURATION.labels(job.node_type).observe(time.perf_counter() - started)
+                took = time.perf_counter() - started
+                metrics.STEP_DURATION.labels(job.node_type).observe(took)
+                self.backlog.durations.add(job.node_type, took)
         except asyncio.CancelledError:
             raise
         except _DB_ERRORS:

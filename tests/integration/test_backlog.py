@@ -112,6 +112,41 @@ async def test_a_backlog_keeps_no_more_than_its_limit(env: Env) -> None:
     }  # fmt: skip
 
 
+async def test_quick_branches_are_kept_beyond_one_per_slot_and_slow_ones_are_not(
+    env: Env,
+) -> None:
+    """How many of a fork's branches a worker keeps follows how long their node type's
+    steps took on it: quick ones (a transform of a millisecond) all stay with it, up to
+    its limit, to run in the next 0.1 s; slow ones (a second each), and a type it has
+    not run yet, only one per slot, and the rest are queued for any worker."""
+    pool = env.services.pool
+
+    async def kept(seconds: float | None) -> tuple[list[str], list[str]]:
+        await pool.execute("DELETE FROM jobs")  # the last case's, left queued
+        eid = await env.start(await env.create(fan(12)), {})
+        worker = Worker(env.services.url, pool, default_registry(), worker_id="w",
+                        concurrency=2, backlog=8)  # fmt: skip
+        if seconds is not None:
+            worker.backlog.durations.add("transform", seconds)
+        [split] = await worker.queue.claim(1)
+        assert await worker.orchestrator.complete(split, {}, take_next=True) is not None
+        jobs = await branch_jobs(env, eid)
+
+        def nodes(pick: Any) -> list[str]:
+            return sorted((n for n, r in jobs.items() if pick(r)), key=lambda n: int(n[1:]))
+
+        return nodes(lambda r: r["worker_id"] == "w"), nodes(lambda r: r["lease_token"] is None)
+
+    # b0 is taken at once; the limit (8) bounds the quick ones, one per slot the others.
+    quick = [f"b{i}" for i in range(9)], [f"b{i}" for i in range(9, 12)]
+    assert await kept(0.001) == quick
+    slow = ["b0", "b1", "b2"], [f"b{i}" for i in range(3, 12)]
+    assert await kept(1.0) == slow
+    assert await kept(None) == slow
+    # 2 slots x 0.1 s / 0.04 s: five kept.
+    assert await kept(0.04) == ([f"b{i}" for i in range(6)], [f"b{i}" for i in range(6, 12)])
+
+
 async def test_a_kept_step_that_waits_too_long_goes_back_to_any_worker(env: Env) -> None:
     """A worker whose only slot stays busy gives a kept branch back after
     backlog_seconds, and an idle worker runs it meanwhile: the branches run at once on
