@@ -573,8 +573,9 @@ def _lease(job: ClaimedJob) -> tuple[int, uuid.UUID, uuid.UUID]:
 class Backlog(Protocol):
     """A worker's steps leased to it and not started yet (see Orchestrator.backlog)."""
 
-    def room(self, node_types: Iterable[str]) -> int:
-        """How many more steps of these node types it takes now."""
+    def room(self, nodes: Iterable[tuple[uuid.UUID, str, str]]) -> int:
+        """How many more steps of these nodes (workflow version, node id, node type) it
+        takes now."""
         ...
 
     def add(self, jobs: list[ClaimedJob]) -> None:
@@ -1124,7 +1125,7 @@ class Orchestrator:
         _write."""
         first = parts[0].item.job
         plan = combine([p.plan for p in parts])
-        leases = self._backlog_leases(wf, plan)
+        leases = self._backlog_leases(first.workflow_version_id, wf, plan)
         # Branches of a fork that leave their join waiting hold whatever was written to
         # the run meanwhile (by the worker running its other branches, say): written
         # guarded by one of the join's open sources, not by the sequence; what this
@@ -1169,7 +1170,9 @@ class Orchestrator:
         assert len(kept) == len(leases)
         return out, written, kept
 
-    def _backlog_leases(self, wf: CompiledWorkflow, plan: Plan) -> dict[int, uuid.UUID]:
+    def _backlog_leases(
+        self, version_id: uuid.UUID, wf: CompiledWorkflow, plan: Plan
+    ) -> dict[int, uuid.UUID]:
         """The steps of `plan` to lease to this worker's backlog (by NewJob's id), each
         with its lease: when the worker takes one step the plan makes ready, others
         due now, as many as the backlog has room for. The branches of a fork then stay
@@ -1180,7 +1183,7 @@ class Orchestrator:
         rest = [j for j in plan.jobs if not j.take and j.run_at is None]
         if not rest:
             return {}
-        room = self.backlog.room({wf.nodes[j.node_id].type for j in rest})
+        room = self.backlog.room({(version_id, j.node_id, wf.nodes[j.node_id].type) for j in rest})
         if room <= 0:
             return {}
         return {id(j): uuid.uuid4() for j in rest[:room]}

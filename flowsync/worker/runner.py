@@ -23,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -124,28 +125,43 @@ class Drained:
 BACKLOG_PER_SLOT = 8
 
 
+# A step as _Durations knows it: its workflow version, node id and node type.
+Node = tuple[uuid.UUID, str, str]
+
+
 class _Durations:
-    """How long this worker's steps of each node type took lately (seconds; a moving
-    average of their handlers' run times)."""
+    """How long this worker's steps took lately, per node (of a workflow version, for
+    the nodes run most recently) and per node type: a moving average of their handlers'
+    run times, in seconds."""
 
     WEIGHT = 0.2  # of each new step
+    NODES = 4096
 
     def __init__(self) -> None:
-        self._seconds: dict[str, float] = {}
+        self._nodes: OrderedDict[tuple[uuid.UUID, str], float] = OrderedDict()
+        self._types: dict[str, float] = {}
 
-    def add(self, node_type: str, seconds: float) -> None:
-        before = self._seconds.get(node_type)
-        self._seconds[node_type] = (
-            seconds if before is None else before + self.WEIGHT * (seconds - before)
-        )
+    def add(self, node: Node, seconds: float) -> None:
+        version, node_id, node_type = node
+        self._nodes[version, node_id] = self._moved(self._nodes.pop((version, node_id), None),
+                                                    seconds)  # fmt: skip
+        if len(self._nodes) > self.NODES:
+            self._nodes.popitem(last=False)
+        self._types[node_type] = self._moved(self._types.get(node_type), seconds)
 
-    def longest(self, node_types: Iterable[str]) -> float | None:
-        """The longest of these types' times; None if one has not run here yet."""
+    def _moved(self, before: float | None, seconds: float) -> float:
+        return seconds if before is None else before + self.WEIGHT * (seconds - before)
+
+    def longest(self, nodes: Iterable[Node]) -> float | None:
+        """The longest of these nodes' times (a node not run here lately: its type's);
+        None if one's type has not run here yet."""
         longest = 0.0
-        for node_type in node_types:
-            seconds = self._seconds.get(node_type)
+        for version, node_id, node_type in nodes:
+            seconds = self._nodes.get((version, node_id))
             if seconds is None:
-                return None
+                seconds = self._types.get(node_type)
+                if seconds is None:
+                    return None
             longest = max(longest, seconds)
         return longest
 
@@ -157,11 +173,12 @@ class Backlog:
     to the queue for any worker (release_jobs).
 
     How many it keeps of a fork's branches: as many as its `slots` start within HORIZON
-    seconds, by how long steps of their node types took on this worker lately; at least
-    one per slot (slots soon free; also for node types that have not run here yet) and at
-    most `limit`. Quick branches then stay together with the worker that forked them (up
-    to `limit`), while slow ones (an HTTP call each) beyond one per slot are queued for
-    idle workers instead of waiting here for this worker's busy slots."""
+    seconds, by how long the steps of their nodes took on this worker lately (of their
+    node types, for nodes it has not run lately); at least one per slot (slots soon
+    free; also for node types that have not run here yet) and at most `limit`. Quick
+    branches then stay together with the worker that forked them, while slow ones (an
+    HTTP call each) beyond one per slot are queued for idle workers instead of waiting
+    here for this worker's busy slots."""
 
     HORIZON = 0.1
 
@@ -184,10 +201,11 @@ class Backlog:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def room(self, node_types: Iterable[str]) -> int:
-        """How many more steps of these node types it takes now."""
+    def room(self, nodes: Iterable[Node]) -> int:
+        """How many more steps of these nodes (workflow version, node id, node type) it
+        takes now."""
         keep = self.slots
-        seconds = self.durations.longest(node_types)
+        seconds = self.durations.longest(nodes)
         if seconds is not None:
             keep = max(keep, int(self.slots * self.HORIZON / seconds) if seconds else self.limit)
         return min(self.limit, keep) - len(self._jobs)
@@ -655,7 +673,9 @@ class Worker:
                 self._handler_tasks.pop(job.lease_token, None)
                 took = time.perf_counter() - started
                 metrics.STEP_DURATION.labels(job.node_type).observe(took)
-                self.backlog.durations.add(job.node_type, took)
+                self.backlog.durations.add(
+                    (job.workflow_version_id, job.node_id, job.node_type), took
+                )
         except asyncio.CancelledError:
             raise
         except _DB_ERRORS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -115,19 +116,26 @@ async def test_a_backlog_keeps_no_more_than_its_limit(env: Env) -> None:
 async def test_quick_branches_are_kept_beyond_one_per_slot_and_slow_ones_are_not(
     env: Env,
 ) -> None:
-    """How many of a fork's branches a worker keeps follows how long their node type's
-    steps took on it: quick ones (a transform of a millisecond) all stay with it, up to
-    its limit, to run in the next 0.1 s; slow ones (a second each), and a type it has
-    not run yet, only one per slot, and the rest are queued for any worker."""
+    """How many of a fork's branches a worker keeps follows how long their nodes' steps
+    took on it lately (a node it has not run lately: its node type's): quick ones (a
+    transform of a millisecond) all stay with it, up to its limit, to run in the next
+    0.1 s; slow ones (a second each), and a type it has not run yet, only one per slot,
+    and the rest are queued for any worker."""
     pool = env.services.pool
+    other = uuid.uuid4()  # another workflow version's nodes
 
-    async def kept(seconds: float | None) -> tuple[list[str], list[str]]:
+    async def kept(took: dict[tuple[bool, str], float]) -> tuple[list[str], list[str]]:
+        """The branches kept by the worker that forked, and those queued, after it ran
+        the nodes `took` names ((of this fork's version?, node id): seconds)."""
         await pool.execute("DELETE FROM jobs")  # the last case's, left queued
         eid = await env.start(await env.create(fan(12)), {})
+        version = await pool.fetchval(
+            "SELECT workflow_version_id FROM executions WHERE id = $1", eid
+        )
         worker = Worker(env.services.url, pool, default_registry(), worker_id="w",
                         concurrency=2, backlog=8)  # fmt: skip
-        if seconds is not None:
-            worker.backlog.durations.add("transform", seconds)
+        for (ours, node), seconds in took.items():
+            worker.backlog.durations.add((version if ours else other, node, "transform"), seconds)
         [split] = await worker.queue.claim(1)
         assert await worker.orchestrator.complete(split, {}, take_next=True) is not None
         jobs = await branch_jobs(env, eid)
@@ -137,14 +145,23 @@ async def test_quick_branches_are_kept_beyond_one_per_slot_and_slow_ones_are_not
 
         return nodes(lambda r: r["worker_id"] == "w"), nodes(lambda r: r["lease_token"] is None)
 
+    def each(ours: bool, seconds: float) -> dict[tuple[bool, str], float]:
+        return {(ours, f"b{i}"): seconds for i in range(12)}
+
     # b0 is taken at once; the limit (8) bounds the quick ones, one per slot the others.
     quick = [f"b{i}" for i in range(9)], [f"b{i}" for i in range(9, 12)]
-    assert await kept(0.001) == quick
     slow = ["b0", "b1", "b2"], [f"b{i}" for i in range(3, 12)]
-    assert await kept(1.0) == slow
-    assert await kept(None) == slow
+    assert await kept(each(True, 0.001)) == quick
+    assert await kept(each(True, 1.0)) == slow
+    assert await kept({}) == slow  # no transform has run here yet
+    # Nodes not run here: their type's time (quick in another workflow).
+    elsewhere = {(False, f"x{i}"): 0.001 for i in range(40)}
+    assert await kept(elsewhere) == quick
+    # One node slow here, though its type is quick by now: the slowest counts.
+    assert await kept({(True, "b7"): 1.0, **elsewhere}) == slow
     # 2 slots x 0.1 s / 0.04 s: five kept.
-    assert await kept(0.04) == ([f"b{i}" for i in range(6)], [f"b{i}" for i in range(6, 12)])
+    assert await kept(each(True, 0.04)) == ([f"b{i}" for i in range(6)],
+                                            [f"b{i}" for i in range(6, 12)])  # fmt: skip
 
 
 async def test_a_kept_step_that_waits_too_long_goes_back_to_any_worker(env: Env) -> None:
