@@ -188,13 +188,11 @@ class Backlog:
         hold_seconds: float,
         on_add: Callable[[], None],
         slots: int = 0,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self.limit = limit
         self.slots = slots
         self.hold_seconds = hold_seconds
         self.durations = _Durations()
-        self._clock = clock
         self._on_add = on_add
         self._jobs: collections.deque[tuple[float, ClaimedJob]] = collections.deque()
 
@@ -211,7 +209,7 @@ class Backlog:
         return min(self.limit, keep) - len(self._jobs)
 
     def add(self, jobs: list[ClaimedJob]) -> None:
-        now = self._clock()
+        now = time.monotonic()
         self._jobs.extend((now, job) for job in jobs)
         self._on_add()
 
@@ -235,7 +233,7 @@ class Backlog:
 
     def expired(self) -> list[ClaimedJob]:
         """Take out the jobs that waited `hold_seconds` or longer."""
-        edge = self._clock() - self.hold_seconds
+        edge = time.monotonic() - self.hold_seconds
         gone: list[ClaimedJob] = []
         while self._jobs and self._jobs[0][0] <= edge:
             gone.append(self._jobs.popleft()[1])
