@@ -5,9 +5,11 @@ stops and forgotten when their run is cancelled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +45,18 @@ async def until(check: Any, what: str, timeout: float = 15) -> None:
     while not await check():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[None]:
+    """The workers run meanwhile; then they stop, and their shutdowns finish."""
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
 async def test_a_fork_s_other_branches_wait_leased_to_the_worker_that_took_one(
@@ -171,14 +185,9 @@ async def test_a_kept_step_that_waits_too_long_goes_back_to_any_worker(env: Env)
     wid = await env.create(fan(2))
     a = slow_worker(env, "a", backlog_seconds=0.3)
     b = slow_worker(env, "b", backlog_seconds=0.3)
-    tasks = [asyncio.create_task(w.run()) for w in (a, b)]
-    try:
+    async with running(a, b):
         eid = await env.start(wid, {"sleep": 1.5})
         assert (await env.wait(eid, 30)).status == "COMPLETED"
-    finally:
-        for w in (a, b):
-            w.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
     steps = await env.steps(eid)
     b0, b1 = steps["b0"], steps["b1"]
     assert {b0.worker_id, b1.worker_id} == {a.worker_id, b.worker_id}
@@ -195,29 +204,20 @@ async def test_a_stopping_worker_gives_its_backlog_back_at_once(env: Env) -> Non
     wid = await env.create(fan(2))
     eid = await env.start(wid, {"sleep": 1.0})
     a = slow_worker(env, "a", backlog_seconds=60)
-    task = asyncio.create_task(a.run())
-    try:
+    async with running(a):
 
         async def kept() -> bool:
             return len(a.backlog) == 1
 
         await until(kept, "a branch in the backlog")
-    finally:
-        a.stop()
-        await asyncio.wait_for(task, 30)
     assert a.drained.gave_back == 1
     jobs = await branch_jobs(env, eid)
     assert list(jobs) == ["b1"]
     assert jobs["b1"]["lease_token"] is None and jobs["b1"]["attempts"] == 0
     assert (await env.steps(eid))["b1"].status == "QUEUED"
 
-    b = slow_worker(env, "b")
-    task = asyncio.create_task(b.run())
-    try:
+    async with running(slow_worker(env, "b")):
         assert (await env.wait(eid, 30)).status == "COMPLETED"
-    finally:
-        b.stop()
-        await asyncio.wait_for(task, 30)
     steps = await env.steps(eid)
     assert (steps["b0"].worker_id, steps["b1"].worker_id) == ("a", "b")
     assert steps["b1"].attempt == 1
@@ -229,8 +229,7 @@ async def test_a_cancelled_run_s_kept_steps_never_start(env: Env) -> None:
     wid = await env.create(fan(2))
     eid = await env.start(wid, {"sleep": 2.0})
     a = slow_worker(env, "a", backlog_seconds=60)
-    task = asyncio.create_task(a.run())
-    try:
+    async with running(a):
 
         async def kept() -> bool:
             return len(a.backlog) == 1
@@ -241,9 +240,6 @@ async def test_a_cancelled_run_s_kept_steps_never_start(env: Env) -> None:
         await until(kept, "a branch in the backlog")
         await env.services.executions.cancel(env.me, eid)
         await until(stopped, "the worker to let go of the cancelled run")
-    finally:
-        a.stop()
-        await asyncio.wait_for(task, 30)
     assert (await env.services.executions.get(env.me, eid)).status == "CANCELLED"
     assert (await env.steps(eid))["b1"].status == "CANCELLED"
     started = [e.node_id for e in await env.events(eid) if e.kind == "step.started"]
