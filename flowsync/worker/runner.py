@@ -646,9 +646,11 @@ class Worker:
                     self.start_seconds, self._write_start, job
                 )
             error: str | None = "stopped"
+            ran = False  # the handler returned or raised: not stopped
             try:
                 with LIVE.using(values):  # log lines meanwhile are redacted too
                     result = redacted(await inner, redactor)
+                ran = True
                 if isinstance(result, Failed):
                     error = str(result.error.get("message", "failed"))
                 else:
@@ -661,6 +663,7 @@ class Worker:
                 inner.cancel()
                 raise
             except Exception as exc:
+                ran = True
                 error = str(getattr(exc, "message", None) or type(exc).__name__)
                 raise
             finally:
@@ -671,9 +674,10 @@ class Worker:
                 self._handler_tasks.pop(job.lease_token, None)
                 took = time.perf_counter() - started
                 metrics.STEP_DURATION.labels(job.node_type).observe(took)
-                self.backlog.durations.add(
-                    (job.workflow_version_id, job.node_id, job.node_type), took
-                )
+                if ran:  # a stopped step's time says nothing of how long the node takes
+                    self.backlog.durations.add(
+                        (job.workflow_version_id, job.node_id, job.node_type), took
+                    )
         except asyncio.CancelledError:
             raise
         except _DB_ERRORS:

@@ -225,7 +225,8 @@ async def test_a_stopping_worker_gives_its_backlog_back_at_once(env: Env) -> Non
 
 async def test_a_cancelled_run_s_kept_steps_never_start(env: Env) -> None:
     """A run cancelled while one of its branches waits in a backlog: the branch is
-    cancelled with the run and never starts, and its worker holds nothing of it."""
+    cancelled with the run and never starts, and its worker holds nothing of it. The
+    running branch, stopped, does not count as a step that took that long."""
     wid = await env.create(fan(2))
     eid = await env.start(wid, {"sleep": 2.0})
     a = slow_worker(env, "a", backlog_seconds=60)
@@ -246,3 +247,5 @@ async def test_a_cancelled_run_s_kept_steps_never_start(env: Env) -> None:
     assert "b1" not in started
     assert await env.services.pool.fetchval("SELECT count(*) FROM jobs") == 0
     assert a.drained.gave_back == 0
+    version = (await env.services.executions.get(env.me, eid)).workflow_version_id
+    assert a.backlog.durations.longest([(version, "b0", "transform")]) is None
