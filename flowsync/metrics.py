@@ -73,6 +73,12 @@ QUEUE_DEPTH = Gauge(
     "Jobs due and waiting to be claimed, as last measured by this process.",
     registry=REGISTRY,
 )
+WORKER_BACKLOG = Gauge(
+    "flowsync_worker_backlog_steps",
+    "Steps kept by this process's worker, not started yet: the other branches of forks "
+    "it took a branch of, leased to it (see FLOWSYNC_WORKER_BACKLOG).",
+    registry=REGISTRY,
+)
 JOBS_CLAIMED = Counter(
     "flowsync_jobs_claimed_total", "Jobs claimed from the queue.", registry=REGISTRY
 )

@@ -23,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -166,6 +167,12 @@ class _Durations:
         return longest
 
 
+# Every live backlog of this process (one per Worker), read when metrics are scraped:
+# nothing is counted on the backlog's own path.
+_BACKLOGS: weakref.WeakSet[Backlog] = weakref.WeakSet()
+metrics.WORKER_BACKLOG.set_function(lambda: sum(len(b) for b in list(_BACKLOGS)))
+
+
 class Backlog:
     """Steps leased to this worker by its own writes and not started yet: the other
     branches of a fork it took one of (Orchestrator.backlog). They start before anything
@@ -195,6 +202,7 @@ class Backlog:
         self.durations = _Durations()
         self._on_add = on_add
         self._jobs: collections.deque[tuple[float, ClaimedJob]] = collections.deque()
+        _BACKLOGS.add(self)
 
     def __len__(self) -> int:
         return len(self._jobs)

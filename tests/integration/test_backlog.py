@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from flowsync import metrics
 from flowsync.worker.registry import default_registry
 from flowsync.worker.runner import Worker
 from tests.support.env import Env
@@ -198,11 +199,19 @@ async def test_a_kept_step_that_waits_too_long_goes_back_to_any_worker(env: Env)
         assert counts[("step.started", node)] == counts[("step.completed", node)] == 1
 
 
+def backlog_gauge() -> float:
+    value = metrics.REGISTRY.get_sample_value("flowsync_worker_backlog_steps")
+    assert value is not None
+    return value
+
+
 async def test_a_stopping_worker_gives_its_backlog_back_at_once(env: Env) -> None:
     """On stop, kept steps go back to the queue before the running ones are drained:
-    unleased, their attempt returned, still QUEUED, for the next worker to run."""
+    unleased, their attempt returned, still QUEUED, for the next worker to run. The
+    process's metrics count the kept steps meanwhile."""
     wid = await env.create(fan(2))
     eid = await env.start(wid, {"sleep": 1.0})
+    before = backlog_gauge()  # other tests' workers in this process, if any
     a = slow_worker(env, "a", backlog_seconds=60)
     async with running(a):
 
@@ -210,6 +219,8 @@ async def test_a_stopping_worker_gives_its_backlog_back_at_once(env: Env) -> Non
             return len(a.backlog) == 1
 
         await until(kept, "a branch in the backlog")
+        assert backlog_gauge() == before + 1
+    assert backlog_gauge() == before
     assert a.drained.gave_back == 1
     jobs = await branch_jobs(env, eid)
     assert list(jobs) == ["b1"]
