@@ -50,7 +50,6 @@ __all__ = [
     "query_str",
     "read_body",
     "services",
-    "too_deep",
     "workflow_filter",
 ]
 
@@ -219,20 +218,6 @@ def check_nul(value: object, root: str = "$") -> None:
             f"The field {where} holds a NUL character (\\u0000), which FlowSync cannot store.",
             [Problem(where, "holds a NUL character (\\u0000)")],
         )
-
-
-def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether raw bytes that parse as JSON nest deeper than `limit` (parsed only when
-    they hold enough brackets to, so the common case costs two byte counts)."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
-    try:
-        check_depth(orjson.loads(raw), limit)
-    except orjson.JSONDecodeError:
-        return False  # not JSON: whoever parses it says so
-    except InvalidInput:
-        return True
-    return False
 
 
 async def json_body(request: Request, model: type[M], *, optional: bool = False) -> M:

@@ -27,8 +27,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from flowsync.engine.reply_headers import GUARD_HEADERS
 from flowsync.errors import InvalidInput, Problem
-from flowsync.services.webhooks import WebhookResult
-from rest_compat.http import MAX_JSON_DEPTH, ApiRoute, path_id, read_body, services, too_deep
+from flowsync.services.webhooks import SIGNATURE_HEADER, WebhookResult
+from rest_compat.http import ApiRoute, path_id, read_body, services
 from rest_compat.responses import dumps
 
 _GUARD = [(name.lower().encode(), value.encode()) for name, value in GUARD_HEADERS]
@@ -72,24 +72,34 @@ def reply(result: WebhookResult) -> Response:
     return Response(dumps(result.body), result.status, headers)
 
 
+# Headers whose value decides how a delivery is read, checked or deduplicated: sent
+# twice, which one counts is a guess (a proxy in front may take the other), so the
+# delivery is refused.
+_SINGLE = ("content-type", "idempotency-key", SIGNATURE_HEADER)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The delivery's headers by lower-case name, each with its first value (as every
+    other route reads a header); 400 for a second value of one in _SINGLE."""
+    for name in _SINGLE:
+        if len(request.headers.getlist(name)) > 1:
+            raise InvalidInput(
+                f"The delivery has more than one {name} header; send it once.",
+                [Problem(f"headers.{name}", "sent more than once")],
+            )
+    first: dict[str, str] = {}
+    for name, value in request.headers.items():
+        first.setdefault(name.lower(), value)
+    return first
+
+
 async def receive(request: Request) -> Response:
     svc = services(request)
+    headers = _headers(request)
     # One byte past the limit is enough for the service to refuse with 413.
     raw = await read_body(request, svc.settings.max_body_bytes + 1, truncate=True)
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    is_json = media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-    if is_json and too_deep(raw):
-        raise InvalidInput(
-            f"The body is JSON nested more than {MAX_JSON_DEPTH} levels deep.",
-            [Problem("body", f"nested more than {MAX_JSON_DEPTH} levels deep")],
-        )
     result = await svc.webhooks.receive(
-        path_id(request, "triggerId"),
-        raw,
-        dict(request.headers.items()),
-        request.url.query,
+        path_id(request, "triggerId"), raw, headers, request.url.query
     )
     return reply(result)
 

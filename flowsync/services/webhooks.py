@@ -89,7 +89,7 @@ from flowsync.errors import (
     WebhookReplayed,
 )
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
-from flowsync.services.inputs import parse_id
+from flowsync.services.inputs import MAX_DEPTH, json_depth_ok, parse_id
 from flowsync.services.principal import Principal
 from flowsync.services.trigger_input import compiled_match, render_input
 from flowsync.services.triggers import WebhookConfig
@@ -505,11 +505,17 @@ def parse_body(raw: bytes, content_type: str | None) -> Any:
         media.startswith("application/") and media.endswith("+json")
     ):
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(
                 f"The body is not valid JSON: {exc}.", [Problem("body", "not valid JSON")]
             ) from exc
+        if not json_depth_ok(value):
+            raise InvalidInput(
+                f"The body is JSON nested more than {MAX_DEPTH} levels deep.",
+                [Problem("body", f"nested more than {MAX_DEPTH} levels deep")],
+            )
+        return value
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

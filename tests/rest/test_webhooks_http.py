@@ -306,6 +306,35 @@ async def test_a_malformed_json_delivery_is_400_and_other_methods_405(
     assert await runs(me) == []
 
 
+async def test_a_header_that_decides_how_a_delivery_is_read_sent_twice_is_400(
+    server: Server, me: Owner
+) -> None:
+    """Two Content-Types (or Idempotency-Keys, or signatures) leave which one counts to
+    a guess: refused, naming the header, and nothing starts. A body too deep is refused
+    whichever input template the trigger has (one that does not read the body too)."""
+    url, secret = await webhook(me, requireSignature=False, input={"fixed": 1})
+    anonymous: httpx.AsyncClient = server.client()
+    deep = b'{"a":' * 300 + b"1" + b"}" * 300
+    for name, values in [
+        ("content-type", ["text/plain", "application/json"]),
+        ("idempotency-key", ["one", "two"]),
+        ("x-flowsync-signature", [signature(secret, deep), signature(secret, deep)]),
+    ]:
+        reply = await anonymous.post(url, content=deep, headers=[(name, v) for v in values])
+        assert reply.status_code == 400, (name, reply.text)
+        assert reply.json()["error"]["details"] == [
+            {"path": f"headers.{name}", "message": "sent more than once"}
+        ]
+    reply = await anonymous.post(url, content=deep, headers={"content-type": "application/json"})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["details"][0]["path"] == "body"
+    assert await runs(me) == []
+    once = await anonymous.post(
+        url, content=b'{"a": 1}', headers={"content-type": "application/json"}
+    )
+    assert once.status_code == 202, once.text
+
+
 async def test_a_signalling_webhook_signals_the_matching_run_over_http(
     server: Server, me: Owner
 ) -> None:
