@@ -74,6 +74,10 @@ SELECT w.id, w.name, w.version, w.max_concurrency, v.id AS version_id,
    FOR KEY SHARE OF w
 """
 
+_WORKFLOW_SEEN_SQL = """
+SELECT true FROM workflows WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class StartItem:
@@ -255,7 +259,10 @@ class ExecutionService:
         used = await self._used_keys(principal, [keys[i] for i in new])
         new = [i for i in new if keys[i] not in used]
         if not new:
-            # Repeats only: not refused, as a repeated single start is not.
+            # Repeats only (or no items): not refused, as a repeated single start is
+            # not; still a 404 for a workflow the caller has not.
+            if not await self._pool.fetchval(_WORKFLOW_SEEN_SQL, wid, principal.owner_id):
+                raise NotFound(f"No workflow with id {wid}.")
             return await self._results(principal, keys, used, {})
         await self.check_backpressure()
         for last in (False, True):

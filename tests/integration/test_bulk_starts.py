@@ -214,6 +214,26 @@ async def test_an_empty_batch_starts_nothing(env: Env) -> None:
     assert await env.services.executions.start_many(env.me, wid, []) == []
 
 
+async def test_a_batch_that_starts_nothing_still_needs_a_workflow_of_the_caller(
+    env: Env,
+) -> None:
+    """An empty batch, or one of repeated keys only, answers 404 for a workflow that is
+    not there or not the caller's, as a batch that starts runs does."""
+    svc = env.services.executions
+    wid = await env.create(chain(1))
+    (first,) = await svc.start_many(env.me, wid, [StartItem({}, "k")])
+    theirs = Principal(await env.services.api_keys.ensure_owner(new_subject()), "them")
+    their_wid = (await env.services.workflows.create(theirs, "w", None, chain(1))).id
+    for target in (their_wid, uuid.uuid4()):
+        for items in ([], [StartItem({}, "k")]):
+            with pytest.raises(NotFound):
+                await svc.start_many(env.me, target, items)
+    await env.services.workflows.delete(env.me, wid)
+    with pytest.raises(NotFound):
+        await svc.start_many(env.me, wid, [StartItem({}, "k")])
+    assert await executions(env) == 1 and first.created
+
+
 async def test_a_first_transition_the_templates_cannot_write_is_written_run_by_run(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
