@@ -10,7 +10,8 @@ this call created it, the body is the same either way.
 A batch start (`POST /api/workflows/{id}/executions:batch` with
 `{"inputs": [{"input", "idempotencyKey"}]}`) answers `{"results": [{"execution",
 "created"}]}`, one per item in order: 201 when it started any, 200 with
-`Idempotent-Replayed: true` when every item was a repeat.
+`Idempotent-Replayed: true` when every item was a repeat. Its keys are the items';
+an `Idempotency-Key` header is a 400.
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ async def start_execution(request: Request) -> Response:
 
 async def start_executions(request: Request) -> Response:
     principal = await authenticate(request)
+    if request.headers.get("idempotency-key") is not None:
+        # One key for a whole batch would be a guess at what a repeat means: refused,
+        # rather than ignored (a retried batch would start every run again).
+        raise InvalidInput(
+            "A batch start takes no Idempotency-Key header; give each item its own idempotencyKey.",
+            [Problem("headers.idempotency-key", "not used by a batch start")],
+        )
     body = await json_body(request, StartExecutions)
     items = [StartItem(i.input, i.idempotency_key) for i in body.inputs]
     started = await services(request).executions.start_many(

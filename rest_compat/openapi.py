@@ -767,7 +767,8 @@ def _paths() -> Json:
             "post": _operation(
                 "startExecutions", "Start the workflow's current version once per item, "
                 "in one transaction (an error starts none; a bad item is named by its "
-                "index, $.inputs[3]...)",
+                "index, $.inputs[3]...). Each item's idempotencyKey is its own; an "
+                "Idempotency-Key header is a 400",
                 {
                     "201": _json("Started (some items may be repeats).", "StartedExecutions"),
                     "200": _json(

@@ -189,6 +189,16 @@ async def test_start_honours_idempotency_key_201_then_200(me: Owner) -> None:
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     listed = (await me.http.get("/api/executions", params={"workflowId": wf["id"]})).json()
     assert len(listed["items"]) == 2
+    # A batch's keys are its items': a header would be silently ignored, so it is refused.
+    batch = await me.http.post(
+        f"/api/workflows/{wf['id']}/executions:batch",
+        json={"inputs": [{"input": {"n": 3}}]},
+        headers={"Idempotency-Key": "k-4"},
+    )
+    assert batch.status_code == 400, batch.text
+    assert error_of(batch)["details"][0]["path"] == "headers.idempotency-key"
+    listed = (await me.http.get("/api/executions", params={"workflowId": wf["id"]})).json()
+    assert len(listed["items"]) == 2
 
 
 async def test_an_execution_runs_and_reads_back_with_steps(server: Server, me: Owner) -> None:
