@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from flowsync import codec
 from flowsync.engine.definition import ActionData
 from flowsync.engine.expressions import SECRETS
 from flowsync.engine.validation import CompiledNode
@@ -40,10 +42,14 @@ def _text_map(value: Any, what: str) -> dict[str, str]:
 
 
 def _scalar(value: Any) -> str:
+    """A header's or query parameter's value as text, as a template interpolates it
+    anywhere else: a list or an object as its JSON."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return ""
+    if isinstance(value, dict | list):
+        return codec.dumps(value).decode()
     return str(value)
 
 
@@ -95,13 +101,17 @@ class ActionHandler:
             self._client = None
         await self.evaluator.close()
 
-    def _retry_at(self, ctx: StepContext, retry_after: float | None) -> Any:
+    def _retry_at(self, ctx: StepContext, began: float, retry_after: float | None) -> Any:
+        """When to try again: the backoff (or the reply's Retry-After) counted from now,
+        the failure, not from the attempt's start (`ctx.now`, at time.monotonic()
+        `began`): an attempt that took longer than its backoff is still waited for."""
         data = ctx.node.data
         assert isinstance(data, ActionData)
         delay = next_delay(data.retry, ctx.job.attempts, retry_after=retry_after, rand=self.rand)
-        return ctx.now + timedelta(seconds=delay)
+        return ctx.now + timedelta(seconds=time.monotonic() - began + delay)
 
     async def run(self, ctx: StepContext) -> Outcome:
+        began = time.monotonic()
         data = ctx.node.data
         assert isinstance(data, ActionData)
         render = self.evaluator.render
@@ -130,7 +140,7 @@ class ActionHandler:
         except StepFailed as exc:
             failure: dict[str, Any] = {"message": exc.message, "code": exc.code}
             if exc.retryable:
-                return Failed(failure, retryable=True, retry_at=self._retry_at(ctx, None))
+                return Failed(failure, retryable=True, retry_at=self._retry_at(ctx, began, None))
             return Failed(failure)
         if data.accepts(reply.status):
             return Completed(self.evaluator.output(reply.as_output(), ctx.node.id))
@@ -144,7 +154,7 @@ class ActionHandler:
         }
         if classify(reply.status, ()) == "retry":
             wait = retry_after_for(reply.status, reply.retry_after_seconds)
-            return Failed(error, retryable=True, retry_at=self._retry_at(ctx, wait))
+            return Failed(error, retryable=True, retry_at=self._retry_at(ctx, began, wait))
         return Failed(error)
 
 

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -99,6 +100,37 @@ async def test_two_503s_then_success_is_three_attempts_with_backoff_and_one_key(
     assert started == [1, 2, 3]
     steps = await allowed.steps(execution.id)
     assert steps["call"].attempt == 3
+
+
+async def test_the_backoff_counts_from_the_failure_not_from_the_attempt_s_start(
+    allowed: Env, target: Target
+) -> None:
+    """An attempt that takes longer than its backoff (a slow 503) is still followed by
+    the backoff: the next attempt comes at least half the interval after the failure."""
+    retry = {"maxAttempts": 2, "initialIntervalSeconds": 0.6, "maxIntervalSeconds": 1}
+    execution = await run(allowed, action(target.url + "/flaky/s?fail=1&delay=0.8", retry=retry))
+    assert execution.status == "COMPLETED", execution.error
+    first, second = target.requests_to("/flaky/s")
+    assert second.at - first.at >= 0.8 + 0.3
+    # The next attempt the event announces is after the failure it records, not before.
+    [retrying] = [e for e in await allowed.events(execution.id) if e.kind == "step.retrying"]
+    announced = datetime.fromisoformat(retrying.data["nextAttemptAt"])
+    assert announced - retrying.at >= timedelta(seconds=0.25)
+
+
+async def test_lists_and_objects_in_headers_and_query_are_sent_as_json(
+    allowed: Env, target: Target
+) -> None:
+    definition = action(
+        target.url + "/echo",
+        headers={"X-List": "{{ input.l }}"},
+        query={"l": "{{ input.l }}", "o": "{{ input.o }}"},
+    )
+    execution = await run(allowed, definition, {"l": [1, "a", None], "o": {"x": [1, 2]}})
+    assert execution.status == "COMPLETED", execution.error
+    echoed = execution.output["body"]
+    assert echoed["query"] == {"l": '[1,"a",null]', "o": '{"x":[1,2]}'}
+    assert echoed["headers"]["x-list"] == '[1,"a",null]'
 
 
 async def test_a_target_that_always_fails_is_dead_lettered_then_redriven(

@@ -90,8 +90,10 @@ def _app(state: Target) -> Starlette:
         return PlainTextResponse("hello, plain text")
 
     async def flaky(request: Request) -> Response:
-        """503 for the first N calls per key (N from ?fail=), then 200."""
+        """503 for the first N calls per key (N from ?fail=), then 200; each answer
+        after ?delay= seconds."""
         await record(request)
+        await asyncio.sleep(float(request.query_params.get("delay", 0)))
         key = request.path_params["key"]
         with state.lock:
             left = state.failures_left.setdefault(key, int(request.query_params.get("fail", 2)))
