@@ -128,6 +128,7 @@ class ActionHandler:
             query=dict(_text_map(query, "query")),
             body=await render(ctx.node.body, v, node_id) if ctx.node.body else data.body,
             idempotency_key=f"{ctx.job.execution_id}:{ctx.node.id}",
+            max_json_bytes=self.evaluator.max_output_bytes,
         )
         try:
             reply = await send(

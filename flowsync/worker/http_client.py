@@ -84,7 +84,8 @@ class HttpRequest:
     """One `action` call. `query` values are added to any query already in `url`; a list
     value repeats the name. `body`: None sends nothing, a string is sent as
     text/plain UTF-8, any other JSON value as application/json (unless `headers` sets a
-    Content-Type). `idempotency_key` is sent as `Idempotency-Key` on every hop."""
+    Content-Type). `idempotency_key` is sent as `Idempotency-Key` on every hop. A JSON
+    reply over `max_json_bytes` is kept as its text, not parsed (see decode_body)."""
 
     method: str
     url: str
@@ -92,6 +93,7 @@ class HttpRequest:
     query: dict[str, str | list[str]] = field(default_factory=dict)
     body: JsonValue = None
     idempotency_key: str | None = None
+    max_json_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -519,7 +521,7 @@ async def _exchange(
             raw = await _read_limited(reply, max_bytes)
         finally:
             await reply.aclose()
-        return _response(reply, raw, started, url)
+        return _response(reply, raw, started, url, request.max_json_bytes)
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
@@ -564,7 +566,9 @@ async def _read_limited(reply: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _response(reply: httpx.Response, raw: bytes, started: float, url: httpx.URL) -> HttpResponse:
+def _response(
+    reply: httpx.Response, raw: bytes, started: float, url: httpx.URL, max_json_bytes: int | None
+) -> HttpResponse:
     headers: dict[str, str] = {}
     for name, value in reply.headers.multi_items():
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -572,7 +576,7 @@ def _response(reply: httpx.Response, raw: bytes, started: float, url: httpx.URL)
     return HttpResponse(
         status=reply.status_code,
         headers=headers,
-        body=decode_body(raw, headers.get("content-type")),
+        body=decode_body(raw, headers.get("content-type"), max_json_bytes),
         duration_ms=(time.perf_counter() - started) * 1000,
         retry_after_seconds=(
             None if retry_after is None else parse_retry_after(retry_after, now=datetime.now(UTC))
@@ -581,14 +585,19 @@ def _response(reply: httpx.Response, raw: bytes, started: float, url: httpx.URL)
     )
 
 
-def decode_body(raw: bytes, content_type: str | None) -> JsonValue:
+def decode_body(
+    raw: bytes, content_type: str | None, max_json_bytes: int | None = None
+) -> JsonValue:
     """The reply body as the step output shows it: parsed JSON when the content type is
     JSON (`application/json`, `*/*+json`) and the bytes parse (NaN and Infinity do not),
     else text decoded with the declared charset (UTF-8 if none or unknown), undecodable
-    bytes replaced by U+FFFD."""
+    bytes replaced by U+FFFD. JSON over `max_json_bytes` (an action's: the most a step
+    may output) stays text: parsed, a few MB of small objects take hundreds of MB of
+    the worker's memory, for an output that is refused as too large anyway."""
     mime, _, params = (content_type or "").partition(";")
     mime = mime.strip().lower()
-    if mime == "application/json" or mime.endswith("+json"):
+    fits = max_json_bytes is None or len(raw) <= max_json_bytes
+    if fits and (mime == "application/json" or mime.endswith("+json")):
         try:
             value: JsonValue = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError):

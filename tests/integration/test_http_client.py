@@ -376,6 +376,17 @@ async def test_replies_are_parsed_or_decoded(
     assert (response.status, response.body) == (status, body)
 
 
+async def test_json_over_the_parse_limit_is_kept_as_text(
+    client: GuardedClient, server: ServerThread
+) -> None:
+    """An action parses a JSON reply only up to the most a step may output: a larger
+    one is its text (refused as too large an output), never millions of parsed objects."""
+    at_limit = HttpRequest("GET", server.base + "/problem", max_json_bytes=17)
+    assert (await call(client, at_limit)).body == {"title": "nope"}
+    over = HttpRequest("GET", server.base + "/problem", max_json_bytes=16)
+    assert (await call(client, over)).body == '{"title": "nope"}'
+
+
 async def test_repeated_reply_headers_are_joined(
     client: GuardedClient, server: ServerThread
 ) -> None:
