@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import json
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -280,7 +281,15 @@ def _problems(exc: ValidationError, base: str) -> list[Problem]:
         else:
             message = error["msg"].removeprefix("Input should be ")
             if message != error["msg"]:
-                message = f"must be {message}, not {kind_of(error.get('input'))}"
+                given = error.get("input")
+                # A value of the right type but not one of those allowed is named; a
+                # value of the wrong type, by its type.
+                shown = (
+                    json.dumps(given)
+                    if kind in ("literal_error", "enum") and isinstance(given, str | int | float)
+                    else kind_of(given)
+                )
+                message = f"must be {message}, not {shown}"
         problem = Problem(path, message)
         if problem not in out:
             out.append(problem)

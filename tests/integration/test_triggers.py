@@ -153,7 +153,8 @@ async def test_a_bad_expression_and_time_zone_are_reported_together(ctx: Ctx) ->
     [
         ("WEBHOOK", {"syncTimeoutSeconds": 31}, "$.config.syncTimeoutSeconds", "30"),
         ("WEBHOOK", {"syncTimeoutSeconds": 0}, "$.config.syncTimeoutSeconds", "greater than 0"),
-        ("WEBHOOK", {"mode": "batch"}, "$.config.mode", "'async' or 'sync'"),
+        ("WEBHOOK", {"mode": "batch"}, "$.config.mode", "'async' or 'sync', not \"batch\""),
+        ("WEBHOOK", {"mode": 3}, "$.config.mode", "'async' or 'sync', not 3"),
         ("WEBHOOK", {"requireSignature": "yes"}, "$.config.requireSignature", "not a string"),
         ("WEBHOOK", {"maxBodyBytes": 10**12}, "$.config.maxBodyBytes", "at most"),
         (
