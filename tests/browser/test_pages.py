@@ -8,7 +8,7 @@ import asyncio
 from datetime import datetime
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Dialog, Page, expect
 
 from tests.browser.conftest import Console, FlowSync, csp_violations, sign_in
 from tests.browser.ui import WATCH_NODES, Api, call, delays, short
@@ -104,8 +104,16 @@ async def test_runs_ticked_in_the_list_are_cancelled_together(
     await expect(page.get_by_text("2 selected")).to_be_visible()
     await page.get_by_role("checkbox", name=f"Select run {short(runs[1])}").uncheck()
     await page.get_by_role("checkbox", name=f"Select run {short(runs[2])}").check()
+    asked: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.once("dialog", accept)
     await page.get_by_role("button", name="Cancel selected").click()
     await expect(page.get_by_text("Cancelled 2 of 2.")).to_be_visible()
+    assert asked == ["Cancel 2 runs? Their running steps are stopped."]
     statuses = [(await client.execution(run))["status"] for run in runs]
     assert statuses == ["CANCELLED", "RUNNING", "CANCELLED"]
     await expect(page.locator(f'[data-run-id="{runs[0]}"]')).to_have_attribute(
@@ -122,6 +130,12 @@ async def test_cancel_from_the_run_page_stops_the_run(
     run = await client.start(await client.create_workflow("long", delays(60, 1)))
     await page.goto(flowsync.ui(f"runs/{run}"))
     await expect(page.get_by_test_id("rf__node-d1")).to_have_attribute("data-status", "WAITING")
+    # Asked first: said no to, nothing is cancelled.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    await page.get_by_role("button", name="Cancel run").click()
+    await expect(page.get_by_role("button", name="Cancel run")).to_be_enabled()
+    assert (await client.execution(run))["status"] == "RUNNING"
+    page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Cancel run").click()
     await expect(page.get_by_test_id("execution-status")).to_have_attribute(
         "data-status", "CANCELLED"
@@ -130,6 +144,9 @@ async def test_cancel_from_the_run_page_stops_the_run(
     assert stored["status"] == "CANCELLED"
     assert {s["nodeId"]: s["status"] for s in stored["steps"]}["d1"] == "CANCELLED"
     await expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    # A cancelled run says so (not "failed"), and offers a retry from where it stopped.
+    await expect(page.get_by_test_id("run-outcome")).to_contain_text("Run cancelled: cancelled by")
+    await expect(page.get_by_role("button", name="Retry from where it stopped")).to_be_visible()
 
 
 async def test_a_failed_run_retried_from_its_page_completes(

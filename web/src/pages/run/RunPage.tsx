@@ -120,13 +120,18 @@ export function RunPage() {
         </div>
         <div className="actions">
           {active && (
-            <button type="button" className="danger" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
+            <button
+              type="button"
+              className="danger"
+              onClick={() => window.confirm("Cancel this run? Its running steps are stopped.") && cancel.mutate()}
+              disabled={cancel.isPending}
+            >
               Cancel run
             </button>
           )}
           {(execution.status === "FAILED" || execution.status === "CANCELLED") && (
             <button type="button" className="primary" onClick={() => retry.mutate()} disabled={retry.isPending}>
-              Retry from failed step
+              {execution.status === "FAILED" ? "Retry from failed step" : "Retry from where it stopped"}
             </button>
           )}
         </div>
@@ -138,11 +143,16 @@ export function RunPage() {
       )}
       {liveError && <ErrorBox error={`Live updates: ${liveError}`} />}
       {actionError && (actionError instanceof Error ? <ErrorBox error={actionError} /> : <UserErrorBox error={actionError} />)}
-      {execution.error != null && (
-        <div className="error-box" role="alert">
-          <strong>Run failed:</strong> {errorText(execution.error)}
-        </div>
-      )}
+      {execution.error != null &&
+        (execution.status === "CANCELLED" ? (
+          <div className="notice" role="status" data-testid="run-outcome">
+            <strong>Run cancelled:</strong> {errorText(execution.error)}
+          </div>
+        ) : (
+          <div className="error-box" role="alert" data-testid="run-outcome">
+            <strong>Run failed:</strong> {errorText(execution.error)}
+          </div>
+        ))}
       <div className="tabs" role="tablist" aria-label="Run views">
         {(["graph", "timeline", "events"] as const).map((t) => (
           <button

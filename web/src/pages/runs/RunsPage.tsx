@@ -159,6 +159,13 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
   }, []);
   const [bulkMessage, setBulkMessage] = useState<string | null>(null);
   const bulk = async (action: "cancel" | "retry") => {
+    const n = checked.size;
+    const runsText = n === 1 ? "1 run" : `${n} runs`;
+    const ask =
+      action === "cancel"
+        ? `Cancel ${runsText}? Their running steps are stopped.`
+        : `Retry ${runsText}? Each retry is a new run that repeats the steps that did not complete.`;
+    if (!window.confirm(ask)) return;
     let ok = 0;
     const failures: string[] = [];
     for (const id of checked) {
