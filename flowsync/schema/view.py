@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from starlette.websockets import WebSocketDisconnected as SocketClosed
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
@@ -64,6 +65,9 @@ CREDENTIAL = "flowsync.credential"
 # The caller's rate budget after its request was counted (a RateBudget), beside CREDENTIAL.
 RATE_BUDGET = "flowsync.rate_budget"
 log = logging.getLogger("flowsync.graphql")
+# A client gone while it is sent to: Strawberry's error when the send fails, Starlette's
+# when the socket was already closed (a send after the close, RuntimeError's subclass).
+GONE = (WebSocketDisconnected, SocketClosed)
 
 # The close code of a socket whose credential stopped authenticating: 4401, as HTTP's 401
 # for a bad credential. graphql-ws clients (GraphiQL's too) take 4401 as final, where
@@ -132,9 +136,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     _ended = False
 
     async def handle_task_exception(self, error: Exception) -> None:
-        if isinstance(error, WebSocketDisconnected) or isinstance(
-            error.__cause__, WebSocketDisconnected
-        ):
+        if isinstance(error, GONE) or isinstance(error.__cause__, GONE):
             log.debug("a subscriber disconnected while being sent to")
             return
         await super().handle_task_exception(error)
@@ -228,7 +230,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def send_data_message(self, execution_result: ExecutionResult, operation_id: str) -> None:
         try:
             await super().send_data_message(execution_result, operation_id)
-        except WebSocketDisconnected:
+        except GONE:
             # Gone while being sent to (also a client that stopped reading: see
             # flowsync.serving). Strawberry would forget the operation with its source
             # still open, holding the subscription until garbage collection: close it.
@@ -246,7 +248,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     ) -> None:
         try:
             await super().handle_async_results(operation_id, query, operation_name, variables)
-        except WebSocketDisconnected:
+        except GONE:
             log.debug("a subscriber disconnected while being sent to")
 
     async def end(self, error: Unauthenticated) -> None:

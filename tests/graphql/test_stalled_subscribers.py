@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 import pytest
+import websockets
 from gql import gql
 from websockets.client import ClientProtocol
 from websockets.frames import Close, Frame, Opcode
@@ -20,6 +21,7 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from flowsync.services.executions import StartItem
 from flowsync.serving import TOO_SLOW_CLOSE_CODE
 from tests.graphql.conftest import LEGACY_WS, TRANSPORT_WS, Api, Owner, running_worker, serve
 from tests.support.graphs import fan
@@ -175,5 +177,52 @@ async def test_a_client_that_stops_reading_loses_its_subscription(
             sock.close()
         async with api.http(a.key) as session:  # and the server still serves
             assert (await session.execute(gql("{ health { status } }")))["health"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize("transport", [TRANSPORT_WS, LEGACY_WS])
+async def test_subscribers_gone_mid_stream_are_no_server_error(
+    db_url: str, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Websocket clients whose connections drop (aborted) while their runs' events are
+    sent to them are routine: their subscriptions end, the runs complete, and nothing is
+    logged as an error (each was: an unretrieved task exception, a failed worker task)."""
+    async with serve(db_url) as api:
+        a = await api.owner()
+        wid = (await api.services.workflows.create(a.principal, "fan", None, fan(6))).id
+        batch = await api.services.executions.start_many(
+            a.principal, wid, [StartItem({}) for _ in range(8)]
+        )
+        eids = [str(s.execution.id) for s in batch]
+        kind = "subscribe" if transport == TRANSPORT_WS else "start"
+        updated = "subscription($id: ID!) { executionUpdated(id: $id) { sequence kind } }"
+        sockets = []
+        for _ in range(6):
+            ws = await websockets.connect(api.ws_url, subprotocols=[Subprotocol(transport)])
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {a.key}"}}
+            await ws.send(json.dumps(init))
+            await ws.recv()
+            for n, eid in enumerate(eids):
+                payload = {"query": updated, "variables": {"id": eid}}
+                await ws.send(json.dumps({"id": f"e{n}", "type": kind, "payload": payload}))
+            for oid, query in [
+                ("all", "subscription { executionEvents { executionId sequence } }"),
+                ("queue", "subscription { queueStatsUpdated { __typename } }"),
+            ]:
+                await ws.send(json.dumps({"id": oid, "type": kind, "payload": {"query": query}}))
+            sockets.append(ws)
+        async with running_worker(api):
+            await asyncio.sleep(0.4)  # events flowing to every socket
+            for ws in sockets:
+                ws.transport.abort()
+            for _ in range(600):
+                runs = [await api.services.executions.get(a.principal, e) for e in eids]
+                if all(r.status == "COMPLETED" for r in runs) and not await watching(api, a):
+                    break
+                await asyncio.sleep(0.05)
+            assert [r.status for r in runs] == ["COMPLETED"] * 8
+            assert await watching(api, a) == 0
+            await asyncio.sleep(0.5)  # any task that failed has been collected and logged
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
