@@ -155,7 +155,7 @@ async def validate_workflow(request: Request) -> Response:
     await authenticate(request)
     body = await json_body(request, ValidateWorkflow)
     try:
-        WorkflowService.validate(body.definition)
+        await WorkflowService.validate(body.definition)
     except FlowSyncError as exc:
         problems = [
             {"path": p.path, "message": p.message, "nodeId": p.node_id, "edge": p.edge}

@@ -129,11 +129,11 @@ async def execution(info: Ctx, id: strawberry.ID) -> ExecutionType | None:
     return ExecutionType.of(row, loaders)
 
 
-def validate_workflow(info: Ctx, definition: JSON) -> ValidationResult:
+async def validate_workflow(info: Ctx, definition: JSON) -> ValidationResult:
     """Check a definition against every rule without storing anything."""
     info.context.require_credential()
     try:
-        WorkflowService.validate(definition)
+        await WorkflowService.validate(definition)
     except FlowSyncError as exc:
         return ValidationResult(
             valid=False,

@@ -7,6 +7,7 @@ a missing one (`NotFound`). Every change writes an audit entry in its own transa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import json
@@ -19,7 +20,11 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Trigger, Workflow, WorkflowVersion
-from flowsync.engine.validation import validate_definition, validate_workflow_document
+from flowsync.engine.validation import (
+    WorkflowDocument,
+    validate_definition,
+    validate_workflow_document,
+)
 from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, VersionConflict
 from flowsync.services import audit
 from flowsync.services.child_workflows import check_children
@@ -134,9 +139,7 @@ class WorkflowService:
         limit = check_concurrency(max_concurrency)
         message = check_version_message(version_message)
         self._check_size(definition)
-        doc = validate_workflow_document(
-            {"name": name, "description": description, "definition": definition}
-        )
+        doc = await _validated({"name": name, "description": description, "definition": definition})
         async with self._sessions.begin() as session:
             await check_children(session, principal.owner_id, None, doc.workflow.definition)
             await check_secrets_known(session, principal.owner_id, doc.workflow)
@@ -312,7 +315,7 @@ class WorkflowService:
                     [Problem("$.expectedVersion", f"expected {expected}, current "
                              f"{workflow.version}")],
                 )  # fmt: skip
-            doc = validate_workflow_document(
+            doc = await _validated(
                 {
                     "name": fields.get("name", workflow.name),
                     "description": fields.get("description", workflow.description),
@@ -445,9 +448,18 @@ class WorkflowService:
         return Page(rows, encode_version_cursor(rows[-1].version) if more else None)
 
     @staticmethod
-    def validate(definition: object) -> None:
-        """Validate a definition without storing anything (raises DefinitionInvalid)."""
-        validate_definition(definition, path="$.definition")
+    async def validate(definition: object) -> None:
+        """Validate a definition without storing anything (raises DefinitionInvalid);
+        in a thread, as a save's (see _validated)."""
+        await asyncio.to_thread(validate_definition, definition, path="$.definition")
+
+
+async def _validated(document: dict[str, Any]) -> WorkflowDocument:
+    """validate_workflow_document in a thread: a large definition's checks (each of its
+    expressions compiled) take seconds of CPU, which must not stop the event loop and
+    with it every other request of the process (and, under `flowsync dev`, its worker).
+    The default executor's few threads bound how many run at once."""
+    return await asyncio.to_thread(validate_workflow_document, document)
 
 
 def encode_version_cursor(version: int) -> str:

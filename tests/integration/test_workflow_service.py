@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from flowsync.db.models import AuditEntry, Workflow, WorkflowVersion
 from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, PayloadTooLarge
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
-from flowsync.services.workflows import WorkflowUpdate
+from flowsync.services.workflows import WorkflowService, WorkflowUpdate
 from tests.conftest import new_subject
 
 EXAMPLE = json.loads((Path(__file__).parents[1] / "fixtures" / "order-sync.json").read_text())
@@ -193,3 +195,63 @@ async def test_list_pages_with_keyset_cursors(services: Services) -> None:
         await services.workflows.list(me, cursor="garbage")
     with pytest.raises(InvalidInput):
         await services.workflows.list(me, limit=0)
+
+
+def costly_definition(nodes: int = 150, terms: int = 60) -> dict[str, Any]:
+    """A chain of transforms, each a long sum of input fields (each node's different):
+    valid, and seconds of checking (every expression is compiled)."""
+    chain = [f"t{n}" for n in range(nodes)]
+    sums = [" + ".join(f"input.x{n + i}" for i in range(terms)) for n in range(nodes)]
+    return {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            *({"id": t, "type": "transform", "data": {"output": {"v": f"{{{{ {s} }}}}"}}}
+              for t, s in zip(chain, sums, strict=True)),
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [
+            {"source": a, "target": b}
+            for a, b in zip(["start", *chain], [*chain, "end"], strict=True)
+        ],
+    }  # fmt: skip
+
+
+async def pauses_while(check: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+    """The event loop's longest pause while `check` ran (a beat every 5 ms measures it),
+    and how long `check` took."""
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def beat() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    beating = asyncio.create_task(beat())
+    await asyncio.sleep(0.02)
+    gaps.clear()
+    began = loop.time()
+    await check()
+    took = loop.time() - began
+    done.set()
+    await beating
+    return max(gaps), took
+
+
+async def test_a_costly_definition_is_checked_without_stopping_the_event_loop(
+    services: Services,
+) -> None:
+    """Checking (validateWorkflow) and saving a definition that takes long to check
+    leaves the event loop free: the process's other requests go on meanwhile."""
+    me = await principal(services)
+    definition = costly_definition()
+    for check in (
+        lambda: WorkflowService.validate(definition),
+        lambda: services.workflows.create(me, "costly", None, definition),
+    ):
+        pause, took = await pauses_while(check)
+        assert took > 0.05, "the check was too quick to show anything"
+        assert pause < took / 2, (pause, took)
