@@ -27,6 +27,7 @@ _LOST = (
     asyncpg.exceptions.CrashShutdownError,  # 57P02: the server crashed
     asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up, or in recovery
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # 25006: a standby took the session
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300: no connection to spare right now
 )
 
 
@@ -47,8 +48,9 @@ def as_unavailable(error: BaseException) -> DatabaseUnavailable | None:
             isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current)
         ):
             unavailable = DatabaseUnavailable(
-                "The database cannot be reached now (it restarts, or fails over to a "
-                "standby): nothing was started or changed unless a retry says so. Retry "
+                "The database cannot be reached now (it restarts, fails over to a "
+                "standby, or has no connection to spare): nothing was started or changed "
+                "unless a retry says so. Retry "
                 "in a moment, with the same Idempotency-Key for a start."
             )
             unavailable.__cause__ = current

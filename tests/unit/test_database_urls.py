@@ -4,6 +4,7 @@ a URL of one host passes through as it was."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -58,3 +59,6 @@ def test_a_lost_connection_is_unavailable_and_a_bug_is_not() -> None:
     found = as_unavailable(wrapped)
     assert found is not None and found.status == 503 and found.__cause__ is refused
     assert as_unavailable(ValueError("a bug")) is None
+    # A server out of connections (max_connections) is as unavailable, for a moment.
+    full = asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")
+    assert (found := as_unavailable(full)) is not None and found.status == 503
