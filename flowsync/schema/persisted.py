@@ -6,7 +6,10 @@ the document first; on a miss the server answers `PersistedQueryNotFound` (code
 `PERSISTED_QUERY_NOT_FOUND`, as Apollo's clients expect) and the client sends the
 document with its hash, which registers it. The cache is a bounded LRU per API process
 (`FLOWSYNC_PERSISTED_QUERY_CACHE_SIZE` documents). A document whose SHA-256 is not the
-hash sent is refused (`invalid_input`), never registered. Documents known when the API
+hash sent is refused (`invalid_input`), never registered; so is a document that does not
+parse (it runs, and answers its syntax error), and one longer than the cache's size in
+characters (`MAX_CHARACTERS` in all, the least recently used dropped first: the count
+alone let a client fill a process's memory with long comments). Documents known when the API
 starts (the dashboard's manifest, see `flowsync.schema.safelist`) are found by hash too,
 never dropped.
 
@@ -26,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
@@ -65,16 +68,26 @@ def _not_allowed() -> Refusal:
 
 class PersistedQueries:
     """The documents known by hash: those given when the API starts (`known`, never
-    dropped), then those clients registered, least recently used dropped first. With
-    `safelist`, only the known ones run and clients register nothing."""
+    dropped), then those clients registered, least recently used dropped first, at most
+    `size` of them and `characters` characters in all. With `safelist`, only the known
+    ones run and clients register nothing."""
+
+    MAX_CHARACTERS = 8 * 1024 * 1024
 
     def __init__(
-        self, size: int, known: Mapping[str, str] | None = None, *, safelist: bool = False
+        self,
+        size: int,
+        known: Mapping[str, str] | None = None,
+        *,
+        safelist: bool = False,
+        characters: int = MAX_CHARACTERS,
     ) -> None:
         self.size = size
+        self.characters = characters
         self.known = dict(known or {})
         self.safelist = safelist
         self._documents: OrderedDict[str, str] = OrderedDict()
+        self._held = 0  # characters of the registered documents
 
     def __len__(self) -> int:
         return len(self._documents)
@@ -124,11 +137,24 @@ class PersistedQueries:
             return None
         if self.safelist:
             return _not_allowed()
-        self._documents[digest] = data.query
-        self._documents.move_to_end(digest)
-        while len(self._documents) > self.size:
-            self._documents.popitem(last=False)
+        if digest not in self._documents and self._registrable(data.query):
+            self._documents[digest] = data.query
+            self._held += len(data.query)
+        elif digest in self._documents:
+            self._documents.move_to_end(digest)
+        while len(self._documents) > self.size or self._held > self.characters:
+            self._held -= len(self._documents.popitem(last=False)[1])
         return None
+
+    def _registrable(self, query: str) -> bool:
+        """Short enough to keep, and a document (a syntax error is answered, not kept)."""
+        if len(query) > self.characters:
+            return False
+        try:
+            parse(query, no_location=True)
+        except GraphQLError:
+            return False
+        return True
 
     def _known(self, query: object) -> bool:
         return isinstance(query, str) and self._digest(query) in self.known

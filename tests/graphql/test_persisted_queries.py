@@ -9,7 +9,9 @@ import json
 from typing import Any
 
 import httpx
+from strawberry.http import GraphQLRequestData
 
+from flowsync.schema.persisted import PersistedQueries
 from tests.graphql.conftest import Api, serve
 
 QUERY = "query Mine { workflows(first: 1) { edges { cursor } } }"
@@ -97,3 +99,29 @@ async def test_the_cache_is_bounded_least_recently_used_first(db_url: str) -> No
         await post(api, me.key, {"query": docs[2], "extensions": persisted(hashes[2])})
         left = [codes(await post(api, me.key, {"extensions": persisted(h)})) for h in hashes]
         assert left == [[], ["PERSISTED_QUERY_NOT_FOUND"], []]
+
+
+def test_the_cache_holds_so_many_characters_and_no_syntax_error() -> None:
+    """Registered documents are bounded in characters too (least recently used dropped
+    first): long comments cannot fill a process's memory. A document that does not parse,
+    or alone is over the bound, runs (and answers what it answers) but is not kept."""
+    cache = PersistedQueries(1000, characters=100)
+
+    def register(document: str) -> str:
+        digest = hashlib.sha256(document.encode()).hexdigest()
+        data = GraphQLRequestData(query=document, variables=None, operation_name=None,
+                                  extensions=persisted(digest))  # fmt: skip
+        assert cache.resolve(data) is None  # runs
+        return digest
+
+    def kept(digest: str) -> bool:
+        data = GraphQLRequestData(query=None, variables=None, operation_name=None,
+                                  extensions=persisted(digest))  # fmt: skip
+        return cache.resolve(data) is None
+
+    padded = [f"#{'x' * 30}\n{{ health {{ status }} }} # {n}" for n in range(3)]  # 55 each
+    first, second = register(padded[0]), register(padded[1])
+    assert not kept(first) and kept(second)  # 110 > 100: the older one went
+    broken = register("{ health { ")
+    long = register("#" + "y" * 120 + "\n{ health { status } }")
+    assert not kept(broken) and not kept(long) and kept(second)
