@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     DisableIntrospection,
@@ -190,6 +190,15 @@ class ParseOnce(ParserCache):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )
+        document = context.graphql_document
+        if document is not None and context._provided_operation_name is None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                # Strawberry would run the first; the spec (and graphql-core) refuse.
+                raise GraphQLError(
+                    "The document has several operations: name the one to run in `operationName`.",
+                    extensions={"code": "invalid_input"},
+                )
         yield
 
 

@@ -90,3 +90,23 @@ async def test_graphiql_off_answers_json_not_found(db_url: str) -> None:
     assert reply.status_code == 404
     [error] = reply.json()["errors"]
     assert error["extensions"]["code"] == "not_found" and "GraphiQL is off" in error["message"]
+
+
+async def test_a_document_of_several_operations_runs_none_without_a_name(api: Api) -> None:
+    """GraphQL requires `operationName` when a document holds several operations; none
+    runs without it (Strawberry alone would run the first: here, a mutation)."""
+    a = await api.owner()
+    document = 'mutation B { createApiKey(name: "x") { __typename } } query A { health { status } }'
+    headers = {"Authorization": f"Bearer {a.key}"}
+    async with httpx.AsyncClient() as client:
+        reply = await client.post(api.http_url, json={"query": document}, headers=headers)
+        [error] = reply.json()["errors"]
+        assert (
+            error["extensions"]["code"] == "invalid_input" and "operationName" in error["message"]
+        )
+        assert reply.json()["data"] is None
+        named = await client.post(
+            api.http_url, json={"query": document, "operationName": "A"}, headers=headers
+        )
+        assert named.json()["data"]["health"]["status"], named.text
+    assert "x" not in [k.name for k in await api.services.api_keys.list(a.principal)]
