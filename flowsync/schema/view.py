@@ -78,6 +78,47 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_MANY_INITS = 4429
 TOO_MANY_INITS = "Too many initialisation requests"
 
+# A message that is not what its protocol says: the socket is closed with this code
+# (graphql-transport-ws's for an invalid message; the legacy protocol has none) and a
+# reason naming what is wrong, instead of failing inside Strawberry.
+CLOSE_INVALID_MESSAGE = 4400
+# A legacy graphql-ws socket that sends no `connection_init` in time: closed, with
+# graphql-transport-ws's code (Strawberry only times out that protocol's).
+CLOSE_INIT_TIMEOUT = 4408
+
+
+def message_problem(message: object, operation_types: tuple[str, ...]) -> str | None:
+    """What is wrong with a websocket message's shape, or None. `operation_types`: the
+    protocol's message types that carry an operation's `id` and, the first of them, its
+    `payload` (`subscribe`, `complete`; legacy: `start`, `stop`)."""
+    if not isinstance(message, dict):
+        return "A message must be a JSON object."
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "A message needs a `type`, a string."
+    if kind not in operation_types:
+        return None
+    if not isinstance(message.get("id"), str) or not message["id"]:
+        return f"A {kind} message needs an `id`, a non-empty string."
+    if kind != operation_types[0]:
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return f"A {kind} message needs a `payload`, an object."
+    for field, allowed, what in (
+        ("query", (str,), "a string"),
+        ("variables", (dict,), "an object"),
+        ("operationName", (str,), "a string"),
+        ("extensions", (dict,), "an object"),
+    ):
+        value = payload.get(field)
+        if value is not None and not isinstance(value, allowed):
+            return f"A {kind} message's `payload.{field}` must be {what} or null."
+    if payload.get("query") is None and payload.get("extensions") is None:
+        return f"A {kind} message's payload needs a `query` (or a persisted query's hash)."
+    return None
+
+
 # Every mutation operation begins with the name token `mutation`, which no escape or
 # other token can spell; a document without it holds no mutation. A document that only
 # mentions the word (a field, a string, a comment) costs one extra key check, no more.
@@ -141,6 +182,20 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_task_exception(error)
 
+    async def handle_message(self, message: TransportMessage) -> None:
+        problem = message_problem(message, ("subscribe", "complete"))
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        # One operation's document that does not parse (or names no operation in it)
+        # is an `error` for that operation, as a validation error is: Strawberry closed
+        # the socket, and every other subscription on it (a dashboard tab's) with it.
+        return None
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self._ends is None:
@@ -195,6 +250,36 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     _ends: Callable[[], None] | None = None
     _ended = False
+    _closing: asyncio.Future[None] | None = None
+
+    async def handle(self) -> None:
+        # No `connection_init` in time: closed, as graphql-transport-ws sockets are
+        # (Strawberry times out only that protocol; an idle legacy socket stayed open).
+        view = cast(GraphQLView, self.view)
+        timeout = view.connection_init_wait_timeout.total_seconds()
+        timer = asyncio.get_running_loop().call_later(timeout, self._init_timed_out)
+        try:
+            await super().handle()
+        finally:
+            timer.cancel()
+
+    def _init_timed_out(self) -> None:
+        if not self.connection_acknowledged and not self._ended:
+            self._ended = True
+            self._closing = asyncio.ensure_future(
+                self._close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")
+            )
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(*GONE, RuntimeError):
+            await self.websocket.close(code=code, reason=reason)
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        problem = message_problem(message, ("start", "stop"))
+        if problem is not None:
+            await self._close(CLOSE_INVALID_MESSAGE, problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: LegacyConnectionInit) -> None:
         if self.connection_acknowledged:
