@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -247,7 +247,14 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO-8601 time") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{text!r} has no timezone; add Z or an offset such as +02:00")
-    return value
+    try:
+        # In UTC, as the database keeps it: a time whose offset takes it past year 9999
+        # (or before year 1) cannot be kept, and was a timer that no worker could park.
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{text!r} is out of range: in UTC it falls outside years 1-9999"
+        ) from None
 
 
 class DelayData(_Data):

@@ -266,6 +266,11 @@ async def test_delay_until_a_time_from_the_input(running: Env) -> None:
     assert execution.status == "COMPLETED"
     bad = await running.wait(await running.start(wid, {"n": 1, "at": "tomorrow"}))
     assert bad.status == "FAILED" and bad.error["nodeId"] == "wait"
+    # Past year 9999 in UTC: it failed no step and ran again at every lease expiry.
+    beyond = {"n": 1, "at": "9999-12-31T23:00:00-14:00"}
+    far = await running.wait(await running.start(wid, beyond))
+    assert far.status == "FAILED" and far.error["nodeId"] == "wait"
+    assert "outside years 1-9999" in far.error["message"]
 
 
 async def test_idempotent_start_returns_the_first_execution(env: Env) -> None:

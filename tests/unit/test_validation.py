@@ -533,6 +533,11 @@ def test_delay_until_a_template_or_an_instant() -> None:
     definition["nodes"][3]["data"] = {"until": "2025-01-31T09:00:00+02:00"}
     validate_definition(definition)
     assert parse_instant("2025-01-31T09:00:00Z").utcoffset() is not None
+    assert parse_instant("2025-01-31T09:00:00+02:00").hour == 7  # in UTC, as it is kept
+    # An offset that takes a time past year 9999 in UTC cannot be kept: refused, named.
+    definition["nodes"][3]["data"] = {"until": "9999-12-31T23:00:00-14:00"}
+    [problem] = problems_of(definition)
+    assert problem.path == "$.nodes[3].data.until" and "outside years 1-9999" in problem.message
 
 
 def test_success_statuses_are_codes_or_ranges() -> None:
