@@ -1393,7 +1393,7 @@ class Orchestrator:
                     child = await conn.fetchrow(QUERIES["child_state"], run.child_id)
                     if child is None:
                         return "failed", {"message": f"The child execution {run.child_id} "
-                                          "no longer exists.",
+                                          "no longer exists.", "code": "child_missing",
                                           "childExecutionId": str(run.child_id)}  # fmt: skip
                     if child["status"] == "COMPLETED":
                         output = child["output"]
@@ -1405,6 +1405,7 @@ class Orchestrator:
                         return "failed", {
                             "message": f"The child execution {run.child_id} ended "
                             f"{child['status']}.",
+                            "code": "child_failed",
                             "childExecutionId": str(run.child_id),
                             "childError": child["error"],
                         }
@@ -1418,7 +1419,8 @@ class Orchestrator:
                         "message": f"Starting workflow {run.workflow_id} here would nest child "
                         f"workflows {depth + 1} deep; the limit is {self.max_workflow_depth} "
                         "(FLOWSYNC_MAX_WORKFLOW_DEPTH). Do workflows call each other in a "
-                        "cycle?"
+                        "cycle?",
+                        "code": "workflow_depth_exceeded",
                     }
                 began = tracing.start_time()
                 target = await conn.fetchrow(
@@ -1427,7 +1429,8 @@ class Orchestrator:
                 if target is None:
                     which = "" if run.version is None else f" at version {run.version}"
                     return "failed", {
-                        "message": f"No workflow {run.workflow_id}{which} to start (deleted?)."
+                        "message": f"No workflow {run.workflow_id}{which} to start (deleted?).",
+                        "code": "workflow_not_found",
                     }
                 run_now = True
                 if target["max_concurrency"] is not None:

@@ -225,7 +225,7 @@ def plan_cancel(steps: Mapping[str, StepRow], reason: str) -> Plan:
     """Cancel on request: drop queued work, stop running steps, end CANCELLED."""
     plan = Plan(drop_jobs=True, execution_status=ExecutionStatus.CANCELLED)
     _cancel_active(plan, steps, exclude=None)
-    plan.execution_error = {"message": reason}
+    plan.execution_error = {"message": reason, "code": "cancelled"}
     plan.events.append(
         Event("execution.cancelled", ExecutionStatus.CANCELLED.value, data={"reason": reason})
     )

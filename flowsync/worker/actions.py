@@ -150,6 +150,7 @@ class ActionHandler:
         redactor = Redactor(ctx.variables.get(SECRETS) or {})
         error = {
             "message": f"{data.method} {reply.url or url} answered {reply.status}",
+            "code": "http_status",
             "status": reply.status,
             **_error_body(redactor.value(reply.body)),
         }

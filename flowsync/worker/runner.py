@@ -584,17 +584,18 @@ class Worker:
         if self.keyring is None or self.keyring.current is None:
             listed = ", ".join(sorted(names))
             return Failed({"message": f"The step reads secrets ({listed}) and this worker "
-                                      "has no secret key (FLOWSYNC_SECRET_KEY)."})  # fmt: skip
+                                      "has no secret key (FLOWSYNC_SECRET_KEY).",
+                           "code": "secret_key_missing"})  # fmt: skip
         try:
             async with self.pool.acquire() as conn:
                 values = await read_secret_values(conn, self.keyring, job.owner_id, names)
         except SecretUnreadable as exc:
-            return Failed({"message": exc.message})
+            return Failed({"message": exc.message, "code": exc.code})
         missing = sorted(names - values.keys())
         if missing:
             return Failed({"message": f"The step reads secrets that are not set: "
                                       f"{', '.join(missing)} (deleted since the workflow was "
-                                      "saved?)."})  # fmt: skip
+                                      "saved?).", "code": "secret_not_set"})  # fmt: skip
         return values
 
     async def _execute(self, job: ClaimedJob) -> Outcome | None:
@@ -605,7 +606,7 @@ class Worker:
         if job.attempts > job.max_attempts + CRASH_ALLOWANCE:
             return Failed(
                 {"message": f"The step was started {job.attempts} times and its worker was "
-                            "lost each time; it is not tried again."}
+                            "lost each time; it is not tried again.", "code": "worker_lost"}
             )  # fmt: skip
         try:
             workflow = await self.workflows.get(job.workflow_version_id)
@@ -695,14 +696,24 @@ class Worker:
 
             if isinstance(exc, StepFailed):
                 message = redactor.text(exc.message)
-                return Failed({"message": message}, retryable=exc.retryable)
+                return Failed({"message": message, "code": exc.code}, retryable=exc.retryable)
             if redactor:
                 # The traceback could quote a secret's value: its type and redacted text.
                 log.error("handler for %s (%s) raised %s: %s", job.node_id, job.node_type,
                           type(exc).__name__, redactor.text(str(exc)))  # fmt: skip
-                return Failed({"message": f"Internal error in the {job.node_type} handler."})
+                return Failed(
+                    {
+                        "message": f"Internal error in the {job.node_type} handler.",
+                        "code": "internal_error",
+                    }
+                )
             log.exception("handler for %s (%s) raised", job.node_id, job.node_type)
-            return Failed({"message": f"Internal error in the {job.node_type} handler."})
+            return Failed(
+                {
+                    "message": f"Internal error in the {job.node_type} handler.",
+                    "code": "internal_error",
+                }
+            )
 
     def _write_start(self, job: ClaimedJob) -> None:
         """Write the start of a step that is still running (see _execute); its task
@@ -775,7 +786,7 @@ class Worker:
                     raise
                 # What the step produced cannot be stored (a NUL in its output): it fails
                 # now, saying where, instead of running again until its worker is lost.
-                outcome = Failed({"message": unstorable.message})
+                outcome = Failed({"message": unstorable.message, "code": "output_unstorable"})
         log.error("gave up recording %s; its lease will expire and it runs again", job.node_id)
         return None
 

@@ -178,7 +178,7 @@ async def test_a_target_that_always_fails_is_dead_lettered_then_redriven(
 async def test_a_client_error_fails_at_once_without_retries(allowed: Env, target: Target) -> None:
     execution = await run(allowed, action(target.url + "/status/404", retry=FAST_RETRY))
     assert execution.status == "FAILED"
-    assert execution.error["status"] == 404
+    assert execution.error["status"] == 404 and execution.error["code"] == "http_status"
     assert len(target.requests_to("/status/404")) == 1
 
 

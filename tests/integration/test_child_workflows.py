@@ -95,6 +95,7 @@ async def test_a_failed_child_fails_the_step(running: Env) -> None:
     assert execution.error["nodeId"] == "call"
     assert execution.error["childExecutionId"] == str(kid["id"])
     assert "ended FAILED" in execution.error["message"]
+    assert execution.error["code"] == "child_failed"
 
 
 async def test_a_waiting_parent_holds_no_lease_and_cancel_reaches_the_child(

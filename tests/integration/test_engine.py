@@ -232,6 +232,7 @@ async def test_a_template_error_fails_the_step_with_the_expression_named(running
     assert execution.status == "FAILED"
     assert execution.error["nodeId"] == "t1"
     assert "input.n + 1" in execution.error["message"]
+    assert execution.error["code"] == "expression_failed"  # every step failure has a code
 
 
 async def test_delay_is_a_durable_timer(running: Env) -> None:
@@ -317,6 +318,7 @@ async def test_cancel_before_any_step_ran(env: Env) -> None:
     eid = await env.start(wid, {"n": 1})
     cancelled = await env.services.executions.cancel(env.me, eid)
     assert cancelled.status == "CANCELLED" and cancelled.finished_at is not None
+    assert cancelled.error is not None and cancelled.error["code"] == "cancelled"
     # The start node ran with the start itself; what no worker reached is cancelled.
     assert statuses(await env.steps(eid)) == {
         "start": "COMPLETED", "t1": "CANCELLED", "t2": "CANCELLED", "end": "CANCELLED",
