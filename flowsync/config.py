@@ -275,6 +275,12 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(
         default=50_000, ge=1, description="Objects one query may ask for (see schema/cost.py)."
     )
+    graphql_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="The most one GraphQL result may hold, in bytes of JSON (see "
+        "schema/budget.py); past it the result is the error response_too_large.",
+    )
     persisted_query_cache_size: int = Field(
         default=1000, ge=1,
         description="Documents kept for automatic persisted queries (LRU, per API process).",

@@ -7,6 +7,7 @@
     │   ├── ExpressionSyntaxError    400  a CEL expression or template does not compile
     │   └── UnstorableValue          400  a JSON value holds what PostgreSQL cannot store
     ├── PayloadTooLarge              413  a body or definition is over its size limit
+    ├── ResultTooLarge               413  a GraphQL result is over its size limit
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
     ├── Forbidden                    403  a team member whose role is below the operation's
@@ -119,6 +120,13 @@ class PayloadTooLarge(FlowSyncError):
     """A request body or definition is larger than its limit."""
 
     code = "payload_too_large"
+    status = 413
+
+
+class ResultTooLarge(FlowSyncError):
+    """A GraphQL result grew past FLOWSYNC_GRAPHQL_MAX_RESPONSE_BYTES; none of it is sent."""
+
+    code = "response_too_large"
     status = 413
 
 

@@ -29,7 +29,6 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
-    StrawberryGraphQLCoreExecutionContext,
     validate_document,
 )
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -46,6 +45,7 @@ from flowsync.resolvers import node as node_resolvers
 from flowsync.resolvers import secrets as secret_resolvers
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
+from flowsync.schema.budget import BoundedResults, bounded
 from flowsync.schema.cost import QueryCostLimiter
 from flowsync.schema.members import MemberType
 from flowsync.schema.operations import (
@@ -327,7 +327,7 @@ def _shared(result: Any) -> Any:
 _NO_KEY: Any = object()
 
 
-class SharedRenderings(StrawberryGraphQLCoreExecutionContext):
+class SharedRenderings(BoundedResults):
     """Renders a shared subscription event once per distinct document and variables: a
     thousand subscribers with the same subscription cost one GraphQL execution per
     event, not a thousand (see `flowsync.resolvers.shared`). A subscriber whose event
@@ -480,5 +480,5 @@ def build_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        execution_context_class=SharedRenderings,
+        execution_context_class=bounded(SharedRenderings, settings.graphql_max_response_bytes),
     )

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from starlette.websockets import WebSocketDisconnected as SocketClosed
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -537,6 +537,23 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return codec.dumps(data).decode()
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        # Strawberry's encodes to text, then Starlette back to bytes: three copies of
+        # the body at once. The bytes as orjson writes them are the body.
+        response = Response(
+            codec.dumps(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type="application/json",
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
