@@ -270,6 +270,12 @@ class Settings(BaseSettings):
     graphiql: bool = Field(default=False, description="GraphiQL at GET /graphql (on in dev).")
     introspection: bool = Field(default=False, description="Schema introspection (on in dev).")
     max_query_depth: int = Field(default=12, ge=1)
+    max_introspection_depth: int = Field(
+        default=15,
+        ge=1,
+        description="How deep an introspection selection (under __schema or __type) may "
+        "nest; the standard introspection query (GraphiQL's, graphql-codegen's) is 14.",
+    )
     max_query_aliases: int = Field(default=30, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
     max_query_cost: int = Field(

@@ -19,10 +19,8 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -47,6 +45,7 @@ from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
 from flowsync.schema.budget import BoundedResults, bounded
 from flowsync.schema.cost import QueryCostLimiter
+from flowsync.schema.limits import ShapeLimits, with_coded_rules
 from flowsync.schema.members import MemberType
 from flowsync.schema.operations import (
     AuditEntry,
@@ -249,9 +248,8 @@ class ValidateOnce(SchemaExtension):
                 self._cache.move_to_end(query)
                 context.pre_execution_errors = []
             else:
-                errors = validate_document(
-                    context.schema._schema, context.graphql_document, context.validation_rules
-                )
+                rules = with_coded_rules(context.validation_rules)
+                errors = validate_document(context.schema._schema, context.graphql_document, rules)
                 context.pre_execution_errors = errors
                 if not errors:
                     self._cache[query] = True
@@ -463,8 +461,12 @@ def build_schema(settings: Settings) -> Schema:
         # Clients send the same few documents again and again (every subscriber of a
         # dashboard the same subscription): parse and validate each once.
         functools.partial(ParseOnce, maxsize=256),
-        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
+        functools.partial(
+            ShapeLimits,
+            max_depth=settings.max_query_depth,
+            max_introspection_depth=settings.max_introspection_depth,
+            max_aliases=settings.max_query_aliases,
+        ),
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         # NUL and numbers no double holds, in variables and literals (flowsync.codec).
         InputBoundary,
