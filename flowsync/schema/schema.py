@@ -32,7 +32,7 @@ from strawberry.schema.schema import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from flowsync import codec
+from flowsync import codec, echo
 from flowsync.config import Settings
 from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
@@ -203,7 +203,8 @@ class ParseOnce(ParserCache):
 
 def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
     """What a client sees of `errors`: FlowSync's errors with their code, anything
-    unexpected as "Unexpected error." (applying it twice changes nothing)."""
+    unexpected as "Unexpected error.", every message's echo of an input bounded
+    (applying it twice changes nothing)."""
     out: list[GraphQLError] = []
     for error in errors:
         cause = _expected(error)
@@ -220,8 +221,25 @@ def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
                 )
             )
         else:
-            out.append(error)
+            out.append(_echoing_little(error))
     return out
+
+
+def _echoing_little(error: GraphQLError) -> GraphQLError:
+    """`error` with the values its message echoes bounded (flowsync.echo): graphql-core's
+    and Strawberry's messages quote a refused value, name or literal whole."""
+    message = echo.bounded(error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
 
 
 class ValidateOnce(SchemaExtension):
