@@ -270,10 +270,22 @@ class Settings(BaseSettings):
     graphiql: bool = Field(default=False, description="GraphiQL at GET /graphql (on in dev).")
     introspection: bool = Field(default=False, description="Schema introspection (on in dev).")
     max_query_depth: int = Field(default=12, ge=1)
+    max_introspection_depth: int = Field(
+        default=15,
+        ge=1,
+        description="How deep an introspection selection (under __schema or __type) may "
+        "nest; the standard introspection query (GraphiQL's, graphql-codegen's) is 14.",
+    )
     max_query_aliases: int = Field(default=30, ge=1)
     max_query_tokens: int = Field(default=2000, ge=1)
     max_query_cost: int = Field(
         default=50_000, ge=1, description="Objects one query may ask for (see schema/cost.py)."
+    )
+    graphql_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="The most one GraphQL result may hold, in bytes of JSON (see "
+        "schema/budget.py); past it the result is the error response_too_large.",
     )
     persisted_query_cache_size: int = Field(
         default=1000, ge=1,

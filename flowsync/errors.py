@@ -7,6 +7,7 @@
     │   ├── ExpressionSyntaxError    400  a CEL expression or template does not compile
     │   └── UnstorableValue          400  a JSON value holds what PostgreSQL cannot store
     ├── PayloadTooLarge              413  a body or definition is over its size limit
+    ├── ResultTooLarge               413  a GraphQL result is over its size limit
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
     ├── Forbidden                    403  a team member whose role is below the operation's
@@ -15,6 +16,7 @@
     │   ├── VersionConflict          409  an update from a version that is not the current one
     │   └── WebhookReplayed          409  a signed webhook delivery's signature was used
     ├── RateLimited                  429  too many requests; retry after `retry_after`
+    ├── TooManySubscriptions         429  a websocket already runs as many operations as allowed
     ├── Backpressure                 503  the queue sheds load; retry after `retry_after`
     ├── QueryTimeout                 503  a request's statement ran past the timeout
     ├── DatabaseUnavailable          503  no database connection (a restart, a failover)
@@ -122,6 +124,13 @@ class PayloadTooLarge(FlowSyncError):
     status = 413
 
 
+class ResultTooLarge(FlowSyncError):
+    """A GraphQL result grew past FLOWSYNC_GRAPHQL_MAX_RESPONSE_BYTES; none of it is sent."""
+
+    code = "response_too_large"
+    status = 413
+
+
 class Unauthenticated(FlowSyncError):
     """The caller sent no credentials, or credentials that do not verify."""
 
@@ -189,6 +198,14 @@ class RateLimited(FlowSyncError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManySubscriptions(FlowSyncError):
+    """A websocket already runs FLOWSYNC_MAX_SUBSCRIPTIONS_PER_CONNECTION operations: the
+    new one is refused (the others run on); end one, or open another socket."""
+
+    code = "too_many_subscriptions"
+    status = 429
 
 
 class Backpressure(FlowSyncError):

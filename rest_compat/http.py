@@ -278,14 +278,15 @@ def query_int(request: Request, name: str) -> int | None:
 
 
 def query_datetime(request: Request, name: str) -> datetime | None:
-    """An ISO-8601 time query parameter; a time without an offset is UTC."""
+    """An ISO-8601 time query parameter; one without an offset is passed on as it is,
+    for the service to refuse naming it, as it does GraphQL's."""
     value = query_str(request, name)
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
+            return parsed
         # In UTC, as the database compares it; out of range there (year 0 or 10000) is bad.
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError) as exc:

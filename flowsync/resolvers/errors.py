@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from graphql import GraphQLError
 
+from flowsync.echo import bounded
 from flowsync.errors import (
     Backpressure,
     Conflict,
@@ -38,8 +39,8 @@ _ARGUMENTS = {"limit": "first", "cursor": "after"}
 def problems(error: FlowSyncError) -> list[Problem]:
     """The error's details, with paths in GraphQL's argument names."""
     return [
-        Problem(path=_ARGUMENTS.get(p.path, p.path), message=p.message, node_id=p.node_id,
-                edge=p.edge)
+        Problem(path=_ARGUMENTS.get(p.path, p.path), message=bounded(p.message),
+                node_id=p.node_id, edge=p.edge)
         for p in error.details
     ]  # fmt: skip
 
@@ -47,19 +48,21 @@ def problems(error: FlowSyncError) -> list[Problem]:
 def user_error(error: FlowSyncError) -> UserError | None:
     """The typed result for an expected failure, or None when it is not one."""
     if isinstance(error, InvalidInput | PayloadTooLarge):
-        return ValidationError(code=error.code, message=error.message, problems=problems(error))
+        return ValidationError(
+            code=error.code, message=bounded(error.message), problems=problems(error)
+        )
     if isinstance(error, NotFound):
-        return NotFoundError(code=error.code, message=error.message)
+        return NotFoundError(code=error.code, message=bounded(error.message))
     if isinstance(error, Backpressure):
         return BackpressureError(
-            code=error.code, message=error.message, retry_after=error.retry_after
+            code=error.code, message=bounded(error.message), retry_after=error.retry_after
         )
     if isinstance(error, VersionConflict):
         return ConflictError(
-            code=error.code, message=error.message, current_version=error.current_version
+            code=error.code, message=bounded(error.message), current_version=error.current_version
         )
     if isinstance(error, Conflict):
-        return ConflictError(code=error.code, message=error.message)
+        return ConflictError(code=error.code, message=bounded(error.message))
     return None
 
 
@@ -90,7 +93,7 @@ def extensions(error: FlowSyncError) -> dict[str, Any]:
 def as_graphql_error(error: GraphQLError, cause: FlowSyncError) -> GraphQLError:
     """The client-facing form of an error a FlowSync exception caused."""
     return GraphQLError(
-        cause.message,
+        bounded(cause.message),
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,

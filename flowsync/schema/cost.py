@@ -4,7 +4,8 @@ Depth and alias limits do not stop `workflows(first: 200) { edges { node {
 executions(first: 200) { … } } } }`: two levels that ask for 40,000 executions. The cost
 of a query is the number of objects it can return: a connection multiplies what it
 selects by its `first` (50 when left out), a plain list by the most it may hold, and
-every object counts one. Variables are taken into account.
+every object counts one. Variables are taken into account. Introspection (`__schema`,
+`__type`) counts the objects it returns from this schema (flowsync.schema.introspection_cost).
 
 Every field of the schema that returns a list or takes `first` is costed from one table,
 `BOUNDS`, keyed by (type, field): a test walks the schema and fails when one is missing,
@@ -34,6 +35,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from flowsync.schema.introspection_cost import IntrospectionCost, OverCeiling
 from flowsync.services.observability import MAX_BUCKETS
 from flowsync.services.pagination import DEFAULT_PAGE_SIZE
 from flowsync.services.triggers import MAX_FIRE_TIMES
@@ -124,10 +126,17 @@ def query_cost(
     variables: Mapping[str, Any],
     schema: GraphQLSchema,
     root: GraphQLNamedType | None = None,
+    ceiling: int = MAX_REPORTED,
 ) -> int:
     """The number of objects a selection set on `root` (default: the Query type) can
-    return, at most MAX_REPORTED."""
-    return _Cost(fragments, variables, schema).of(selections, 0, root or schema.query_type)
+    return, at most MAX_REPORTED; `ceiling + 1` when counting introspection stopped
+    past `ceiling` (the cost is more than that)."""
+    try:
+        return _Cost(fragments, variables, schema, ceiling).of(
+            selections, 0, root or schema.query_type
+        )
+    except OverCeiling:
+        return ceiling + 1
 
 
 class _Cost:
@@ -141,12 +150,14 @@ class _Cost:
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
         schema: GraphQLSchema,
+        ceiling: int = MAX_REPORTED,
     ) -> None:
         self.fragments = fragments
         self.variables = variables
         self.schema = schema
         self.known: dict[str, int] = {}
         self.open: set[str] = set()
+        self.introspection = IntrospectionCost(schema, fragments, variables, ceiling)
 
     def of(
         self, selections: SelectionSetNode | None, depth: int, parent: GraphQLNamedType | None
@@ -169,6 +180,8 @@ class _Cost:
 
     def field(self, field: FieldNode, depth: int, parent: GraphQLNamedType | None) -> int:
         name = field.name.value
+        if name in ("__schema", "__type"):  # what it returns from this schema, exactly
+            return min(self.introspection.root(field, depth), MAX_REPORTED)
         inner = self.of(field.selection_set, depth + 1, _field_type(parent, name))
         bound = BOUNDS.get((parent.name, name)) if parent is not None else None
         if bound is PAGE:
@@ -271,11 +284,17 @@ class QueryCostLimiter(SchemaExtension):
             variables = _with_defaults(operation, context.variables or {})
             cost = query_cost(
                 operation.selection_set, fragments, variables, schema,
-                schema.get_root_type(operation.operation),
+                schema.get_root_type(operation.operation), self.max_cost,
             )  # fmt: skip
             context.extensions_results["cost"] = {"requested": cost, "limit": self.max_cost}
             if cost > self.max_cost:
-                amount = str(cost) if cost < MAX_REPORTED else f"more than {MAX_REPORTED}"
+                amount = (
+                    f"more than {self.max_cost}"
+                    if cost == self.max_cost + 1
+                    else str(cost)
+                    if cost < MAX_REPORTED
+                    else f"more than {MAX_REPORTED}"
+                )
                 context.pre_execution_errors = [
                     GraphQLError(
                         f"The query could return {amount} objects; the limit is {self.max_cost}. "

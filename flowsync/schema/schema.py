@@ -19,23 +19,20 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
-    StrawberryGraphQLCoreExecutionContext,
     validate_document,
 )
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from flowsync import codec
+from flowsync import codec, echo
 from flowsync.config import Settings
 from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
@@ -46,7 +43,9 @@ from flowsync.resolvers import node as node_resolvers
 from flowsync.resolvers import secrets as secret_resolvers
 from flowsync.resolvers.errors import as_graphql_error
 from flowsync.schema.boundary import InputBoundary
+from flowsync.schema.budget import BoundedResults, bounded
 from flowsync.schema.cost import QueryCostLimiter
+from flowsync.schema.limits import ShapeLimits, with_coded_rules
 from flowsync.schema.members import MemberType
 from flowsync.schema.operations import (
     AuditEntry,
@@ -204,7 +203,8 @@ class ParseOnce(ParserCache):
 
 def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
     """What a client sees of `errors`: FlowSync's errors with their code, anything
-    unexpected as "Unexpected error." (applying it twice changes nothing)."""
+    unexpected as "Unexpected error.", every message's echo of an input bounded
+    (applying it twice changes nothing)."""
     out: list[GraphQLError] = []
     for error in errors:
         cause = _expected(error)
@@ -221,8 +221,25 @@ def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
                 )
             )
         else:
-            out.append(error)
+            out.append(_echoing_little(error))
     return out
+
+
+def _echoing_little(error: GraphQLError) -> GraphQLError:
+    """`error` with the values its message echoes bounded (flowsync.echo): graphql-core's
+    and Strawberry's messages quote a refused value, name or literal whole."""
+    message = echo.bounded(error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
 
 
 class ValidateOnce(SchemaExtension):
@@ -249,9 +266,8 @@ class ValidateOnce(SchemaExtension):
                 self._cache.move_to_end(query)
                 context.pre_execution_errors = []
             else:
-                errors = validate_document(
-                    context.schema._schema, context.graphql_document, context.validation_rules
-                )
+                rules = with_coded_rules(context.validation_rules)
+                errors = validate_document(context.schema._schema, context.graphql_document, rules)
                 context.pre_execution_errors = errors
                 if not errors:
                     self._cache[query] = True
@@ -327,7 +343,7 @@ def _shared(result: Any) -> Any:
 _NO_KEY: Any = object()
 
 
-class SharedRenderings(StrawberryGraphQLCoreExecutionContext):
+class SharedRenderings(BoundedResults):
     """Renders a shared subscription event once per distinct document and variables: a
     thousand subscribers with the same subscription cost one GraphQL execution per
     event, not a thousand (see `flowsync.resolvers.shared`). A subscriber whose event
@@ -463,8 +479,12 @@ def build_schema(settings: Settings) -> Schema:
         # Clients send the same few documents again and again (every subscriber of a
         # dashboard the same subscription): parse and validate each once.
         functools.partial(ParseOnce, maxsize=256),
-        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
+        functools.partial(
+            ShapeLimits,
+            max_depth=settings.max_query_depth,
+            max_introspection_depth=settings.max_introspection_depth,
+            max_aliases=settings.max_query_aliases,
+        ),
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         # NUL and numbers no double holds, in variables and literals (flowsync.codec).
         InputBoundary,
@@ -480,5 +500,5 @@ def build_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        execution_context_class=SharedRenderings,
+        execution_context_class=bounded(SharedRenderings, settings.graphql_max_response_bytes),
     )

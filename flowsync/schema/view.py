@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from starlette.websockets import WebSocketDisconnected as SocketClosed
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -49,7 +49,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from flowsync import codec, eventloop
 from flowsync.config import Settings
-from flowsync.errors import FlowSyncError, RateLimited, Unauthenticated
+from flowsync.errors import FlowSyncError, RateLimited, TooManySubscriptions, Unauthenticated
 from flowsync.events.runtime import LiveEvents
 from flowsync.rate_limits import RateBudget
 from flowsync.resolvers.context import Context
@@ -209,6 +209,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and oid not in self.operations
             and isinstance(payload, dict)
         ):
+            if (
+                full := _full(self.max_subscriptions_per_connection, len(self.operations))
+            ) is not None:
+                await self.send_message(_error(oid, [formatted(full)]))
+                return
             view = cast(GraphQLView, self.view)
             try:
                 await view.admit(self.context, payload.get("query"))
@@ -297,6 +302,11 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         payload = message.get("payload")
         oid = message.get("id")
         if self.connection_acknowledged and isinstance(payload, dict):
+            if oid in self.tasks:  # a restart of the same id: Strawberry ends the old one
+                await self.cleanup_operation(oid)
+            if (full := _full(self.max_subscriptions_per_connection, len(self.tasks))) is not None:
+                await self.send_message(_legacy_error(oid, formatted(full)))
+                return
             view = cast(GraphQLView, self.view)
             try:
                 await view.admit(self.context, payload.get("query"))
@@ -352,6 +362,17 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             self._ends()
             self._ends = None
         await super().cleanup()
+
+
+def _full(most: int | None, running: int) -> TooManySubscriptions | None:
+    """The refusal of one more operation on a socket running `running` of at most
+    `most` (Strawberry's own refusal has no code)."""
+    if most is None or running < most:
+        return None
+    return TooManySubscriptions(
+        f"This websocket already runs {running} operations, the most allowed "
+        "(FLOWSYNC_MAX_SUBSCRIPTIONS_PER_CONNECTION): complete one, or open another socket."
+    )
 
 
 def _error(oid: object, errors: list[dict[str, object]]) -> TransportMessage:
@@ -537,6 +558,23 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return codec.dumps(data).decode()
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        # Strawberry's encodes to text, then Starlette back to bytes: three copies of
+        # the body at once. The bytes as orjson writes them are the body.
+        response = Response(
+            codec.dumps(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type="application/json",
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -432,7 +432,8 @@ class ObservabilityService:
     ) -> Page[AuditRecord]:
         """The caller's audit entries, newest first, filtered by exact action, entity type,
         entity id, actor (`apikey:<id>`, `jwt:<sub>`, `webhook:<trigger id>`...) and a time
-        range (`since` inclusive, `until` exclusive). The cursor is the last entry's id, so
+        range (`since` inclusive, `until` exclusive, each with its UTC offset: InvalidInput
+        naming the one without). The cursor is the last entry's id, so
         pages never overlap or skip, whatever is written meanwhile. An actor's entries read
         through `ix_audit_log_actor`."""
         require(principal, "ObservabilityService.audit_log")

@@ -82,11 +82,15 @@ def _bad_cursor(path: str) -> InvalidInput:
 
 
 def utc_time(instant: datetime, *, path: str) -> datetime:
-    """A time a caller sent, in UTC as the database compares it; one without an offset is
-    UTC. InvalidInput naming `path` when UTC cannot hold it (year 1 at +01:00 is year 0,
-    9999-12-31T23:00-02:00 is year 10000)."""
-    if instant.tzinfo is None:
-        return instant.replace(tzinfo=UTC)
+    """A time a caller sent, in UTC as the database compares it. InvalidInput naming
+    `path` when it has no offset (`2024-05-01T12:00:00` is a different instant in every
+    zone: refused, as a backfill's range is, rather than guessed) or when UTC cannot hold
+    it (year 1 at +01:00 is year 0, 9999-12-31T23:00-02:00 is year 10000)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise InvalidInput(
+            f"The time {path} has no UTC offset.",
+            [Problem(path, "must include its offset or Z, such as 2024-05-01T12:00:00Z")],
+        )
     try:
         return instant.astimezone(UTC)
     except OverflowError as exc:

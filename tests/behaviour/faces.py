@@ -131,8 +131,12 @@ class Face(abc.ABC):
     ) -> Listing: ...  # fmt: skip
 
     @abc.abstractmethod
-    async def audit_log(self, *, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """A page of audit entries (AUDIT_FIELDS), newest first."""
+    async def audit_log(
+        self, *, actor: str | None = None, limit: int = 50, since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """A page of audit entries (AUDIT_FIELDS), newest first, from `since` (inclusive)
+        to `until` (exclusive), ISO-8601 times as sent."""
 
     @abc.abstractmethod
     async def cancel_execution(self, execution_id: str) -> dict[str, Any]: ...
@@ -293,8 +297,12 @@ class RestFace(Face):
         body = self._check(await self.http.get("/api/executions", params=params), 200)
         return Listing([e["id"] for e in body["items"]], body["nextCursor"])
 
-    async def audit_log(self, *, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"limit": limit, **({"actor": actor} if actor else {})}
+    async def audit_log(
+        self, *, actor: str | None = None, limit: int = 50, since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        given = {"actor": actor, "since": since, "until": until}
+        params: dict[str, Any] = {"limit": limit, **{k: v for k, v in given.items() if v}}
         body = self._check(await self.http.get("/api/observability/audit", params=params), 200)
         assert all(set(e) == set(AUDIT_FIELDS) for e in body["items"]), body
         items: list[dict[str, Any]] = body["items"]
@@ -591,12 +599,18 @@ class GraphQLFace(Face):
             info["endCursor"] if info["hasNextPage"] else None,
         )
 
-    async def audit_log(self, *, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    async def audit_log(
+        self, *, actor: str | None = None, limit: int = 50, since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
         data = await self._run(
-            "query($actor: String, $first: Int) { auditLog(actor: $actor, first: $first) {"
+            "query($actor: String, $first: Int, $since: DateTime, $until: DateTime) {"
+            " auditLog(actor: $actor, first: $first, since: $since, until: $until) {"
             f" edges {{ node {{ {' '.join(AUDIT_FIELDS)} }} }} }} }}",
             actor=actor,
             first=limit,
+            since=since,
+            until=until,
         )
         return [e["node"] for e in data["auditLog"]["edges"]]
 

@@ -180,6 +180,23 @@ async def test_both_faces_write_the_same_audit_entries(server: Server) -> None:
     )
 
 
+async def test_an_audit_time_without_an_offset_is_refused_naming_it(face: Face) -> None:
+    await face.create_workflow("w", chain(1))
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    # An offset, or Z: the entries since then.
+    for since in (hour_ago.isoformat(), hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ")):
+        assert "workflow.created" in [e["action"] for e in await face.audit_log(since=since)]
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert await face.audit_log(since=ahead) == []
+    # None: which instant is meant depends on a zone the server cannot know.
+    naive = hour_ago.replace(tzinfo=None).isoformat()
+    for name in ("since", "until"):
+        with pytest.raises(FaceError) as caught:
+            await face.audit_log(**{name: naive})
+        assert caught.value.code == "invalid_input" and caught.value.paths == {name}
+        assert "offset" in caught.value.message
+
+
 async def test_a_retry_names_its_origin_and_runs_its_pinned_definition(
     server: Server, face: Face
 ) -> None:

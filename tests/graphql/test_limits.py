@@ -1,14 +1,19 @@
 """Limits, each enforced with a clear error: query depth, aliases, tokens, request body
 size, per-IP and per-principal rate limits (429 with Retry-After), introspection and
-GraphiQL switches."""
+GraphiQL switches. Each refusal of a limit carries its `extensions.code`, over HTTP and
+both websocket protocols (operations per socket included)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 from gql.transport.exceptions import TransportError, TransportServerError
+from websockets.typing import Subprotocol
 
 from tests.graphql.conftest import (
     LEGACY_WS,
@@ -162,3 +167,63 @@ async def test_introspection_and_graphiql_are_switchable(db_url: str) -> None:
         async with httpx.AsyncClient() as client:
             page = await client.get(api.http_url, headers={"Accept": "text/html"})
         assert page.status_code == 404
+
+
+DEEP = "{ executions { edges { node { workflow { executions { edges { node { id } } } } } } } }"
+ALIASED = "{ " + " ".join(f"h{i}: health {{ status }}" for i in range(4)) + " }"
+LIVE = "subscription { queueStatsUpdated { __typename } }"
+# As subscriptions, which both websocket protocols carry.
+LIVE_DEEP = """subscription { executionEvents { execution { workflow {
+    executions { edges { node { workflow { id } } } } } } } }"""
+LIVE_ALIASED = (
+    "subscription { queueStatsUpdated { a: __typename b: __typename c: __typename d: __typename } }"
+)
+
+
+async def test_depth_and_alias_refusals_carry_a_code_over_http(db_url: str) -> None:
+    async with serve(db_url, max_query_depth=5, max_query_aliases=3) as api:
+        a = await api.owner()
+        for query, code in ((DEEP, "query_too_deep"), (ALIASED, "too_many_aliases")):
+            [error] = (await post(api, a.key, {"query": query})).json()["errors"]
+            assert error["extensions"] == {"code": code}, error
+
+
+async def errors_of(ws: Any, ids: set[str]) -> dict[str, Any]:
+    """The first error of each operation in `ids`, by id."""
+    errors: dict[str, Any] = {}
+    async with asyncio.timeout(10):
+        while not ids <= errors.keys():
+            message = json.loads(await ws.recv())
+            if message["type"] == "error":
+                payload = message["payload"]
+                errors[message["id"]] = payload[0] if isinstance(payload, list) else payload
+    return errors
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_limit_refusals_carry_a_code_over_websockets(db_url: str, protocol: str) -> None:
+    async with serve(
+        db_url, max_query_depth=5, max_query_aliases=3, max_subscriptions_per_connection=2
+    ) as api:
+        a = await api.owner()
+        kind = "subscribe" if protocol == TRANSPORT_WS else "start"
+
+        async def send(oid: str, query: str) -> None:
+            await ws.send(json.dumps({"type": kind, "id": oid, "payload": {"query": query}}))
+
+        async with websockets.connect(api.ws_url, subprotocols=[Subprotocol(protocol)]) as ws:
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {a.key}"}}
+            await ws.send(json.dumps(init))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await send("deep", LIVE_DEEP)
+            await send("aliased", LIVE_ALIASED)
+            errors = await errors_of(ws, {"deep", "aliased"})
+            assert errors["deep"]["extensions"] == {"code": "query_too_deep"}, errors
+            assert errors["aliased"]["extensions"] == {"code": "too_many_aliases"}, errors
+            await send("s1", LIVE)
+            await send("s2", LIVE)
+            await asyncio.sleep(0.5)  # both running
+            await send("s3", LIVE)
+            [error] = (await errors_of(ws, {"s3"})).values()
+        assert error["extensions"] == {"code": "too_many_subscriptions"}, error
+        assert "FLOWSYNC_MAX_SUBSCRIPTIONS_PER_CONNECTION" in error["message"]
