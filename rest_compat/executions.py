@@ -5,7 +5,8 @@ steps started; and batch starts of one workflow.
 Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
 (the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
 200 with the first execution and `Idempotent-Replayed: true`: the status says whether
-this call created it, the body is the same either way.
+this call created it, the body is the same either way. A retry takes the header too, the
+same way (a repeat answers the first retry); a run is retried once (409 after that).
 
 A batch start (`POST /api/workflows/{id}/executions:batch` with
 `{"inputs": [{"input", "idempotencyKey"}]}`) answers `{"results": [{"execution",
@@ -128,9 +129,14 @@ async def get_execution(request: Request) -> Response:
 
 async def retry_execution(request: Request) -> Response:
     principal = await authenticate(request)
-    started = await services(request).executions.retry(principal, path_id(request))
+    started = await services(request).executions.retry(
+        principal, path_id(request), idempotency_key=request.headers.get("idempotency-key")
+    )
     row = started.execution
-    return json_response(serialize.execution(row), 201, {"Location": f"/api/executions/{row.id}"})
+    headers = {"Location": f"/api/executions/{row.id}"}
+    if not started.created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(serialize.execution(row), 201 if started.created else 200, headers)
 
 
 async def cancel_execution(request: Request) -> Response:

@@ -823,9 +823,22 @@ def _paths() -> Json:
             "post": _operation(
                 "retryExecution", "A new execution from a failed or cancelled one's failed "
                 "step on, reusing the completed steps' outputs",
-                {"201": _json("The new execution (its retriedFromId is this one).",
-                              "Execution", _LOCATION)},
-                [*_AUTHED, 404, 409, 503], tag="executions",
+                {
+                    "201": _json("The new execution (its retriedFromId is this one).",
+                                 "Execution", _LOCATION),
+                    "200": _json(
+                        "The idempotency key was used by a retry of this execution before: "
+                        "that retry, nothing started.", "Execution",
+                        {**_LOCATION, "Idempotent-Replayed": {"required": True,
+                                                              "schema": {"const": "true"}}},
+                    ),
+                },
+                [400, *_AUTHED, 404, 409, 503], tag="executions",
+                params=[{**key_header, "description": "A repeat with the same key returns "
+                         "the first retry (200); a key another execution used is a 409."}],
+                description="An execution is retried once: 409 when it is not failed or "
+                "cancelled, or was retried already (retry its retry), or the idempotency "
+                "key belongs to another execution.",
             ),
         },
         "/api/executions/{id}/timeline": {

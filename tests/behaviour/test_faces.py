@@ -195,6 +195,9 @@ async def test_a_retry_names_its_origin_and_runs_its_pinned_definition(
     await face.cancel_execution(origin["id"])
     retried = await face.retry_execution(origin["id"])
     assert retried["retriedFromId"] == origin["id"] and retried["workflowVersion"] == 1
+    with pytest.raises(FaceError) as twice:  # a run is retried once: retry its retry
+        await face.retry_execution(origin["id"])
+    assert twice.value.code == "conflict" and retried["id"] in twice.value.message
     again = await face.get_execution(retried["id"])
     assert again is not None and again["retriedFromId"] == origin["id"]
     assert again["definition"] == DELAYED
