@@ -258,6 +258,19 @@ class ExpressionFailed(StepFailed):
     code = "expression_failed"
 
 
+# How much of a value a caller sent an error message echoes (see `shown`).
+ECHO_LIMIT = 64
+
+
+def shown(value: object) -> str:
+    """A value a caller sent, as an error message may echo it: its text, cut to its first
+    ECHO_LIMIT characters and "…" when longer, so that an error never sends back a huge
+    id, name or parameter whole (QA found a 100 KB id echoed in a 404). Format it with
+    `!r` where the message quotes it."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "…"
+
+
 def http_status(error: FlowSyncError) -> int:
     """The HTTP status for an error: the one mapping both faces use."""
     return error.status

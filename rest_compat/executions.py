@@ -106,10 +106,11 @@ async def start_executions(request: Request) -> Response:
             "A batch start takes no Idempotency-Key header; give each item its own idempotencyKey.",
             [Problem("headers.idempotency-key", "not used by a batch start")],
         )
+    workflow_id = path_id(request)  # the path before the body
     body = await json_body(request, StartExecutions)
     items = [StartItem(i.input, i.idempotency_key) for i in body.inputs]
     started = await services(request).executions.start_many(
-        principal, path_id(request), items, body.priority
+        principal, workflow_id, items, body.priority
     )
     results = [{"execution": serialize.execution(s.execution), "created": s.created}
                for s in started]  # fmt: skip
@@ -153,9 +154,10 @@ class SignalExecution(Body):
 
 async def signal_execution(request: Request) -> Response:
     principal = await authenticate(request)
+    execution_id = path_id(request)  # the path before the body
     body = await json_body(request, SignalExecution, optional=True)
     row, sent = await services(request).executions.signal_execution(
-        principal, path_id(request), request.path_params["name"], body.payload
+        principal, execution_id, request.path_params["name"], body.payload
     )
     return json_response({"execution": serialize.execution(row), "takenBy": sent.node_id})
 

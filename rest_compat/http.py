@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from flowsync import codec
 from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
-from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
+from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem, shown
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
 from flowsync.services.inputs import json_depth_ok
@@ -179,7 +179,8 @@ async def read_body(request: Request, limit: int, *, truncate: bool = False) -> 
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    # A key the caller sent (an unknown field's) is shown bounded, as values are.
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{shown(p)}" for p in loc)
 
 
 def _problems(error: ValidationError) -> list[Problem]:
@@ -272,7 +273,7 @@ def query_int(request: Request, name: str) -> int | None:
     if _WHOLE_NUMBER.fullmatch(text) is None:
         raise InvalidInput(
             f"The query parameter {name} must be a whole number.",
-            [Problem(name, f"must be a whole number, not {value!r}")],
+            [Problem(name, f"must be a whole number, not {shown(value)!r}")],
         )
     return int(text)
 
@@ -293,7 +294,8 @@ def query_datetime(request: Request, name: str) -> datetime | None:
             f"The query parameter {name} must be an ISO-8601 time.",
             [
                 Problem(
-                    name, f"must be an ISO-8601 time such as 2024-05-01T12:00:00Z, not {value!r}"
+                    name,
+                    f"must be an ISO-8601 time such as 2024-05-01T12:00:00Z, not {shown(value)!r}",
                 )
             ],
         ) from exc
@@ -318,8 +320,17 @@ JsonInt = Annotated[int, BeforeValidator(integral)]
 
 
 def path_id(request: Request, name: str = "id") -> str:
-    """A path parameter (the services treat a malformed id as not found)."""
+    """An id in the path: 400 naming the parameter when it is not a UUID (nothing can
+    have it; found by QA, it was a 404 echoing the id whole). Which objects exist, and
+    whose, is the services' (404 alike for a missing one and another owner's)."""
     value: str = request.path_params[name]
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(
+            f"The path parameter {name} is not a valid id.",
+            [Problem(name, f"must be a UUID, not {shown(value)!r}")],
+        ) from None
     return value
 
 

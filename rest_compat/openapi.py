@@ -683,7 +683,11 @@ def _query(name: str, schema: Json, description: str) -> Json:
             "description": description}  # fmt: skip
 
 
-_ID: Json = {"name": "id", "in": "path", "required": True, "schema": STRING}
+_ID: Json = {
+    "name": "id", "in": "path", "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+    "description": "The object's id; one that is not a UUID is a 400 naming `id`.",
+}  # fmt: skip
 _PAGE: list[Json] = [
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 50)."),
     _query("cursor", STRING, "`nextCursor` of the previous page."),
@@ -1063,6 +1067,21 @@ def _paths() -> Json:
     return ops
 
 
+def _ids_checked(paths: Json) -> Json:
+    """`paths` with 400 among the replies of every operation that takes an `id` in its
+    path (a malformed one is refused, naming it)."""
+    out: Json = {}
+    for path, item in paths.items():
+        if _ID in item.get("parameters", []):
+            item = {
+                k: {**v, "responses": {"400": {"$ref": "#/components/responses/BadRequest"},
+                                       **v["responses"]}} if k != "parameters" else v
+                for k, v in item.items()
+            }  # fmt: skip
+        out[path] = item
+    return out
+
+
 @functools.cache
 def document() -> Json:
     """The OpenAPI 3.1 document."""
@@ -1080,7 +1099,7 @@ def document() -> Json:
             "{error: {code, message, details}}.",
         },
         "security": [{"bearer": []}],
-        "paths": {**_paths(), **operations.PATHS, **editor.PATHS},
+        "paths": _ids_checked({**_paths(), **operations.PATHS, **editor.PATHS}),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",

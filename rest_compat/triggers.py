@@ -100,6 +100,7 @@ async def get_trigger(request: Request) -> Response:
 
 async def update_trigger(request: Request) -> Response:
     principal = await authenticate(request)
+    trigger_id = path_id(request)  # the path before the body
     body = await json_body(request, UpdateTrigger, optional=True)
     given = body.model_fields_set
     change = TriggerUpdate(
@@ -114,7 +115,7 @@ async def update_trigger(request: Request) -> Response:
         ),
         **({"priority": body.priority} if "priority" in given else {}),
     )
-    row = await services(request).triggers.update(principal, path_id(request), change)
+    row = await services(request).triggers.update(principal, trigger_id, change)
     return json_response(_trigger(request, row))
 
 
@@ -132,10 +133,9 @@ async def rotate_secret(request: Request) -> Response:
 
 async def backfill_trigger(request: Request) -> Response:
     principal = await authenticate(request)
+    trigger_id = path_id(request)
     body = await json_body(request, BackfillTrigger, optional=True)
-    done = await services(request).backfills.backfill(
-        principal, path_id(request), body.from_, body.to
-    )
+    done = await services(request).backfills.backfill(principal, trigger_id, body.from_, body.to)
     return json_response({"started": done.started, "skipped": done.skipped})
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flowsync.db.models import WorkflowVersion
-from flowsync.errors import FlowSyncError, InvalidInput, NotFound, Problem
+from flowsync.errors import FlowSyncError, InvalidInput, NotFound, Problem, shown
 from flowsync.services.workflows import WorkflowService, WorkflowUpdate
 from rest_compat import serialize
 from rest_compat.http import (
@@ -112,6 +112,7 @@ async def get_workflow(request: Request) -> Response:
 
 async def update_workflow(request: Request) -> Response:
     principal = await authenticate(request)
+    workflow_id = path_id(request)  # the path before the body
     body = await json_body(request, UpdateWorkflow, optional=True)
     given = body.model_fields_set
     change = WorkflowUpdate(
@@ -123,7 +124,7 @@ async def update_workflow(request: Request) -> Response:
         version_message=body.version_message,
     )
     svc = services(request).workflows
-    row = await svc.update(principal, path_id(request), change)
+    row = await svc.update(principal, workflow_id, change)
     definition = (await svc.get_definition(principal, row.id, row.version)).definition
     return json_response(serialize.workflow(row, definition))
 
@@ -138,16 +139,18 @@ async def list_versions(request: Request) -> Response:
 
 async def get_version(request: Request) -> Response:
     principal = await authenticate(request)
-    raw = path_id(request, "version")
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    workflow_id = path_id(request)
+    raw: str = request.path_params["version"]
+    # Versions count from 1: 0 is as malformed as -1 (found by QA, it was a 404).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
         raise InvalidInput(
             "The version in the path must be a whole number from 1 on.",
-            [Problem("version", f"must be a whole number from 1 on, not {raw[:40]!r}")],
+            [Problem("version", f"must be a whole number from 1 on, not {shown(raw)!r}")],
         )
     number = int(raw)
-    if not 1 <= number <= _MAX_VERSION:
-        raise NotFound(f"Workflow {path_id(request)} has no version {number}.")
-    row = await services(request).workflows.get_definition(principal, path_id(request), number)
+    if number > _MAX_VERSION:  # a whole number no workflow has reached
+        raise NotFound(f"Workflow {workflow_id} has no version {number}.")
+    row = await services(request).workflows.get_definition(principal, workflow_id, number)
     return json_response(version(row, definition=True))
 
 

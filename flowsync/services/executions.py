@@ -28,7 +28,7 @@ from flowsync.db.models import (
 )
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
-from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
+from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue, shown
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
@@ -734,7 +734,7 @@ class ExecutionService:
         if status is not None:
             if status not in STATUSES:
                 raise InvalidInput(
-                    f"Unknown status {status!r}.",
+                    f"Unknown status {shown(status)!r}.",
                     [Problem("status", f"must be one of {', '.join(STATUSES)}")],
                 )
             stmt = stmt.where(Execution.status == status)
@@ -915,7 +915,7 @@ class ExecutionService:
         size = page_size(limit)
         if status is not None and status not in STATUSES:
             raise InvalidInput(
-                f"Unknown status {status!r}.",
+                f"Unknown status {shown(status)!r}.",
                 [Problem("status", f"must be one of {', '.join(STATUSES)}")],
             )
         ranked = select(

@@ -25,7 +25,14 @@ from flowsync.engine.validation import (
     validate_definition,
     validate_workflow_document,
 )
-from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, VersionConflict
+from flowsync.errors import (
+    DefinitionInvalid,
+    InvalidInput,
+    NotFound,
+    Problem,
+    VersionConflict,
+    shown,
+)
 from flowsync.services import audit
 from flowsync.services.child_workflows import check_children
 from flowsync.services.inputs import checked_json_size, parse_id
@@ -67,7 +74,7 @@ def check_concurrency(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
         raise InvalidInput(
             "maxConcurrency must be a whole number from 1 to 100000, or null for no limit.",
-            [Problem("$.maxConcurrency", f"got {value!r}")],
+            [Problem("$.maxConcurrency", f"got {shown(value)!r}")],
         )
     return value
 
@@ -100,7 +107,7 @@ def check_expected_version(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(
             "expectedVersion must be a whole number from 1 on (the version you read).",
-            [Problem("$.expectedVersion", f"got {value!r}")],
+            [Problem("$.expectedVersion", f"got {shown(value)!r}")],
         )
     return value
 
@@ -193,15 +200,22 @@ class WorkflowService:
     async def get_definition(
         self, principal: Principal, workflow_id: object, version: int | None = None
     ) -> WorkflowVersion:
-        """One version of the workflow's definition (default: the newest)."""
+        """One version of the workflow's definition (default: the newest). InvalidInput
+        naming `version` below 1 (0 is no version, not the newest)."""
         require(principal, "WorkflowService.get_definition")
+        if version is not None and version < 1:
+            raise InvalidInput(
+                "A version is a whole number from 1 on.",
+                [Problem("version", f"must be a whole number from 1 on, not {version}")],
+            )
         async with self._sessions() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=False)
             row = (
                 await session.execute(
                     select(WorkflowVersion).where(
                         WorkflowVersion.workflow_id == workflow.id,
-                        WorkflowVersion.version == (version or workflow.version),
+                        WorkflowVersion.version
+                        == (workflow.version if version is None else version),
                     )
                 )
             ).scalar_one_or_none()

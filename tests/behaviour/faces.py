@@ -797,3 +797,12 @@ def _listing(page: dict[str, Any]) -> Listing:
 
 
 FACES: dict[str, type[Face]] = {"rest": RestFace, "graphql": GraphQLFace}
+
+MALFORMED_ID = "not-a-uuid"
+
+
+def not_found_ids(face: Face, *ids: str) -> tuple[str, ...]:
+    """`ids`, and a malformed id where the face answers one as a missing object: GraphQL
+    does (null, NotFoundError); REST refuses one in the path, 400 naming the parameter
+    (tests/rest/test_path_ids.py)."""
+    return ids if face.name == "rest" else (*ids, MALFORMED_ID)
