@@ -176,6 +176,7 @@ SCHEMAS: Json = {
                 {
                     "type": "integer",
                     "minimum": 1,
+                    "maximum": 2**31 - 1,
                     "description": "The version you read: at another one, 409 and no change.",
                 }
             ),

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from flowsync.db.models import WorkflowVersion
 from flowsync.errors import FlowSyncError, InvalidInput, NotFound, Problem, shown
-from flowsync.services.workflows import WorkflowService, WorkflowUpdate
+from flowsync.services.workflows import MAX_VERSION, WorkflowService, WorkflowUpdate
 from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
@@ -26,9 +26,6 @@ from rest_compat.http import (
     services,
 )
 from rest_compat.responses import json_response
-
-# Version numbers are a 32-bit column: a larger one names no version.
-_MAX_VERSION = 2**31 - 1
 
 
 class CreateWorkflow(Body):
@@ -148,7 +145,7 @@ async def get_version(request: Request) -> Response:
             [Problem("version", f"must be a whole number from 1 on, not {shown(raw)!r}")],
         )
     number = int(raw)
-    if number > _MAX_VERSION:  # a whole number no workflow has reached
+    if number > MAX_VERSION:  # a whole number no workflow has reached
         raise NotFound(f"Workflow {workflow_id} has no version {number}.")
     row = await services(request).workflows.get_definition(principal, workflow_id, number)
     return json_response(version(row, definition=True))

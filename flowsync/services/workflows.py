@@ -102,11 +102,17 @@ def check_version_message(value: object) -> str | None:
     return text or None
 
 
+# Versions are a 32-bit column: no workflow reaches a larger one.
+MAX_VERSION = 2**31 - 1
+
+
 def check_expected_version(value: object) -> int:
-    """An expected version: a whole number from 1 on."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """An expected version: a whole number from 1 to MAX_VERSION. Past it, the number
+    is malformed, not stale (found by QA: 2**70 was a 409)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise InvalidInput(
-            "expectedVersion must be a whole number from 1 on (the version you read).",
+            f"expectedVersion must be a whole number from 1 to {MAX_VERSION} "
+            "(the version you read).",
             [Problem("$.expectedVersion", f"got {shown(value)!r}")],
         )
     return value
