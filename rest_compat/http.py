@@ -49,6 +49,7 @@ __all__ = [
     "query_int",
     "query_str",
     "read_body",
+    "refuse_nulls",
     "services",
     "workflow_filter",
 ]
@@ -245,6 +246,20 @@ async def json_body(request: Request, model: type[M], *, optional: bool = False)
         raise InvalidInput(
             "The request body is not of the expected shape.", _problems(exc)
         ) from exc
+
+
+def refuse_nulls(body: Body, *names: str) -> None:
+    """InvalidInput naming each of the fields `names` (snake_case) that the body sets to
+    null. In a PUT a field left out stays as it is and null clears a field to its default
+    (README, REST API); these fields have no default to clear to."""
+    nulls = [n for n in names if n in body.model_fields_set and getattr(body, n) is None]
+    if nulls:
+        paths = [f"$.{to_camel(n)}" for n in nulls]
+        raise InvalidInput(
+            f"{', '.join(paths)} cannot be null: leave a field out to keep it as it is.",
+            [Problem(p, "cannot be null (it has no default; leave it out to keep it)")
+             for p in paths],
+        )  # fmt: skip
 
 
 def query_str(request: Request, name: str) -> str | None:

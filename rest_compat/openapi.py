@@ -168,9 +168,12 @@ SCHEMAS: Json = {
     ),
     "UpdateWorkflow": obj(
         {
-            "name": nullable({"type": "string", "minLength": 1}),
-            "description": nullable(STRING),
-            "definition": {"description": "A new definition makes a new version."},
+            "name": {"type": "string", "minLength": 1},
+            "description": nullable({"type": "string", "description": "null clears it."}),
+            "definition": {
+                "type": "object",
+                "description": "A new definition makes a new version.",
+            },
             "maxConcurrency": nullable({"type": "integer", "minimum": 1, "maximum": 100000}),
             "expectedVersion": nullable(
                 {
@@ -393,10 +396,16 @@ SCHEMAS: Json = {
     ),
     "UpdateTrigger": obj(
         {
-            "workflowId": nullable(STRING),
-            "type": {"description": "Must be the trigger's current type if given."},
-            "config": {"description": "Replaces the config (validated, defaults filled in)."},
-            "enabled": nullable({"type": "boolean"}),
+            "workflowId": STRING,
+            "type": {
+                "type": "string",
+                "description": "Must be the trigger's current type if given.",
+            },
+            "config": {
+                "description": "Replaces the config (validated, defaults filled in); "
+                "null: the type's defaults."
+            },
+            "enabled": {"type": "boolean"},
             "maxConcurrentRuns": nullable(
                 {
                     "type": "integer",

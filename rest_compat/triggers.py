@@ -21,6 +21,7 @@ from rest_compat.http import (
     paging,
     path_id,
     query_str,
+    refuse_nulls,
     services,
     workflow_filter,
 )
@@ -41,7 +42,9 @@ class CreateTrigger(Body):
 
 class UpdateTrigger(Body):
     """`PUT /api/triggers/{id}`: fields left out stay as they are; a new config replaces
-    the old one."""
+    the old one; null clears a field to its default (config: the type's defaults,
+    maxConcurrentRuns: no limit, priority: the definition's; workflowId, type and enabled
+    have none: 400)."""
 
     workflow_id: str | None = None
     type: Any = None
@@ -102,6 +105,7 @@ async def update_trigger(request: Request) -> Response:
     principal = await authenticate(request)
     trigger_id = path_id(request)  # the path before the body
     body = await json_body(request, UpdateTrigger, optional=True)
+    refuse_nulls(body, "workflow_id", "type", "enabled")
     given = body.model_fields_set
     change = TriggerUpdate(
         workflow_id=body.workflow_id,

@@ -23,6 +23,7 @@ from rest_compat.http import (
     json_body,
     paging,
     path_id,
+    refuse_nulls,
     services,
 )
 from rest_compat.responses import json_response
@@ -39,8 +40,10 @@ class CreateWorkflow(Body):
 
 
 class UpdateWorkflow(Body):
-    """`PUT /api/workflows/{id}`: fields left out stay as they are; with
-    `expectedVersion`, a workflow at another version is a 409 and nothing changes."""
+    """`PUT /api/workflows/{id}`: fields left out stay as they are, null clears a field
+    to its default (description: none, maxConcurrency: no limit; name and definition
+    have none: 400); with `expectedVersion`, a workflow at another version is a 409 and
+    nothing changes."""
 
     name: str | None = None
     description: str | None = None
@@ -111,10 +114,12 @@ async def update_workflow(request: Request) -> Response:
     principal = await authenticate(request)
     workflow_id = path_id(request)  # the path before the body
     body = await json_body(request, UpdateWorkflow, optional=True)
+    refuse_nulls(body, "name", "definition")
     given = body.model_fields_set
     change = WorkflowUpdate(
         name=body.name,
-        description=body.description,
+        # null clears it, as null does any field with a default ("" to the service).
+        description="" if "description" in given and body.description is None else body.description,
         **({"definition": body.definition} if "definition" in given else {}),
         **({"max_concurrency": body.max_concurrency} if "max_concurrency" in given else {}),
         expected_version=body.expected_version,

@@ -53,7 +53,8 @@ MAX_VERSION_MESSAGE = 500
 
 @dataclass(frozen=True, slots=True)
 class WorkflowUpdate:
-    """A partial change; fields left as None stay as they are."""
+    """A partial change; fields left as None stay as they are (an empty description
+    clears it)."""
 
     name: str | None = None
     description: str | None = None
@@ -317,7 +318,7 @@ class WorkflowService:
         if change.name is not None:
             fields["name"] = change.name
         if change.description is not None:
-            fields["description"] = change.description
+            fields["description"] = change.description or None  # "" clears it
         if change.max_concurrency is not _UNSET:
             fields["max_concurrency"] = check_concurrency(change.max_concurrency)
         new_definition: dict[str, Any] | None = None

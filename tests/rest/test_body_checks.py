@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.rest.server import Owner
 from tests.rest.test_routes import create, error_of
+from tests.support.graphs import chain
 
 
 async def test_an_expected_version_past_the_column_is_invalid_not_stale(me: Owner) -> None:
@@ -18,3 +19,35 @@ async def test_an_expected_version_past_the_column_is_invalid_not_stale(me: Owne
     stale = await me.http.put(url, json={"name": "x", "expectedVersion": 2**31 - 1})
     assert stale.status_code == 409 and stale.json()["error"]["currentVersion"] == 1
     assert (await me.http.get(url)).json()["name"] == "wf"
+
+
+async def test_null_in_a_put_clears_to_the_default_or_is_refused(me: Owner) -> None:
+    made = await me.http.post(
+        "/api/workflows",
+        json={"name": "wf", "description": "old", "definition": chain(1), "maxConcurrency": 3},
+    )
+    wf = made.json()
+    url = f"/api/workflows/{wf['id']}"
+    kept = await me.http.put(url, json={"name": "renamed"})  # left out: kept
+    assert (kept.json()["description"], kept.json()["maxConcurrency"]) == ("old", 3)
+    cleared = await me.http.put(url, json={"description": None, "maxConcurrency": None})
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["description"], cleared.json()["maxConcurrency"]) == (None, None)
+    for field in ("name", "definition"):
+        refused = await me.http.put(url, json={field: None, "description": "new"})
+        assert refused.status_code == 400, (field, refused.text)
+        assert [d["path"] for d in error_of(refused)["details"]] == [f"$.{field}"]
+    after = (await me.http.get(url)).json()
+    assert (after["name"], after["description"], after["version"]) == ("renamed", None, 1)
+
+    trigger = await me.http.post(
+        "/api/triggers",
+        json={"workflowId": wf["id"], "type": "CRON",
+              "config": {"expression": "0 * * * *", "timezone": "Europe/Paris"}},
+    )  # fmt: skip
+    turl = f"/api/triggers/{trigger.json()['id']}"
+    for field in ("workflowId", "type", "enabled"):
+        refused = await me.http.put(turl, json={field: None})
+        assert refused.status_code == 400, (field, refused.text)
+        assert [d["path"] for d in error_of(refused)["details"]] == [f"$.{field}"]
+    assert (await me.http.get(turl)).json()["enabled"] is True
