@@ -7,6 +7,7 @@
     │   ├── ExpressionSyntaxError    400  a CEL expression or template does not compile
     │   └── UnstorableValue          400  a JSON value holds what PostgreSQL cannot store
     ├── PayloadTooLarge              413  a body or definition is over its size limit
+    ├── UnsupportedMediaType         415  a body that is not declared as the type expected
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
     ├── Forbidden                    403  a team member whose role is below the operation's
@@ -120,6 +121,15 @@ class PayloadTooLarge(FlowSyncError):
 
     code = "payload_too_large"
     status = 413
+
+
+class UnsupportedMediaType(FlowSyncError):
+    """A request body whose Content-Type is not the one the route reads (JSON, for the
+    REST routes that take a body); it was not read as anything. `details` names the
+    header and the type expected."""
+
+    code = "unsupported_media_type"
+    status = 415
 
 
 class Unauthenticated(FlowSyncError):

@@ -25,7 +25,14 @@ from starlette.types import Receive, Scope, Send
 from flowsync import codec
 from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
-from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem, shown
+from flowsync.errors import (
+    FlowSyncError,
+    InvalidInput,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMediaType,
+    shown,
+)
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
 from flowsync.services.inputs import json_depth_ok
@@ -222,12 +229,29 @@ def check_nul(value: object, root: str = "$") -> None:
         )
 
 
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type declares JSON: application/json or application/*+json,
+    with any parameters (charset)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 async def json_body(request: Request, model: type[M], *, optional: bool = False) -> M:
     """The JSON object body checked against `model` (400 naming each bad field by its
-    JSON path). With `optional`, an empty body is an empty object."""
+    JSON path). With `optional`, an empty body is an empty object. A body that is not
+    declared as JSON (text/plain, a form, no Content-Type) is 415, never read as JSON."""
     raw = await read_body(request, services(request).settings.max_body_bytes)
     if not raw.strip() and optional:
         raw = b"{}"
+    elif raw and not is_json(request.headers.get("content-type")):
+        sent = request.headers.get("content-type")
+        raise UnsupportedMediaType(
+            "The request body must be JSON, sent with Content-Type: application/json"
+            + (f"; it was sent as {shown(sent)!r}." if sent else "; it was sent without one."),
+            [Problem("headers.content-type", "must be application/json")],
+        )
     try:
         value: Any = codec.loads(raw)
     except orjson.JSONDecodeError as exc:

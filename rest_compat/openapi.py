@@ -614,6 +614,10 @@ RESPONSES: Json = {
         "404 instead."
     ),
     "TooLarge": _error("The body (or the definition) is over its size limit."),
+    "UnsupportedMediaType": _error(
+        "A body not sent as JSON (`Content-Type: application/json` or `application/*+json`; "
+        "text/plain or none is refused): `unsupported_media_type`, nothing was read."
+    ),
     "Invalid": _error("The definition or trigger breaks its rules; `details` name each path."),
     "RateLimited": _error("Too many requests.", _RETRY_AFTER),
     "Backpressure": _error(
@@ -630,6 +634,7 @@ _BY_STATUS = {
     "404": "NotFound",
     "409": "Conflict",
     "413": "TooLarge",
+    "415": "UnsupportedMediaType",
     "422": "Invalid",
     "429": "RateLimited",
     "503": "Backpressure",
@@ -679,6 +684,7 @@ def _operation(
     if params:
         out["parameters"] = params
     if body:
+        responses["415"] = {"$ref": "#/components/responses/UnsupportedMediaType"}
         out["requestBody"] = {
             "required": body_required,
             "content": {"application/json": {"schema": ref(body)}},

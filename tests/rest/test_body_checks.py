@@ -4,7 +4,9 @@ of validation errors."""
 
 from __future__ import annotations
 
-from tests.rest.server import Owner
+import json
+
+from tests.rest.server import Owner, Server
 from tests.rest.test_routes import create, error_of
 from tests.support.graphs import chain
 
@@ -51,3 +53,38 @@ async def test_null_in_a_put_clears_to_the_default_or_is_refused(me: Owner) -> N
         assert refused.status_code == 400, (field, refused.text)
         assert [d["path"] for d in error_of(refused)["details"]] == [f"$.{field}"]
     assert (await me.http.get(turl)).json()["enabled"] is True
+
+
+async def test_a_body_not_sent_as_json_is_415(server: Server, me: Owner) -> None:
+    wf = await create(me)
+    body = json.dumps({"workflowId": wf["id"]}).encode()
+    for headers in (
+        {"content-type": "text/plain"},
+        {},
+        {"content-type": "application/x-www-form-urlencoded"},
+    ):
+        reply = await me.http.post("/api/executions", content=body, headers=headers)
+        assert reply.status_code == 415, (headers, reply.text)
+        error = error_of(reply)
+        assert error["code"] == "unsupported_media_type" and "application/json" in error["message"]
+        assert [d["path"] for d in error["details"]] == ["headers.content-type"]
+    url = f"/api/workflows/{wf['id']}"
+    assert (await me.http.put(url, content=b'{"name": "t"}')).status_code == 415
+    assert (await me.http.get(url)).json()["name"] == "wf"  # nothing was read
+    assert (await me.http.get("/api/executions")).json()["items"] == []
+    for kind in ("application/json; charset=utf-8", "application/vnd.flowsync+json"):
+        started = await me.http.post(
+            "/api/executions", content=body, headers={"content-type": kind}
+        )
+        assert started.status_code == 201, (kind, started.text)
+    # A route whose body is optional takes none, declared or not.
+    run = (await me.http.get("/api/executions")).json()["items"][0]["id"]
+    signal = await me.http.post(f"/api/executions/{run}/signals/go")
+    assert signal.status_code != 415
+    # Webhook ingress reads any type, as the README says.
+    made = await me.http.post(
+        "/api/triggers",
+        json={"workflowId": wf["id"], "type": "WEBHOOK", "config": {"requireSignature": False}},
+    )
+    hook = await server.client().post(made.json()["webhookUrl"], content=b"plain words")
+    assert hook.status_code == 202, hook.text
