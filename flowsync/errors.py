@@ -11,6 +11,7 @@
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
     ├── Forbidden                    403  a team member whose role is below the operation's
+    ├── RequestTimeout               408  a request's body did not arrive in time
     ├── NotFound                     404  missing, or owned by someone else (never 403)
     ├── Conflict                     409  the change clashes with the current state
     │   ├── VersionConflict          409  an update from a version that is not the current one
@@ -155,6 +156,15 @@ class Forbidden(FlowSyncError):
 
     code = "forbidden"
     status = 403
+
+
+class RequestTimeout(FlowSyncError):
+    """A request's body did not arrive within FLOWSYNC_BODY_READ_TIMEOUT_SECONDS of the
+    server asking for it (a client that sends its headers, then its body slowly or not
+    at all): nothing was done, and the connection is closed."""
+
+    code = "request_timeout"
+    status = 408
 
 
 class NotFound(FlowSyncError):

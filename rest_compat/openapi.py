@@ -614,6 +614,10 @@ RESPONSES: Json = {
         "404 instead."
     ),
     "TooLarge": _error("The body (or the definition) is over its size limit."),
+    "RequestTimeout": _error(
+        "The body did not arrive within FLOWSYNC_BODY_READ_TIMEOUT_SECONDS: "
+        "`request_timeout`, nothing was done, and the connection is closed."
+    ),
     "UnsupportedMediaType": _error(
         "A body not sent as JSON (`Content-Type: application/json` or `application/*+json`; "
         "text/plain or none is refused): `unsupported_media_type`, nothing was read."
@@ -634,6 +638,7 @@ _BY_STATUS = {
     "404": "NotFound",
     "409": "Conflict",
     "413": "TooLarge",
+    "408": "RequestTimeout",
     "415": "UnsupportedMediaType",
     "422": "Invalid",
     "429": "RateLimited",
@@ -684,6 +689,7 @@ def _operation(
     if params:
         out["parameters"] = params
     if body:
+        responses["408"] = {"$ref": "#/components/responses/RequestTimeout"}
         responses["415"] = {"$ref": "#/components/responses/UnsupportedMediaType"}
         out["requestBody"] = {
             "required": body_required,
@@ -966,7 +972,7 @@ def _paths() -> Json:
                         "content": {"*/*": {"schema": ANY}},
                     },
                 },
-                [400, 401, 404, 413, 429, 503], tag="webhooks", public=True,
+                [400, 401, 404, 408, 413, 429, 503], tag="webhooks", public=True,
                 params=[
                     {"name": "X-FlowSync-Signature", "in": "header", "required": False,
                      "schema": STRING,
