@@ -29,6 +29,7 @@ from rest_compat.http import (
     ApiRoute,
     Body,
     authenticate,
+    from_header,
     json_body,
     observability,
     paging,
@@ -87,6 +88,7 @@ async def start_execution(request: Request) -> Response:
                 [Problem("$.idempotencyKey", "differs from the Idempotency-Key header")],
             )
         key = header
+        from_header(request, "idempotencyKey", "idempotency-key")
     started = await services(request).executions.start(
         principal, body.workflow_id, body.input, idempotency_key=key, priority=body.priority
     )
@@ -130,6 +132,7 @@ async def get_execution(request: Request) -> Response:
 
 async def retry_execution(request: Request) -> Response:
     principal = await authenticate(request)
+    from_header(request, "idempotencyKey", "idempotency-key")
     started = await services(request).executions.retry(
         principal, path_id(request), idempotency_key=request.headers.get("idempotency-key")
     )

@@ -11,6 +11,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -49,6 +50,7 @@ __all__ = [
     "authenticate",
     "check_depth",
     "check_nul",
+    "from_header",
     "json_body",
     "observability",
     "paging",
@@ -155,12 +157,39 @@ class ApiRoute(Route):
                 await limiter.ip(request.client.host if request.client else "unknown")
             return await self.handlers[request.method](request)
         except FlowSyncError as exc:
-            return error_response(exc)
+            return error_response(located(request, exc))
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
         except Exception as exc:  # a bug: logged in full, answered without details
             known = as_timeout(exc) or as_unavailable(exc) or codec.unstorable(exc)
             return error_response(known) if known is not None else unexpected(exc)
+
+
+def located(request: Request, error: FlowSyncError) -> FlowSyncError:
+    """`error` with its details' paths as REST names them: the services name a field by
+    its argument's name (`priority`, GraphQL's), REST by where it was sent: `$.priority`
+    for a field of the JSON body, `headers.idempotency-key` for a header
+    (`from_header`); a query or path parameter keeps its plain name."""
+    fields: set[str] = getattr(request.state, "body_fields", set())
+    headers: dict[str, str] = getattr(request.state, "header_fields", {})
+    params = {*request.path_params, *request.query_params}
+
+    def where(path: str) -> str:
+        head = re.split(r"[.\[]", path, maxsplit=1)[0]
+        if head in headers:
+            return headers[head] + path[len(head) :]
+        if head in fields and head not in params:
+            return "$." + path
+        return path
+
+    error.details = [replace(p, path=where(p.path)) for p in error.details]
+    return error
+
+
+def from_header(request: Request, field: str, header: str) -> None:
+    """Record that the value a service names `field` came from header `header`."""
+    found: dict[str, str] = getattr(request.state, "header_fields", {})
+    request.state.header_fields = {**found, field: f"headers.{header}"}
 
 
 async def read_body(request: Request, limit: int, *, truncate: bool = False) -> bytes:
@@ -264,6 +293,8 @@ async def json_body(request: Request, model: type[M], *, optional: bool = False)
     check_depth(value)
     if codec.NUL_ESCAPE in raw:  # JSON can hold NUL only escaped: otherwise there is none
         check_nul(value)
+    # The fields a service may name by their plain names (see `located`).
+    request.state.body_fields = {info.alias or name for name, info in model.model_fields.items()}
     try:
         return model.model_validate(value)
     except ValidationError as exc:

@@ -480,7 +480,14 @@ class TriggerService:
                 return Page([], None)
             stmt = stmt.where(Trigger.workflow_id == wid)
         if type is not None:
-            stmt = stmt.where(Trigger.type == check_type(type))
+            try:
+                kind = check_type(type)
+            except TriggerInvalid as exc:  # a filter, not a trigger: malformed (400)
+                raise InvalidInput(
+                    "The type filter is not a trigger type.",
+                    [Problem("type", p.message) for p in exc.details],
+                ) from None
+            stmt = stmt.where(Trigger.type == kind)
         if cursor is not None:
             after = decode_cursor(cursor)
             stmt = stmt.where(

@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flowsync.services.node_types import node_types
-from tests.behaviour.faces import FACES, NODE_TYPE_FIELDS, Face, FaceError, not_found_ids
+from tests.behaviour.faces import (
+    FACES,
+    NODE_TYPE_FIELDS,
+    Face,
+    FaceError,
+    field_path,
+    not_found_ids,
+)
 from tests.rest.server import Server, new_id, serve
 from tests.support.graphs import chain
 
@@ -84,7 +91,8 @@ async def test_an_expression_is_checked_as_a_save_would(face: Face) -> None:
     ]
     with pytest.raises(FaceError) as caught:
         await face.check_expression("x" * 100_001, "TEMPLATE")
-    assert caught.value.code == "invalid_input" and caught.value.paths == {"expression"}
+    assert caught.value.code == "invalid_input"
+    assert caught.value.paths == {field_path(face, "expression")}
 
 
 async def test_versions_keep_their_message_and_author(face: Face) -> None:

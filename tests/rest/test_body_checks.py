@@ -88,3 +88,40 @@ async def test_a_body_not_sent_as_json_is_415(server: Server, me: Owner) -> None
     )
     hook = await server.client().post(made.json()["webhookUrl"], content=b"plain words")
     assert hook.status_code == 202, hook.text
+
+
+async def test_problems_name_body_fields_by_json_path_and_parameters_by_name(
+    me: Owner,
+) -> None:
+    # Found by QA: body fields came back as `priority`, `from`, `kind`, `role`... beside
+    # `$.maxConcurrency`, and a query parameter as `$.type` with a 422.
+    wf = await create(me)
+    trigger = await me.http.post(
+        "/api/triggers",
+        json={"workflowId": wf["id"], "type": "CRON", "config": {"expression": "0 * * * *"}},
+    )
+    backfill = f"/api/triggers/{trigger.json()['id']}/backfill"
+    cases = [
+        ("POST", "/api/executions", {"workflowId": wf["id"], "priority": 500}, {},
+         400, ["$.priority"]),
+        ("POST", "/api/executions", {"workflowId": wf["id"], "idempotencyKey": ""}, {},
+         400, ["$.idempotencyKey"]),
+        ("POST", "/api/executions", {"workflowId": wf["id"]}, {"Idempotency-Key": "k" * 256},
+         400, ["headers.idempotency-key"]),
+        ("POST", f"/api/workflows/{wf['id']}/executions:batch", {"inputs": [], "priority": 500},
+         {}, 400, ["$.priority"]),
+        ("POST", backfill, {"from": "x", "to": "y"}, {}, 400, ["$.from", "$.to"]),
+        ("POST", "/api/expressions/check", {"expression": "1", "kind": "X"}, {},
+         400, ["$.kind"]),
+        ("POST", "/api/api-keys", {"name": "x", "role": "god"}, {}, 400, ["$.role"]),
+        ("PUT", "/api/secrets/OK", {"value": ""}, {}, 400, ["$.value"]),
+        ("PUT", "/api/secrets/bad-name", {"value": "v"}, {}, 400, ["name"]),
+        ("GET", "/api/triggers?type=NOPE", None, {}, 400, ["type"]),
+        ("GET", "/api/executions?status=NOPE", None, {}, 400, ["status"]),
+        ("POST", "/api/triggers", {"workflowId": wf["id"], "type": "MANUAL", "priority": 500},
+         {}, 422, ["$.priority"]),
+    ]  # fmt: skip
+    for method, path, body, headers, status, paths in cases:
+        reply = await me.http.request(method, path, json=body, headers=headers)
+        assert reply.status_code == status, (path, body, reply.text)
+        assert [d["path"] for d in error_of(reply)["details"]] == paths, (path, body)

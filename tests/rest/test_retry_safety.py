@@ -59,4 +59,4 @@ async def test_a_retry_key_of_another_execution_is_a_conflict(server: Server, me
         f"/api/executions/{second}/retry", headers={"Idempotency-Key": "x" * 256}
     )
     assert long.status_code == 400
-    assert [d["path"] for d in error_of(long)["details"]] == ["idempotencyKey"]
+    assert [d["path"] for d in error_of(long)["details"]] == ["headers.idempotency-key"]
