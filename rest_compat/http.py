@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from flowsync import codec
@@ -143,6 +143,15 @@ class ApiRoute(Route):
             self.handlers.setdefault("HEAD", self.handlers["GET"])
         self.limit_ip = limit_ip
         super().__init__(path, self._dispatch, methods=list(self.handlers), name=name)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.PARTIAL and not self.param_convertors:
+            # A fixed path is this route's whatever the method (405 for another one), so
+            # that a route with a parameter after it does not take it: PUT
+            # /api/workflows/validate is a 405, not /api/workflows/{id} with a bad id.
+            return Match.FULL, child
+        return match, child
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.methods and scope["method"] not in self.methods:

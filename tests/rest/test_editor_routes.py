@@ -74,7 +74,7 @@ async def test_the_versions_list_pages_and_refuses_bad_paging(me: Owner) -> None
 @pytest.mark.parametrize(
     ("body", "path"),
     [
-        ({"expression": "input.a", "kind": "JINJA"}, "kind"),
+        ({"expression": "input.a", "kind": "JINJA"}, "$.kind"),
         ({"expression": "input.a"}, "$.kind"),
         ({"kind": "EXPRESSION"}, "$.expression"),
         ({"expression": 3, "kind": "EXPRESSION"}, "$.expression"),

@@ -75,3 +75,11 @@ async def test_version_zero_is_invalid_input(me: Owner) -> None:
         reply = await me.http.get(f"/api/workflows/{wf['id']}/versions/{bad}")
         assert reply.status_code == 400
         assert [d["path"] for d in error_of(reply)["details"]] == ["version"]
+
+
+async def test_a_fixed_path_answers_405_for_another_method(me: Owner) -> None:
+    # Not /api/workflows/{id} with "validate" as a malformed id.
+    for method in ("GET", "PUT", "DELETE"):
+        reply = await me.http.request(method, "/api/workflows/validate")
+        assert reply.status_code == 405, (method, reply.text)
+        assert reply.headers["allow"] == "POST"
