@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 import rest_compat
+from flowsync.body_timeout import BodyReadTimeout
 from flowsync.config import Settings
 from flowsync.errors import (
     FlowSyncError,
@@ -322,6 +323,9 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.state.services = services
+    # A body that does not arrive in time is a 408 (inside the request metrics, which
+    # count it).
+    app.add_middleware(BodyReadTimeout, seconds=settings.body_read_timeout_seconds)
     # The REST face (with /api/health), /metrics, the OpenAPI document and HTTP request
     # metrics around every route: see rest_compat.install.
     rest_compat.install(app, rate_limits=endpoint.limits)

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     # Limits on workflow definitions and request bodies
     max_definition_bytes: int = Field(default=1024 * 1024, ge=1)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    body_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="The longest a request's whole body may take to arrive once the server "
+        "reads it: past it, 408 and the connection is closed (a slow client held a request, "
+        "and its connection, forever).",
+    )
 
     # Queue and workers
     worker_concurrency: int = Field(default=16, ge=1, le=1000)

@@ -8,9 +8,11 @@
     │   └── UnstorableValue          400  a JSON value holds what PostgreSQL cannot store
     ├── PayloadTooLarge              413  a body or definition is over its size limit
     ├── ResultTooLarge               413  a GraphQL result is over its size limit
+    ├── UnsupportedMediaType         415  a body that is not declared as the type expected
     ├── Unauthenticated              401  no credentials, or credentials that do not verify
     ├── OperationNotAllowed          403  a GraphQL operation that is not on the safelist
     ├── Forbidden                    403  a team member whose role is below the operation's
+    ├── RequestTimeout               408  a request's body did not arrive in time
     ├── NotFound                     404  missing, or owned by someone else (never 403)
     ├── Conflict                     409  the change clashes with the current state
     │   ├── VersionConflict          409  an update from a version that is not the current one
@@ -36,6 +38,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import ClassVar
+
+from flowsync.echo import ECHO_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,15 @@ class ResultTooLarge(FlowSyncError):
     status = 413
 
 
+class UnsupportedMediaType(FlowSyncError):
+    """A request body whose Content-Type is not the one the route reads (JSON, for the
+    REST routes that take a body); it was not read as anything. `details` names the
+    header and the type expected."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 class Unauthenticated(FlowSyncError):
     """The caller sent no credentials, or credentials that do not verify."""
 
@@ -154,6 +167,15 @@ class Forbidden(FlowSyncError):
 
     code = "forbidden"
     status = 403
+
+
+class RequestTimeout(FlowSyncError):
+    """A request's body did not arrive within FLOWSYNC_BODY_READ_TIMEOUT_SECONDS of the
+    server asking for it (a client that sends its headers, then its body slowly or not
+    at all): nothing was done, and the connection is closed."""
+
+    code = "request_timeout"
+    status = 408
 
 
 class NotFound(FlowSyncError):
@@ -273,6 +295,19 @@ class ExpressionFailed(StepFailed):
     """A CEL expression or a template could not be evaluated against the step's context."""
 
     code = "expression_failed"
+
+
+# How much of a value a caller sent an error message echoes (see `shown`).
+ECHO_LIMIT = ECHO_CHARS  # one bound for what messages echo (see flowsync.echo)
+
+
+def shown(value: object) -> str:
+    """A value a caller sent, as an error message may echo it: its text, cut to its first
+    ECHO_LIMIT characters and "…" when longer, so that an error never sends back a huge
+    id, name or parameter whole (QA found a 100 KB id echoed in a 404). Format it with
+    `!r` where the message quotes it."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "…"
 
 
 def http_status(error: FlowSyncError) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flowsync.errors import InvalidInput, Problem
+from flowsync.errors import InvalidInput, Problem, shown
 from rest_compat import serialize
 from rest_compat.http import ApiRoute, authenticate, paging, path_id, query_str, services
 from rest_compat.responses import json_response
@@ -21,7 +21,7 @@ def _flag(request: Request, name: str) -> bool:
     if value not in ("true", "false"):
         raise InvalidInput(
             f"The query parameter {name} must be true or false.",
-            [Problem(name, f"must be true or false, not {value!r}")],
+            [Problem(name, f"must be true or false, not {shown(value)!r}")],
         )
     return value == "true"
 

@@ -27,6 +27,7 @@ from flowsync.errors import (
     Unauthenticated,
     VersionConflict,
     http_status,
+    shown,
 )
 from rest_compat.responses import json_response
 
@@ -88,4 +89,4 @@ def method_not_allowed(allowed: list[str]) -> Response:
 
 def route_not_found(path: str) -> Response:
     """404 for a path under /api that no route serves."""
-    return json_response(envelope("not_found", f"No route at {path}."), 404)
+    return json_response(envelope("not_found", f"No route at {shown(path)}."), 404)

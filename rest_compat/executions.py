@@ -5,7 +5,8 @@ steps started; and batch starts of one workflow.
 Starting answers 201 with the new execution and a `Location`. A repeated idempotency key
 (the `Idempotency-Key` header, or `idempotencyKey` in the body) starts nothing and answers
 200 with the first execution and `Idempotent-Replayed: true`: the status says whether
-this call created it, the body is the same either way.
+this call created it, the body is the same either way. A retry takes the header too, the
+same way (a repeat answers the first retry); a run is retried once (409 after that).
 
 A batch start (`POST /api/workflows/{id}/executions:batch` with
 `{"inputs": [{"input", "idempotencyKey"}]}`) answers `{"results": [{"execution",
@@ -28,6 +29,7 @@ from rest_compat.http import (
     ApiRoute,
     Body,
     authenticate,
+    from_header,
     json_body,
     observability,
     paging,
@@ -86,6 +88,7 @@ async def start_execution(request: Request) -> Response:
                 [Problem("$.idempotencyKey", "differs from the Idempotency-Key header")],
             )
         key = header
+        from_header(request, "idempotencyKey", "idempotency-key")
     started = await services(request).executions.start(
         principal, body.workflow_id, body.input, idempotency_key=key, priority=body.priority
     )
@@ -105,10 +108,11 @@ async def start_executions(request: Request) -> Response:
             "A batch start takes no Idempotency-Key header; give each item its own idempotencyKey.",
             [Problem("headers.idempotency-key", "not used by a batch start")],
         )
+    workflow_id = path_id(request)  # the path before the body
     body = await json_body(request, StartExecutions)
     items = [StartItem(i.input, i.idempotency_key) for i in body.inputs]
     started = await services(request).executions.start_many(
-        principal, path_id(request), items, body.priority
+        principal, workflow_id, items, body.priority
     )
     results = [{"execution": serialize.execution(s.execution), "created": s.created}
                for s in started]  # fmt: skip
@@ -128,9 +132,15 @@ async def get_execution(request: Request) -> Response:
 
 async def retry_execution(request: Request) -> Response:
     principal = await authenticate(request)
-    started = await services(request).executions.retry(principal, path_id(request))
+    from_header(request, "idempotencyKey", "idempotency-key")
+    started = await services(request).executions.retry(
+        principal, path_id(request), idempotency_key=request.headers.get("idempotency-key")
+    )
     row = started.execution
-    return json_response(serialize.execution(row), 201, {"Location": f"/api/executions/{row.id}"})
+    headers = {"Location": f"/api/executions/{row.id}"}
+    if not started.created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(serialize.execution(row), 201 if started.created else 200, headers)
 
 
 async def cancel_execution(request: Request) -> Response:
@@ -147,9 +157,10 @@ class SignalExecution(Body):
 
 async def signal_execution(request: Request) -> Response:
     principal = await authenticate(request)
+    execution_id = path_id(request)  # the path before the body
     body = await json_body(request, SignalExecution, optional=True)
     row, sent = await services(request).executions.signal_execution(
-        principal, path_id(request), request.path_params["name"], body.payload
+        principal, execution_id, request.path_params["name"], body.payload
     )
     return json_response({"execution": serialize.execution(row), "takenBy": sent.node_id})
 

@@ -11,6 +11,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -19,13 +20,20 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from flowsync import codec
 from flowsync.db.outage import as_unavailable
 from flowsync.db.timeouts import as_timeout
-from flowsync.errors import FlowSyncError, InvalidInput, PayloadTooLarge, Problem
+from flowsync.errors import (
+    FlowSyncError,
+    InvalidInput,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMediaType,
+    shown,
+)
 from flowsync.services.auth import Credential
 from flowsync.services.container import Services
 from flowsync.services.inputs import json_depth_ok
@@ -42,6 +50,7 @@ __all__ = [
     "authenticate",
     "check_depth",
     "check_nul",
+    "from_header",
     "json_body",
     "observability",
     "paging",
@@ -49,6 +58,7 @@ __all__ = [
     "query_int",
     "query_str",
     "read_body",
+    "refuse_nulls",
     "services",
     "workflow_filter",
 ]
@@ -134,6 +144,15 @@ class ApiRoute(Route):
         self.limit_ip = limit_ip
         super().__init__(path, self._dispatch, methods=list(self.handlers), name=name)
 
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.PARTIAL and not self.param_convertors:
+            # A fixed path is this route's whatever the method (405 for another one), so
+            # that a route with a parameter after it does not take it: PUT
+            # /api/workflows/validate is a 405, not /api/workflows/{id} with a bad id.
+            return Match.FULL, child
+        return match, child
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.methods and scope["method"] not in self.methods:
             await method_not_allowed(sorted(self.methods))(scope, receive, send)
@@ -147,12 +166,39 @@ class ApiRoute(Route):
                 await limiter.ip(request.client.host if request.client else "unknown")
             return await self.handlers[request.method](request)
         except FlowSyncError as exc:
-            return error_response(exc)
+            return error_response(located(request, exc))
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
         except Exception as exc:  # a bug: logged in full, answered without details
             known = as_timeout(exc) or as_unavailable(exc) or codec.unstorable(exc)
             return error_response(known) if known is not None else unexpected(exc)
+
+
+def located(request: Request, error: FlowSyncError) -> FlowSyncError:
+    """`error` with its details' paths as REST names them: the services name a field by
+    its argument's name (`priority`, GraphQL's), REST by where it was sent: `$.priority`
+    for a field of the JSON body, `headers.idempotency-key` for a header
+    (`from_header`); a query or path parameter keeps its plain name."""
+    fields: set[str] = getattr(request.state, "body_fields", set())
+    headers: dict[str, str] = getattr(request.state, "header_fields", {})
+    params = {*request.path_params, *request.query_params}
+
+    def where(path: str) -> str:
+        head = re.split(r"[.\[]", path, maxsplit=1)[0]
+        if head in headers:
+            return headers[head] + path[len(head) :]
+        if head in fields and head not in params:
+            return "$." + path
+        return path
+
+    error.details = [replace(p, path=where(p.path)) for p in error.details]
+    return error
+
+
+def from_header(request: Request, field: str, header: str) -> None:
+    """Record that the value a service names `field` came from header `header`."""
+    found: dict[str, str] = getattr(request.state, "header_fields", {})
+    request.state.header_fields = {**found, field: f"headers.{header}"}
 
 
 async def read_body(request: Request, limit: int, *, truncate: bool = False) -> bytes:
@@ -179,7 +225,8 @@ async def read_body(request: Request, limit: int, *, truncate: bool = False) -> 
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    # A key the caller sent (an unknown field's) is shown bounded, as values are.
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{shown(p)}" for p in loc)
 
 
 def _problems(error: ValidationError) -> list[Problem]:
@@ -220,12 +267,29 @@ def check_nul(value: object, root: str = "$") -> None:
         )
 
 
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type declares JSON: application/json or application/*+json,
+    with any parameters (charset)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 async def json_body(request: Request, model: type[M], *, optional: bool = False) -> M:
     """The JSON object body checked against `model` (400 naming each bad field by its
-    JSON path). With `optional`, an empty body is an empty object."""
+    JSON path). With `optional`, an empty body is an empty object. A body that is not
+    declared as JSON (text/plain, a form, no Content-Type) is 415, never read as JSON."""
     raw = await read_body(request, services(request).settings.max_body_bytes)
     if not raw.strip() and optional:
         raw = b"{}"
+    elif raw and not is_json(request.headers.get("content-type")):
+        sent = request.headers.get("content-type")
+        raise UnsupportedMediaType(
+            "The request body must be JSON, sent with Content-Type: application/json"
+            + (f"; it was sent as {shown(sent)!r}." if sent else "; it was sent without one."),
+            [Problem("headers.content-type", "must be application/json")],
+        )
     try:
         value: Any = codec.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -238,12 +302,28 @@ async def json_body(request: Request, model: type[M], *, optional: bool = False)
     check_depth(value)
     if codec.NUL_ESCAPE in raw:  # JSON can hold NUL only escaped: otherwise there is none
         check_nul(value)
+    # The fields a service may name by their plain names (see `located`).
+    request.state.body_fields = {info.alias or name for name, info in model.model_fields.items()}
     try:
         return model.model_validate(value)
     except ValidationError as exc:
         raise InvalidInput(
             "The request body is not of the expected shape.", _problems(exc)
         ) from exc
+
+
+def refuse_nulls(body: Body, *names: str) -> None:
+    """InvalidInput naming each of the fields `names` (snake_case) that the body sets to
+    null. In a PUT a field left out stays as it is and null clears a field to its default
+    (README, REST API); these fields have no default to clear to."""
+    nulls = [n for n in names if n in body.model_fields_set and getattr(body, n) is None]
+    if nulls:
+        paths = [f"$.{to_camel(n)}" for n in nulls]
+        raise InvalidInput(
+            f"{', '.join(paths)} cannot be null: leave a field out to keep it as it is.",
+            [Problem(p, "cannot be null (it has no default; leave it out to keep it)")
+             for p in paths],
+        )  # fmt: skip
 
 
 def query_str(request: Request, name: str) -> str | None:
@@ -272,7 +352,7 @@ def query_int(request: Request, name: str) -> int | None:
     if _WHOLE_NUMBER.fullmatch(text) is None:
         raise InvalidInput(
             f"The query parameter {name} must be a whole number.",
-            [Problem(name, f"must be a whole number, not {value!r}")],
+            [Problem(name, f"must be a whole number, not {shown(value)!r}")],
         )
     return int(text)
 
@@ -294,7 +374,8 @@ def query_datetime(request: Request, name: str) -> datetime | None:
             f"The query parameter {name} must be an ISO-8601 time.",
             [
                 Problem(
-                    name, f"must be an ISO-8601 time such as 2024-05-01T12:00:00Z, not {value!r}"
+                    name,
+                    f"must be an ISO-8601 time such as 2024-05-01T12:00:00Z, not {shown(value)!r}",
                 )
             ],
         ) from exc
@@ -319,8 +400,17 @@ JsonInt = Annotated[int, BeforeValidator(integral)]
 
 
 def path_id(request: Request, name: str = "id") -> str:
-    """A path parameter (the services treat a malformed id as not found)."""
+    """An id in the path: 400 naming the parameter when it is not a UUID (nothing can
+    have it; found by QA, it was a 404 echoing the id whole). Which objects exist, and
+    whose, is the services' (404 alike for a missing one and another owner's)."""
     value: str = request.path_params[name]
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(
+            f"The path parameter {name} is not a valid id.",
+            [Problem(name, f"must be a UUID, not {shown(value)!r}")],
+        ) from None
     return value
 
 

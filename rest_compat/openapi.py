@@ -168,14 +168,18 @@ SCHEMAS: Json = {
     ),
     "UpdateWorkflow": obj(
         {
-            "name": nullable({"type": "string", "minLength": 1}),
-            "description": nullable(STRING),
-            "definition": {"description": "A new definition makes a new version."},
+            "name": {"type": "string", "minLength": 1},
+            "description": nullable({"type": "string", "description": "null clears it."}),
+            "definition": {
+                "type": "object",
+                "description": "A new definition makes a new version.",
+            },
             "maxConcurrency": nullable({"type": "integer", "minimum": 1, "maximum": 100000}),
             "expectedVersion": nullable(
                 {
                     "type": "integer",
                     "minimum": 1,
+                    "maximum": 2**31 - 1,
                     "description": "The version you read: at another one, 409 and no change.",
                 }
             ),
@@ -392,10 +396,16 @@ SCHEMAS: Json = {
     ),
     "UpdateTrigger": obj(
         {
-            "workflowId": nullable(STRING),
-            "type": {"description": "Must be the trigger's current type if given."},
-            "config": {"description": "Replaces the config (validated, defaults filled in)."},
-            "enabled": nullable({"type": "boolean"}),
+            "workflowId": STRING,
+            "type": {
+                "type": "string",
+                "description": "Must be the trigger's current type if given.",
+            },
+            "config": {
+                "description": "Replaces the config (validated, defaults filled in); "
+                "null: the type's defaults."
+            },
+            "enabled": {"type": "boolean"},
             "maxConcurrentRuns": nullable(
                 {
                     "type": "integer",
@@ -604,6 +614,14 @@ RESPONSES: Json = {
         "404 instead."
     ),
     "TooLarge": _error("The body (or the definition) is over its size limit."),
+    "RequestTimeout": _error(
+        "The body did not arrive within FLOWSYNC_BODY_READ_TIMEOUT_SECONDS: "
+        "`request_timeout`, nothing was done, and the connection is closed."
+    ),
+    "UnsupportedMediaType": _error(
+        "A body not sent as JSON (`Content-Type: application/json` or `application/*+json`; "
+        "text/plain or none is refused): `unsupported_media_type`, nothing was read."
+    ),
     "Invalid": _error("The definition or trigger breaks its rules; `details` name each path."),
     "RateLimited": _error("Too many requests.", _RETRY_AFTER),
     "Backpressure": _error(
@@ -620,6 +638,8 @@ _BY_STATUS = {
     "404": "NotFound",
     "409": "Conflict",
     "413": "TooLarge",
+    "408": "RequestTimeout",
+    "415": "UnsupportedMediaType",
     "422": "Invalid",
     "429": "RateLimited",
     "503": "Backpressure",
@@ -669,6 +689,8 @@ def _operation(
     if params:
         out["parameters"] = params
     if body:
+        responses["408"] = {"$ref": "#/components/responses/RequestTimeout"}
+        responses["415"] = {"$ref": "#/components/responses/UnsupportedMediaType"}
         out["requestBody"] = {
             "required": body_required,
             "content": {"application/json": {"schema": ref(body)}},
@@ -683,7 +705,11 @@ def _query(name: str, schema: Json, description: str) -> Json:
             "description": description}  # fmt: skip
 
 
-_ID: Json = {"name": "id", "in": "path", "required": True, "schema": STRING}
+_ID: Json = {
+    "name": "id", "in": "path", "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+    "description": "The object's id; one that is not a UUID is a 400 naming `id`.",
+}  # fmt: skip
 _PAGE: list[Json] = [
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 50)."),
     _query("cursor", STRING, "`nextCursor` of the previous page."),
@@ -823,9 +849,22 @@ def _paths() -> Json:
             "post": _operation(
                 "retryExecution", "A new execution from a failed or cancelled one's failed "
                 "step on, reusing the completed steps' outputs",
-                {"201": _json("The new execution (its retriedFromId is this one).",
-                              "Execution", _LOCATION)},
-                [*_AUTHED, 404, 409, 503], tag="executions",
+                {
+                    "201": _json("The new execution (its retriedFromId is this one).",
+                                 "Execution", _LOCATION),
+                    "200": _json(
+                        "The idempotency key was used by a retry of this execution before: "
+                        "that retry, nothing started.", "Execution",
+                        {**_LOCATION, "Idempotent-Replayed": {"required": True,
+                                                              "schema": {"const": "true"}}},
+                    ),
+                },
+                [400, *_AUTHED, 404, 409, 503], tag="executions",
+                params=[{**key_header, "description": "A repeat with the same key returns "
+                         "the first retry (200); a key another execution used is a 409."}],
+                description="An execution is retried once: 409 when it is not failed or "
+                "cancelled, or was retried already (retry its retry), or the idempotency "
+                "key belongs to another execution.",
             ),
         },
         "/api/executions/{id}/timeline": {
@@ -933,7 +972,7 @@ def _paths() -> Json:
                         "content": {"*/*": {"schema": ANY}},
                     },
                 },
-                [400, 401, 404, 413, 429, 503], tag="webhooks", public=True,
+                [400, 401, 404, 408, 413, 429, 503], tag="webhooks", public=True,
                 params=[
                     {"name": "X-FlowSync-Signature", "in": "header", "required": False,
                      "schema": STRING,
@@ -1050,6 +1089,21 @@ def _paths() -> Json:
     return ops
 
 
+def _ids_checked(paths: Json) -> Json:
+    """`paths` with 400 among the replies of every operation that takes an `id` in its
+    path (a malformed one is refused, naming it)."""
+    out: Json = {}
+    for path, item in paths.items():
+        if _ID in item.get("parameters", []):
+            item = {
+                k: {**v, "responses": {"400": {"$ref": "#/components/responses/BadRequest"},
+                                       **v["responses"]}} if k != "parameters" else v
+                for k, v in item.items()
+            }  # fmt: skip
+        out[path] = item
+    return out
+
+
 @functools.cache
 def document() -> Json:
     """The OpenAPI 3.1 document."""
@@ -1067,7 +1121,7 @@ def document() -> Json:
             "{error: {code, message, details}}.",
         },
         "security": [{"bearer": []}],
-        "paths": {**_paths(), **operations.PATHS, **editor.PATHS},
+        "paths": _ids_checked({**_paths(), **operations.PATHS, **editor.PATHS}),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",

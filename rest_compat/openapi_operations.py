@@ -254,8 +254,9 @@ PATHS: Json = {
             "redriveDeadLetter", "Resume its execution from the failed step",
             {"200": _json("The dead letter with its redrivenAt.", "DeadLetter")},
             [*_AUTHED, 404, 409], tag="dead-letters",
-            description="409 when it was redriven already or its execution is no longer "
-            "failed.",
+            description="409 when it was redriven already, its execution is no longer "
+            "failed, or its execution was retried (its retry runs it again: redrive or "
+            "retry that one).",
         ),
     },
     "/api/observability/metrics/series": {

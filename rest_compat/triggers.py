@@ -21,6 +21,7 @@ from rest_compat.http import (
     paging,
     path_id,
     query_str,
+    refuse_nulls,
     services,
     workflow_filter,
 )
@@ -41,7 +42,9 @@ class CreateTrigger(Body):
 
 class UpdateTrigger(Body):
     """`PUT /api/triggers/{id}`: fields left out stay as they are; a new config replaces
-    the old one."""
+    the old one; null clears a field to its default (config: the type's defaults,
+    maxConcurrentRuns: no limit, priority: the definition's; workflowId, type and enabled
+    have none: 400)."""
 
     workflow_id: str | None = None
     type: Any = None
@@ -100,7 +103,9 @@ async def get_trigger(request: Request) -> Response:
 
 async def update_trigger(request: Request) -> Response:
     principal = await authenticate(request)
+    trigger_id = path_id(request)  # the path before the body
     body = await json_body(request, UpdateTrigger, optional=True)
+    refuse_nulls(body, "workflow_id", "type", "enabled")
     given = body.model_fields_set
     change = TriggerUpdate(
         workflow_id=body.workflow_id,
@@ -114,7 +119,7 @@ async def update_trigger(request: Request) -> Response:
         ),
         **({"priority": body.priority} if "priority" in given else {}),
     )
-    row = await services(request).triggers.update(principal, path_id(request), change)
+    row = await services(request).triggers.update(principal, trigger_id, change)
     return json_response(_trigger(request, row))
 
 
@@ -132,10 +137,9 @@ async def rotate_secret(request: Request) -> Response:
 
 async def backfill_trigger(request: Request) -> Response:
     principal = await authenticate(request)
+    trigger_id = path_id(request)
     body = await json_body(request, BackfillTrigger, optional=True)
-    done = await services(request).backfills.backfill(
-        principal, path_id(request), body.from_, body.to
-    )
+    done = await services(request).backfills.backfill(principal, trigger_id, body.from_, body.to)
     return json_response({"started": done.started, "skipped": done.skipped})
 
 

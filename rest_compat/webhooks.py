@@ -28,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 from flowsync.engine.reply_headers import GUARD_HEADERS
 from flowsync.errors import InvalidInput, Problem
 from flowsync.services.webhooks import SIGNATURE_HEADER, WebhookResult
-from rest_compat.http import ApiRoute, path_id, read_body, services
+from rest_compat.http import ApiRoute, read_body, services
 from rest_compat.responses import dumps
 
 _GUARD = [(name.lower().encode(), value.encode()) for name, value in GUARD_HEADERS]
@@ -99,7 +99,7 @@ async def receive(request: Request) -> Response:
     # One byte past the limit is enough for the service to refuse with 413.
     raw = await read_body(request, svc.settings.max_body_bytes + 1, truncate=True)
     result = await svc.webhooks.receive(
-        path_id(request, "triggerId"), raw, headers, request.url.query
+        request.path_params["triggerId"], raw, headers, request.url.query
     )
     return reply(result)
 

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flowsync.db.models import WorkflowVersion
-from flowsync.errors import FlowSyncError, InvalidInput, NotFound, Problem
-from flowsync.services.workflows import WorkflowService, WorkflowUpdate
+from flowsync.errors import FlowSyncError, InvalidInput, NotFound, Problem, shown
+from flowsync.services.workflows import MAX_VERSION, WorkflowService, WorkflowUpdate
 from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
@@ -23,12 +23,10 @@ from rest_compat.http import (
     json_body,
     paging,
     path_id,
+    refuse_nulls,
     services,
 )
 from rest_compat.responses import json_response
-
-# Version numbers are a 32-bit column: a larger one names no version.
-_MAX_VERSION = 2**31 - 1
 
 
 class CreateWorkflow(Body):
@@ -42,8 +40,10 @@ class CreateWorkflow(Body):
 
 
 class UpdateWorkflow(Body):
-    """`PUT /api/workflows/{id}`: fields left out stay as they are; with
-    `expectedVersion`, a workflow at another version is a 409 and nothing changes."""
+    """`PUT /api/workflows/{id}`: fields left out stay as they are, null clears a field
+    to its default (description: none, maxConcurrency: no limit; name and definition
+    have none: 400); with `expectedVersion`, a workflow at another version is a 409 and
+    nothing changes."""
 
     name: str | None = None
     description: str | None = None
@@ -112,18 +112,21 @@ async def get_workflow(request: Request) -> Response:
 
 async def update_workflow(request: Request) -> Response:
     principal = await authenticate(request)
+    workflow_id = path_id(request)  # the path before the body
     body = await json_body(request, UpdateWorkflow, optional=True)
+    refuse_nulls(body, "name", "definition")
     given = body.model_fields_set
     change = WorkflowUpdate(
         name=body.name,
-        description=body.description,
+        # null clears it, as null does any field with a default ("" to the service).
+        description="" if "description" in given and body.description is None else body.description,
         **({"definition": body.definition} if "definition" in given else {}),
         **({"max_concurrency": body.max_concurrency} if "max_concurrency" in given else {}),
         expected_version=body.expected_version,
         version_message=body.version_message,
     )
     svc = services(request).workflows
-    row = await svc.update(principal, path_id(request), change)
+    row = await svc.update(principal, workflow_id, change)
     definition = (await svc.get_definition(principal, row.id, row.version)).definition
     return json_response(serialize.workflow(row, definition))
 
@@ -138,16 +141,18 @@ async def list_versions(request: Request) -> Response:
 
 async def get_version(request: Request) -> Response:
     principal = await authenticate(request)
-    raw = path_id(request, "version")
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    workflow_id = path_id(request)
+    raw: str = request.path_params["version"]
+    # Versions count from 1: 0 is as malformed as -1 (found by QA, it was a 404).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
         raise InvalidInput(
             "The version in the path must be a whole number from 1 on.",
-            [Problem("version", f"must be a whole number from 1 on, not {raw[:40]!r}")],
+            [Problem("version", f"must be a whole number from 1 on, not {shown(raw)!r}")],
         )
     number = int(raw)
-    if not 1 <= number <= _MAX_VERSION:
-        raise NotFound(f"Workflow {path_id(request)} has no version {number}.")
-    row = await services(request).workflows.get_definition(principal, path_id(request), number)
+    if number > MAX_VERSION:  # a whole number no workflow has reached
+        raise NotFound(f"Workflow {workflow_id} has no version {number}.")
+    row = await services(request).workflows.get_definition(principal, workflow_id, number)
     return json_response(version(row, definition=True))
 
 

@@ -20,7 +20,7 @@ from pydantic import JsonValue
 
 from flowsync.engine.problems import ProblemCollector, kind_of
 from flowsync.engine.templates import Template, compile_template, to_text
-from flowsync.errors import ExpressionFailed, ExpressionSyntaxError, InvalidInput, Problem
+from flowsync.errors import ExpressionFailed, ExpressionSyntaxError, InvalidInput, Problem, shown
 
 __all__ = [
     "KEY_LIMIT_MAX",
@@ -118,7 +118,9 @@ def check_fairness(raw: Mapping[str, object], check: ProblemCollector) -> Fairne
         value = raw["concurrencyKeyLimit"]
         path = f"{base}.concurrencyKeyLimit"
         if not _is_int(value) or not 1 <= value <= KEY_LIMIT_MAX:  # type: ignore[operator]
-            check.add(path, f"must be a whole number from 1 to {KEY_LIMIT_MAX}; got {value!r}")
+            check.add(
+                path, f"must be a whole number from 1 to {KEY_LIMIT_MAX}; got {shown(value)!r}"
+            )
         else:
             limit = int(value)  # type: ignore[call-overload]
         if not has_key:

@@ -853,19 +853,32 @@ class Orchestrator:
 
     async def rerun(
         self, conn: Connection, original_id: uuid.UUID, actor_key: str | None = None
-    ) -> uuid.UUID:
+    ) -> tuple[uuid.UUID, bool]:
         """A new execution of a failed or cancelled one's version and input that reuses
         the outputs of the steps that completed and runs the rest (inside the caller's
-        transaction). Its `retry_of_id` names the original. When its workflow's limit or
-        its concurrency key has no room, it waits PENDING, as a start does, and reuses
-        the outputs when it is promoted (see _start_waiting)."""
+        transaction), and True; its `retry_of_id` names the original. When its workflow's
+        limit or its concurrency key has no room, it waits PENDING, as a start does, and
+        reuses the outputs when it is promoted (see _start_waiting).
+
+        A run is retried once: Conflict when it was retried already (retry the newest
+        run instead) or is not failed or cancelled. With `actor_key`, a repeat of the
+        retry that used it answers (that retry, False) and creates nothing; the key used
+        by any other execution is a Conflict."""
         old = await conn.fetchrow(QUERIES["execution_for_rerun"], original_id)
         if old is None:
             raise NotFound(f"No execution with id {original_id}.")
-        if old["status"] not in ("FAILED", "CANCELLED"):
-            raise Conflict(
-                f"Only a failed or cancelled execution can be retried; this one is {old['status']}."
-            )
+        if actor_key is not None:
+            used = await conn.fetchrow(QUERIES["retry_by_key"], old["owner_id"], actor_key)
+            if used is not None and used["retry_of_id"] == original_id:
+                return uuid.UUID(str(used["id"])), False
+            if used is not None:
+                raise Conflict(
+                    "That idempotency key was already used for another execution "
+                    f"({used['id']}), not a retry of this one."
+                )
+        await self.check_retryable(
+            conn, original_id, old["status"], ("FAILED", "CANCELLED"), "retried"
+        )
         wf = await self.workflows.get(old["workflow_version_id"], conn)
         nodes = list(wf.nodes.values())
         run_now = await self._has_room(
@@ -889,7 +902,29 @@ class Orchestrator:
         await self._write(conn, new_id, 0, old["owner_id"], old["workflow_id"], plan)
         if run_now:
             await conn.execute(QUERIES["mark_reused"], new_id, original_id)
-        return uuid.UUID(str(new_id))
+        return uuid.UUID(str(new_id)), True
+
+    async def check_retryable(
+        self,
+        conn: Connection,
+        execution_id: uuid.UUID,
+        status: str,
+        allowed: tuple[str, ...],
+        done: str,
+    ) -> None:
+        """Conflict, naming the reason, unless the locked execution may run again: it
+        was not retried already (its retry runs it again: a second retry or a redrive
+        would run it twice) and its status is one of `allowed`. The one rule of retry
+        (`rerun`) and redrive (`resume`); `done` names which in the message."""
+        later = await conn.fetchval(QUERIES["retried_as"], execution_id)
+        if later is not None:
+            raise Conflict(
+                f"This execution was retried already, as execution {later}: it runs again "
+                "there; retry or redrive that one instead."
+            )
+        if status not in allowed:
+            which = " or ".join(s.lower() for s in allowed)
+            raise Conflict(f"Only a {which} execution can be {done}; this one is {status}.")
 
     async def _rerun_plan(
         self,
@@ -932,8 +967,7 @@ class Orchestrator:
         head = await conn.fetchrow(QUERIES["lock_execution"], execution_id)
         if head is None:
             raise NotFound(f"No execution with id {execution_id}.")
-        if head["status"] != "FAILED":
-            raise Conflict(f"Only a failed execution can resume; this one is {head['status']}.")
+        await self.check_retryable(conn, execution_id, head["status"], ("FAILED",), "redriven")
         wf = await self.workflows.get(head["workflow_version_id"], conn)
         if await self._has_room(
             conn, head["workflow_id"], head["concurrency_key"], head["concurrency_key_limit"]

@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 
 from flowsync.engine.definition import DATA_MODELS, RetryPolicy
 from flowsync.engine.templates import json_path
-from flowsync.errors import Problem
+from flowsync.errors import Problem, shown
 
 __all__ = ["ProblemCollector", "kind_of", "translate_errors", "within"]
 
@@ -96,9 +96,11 @@ def _message(error: ErrorDetails) -> str:
         name = str(loc[-1])
         if name in _OWNERS and len(loc) == 1:
             # A real field, of another node type's data (`retry` on a transform).
-            return f"unknown field {name!r} (only {' and '.join(_OWNERS[name])} nodes have it)"
+            return (
+                f"unknown field {shown(name)!r} (only {' and '.join(_OWNERS[name])} nodes have it)"
+            )
         hint = difflib.get_close_matches(name, [w for w in _VOCABULARY if w != name], 1)
-        return f"unknown field {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        return f"unknown field {shown(name)!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     if kind == "missing":
         return "is required"
     if kind in _TYPE_MESSAGES:

@@ -42,6 +42,7 @@ from flowsync.errors import (
     InvalidInput,
     PayloadTooLarge,
     Problem,
+    shown,
 )
 
 __all__ = [
@@ -213,7 +214,9 @@ def validate_workflow_document(raw: object) -> WorkflowDocument:
         if key not in ("name", "description", "definition"):
             hint = difflib.get_close_matches(str(key), ["name", "description", "definition"], 1)
             more = f" (did you mean {hint[0]!r}?)" if hint else ""
-            problems.append(Problem(json_path("$", str(key)), f"unknown field {key!r}{more}"))
+            problems.append(
+                Problem(json_path("$", str(key)), f"unknown field {shown(key)!r}{more}")
+            )
     name = _text_field(raw, "name", NAME_MAX, problems, required=True)
     description = _text_field(raw, "description", DESCRIPTION_MAX, problems, required=False)
     workflow = None
@@ -340,13 +343,15 @@ def _check_nodes(raw_nodes: list[object], check: ProblemCollector) -> dict[str, 
             if not NODE_ID.fullmatch(node_id):
                 check.add(
                     f"{path}.id",
-                    f"{node_id!r} is not a valid node id: a letter or _ first, then letters, "
-                    "digits, _ or -, at most 64 characters",
-                    node_id,
+                    f"{shown(node_id)!r} is not a valid node id: a letter or _ first, then "
+                    "letters, digits, _ or -, at most 64 characters",
+                    shown(node_id),
                 )
             if node_id in nodes:
                 first = check.node_path(nodes[node_id].index)
-                check.add(f"{path}.id", f"duplicate node id {node_id!r} (also {first})", node_id)
+                check.add(
+                    f"{path}.id", f"duplicate node id {shown(node_id)!r} (also {first})", node_id
+                )
             else:
                 info = nodes[node_id] = _NodeInfo(index, node_id, node_type, item)
         if node_type is not None and (raw_data is None or isinstance(raw_data, dict)):
@@ -365,7 +370,9 @@ def _node_type(
         known = ", ".join(t.value for t in NodeType)
         hint = difflib.get_close_matches(value, [t.value for t in NodeType], 1)
         more = f"did you mean {hint[0]!r}? " if hint else ""
-        check.add(f"{path}.type", f"unknown node type {value!r} ({more}known: {known})", node_id)
+        check.add(
+            f"{path}.type", f"unknown node type {shown(value)!r} ({more}known: {known})", node_id
+        )
         return None
 
 
@@ -466,12 +473,14 @@ def _check_edges(
         missing = False
         for end, node_id in (("source", source), ("target", target)):
             if node_id not in nodes:
-                check.add(f"{path}.{end}", f"no node has the id {node_id!r}", edge=index)
+                check.add(f"{path}.{end}", f"no node has the id {shown(node_id)!r}", edge=index)
                 missing = True
         if missing:
             continue
         if source == target:
-            check.add(path, f"a self-loop on node {source!r} (an edge to itself)", source, index)
+            check.add(
+                path, f"a self-loop on node {shown(source)!r} (an edge to itself)", source, index
+            )
             continue
         key = (source, target, handle)
         if key in seen:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from flowsync.engine.problems import kind_of
-from flowsync.errors import InvalidInput, NotFound, Problem
+from flowsync.errors import InvalidInput, NotFound, Problem, shown
 from flowsync.scheduler.cron import CronSchedule, schedule_from_config
 from flowsync.scheduler.scheduler import fire_at, iso
 from flowsync.services import audit
@@ -74,7 +74,7 @@ def _instant(value: object, field: str) -> datetime:
         raise InvalidInput(
             f"`{field}` is not an ISO-8601 date-time.",
             [Problem(field, f"must be an ISO-8601 date-time such as 2026-01-01T00:00:00Z, "
-                            f"not {value!r}" if isinstance(value, str) else
+                            f"not {shown(value)!r}" if isinstance(value, str) else
                             f"must be an ISO-8601 date-time, not {kind_of(value)}")],
         )  # fmt: skip
     if parsed.tzinfo is None or parsed.utcoffset() is None:

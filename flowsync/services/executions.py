@@ -28,7 +28,7 @@ from flowsync.db.models import (
 )
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
-from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue
+from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue, shown
 from flowsync.services import audit
 from flowsync.services.inputs import checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
@@ -118,12 +118,17 @@ def _checked_start(
     if input is None:
         input = {}
     checked_json_size(input, "$.input", MAX_INPUT_BYTES)
+    _checked_key(idempotency_key)
+    return wid, input
+
+
+def _checked_key(idempotency_key: str | None) -> None:
+    """InvalidInput unless the idempotency key, if any, is 1 to 255 characters."""
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
         raise InvalidInput(
             "An idempotency key must be 1 to 255 characters.",
             [Problem("idempotencyKey", "must be 1 to 255 characters")],
         )
-    return wid, input
 
 
 # A run's steps in the order they were queued; steps queued together (a fork's
@@ -557,17 +562,31 @@ class ExecutionService:
         self, principal: Principal, execution_id: object, *, idempotency_key: str | None = None
     ) -> Started:
         """A new execution from a failed (or cancelled) one's failed step on, reusing
-        the outputs of the steps that completed; they are recorded as reused."""
+        the outputs of the steps that completed; they are recorded as reused. A run is
+        retried once (Conflict after that, as when it is not failed or cancelled, or its
+        dead letter was redriven and it runs again). With `idempotency_key`, a repeat
+        answers the first retry (created=False), even while new starts are refused; a
+        key another execution used is a Conflict."""
         require(principal, "ExecutionService.retry")
         eid = parse_id(execution_id, "execution")
+        _checked_key(idempotency_key)
         original = await self.get(principal, eid)  # owner check: another owner's is not found
+        if idempotency_key is not None:
+            used = await self._pool.fetchrow(
+                QUERIES["retry_by_key"], principal.owner_id, idempotency_key
+            )
+            if used is not None and used["retry_of_id"] == eid:
+                return Started(await self.get(principal, used["id"]), False)
+            # Any other use of the key is refused by rerun, under the run's lock.
         await self.check_backpressure()
         began = tracing.start_time()
         for last in (False, True):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     await conn.execute(QUERIES["admission_share"])
-                    new_id = await self._orchestrator.rerun(conn, eid, idempotency_key)
+                    new_id, created = await self._orchestrator.rerun(conn, eid, idempotency_key)
+                    if not created:  # a repeat that raced the first retry
+                        break
                     await self._admit(conn, new_id)
                     if began is not None:
                         # A trace of its own (the caller's, if given), linked to the
@@ -586,7 +605,7 @@ class ExecutionService:
                 break
             except _OverLimit as over:
                 await self._recount(over, last)
-        return Started(await self.get(principal, new_id), True)
+        return Started(await self.get(principal, new_id), created)
 
     async def cancel(self, principal: Principal, execution_id: object) -> Execution:
         """Cancel a running execution (Conflict when it already ended)."""
@@ -715,7 +734,7 @@ class ExecutionService:
         if status is not None:
             if status not in STATUSES:
                 raise InvalidInput(
-                    f"Unknown status {status!r}.",
+                    f"Unknown status {shown(status)!r}.",
                     [Problem("status", f"must be one of {', '.join(STATUSES)}")],
                 )
             stmt = stmt.where(Execution.status == status)
@@ -896,7 +915,7 @@ class ExecutionService:
         size = page_size(limit)
         if status is not None and status not in STATUSES:
             raise InvalidInput(
-                f"Unknown status {status!r}.",
+                f"Unknown status {shown(status)!r}.",
                 [Problem("status", f"must be one of {', '.join(STATUSES)}")],
             )
         ranked = select(

@@ -20,7 +20,7 @@ from flowsync.engine.definition import ConditionData
 from flowsync.engine.expressions import compile_expression, scan
 from flowsync.engine.problems import translate_errors
 from flowsync.engine.templates import _placeholder_end, compile_template
-from flowsync.errors import ExpressionSyntaxError, InvalidInput, Problem
+from flowsync.errors import ExpressionSyntaxError, InvalidInput, Problem, shown
 
 __all__ = ["MAX_CHECK_CHARS", "ExpressionKind", "ExpressionProblem", "check_expression"]
 
@@ -66,7 +66,7 @@ def check_expression(text: object, kind: object) -> list[ExpressionProblem]:
     except ValueError:
         raise InvalidInput(
             "kind must be EXPRESSION or TEMPLATE.",
-            [Problem("kind", f"must be EXPRESSION or TEMPLATE, not {kind!r}")],
+            [Problem("kind", f"must be EXPRESSION or TEMPLATE, not {shown(kind)!r}")],
         ) from None
     if which is ExpressionKind.EXPRESSION:
         return _condition_problems(text)

@@ -7,7 +7,7 @@ import uuid
 
 from flowsync import codec
 from flowsync.engine.depth import too_deep
-from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
+from flowsync.errors import InvalidInput, NotFound, PayloadTooLarge, Problem, shown
 
 MAX_DEPTH = 100
 
@@ -42,4 +42,4 @@ def parse_id(value: object, what: str) -> uuid.UUID:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError as exc:
-        raise NotFound(f"No {what} with id {value!r}.") from exc
+        raise NotFound(f"No {what} with id {shown(value)!r}.") from exc

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Member, Owner
-from flowsync.errors import Conflict, InvalidInput, NotFound, Problem
+from flowsync.errors import Conflict, InvalidInput, NotFound, Problem, shown
 from flowsync.roles import Role, parse_role
 from flowsync.services import audit
 from flowsync.services.principal import Principal, require
@@ -36,7 +36,7 @@ def check_subject(value: object, path: str = "subject") -> str:
         or "\x00" in subject
     ):
         raise InvalidInput(
-            f"{value!r} is not a member subject: write jwt:<issuer>|<sub>, the JWT's 'iss' "
+            f"{shown(value)!r} is not a member subject: write jwt:<issuer>|<sub>, the JWT's 'iss' "
             f"and 'sub' claims (at most {MAX_SUBJECT_CHARS} characters).",
             [Problem(path, "must read jwt:<issuer>|<sub>")],
         )
@@ -136,7 +136,7 @@ class MemberService:
             )
         ).scalar_one_or_none()
         if member is None:
-            raise NotFound(f"{subject} is not a member of this team.")
+            raise NotFound(f"{shown(subject)} is not a member of this team.")
         return member
 
     @staticmethod

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowsync.db.models import Secret
 from flowsync.engine.validation import CompiledWorkflow
-from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem
+from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, shown
 from flowsync.secrets_crypto import Keyring
 from flowsync.services import audit
 from flowsync.services.principal import Principal, require
@@ -51,8 +51,8 @@ def check_name(name: str) -> str:
     """`name` when it is a secret name; InvalidInput naming `name` otherwise."""
     if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
         raise InvalidInput(
-            f"{name!r} is not a secret name: a letter or _ first, then letters, digits or _, "
-            "at most 64 characters.",
+            f"{shown(name)!r} is not a secret name: a letter or _ first, then letters, "
+            "digits or _, at most 64 characters.",
             [Problem("name", "must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
         )
     return name
@@ -137,7 +137,7 @@ class SecretService:
         require(principal, "SecretService.delete")
         if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
             # Never sent to the database: a NUL byte, say, is no text PostgreSQL stores.
-            raise NotFound(f"No secret named {name!r}.")
+            raise NotFound(f"No secret named {shown(name)!r}.")
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
@@ -147,7 +147,7 @@ class SecretService:
                 )
             ).scalar_one_or_none()
             if row is None:
-                raise NotFound(f"No secret named {name!r}.")
+                raise NotFound(f"No secret named {shown(name)!r}.")
             await audit.record(session, principal, "secret.deleted", "secret", name, {"name": name})
             return _info(row)
 
@@ -209,7 +209,11 @@ async def check_secrets_known(
     if not missing:
         return
     problems = [
-        Problem(path, f"no secret named {name!r}: set it first (PUT /api/secrets/{name})", node)
+        Problem(
+            path,
+            f"no secret named {shown(name)!r}: set it first (PUT /api/secrets/{shown(name)})",
+            node,
+        )
         for node, name, path in uses
         if name not in known
     ]

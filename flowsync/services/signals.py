@@ -16,7 +16,7 @@ from flowsync.engine.definition import SIGNAL_NAME
 from flowsync.engine.graph import WAITS
 from flowsync.engine.transitions import signal_of
 from flowsync.engine.validation import CompiledWorkflow
-from flowsync.errors import InvalidInput, Problem
+from flowsync.errors import InvalidInput, Problem, shown
 from flowsync.services.inputs import checked_json_size
 
 # Only data: the checks are the signal operation's parts (ExecutionService.signal_execution),
@@ -43,7 +43,7 @@ def checked_signal(name: str, payload: Any, actor: str) -> Any:
     `{"approved": bool, "by"?: str, "comment"?: str}`; `by` defaults to `actor`."""
     if not SIGNAL_NAME.fullmatch(name):
         raise InvalidInput(
-            f"{name!r} is not a signal name.",
+            f"{shown(name)!r} is not a signal name.",
             [Problem("name", "starts with a letter or _ and holds letters, digits, _ . -")],
         )
     value = {} if payload is None else payload
@@ -85,8 +85,8 @@ def check_known(name: str, wf: CompiledWorkflow) -> None:
     names = waits_for(wf)
     if name not in names:
         known = ", ".join(repr(n) for n in names) or "none (it has no wait or approval node)"
-        message = f"The execution's workflow version waits for no signal {name!r}"
+        message = f"The execution's workflow version waits for no signal {shown(name)!r}"
         raise InvalidInput(
             f"{message}; it waits for {known}.",
-            [Problem("name", f"no wait or approval node waits for {name!r}")],
+            [Problem("name", f"no wait or approval node waits for {shown(name)!r}")],
         )

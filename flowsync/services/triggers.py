@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from flowsync.db.models import Trigger, Workflow
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.problems import kind_of
-from flowsync.errors import Conflict, InvalidInput, NotFound, Problem, TriggerInvalid
+from flowsync.errors import Conflict, InvalidInput, NotFound, Problem, TriggerInvalid, shown
 from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule, schedule_from_config
 from flowsync.scheduler.scheduler import SchedulerStatus, read_status
 from flowsync.services import audit
@@ -186,7 +186,7 @@ def check_max_concurrent_runs(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         message = f"must be a whole number or null, not {kind_of(value)}"
     elif not 1 <= value <= MAX_CONCURRENT_RUNS:
-        message = f"must be 1 to {MAX_CONCURRENT_RUNS} (null: no limit), got {value}"
+        message = f"must be 1 to {MAX_CONCURRENT_RUNS} (null: no limit), got {shown(value)}"
     else:
         return value
     raise TriggerInvalid(
@@ -210,7 +210,7 @@ def check_type(value: object) -> str:
         return value.upper()
     raise TriggerInvalid(
         "The trigger type is not valid.",
-        [Problem("$.type", f"must be one of {', '.join(TRIGGER_TYPES)}, not {value!r}")],
+        [Problem("$.type", f"must be one of {', '.join(TRIGGER_TYPES)}, not {shown(value)!r}")],
     )
 
 
@@ -273,7 +273,9 @@ def _problems(exc: ValidationError, base: str) -> list[Problem]:
         if kind == "extra_forbidden":
             name = str(error["loc"][-1])
             hint = difflib.get_close_matches(name, _VOCABULARY, 1)
-            message = f"unknown field {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            message = f"unknown field {shown(name)!r}" + (
+                f" (did you mean {hint[0]!r}?)" if hint else ""
+            )
         elif kind == "missing":
             message = "is required"
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
@@ -284,12 +286,12 @@ def _problems(exc: ValidationError, base: str) -> list[Problem]:
                 given = error.get("input")
                 # A value of the right type but not one of those allowed is named; a
                 # value of the wrong type, by its type.
-                shown = (
-                    json.dumps(given)
+                named = (
+                    shown(json.dumps(given))
                     if kind in ("literal_error", "enum") and isinstance(given, str | int | float)
                     else kind_of(given)
                 )
-                message = f"must be {message}, not {shown}"
+                message = f"must be {message}, not {named}"
         problem = Problem(path, message)
         if problem not in out:
             out.append(problem)
@@ -478,7 +480,14 @@ class TriggerService:
                 return Page([], None)
             stmt = stmt.where(Trigger.workflow_id == wid)
         if type is not None:
-            stmt = stmt.where(Trigger.type == check_type(type))
+            try:
+                kind = check_type(type)
+            except TriggerInvalid as exc:  # a filter, not a trigger: malformed (400)
+                raise InvalidInput(
+                    "The type filter is not a trigger type.",
+                    [Problem("type", p.message) for p in exc.details],
+                ) from None
+            stmt = stmt.where(Trigger.type == kind)
         if cursor is not None:
             after = decode_cursor(cursor)
             stmt = stmt.where(

@@ -25,7 +25,14 @@ from flowsync.engine.validation import (
     validate_definition,
     validate_workflow_document,
 )
-from flowsync.errors import DefinitionInvalid, InvalidInput, NotFound, Problem, VersionConflict
+from flowsync.errors import (
+    DefinitionInvalid,
+    InvalidInput,
+    NotFound,
+    Problem,
+    VersionConflict,
+    shown,
+)
 from flowsync.services import audit
 from flowsync.services.child_workflows import check_children
 from flowsync.services.inputs import checked_json_size, parse_id
@@ -46,7 +53,8 @@ MAX_VERSION_MESSAGE = 500
 
 @dataclass(frozen=True, slots=True)
 class WorkflowUpdate:
-    """A partial change; fields left as None stay as they are."""
+    """A partial change; fields left as None stay as they are (an empty description
+    clears it)."""
 
     name: str | None = None
     description: str | None = None
@@ -67,7 +75,7 @@ def check_concurrency(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
         raise InvalidInput(
             "maxConcurrency must be a whole number from 1 to 100000, or null for no limit.",
-            [Problem("$.maxConcurrency", f"got {value!r}")],
+            [Problem("$.maxConcurrency", f"got {shown(value)!r}")],
         )
     return value
 
@@ -95,12 +103,18 @@ def check_version_message(value: object) -> str | None:
     return text or None
 
 
+# Versions are a 32-bit column: no workflow reaches a larger one.
+MAX_VERSION = 2**31 - 1
+
+
 def check_expected_version(value: object) -> int:
-    """An expected version: a whole number from 1 on."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """An expected version: a whole number from 1 to MAX_VERSION. Past it, the number
+    is malformed, not stale (found by QA: 2**70 was a 409)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise InvalidInput(
-            "expectedVersion must be a whole number from 1 on (the version you read).",
-            [Problem("$.expectedVersion", f"got {value!r}")],
+            f"expectedVersion must be a whole number from 1 to {MAX_VERSION} "
+            "(the version you read).",
+            [Problem("$.expectedVersion", f"got {shown(value)!r}")],
         )
     return value
 
@@ -193,15 +207,22 @@ class WorkflowService:
     async def get_definition(
         self, principal: Principal, workflow_id: object, version: int | None = None
     ) -> WorkflowVersion:
-        """One version of the workflow's definition (default: the newest)."""
+        """One version of the workflow's definition (default: the newest). InvalidInput
+        naming `version` below 1 (0 is no version, not the newest)."""
         require(principal, "WorkflowService.get_definition")
+        if version is not None and version < 1:
+            raise InvalidInput(
+                "A version is a whole number from 1 on.",
+                [Problem("version", f"must be a whole number from 1 on, not {version}")],
+            )
         async with self._sessions() as session:
             workflow = await self._get_live(session, principal, workflow_id, lock=False)
             row = (
                 await session.execute(
                     select(WorkflowVersion).where(
                         WorkflowVersion.workflow_id == workflow.id,
-                        WorkflowVersion.version == (version or workflow.version),
+                        WorkflowVersion.version
+                        == (workflow.version if version is None else version),
                     )
                 )
             ).scalar_one_or_none()
@@ -297,7 +318,7 @@ class WorkflowService:
         if change.name is not None:
             fields["name"] = change.name
         if change.description is not None:
-            fields["description"] = change.description
+            fields["description"] = change.description or None  # "" clears it
         if change.max_concurrency is not _UNSET:
             fields["max_concurrency"] = check_concurrency(change.max_concurrency)
         new_definition: dict[str, Any] | None = None

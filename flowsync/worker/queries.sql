@@ -1090,14 +1090,23 @@ SELECT id, node_id, node_type, status, output,
 -- name: execution_for_rerun
 -- With its workflow held FOR KEY SHARE, as every start holds the workflow it runs: a
 -- deletion of the workflow waits for the new run and then takes it (migration 0021). The
--- run too: its deletion waits, then clears the retry's retry_of_id and reused_from_ids
--- (migration 0022).
+-- run is locked as a redrive locks it (lock_execution): two retries of it, or a retry and
+-- a redrive, take turns, so the second sees the first's run (retried_as) or status. Its
+-- deletion waits, then clears the retry's retry_of_id and reused_from_ids (migration 0022).
 SELECT e.owner_id, e.workflow_id, e.workflow_version_id, e.version, e.input,
        e.trigger_type, e.trigger_data, e.status, e.priority, e.concurrency_key,
        e.concurrency_key_limit
   FROM executions e JOIN workflows w ON w.id = e.workflow_id
  WHERE e.id = $1
-   FOR KEY SHARE OF e, w;
+   FOR NO KEY UPDATE OF e FOR KEY SHARE OF w;
+
+-- name: retried_as
+-- The first retry of execution $1 (through ix_executions_retry_of), or none.
+SELECT id FROM executions WHERE retry_of_id = $1 ORDER BY created_at, id LIMIT 1;
+
+-- name: retry_by_key
+-- The execution owner $1 started with idempotency key $2, and what it retries (if any).
+SELECT id, retry_of_id FROM executions WHERE owner_id = $1 AND idempotency_key = $2;
 
 -- name: mark_reused
 -- Record which old step each reused step's output came from.

@@ -811,3 +811,18 @@ def _listing(page: dict[str, Any]) -> Listing:
 
 
 FACES: dict[str, type[Face]] = {"rest": RestFace, "graphql": GraphQLFace}
+
+MALFORMED_ID = "not-a-uuid"
+
+
+def field_path(face: Face, name: str) -> str:
+    """How a face's problems name an input field the services name `name`: REST by
+    where it sits in the JSON body (`$.priority`), GraphQL by the argument (`priority`)."""
+    return f"$.{name}" if face.name == "rest" else name
+
+
+def not_found_ids(face: Face, *ids: str) -> tuple[str, ...]:
+    """`ids`, and a malformed id where the face answers one as a missing object: GraphQL
+    does (null, NotFoundError); REST refuses one in the path, 400 naming the parameter
+    (tests/rest/test_path_ids.py)."""
+    return ids if face.name == "rest" else (*ids, MALFORMED_ID)

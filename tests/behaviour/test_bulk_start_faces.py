@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.behaviour.faces import FACES, Face, FaceError
+from tests.behaviour.faces import FACES, Face, FaceError, not_found_ids
 from tests.rest.server import Server, eventually, new_id, serve, worker
 from tests.support.graphs import chain
 from tests.support.target import action
@@ -102,7 +102,7 @@ async def test_backpressure_refuses_a_batch(face: Face) -> None:
 async def test_another_owner_s_workflow_is_not_found(server: Server, face: Face) -> None:
     other = FACES[face.name]((await server.owner()).http)
     theirs = await other.create_workflow("theirs", DELAYED)
-    for target in (theirs["id"], new_id(), "not-a-uuid"):
+    for target in not_found_ids(face, theirs["id"], new_id()):
         with pytest.raises(FaceError) as caught:
             await face.start_executions(target, [{"idempotencyKey": "k"}])
         assert caught.value.code == "not_found"

@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flowsync.services.node_types import node_types
-from tests.behaviour.faces import FACES, NODE_TYPE_FIELDS, Face, FaceError
+from tests.behaviour.faces import (
+    FACES,
+    NODE_TYPE_FIELDS,
+    Face,
+    FaceError,
+    field_path,
+    not_found_ids,
+)
 from tests.rest.server import Server, new_id, serve
 from tests.support.graphs import chain
 
@@ -84,7 +91,8 @@ async def test_an_expression_is_checked_as_a_save_would(face: Face) -> None:
     ]
     with pytest.raises(FaceError) as caught:
         await face.check_expression("x" * 100_001, "TEMPLATE")
-    assert caught.value.code == "invalid_input" and caught.value.paths == {"expression"}
+    assert caught.value.code == "invalid_input"
+    assert caught.value.paths == {field_path(face, "expression")}
 
 
 async def test_versions_keep_their_message_and_author(face: Face) -> None:
@@ -121,8 +129,16 @@ async def test_versions_keep_their_message_and_author(face: Face) -> None:
         chain(1), "first draft", author,
     )  # fmt: skip
     assert {k: v for k, v in first.items() if k != "definition"} == rest[0][0]
-    for missing in (0, 5, 2**31 - 1):
+    for missing in (5, 2**31 - 1):
         assert await face.get_version(wf["id"], missing) is None
+    # Versions count from 1: REST refuses 0 in the path (400 naming it), as any malformed
+    # parameter; GraphQL's query finds nothing.
+    if face.name == "rest":
+        with pytest.raises(FaceError) as zero:
+            await face.get_version(wf["id"], 0)
+        assert zero.value.code == "invalid_input" and zero.value.paths == {"version"}
+    else:
+        assert await face.get_version(wf["id"], 0) is None
 
 
 async def test_a_stale_update_names_the_version_to_compare_with(face: Face) -> None:
@@ -145,7 +161,7 @@ async def test_a_stale_update_names_the_version_to_compare_with(face: Face) -> N
 async def test_another_owners_versions_answer_as_missing(server: Server, face: Face) -> None:
     other = await face_of(server, face.name)
     theirs = await other.create_workflow("theirs", chain(1), versionMessage="secret plan")
-    for target in (theirs["id"], new_id(), "not-a-uuid"):
+    for target in not_found_ids(face, theirs["id"], new_id()):
         assert await face.list_versions(target) is None
         assert await face.get_version(target, 1) is None
         with pytest.raises(FaceError) as caught:

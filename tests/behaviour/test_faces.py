@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flowsync.scheduler.scheduler import Scheduler
-from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace, RestFace
+from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace, RestFace, not_found_ids
 from tests.rest.server import Server, eventually, new_id, serve, worker
 from tests.support.dead_letters import failed_runs
 from tests.support.graphs import chain
@@ -67,7 +67,7 @@ async def test_missing_and_other_owners_objects_look_the_same(server: Server, fa
     other = await face_of(server, face.name)
     theirs = await other.create_workflow("theirs", DELAYED)
     run, _ = await other.start_execution(theirs["id"])
-    for target in (theirs["id"], new_id(), "not-a-uuid"):
+    for target in not_found_ids(face, theirs["id"], new_id()):
         assert await face.get_workflow(target) is None
         for call in (
             face.update_workflow(target, name="x"),
@@ -212,6 +212,9 @@ async def test_a_retry_names_its_origin_and_runs_its_pinned_definition(
     await face.cancel_execution(origin["id"])
     retried = await face.retry_execution(origin["id"])
     assert retried["retriedFromId"] == origin["id"] and retried["workflowVersion"] == 1
+    with pytest.raises(FaceError) as twice:  # a run is retried once: retry its retry
+        await face.retry_execution(origin["id"])
+    assert twice.value.code == "conflict" and retried["id"] in twice.value.message
     again = await face.get_execution(retried["id"])
     assert again is not None and again["retriedFromId"] == origin["id"]
     assert again["definition"] == DELAYED
@@ -245,7 +248,7 @@ async def test_api_keys_are_listed_newest_first_and_revoked_once(
     assert blank.value.code == "invalid_input"
     other = await face_of(server, face.name)
     assert made[0][0]["id"] not in (await other.list_api_keys()).ids
-    for target in (made[0][0]["id"], new_id(), "not-a-uuid"):
+    for target in not_found_ids(other, made[0][0]["id"], new_id()):
         with pytest.raises(FaceError) as caught:
             await other.revoke_api_key(target)
         assert caught.value.code == "not_found"
@@ -283,7 +286,7 @@ async def test_dead_letters_by_execution_read_and_redriven(server: Server, name:
     other = await face_of(server, name)
     assert (await other.list_dead_letters(include_redriven=True)).ids == []
     assert (await other.list_dead_letters(execution_id=runs[1])).ids == []
-    for target in (everything.ids[1], new_id(), "not-a-uuid"):
+    for target in not_found_ids(other, everything.ids[1], new_id()):
         assert await other.get_dead_letter(target) is None
         with pytest.raises(FaceError) as caught:
             await other.redrive_dead_letter(target)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace
+from tests.behaviour.faces import FACES, Face, FaceError, GraphQLFace, field_path
 from tests.rest.server import Server, serve
 
 _RUN = "id status priority concurrencyKey"
@@ -198,11 +198,11 @@ async def test_a_priority_out_of_range_is_refused_and_changes_nothing(face: Face
     for bad in (101, -500):
         with pytest.raises(Refused) as caught:
             await start(face, wf, {}, priority=bad)
-        assert caught.value.paths == {"priority"}
+        assert caught.value.paths == {field_path(face, "priority")}
         assert "-100 to 100" in caught.value.message
         with pytest.raises(Refused) as caught:
             await start_batch(face, wf, [{}], bad)
-        assert caught.value.paths == {"priority"}
+        assert caught.value.paths == {field_path(face, "priority")}
     listed = await face.list_executions(workflow_id=wf)
     assert listed.ids == []
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flowsync.secrets_crypto import new_key_text
-from tests.behaviour.faces import FACES, Face, FaceError
+from tests.behaviour.faces import FACES, Face, FaceError, field_path
 from tests.rest.server import Server, serve
 from tests.support.target import action
 
@@ -76,7 +76,8 @@ async def test_a_bad_name_or_value_is_refused_naming_it_and_changes_nothing(
         with pytest.raises(FaceError) as refused:
             await face.set_secret(name, value)
         assert refused.value.code == "invalid_input", name
-        assert refused.value.paths == {path}, name
+        # The name is REST's path parameter (plain); the value is in its body.
+        assert refused.value.paths == {path if path == "name" else field_path(face, path)}, name
     assert await face.list_secrets() == []
 
 

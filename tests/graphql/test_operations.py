@@ -129,6 +129,22 @@ async def test_dead_letters_redrive_retry_queue_metrics_and_audit(api: Api) -> N
             await until_status(s, second, "FAILED")  # the target is still down
 
             target.healthy = True
+            # The first run was retried: its retry runs it again, so neither a second
+            # retry nor a redrive of its dead letter may run it a third time.
+            for twice in (
+                op("mutation($id: ID!) { retryExecution(id: $id) { __typename } }", id=eid),
+                op(
+                    "mutation($id: ID!) { redriveDeadLetter(id: $id) { __typename } }",
+                    id=letter["id"],
+                ),
+            ):
+                refused = next(iter((await s.execute(twice)).values()))
+                assert refused["__typename"] == "ConflictError"
+            letters = await s.execute(op("{ deadLetters { edges { node { id executionId } } } }"))
+            [letter] = [
+                e["node"] for e in letters["deadLetters"]["edges"]
+                if e["node"]["executionId"] == second
+            ]  # fmt: skip
             redriven = await s.execute(
                 op(
                     """mutation($id: ID!) { redriveDeadLetter(id: $id) { __typename
@@ -137,7 +153,7 @@ async def test_dead_letters_redrive_retry_queue_metrics_and_audit(api: Api) -> N
                 )
             )
             assert redriven["redriveDeadLetter"]["deadLetter"]["redrivenAt"]
-            await until_status(s, eid, "COMPLETED")
+            await until_status(s, second, "COMPLETED")
             again = await s.execute(
                 op(
                     "mutation($id: ID!) { redriveDeadLetter(id: $id) { __typename } }",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from flowsync.errors import Conflict, NotFound, TriggerInvalid
+from flowsync.errors import Conflict, InvalidInput, NotFound, TriggerInvalid
 from flowsync.services.container import Services
 from flowsync.services.principal import Principal
 from flowsync.services.triggers import TriggerService, TriggerUpdate, webhook_url
@@ -239,8 +239,11 @@ async def test_list_pages_newest_first_and_filters(ctx: Ctx) -> None:
     assert (await ctx.triggers.list(ctx.me, workflow_id="nope")).items == []
     grouped = await ctx.triggers.of_workflows(ctx.me, [ctx.workflow, second.id])
     assert [t.id for t in grouped[second.id]] == [made[3], made[2]]
-    with pytest.raises(TriggerInvalid):
+    # A filter is a parameter, not a trigger: malformed (400), naming it.
+    with pytest.raises(InvalidInput) as bad_filter:
         await ctx.triggers.list(ctx.me, type="HOURLY")
+    assert not isinstance(bad_filter.value, TriggerInvalid)
+    assert [p.path for p in bad_filter.value.details] == ["type"]
 
 
 async def test_update_reschedules_only_when_the_schedule_changes(ctx: Ctx) -> None:

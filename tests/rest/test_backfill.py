@@ -119,11 +119,11 @@ async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(db_url: s
             assert reply.status_code == 400, (body, reply.text)
             error = reply.json()["error"]
             assert error["code"] == "invalid_input"
-            assert error["details"][0]["path"] == path, error
+            assert error["details"][0]["path"] == f"$.{path}", error  # a field of the body
             assert words in error["details"][0]["message"], error
         empty = await me.http.post(url)
         assert empty.status_code == 400
-        assert [d["path"] for d in empty.json()["error"]["details"]] == ["from", "to"]
+        assert [d["path"] for d in empty.json()["error"]["details"]] == ["$.from", "$.to"]
         made = await me.http.post("/api/workflows", json={"name": "m", "definition": chain(1)})
         manual = await me.http.post(
             "/api/triggers", json={"workflowId": made.json()["id"], "type": "MANUAL"}

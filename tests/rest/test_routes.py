@@ -151,7 +151,8 @@ async def test_another_owners_objects_answer_as_missing_ones(server: Server, me:
     assert (await other.http.delete(f"/api/workflows/{wf['id']}")).status_code == 404
     assert (await other.http.post(f"/api/executions/{started['id']}/cancel")).status_code == 404
     assert (await other.http.get("/api/executions")).json()["items"] == []
-    assert (await other.http.get("/api/workflows/not-a-uuid")).status_code == 404
+    # A malformed id is no one's: 400 naming the path parameter (tests/rest/test_path_ids.py).
+    assert (await other.http.get("/api/workflows/not-a-uuid")).status_code == 400
 
 
 async def test_unknown_routes_and_methods_answer_the_envelope(me: Owner) -> None:
