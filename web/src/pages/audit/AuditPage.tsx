@@ -5,6 +5,7 @@ import { AuditDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { useSearchState } from "../../lib/searchState";
 import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
 
 const FILTERS: [string, string][] = [
   ["action", "Action"],
@@ -45,6 +46,7 @@ export function AuditPage() {
       ) : rows.length === 0 ? (
         <Empty>No audit entries match.</Empty>
       ) : (
+        <TableScroll label="Audit log">
         <table className="table" aria-label="Audit log">
           <thead>
             <tr>
@@ -71,6 +73,7 @@ export function AuditPage() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
       {audit.hasNextPage && (
         <button type="button" onClick={() => void audit.fetchNextPage()}>

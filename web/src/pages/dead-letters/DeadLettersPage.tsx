@@ -10,6 +10,7 @@ import { errorText } from "../../lib/format";
 import { useSearchState } from "../../lib/searchState";
 import { asUserError } from "../../lib/userError";
 import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
 
 export function DeadLettersPage() {
   const client = useQueryClient();
@@ -76,6 +77,7 @@ export function DeadLettersPage() {
       {rows.length === 0 ? (
         <Empty>No dead letters: every step that failed for good would be here, ready to redrive.</Empty>
       ) : (
+        <TableScroll label="Dead letters">
         <table className="table" aria-label="Dead letters">
           <thead>
             <tr>
@@ -154,6 +156,7 @@ export function DeadLettersPage() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
       {letters.hasNextPage && (
         <button type="button" onClick={() => void letters.fetchNextPage()}>

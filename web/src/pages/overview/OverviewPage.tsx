@@ -9,6 +9,7 @@ import { errorText } from "../../lib/format";
 import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
 import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
 
 type Queue = QueueLiveSubscription["queueStatsUpdated"];
 
@@ -89,6 +90,7 @@ export function OverviewPage() {
         {data.workers.length === 0 ? (
           <Empty>No worker has reported in the last ten minutes: start one with <code>flowsync worker</code>.</Empty>
         ) : (
+          <TableScroll label="Workers">
           <table className="table" aria-label="Workers">
             <thead>
               <tr>
@@ -121,6 +123,7 @@ export function OverviewPage() {
               ))}
             </tbody>
           </table>
+          </TableScroll>
         )}
       </section>
       <section aria-labelledby="failures-title" className="card">

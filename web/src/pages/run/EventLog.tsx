@@ -1,6 +1,7 @@
 import { useMemo, useState } from "react";
 import { Time } from "../../components/Time";
 import type { EventRow } from "../../lib/fold";
+import { TableScroll } from "../../components/TableScroll";
 
 export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (nodeId: string) => void }) {
   const kinds = useMemo(() => [...new Set(events.map((e) => e.kind))].sort(), [events]);
@@ -26,6 +27,7 @@ export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (
           </label>
         ))}
       </fieldset>
+      <TableScroll label="Event log">
       <table className="table" aria-label="Event log">
         <thead>
           <tr>
@@ -60,6 +62,7 @@ export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (
           ))}
         </tbody>
       </table>
+      </TableScroll>
     </div>
   );
 }

@@ -2,6 +2,7 @@ import { Empty, ErrorBox, Loading } from "../../components/States";
 import { Time } from "../../components/Time";
 import { ApiKeysDocument } from "../../gql/graphql";
 import { useGraphQL } from "../../lib/query";
+import { TableScroll } from "../../components/TableScroll";
 
 export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (id: string) => void }) {
   const keys = useGraphQL(["api-keys", version], ApiKeysDocument, { first: 200 });
@@ -10,6 +11,7 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
   const rows = keys.data.apiKeys.edges.map((e) => e.node);
   if (rows.length === 0) return <Empty>No keys.</Empty>;
   return (
+    <TableScroll label="API keys">
     <table className="table" aria-label="API keys">
       <thead>
         <tr>
@@ -40,5 +42,6 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
         ))}
       </tbody>
     </table>
+    </TableScroll>
   );
 }

@@ -12,6 +12,7 @@ import { asUserError, type UserErrorLike } from "../../lib/userError";
 import { RunsList } from "../runs/RunsPage";
 import { describeDiff, diffDefinitions } from "./diff";
 import { Triggers } from "./Triggers";
+import { TableScroll } from "../../components/TableScroll";
 
 function StartRun({ workflowId }: { workflowId: string }) {
   const navigate = useNavigate();
@@ -127,6 +128,7 @@ export function WorkflowPage() {
               <RunGraph definition={readDefinition(wf.definition)} steps={{}} selected={null} onSelect={() => undefined} colorMode={theme} />
             )}
             {tab === "versions" && (
+              <TableScroll label="Versions">
               <table className="table" aria-label="Versions">
                 <thead>
                   <tr>
@@ -150,6 +152,7 @@ export function WorkflowPage() {
                   })}
                 </tbody>
               </table>
+              </TableScroll>
             )}
             {tab === "triggers" && <Triggers workflowId={wf.id} triggers={wf.triggers} onChange={() => void page.refetch()} />}
           </div>
