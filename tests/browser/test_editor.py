@@ -730,3 +730,45 @@ async def test_every_listed_shortcut_does_what_the_list_says(
 
     assert set(listed) == tried, "the shortcuts list and this test disagree"
     assert console.errors == []
+
+
+DUPLICATE_IDS = """
+() => {
+  const seen = new Map();
+  for (const el of document.querySelectorAll("[id]")) seen.set(el.id, (seen.get(el.id) || 0) + 1);
+  return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+}
+"""
+
+
+async def test_a_field_problem_is_attached_to_its_input(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A required field left empty: the server's "is required" shows under that field and
+    is its input's description (aria-invalid, aria-describedby); every id on the page is
+    unique, with several expression and template fields in the form."""
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "required",
+        chain({"id": "call", "type": "action", "data": {"method": "GET", "url": "http://x/"}}),
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await select(page, "call")
+    url = page.get_by_label("Url")
+    await url.fill("")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("1 problem")
+    problem = page.get_by_test_id("properties").get_by_test_id("field-problem")
+    await expect(problem).to_have_text("Url is required")
+    await expect(url).to_have_attribute("aria-invalid", "true")
+    described = (await url.get_attribute("aria-describedby") or "").split()
+    assert await problem.get_attribute("id") in described
+    # Not also listed apart, unattached, at the top of the form.
+    await expect(page.get_by_test_id("properties").locator("ul.problems")).to_have_count(0)
+    assert await page.evaluate(DUPLICATE_IDS) == []
+    # Fixed: the message goes, and the input is valid again.
+    await url.fill("http://example.test/")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await expect(problem).to_have_count(0)
+    assert await url.get_attribute("aria-invalid") in (None, "false")

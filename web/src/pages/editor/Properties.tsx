@@ -34,20 +34,50 @@ function useExpressionCheck(text: string, kind: "EXPRESSION" | "TEMPLATE" | null
   return result.text === text ? result.problems : [];
 }
 
+/** The server's problems with a node's fields, by field path as FieldInput names them
+ * (`url`, `retry-max`); `general` holds those about no one field. */
+export function problemsByField(problems: NodeProblem[]): { byField: Record<string, string[]>; general: string[] } {
+  const byField: Record<string, string[]> = {};
+  const general: string[] = [];
+  for (const p of problems) {
+    const m = /^\$(?:\.definition)?\.nodes\[\d+\]\.data\.([A-Za-z0-9_.]+)$/.exec(p.path);
+    if (m) (byField[m[1]!.split(".").join("-")] ??= []).push(p.message);
+    else general.push(p.message);
+  }
+  return { byField, general };
+}
+
+export interface NodeProblem {
+  path: string;
+  message: string;
+}
+
 function FieldInput({
   field,
   value,
   onChange,
   path,
   upstream,
+  problems,
 }: {
   field: Field;
   value: unknown;
   onChange: (v: unknown) => void;
   path: string;
   upstream: Upstream[];
+  problems: Record<string, string[]>;
 }) {
   const id = `prop-${path}`;
+  // The server's problems with this field ("is required"), shown under it and attached
+  // to its input (aria-invalid, aria-describedby) so that a screen reader reads them too.
+  const own = problems[path] ?? [];
+  const problemId = own.length ? `${id}-problem` : null;
+  const problemText = own.length ? (
+    <p id={`${id}-problem`} className="field-error" data-testid="field-problem">
+      {own.map((m) => `${field.title} ${m}`).join("; ")}
+    </p>
+  ) : null;
+  const describedBy = (...ids: (string | null | false | undefined)[]) => ids.filter(Boolean).join(" ") || undefined;
   const [jsonText, setJsonText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
   const [jsonError, setJsonError] = useState<string | null>(null);
   // A JSON template's placeholders are checked with the whole draft (its problems are
@@ -81,8 +111,17 @@ function FieldInput({
       return (
         <div className="field">
           <label>
-            <input id={id} type="checkbox" checked={value === true} onChange={(e) => onChange(e.target.checked)} /> {field.title}
+            <input
+              id={id}
+              type="checkbox"
+              checked={value === true}
+              aria-invalid={problemId !== null || undefined}
+              aria-describedby={describedBy(problemId)}
+              onChange={(e) => onChange(e.target.checked)}
+            />{" "}
+            {field.title}
           </label>
+          {problemText}
           {help}
         </div>
       );
@@ -90,7 +129,13 @@ function FieldInput({
       return (
         <div className="field">
           {label}
-          <select id={id} value={typeof value === "string" ? value : ""} onChange={(e) => onChange(e.target.value || undefined)}>
+          <select
+            id={id}
+            value={typeof value === "string" ? value : ""}
+            aria-invalid={problemId !== null || undefined}
+            aria-describedby={describedBy(problemId)}
+            onChange={(e) => onChange(e.target.value || undefined)}
+          >
             <option value="">{field.defaultValue !== undefined ? `default (${String(field.defaultValue)})` : "–"}</option>
             {field.options.map((o) => (
               <option key={o} value={o}>
@@ -98,6 +143,7 @@ function FieldInput({
               </option>
             ))}
           </select>
+          {problemText}
           {help}
         </div>
       );
@@ -112,15 +158,19 @@ function FieldInput({
             step={field.kind === "integer" ? 1 : "any"}
             value={typeof value === "number" ? value : ""}
             placeholder={field.defaultValue !== undefined && field.defaultValue !== null ? String(field.defaultValue) : ""}
+            aria-invalid={problemId !== null || undefined}
+            aria-describedby={describedBy(problemId)}
             onChange={(e) => onChange(e.target.value === "" ? undefined : Number(e.target.value))}
           />
+          {problemText}
           {help}
         </div>
       );
     case "object":
       return (
-        <fieldset className="field nested">
+        <fieldset className="field nested" aria-describedby={describedBy(problemId)}>
           <legend>{field.title}</legend>
+          {problemText}
           {help}
           {field.fields.map((f) => (
             <FieldInput
@@ -128,6 +178,7 @@ function FieldInput({
               field={f}
               path={`${path}-${f.name}`}
               upstream={upstream}
+              problems={problems}
               value={(value as Data | undefined)?.[f.name]}
               onChange={(v) => {
                 const next = withValue((value as Data | undefined) ?? {}, f.name, v);
@@ -146,10 +197,16 @@ function FieldInput({
             className="mono"
             rows={4}
             value={jsonText}
-            aria-invalid={jsonError !== null}
+            aria-invalid={jsonError !== null || problemId !== null}
+            aria-describedby={describedBy(jsonError && `${id}-json`, problemId)}
             onChange={(e) => changeJson(e.target.value)}
           />
-          {jsonError && <p className="field-error">{jsonError}</p>}
+          {jsonError && (
+            <p id={`${id}-json`} className="field-error">
+              {jsonError}
+            </p>
+          )}
+          {problemText}
           {help}
         </div>
       );
@@ -165,9 +222,10 @@ function FieldInput({
             rows={field.jsonTemplate ? 4 : 2}
             value={field.jsonTemplate ? jsonText : typeof value === "string" ? value : ""}
             onChange={(text) => (field.jsonTemplate ? changeJson(text) : onChange(text === "" ? undefined : text))}
-            invalid={syntax.length > 0 || (field.jsonTemplate && jsonError !== null)}
-            describedBy={[syntax.length ? `${id}-syntax` : null, field.jsonTemplate && jsonError ? `${id}-json` : null, `${id}-names`].filter(Boolean).join(" ")}
+            invalid={syntax.length > 0 || (field.jsonTemplate && jsonError !== null) || problemId !== null}
+            describedBy={describedBy(syntax.length > 0 && `${id}-syntax`, field.jsonTemplate && jsonError && `${id}-json`, problemId, `${id}-hint`)}
           />
+          {problemText}
           {syntax.length > 0 && (
             <p id={`${id}-syntax`} className="field-error" data-testid="syntax-problem">
               {syntax.join("; ")}
@@ -178,7 +236,7 @@ function FieldInput({
               {jsonError}
             </p>
           )}
-          <p id={`${id}-names`} className="muted small">
+          <p id={`${id}-hint`} className="muted small">
             {field.jsonTemplate ? "JSON; a string in it may hold {{ }} with " : field.kind === "template" ? "Inside {{ }}: " : "Names: "}
             <code>input</code>
             {upstream.length > 0 && (
@@ -195,7 +253,15 @@ function FieldInput({
       return (
         <div className="field">
           {label}
-          <textarea id={id} rows={1} value={typeof value === "string" ? value : ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)} />
+          <textarea
+            id={id}
+            rows={1}
+            value={typeof value === "string" ? value : ""}
+            aria-invalid={problemId !== null || undefined}
+            aria-describedby={describedBy(problemId)}
+            onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}
+          />
+          {problemText}
           {help}
         </div>
       );
@@ -215,9 +281,10 @@ export function Properties({
   upstream: Upstream[];
   onChange: (data: Data, label: string | undefined) => void;
   onRename: (id: string) => string | null;
-  problems: string[];
+  problems: NodeProblem[];
 }) {
   const fields = fieldsOf(rules?.dataSchema ?? null);
+  const { byField, general } = problemsByField(problems);
   const [idText, setIdText] = useState(node.id);
   const [idError, setIdError] = useState<string | null>(null);
   return (
@@ -226,9 +293,9 @@ export function Properties({
         {rules?.label ?? node.type} <span className="muted">properties</span>
       </h2>
       {rules?.description && <p className="muted small">{rules.description}</p>}
-      {problems.length > 0 && (
+      {general.length > 0 && (
         <ul className="problems error-box">
-          {problems.map((p, i) => (
+          {general.map((p, i) => (
             <li key={i}>{p}</li>
           ))}
         </ul>
@@ -261,6 +328,7 @@ export function Properties({
             field={f}
             path={f.name}
             upstream={upstream}
+            problems={byField}
             value={node.data[f.name]}
             onChange={(v) => onChange(withValue(node.data, f.name, v), node.label)}
           />
