@@ -772,3 +772,42 @@ async def test_a_field_problem_is_attached_to_its_input(
     await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
     await expect(problem).to_have_count(0)
     assert await url.get_attribute("aria-invalid") in (None, "false")
+
+
+async def test_renaming_to_a_taken_id_says_so_and_keeps_the_typing(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A rename to another node's id is refused with a message naming the clash, shown as
+    one types; what was typed stays (it was put back silently on blur) until it is fixed,
+    and a free id is applied with Enter."""
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "renames",
+        chain(
+            {"id": "fetch", "type": "transform", "data": {"output": 1}},
+            {"id": "store", "type": "transform", "data": {"output": 2}},
+        ),
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await select(page, "store")
+    id_input = page.get_by_label("Id", exact=True)
+    await id_input.fill("fetch")
+    error = page.get_by_test_id("node-id-error")
+    await expect(error).to_contain_text("Another node already has the id fetch")
+    await expect(id_input).to_have_attribute("aria-invalid", "true")
+    await expect(id_input).to_have_attribute("aria-describedby", "node-id-error")
+    # Leaving the field keeps the typing and the message; both nodes keep their ids.
+    await page.get_by_label("Label").focus()
+    await expect(id_input).to_have_value("fetch")
+    await expect(error).to_be_visible()
+    await expect(node(page, "store")).to_have_count(1)
+    await expect(node(page, "fetch")).to_have_count(1)
+    # Fixed: applied with Enter, the message goes.
+    await id_input.fill("store_orders")
+    await expect(error).to_have_count(0)
+    await id_input.press("Enter")
+    await expect(node(page, "store_orders")).to_be_visible()
+    await expect(node(page, "store")).to_have_count(0)
+    await expect(page.get_by_test_id("rf__edge-fetch->store_orders")).to_have_count(1)

@@ -768,6 +768,7 @@ function Editor({
               rules={rules[selected.type]}
               upstream={upstream}
               problems={problems.filter((p) => p.nodeId === selected.id)}
+              otherIds={draft.nodes.filter((n) => n.id !== selected.id).map((n) => n.id)}
               onChange={(data, label) => {
                 const d = current();
                 commit({ ...d, nodes: d.nodes.map((n) => (n.id === selected.id ? { ...n, data, ...(label ? { label } : { label: undefined }) } : n)) });

@@ -3,7 +3,7 @@ import { CheckExpressionDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import type { Upstream } from "./complete";
 import { ExpressionInput } from "./ExpressionInput";
-import type { EditorNode, NodeRules } from "./model";
+import { isValidNodeId, type EditorNode, type NodeRules } from "./model";
 import { fieldsOf, type Field } from "./schema";
 
 type Data = Record<string, unknown>;
@@ -45,6 +45,13 @@ export function problemsByField(problems: NodeProblem[]): { byField: Record<stri
     else general.push(p.message);
   }
   return { byField, general };
+}
+
+/** Why `id` cannot be a node's new id (null: it can). */
+export function idProblem(id: string, otherIds: string[]): string | null {
+  if (!isValidNodeId(id)) return "An id starts with a letter or _, then letters, digits, _ or - (at most 64): change it.";
+  if (otherIds.includes(id)) return `Another node already has the id ${id}: choose another.`;
+  return null;
 }
 
 export interface NodeProblem {
@@ -275,6 +282,7 @@ export function Properties({
   onChange,
   onRename,
   problems,
+  otherIds,
 }: {
   node: EditorNode;
   rules: NodeRules | undefined;
@@ -282,11 +290,21 @@ export function Properties({
   onChange: (data: Data, label: string | undefined) => void;
   onRename: (id: string) => string | null;
   problems: NodeProblem[];
+  /** The ids of the draft's other nodes: a new id must be none of them. */
+  otherIds: string[];
 }) {
   const fields = fieldsOf(rules?.dataSchema ?? null);
   const { byField, general } = problemsByField(problems);
   const [idText, setIdText] = useState(node.id);
-  const [idError, setIdError] = useState<string | null>(null);
+  const [renameError, setRenameError] = useState<string | null>(null);
+  // Checked as one types, and the typing kept while it is wrong (a clash used to be put
+  // back to the old id on blur, which looked like the rename was silently undone): the
+  // node keeps its id until the new one is valid and is applied (Enter or leaving the field).
+  const idError = idText === node.id ? null : (idProblem(idText, otherIds) ?? renameError);
+  const applyId = () => {
+    if (idText === node.id || idProblem(idText, otherIds)) return;
+    setRenameError(onRename(idText));
+  };
   return (
     <aside className="panel editor-panel" aria-labelledby="props-title" data-testid="properties">
       <h2 id="props-title">
@@ -305,15 +323,23 @@ export function Properties({
         <input
           id="node-id"
           value={idText}
-          onChange={(e) => setIdText(e.target.value)}
-          onBlur={() => {
-            if (idText === node.id) return;
-            const err = onRename(idText);
-            setIdError(err);
-            if (err) setIdText(node.id);
+          aria-invalid={idError !== null || undefined}
+          aria-describedby={idError ? "node-id-error" : undefined}
+          onChange={(e) => {
+            setIdText(e.target.value);
+            setRenameError(null);
+          }}
+          onBlur={applyId}
+          onKeyDown={(e) => {
+            if (e.key === "Enter") applyId();
+            else if (e.key === "Escape") setIdText(node.id);
           }}
         />
-        {idError && <p className="field-error">{idError}</p>}
+        {idError && (
+          <p id="node-id-error" className="field-error" role="alert" data-testid="node-id-error">
+            {idError} The node keeps the id {node.id} until then (Escape puts it back).
+          </p>
+        )}
       </div>
       <div className="field">
         <label htmlFor="node-label">Label</label>
