@@ -6,6 +6,7 @@ a conflict between two editors."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import Any
 
@@ -134,9 +135,12 @@ async def test_build_the_example_by_dragging_save_and_run(
     assert console.errors == []
 
 
-async def test_a_cycle_is_pinned_on_its_nodes_and_not_saved(
+async def test_a_cycle_is_refused_when_drawn_and_pinned_when_imported(
     signed_in_page: Page, flowsync: FlowSync
 ) -> None:
+    """Drawing the edge that closes a loop is refused at once, with a message naming the
+    loop's nodes (it used to be accepted and only flagged afterwards); a cycle that comes
+    in another way (an imported file) is pinned on its nodes and not saved."""
     page = signed_in_page
     client = Api(flowsync.url, flowsync.key)
     definition = {
@@ -172,7 +176,25 @@ async def test_a_cycle_is_pinned_on_its_nodes_and_not_saved(
     await node(page, "c").click()
     await page.locator('.react-flow__edge[data-testid="rf__edge-c->end"]').click(force=True)
     await page.keyboard.press("Delete")
+    await expect(page.get_by_test_id("rf__edge-c->end")).to_have_count(0)
     await connect(page, "c", "a")
+    await expect(page.get_by_test_id("editor-message")).to_have_text(
+        "Connecting c to a would make a cycle: a → c → a."
+    )
+    await expect(page.get_by_test_id("rf__edge-c->a")).to_have_count(0)
+    await expect(page.locator(".react-flow__edge")).to_have_count(4)
+    # The same loop in an imported file: pinned on its nodes, and nothing invalid is saved.
+    looped = {**definition, "edges": [*definition["edges"][:4], {"source": "c", "target": "a"}]}
+    await page.locator('input[type="file"]').set_input_files(
+        files=[
+            {
+                "name": "looped.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps({"definition": looped}).encode(),
+            }
+        ]
+    )
+    await expect(page.get_by_test_id("rf__edge-c->a")).to_have_count(1)
     problems = page.get_by_test_id("problems")
     await expect(problems).to_contain_text("cycle")
     await expect(node(page, "a").locator(".ed-node")).to_have_attribute("data-invalid", "true")
