@@ -5,6 +5,7 @@ as any client would; the page is only looked at and clicked."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 
 import pytest
@@ -289,3 +290,34 @@ async def test_filters_take_every_keystroke_and_land_in_the_url(
         await expect(page).to_have_url(flowsync.ui("dead-letters?redriven=1"))
         await box.uncheck()
         await expect(page).to_have_url(flowsync.ui("dead-letters"))
+
+
+async def test_audit_filters_apply_as_one_types(signed_in_page: Page, flowsync: FlowSync) -> None:
+    """The audit log's filters apply once typing pauses (they waited for Enter or a blur);
+    Enter still applies at once."""
+    page = signed_in_page
+    client = api(flowsync)
+    workflow = await client.create_workflow("audited", delays(0))
+    await client.start(workflow)
+    await page.get_by_role("link", name="Audit log").click()
+    table = page.get_by_role("table", name="Audit log")
+    actions = table.locator("tbody tr td:nth-child(3)")
+    await expect(actions.filter(has_text="execution.started")).to_have_count(1)
+    action = page.get_by_label("Action")
+    await action.press_sequentially("workflow.created", delay=20)
+    # No Enter, no blur: the focus stays in the field, and the filter applies.
+    await expect(page).to_have_url(re.compile(r"action=workflow\.created"))
+    await expect(actions).to_have_text(["workflow.created"])
+    await expect(action).to_be_focused()
+    await expect(action).to_have_value("workflow.created")
+    # Enter applies at once.
+    kind = page.get_by_label("Object type")
+    await kind.fill("execution")
+    await kind.press("Enter")
+    await expect(page).to_have_url(re.compile(r"entityType=execution"))
+    await expect(page.get_by_text("No audit entries match.")).to_be_visible()
+    # Emptied, a filter goes from the URL too.
+    await kind.fill("")
+    await action.fill("")
+    await expect(page).to_have_url(flowsync.ui("audit"))
+    await expect(actions.filter(has_text="execution.started")).to_have_count(1)
