@@ -149,3 +149,56 @@ async def test_every_page_fits_the_window(
         assert console.errors == []
     finally:
         await context.close()
+
+
+# Every id shown in a table or the runs list: its text, title, and whether it takes
+# more than one line.
+IDS = """
+() => [...document.querySelectorAll("main table .id, main .vrow .id")].map((el) => {
+  const lineHeight = parseFloat(getComputedStyle(el).lineHeight);
+  return {
+    text: el.textContent,
+    title: el.title,
+    oneLine: el.getBoundingClientRect().height < lineHeight * 1.5,
+    cut: el.scrollWidth > el.clientWidth,
+  };
+})
+"""
+
+
+async def test_ids_in_tables_stay_on_one_line(
+    browser: Browser, flowsync: FlowSync, console: Console
+) -> None:
+    """On a phone, where columns are narrow, an id in a table is never broken across
+    lines (they broke mid-word): it keeps one line, cut with an ellipsis where needed,
+    the full id in its title."""
+    made = await data(flowsync)
+    context = await browser.new_context(viewport=VIEWPORTS["phone"], is_mobile=True)  # type: ignore[arg-type]
+    try:
+        page = await context.new_page()
+        page.on("console", console.on_message)
+        await sign_in(page, flowsync)
+        seen: dict[str, list[dict[str, Any]]] = {}
+        for name, path in [
+            ("audit", "audit"),
+            ("dead-letters", "dead-letters"),
+            ("overview", ""),
+            ("runs", "runs"),
+            ("events", f"runs/{made['failed']}?tab=events"),
+        ]:
+            await page.goto(flowsync.ui(path))
+            await expect(page.locator("main table .id, main .vrow .id").first).to_be_visible()
+            ids: list[dict[str, Any]] = await page.evaluate(IDS)
+            seen[name] = ids
+            broken = [i for i in ids if not i["oneLine"] or not i["title"]]
+            assert broken == [], (name, broken)
+        # The dead letter's run: its short name shown, the whole id in the title.
+        assert {"text": made["failed"][-8:], "title": made["failed"]} in [
+            {"text": i["text"], "title": i["title"]} for i in seen["dead-letters"]
+        ]
+        # The audit log's actors (apikey:<uuid>) are cut with an ellipsis, not wrapped.
+        actors = [i for i in seen["audit"] if i["title"].startswith("apikey:")]
+        assert actors and all(i["cut"] and i["text"] == i["title"] for i in actors), actors
+        assert console.errors == []
+    finally:
+        await context.close()

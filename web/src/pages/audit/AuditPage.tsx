@@ -5,8 +5,8 @@ import { Time } from "../../components/Time";
 import { AuditDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { useSearchState } from "../../lib/searchState";
-import { shortId } from "../../lib/ids";
 import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 const FILTERS: [string, string][] = [
   ["action", "Action"],
@@ -98,10 +98,12 @@ export function AuditPage() {
                 <td>
                   <Time iso={r.at} />
                 </td>
-                <td>{r.actor}</td>
+                <td>
+                  <Id id={r.actor} full />
+                </td>
                 <td>{r.action}</td>
-                <td className="mono">
-                  {r.entityType} {shortId(r.entityId)}
+                <td className="nowrap">
+                  {r.entityType} <Id id={r.entityId} />
                 </td>
                 <td className="mono small">{JSON.stringify(r.data).slice(0, 160)}</td>
               </tr>

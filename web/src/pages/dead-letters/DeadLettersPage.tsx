@@ -11,6 +11,7 @@ import { useSearchState } from "../../lib/searchState";
 import { asUserError } from "../../lib/userError";
 import { shortId } from "../../lib/ids";
 import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 export function DeadLettersPage() {
   const client = useQueryClient();
@@ -110,10 +111,12 @@ export function DeadLettersPage() {
                       }}
                     />
                   </td>
-                  <td className="mono">{d.nodeId}</td>
                   <td>
-                    <Link to={`/runs/${d.executionId}`} className="mono">
-                      {shortId(d.executionId)}
+                    <Id id={d.nodeId} full />
+                  </td>
+                  <td>
+                    <Link to={`/runs/${d.executionId}`}>
+                      <Id id={d.executionId} />
                     </Link>
                   </td>
                   <td>{d.attempts}</td>

@@ -10,6 +10,7 @@ import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
 import { shortId } from "../../lib/ids";
 import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 type Queue = QueueLiveSubscription["queueStatsUpdated"];
 
@@ -104,8 +105,8 @@ export function OverviewPage() {
             <tbody>
               {data.workers.map((w) => (
                 <tr key={w.id} data-alive={w.alive}>
-                  <td className="mono">
-                    {w.hostname}:{w.pid}
+                  <td>
+                    <Id id={`${w.hostname}:${w.pid}`} full />
                   </td>
                   <td>
                     <StatusBadge status={w.alive ? "COMPLETED" : "FAILED"} label={w.alive ? "alive" : "gone"} />

@@ -24,6 +24,7 @@ import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
 import { asUserError } from "../../lib/userError";
 import { shortId } from "../../lib/ids";
+import { Id } from "../../components/Id";
 
 export const STATUSES: ExecutionStatus[] = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
 const PAGE = 100;
@@ -53,8 +54,10 @@ const RunRow = memo(function RunRow({
       <span role="cell" className="c-check">
         <input type="checkbox" aria-label={`Select run ${shortId(r.id)}`} checked={checked} onChange={(e) => onCheck(r.id, e.target.checked)} />
       </span>
-      <span role="cell" className="c-id mono">
-        <Link to={`/runs/${r.id}`}>{shortId(r.id)}</Link>
+      <span role="cell" className="c-id">
+        <Link to={`/runs/${r.id}`}>
+          <Id id={r.id} />
+        </Link>
       </span>
       <span role="cell" className="c-wf">
         {r.workflow ? <Link to={`/workflows/${r.workflowId}`}>{r.workflow.name}</Link> : <span className="muted">deleted</span>} <span className="muted">v{r.workflowVersion}</span>

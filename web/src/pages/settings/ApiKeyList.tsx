@@ -26,7 +26,7 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
         {rows.map((k) => (
           <tr key={k.id} data-key-id={k.id}>
             <td>{k.name}</td>
-            <td className="mono">{k.prefix}…</td>
+            <td className="mono nowrap">{k.prefix}…</td>
             <td>
               <Time iso={k.createdAt} />
             </td>

@@ -13,6 +13,7 @@ import { RunsList } from "../runs/RunsPage";
 import { describeDiff, diffDefinitions } from "./diff";
 import { Triggers } from "./Triggers";
 import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 function StartRun({ workflowId }: { workflowId: string }) {
   const navigate = useNavigate();
@@ -103,7 +104,7 @@ export function WorkflowPage() {
           {wf.description && <p className="muted">{wf.description}</p>}
           <p className="muted small">
             Updated <Time iso={wf.updatedAt} /> · {wf.maxConcurrency ? `at most ${wf.maxConcurrency} running at once` : "no concurrency limit"} ·{" "}
-            <span className="mono">{wf.id}</span>
+            <Id id={wf.id} full />
           </p>
         </div>
         <div className="actions">
