@@ -321,3 +321,24 @@ async def test_audit_filters_apply_as_one_types(signed_in_page: Page, flowsync: 
     await action.fill("")
     await expect(page).to_have_url(flowsync.ui("audit"))
     await expect(actions.filter(has_text="execution.started")).to_have_count(1)
+
+
+async def test_runs_hidden_by_filters_are_not_called_none(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A filter that hides every run says so and offers to clear the filters (the list
+    said "No runs yet" while there were runs)."""
+    page = signed_in_page
+    client = api(flowsync)
+    run = await client.start(await client.create_workflow("finished", delays(0)))
+    await client.wait_status(run, {"COMPLETED"}, timeout=15)
+    await page.goto(flowsync.ui("runs?status=FAILED"))
+    empty = page.get_by_test_id("runs-empty")
+    await expect(empty).to_have_text("No run matches these filters.")
+    await page.get_by_label("Status").select_option("CANCELLED")
+    await expect(page).to_have_url(flowsync.ui("runs?status=CANCELLED"))
+    await expect(empty).to_have_text("No run matches these filters.")
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(page).to_have_url(flowsync.ui("runs"))
+    await expect(page.get_by_label("Status")).to_have_value("")
+    await expect(page.locator(f'[data-run-id="{run}"]')).to_be_visible()

@@ -74,11 +74,13 @@ const RunRow = memo(function RunRow({
 });
 
 export function RunsList({ workflowId, showFilters = true }: { workflowId?: string | null; showFilters?: boolean }) {
-  const [params, setFilter] = useSearchState();
+  const [params, setFilter, setFilters] = useSearchState();
   const status = (params.get("status") as ExecutionStatus | null) ?? null;
   const wf = workflowId ?? params.get("workflow");
   const trigger = params.get("trigger");
   const since = params.get("since");
+  // Filters the person chose (a workflow page's own workflow is not one).
+  const filtered = Boolean(status || trigger || since || (!workflowId && params.get("workflow")));
   const client = useQueryClient();
   const names = useGraphQL(["workflow-names"], WorkflowNamesDocument, {}, { enabled: showFilters });
   const key = useMemo(() => ["runs", wf, status, trigger], [wf, status, trigger]);
@@ -268,8 +270,18 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
         <Loading what="runs" />
       ) : runs.error ? (
         <ErrorBox error={runs.error} />
+      ) : rows.length === 0 && filtered ? (
+        // Runs there may be: the filters hide them all (it used to say "No runs yet").
+        <Empty>
+          <span data-testid="runs-empty">No run matches these filters.</span>{" "}
+          <button type="button" className="link" onClick={() => setFilters({ status: null, workflow: null, trigger: null, since: null })}>
+            Clear filters
+          </button>
+        </Empty>
       ) : rows.length === 0 ? (
-        <Empty>No runs{status ? ` with status ${status.toLowerCase()}` : ""} yet. Start one from a workflow's page.</Empty>
+        <Empty>
+          <span data-testid="runs-empty">No runs yet. Start one from {workflowId ? "this" : "a"} workflow's page.</span>
+        </Empty>
       ) : (
         <div className="vtable" role="table" aria-label="Runs" aria-rowcount={rows.length + 1}>
           <div className="vrow vhead" role="row">
