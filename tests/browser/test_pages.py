@@ -8,6 +8,7 @@ import asyncio
 import re
 from datetime import datetime
 
+import httpx
 import pytest
 from playwright.async_api import BrowserContext, Dialog, Page, expect
 
@@ -342,3 +343,38 @@ async def test_runs_hidden_by_filters_are_not_called_none(
     await expect(page).to_have_url(flowsync.ui("runs"))
     await expect(page.get_by_label("Status")).to_have_value("")
     await expect(page.locator(f'[data-run-id="{run}"]')).to_be_visible()
+
+
+async def test_an_api_key_is_created_with_the_role_chosen(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """The API keys page offers createApiKey's role (it offered none, so every key got
+    its creator's role), and lists each key's role."""
+    page = signed_in_page
+    await page.get_by_role("link", name="API keys").click()
+    await page.get_by_label("Name").fill("dashboard-viewer")
+    role = page.get_by_label("Role")
+    await expect(role).to_have_value("")  # the default: the creator's own role
+    await role.select_option("VIEWER")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_test_id("new-key")).to_contain_text("fsk_")
+    secret = (await page.get_by_test_id("new-key").locator("code").text_content()) or ""
+    keys = await api(flowsync)("{ apiKeys(first: 50) { edges { node { name role } } } }")
+    roles = {e["node"]["name"]: e["node"]["role"] for e in keys["apiKeys"]["edges"]}
+    assert roles["dashboard-viewer"] == "VIEWER"
+    row = page.get_by_role("row").filter(has_text="dashboard-viewer")
+    await expect(row.get_by_role("cell").nth(2)).to_have_text("viewer")
+    # The key is a viewer's indeed: it reads, and may not create a workflow.
+    viewer = Api(flowsync.url, secret)
+    assert "workflows" in await viewer("{ workflows(first: 1) { edges { node { id } } } }")
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(
+            f"{flowsync.url}/graphql",
+            json={
+                "query": "mutation($i: CreateWorkflowInput!) { createWorkflow(input: $i) "
+                "{ __typename } }",
+                "variables": {"i": {"name": "nope", "definition": delays(0)}},
+            },
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert reply.json()["errors"][0]["extensions"]["code"] == "forbidden", reply.text

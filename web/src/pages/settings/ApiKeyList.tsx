@@ -17,6 +17,7 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
         <tr>
           <th scope="col">Name</th>
           <th scope="col">Prefix</th>
+          <th scope="col">Role</th>
           <th scope="col">Created</th>
           <th scope="col">State</th>
           <th scope="col">Actions</th>
@@ -27,6 +28,7 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
           <tr key={k.id} data-key-id={k.id}>
             <td>{k.name}</td>
             <td className="mono nowrap">{k.prefix}…</td>
+            <td>{k.role.toLowerCase()}</td>
             <td>
               <Time iso={k.createdAt} />
             </td>
