@@ -17,6 +17,12 @@ from tests.support.target import running_target
 pytestmark = pytest.mark.slow
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1400, "height": 900}}
+# What each run of the page tour looks at: a phone in both themes, a desktop.
+LOOKS = {
+    "phone": ("phone", "light"),
+    "phone-dark": ("phone", "dark"),
+    "desktop": ("desktop", "light"),
+}
 
 # Elements inside <main> or the header that reach past the right edge of the window
 # without a box of their own that scrolls (or clips) them: what makes a phone's page
@@ -112,13 +118,16 @@ async def check(page: Page, name: str, viewport: str) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("look", list(LOOKS))
 async def test_every_page_fits_the_window(
-    browser: Browser, flowsync: FlowSync, viewport: str, console: Console
+    browser: Browser, flowsync: FlowSync, look: str, console: Console
 ) -> None:
     made = await data(flowsync)
-    size: Any = VIEWPORTS[viewport]
-    context = await browser.new_context(viewport=size, is_mobile=viewport == "phone")
+    viewport = look  # the screenshots' prefix
+    size: Any = VIEWPORTS[LOOKS[look][0]]
+    context = await browser.new_context(
+        viewport=size, is_mobile=LOOKS[look][0] == "phone", color_scheme=LOOKS[look][1]
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         page = await context.new_page()
