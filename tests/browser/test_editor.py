@@ -6,6 +6,7 @@ a conflict between two editors."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import Any
 
@@ -134,9 +135,12 @@ async def test_build_the_example_by_dragging_save_and_run(
     assert console.errors == []
 
 
-async def test_a_cycle_is_pinned_on_its_nodes_and_not_saved(
+async def test_a_cycle_is_refused_when_drawn_and_pinned_when_imported(
     signed_in_page: Page, flowsync: FlowSync
 ) -> None:
+    """Drawing the edge that closes a loop is refused at once, with a message naming the
+    loop's nodes (it used to be accepted and only flagged afterwards); a cycle that comes
+    in another way (an imported file) is pinned on its nodes and not saved."""
     page = signed_in_page
     client = Api(flowsync.url, flowsync.key)
     definition = {
@@ -172,7 +176,25 @@ async def test_a_cycle_is_pinned_on_its_nodes_and_not_saved(
     await node(page, "c").click()
     await page.locator('.react-flow__edge[data-testid="rf__edge-c->end"]').click(force=True)
     await page.keyboard.press("Delete")
+    await expect(page.get_by_test_id("rf__edge-c->end")).to_have_count(0)
     await connect(page, "c", "a")
+    await expect(page.get_by_test_id("editor-message")).to_have_text(
+        "Connecting c to a would make a cycle: a → c → a."
+    )
+    await expect(page.get_by_test_id("rf__edge-c->a")).to_have_count(0)
+    await expect(page.locator(".react-flow__edge")).to_have_count(4)
+    # The same loop in an imported file: pinned on its nodes, and nothing invalid is saved.
+    looped = {**definition, "edges": [*definition["edges"][:4], {"source": "c", "target": "a"}]}
+    await page.locator('input[type="file"]').set_input_files(
+        files=[
+            {
+                "name": "looped.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps({"definition": looped}).encode(),
+            }
+        ]
+    )
+    await expect(page.get_by_test_id("rf__edge-c->a")).to_have_count(1)
     problems = page.get_by_test_id("problems")
     await expect(problems).to_contain_text("cycle")
     await expect(node(page, "a").locator(".ed-node")).to_have_attribute("data-invalid", "true")
@@ -730,3 +752,84 @@ async def test_every_listed_shortcut_does_what_the_list_says(
 
     assert set(listed) == tried, "the shortcuts list and this test disagree"
     assert console.errors == []
+
+
+DUPLICATE_IDS = """
+() => {
+  const seen = new Map();
+  for (const el of document.querySelectorAll("[id]")) seen.set(el.id, (seen.get(el.id) || 0) + 1);
+  return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+}
+"""
+
+
+async def test_a_field_problem_is_attached_to_its_input(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A required field left empty: the server's "is required" shows under that field and
+    is its input's description (aria-invalid, aria-describedby); every id on the page is
+    unique, with several expression and template fields in the form."""
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "required",
+        chain({"id": "call", "type": "action", "data": {"method": "GET", "url": "http://x/"}}),
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await select(page, "call")
+    url = page.get_by_label("Url")
+    await url.fill("")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("1 problem")
+    problem = page.get_by_test_id("properties").get_by_test_id("field-problem")
+    await expect(problem).to_have_text("Url is required")
+    await expect(url).to_have_attribute("aria-invalid", "true")
+    described = (await url.get_attribute("aria-describedby") or "").split()
+    assert await problem.get_attribute("id") in described
+    # Not also listed apart, unattached, at the top of the form.
+    await expect(page.get_by_test_id("properties").locator("ul.problems")).to_have_count(0)
+    assert await page.evaluate(DUPLICATE_IDS) == []
+    # Fixed: the message goes, and the input is valid again.
+    await url.fill("http://example.test/")
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await expect(problem).to_have_count(0)
+    assert await url.get_attribute("aria-invalid") in (None, "false")
+
+
+async def test_renaming_to_a_taken_id_says_so_and_keeps_the_typing(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A rename to another node's id is refused with a message naming the clash, shown as
+    one types; what was typed stays (it was put back silently on blur) until it is fixed,
+    and a free id is applied with Enter."""
+    page = signed_in_page
+    client = Api(flowsync.url, flowsync.key)
+    workflow_id = await client.create_workflow(
+        "renames",
+        chain(
+            {"id": "fetch", "type": "transform", "data": {"output": 1}},
+            {"id": "store", "type": "transform", "data": {"output": 2}},
+        ),
+    )
+    await page.goto(flowsync.ui(f"workflows/{workflow_id}/edit"))
+    await expect(page.get_by_test_id("editor-state")).to_contain_text("valid")
+    await select(page, "store")
+    id_input = page.get_by_label("Id", exact=True)
+    await id_input.fill("fetch")
+    error = page.get_by_test_id("node-id-error")
+    await expect(error).to_contain_text("Another node already has the id fetch")
+    await expect(id_input).to_have_attribute("aria-invalid", "true")
+    await expect(id_input).to_have_attribute("aria-describedby", "node-id-error")
+    # Leaving the field keeps the typing and the message; both nodes keep their ids.
+    await page.get_by_label("Label").focus()
+    await expect(id_input).to_have_value("fetch")
+    await expect(error).to_be_visible()
+    await expect(node(page, "store")).to_have_count(1)
+    await expect(node(page, "fetch")).to_have_count(1)
+    # Fixed: applied with Enter, the message goes.
+    await id_input.fill("store_orders")
+    await expect(error).to_have_count(0)
+    await id_input.press("Enter")
+    await expect(node(page, "store_orders")).to_be_visible()
+    await expect(node(page, "store")).to_have_count(0)
+    await expect(page.get_by_test_id("rf__edge-fetch->store_orders")).to_have_count(1)

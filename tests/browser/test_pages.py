@@ -5,8 +5,10 @@ as any client would; the page is only looked at and clicked."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 
+import httpx
 import pytest
 from playwright.async_api import BrowserContext, Dialog, Page, expect
 
@@ -289,3 +291,90 @@ async def test_filters_take_every_keystroke_and_land_in_the_url(
         await expect(page).to_have_url(flowsync.ui("dead-letters?redriven=1"))
         await box.uncheck()
         await expect(page).to_have_url(flowsync.ui("dead-letters"))
+
+
+async def test_audit_filters_apply_as_one_types(signed_in_page: Page, flowsync: FlowSync) -> None:
+    """The audit log's filters apply once typing pauses (they waited for Enter or a blur);
+    Enter still applies at once."""
+    page = signed_in_page
+    client = api(flowsync)
+    workflow = await client.create_workflow("audited", delays(0))
+    await client.start(workflow)
+    await page.get_by_role("link", name="Audit log").click()
+    table = page.get_by_role("table", name="Audit log")
+    actions = table.locator("tbody tr td:nth-child(3)")
+    await expect(actions.filter(has_text="execution.started")).to_have_count(1)
+    action = page.get_by_label("Action")
+    await action.press_sequentially("workflow.created", delay=20)
+    # No Enter, no blur: the focus stays in the field, and the filter applies.
+    await expect(page).to_have_url(re.compile(r"action=workflow\.created"))
+    await expect(actions).to_have_text(["workflow.created"])
+    await expect(action).to_be_focused()
+    await expect(action).to_have_value("workflow.created")
+    # Enter applies at once.
+    kind = page.get_by_label("Object type")
+    await kind.fill("execution")
+    await kind.press("Enter")
+    await expect(page).to_have_url(re.compile(r"entityType=execution"))
+    await expect(page.get_by_text("No audit entries match.")).to_be_visible()
+    # Emptied, a filter goes from the URL too.
+    await kind.fill("")
+    await action.fill("")
+    await expect(page).to_have_url(flowsync.ui("audit"))
+    await expect(actions.filter(has_text="execution.started")).to_have_count(1)
+
+
+async def test_runs_hidden_by_filters_are_not_called_none(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """A filter that hides every run says so and offers to clear the filters (the list
+    said "No runs yet" while there were runs)."""
+    page = signed_in_page
+    client = api(flowsync)
+    run = await client.start(await client.create_workflow("finished", delays(0)))
+    await client.wait_status(run, {"COMPLETED"}, timeout=15)
+    await page.goto(flowsync.ui("runs?status=FAILED"))
+    empty = page.get_by_test_id("runs-empty")
+    await expect(empty).to_have_text("No run matches these filters.")
+    await page.get_by_label("Status").select_option("CANCELLED")
+    await expect(page).to_have_url(flowsync.ui("runs?status=CANCELLED"))
+    await expect(empty).to_have_text("No run matches these filters.")
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(page).to_have_url(flowsync.ui("runs"))
+    await expect(page.get_by_label("Status")).to_have_value("")
+    await expect(page.locator(f'[data-run-id="{run}"]')).to_be_visible()
+
+
+async def test_an_api_key_is_created_with_the_role_chosen(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    """The API keys page offers createApiKey's role (it offered none, so every key got
+    its creator's role), and lists each key's role."""
+    page = signed_in_page
+    await page.get_by_role("link", name="API keys").click()
+    await page.get_by_label("Name").fill("dashboard-viewer")
+    role = page.get_by_label("Role")
+    await expect(role).to_have_value("")  # the default: the creator's own role
+    await role.select_option("VIEWER")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_test_id("new-key")).to_contain_text("fsk_")
+    secret = (await page.get_by_test_id("new-key").locator("code").text_content()) or ""
+    keys = await api(flowsync)("{ apiKeys(first: 50) { edges { node { name role } } } }")
+    roles = {e["node"]["name"]: e["node"]["role"] for e in keys["apiKeys"]["edges"]}
+    assert roles["dashboard-viewer"] == "VIEWER"
+    row = page.get_by_role("row").filter(has_text="dashboard-viewer")
+    await expect(row.get_by_role("cell").nth(2)).to_have_text("viewer")
+    # The key is a viewer's indeed: it reads, and may not create a workflow.
+    viewer = Api(flowsync.url, secret)
+    assert "workflows" in await viewer("{ workflows(first: 1) { edges { node { id } } } }")
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(
+            f"{flowsync.url}/graphql",
+            json={
+                "query": "mutation($i: CreateWorkflowInput!) { createWorkflow(input: $i) "
+                "{ __typename } }",
+                "variables": {"i": {"name": "nope", "definition": delays(0)}},
+            },
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert reply.json()["errors"][0]["extensions"]["code"] == "forbidden", reply.text

@@ -76,7 +76,9 @@ export function Chart({ title, times, series, unit }: { title: string; times: st
           </span>
         ))}
       </div>
-      <table className="sr-only">
+      {/* A table is as wide as its content whatever its width: the box around it clips it. */}
+      <div className="sr-only">
+      <table>
         <caption>{title}</caption>
         <thead>
           <tr>
@@ -99,6 +101,7 @@ export function Chart({ title, times, series, unit }: { title: string; times: st
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

@@ -27,6 +27,16 @@ export type ExpressionKind =
   /** A template string: text with `{{ expr }}` placeholders. */
   | 'TEMPLATE';
 
+export type Role =
+  /** Also members and API keys. */
+  | 'ADMIN'
+  /** Also changes workflows and triggers. */
+  | 'EDITOR'
+  /** Also starts, cancels, retries, signals and redrives runs. */
+  | 'OPERATOR'
+  /** Reads and subscribes. */
+  | 'VIEWER';
+
 export type StepStatus =
   | 'CANCELLED'
   | 'COMPLETED'
@@ -170,11 +180,12 @@ export type AuditQuery = { auditLog: { edges: Array<{ cursor: string, node: { id
 
 export type CreateApiKeyMutationVariables = Exact<{
   name: string;
+  role?: Role | null | undefined;
 }>;
 
 
 export type CreateApiKeyMutation = { createApiKey:
-    | { __typename: 'CreateApiKeyPayload', secret: string, apiKey: { id: string, name: string, prefix: string, createdAt: string } }
+    | { __typename: 'CreateApiKeyPayload', secret: string, apiKey: { id: string, name: string, prefix: string, createdAt: string, role: Role } }
     | { __typename: 'ValidationError', code: string, message: string, problems: Array<{ path: string, message: string, nodeId: string | null, edge: number | null }> }
    };
 
@@ -194,7 +205,7 @@ export type ApiKeysQueryVariables = Exact<{
 }>;
 
 
-export type ApiKeysQuery = { apiKeys: { edges: Array<{ node: { id: string, name: string, prefix: string, createdAt: string, revokedAt: string | null } }> } };
+export type ApiKeysQuery = { apiKeys: { edges: Array<{ node: { id: string, name: string, prefix: string, createdAt: string, revokedAt: string | null, role: Role } }> } };
 
 export type RunQueryVariables = Exact<{
   id: string | number;
@@ -423,9 +434,9 @@ export const QueueLiveDocument = {"__meta__":{"hash":"c378822dd0da0fa2a766e5c994
 export const DeadLettersDocument = {"__meta__":{"hash":"099c0731f3217155220de29ecebd293800a32586f1d6fd486e44c4e5e8fc335f"}} as unknown as TypedDocumentString<DeadLettersQuery, DeadLettersQueryVariables>;
 export const RedriveDocument = {"__meta__":{"hash":"688ad27e7ee1ac5a266a01b1f3eb20fa0f7b28e1f721e9fc9212e852c0599400"}} as unknown as TypedDocumentString<RedriveMutation, RedriveMutationVariables>;
 export const AuditDocument = {"__meta__":{"hash":"a257b2707840dc091861d409fe3d624f792b26459592d91350598358e55085db"}} as unknown as TypedDocumentString<AuditQuery, AuditQueryVariables>;
-export const CreateApiKeyDocument = {"__meta__":{"hash":"2b3acabe0b0350e55fad48e389f5ce24b18ed1bbc252faea57911481ba3cd5f3"}} as unknown as TypedDocumentString<CreateApiKeyMutation, CreateApiKeyMutationVariables>;
+export const CreateApiKeyDocument = {"__meta__":{"hash":"9f0e040ce7d620a69e6875afc0bd0b11855040b9d18555bc1b6481a014d45653"}} as unknown as TypedDocumentString<CreateApiKeyMutation, CreateApiKeyMutationVariables>;
 export const RevokeApiKeyDocument = {"__meta__":{"hash":"28a6ae1f1621841d0c0cd16c73fb9eba18174e9e1731257928f576c9130ec6a0"}} as unknown as TypedDocumentString<RevokeApiKeyMutation, RevokeApiKeyMutationVariables>;
-export const ApiKeysDocument = {"__meta__":{"hash":"87e40dc9c07d1cf220fc9713055c05d63276087545de52a0509749a0b547bd8a"}} as unknown as TypedDocumentString<ApiKeysQuery, ApiKeysQueryVariables>;
+export const ApiKeysDocument = {"__meta__":{"hash":"fb14ca4d601e0d195e2458e06d45262a08c5a59da274ff5056ad3e3941806761"}} as unknown as TypedDocumentString<ApiKeysQuery, ApiKeysQueryVariables>;
 export const RunDocument = {"__meta__":{"hash":"05179d4e653b23a2be407272b516b99b692a69498d17d316e4814864ddab7b74"}} as unknown as TypedDocumentString<RunQuery, RunQueryVariables>;
 export const RunEventsDocument = {"__meta__":{"hash":"ea6e92e3acd102b0433d88d80cf5cc060425a7aab4f927103aba90e5f0341a93"}} as unknown as TypedDocumentString<RunEventsQuery, RunEventsQueryVariables>;
 export const RunLiveDocument = {"__meta__":{"hash":"5af77a8549848af9e17be13fbf52a2b4cd6db53df0aba788aea919004deaaa36"}} as unknown as TypedDocumentString<RunLiveSubscription, RunLiveSubscriptionVariables>;

@@ -58,7 +58,11 @@ let pages = 0;
  * while a transition already showed a newer one), and a copy that followed the URL seen
  * last was put back by such a render, dropping what was typed in between.
  */
-export function useSearchState(): [URLSearchParams, (name: string, value: string | null) => void] {
+export function useSearchState(): [
+  URLSearchParams,
+  (name: string, value: string | null) => void,
+  (changes: Record<string, string | null>) => void,
+] {
   const [params, setParams] = useSearchParams();
   const location = useLocation();
   const [page] = useState(() => `p${++pages}`);
@@ -67,8 +71,10 @@ export function useSearchState(): [URLSearchParams, (name: string, value: string
   const ours = isOurs(typed, page, location);
   const local = ours ? typed.local : url;
   const shown = useMemo(() => new URLSearchParams(local), [local]);
-  const set = (name: string, value: string | null) => {
-    const next = withParam(local, name, value);
+  /** Several filters at once (as one write: two calls of `set` in one event would each
+   * start from the same copy). */
+  const setMany = (changes: Record<string, string | null>) => {
+    const next = Object.entries(changes).reduce((acc, [name, value]) => withParam(acc, name, value), local);
     if (next === local) return;
     // Typing after the URL changed from elsewhere starts from that entry, in a new epoch:
     // our writes from before it no longer count.
@@ -77,5 +83,6 @@ export function useSearchState(): [URLSearchParams, (name: string, value: string
     const mark: Mark = { searchState: { page, epoch: now.epoch } };
     setParams(new URLSearchParams(next), { replace: true, state: mark });
   };
-  return [shown, set];
+  const set = (name: string, value: string | null) => setMany({ [name]: value });
+  return [shown, set, setMany];
 }

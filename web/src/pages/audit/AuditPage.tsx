@@ -1,10 +1,12 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { Time } from "../../components/Time";
 import { AuditDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { useSearchState } from "../../lib/searchState";
-import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 const FILTERS: [string, string][] = [
   ["action", "Action"],
@@ -12,6 +14,42 @@ const FILTERS: [string, string][] = [
   ["entityId", "Object id"],
   ["actor", "Actor (exact)"],
 ];
+
+/** How long typing pauses before a filter applies (Enter applies at once). */
+const DEBOUNCE_MS = 300;
+
+/** One filter: applied as one types, once typing pauses (it used to wait for Enter or
+ * leaving the field), or at once on Enter. */
+function FilterInput({ label, value, onApply }: { label: string; value: string; onApply: (v: string) => void }) {
+  const [text, setText] = useState(value);
+  // The URL changed from elsewhere (a link, back and forward): show its value, unless it
+  // is what is typed here (applied trimmed: a space being typed stays).
+  const [shown, setShown] = useState(value);
+  if (value !== shown) {
+    setShown(value);
+    if (value !== text.trim()) setText(value);
+  }
+  const apply = useRef(onApply);
+  useEffect(() => {
+    apply.current = onApply;
+  });
+  useEffect(() => {
+    if (text.trim() === value) return;
+    const timer = window.setTimeout(() => apply.current(text.trim()), DEBOUNCE_MS);
+    return () => window.clearTimeout(timer);
+  }, [text, value]);
+  return (
+    <label>
+      {label}{" "}
+      <input
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => e.key === "Enter" && onApply(text.trim())}
+        onBlur={() => text.trim() !== value && onApply(text.trim())}
+      />
+    </label>
+  );
+}
 
 export function AuditPage() {
   const [params, set] = useSearchState();
@@ -33,9 +71,7 @@ export function AuditPage() {
       </div>
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
         {FILTERS.map(([k, label]) => (
-          <label key={k}>
-            {label} <input defaultValue={params.get(k) ?? ""} onBlur={(e) => set(k, e.target.value.trim())} onKeyDown={(e) => e.key === "Enter" && set(k, e.currentTarget.value.trim())} />
-          </label>
+          <FilterInput key={k} label={label} value={params.get(k) ?? ""} onApply={(v) => set(k, v)} />
         ))}
       </form>
       {audit.isPending ? (
@@ -45,6 +81,7 @@ export function AuditPage() {
       ) : rows.length === 0 ? (
         <Empty>No audit entries match.</Empty>
       ) : (
+        <TableScroll label="Audit log">
         <table className="table" aria-label="Audit log">
           <thead>
             <tr>
@@ -61,16 +98,19 @@ export function AuditPage() {
                 <td>
                   <Time iso={r.at} />
                 </td>
-                <td>{r.actor}</td>
+                <td>
+                  <Id id={r.actor} full />
+                </td>
                 <td>{r.action}</td>
-                <td className="mono">
-                  {r.entityType} {shortId(r.entityId)}
+                <td className="nowrap">
+                  {r.entityType} <Id id={r.entityId} />
                 </td>
                 <td className="mono small">{JSON.stringify(r.data).slice(0, 160)}</td>
               </tr>
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
       {audit.hasNextPage && (
         <button type="button" onClick={() => void audit.fetchNextPage()}>

@@ -10,6 +10,8 @@ import { errorText } from "../../lib/format";
 import { useSearchState } from "../../lib/searchState";
 import { asUserError } from "../../lib/userError";
 import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 export function DeadLettersPage() {
   const client = useQueryClient();
@@ -76,6 +78,7 @@ export function DeadLettersPage() {
       {rows.length === 0 ? (
         <Empty>No dead letters: every step that failed for good would be here, ready to redrive.</Empty>
       ) : (
+        <TableScroll label="Dead letters">
         <table className="table" aria-label="Dead letters">
           <thead>
             <tr>
@@ -108,10 +111,12 @@ export function DeadLettersPage() {
                       }}
                     />
                   </td>
-                  <td className="mono">{d.nodeId}</td>
                   <td>
-                    <Link to={`/runs/${d.executionId}`} className="mono">
-                      {shortId(d.executionId)}
+                    <Id id={d.nodeId} full />
+                  </td>
+                  <td>
+                    <Link to={`/runs/${d.executionId}`}>
+                      <Id id={d.executionId} />
                     </Link>
                   </td>
                   <td>{d.attempts}</td>
@@ -154,6 +159,7 @@ export function DeadLettersPage() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
       {letters.hasNextPage && (
         <button type="button" onClick={() => void letters.fetchNextPage()}>

@@ -767,7 +767,8 @@ function Editor({
               node={selected}
               rules={rules[selected.type]}
               upstream={upstream}
-              problems={byNode[selected.id] ?? []}
+              problems={problems.filter((p) => p.nodeId === selected.id)}
+              otherIds={draft.nodes.filter((n) => n.id !== selected.id).map((n) => n.id)}
               onChange={(data, label) => {
                 const d = current();
                 commit({ ...d, nodes: d.nodes.map((n) => (n.id === selected.id ? { ...n, data, ...(label ? { label } : { label: undefined }) } : n)) });

@@ -28,7 +28,8 @@ export function ExpressionInput({
   const [active, setActive] = useState(0);
   // Where the cursor goes once an accepted suggestion's text is rendered.
   const cursorAfter = useRef<number | null>(null);
-  const listId = `${id}-names`;
+  // The suggestions' listbox (the field's help line is `${id}-hint`: ids stay unique).
+  const listId = `${id}-list`;
 
   useLayoutEffect(() => {
     const at = cursorAfter.current;

@@ -3,7 +3,7 @@ import { CheckExpressionDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import type { Upstream } from "./complete";
 import { ExpressionInput } from "./ExpressionInput";
-import type { EditorNode, NodeRules } from "./model";
+import { isValidNodeId, type EditorNode, type NodeRules } from "./model";
 import { fieldsOf, type Field } from "./schema";
 
 type Data = Record<string, unknown>;
@@ -34,20 +34,57 @@ function useExpressionCheck(text: string, kind: "EXPRESSION" | "TEMPLATE" | null
   return result.text === text ? result.problems : [];
 }
 
+/** The server's problems with a node's fields, by field path as FieldInput names them
+ * (`url`, `retry-max`); `general` holds those about no one field. */
+export function problemsByField(problems: NodeProblem[]): { byField: Record<string, string[]>; general: string[] } {
+  const byField: Record<string, string[]> = {};
+  const general: string[] = [];
+  for (const p of problems) {
+    const m = /^\$(?:\.definition)?\.nodes\[\d+\]\.data\.([A-Za-z0-9_.]+)$/.exec(p.path);
+    if (m) (byField[m[1]!.split(".").join("-")] ??= []).push(p.message);
+    else general.push(p.message);
+  }
+  return { byField, general };
+}
+
+/** Why `id` cannot be a node's new id (null: it can). */
+export function idProblem(id: string, otherIds: string[]): string | null {
+  if (!isValidNodeId(id)) return "An id starts with a letter or _, then letters, digits, _ or - (at most 64): change it.";
+  if (otherIds.includes(id)) return `Another node already has the id ${id}: choose another.`;
+  return null;
+}
+
+export interface NodeProblem {
+  path: string;
+  message: string;
+}
+
 function FieldInput({
   field,
   value,
   onChange,
   path,
   upstream,
+  problems,
 }: {
   field: Field;
   value: unknown;
   onChange: (v: unknown) => void;
   path: string;
   upstream: Upstream[];
+  problems: Record<string, string[]>;
 }) {
   const id = `prop-${path}`;
+  // The server's problems with this field ("is required"), shown under it and attached
+  // to its input (aria-invalid, aria-describedby) so that a screen reader reads them too.
+  const own = problems[path] ?? [];
+  const problemId = own.length ? `${id}-problem` : null;
+  const problemText = own.length ? (
+    <p id={`${id}-problem`} className="field-error" data-testid="field-problem">
+      {own.map((m) => `${field.title} ${m}`).join("; ")}
+    </p>
+  ) : null;
+  const describedBy = (...ids: (string | null | false | undefined)[]) => ids.filter(Boolean).join(" ") || undefined;
   const [jsonText, setJsonText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
   const [jsonError, setJsonError] = useState<string | null>(null);
   // A JSON template's placeholders are checked with the whole draft (its problems are
@@ -81,8 +118,17 @@ function FieldInput({
       return (
         <div className="field">
           <label>
-            <input id={id} type="checkbox" checked={value === true} onChange={(e) => onChange(e.target.checked)} /> {field.title}
+            <input
+              id={id}
+              type="checkbox"
+              checked={value === true}
+              aria-invalid={problemId !== null || undefined}
+              aria-describedby={describedBy(problemId)}
+              onChange={(e) => onChange(e.target.checked)}
+            />{" "}
+            {field.title}
           </label>
+          {problemText}
           {help}
         </div>
       );
@@ -90,7 +136,13 @@ function FieldInput({
       return (
         <div className="field">
           {label}
-          <select id={id} value={typeof value === "string" ? value : ""} onChange={(e) => onChange(e.target.value || undefined)}>
+          <select
+            id={id}
+            value={typeof value === "string" ? value : ""}
+            aria-invalid={problemId !== null || undefined}
+            aria-describedby={describedBy(problemId)}
+            onChange={(e) => onChange(e.target.value || undefined)}
+          >
             <option value="">{field.defaultValue !== undefined ? `default (${String(field.defaultValue)})` : "–"}</option>
             {field.options.map((o) => (
               <option key={o} value={o}>
@@ -98,6 +150,7 @@ function FieldInput({
               </option>
             ))}
           </select>
+          {problemText}
           {help}
         </div>
       );
@@ -112,15 +165,19 @@ function FieldInput({
             step={field.kind === "integer" ? 1 : "any"}
             value={typeof value === "number" ? value : ""}
             placeholder={field.defaultValue !== undefined && field.defaultValue !== null ? String(field.defaultValue) : ""}
+            aria-invalid={problemId !== null || undefined}
+            aria-describedby={describedBy(problemId)}
             onChange={(e) => onChange(e.target.value === "" ? undefined : Number(e.target.value))}
           />
+          {problemText}
           {help}
         </div>
       );
     case "object":
       return (
-        <fieldset className="field nested">
+        <fieldset className="field nested" aria-describedby={describedBy(problemId)}>
           <legend>{field.title}</legend>
+          {problemText}
           {help}
           {field.fields.map((f) => (
             <FieldInput
@@ -128,6 +185,7 @@ function FieldInput({
               field={f}
               path={`${path}-${f.name}`}
               upstream={upstream}
+              problems={problems}
               value={(value as Data | undefined)?.[f.name]}
               onChange={(v) => {
                 const next = withValue((value as Data | undefined) ?? {}, f.name, v);
@@ -146,10 +204,16 @@ function FieldInput({
             className="mono"
             rows={4}
             value={jsonText}
-            aria-invalid={jsonError !== null}
+            aria-invalid={jsonError !== null || problemId !== null}
+            aria-describedby={describedBy(jsonError && `${id}-json`, problemId)}
             onChange={(e) => changeJson(e.target.value)}
           />
-          {jsonError && <p className="field-error">{jsonError}</p>}
+          {jsonError && (
+            <p id={`${id}-json`} className="field-error">
+              {jsonError}
+            </p>
+          )}
+          {problemText}
           {help}
         </div>
       );
@@ -165,9 +229,10 @@ function FieldInput({
             rows={field.jsonTemplate ? 4 : 2}
             value={field.jsonTemplate ? jsonText : typeof value === "string" ? value : ""}
             onChange={(text) => (field.jsonTemplate ? changeJson(text) : onChange(text === "" ? undefined : text))}
-            invalid={syntax.length > 0 || (field.jsonTemplate && jsonError !== null)}
-            describedBy={[syntax.length ? `${id}-syntax` : null, field.jsonTemplate && jsonError ? `${id}-json` : null, `${id}-names`].filter(Boolean).join(" ")}
+            invalid={syntax.length > 0 || (field.jsonTemplate && jsonError !== null) || problemId !== null}
+            describedBy={describedBy(syntax.length > 0 && `${id}-syntax`, field.jsonTemplate && jsonError && `${id}-json`, problemId, `${id}-hint`)}
           />
+          {problemText}
           {syntax.length > 0 && (
             <p id={`${id}-syntax`} className="field-error" data-testid="syntax-problem">
               {syntax.join("; ")}
@@ -178,7 +243,7 @@ function FieldInput({
               {jsonError}
             </p>
           )}
-          <p id={`${id}-names`} className="muted small">
+          <p id={`${id}-hint`} className="muted small">
             {field.jsonTemplate ? "JSON; a string in it may hold {{ }} with " : field.kind === "template" ? "Inside {{ }}: " : "Names: "}
             <code>input</code>
             {upstream.length > 0 && (
@@ -195,7 +260,15 @@ function FieldInput({
       return (
         <div className="field">
           {label}
-          <textarea id={id} rows={1} value={typeof value === "string" ? value : ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)} />
+          <textarea
+            id={id}
+            rows={1}
+            value={typeof value === "string" ? value : ""}
+            aria-invalid={problemId !== null || undefined}
+            aria-describedby={describedBy(problemId)}
+            onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}
+          />
+          {problemText}
           {help}
         </div>
       );
@@ -209,26 +282,38 @@ export function Properties({
   onChange,
   onRename,
   problems,
+  otherIds,
 }: {
   node: EditorNode;
   rules: NodeRules | undefined;
   upstream: Upstream[];
   onChange: (data: Data, label: string | undefined) => void;
   onRename: (id: string) => string | null;
-  problems: string[];
+  problems: NodeProblem[];
+  /** The ids of the draft's other nodes: a new id must be none of them. */
+  otherIds: string[];
 }) {
   const fields = fieldsOf(rules?.dataSchema ?? null);
+  const { byField, general } = problemsByField(problems);
   const [idText, setIdText] = useState(node.id);
-  const [idError, setIdError] = useState<string | null>(null);
+  const [renameError, setRenameError] = useState<string | null>(null);
+  // Checked as one types, and the typing kept while it is wrong (a clash used to be put
+  // back to the old id on blur, which looked like the rename was silently undone): the
+  // node keeps its id until the new one is valid and is applied (Enter or leaving the field).
+  const idError = idText === node.id ? null : (idProblem(idText, otherIds) ?? renameError);
+  const applyId = () => {
+    if (idText === node.id || idProblem(idText, otherIds)) return;
+    setRenameError(onRename(idText));
+  };
   return (
     <aside className="panel editor-panel" aria-labelledby="props-title" data-testid="properties">
       <h2 id="props-title">
         {rules?.label ?? node.type} <span className="muted">properties</span>
       </h2>
       {rules?.description && <p className="muted small">{rules.description}</p>}
-      {problems.length > 0 && (
+      {general.length > 0 && (
         <ul className="problems error-box">
-          {problems.map((p, i) => (
+          {general.map((p, i) => (
             <li key={i}>{p}</li>
           ))}
         </ul>
@@ -238,15 +323,23 @@ export function Properties({
         <input
           id="node-id"
           value={idText}
-          onChange={(e) => setIdText(e.target.value)}
-          onBlur={() => {
-            if (idText === node.id) return;
-            const err = onRename(idText);
-            setIdError(err);
-            if (err) setIdText(node.id);
+          aria-invalid={idError !== null || undefined}
+          aria-describedby={idError ? "node-id-error" : undefined}
+          onChange={(e) => {
+            setIdText(e.target.value);
+            setRenameError(null);
+          }}
+          onBlur={applyId}
+          onKeyDown={(e) => {
+            if (e.key === "Enter") applyId();
+            else if (e.key === "Escape") setIdText(node.id);
           }}
         />
-        {idError && <p className="field-error">{idError}</p>}
+        {idError && (
+          <p id="node-id-error" className="field-error" role="alert" data-testid="node-id-error">
+            {idError} The node keeps the id {node.id} until then (Escape puts it back).
+          </p>
+        )}
       </div>
       <div className="field">
         <label htmlFor="node-label">Label</label>
@@ -261,6 +354,7 @@ export function Properties({
             field={f}
             path={f.name}
             upstream={upstream}
+            problems={byField}
             value={node.data[f.name]}
             onChange={(v) => onChange(withValue(node.data, f.name, v), node.label)}
           />

@@ -30,6 +30,16 @@ const draft = (): Draft =>
   );
 
 describe("the editor model", () => {
+  it("refuses a connection that closes a cycle, naming its nodes", () => {
+    const d = draft();
+    d.edges.push({ id: "check->a:true", source: "check", target: "a", sourceHandle: "true" });
+    expect(connectionProblem(d, rules, { source: "a", target: "start", sourceHandle: null })).toMatch(/no incoming/);
+    expect(connectionProblem(d, rules, { source: "a", target: "check", sourceHandle: null })).toBe(
+      "Connecting a to check would make a cycle: check → a → check.",
+    );
+    expect(connectionProblem(d, rules, { source: "a", target: "end", sourceHandle: null })).toBeNull();
+  });
+
   it("round-trips a definition with positions", () => {
     const d = draft();
     const def = toDefinition(d);

@@ -80,6 +80,32 @@ export function isValidNodeId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
+/** The nodes of a path of edges from `from` to `to` (both included), or null. */
+export function pathBetween(draft: Draft, from: string, to: string): string[] | null {
+  const out = new Map<string, string[]>();
+  for (const e of draft.edges) out.set(e.source, [...(out.get(e.source) ?? []), e.target]);
+  const previous = new Map<string, string>([[from, from]]);
+  const queue = [from];
+  while (queue.length) {
+    const id = queue.shift()!;
+    if (id === to) {
+      const path = [to];
+      for (let at = to; at !== from; ) {
+        at = previous.get(at)!;
+        path.unshift(at);
+      }
+      return path;
+    }
+    for (const next of out.get(id) ?? []) {
+      if (!previous.has(next)) {
+        previous.set(next, id);
+        queue.push(next);
+      }
+    }
+  }
+  return null;
+}
+
 /** Why a connection may not be made (null: it may). Mirrors the server's rules; the
  * server still decides on save. */
 export function connectionProblem(
@@ -98,6 +124,10 @@ export function connectionProblem(
   if (draft.edges.some((e) => e.source === c.source && e.target === c.target && (e.sourceHandle ?? null) === c.sourceHandle)) {
     return "These nodes are already connected.";
   }
+  // A workflow has no cycle (the server refuses one): refused here, when it is drawn,
+  // rather than accepted and flagged afterwards.
+  const loop = pathBetween(draft, c.target, c.source);
+  if (loop) return `Connecting ${c.source} to ${c.target} would make a cycle: ${[...loop, c.target].join(" → ")}.`;
   const optional = sr?.optionalHandles ?? [];
   if (sr && c.sourceHandle && optional.includes(c.sourceHandle)) {
     if (draft.edges.some((e) => e.source === c.source && e.sourceHandle === c.sourceHandle)) {

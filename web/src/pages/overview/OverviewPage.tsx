@@ -9,6 +9,8 @@ import { errorText } from "../../lib/format";
 import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
 import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 type Queue = QueueLiveSubscription["queueStatsUpdated"];
 
@@ -89,6 +91,7 @@ export function OverviewPage() {
         {data.workers.length === 0 ? (
           <Empty>No worker has reported in the last ten minutes: start one with <code>flowsync worker</code>.</Empty>
         ) : (
+          <TableScroll label="Workers">
           <table className="table" aria-label="Workers">
             <thead>
               <tr>
@@ -102,8 +105,8 @@ export function OverviewPage() {
             <tbody>
               {data.workers.map((w) => (
                 <tr key={w.id} data-alive={w.alive}>
-                  <td className="mono">
-                    {w.hostname}:{w.pid}
+                  <td>
+                    <Id id={`${w.hostname}:${w.pid}`} full />
                   </td>
                   <td>
                     <StatusBadge status={w.alive ? "COMPLETED" : "FAILED"} label={w.alive ? "alive" : "gone"} />
@@ -121,6 +124,7 @@ export function OverviewPage() {
               ))}
             </tbody>
           </table>
+          </TableScroll>
         )}
       </section>
       <section aria-labelledby="failures-title" className="card">

@@ -1,6 +1,8 @@
 import { useMemo, useState } from "react";
 import { Time } from "../../components/Time";
 import type { EventRow } from "../../lib/fold";
+import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (nodeId: string) => void }) {
   const kinds = useMemo(() => [...new Set(events.map((e) => e.kind))].sort(), [events]);
@@ -26,6 +28,7 @@ export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (
           </label>
         ))}
       </fieldset>
+      <TableScroll label="Event log">
       <table className="table" aria-label="Event log">
         <thead>
           <tr>
@@ -45,7 +48,7 @@ export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (
               <td>
                 {e.nodeId ? (
                   <button type="button" className="link" onClick={() => onSelect(e.nodeId!)}>
-                    {e.nodeId}
+                    <Id id={e.nodeId} full />
                   </button>
                 ) : (
                   "–"
@@ -60,6 +63,7 @@ export function EventLog({ events, onSelect }: { events: EventRow[]; onSelect: (
           ))}
         </tbody>
       </table>
+      </TableScroll>
     </div>
   );
 }

@@ -24,6 +24,7 @@ import { subscribe } from "../../lib/live";
 import { useGraphQL } from "../../lib/query";
 import { asUserError } from "../../lib/userError";
 import { shortId } from "../../lib/ids";
+import { Id } from "../../components/Id";
 
 export const STATUSES: ExecutionStatus[] = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
 const PAGE = 100;
@@ -53,8 +54,10 @@ const RunRow = memo(function RunRow({
       <span role="cell" className="c-check">
         <input type="checkbox" aria-label={`Select run ${shortId(r.id)}`} checked={checked} onChange={(e) => onCheck(r.id, e.target.checked)} />
       </span>
-      <span role="cell" className="c-id mono">
-        <Link to={`/runs/${r.id}`}>{shortId(r.id)}</Link>
+      <span role="cell" className="c-id">
+        <Link to={`/runs/${r.id}`}>
+          <Id id={r.id} />
+        </Link>
       </span>
       <span role="cell" className="c-wf">
         {r.workflow ? <Link to={`/workflows/${r.workflowId}`}>{r.workflow.name}</Link> : <span className="muted">deleted</span>} <span className="muted">v{r.workflowVersion}</span>
@@ -71,11 +74,13 @@ const RunRow = memo(function RunRow({
 });
 
 export function RunsList({ workflowId, showFilters = true }: { workflowId?: string | null; showFilters?: boolean }) {
-  const [params, setFilter] = useSearchState();
+  const [params, setFilter, setFilters] = useSearchState();
   const status = (params.get("status") as ExecutionStatus | null) ?? null;
   const wf = workflowId ?? params.get("workflow");
   const trigger = params.get("trigger");
   const since = params.get("since");
+  // Filters the person chose (a workflow page's own workflow is not one).
+  const filtered = Boolean(status || trigger || since || (!workflowId && params.get("workflow")));
   const client = useQueryClient();
   const names = useGraphQL(["workflow-names"], WorkflowNamesDocument, {}, { enabled: showFilters });
   const key = useMemo(() => ["runs", wf, status, trigger], [wf, status, trigger]);
@@ -265,8 +270,18 @@ export function RunsList({ workflowId, showFilters = true }: { workflowId?: stri
         <Loading what="runs" />
       ) : runs.error ? (
         <ErrorBox error={runs.error} />
+      ) : rows.length === 0 && filtered ? (
+        // Runs there may be: the filters hide them all (it used to say "No runs yet").
+        <Empty>
+          <span data-testid="runs-empty">No run matches these filters.</span>{" "}
+          <button type="button" className="link" onClick={() => setFilters({ status: null, workflow: null, trigger: null, since: null })}>
+            Clear filters
+          </button>
+        </Empty>
       ) : rows.length === 0 ? (
-        <Empty>No runs{status ? ` with status ${status.toLowerCase()}` : ""} yet. Start one from a workflow's page.</Empty>
+        <Empty>
+          <span data-testid="runs-empty">No runs yet. Start one from {workflowId ? "this" : "a"} workflow's page.</span>
+        </Empty>
       ) : (
         <div className="vtable" role="table" aria-label="Runs" aria-rowcount={rows.length + 1}>
           <div className="vrow vhead" role="row">

@@ -2,6 +2,7 @@ import { Empty, ErrorBox, Loading } from "../../components/States";
 import { Time } from "../../components/Time";
 import { ApiKeysDocument } from "../../gql/graphql";
 import { useGraphQL } from "../../lib/query";
+import { TableScroll } from "../../components/TableScroll";
 
 export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (id: string) => void }) {
   const keys = useGraphQL(["api-keys", version], ApiKeysDocument, { first: 200 });
@@ -10,11 +11,13 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
   const rows = keys.data.apiKeys.edges.map((e) => e.node);
   if (rows.length === 0) return <Empty>No keys.</Empty>;
   return (
+    <TableScroll label="API keys">
     <table className="table" aria-label="API keys">
       <thead>
         <tr>
           <th scope="col">Name</th>
           <th scope="col">Prefix</th>
+          <th scope="col">Role</th>
           <th scope="col">Created</th>
           <th scope="col">State</th>
           <th scope="col">Actions</th>
@@ -24,7 +27,8 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
         {rows.map((k) => (
           <tr key={k.id} data-key-id={k.id}>
             <td>{k.name}</td>
-            <td className="mono">{k.prefix}…</td>
+            <td className="mono nowrap">{k.prefix}…</td>
+            <td>{k.role.toLowerCase()}</td>
             <td>
               <Time iso={k.createdAt} />
             </td>
@@ -40,5 +44,6 @@ export function ApiKeyList({ version, onRevoke }: { version: number; onRevoke: (
         ))}
       </tbody>
     </table>
+    </TableScroll>
   );
 }

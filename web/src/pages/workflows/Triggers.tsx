@@ -14,6 +14,7 @@ import { request } from "../../lib/api";
 import { exact } from "../../lib/format";
 import { asUserError, type UserErrorLike } from "../../lib/userError";
 import { shortId } from "../../lib/ids";
+import { TableScroll } from "../../components/TableScroll";
 
 type TriggerRow = NonNullable<WorkflowPageQuery["workflow"]>["triggers"][number];
 
@@ -94,6 +95,7 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
       {triggers.length === 0 ? (
         <p className="muted">No triggers: this workflow starts only when asked through the API or this page.</p>
       ) : (
+        <TableScroll label="Triggers">
         <table className="table" aria-label="Triggers">
           <thead>
             <tr>
@@ -109,12 +111,14 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
               <tr key={t.id}>
                 <td>{t.type.toLowerCase()}</td>
                 <td>
+                  <div className="cell-wide">
                   {t.webhookUrl && (
                     <div>
                       URL: <code>{t.webhookUrl}</code>
                     </div>
                   )}
                   <code className="small">{JSON.stringify(t.config)}</code>
+                  </div>
                 </td>
                 <td>
                   {t.nextFireTimes.length > 0 ? (
@@ -154,6 +158,7 @@ export function Triggers({ workflowId, triggers, onChange }: { workflowId: strin
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
       {editing && (
         <form

@@ -12,6 +12,8 @@ import { asUserError, type UserErrorLike } from "../../lib/userError";
 import { RunsList } from "../runs/RunsPage";
 import { describeDiff, diffDefinitions } from "./diff";
 import { Triggers } from "./Triggers";
+import { TableScroll } from "../../components/TableScroll";
+import { Id } from "../../components/Id";
 
 function StartRun({ workflowId }: { workflowId: string }) {
   const navigate = useNavigate();
@@ -102,7 +104,7 @@ export function WorkflowPage() {
           {wf.description && <p className="muted">{wf.description}</p>}
           <p className="muted small">
             Updated <Time iso={wf.updatedAt} /> · {wf.maxConcurrency ? `at most ${wf.maxConcurrency} running at once` : "no concurrency limit"} ·{" "}
-            <span className="mono">{wf.id}</span>
+            <Id id={wf.id} full />
           </p>
         </div>
         <div className="actions">
@@ -127,6 +129,7 @@ export function WorkflowPage() {
               <RunGraph definition={readDefinition(wf.definition)} steps={{}} selected={null} onSelect={() => undefined} colorMode={theme} />
             )}
             {tab === "versions" && (
+              <TableScroll label="Versions">
               <table className="table" aria-label="Versions">
                 <thead>
                   <tr>
@@ -150,6 +153,7 @@ export function WorkflowPage() {
                   })}
                 </tbody>
               </table>
+              </TableScroll>
             )}
             {tab === "triggers" && <Triggers workflowId={wf.id} triggers={wf.triggers} onChange={() => void page.refetch()} />}
           </div>

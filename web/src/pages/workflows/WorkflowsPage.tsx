@@ -6,6 +6,7 @@ import { Time } from "../../components/Time";
 import { WorkflowsDocument } from "../../gql/graphql";
 import { request } from "../../lib/api";
 import { useSearchState } from "../../lib/searchState";
+import { TableScroll } from "../../components/TableScroll";
 
 export function WorkflowsPage() {
   const [params, setParam] = useSearchState();
@@ -45,6 +46,7 @@ export function WorkflowsPage() {
       ) : rows.length === 0 ? (
         <Empty>{search ? "No workflow matches." : "No workflows yet: create one with New workflow, or through the API (createWorkflow, POST /api/workflows)."}</Empty>
       ) : (
+        <TableScroll label="Workflows">
         <table className="table" aria-label="Workflows">
           <thead>
             <tr>
@@ -92,6 +94,7 @@ export function WorkflowsPage() {
             })}
           </tbody>
         </table>
+        </TableScroll>
       )}
       {list.hasNextPage && (
         <button type="button" onClick={() => void list.fetchNextPage()}>
