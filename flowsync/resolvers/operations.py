@@ -206,13 +206,18 @@ async def scheduler_status(info: Ctx) -> SchedulerStatus:
     return SchedulerStatus.of(status)
 
 
-async def retry_execution(info: Ctx, id: strawberry.ID) -> StartExecutionResult:
+async def retry_execution(
+    info: Ctx, id: strawberry.ID, idempotency_key: str | None = None
+) -> StartExecutionResult:
     """A new execution from a failed or cancelled one's failed step on, reusing the
-    outputs of the steps that completed."""
+    outputs of the steps that completed. A run is retried once (ConflictError after
+    that); a repeat with the same idempotency key answers that retry (`created: false`)."""
     loaders = info.context.loaders()
 
     async def call() -> StartExecutionPayload:
-        started = await info.context.services.executions.retry(loaders.principal, id)
+        started = await info.context.services.executions.retry(
+            loaders.principal, id, idempotency_key=idempotency_key
+        )
         return StartExecutionPayload(
             execution=ExecutionType.of(started.execution, loaders), created=started.created
         )

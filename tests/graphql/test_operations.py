@@ -117,15 +117,16 @@ async def test_dead_letters_redrive_retry_queue_metrics_and_audit(api: Api) -> N
             assert stats["queueStats"]["deadLetters"] == 1
             assert stats["queueStats"]["sheddingLoad"] is False
 
-            retried = await s.execute(
-                op(
-                    """mutation($id: ID!) { retryExecution(id: $id) { __typename
-                       ... on StartExecutionPayload { execution { id status } } } }""",
-                    id=eid,
-                )
-            )
+            retry = """mutation($id: ID!, $key: String) {
+                retryExecution(id: $id, idempotencyKey: $key) { __typename
+                ... on StartExecutionPayload { created execution { id status } } } }"""
+            retried = await s.execute(op(retry, id=eid, key="retry-1"))
             second = retried["retryExecution"]["execution"]["id"]
-            assert second != eid
+            assert second != eid and retried["retryExecution"]["created"] is True
+            # The client repeats its request (a timeout, say): the same retry, no other.
+            repeated = await s.execute(op(retry, id=eid, key="retry-1"))
+            assert repeated["retryExecution"]["created"] is False
+            assert repeated["retryExecution"]["execution"]["id"] == second
             await until_status(s, second, "FAILED")  # the target is still down
 
             target.healthy = True
