@@ -17,10 +17,8 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLLeafType,
-    GraphQLObjectType,
     OperationType,
 )
-from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from flowsync import codec
@@ -44,6 +42,11 @@ def leaf_bytes(value: object) -> int:
     return 8
 
 
+def _skip_field(*_args: Any) -> None:
+    """An executor's execute_field once its result is over the limit."""
+    return None
+
+
 class BoundedResults(StrawberryGraphQLCoreExecutionContext):
     """An executor that stops producing a result past `max_bytes` (0: no bound) and
     answers `response_too_large` instead. Each subscription event is bounded on its
@@ -57,21 +60,8 @@ class BoundedResults(StrawberryGraphQLCoreExecutionContext):
         executor = cast(BoundedResults, super().build_per_event_executor(payload))
         executor._used = 0
         executor._over = False
+        vars(executor).pop("execute_field", None)  # a copy: this one's skipping is not its
         return executor
-
-    def execute_field(
-        self,
-        parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Path,
-        position_context: Any,
-    ) -> Any:
-        if self._over:  # the result is thrown away: resolve nothing more
-            return None
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
-        )
 
     def complete_leaf_value(  # type: ignore[override]
         self, return_type: GraphQLLeafType, result: Any
@@ -79,7 +69,13 @@ class BoundedResults(StrawberryGraphQLCoreExecutionContext):
         completed = super().complete_leaf_value(return_type, result)
         if self.max_bytes and not self._over:
             self._used += _PER_LEAF + leaf_bytes(completed)
-            self._over = self._used > self.max_bytes
+            if self._used > self.max_bytes:
+                self._over = True
+                # The result is thrown away: resolve nothing more. Set on this executor
+                # only once over, so that a result within the limit (all of them, but
+                # for a few) pays no extra call per field: an override of execute_field
+                # cost ~7 % of completing a batch start's 1,000 results.
+                vars(self)["execute_field"] = _skip_field
         return completed
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
