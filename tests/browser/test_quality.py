@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import ARTIFACTS, ROOT, Console, FlowSync, csp_violations, sign_in
-from tests.browser.ui import Api, call, delays
+from tests.browser.ui import Api, delays, sample_data
 from tests.support.target import running_target
 
 pytestmark = pytest.mark.slow
@@ -42,18 +42,7 @@ async def axe_violations(page: Page) -> list[str]:
 
 async def data(flowsync: FlowSync) -> dict[str, str]:
     """A workflow with a finished run, a failed run (and so a dead letter), a trigger."""
-    client = Api(flowsync.url, flowsync.key)
-    ok = await client.create_workflow("nightly-report", delays(0.1, 0.1))
-    done = await client.start(ok)
-    with running_target() as target:
-        bad = await client.create_workflow("push-crm", call(f"{target.url}/status/400"))
-        failed = await client.start(bad)
-        await client.wait_status(failed, {"FAILED"}, timeout=15)
-    await client.wait_status(done, {"COMPLETED"}, timeout=15)
-    await client(
-        "mutation($w: ID!) { createTrigger(workflowId: $w, type: WEBHOOK) { __typename } }", w=ok
-    )
-    return {"workflow": ok, "done": done, "failed": failed}
+    return await sample_data(flowsync.url, flowsync.key)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

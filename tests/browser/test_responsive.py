@@ -11,8 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import ARTIFACTS, Console, FlowSync, csp_violations, sign_in
-from tests.browser.ui import Api, call, delays
-from tests.support.target import running_target
+from tests.browser.ui import sample_data
 
 pytestmark = pytest.mark.slow
 
@@ -56,19 +55,9 @@ STICKING_OUT = """
 async def data(flowsync: FlowSync) -> dict[str, str]:
     """A workflow with a long name, a finished run, a failed run with a long error (and
     so a dead letter), and a webhook trigger (its long URL)."""
-    client = Api(flowsync.url, flowsync.key)
-    long_name = "nightly-report-for-the-regional-warehouses"
-    ok = await client.create_workflow(long_name, delays(0.1, 0.1))
-    done = await client.start(ok)
-    with running_target() as target:
-        bad = await client.create_workflow("push-crm", call(f"{target.url}/status/400"))
-        failed = await client.start(bad)
-        await client.wait_status(failed, {"FAILED"}, timeout=15)
-    await client.wait_status(done, {"COMPLETED"}, timeout=15)
-    await client(
-        "mutation($w: ID!) { createTrigger(workflowId: $w, type: WEBHOOK) { __typename } }", w=ok
+    return await sample_data(
+        flowsync.url, flowsync.key, "nightly-report-for-the-regional-warehouses"
     )
-    return {"workflow": ok, "done": done, "failed": failed}
 
 
 def pages(made: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.target import running_target
+
 
 class Api:
     """A GraphQL client with one owner's key (HTTP, as any integration would call it)."""
@@ -148,3 +150,20 @@ WATCH_NODES = """
   });
 })();
 """
+
+
+async def sample_data(url: str, key: str, name: str = "nightly-report") -> dict[str, str]:
+    """What every page shows something of: a workflow `name` with a finished run, a
+    failed run (and so a dead letter) of another workflow, and a webhook trigger."""
+    client = Api(url, key)
+    ok = await client.create_workflow(name, delays(0.1, 0.1))
+    done = await client.start(ok)
+    with running_target() as target:
+        bad = await client.create_workflow("push-crm", call(f"{target.url}/status/400"))
+        failed = await client.start(bad)
+        await client.wait_status(failed, {"FAILED"}, timeout=15)
+    await client.wait_status(done, {"COMPLETED"}, timeout=15)
+    await client(
+        "mutation($w: ID!) { createTrigger(workflowId: $w, type: WEBHOOK) { __typename } }", w=ok
+    )
+    return {"workflow": ok, "done": done, "failed": failed}
