@@ -24,14 +24,25 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _migrate(settings: Settings, url: str) -> None:
+    """Upgrade the schema at `url`, once the server answers and accepts writes: a URL that
+    does not parse, a server that does not answer or a database that does not exist is
+    one ConfigurationError naming the setting (as `serve` and `worker` say it), not a
+    traceback from the migration tool."""
+    from flowsync.db.migrate import upgrade
+    from flowsync.db.preflight import check_writable
+
+    check_writable(settings, url)
+    upgrade(url)
+
+
 def _with_services(settings: Settings, fn: Callable[..., Awaitable[T]]) -> T:
     """Run `fn(services)` against a migrated database, then release everything."""
-    from flowsync.db.migrate import upgrade
     from flowsync.runtime import database_url
     from flowsync.services.container import build_services
 
     with database_url(settings) as url:
-        upgrade(url)
+        _migrate(settings, url)
 
         async def run() -> T:
             services = await build_services(settings, url)
@@ -54,11 +65,11 @@ def _print_problems(problems: Sequence[Problem]) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from flowsync.db.migrate import upgrade
     from flowsync.runtime import database_url
 
-    with database_url(_settings()) as url:
-        upgrade(url)
+    settings = _settings()
+    with database_url(settings) as url:
+        _migrate(settings, url)
     print("The database schema is up to date.")
     return 0
 
