@@ -329,6 +329,34 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _concurrency(text: str) -> int:
+    # 0 used to mean the default (16) silently, and a negative number ran a worker that
+    # never claimed a step.
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of steps (1 to 1000)")
+    return int(text)
+
+
+def _text(text: str) -> str:
+    """An argument that is stored or looked up: UTF-8 text (a byte that is not, which
+    Python keeps as a lone surrogate, made the database driver's traceback)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise argparse.ArgumentTypeError(f"'{shown}' is not UTF-8 text") from None
+    return text
+
+
+def _owner(text: str) -> str:
+    """An owner: NAME, local:NAME, or a JWT team as stored; never blank (`--owner ""`
+    made an owner `local:` with no name)."""
+    text = _text(text)
+    if not text.removeprefix(LOCAL_OWNER_PREFIX).strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no owner; give NAME or local:NAME")
+    return text
+
+
 def _processes(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 256:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 to 256)")
@@ -361,19 +389,21 @@ def build_parser() -> argparse.ArgumentParser:
         kp = keys.add_parser(action, parents=[verbose])
         kp.add_argument(
             "--owner",
+            type=_owner,
             default="dev",
             help="the owner: NAME or local:NAME, the same (default: dev, whose key "
             "`flowsync dev` prints)",
         )
         if action == "create":
-            kp.add_argument("--name", default="cli", help="a label for the key")
+            kp.add_argument("--name", type=_text, default="cli", help="a label for the key")
             kp.add_argument(
                 "--role",
+                type=_text,
                 default=None,
                 help="viewer, operator, editor or admin (default: admin, the CLI's own)",
             )
         if action == "revoke":
-            kp.add_argument("key_id")
+            kp.add_argument("key_id", type=_text)
         kp.set_defaults(fn=cmd_api_keys)
 
     p = sub.add_parser("members", help="list, add, change and remove a team's members")
@@ -382,14 +412,15 @@ def build_parser() -> argparse.ArgumentParser:
         mp = member_actions.add_parser(action, parents=[verbose])
         mp.add_argument(
             "--owner",
+            type=_owner,
             required=True,
             help="the team: NAME or local:NAME as for api-keys, <issuer>|<sub> for a JWT "
             "subject's own, <issuer>|org:<id> for a JWT team",
         )
         if action != "list":
-            mp.add_argument("subject", help="the member: jwt:<issuer>|<sub>")
+            mp.add_argument("subject", type=_text, help="the member: jwt:<issuer>|<sub>")
         if action in ("add", "set"):
-            mp.add_argument("role", help="viewer, operator, editor or admin")
+            mp.add_argument("role", type=_text, help="viewer, operator, editor or admin")
         mp.set_defaults(fn=cmd_members)
     p = sub.add_parser(
         "secrets",
@@ -399,10 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("set", "list", "delete", "rotate-key"):
         sp = secret_actions.add_parser(action, parents=[verbose])
         if action != "rotate-key":
-            sp.add_argument("--owner", default="dev",
+            sp.add_argument("--owner", type=_owner, default="dev",
                             help="the owner: NAME or local:NAME (default: dev)")  # fmt: skip
         if action in ("set", "delete"):
-            sp.add_argument("name", help="the secret's name (letters, digits, _)")
+            sp.add_argument("name", type=_text, help="the secret's name (letters, digits, _)")
         if action == "set":
             sp.add_argument(
                 "--value-file",
@@ -443,8 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded database, migrations and the server, in one process; the detail of "
         "the log goes to FLOWSYNC_DATA_DIR/logs/dev.log unless --verbose",
     )
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", type=_text)
+    p.add_argument("--port", type=_port)
     p.set_defaults(fn=cmd_dev)
 
     p = sub.add_parser(
@@ -453,7 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the HTTP API (GraphQL, REST, webhooks, /metrics) until SIGTERM, no worker; "
         "needs FLOWSYNC_DATABASE_URL at a migrated database (`flowsync migrate`)",
     )
-    p.add_argument("--host", help="the address to listen on (default FLOWSYNC_HOST, 127.0.0.1)")
+    p.add_argument(
+        "--host", type=_text, help="the address to listen on (default FLOWSYNC_HOST, 127.0.0.1)"
+    )
     p.add_argument("--port", type=_port, help="the port (default FLOWSYNC_PORT, 8000)")
     p.add_argument(
         "--workers",
@@ -464,7 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("worker", parents=[verbose], help="run steps until SIGTERM")
-    p.add_argument("--concurrency", type=int, help="steps run at once (default 16)")
+    p.add_argument(
+        "--concurrency", type=_concurrency, help="steps run at once, 1 to 1000 (default 16)"
+    )
     p.add_argument(
         "--metrics-port",
         type=_port,

@@ -13,14 +13,16 @@ import pytest
 from tests.support.processes import ROOT, flowsync_env
 
 
-def flowsync(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def flowsync(
+    *args: str | bytes, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flowsync", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -59,3 +61,49 @@ def test_commands_name_a_database_they_cannot_reach(args: list[str], url: str) -
     [error] = _errors(result)
     assert "FLOWSYNC_DATABASE_URL" in error
     assert ("Connect call failed" in error) if url == "closed port" else ("DSN" in error)
+
+
+USAGE = [
+    # 0 silently meant the default (16); a negative number ran a worker that never ran a step.
+    (["worker", "--concurrency", "0"], "--concurrency: '0' is not a number of steps"),
+    (["worker", "--concurrency", "-5"], "--concurrency: '-5' is not a number of steps"),
+    (["dev", "--port", "99999"], "--port: '99999' is not a port"),
+    # An owner with no name was created (`local:`), and a key issued for it.
+    (["api-keys", "create", "--owner", ""], "--owner: '' names no owner"),
+    (["api-keys", "create", "--owner", "local:"], "--owner: 'local:' names no owner"),
+    (["secrets", "list", "--owner", " "], "--owner: ' ' names no owner"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), USAGE, ids=[" ".join(args) for args, _ in USAGE])
+def test_unusable_arguments_are_refused_before_anything_runs(
+    db_url: str, args: list[str], expected: str
+) -> None:
+    env = flowsync_env(db_url)
+    try:
+        result = flowsync(*args, env=env, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`flowsync {' '.join(args)}` ran instead of refusing its arguments")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    listed = flowsync("api-keys", "list", "--owner", "local:", env=env)
+    assert "fsk" not in listed.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["api-keys", "create", "--owner", b"caf\xe9"],
+        ["members", "add", "--owner", "crew", b"jwt:https://issuer.test/|\xff", "admin"],
+        ["secrets", "set", b"token\xff"],
+    ],
+    ids=["owner", "member", "secret name"],
+)
+def test_arguments_that_are_not_utf8_are_named(db_url: str, args: list[str | bytes]) -> None:
+    # A byte that is not UTF-8 reached the database driver, whose traceback was the answer.
+    result = flowsync(*args, env=flowsync_env(db_url))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not UTF-8 text" in result.stderr.splitlines()[-1]
+    assert "\\x" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
