@@ -177,12 +177,33 @@ def _expand(expression: object) -> tuple[str | None, str | None]:
             f"has {count} field{'s' if count != 1 else ''}; use 5 (minute hour day month "
             "weekday) or 6 (second minute hour day month weekday)"
         )
+    chance = _random_field(text)
+    if chance is not None:
+        return None, chance
     valid = False
     with contextlib.suppress(Exception):  # croniter raises assorted errors on odd input
         valid = bool(croniter.is_valid(text, second_at_beginning=True))
     if not valid:
         return None, f"{text!r} is not a valid cron expression"
     return text, None
+
+
+def _random_field(text: str) -> str | None:
+    """What is wrong with a field that croniter would fill in at random (`R`, `R(0-5)`)
+    or by a hash (`H`), else None. croniter draws `R` again each time it reads the
+    expression, so the scheduler, `nextFireTimes` and a backfill would each find other
+    times (found by QA: `R * * * *` was accepted and fired when it happened to)."""
+    for number, value in enumerate(text.split(), start=1):
+        for item in value.split(","):
+            head = item[:1].upper()
+            if head in ("R", "H") and (len(item) == 1 or item[1] in "(/"):
+                kind = "random" if head == "R" else "hashed"
+                return (
+                    f"field {number} ({value!r}) is a {kind} value, which FlowSync does not "
+                    "support: a schedule must name the same times each time it is read; "
+                    "write the minute or hour you want"
+                )
+    return None
 
 
 class MisfirePolicy(StrEnum):
