@@ -60,9 +60,12 @@ DEFAULT_MAX_CATCH_UP = 10
 # On-time firings handed out per trigger per call; older ones count as missed.
 MAX_FIRINGS_PER_CALL = 1000
 _TICK = timedelta(microseconds=1)
-# croniter's results are checked and filtered; a few rejected candidates in a row is the
-# most a daylight-saving change can cause.
-_MAX_CANDIDATES = 16
+# croniter's results are checked and filtered. A schedule at fixed times rejects each
+# of its times in a repeated period (clocks falling back), which is at most 2 hours in
+# tzdata: up to 7,200 in a row for one that fires every second of it (about 0.25 s, in
+# that period only). 16 was too few: `0-59 1 * * *` (every minute of 01:xx) in New York
+# raised AssertionError through its repeated hour (found by QA).
+_MAX_CANDIDATES = 2 * 3600 + 16
 
 
 @dataclass(frozen=True, slots=True)

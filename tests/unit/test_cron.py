@@ -361,3 +361,22 @@ def test_stored_configs_parse_with_their_policy() -> None:
 def test_named_days_and_months_are_not_taken_for_random_fields(expression: str) -> None:
     schedule = CronSchedule.parse(expression, "UTC")
     assert schedule.next_after(utc(2024, 1, 1)) == schedule.next_after(utc(2024, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "before"),
+    [
+        # Every minute of 01:xx: the repeated 01:xx (06:00-06:59 UTC) is 60 candidates.
+        ("0-59 1 * * *", utc(2026, 11, 2, 6), utc(2026, 11, 1, 5, 59)),
+        # Every second of it: 3,600 candidates.
+        ("0-59 0-59 1 * * *", utc(2026, 11, 2, 6), utc(2026, 11, 1, 5, 59, 59)),
+    ],
+)
+def test_a_fixed_schedule_skips_a_whole_repeated_hour(
+    expression: str, after: datetime, before: datetime
+) -> None:
+    # Found by QA: past 16 rejected candidates next_after raised AssertionError.
+    schedule = CronSchedule.parse(expression, "America/New_York")
+    for now in (utc(2026, 11, 1, 6, 0, 30), utc(2026, 11, 1, 6, 59, 30)):
+        assert schedule.next_after(now) == after
+        assert schedule.previous_before(now) == before
