@@ -74,17 +74,33 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_at_most(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than `limit`: read no further, so that
+    a huge file (or /dev/zero) is refused, not loaded whole until memory runs out (found
+    by QA: a MemoryError traceback, or minutes of swapping first). OSError as `open`."""
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    return None if len(data) > limit else data
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from flowsync.engine.validation import parse_definition_bytes, validate_workflow_document
 
     path = Path(args.file)
+    limit = _settings().max_definition_bytes
     try:
-        data = path.read_bytes()
+        data = read_at_most(path, limit)
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return 2
+    if data is None:
+        print(
+            f"{path}: the file is over the limit of {limit} bytes (FLOWSYNC_MAX_DEFINITION_BYTES)",
+            file=sys.stderr,
+        )
+        return 1
     try:
-        raw = parse_definition_bytes(data, max_bytes=_settings().max_definition_bytes)
+        raw = parse_definition_bytes(data, max_bytes=limit)
         # A bare definition ({"nodes", "edges"}) is accepted as well as a whole document.
         if isinstance(raw, dict) and "definition" not in raw and "nodes" in raw:
             from flowsync.engine.validation import validate_definition
@@ -181,14 +197,24 @@ def _read_secret_value(args: argparse.Namespace) -> str:
     (as `echo` and editors add one). Never an argument: it would show in `ps` and shell
     history."""
     from flowsync.errors import InvalidInput
+    from flowsync.services.secrets import MAX_SECRET_BYTES
 
+    # Read no further than the limit allows (with room for the newline that is dropped).
+    limit = MAX_SECRET_BYTES + 2
     try:
         if args.value_file is not None:
-            raw = Path(args.value_file).read_bytes()
+            raw = read_at_most(Path(args.value_file), limit)
         else:
             if sys.stdin.isatty():
                 print("Type the value, then Ctrl-D:", file=sys.stderr)
-            raw = sys.stdin.buffer.read()
+            raw = sys.stdin.buffer.read(limit + 1)
+            raw = None if len(raw) > limit else raw
+        if raw is None:
+            where = args.value_file or "standard input"
+            raise InvalidInput(
+                f"{where}: the value is over the limit of {MAX_SECRET_BYTES:,} bytes.",
+                [Problem("value", f"at most {MAX_SECRET_BYTES:,} bytes of UTF-8")],
+            )
         text = raw.decode("utf-8")
     except OSError as exc:
         raise InvalidInput(

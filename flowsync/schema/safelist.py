@@ -245,12 +245,20 @@ def operations_of(files: Sequence[Path], settings: Settings) -> list[Operation]:
     check = document_check(settings)
     problems: list[str] = []
     parsed: dict[Path, DocumentNode] = {}
+    # A document larger than a request body could never be sent; reading no further
+    # keeps a huge file (or /dev/zero) from being loaded whole (found by QA).
+    limit = settings.max_body_bytes
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as file:
+                raw = file.read(limit + 1)
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             problems.append(f"{path}: cannot read: {reason}")
+            continue
+        if len(raw) > limit:
+            problems.append(f"{path}: over the limit of {limit} bytes (FLOWSYNC_MAX_BODY_BYTES)")
             continue
         try:
             parsed[path] = check.parse(text)

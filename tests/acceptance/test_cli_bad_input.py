@@ -4,6 +4,7 @@ naming what is wrong and exits non-zero, never a traceback, and changes nothing.
 
 from __future__ import annotations
 
+import resource
 import socket
 import subprocess
 import sys
@@ -106,4 +107,48 @@ def test_arguments_that_are_not_utf8_are_named(db_url: str, args: list[str | byt
     assert result.returncode == 2, result.stdout + result.stderr
     assert "is not UTF-8 text" in result.stderr.splitlines()[-1]
     assert "\\x" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def _capped(*args: str, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
+    """`flowsync` with 2 GB of address space (so that a command that reads without end
+    fails here rather than take the machine's memory) and a minute."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "flowsync", *args],
+        env=flowsync_env("postgresql://unused/unused"),
+        cwd=ROOT,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=cap,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["validate", "/dev/zero"], "the file is over the limit of 1048576 bytes"),
+        (["secrets", "set", "token", "--value-file", "/dev/zero"], "over the limit of 65,536"),
+        (["graphql", "register", "/dev/zero", "--safelist", "-"], "over the limit of 2097152"),
+    ],
+    ids=["validate", "secrets set --value-file", "graphql register"],
+)
+def test_a_file_without_end_is_refused_at_the_limit(args: list[str], expected: str) -> None:
+    # Found by QA: each read the whole file first (MemoryError's traceback, or the
+    # machine's memory); a file is now read no further than its limit.
+    result = _capped(*args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_secret_from_standard_input_without_end_is_refused_at_the_limit() -> None:
+    with open("/dev/zero", "rb") as zero:
+        result = _capped("secrets", "set", "token", stdin=zero.fileno())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "standard input: the value is over the limit of 65,536 bytes" in result.stderr
     assert "Traceback" not in result.stderr
