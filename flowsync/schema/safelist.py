@@ -91,14 +91,27 @@ def empty_manifest() -> dict[str, Any]:
     return {"format": FORMAT, "version": 1, "operations": []}
 
 
+# The largest safelist read: some 10,000 operations of a few KiB each.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
 def read_manifest(path: Path) -> list[Operation]:
     """The operations of the manifest at `path`; `ConfigurationError` saying what is
     wrong when it cannot be read or is not a manifest whose ids are their bodies'
     SHA-256."""
     try:
-        raw = json.loads(path.read_bytes())
+        with path.open("rb") as file:
+            # Read no further than the limit: `--safelist /dev/zero` grew until the
+            # kernel killed it (found by QA).
+            data = file.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the safelist: {exc.strerror}") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ConfigurationError(
+            f"{path}: the safelist is over the limit of {MAX_MANIFEST_BYTES} bytes"
+        )
+    try:
+        raw = json.loads(data)
     except ValueError as exc:
         raise ConfigurationError(f"{path}: the safelist is not JSON: {exc}") from exc
     if (

@@ -8,6 +8,7 @@ import resource
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -151,4 +152,15 @@ def test_a_secret_from_standard_input_without_end_is_refused_at_the_limit() -> N
         result = _capped("secrets", "set", "token", stdin=zero.fileno())
     assert result.returncode == 1, result.stdout + result.stderr
     assert "standard input: the value is over the limit of 65,536 bytes" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_safelist_without_end_is_refused_at_the_limit(tmp_path: Path) -> None:
+    # Found by QA: the manifest was read whole; `--safelist /dev/zero` grew until the
+    # kernel's OOM killer ended it.
+    document = tmp_path / "health.graphql"
+    document.write_text("query Health { health { status } }\n")
+    result = _capped("graphql", "register", str(document), "--safelist", "/dev/zero")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "/dev/zero: the safelist is over the limit of 67108864 bytes" in result.stderr
     assert "Traceback" not in result.stderr
