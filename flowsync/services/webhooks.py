@@ -29,7 +29,8 @@ rule lives here, in this order:
    what the signature vouches for: with a v1
    signature `headers` and `query` are empty; with v2 `query` is the signed query string
    and `headers` the headers named in `h` (with `content-type`). Unsigned deliveries
-   (no `requireSignature`) pass every header and the query. Header names are
+   (no `requireSignature`) pass every header and the query (an object, a repeated
+   field as the list of its values, as for a form). Header names are
    lower-cased; Authorization, Proxy-Authorization, Cookie and the signature are never
    passed. An `Idempotency-Key` header dedupes deliveries: a redelivery with the same
    key returns the first run and starts nothing.
@@ -276,7 +277,7 @@ class WebhookService:
             "type": "WEBHOOK",
             "headers": _readable_headers(lowered, signature),
             "query": {} if signature is not None and signature.headers is None else
-                     dict(parse_qsl(query, keep_blank_values=True)),
+                     fold_fields(query),
             "body": body,
         }  # fmt: skip
         principal = Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}")
@@ -524,16 +525,23 @@ def parse_body(raw: bytes, content_type: str | None) -> Any:
             [Problem("body", "not UTF-8 text")],
         ) from exc
     if media == "application/x-www-form-urlencoded":
-        form: dict[str, Any] = {}
-        for name, value in parse_qsl(text, keep_blank_values=True):
-            if name not in form:
-                form[name] = value
-            elif isinstance(form[name], list):
-                form[name].append(value)
-            else:
-                form[name] = [form[name], value]
-        return form
+        return fold_fields(text)
     return text
+
+
+def fold_fields(text: str) -> dict[str, Any]:
+    """A query string or a form as an object: each field's value, or the list of its
+    values when it is repeated (`a=1&a=2`: `{"a": ["1", "2"]}`). A repeated query field
+    used to keep only its last value, silently (found by QA)."""
+    fields: dict[str, Any] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        if name not in fields:
+            fields[name] = value
+        elif isinstance(fields[name], list):
+            fields[name].append(value)
+        else:
+            fields[name] = [fields[name], value]
+    return fields
 
 
 def _accepted(execution_id: uuid.UUID, created: bool, status: str | None = None) -> WebhookResult:

@@ -263,6 +263,17 @@ async def test_bodies_are_parsed_by_content_type(
     assert execution.trigger_data["body"] == expected
 
 
+async def test_a_repeated_query_field_keeps_every_value(env: Env) -> None:
+    # Found by QA: `?tag=a&tag=b` reached the workflow as {"tag": "b"}, the first value
+    # dropped without a word; a form's repeated field was already a list.
+    trigger, _ = await webhook(env, requireSignature=False)
+    result = await deliver(env, trigger, b"", {}, "tag=a&src=shop&tag=b&tag=&empty=")
+    execution = await env.services.executions.get(env.me, result.execution_id)
+    assert execution.trigger_data["query"] == {
+        "tag": ["a", "b", ""], "src": "shop", "empty": ""
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("content_type", "raw"),
     [("application/json", b'{"a": '), ("application/json", b"NaN"), ("text/plain", b"\xff\xfe")],
