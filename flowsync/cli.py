@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -118,6 +119,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # The CLI's owners are `local:<name>`; `flowsync dev`'s key belongs to `local:dev`.
 LOCAL_OWNER_PREFIX = "local:"
+MAX_OWNER_LENGTH = 500
 
 
 def cmd_api_keys(args: argparse.Namespace) -> int:
@@ -380,6 +382,14 @@ def _owner(text: str) -> str:
     text = _text(text)
     if not text.removeprefix(LOCAL_OWNER_PREFIX).strip():
         raise argparse.ArgumentTypeError(f"{text!r} names no owner; give NAME or local:NAME")
+    # As a member's subject: bounded, and no control character (a line break or an
+    # escape sequence in an owner is shown by every list, log line and audit entry).
+    if len(text) > MAX_OWNER_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r}… is {len(text)} characters; an owner is at most {MAX_OWNER_LENGTH}"
+        )
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a control character")
     return text
 
 
