@@ -18,10 +18,12 @@ rule lives here, in this order:
    five minutes are over) in the transaction that starts the run, and a delivery that
    presents it again is refused (Conflict, `webhook_replayed`) and starts nothing. A
    sender that retries signs again.
-4. The body is parsed by its Content-Type: JSON media types (`application/json`,
-   `*/*+json`) strictly (malformed: InvalidInput); `application/x-www-form-urlencoded`
-   into an object (a repeated field: a list of its values); anything else, or no
-   Content-Type, is kept as text (UTF-8; other bytes: InvalidInput). An empty body is null.
+4. A body with a Content-Encoding (other than identity) is refused, UnsupportedMediaType:
+   it is read as sent, never decompressed. The body is parsed by its Content-Type: JSON
+   media types (`application/json`, `*/*+json`) strictly (malformed: InvalidInput);
+   `application/x-www-form-urlencoded` into an object (a repeated field: a list of its
+   values); anything else, or no Content-Type, is kept as text (UTF-8; other bytes:
+   InvalidInput). An empty body is null.
 5. The run starts with the trigger data `{"type": "WEBHOOK", "headers", "query", "body"}`
    as `trigger`, and as `input` the trigger's `input` template rendered over it (see
    `trigger_input`), by default the body (an empty body: `{}`). A template that fails on
@@ -87,7 +89,9 @@ from flowsync.errors import (
     PayloadTooLarge,
     Problem,
     Unauthenticated,
+    UnsupportedMediaType,
     WebhookReplayed,
+    shown,
 )
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
 from flowsync.services.inputs import MAX_DEPTH, json_depth_ok, parse_id
@@ -271,6 +275,7 @@ class WebhookService:
         signature: _Signature | None = None
         if config.require_signature:
             signature = self._verify(row["secret"], raw_body, lowered, query)
+        _check_encoding(lowered.get("content-encoding"))
         body = parse_body(raw_body, lowered.get("content-type"))
         key = (lowered.get("idempotency-key") or "").strip() or None
         data = {
@@ -495,6 +500,19 @@ def _parse_signature(header: str) -> tuple[int, list[str] | None, list[str]]:
             f"The signature names {len(names)} headers; at most {MAX_SIGNED_HEADERS} may be signed."
         )
     return timestamp, names, v2
+
+
+def _check_encoding(encoding: str | None) -> None:
+    """UnsupportedMediaType for a compressed body (any Content-Encoding but identity):
+    it used to be parsed as it came, so a gzipped JSON delivery was a 400 "not valid
+    JSON" (or "not UTF-8") that named neither the header nor the fix (found by QA)."""
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return
+    raise UnsupportedMediaType(
+        f"The body is sent with Content-Encoding {shown(encoding)!r}; webhook ingress reads "
+        "bodies as they are sent: send it uncompressed.",
+        [Problem("headers.content-encoding", "must be absent or identity")],
+    )
 
 
 def parse_body(raw: bytes, content_type: str | None) -> Any:
