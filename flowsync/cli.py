@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -24,14 +25,25 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _migrate(settings: Settings, url: str) -> None:
+    """Upgrade the schema at `url`, once the server answers and accepts writes: a URL that
+    does not parse, a server that does not answer or a database that does not exist is
+    one ConfigurationError naming the setting (as `serve` and `worker` say it), not a
+    traceback from the migration tool."""
+    from flowsync.db.migrate import upgrade
+    from flowsync.db.preflight import check_writable
+
+    check_writable(settings, url)
+    upgrade(url)
+
+
 def _with_services(settings: Settings, fn: Callable[..., Awaitable[T]]) -> T:
     """Run `fn(services)` against a migrated database, then release everything."""
-    from flowsync.db.migrate import upgrade
     from flowsync.runtime import database_url
     from flowsync.services.container import build_services
 
     with database_url(settings) as url:
-        upgrade(url)
+        _migrate(settings, url)
 
         async def run() -> T:
             services = await build_services(settings, url)
@@ -54,26 +66,42 @@ def _print_problems(problems: Sequence[Problem]) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from flowsync.db.migrate import upgrade
     from flowsync.runtime import database_url
 
-    with database_url(_settings()) as url:
-        upgrade(url)
+    settings = _settings()
+    with database_url(settings) as url:
+        _migrate(settings, url)
     print("The database schema is up to date.")
     return 0
+
+
+def read_at_most(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than `limit`: read no further, so that
+    a huge file (or /dev/zero) is refused, not loaded whole until memory runs out (found
+    by QA: a MemoryError traceback, or minutes of swapping first). OSError as `open`."""
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flowsync.engine.validation import parse_definition_bytes, validate_workflow_document
 
     path = Path(args.file)
+    limit = _settings().max_definition_bytes
     try:
-        data = path.read_bytes()
+        data = read_at_most(path, limit)
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return 2
+    if data is None:
+        print(
+            f"{path}: the file is over the limit of {limit} bytes (FLOWSYNC_MAX_DEFINITION_BYTES)",
+            file=sys.stderr,
+        )
+        return 1
     try:
-        raw = parse_definition_bytes(data, max_bytes=_settings().max_definition_bytes)
+        raw = parse_definition_bytes(data, max_bytes=limit)
         # A bare definition ({"nodes", "edges"}) is accepted as well as a whole document.
         if isinstance(raw, dict) and "definition" not in raw and "nodes" in raw:
             from flowsync.engine.validation import validate_definition
@@ -91,6 +119,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # The CLI's owners are `local:<name>`; `flowsync dev`'s key belongs to `local:dev`.
 LOCAL_OWNER_PREFIX = "local:"
+MAX_OWNER_LENGTH = 500
 
 
 def cmd_api_keys(args: argparse.Namespace) -> int:
@@ -170,14 +199,24 @@ def _read_secret_value(args: argparse.Namespace) -> str:
     (as `echo` and editors add one). Never an argument: it would show in `ps` and shell
     history."""
     from flowsync.errors import InvalidInput
+    from flowsync.services.secrets import MAX_SECRET_BYTES
 
+    # Read no further than the limit allows (with room for the newline that is dropped).
+    limit = MAX_SECRET_BYTES + 2
     try:
         if args.value_file is not None:
-            raw = Path(args.value_file).read_bytes()
+            raw = read_at_most(Path(args.value_file), limit)
         else:
             if sys.stdin.isatty():
                 print("Type the value, then Ctrl-D:", file=sys.stderr)
-            raw = sys.stdin.buffer.read()
+            raw = sys.stdin.buffer.read(limit + 1)
+            raw = None if len(raw) > limit else raw
+        if raw is None:
+            where = args.value_file or "standard input"
+            raise InvalidInput(
+                f"{where}: the value is over the limit of {MAX_SECRET_BYTES:,} bytes.",
+                [Problem("value", f"at most {MAX_SECRET_BYTES:,} bytes of UTF-8")],
+            )
         text = raw.decode("utf-8")
     except OSError as exc:
         raise InvalidInput(
@@ -318,6 +357,42 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _concurrency(text: str) -> int:
+    # 0 used to mean the default (16) silently, and a negative number ran a worker that
+    # never claimed a step.
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of steps (1 to 1000)")
+    return int(text)
+
+
+def _text(text: str) -> str:
+    """An argument that is stored or looked up: UTF-8 text (a byte that is not, which
+    Python keeps as a lone surrogate, made the database driver's traceback)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise argparse.ArgumentTypeError(f"'{shown}' is not UTF-8 text") from None
+    return text
+
+
+def _owner(text: str) -> str:
+    """An owner: NAME, local:NAME, or a JWT team as stored; never blank (`--owner ""`
+    made an owner `local:` with no name)."""
+    text = _text(text)
+    if not text.removeprefix(LOCAL_OWNER_PREFIX).strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no owner; give NAME or local:NAME")
+    # As a member's subject: bounded, and no control character (a line break or an
+    # escape sequence in an owner is shown by every list, log line and audit entry).
+    if len(text) > MAX_OWNER_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r}… is {len(text)} characters; an owner is at most {MAX_OWNER_LENGTH}"
+        )
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a control character")
+    return text
+
+
 def _processes(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 256:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 to 256)")
@@ -350,19 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
         kp = keys.add_parser(action, parents=[verbose])
         kp.add_argument(
             "--owner",
+            type=_owner,
             default="dev",
             help="the owner: NAME or local:NAME, the same (default: dev, whose key "
             "`flowsync dev` prints)",
         )
         if action == "create":
-            kp.add_argument("--name", default="cli", help="a label for the key")
+            kp.add_argument("--name", type=_text, default="cli", help="a label for the key")
             kp.add_argument(
                 "--role",
+                type=_text,
                 default=None,
                 help="viewer, operator, editor or admin (default: admin, the CLI's own)",
             )
         if action == "revoke":
-            kp.add_argument("key_id")
+            kp.add_argument("key_id", type=_text)
         kp.set_defaults(fn=cmd_api_keys)
 
     p = sub.add_parser("members", help="list, add, change and remove a team's members")
@@ -371,14 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
         mp = member_actions.add_parser(action, parents=[verbose])
         mp.add_argument(
             "--owner",
+            type=_owner,
             required=True,
             help="the team: NAME or local:NAME as for api-keys, <issuer>|<sub> for a JWT "
             "subject's own, <issuer>|org:<id> for a JWT team",
         )
         if action != "list":
-            mp.add_argument("subject", help="the member: jwt:<issuer>|<sub>")
+            mp.add_argument("subject", type=_text, help="the member: jwt:<issuer>|<sub>")
         if action in ("add", "set"):
-            mp.add_argument("role", help="viewer, operator, editor or admin")
+            mp.add_argument("role", type=_text, help="viewer, operator, editor or admin")
         mp.set_defaults(fn=cmd_members)
     p = sub.add_parser(
         "secrets",
@@ -388,10 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("set", "list", "delete", "rotate-key"):
         sp = secret_actions.add_parser(action, parents=[verbose])
         if action != "rotate-key":
-            sp.add_argument("--owner", default="dev",
+            sp.add_argument("--owner", type=_owner, default="dev",
                             help="the owner: NAME or local:NAME (default: dev)")  # fmt: skip
         if action in ("set", "delete"):
-            sp.add_argument("name", help="the secret's name (letters, digits, _)")
+            sp.add_argument("name", type=_text, help="the secret's name (letters, digits, _)")
         if action == "set":
             sp.add_argument(
                 "--value-file",
@@ -432,8 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded database, migrations and the server, in one process; the detail of "
         "the log goes to FLOWSYNC_DATA_DIR/logs/dev.log unless --verbose",
     )
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", type=_text)
+    p.add_argument("--port", type=_port)
     p.set_defaults(fn=cmd_dev)
 
     p = sub.add_parser(
@@ -442,7 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the HTTP API (GraphQL, REST, webhooks, /metrics) until SIGTERM, no worker; "
         "needs FLOWSYNC_DATABASE_URL at a migrated database (`flowsync migrate`)",
     )
-    p.add_argument("--host", help="the address to listen on (default FLOWSYNC_HOST, 127.0.0.1)")
+    p.add_argument(
+        "--host", type=_text, help="the address to listen on (default FLOWSYNC_HOST, 127.0.0.1)"
+    )
     p.add_argument("--port", type=_port, help="the port (default FLOWSYNC_PORT, 8000)")
     p.add_argument(
         "--workers",
@@ -453,7 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("worker", parents=[verbose], help="run steps until SIGTERM")
-    p.add_argument("--concurrency", type=int, help="steps run at once (default 16)")
+    p.add_argument(
+        "--concurrency", type=_concurrency, help="steps run at once, 1 to 1000 (default 16)"
+    )
     p.add_argument(
         "--metrics-port",
         type=_port,

@@ -972,7 +972,7 @@ def _paths() -> Json:
                         "content": {"*/*": {"schema": ANY}},
                     },
                 },
-                [400, 401, 404, 408, 413, 429, 503], tag="webhooks", public=True,
+                [400, 401, 404, 408, 413, 415, 429, 503], tag="webhooks", public=True,
                 params=[
                     {"name": "X-FlowSync-Signature", "in": "header", "required": False,
                      "schema": STRING,
@@ -984,7 +984,8 @@ def _paths() -> Json:
                      "schema": STRING, "description": "A redelivery never starts a second run."},
                 ],
                 description="No bearer token: the trigger id and, where required, the "
-                "signature are the credentials. Any body; JSON, forms and text are parsed.",
+                "signature are the credentials. Any body, sent uncompressed (a "
+                "Content-Encoding is 415); JSON, forms and text are parsed.",
             ) | {"requestBody": {"required": False, "content": {"*/*": {"schema": ANY}}}},
         },
         "/api/queue": {

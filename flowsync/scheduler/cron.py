@@ -60,9 +60,12 @@ DEFAULT_MAX_CATCH_UP = 10
 # On-time firings handed out per trigger per call; older ones count as missed.
 MAX_FIRINGS_PER_CALL = 1000
 _TICK = timedelta(microseconds=1)
-# croniter's results are checked and filtered; a few rejected candidates in a row is the
-# most a daylight-saving change can cause.
-_MAX_CANDIDATES = 16
+# croniter's results are checked and filtered. A schedule at fixed times rejects each
+# of its times in a repeated period (clocks falling back), which is at most 2 hours in
+# tzdata: up to 7,200 in a row for one that fires every second of it (about 0.25 s, in
+# that period only). 16 was too few: `0-59 1 * * *` (every minute of 01:xx) in New York
+# raised AssertionError through its repeated hour (found by QA).
+_MAX_CANDIDATES = 2 * 3600 + 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +180,33 @@ def _expand(expression: object) -> tuple[str | None, str | None]:
             f"has {count} field{'s' if count != 1 else ''}; use 5 (minute hour day month "
             "weekday) or 6 (second minute hour day month weekday)"
         )
+    chance = _random_field(text)
+    if chance is not None:
+        return None, chance
     valid = False
     with contextlib.suppress(Exception):  # croniter raises assorted errors on odd input
         valid = bool(croniter.is_valid(text, second_at_beginning=True))
     if not valid:
         return None, f"{text!r} is not a valid cron expression"
     return text, None
+
+
+def _random_field(text: str) -> str | None:
+    """What is wrong with a field that croniter would fill in at random (`R`, `R(0-5)`)
+    or by a hash (`H`), else None. croniter draws `R` again each time it reads the
+    expression, so the scheduler, `nextFireTimes` and a backfill would each find other
+    times (found by QA: `R * * * *` was accepted and fired when it happened to)."""
+    for number, value in enumerate(text.split(), start=1):
+        for item in value.split(","):
+            head = item[:1].upper()
+            if head in ("R", "H") and (len(item) == 1 or item[1] in "(/"):
+                kind = "random" if head == "R" else "hashed"
+                return (
+                    f"field {number} ({value!r}) is a {kind} value, which FlowSync does not "
+                    "support: a schedule must name the same times each time it is read; "
+                    "write the minute or hour you want"
+                )
+    return None
 
 
 class MisfirePolicy(StrEnum):

@@ -91,14 +91,27 @@ def empty_manifest() -> dict[str, Any]:
     return {"format": FORMAT, "version": 1, "operations": []}
 
 
+# The largest safelist read: some 10,000 operations of a few KiB each.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
 def read_manifest(path: Path) -> list[Operation]:
     """The operations of the manifest at `path`; `ConfigurationError` saying what is
     wrong when it cannot be read or is not a manifest whose ids are their bodies'
     SHA-256."""
     try:
-        raw = json.loads(path.read_bytes())
+        with path.open("rb") as file:
+            # Read no further than the limit: `--safelist /dev/zero` grew until the
+            # kernel killed it (found by QA).
+            data = file.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the safelist: {exc.strerror}") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ConfigurationError(
+            f"{path}: the safelist is over the limit of {MAX_MANIFEST_BYTES} bytes"
+        )
+    try:
+        raw = json.loads(data)
     except ValueError as exc:
         raise ConfigurationError(f"{path}: the safelist is not JSON: {exc}") from exc
     if (
@@ -245,12 +258,20 @@ def operations_of(files: Sequence[Path], settings: Settings) -> list[Operation]:
     check = document_check(settings)
     problems: list[str] = []
     parsed: dict[Path, DocumentNode] = {}
+    # A document larger than a request body could never be sent; reading no further
+    # keeps a huge file (or /dev/zero) from being loaded whole (found by QA).
+    limit = settings.max_body_bytes
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as file:
+                raw = file.read(limit + 1)
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             problems.append(f"{path}: cannot read: {reason}")
+            continue
+        if len(raw) > limit:
+            problems.append(f"{path}: over the limit of {limit} bytes (FLOWSYNC_MAX_BODY_BYTES)")
             continue
         try:
             parsed[path] = check.parse(text)

@@ -18,10 +18,12 @@ rule lives here, in this order:
    five minutes are over) in the transaction that starts the run, and a delivery that
    presents it again is refused (Conflict, `webhook_replayed`) and starts nothing. A
    sender that retries signs again.
-4. The body is parsed by its Content-Type: JSON media types (`application/json`,
-   `*/*+json`) strictly (malformed: InvalidInput); `application/x-www-form-urlencoded`
-   into an object (a repeated field: a list of its values); anything else, or no
-   Content-Type, is kept as text (UTF-8; other bytes: InvalidInput). An empty body is null.
+4. A body with a Content-Encoding (other than identity) is refused, UnsupportedMediaType:
+   it is read as sent, never decompressed. The body is parsed by its Content-Type: JSON
+   media types (`application/json`, `*/*+json`) strictly (malformed: InvalidInput);
+   `application/x-www-form-urlencoded` into an object (a repeated field: a list of its
+   values); anything else, or no Content-Type, is kept as text (UTF-8; other bytes:
+   InvalidInput). An empty body is null.
 5. The run starts with the trigger data `{"type": "WEBHOOK", "headers", "query", "body"}`
    as `trigger`, and as `input` the trigger's `input` template rendered over it (see
    `trigger_input`), by default the body (an empty body: `{}`). A template that fails on
@@ -29,7 +31,8 @@ rule lives here, in this order:
    what the signature vouches for: with a v1
    signature `headers` and `query` are empty; with v2 `query` is the signed query string
    and `headers` the headers named in `h` (with `content-type`). Unsigned deliveries
-   (no `requireSignature`) pass every header and the query. Header names are
+   (no `requireSignature`) pass every header and the query (an object, a repeated
+   field as the list of its values, as for a form). Header names are
    lower-cased; Authorization, Proxy-Authorization, Cookie and the signature are never
    passed. An `Idempotency-Key` header dedupes deliveries: a redelivery with the same
    key returns the first run and starts nothing.
@@ -86,7 +89,9 @@ from flowsync.errors import (
     PayloadTooLarge,
     Problem,
     Unauthenticated,
+    UnsupportedMediaType,
     WebhookReplayed,
+    shown,
 )
 from flowsync.services.executions import MAX_KEY_LENGTH, ExecutionService
 from flowsync.services.inputs import MAX_DEPTH, json_depth_ok, parse_id
@@ -270,13 +275,14 @@ class WebhookService:
         signature: _Signature | None = None
         if config.require_signature:
             signature = self._verify(row["secret"], raw_body, lowered, query)
+        _check_encoding(lowered.get("content-encoding"))
         body = parse_body(raw_body, lowered.get("content-type"))
         key = (lowered.get("idempotency-key") or "").strip() or None
         data = {
             "type": "WEBHOOK",
             "headers": _readable_headers(lowered, signature),
             "query": {} if signature is not None and signature.headers is None else
-                     dict(parse_qsl(query, keep_blank_values=True)),
+                     fold_fields(query),
             "body": body,
         }  # fmt: skip
         principal = Principal(owner_id=row["owner_id"], actor=f"webhook:{tid}")
@@ -496,6 +502,19 @@ def _parse_signature(header: str) -> tuple[int, list[str] | None, list[str]]:
     return timestamp, names, v2
 
 
+def _check_encoding(encoding: str | None) -> None:
+    """UnsupportedMediaType for a compressed body (any Content-Encoding but identity):
+    it used to be parsed as it came, so a gzipped JSON delivery was a 400 "not valid
+    JSON" (or "not UTF-8") that named neither the header nor the fix (found by QA)."""
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return
+    raise UnsupportedMediaType(
+        f"The body is sent with Content-Encoding {shown(encoding)!r}; webhook ingress reads "
+        "bodies as they are sent: send it uncompressed.",
+        [Problem("headers.content-encoding", "must be absent or identity")],
+    )
+
+
 def parse_body(raw: bytes, content_type: str | None) -> Any:
     """A delivery's body as a JSON value, by its Content-Type (see the module docstring)."""
     if not raw:
@@ -524,16 +543,23 @@ def parse_body(raw: bytes, content_type: str | None) -> Any:
             [Problem("body", "not UTF-8 text")],
         ) from exc
     if media == "application/x-www-form-urlencoded":
-        form: dict[str, Any] = {}
-        for name, value in parse_qsl(text, keep_blank_values=True):
-            if name not in form:
-                form[name] = value
-            elif isinstance(form[name], list):
-                form[name].append(value)
-            else:
-                form[name] = [form[name], value]
-        return form
+        return fold_fields(text)
     return text
+
+
+def fold_fields(text: str) -> dict[str, Any]:
+    """A query string or a form as an object: each field's value, or the list of its
+    values when it is repeated (`a=1&a=2`: `{"a": ["1", "2"]}`). A repeated query field
+    used to keep only its last value, silently (found by QA)."""
+    fields: dict[str, Any] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        if name not in fields:
+            fields[name] = value
+        elif isinstance(fields[name], list):
+            fields[name].append(value)
+        else:
+            fields[name] = [fields[name], value]
+    return fields
 
 
 def _accepted(execution_id: uuid.UUID, created: bool, status: str | None = None) -> WebhookResult:

@@ -229,6 +229,25 @@ async def test_broken_triggers_do_not_stop_the_others(env: Env) -> None:
     assert await env.services.pool.fetchval("SELECT count(*) FROM trigger_firings") == 1
 
 
+async def test_a_repeated_hour_does_not_stop_the_tick(env: Env) -> None:
+    # Found by QA: every minute of 01:xx in New York, ticked inside the repeated 01:xx
+    # (clocks fall back at 06:00 UTC). Working out its next time raised AssertionError,
+    # which failed the whole tick: no trigger it held fired until the hour was over.
+    clock = Clock(datetime(2026, 11, 1, 5, 58, 30, tzinfo=UTC))
+    nightly = await cron(env, clock, "0-59 1 * * *", timezone="America/New_York")
+    other = await cron(env, clock, "* * * * *")
+    clock.now = datetime(2026, 11, 1, 6, 0, 10, tzinfo=UTC)
+    async with scheduler(env, clock) as (sched, conn):
+        tick = await sched.tick(conn)
+    assert tick.claimed == 2
+    assert await fired(env, nightly) == [at(2026, 11, 1, 5, 59)]
+    assert await fired(env, other) == [at(2026, 11, 1, 5, 59), at(2026, 11, 1, 6, 0)]
+    next_run = await env.services.pool.fetchval(
+        "SELECT next_run_at FROM triggers WHERE id = $1", nightly
+    )
+    assert next_run == datetime(2026, 11, 2, 6, 0, tzinfo=UTC)  # past the second 01:xx
+
+
 async def test_prune_forgets_old_firings_only(env: Env) -> None:
     clock = Clock(T0)
     trigger = await cron(env, clock, "*/5 * * * *")

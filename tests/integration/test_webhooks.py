@@ -6,6 +6,7 @@ handler) and their timeout."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import time
 import uuid
@@ -19,6 +20,7 @@ from flowsync.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
+    UnsupportedMediaType,
     WebhookReplayed,
 )
 from flowsync.services.triggers import TriggerUpdate
@@ -261,6 +263,36 @@ async def test_bodies_are_parsed_by_content_type(
     result = await deliver(env, trigger, raw, headers)
     execution = await env.services.executions.get(env.me, result.execution_id)
     assert execution.trigger_data["body"] == expected
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "GZIP ", "deflate, gzip"])
+async def test_a_compressed_body_is_415_naming_the_header(env: Env, encoding: str) -> None:
+    # Found by QA: a gzipped JSON delivery was parsed as it came and refused as "not
+    # valid JSON", naming neither Content-Encoding nor the fix.
+    trigger, secret = await webhook(env)
+    body = gzip.compress(b'{"order": 1}')
+    headers = signed(secret, body, extra={"Content-Type": "application/json"})
+    with pytest.raises(UnsupportedMediaType) as caught:
+        await deliver(env, trigger, body, {**headers, "Content-Encoding": encoding})
+    assert caught.value.status == 415
+    assert [p.path for p in caught.value.details] == ["headers.content-encoding"]
+    assert "send it uncompressed" in caught.value.message
+    assert await executions(env) == 0
+    plain = b'{"order": 1}'
+    headers = signed(secret, plain, extra={"Content-Type": "application/json"})
+    await deliver(env, trigger, plain, {**headers, "Content-Encoding": "identity"})
+    assert await executions(env) == 1
+
+
+async def test_a_repeated_query_field_keeps_every_value(env: Env) -> None:
+    # Found by QA: `?tag=a&tag=b` reached the workflow as {"tag": "b"}, the first value
+    # dropped without a word; a form's repeated field was already a list.
+    trigger, _ = await webhook(env, requireSignature=False)
+    result = await deliver(env, trigger, b"", {}, "tag=a&src=shop&tag=b&tag=&empty=")
+    execution = await env.services.executions.get(env.me, result.execution_id)
+    assert execution.trigger_data["query"] == {
+        "tag": ["a", "b", ""], "src": "shop", "empty": ""
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -74,3 +74,24 @@ async def test_every_trigger_reply_lists_its_next_fire_times(server: Server, me:
 
     # Another owner's trigger is missing, its schedule with it.
     assert (await other.http.get(f"/api/triggers/{cron['id']}")).status_code == 404
+
+
+async def test_fire_times_through_a_repeated_hour_of_a_fixed_schedule(
+    server: Server, me: Owner
+) -> None:
+    # Found by QA: every minute of 01:xx in New York. When clocks fall back, 01:00-01:59
+    # comes twice and the schedule fires it once; croniter's 60 candidates of the second
+    # 01:xx outran the 16 the schedule looked at, so working out the next time raised
+    # AssertionError: this reply was a 500 (and the scheduler's tick, with every trigger
+    # it held, failed until the hour was over).
+    stop_trigger_clock(server.services, datetime(2026, 11, 1, 6, 0, 30, tzinfo=UTC))
+    made = await me.http.post("/api/workflows", json={"name": "w", "definition": chain(1)})
+    config = {"expression": "0-59 1 * * *", "timezone": "America/New_York"}
+    created = await me.http.post(
+        "/api/triggers", json={"workflowId": made.json()["id"], "type": "CRON", "config": config}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["nextFireTimes"][:2] == [
+        "2026-11-02T06:00:00+00:00",
+        "2026-11-02T06:01:00+00:00",
+    ]

@@ -67,6 +67,11 @@ def test_valid_expressions_parse(expression: str) -> None:
         ("every day", "has 2 fields"),
         ("@often", "unknown alias"),
         ("0 0 30 2 *", "never fires"),
+        # croniter's random and hashed fields: other times each time it is read.
+        ("R * * * *", "field 1 ('R') is a random value"),
+        ("0 R(0-5) * * *", "field 2 ('R(0-5)') is a random value"),
+        ("0 1,R * * *", "field 2 ('1,R') is a random value"),
+        ("H/15 * * * *", "field 1 ('H/15') is a hashed value"),
         ("", "must be a cron expression"),
         (42, "must be a cron expression"),
     ],
@@ -350,3 +355,28 @@ def test_stored_configs_parse_with_their_policy() -> None:
     assert schedule.timezone == BERLIN
     assert misfire == Misfire(MisfirePolicy.CATCH_UP, 4)
     assert schedule_from_config({"expression": "0 * * * *"})[1] == Misfire()
+
+
+@pytest.mark.parametrize("expression", ["0 0 * * thu", "0 0 * mar,apr *", "0 0 * * fri#2"])
+def test_named_days_and_months_are_not_taken_for_random_fields(expression: str) -> None:
+    schedule = CronSchedule.parse(expression, "UTC")
+    assert schedule.next_after(utc(2024, 1, 1)) == schedule.next_after(utc(2024, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "before"),
+    [
+        # Every minute of 01:xx: the repeated 01:xx (06:00-06:59 UTC) is 60 candidates.
+        ("0-59 1 * * *", utc(2026, 11, 2, 6), utc(2026, 11, 1, 5, 59)),
+        # Every second of it: 3,600 candidates.
+        ("0-59 0-59 1 * * *", utc(2026, 11, 2, 6), utc(2026, 11, 1, 5, 59, 59)),
+    ],
+)
+def test_a_fixed_schedule_skips_a_whole_repeated_hour(
+    expression: str, after: datetime, before: datetime
+) -> None:
+    # Found by QA: past 16 rejected candidates next_after raised AssertionError.
+    schedule = CronSchedule.parse(expression, "America/New_York")
+    for now in (utc(2026, 11, 1, 6, 0, 30), utc(2026, 11, 1, 6, 59, 30)):
+        assert schedule.next_after(now) == after
+        assert schedule.previous_before(now) == before
