@@ -237,6 +237,36 @@ async def test_an_oversize_reply_fails_at_once(allowed: Env, target: Target) -> 
     assert len(target.requests_to("/big")) == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "where", "why"),
+    [
+        ("lone-surrogate", "$.body.a", "holds text that is not Unicode (a lone surrogate)"),
+        ("escaped-surrogate", "$.body", "holds text that is not Unicode (a lone surrogate)"),
+        ("deep-json", "$.body.a.a.a", "nests deeper than 254 levels"),
+    ],
+)
+async def test_a_reply_that_cannot_be_stored_fails_its_step_once_saying_where(
+    allowed: Env, target: Target, name: str, where: str, why: str
+) -> None:
+    # Found by QA: such a reply failed as an "Internal error in the action handler", or
+    # (too deep) left the run RUNNING while the step ran again each time its lease ran out.
+    execution = await run(allowed, action(target.url + f"/canned/{name}", retry=FAST_RETRY))
+    assert execution.status == "FAILED"
+    assert execution.error["code"] == "output_unstorable"
+    assert execution.error["nodeId"] == "call"
+    assert why in execution.error["message"] and where in execution.error["message"]
+    assert len(target.requests_to(f"/canned/{name}")) == 1  # not retried: it would not fit again
+
+
+async def test_a_reply_nested_as_deep_as_can_be_stored_is_kept(
+    allowed: Env, target: Target
+) -> None:
+    definition = action(target.url + "/canned/deep-json-fits")
+    del definition["nodes"][2]["data"]  # templates read data at most 100 levels deep
+    execution = await run(allowed, definition)
+    assert execution.status == "COMPLETED", execution.error
+
+
 async def test_a_redirect_from_an_allowed_server_to_a_private_address_is_refused(
     allowed: Env, target: Target
 ) -> None:
