@@ -604,8 +604,9 @@ def decode_body(
 ) -> JsonValue:
     """The reply body as the step output shows it: parsed JSON when the content type is
     JSON (`application/json`, `*/*+json`) and the bytes parse (NaN and Infinity do not),
-    else text decoded with the declared charset (UTF-8 if none or unknown), undecodable
-    bytes replaced by U+FFFD. JSON over `max_json_bytes` (an action's: the most a step
+    else text decoded with the declared charset (UTF-8 if none, unknown, or one of
+    Python's own codecs that is no charset, such as `unicode_escape` or `idna`),
+    undecodable bytes replaced by U+FFFD. JSON over `max_json_bytes` (an action's: the most a step
     may output) stays text: parsed, a few MB of small objects take hundreds of MB of
     the worker's memory, for an output that is refused as too large anyway."""
     mime, _, params = (content_type or "").partition(";")
@@ -621,12 +622,20 @@ def decode_body(
     charset = _charset(params)
     try:
         return raw.decode(charset, errors="replace")
-    except LookupError:  # a codec that is not a text encoding, such as "base64"
+    except (LookupError, UnicodeError):  # not a text encoding ("base64"), or strict only
         return raw.decode("utf-8", errors="replace")
 
 
 def _reject_constant(name: str) -> JsonValue:
     raise ValueError(f"{name} is not JSON")
+
+
+# Python's codecs that no server means by a charset: they read backslash escapes as
+# characters (so "\\x00" in a reply became a NUL) or refuse to decode at all. Found by QA:
+# `charset=idna` or `undefined` failed the step as an internal error.
+_NOT_CHARSETS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "mbcs", "oem"}
+)
 
 
 def _charset(params: str) -> str:
@@ -635,9 +644,10 @@ def _charset(params: str) -> str:
         if key.strip().lower() == "charset":
             name = value.strip().strip('"')
             try:
-                return codecs.lookup(name).name
+                found = codecs.lookup(name).name
             except LookupError:
                 break
+            return "utf-8" if found in _NOT_CHARSETS else found
     return "utf-8"
 
 

@@ -23,7 +23,7 @@ CANNED: dict[str, tuple[bytes, str]] = {
     # JSON may escape a lone surrogate, which is not Unicode: no UTF-8 holds it.
     "lone-surrogate": (b'{"ok": true, "a": "\\ud800"}', "application/json"),
     # A charset that lies its way to one.
-    "escaped-surrogate": (b"ab\\ud800", "text/plain; charset=unicode_escape"),
+    "escaped-surrogate": (b"ab+2AA-", "text/plain; charset=utf-7"),
     # Valid JSON nested deeper than what is stored can be (orjson writes 254 levels).
     "deep-json": (b'{"a":' * 300 + b"1" + b"}" * 300, "application/json"),
     "deep-json-fits": (b"[" * 250 + b"1" + b"]" * 250, "application/json"),
