@@ -258,6 +258,30 @@ async def test_a_reply_that_cannot_be_stored_fails_its_step_once_saying_where(
     assert len(target.requests_to(f"/canned/{name}")) == 1  # not retried: it would not fit again
 
 
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        (
+            "lone-surrogate",
+            '{"ok":true,"a":"\ufffd"}',
+        ),
+        ("nul-json", '{"error":"a\\u0000b"}'),
+        ("nul-text", "a\ufffdb"),
+    ],
+)
+async def test_a_failed_reply_s_unstorable_body_is_kept_readable_and_retried(
+    allowed: Env, target: Target, name: str, kept: str
+) -> None:
+    # Found by QA: a 503 whose body held a NUL or a lone surrogate failed its step at
+    # once as output_unstorable: the error that quoted the body could not be written.
+    url = target.url + f"/canned/{name}?status=503"
+    execution = await run(allowed, action(url, retry=FAST_RETRY))
+    assert execution.status == "FAILED"
+    assert execution.error["code"] == "http_status" and execution.error["status"] == 503
+    assert execution.error["body"] == kept
+    assert len(target.requests_to(f"/canned/{name}")) == FAST_RETRY["maxAttempts"]
+
+
 async def test_a_reply_nested_as_deep_as_can_be_stored_is_kept(
     allowed: Env, target: Target
 ) -> None:

@@ -26,6 +26,8 @@ CANNED: dict[str, tuple[bytes, str]] = {
     "escaped-surrogate": (b"ab+2AA-", "text/plain; charset=utf-7"),
     # Valid JSON nested deeper than what is stored can be (orjson writes 254 levels).
     "deep-json": (b'{"a":' * 300 + b"1" + b"}" * 300, "application/json"),
+    "nul-json": (b'{"error": "a\\u0000b"}', "application/json"),
+    "nul-text": (b"a\x00b", "text/plain"),
     "deep-json-fits": (b"[" * 250 + b"1" + b"]" * 250, "application/json"),
 }
 
@@ -144,7 +146,8 @@ def _app(state: Target) -> Starlette:
     async def canned(request: Request) -> Response:
         await record(request)
         body, media_type = CANNED[request.path_params["name"]]
-        return Response(body, media_type=media_type)
+        status = int(request.query_params.get("status", 200))
+        return Response(body, status_code=status, media_type=media_type)
 
     async def redirect(request: Request) -> Response:
         await record(request)
