@@ -31,6 +31,8 @@ from flowsync.errors import Problem, UnstorableValue
 __all__ = ["dumps", "from_stored", "loads", "nul_path", "stored", "stored_text", "unstorable"]
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as an integer
+# orjson writes lists and objects nested at most this deep (and reads 1024 levels).
+MAX_DEPTH = 254
 NUL_ESCAPE = b"\\u0000"  # how orjson writes U+0000 (and the tail of an escaped "\\u0000")
 
 
@@ -53,9 +55,16 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
 
 def stored(value: Any) -> bytes:
     """`value` as the JSON that PostgreSQL is sent: `dumps`, and UnstorableValue when
-    a string or key in it holds NUL. Costs one scan of the bytes for `\\u0000`; only a
+    a string or key in it holds NUL or a lone surrogate (text that is not Unicode), or
+    it nests deeper than `MAX_DEPTH`. Costs one scan of the bytes for `\\u0000`; only a
     hit (which the escaped text `\\\\u0000` also makes) walks the value."""
-    data = dumps(value)
+    try:
+        data = dumps(value)
+    except orjson.JSONEncodeError as exc:
+        # Found by QA: an action's reply parsed from JSON (`{"a": "\\ud800"}`, or 300
+        # nested objects) reached this point, and the write failed in the driver: the
+        # step failed as an internal error, or ran again until its worker was "lost".
+        raise _unencodable(value) from exc
     if NUL_ESCAPE in data:
         where = nul_path(value)
         if where is not None:
@@ -65,6 +74,54 @@ def stored(value: Any) -> bytes:
                 [Problem(where, "holds a NUL character (\\u0000)")],
             )
     return data
+
+
+def _unencodable(value: Any) -> UnstorableValue:
+    where = _path_of(value, _has_surrogate)
+    if where is not None:
+        where = _printable(where)
+        return UnstorableValue(
+            f"The JSON value holds text that is not Unicode (a lone surrogate) at {where}, "
+            "which cannot be stored.",
+            [Problem(where, "holds a lone surrogate")],
+        )
+    deep = _too_deep(value)
+    if deep is not None:
+        shown = _printable(deep if len(deep) <= 120 else deep[:120] + "...")
+        return UnstorableValue(
+            f"The JSON value nests deeper than {MAX_DEPTH} levels (at {shown}), which "
+            "cannot be stored.",
+            [Problem(shown, f"nests deeper than {MAX_DEPTH} levels")],
+        )
+    return UnstorableValue("The JSON value cannot be stored.", [])
+
+
+def _printable(path: str) -> str:
+    """A path that a key's NUL or lone surrogate made unstorable itself, escaped."""
+    return path.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _too_deep(value: Any) -> str | None:
+    """The path of a list or object nested deeper than MAX_DEPTH, or None. Iterative."""
+    stack: list[tuple[str, Any, int]] = [("$", value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                return path
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, inner in pairs:
+                where = f"{path}[{key}]" if not isinstance(item, dict) else f"{path}.{key}"
+                stack.append((where, inner, depth + 1))
+    return None
 
 
 def stored_text(value: Any) -> str:
@@ -94,15 +151,20 @@ def from_stored(data: bytes | str) -> Any:
 def nul_path(value: Any, root: str = "$") -> str | None:
     """The JSON path of a string or key in `value` that holds NUL, or None.
     Iterative: a value nested to any depth is walked without recursion."""
+    return _path_of(value, lambda text: "\x00" in text, root)
+
+
+def _path_of(value: Any, bad: Callable[[str], bool], root: str = "$") -> str | None:
+    """The JSON path of the first string or key in `value` for which `bad` holds."""
     stack: list[tuple[str, Any]] = [(root, value)]
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if bad(item):
                 return path
         elif isinstance(item, dict):
             for key, inner in reversed(item.items()):
-                if isinstance(key, str) and "\x00" in key:
+                if isinstance(key, str) and bad(key):
                     # Named as `\u0000` in the path, which is stored too (a step's error).
                     return path + "." + key.replace("\x00", "\\u0000")
                 stack.append((f"{path}.{key}", inner))

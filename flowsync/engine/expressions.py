@@ -197,6 +197,15 @@ class Expression:
         """The top-level variables (of `VARIABLES`) that the expression reads."""
         return frozenset(self._needs)
 
+    @property
+    def steps_read(self) -> frozenset[str] | None:
+        """The node ids whose steps the expression reads (`steps.<id>...`), or None when
+        it may read any (`steps[...]`, `size(steps)`, a comprehension over `steps`)."""
+        if "steps" not in self._needs:
+            return frozenset()
+        need = self._needs["steps"]
+        return None if need is None else frozenset(need)
+
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
 

@@ -106,6 +106,17 @@ class CompiledNode:
         return tuple(found)
 
     @property
+    def steps_read(self) -> frozenset[str] | None:
+        """The node ids whose steps the node's expressions read, or None for any."""
+        found: set[str] = set()
+        for expression in self.expressions:
+            ids = expression.steps_read
+            if ids is None:
+                return None
+            found |= ids
+        return frozenset(found)
+
+    @property
     def secret_uses(self) -> tuple[tuple[str, str], ...]:
         """Each `{{ secrets.NAME }}` of the node as (NAME, JSON path); only an action's
         url, headers and body may hold one."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -28,6 +29,9 @@ from flowsync.worker.http_client import GuardedClient, HttpRequest, send
 from flowsync.worker.netguard import NetworkPolicy
 from flowsync.worker.redaction import Redactor
 from flowsync.worker.retry import classify, next_delay, retry_after_for
+
+# Characters PostgreSQL cannot store: NUL, and surrogates (only ever lone in a str).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 # How much of a failed reply's body an error keeps.
 ERROR_BODY_CHARS = 500
@@ -59,12 +63,27 @@ def _error_body(body: Any) -> dict[str, Any]:
     cut there, with `bodyTruncated`."""
     if not isinstance(body, str):
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        if len(text) <= ERROR_BODY_CHARS:
+        if len(text) <= ERROR_BODY_CHARS and _storable(text):
             return {"body": body}
         body = text
+    # Text PostgreSQL cannot store (NUL, a lone surrogate) is replaced: found by QA, a
+    # 503 whose body held one was recorded as output_unstorable, and not retried.
+    body = _UNSTORABLE.sub("\ufffd", body)
     if len(body) <= ERROR_BODY_CHARS:
         return {"body": body}
     return {"body": body[:ERROR_BODY_CHARS], "bodyTruncated": True}
+
+
+def _storable(json_text: str) -> bool:
+    """Whether the value whose JSON this is has no NUL (escaped as \\u0000 in JSON) and
+    no lone surrogate (kept as it is by ensure_ascii=False)."""
+    if "\\u0000" in json_text:
+        return False
+    try:
+        json_text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ActionHandler:

@@ -119,7 +119,10 @@ class Evaluator:
         try:
             size = len(orjson.dumps(value))
         except (TypeError, orjson.JSONEncodeError):  # an integer past 64 bits
-            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            # (or a lone surrogate, or nesting orjson does not write: storing the output
+            # then fails the step, output_unstorable, saying where)
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            size = len(text.encode("utf-8", "surrogatepass"))
         if size > self.max_output_bytes:
             raise StepFailed(
                 f"the output of node {node_id!r} is {size:,} bytes of JSON; a step's output "

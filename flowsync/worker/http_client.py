@@ -18,8 +18,10 @@ What callers may rely on (`send`):
 - `timeout` bounds the whole call: every hop and the whole body. Exceeding it, and network
   errors (refused, reset, a broken reply), raise a retryable `StepFailed`; a certificate
   that does not verify, a malformed request and too many redirects raise a final one.
-- A body larger than `max_response_bytes` (counted after content decoding; a larger
-  declared Content-Length is refused before reading) raises `ResponseTooLarge`.
+- A body larger than `max_response_bytes` (counted after content decoding, which is done
+  a bounded piece at a time, so a gzip bomb never inflates past the limit; a larger
+  declared Content-Length is refused before reading) raises `ResponseTooLarge`. Only
+  `gzip` and `deflate` are asked for and decoded (stacked ones too).
 - Error messages show the URL without its query or user info, which may hold secrets.
 
 How the address is pinned: `GuardedClient` sends through `GuardedTransport`, an httpx
@@ -57,6 +59,7 @@ from pydantic import JsonValue
 
 from flowsync import tracing
 from flowsync.errors import ResponseTooLarge, StepFailed, UrlRefused
+from flowsync.worker.content_coding import ACCEPT_ENCODING, BoundedDecoder
 from flowsync.worker.netguard import NetworkPolicy, Resolver, check_scheme, resolve_checked
 from flowsync.worker.retry import parse_retry_after
 
@@ -402,7 +405,7 @@ class GuardedClient(httpx.AsyncClient):
             follow_redirects=False,
             timeout=None,
             cookies=jar,
-            headers={"User-Agent": "FlowSync"},
+            headers={"User-Agent": "FlowSync", "Accept-Encoding": ACCEPT_ENCODING},
         )
         self.policy = policy
 
@@ -556,9 +559,20 @@ async def _read_limited(reply: httpx.Response, max_bytes: int) -> bytes:
         raise ResponseTooLarge(
             f"the reply declares {declared} bytes; the limit is {max_bytes} bytes"
         )
+    # Decoded here, not by httpx, a bounded piece at a time: a compressed bomb counts in
+    # full and is stopped at the limit instead of being inflated first (content_coding.py).
+    decoder = BoundedDecoder(reply.headers.get("content-encoding"), max_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in reply.aiter_bytes():  # decoded, so a compressed bomb counts in full
+    async for raw in reply.aiter_raw():
+        for chunk in decoder.feed(raw):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ResponseTooLarge(
+                    f"the reply body is larger than the limit of {max_bytes} bytes"
+                )
+            chunks.append(chunk)
+    for chunk in decoder.finish():
         size += len(chunk)
         if size > max_bytes:
             raise ResponseTooLarge(f"the reply body is larger than the limit of {max_bytes} bytes")
@@ -590,8 +604,9 @@ def decode_body(
 ) -> JsonValue:
     """The reply body as the step output shows it: parsed JSON when the content type is
     JSON (`application/json`, `*/*+json`) and the bytes parse (NaN and Infinity do not),
-    else text decoded with the declared charset (UTF-8 if none or unknown), undecodable
-    bytes replaced by U+FFFD. JSON over `max_json_bytes` (an action's: the most a step
+    else text decoded with the declared charset (UTF-8 if none, unknown, or one of
+    Python's own codecs that is no charset, such as `unicode_escape` or `idna`),
+    undecodable bytes replaced by U+FFFD. JSON over `max_json_bytes` (an action's: the most a step
     may output) stays text: parsed, a few MB of small objects take hundreds of MB of
     the worker's memory, for an output that is refused as too large anyway."""
     mime, _, params = (content_type or "").partition(";")
@@ -607,12 +622,20 @@ def decode_body(
     charset = _charset(params)
     try:
         return raw.decode(charset, errors="replace")
-    except LookupError:  # a codec that is not a text encoding, such as "base64"
+    except (LookupError, UnicodeError):  # not a text encoding ("base64"), or strict only
         return raw.decode("utf-8", errors="replace")
 
 
 def _reject_constant(name: str) -> JsonValue:
     raise ValueError(f"{name} is not JSON")
+
+
+# Python's codecs that no server means by a charset: they read backslash escapes as
+# characters (so "\\x00" in a reply became a NUL) or refuse to decode at all. Found by QA:
+# `charset=idna` or `undefined` failed the step as an internal error.
+_NOT_CHARSETS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "mbcs", "oem"}
+)
 
 
 def _charset(params: str) -> str:
@@ -621,9 +644,10 @@ def _charset(params: str) -> str:
         if key.strip().lower() == "charset":
             name = value.strip().strip('"')
             try:
-                return codecs.lookup(name).name
+                found = codecs.lookup(name).name
             except LookupError:
                 break
+            return "utf-8" if found in _NOT_CHARSETS else found
     return "utf-8"
 
 

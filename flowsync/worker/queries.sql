@@ -258,6 +258,12 @@ SELECT id, node_id, status,
 SELECT node_id, status, output
   FROM step_executions WHERE execution_id = $1 AND status = 'COMPLETED';
 
+-- name: step_outputs_of
+-- The outputs of the completed steps of nodes $2 (the ones a step's expressions read).
+SELECT node_id, status, output
+  FROM step_executions
+ WHERE execution_id = $1 AND status = 'COMPLETED' AND node_id = ANY($2::text[]);
+
 -- name: write_plan
 -- Write one transition of execution $1 (its newest sequence number is $2) in one round
 -- trip: step changes, new jobs, events with consecutive numbers and the execution's

@@ -33,9 +33,11 @@ import asyncpg
 
 from flowsync import codec, metrics, tracing
 from flowsync.db.pooler import Pooler, startup_settings, warn_polling
+from flowsync.engine.definition import NodeType
 from flowsync.engine.expressions import SECRETS
 from flowsync.engine.orchestrator import Orchestrator, WorkflowCache
 from flowsync.engine.transitions import StepRow
+from flowsync.engine.validation import CompiledNode, CompiledWorkflow
 from flowsync.errors import LeaseLost
 from flowsync.eventloop import wait_set
 from flowsync.events.listener import PgListener
@@ -246,6 +248,14 @@ class Backlog:
         while self._jobs and self._jobs[0][0] <= edge:
             gone.append(self._jobs.popleft()[1])
         return gone
+
+
+def _steps_read(workflow: CompiledWorkflow, node: CompiledNode) -> frozenset[str] | None:
+    """The nodes whose outputs `node`'s step reads, or None for all: a join's incoming
+    nodes, else those its expressions name."""
+    if node.type is NodeType.JOIN:
+        return frozenset(edge.source for edge in workflow.incoming[node.id])
+    return node.steps_read
 
 
 class Worker:
@@ -613,8 +623,19 @@ class Worker:
             node = workflow.nodes[job.node_id]
             handler = self.registry.get(node.type)
             outputs: dict[str, Any] | None = job.known_outputs
+            partial = False
             if outputs is None and handler.needs_steps(node):
-                rows = await self.pool.fetch(QUERIES["step_outputs"], job.execution_id)
+                # Only the outputs the step reads: found by QA, each step that read one
+                # output loaded all of its run's (a run of a hundred 3 MB outputs, read by
+                # a few steps at once, took gigabytes of the worker's memory).
+                wanted = _steps_read(workflow, node)
+                if wanted is None:
+                    rows = await self.pool.fetch(QUERIES["step_outputs"], job.execution_id)
+                else:
+                    rows = await self.pool.fetch(
+                        QUERIES["step_outputs_of"], job.execution_id, sorted(wanted)
+                    )
+                    partial = True
                 outputs = {r["node_id"]: r["output"] for r in rows}
             variables = build_variables(job, outputs or {})
             if node.secret_names:
@@ -630,7 +651,8 @@ class Worker:
                 variables=variables,
                 now=self.clock(),
             )
-            self._seen[job.lease_token] = outputs
+            # Outputs passed on to the next step must be all of them (see _carried).
+            self._seen[job.lease_token] = None if partial else outputs
             if job.lease_token in self._stop_reason:
                 return None
             started = time.perf_counter()

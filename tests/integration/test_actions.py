@@ -237,6 +237,60 @@ async def test_an_oversize_reply_fails_at_once(allowed: Env, target: Target) -> 
     assert len(target.requests_to("/big")) == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "where", "why"),
+    [
+        ("lone-surrogate", "$.body.a", "holds text that is not Unicode (a lone surrogate)"),
+        ("escaped-surrogate", "$.body", "holds text that is not Unicode (a lone surrogate)"),
+        ("deep-json", "$.body.a.a.a", "nests deeper than 254 levels"),
+    ],
+)
+async def test_a_reply_that_cannot_be_stored_fails_its_step_once_saying_where(
+    allowed: Env, target: Target, name: str, where: str, why: str
+) -> None:
+    # Found by QA: such a reply failed as an "Internal error in the action handler", or
+    # (too deep) left the run RUNNING while the step ran again each time its lease ran out.
+    execution = await run(allowed, action(target.url + f"/canned/{name}", retry=FAST_RETRY))
+    assert execution.status == "FAILED"
+    assert execution.error["code"] == "output_unstorable"
+    assert execution.error["nodeId"] == "call"
+    assert why in execution.error["message"] and where in execution.error["message"]
+    assert len(target.requests_to(f"/canned/{name}")) == 1  # not retried: it would not fit again
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        (
+            "lone-surrogate",
+            '{"ok":true,"a":"\ufffd"}',
+        ),
+        ("nul-json", '{"error":"a\\u0000b"}'),
+        ("nul-text", "a\ufffdb"),
+    ],
+)
+async def test_a_failed_reply_s_unstorable_body_is_kept_readable_and_retried(
+    allowed: Env, target: Target, name: str, kept: str
+) -> None:
+    # Found by QA: a 503 whose body held a NUL or a lone surrogate failed its step at
+    # once as output_unstorable: the error that quoted the body could not be written.
+    url = target.url + f"/canned/{name}?status=503"
+    execution = await run(allowed, action(url, retry=FAST_RETRY))
+    assert execution.status == "FAILED"
+    assert execution.error["code"] == "http_status" and execution.error["status"] == 503
+    assert execution.error["body"] == kept
+    assert len(target.requests_to(f"/canned/{name}")) == FAST_RETRY["maxAttempts"]
+
+
+async def test_a_reply_nested_as_deep_as_can_be_stored_is_kept(
+    allowed: Env, target: Target
+) -> None:
+    definition = action(target.url + "/canned/deep-json-fits")
+    del definition["nodes"][2]["data"]  # templates read data at most 100 levels deep
+    execution = await run(allowed, definition)
+    assert execution.status == "COMPLETED", execution.error
+
+
 async def test_a_redirect_from_an_allowed_server_to_a_private_address_is_refused(
     allowed: Env, target: Target
 ) -> None:

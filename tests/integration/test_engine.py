@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import tracemalloc
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -1328,3 +1329,40 @@ async def test_slots_starting_a_new_version_at_once_read_it_once(env: Env) -> No
     first.cancel()
     done = await asyncio.gather(*waiters)
     assert all(d is done[0] for d in done) and done[0].nodes.keys() == found[0].nodes.keys()
+
+
+async def test_a_step_loads_only_the_outputs_it_reads(running: Env) -> None:
+    # Found by QA: every step that read one output loaded all of its run's; after twenty
+    # 3 MB outputs, six steps reading one each took 368 MB at their peak (a hundred such
+    # outputs and a few more readers: gigabytes, and the worker is killed).
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start"},
+        {"id": "split", "type": "fork"},
+        {"id": "merge", "type": "join"},
+        {"id": "end", "type": "end", "data": {"output": "{{ steps.merge.output }}"}},
+    ]
+    edges = [{"source": "merge", "target": "end"}]
+    previous = "start"
+    for i in range(20):
+        big = {"output": "{{ input.s + input.s + input.s }}"}
+        nodes.append({"id": f"big{i}", "type": "transform", "data": big})
+        edges.append({"source": previous, "target": f"big{i}"})
+        previous = f"big{i}"
+    edges.append({"source": previous, "target": "split"})
+    readers = {f"one{i}": "{{ size(steps.big0.output) }}" for i in range(5)}
+    # One that may read any step (an index from data) still sees them all.
+    readers["any"] = "{{ size(steps[input.last].output) }}"
+    for name, output in readers.items():
+        nodes.append({"id": name, "type": "transform", "data": {"output": output}})
+        edges += [{"source": "split", "target": name}, {"source": name, "target": "merge"}]
+    wid = await running.create({"nodes": nodes, "edges": edges})
+    tracemalloc.start()
+    try:
+        run = await running.start(wid, {"s": "x" * 1_000_000, "last": "big19"})
+        execution = await running.wait(run, timeout=60)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert execution.status == "COMPLETED", execution.error
+    assert execution.output == {name: 3_000_000 for name in readers}
+    assert peak < 200 * 2**20  # the run's outputs are 60 MB; each reader loaded them all

@@ -18,6 +18,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+# Replies a careless or hostile API sends, served at /canned/<name>: (body, content type).
+CANNED: dict[str, tuple[bytes, str]] = {
+    # JSON may escape a lone surrogate, which is not Unicode: no UTF-8 holds it.
+    "lone-surrogate": (b'{"ok": true, "a": "\\ud800"}', "application/json"),
+    # A charset that lies its way to one.
+    "escaped-surrogate": (b"ab+2AA-", "text/plain; charset=utf-7"),
+    # Valid JSON nested deeper than what is stored can be (orjson writes 254 levels).
+    "deep-json": (b'{"a":' * 300 + b"1" + b"}" * 300, "application/json"),
+    "nul-json": (b'{"error": "a\\u0000b"}', "application/json"),
+    "nul-text": (b"a\x00b", "text/plain"),
+    "deep-json-fits": (b"[" * 250 + b"1" + b"]" * 250, "application/json"),
+}
+
 
 @dataclass
 class Seen:
@@ -130,6 +143,12 @@ def _app(state: Target) -> Starlette:
         await record(request)
         return PlainTextResponse("x" * int(request.query_params.get("bytes", 2_000_000)))
 
+    async def canned(request: Request) -> Response:
+        await record(request)
+        body, media_type = CANNED[request.path_params["name"]]
+        status = int(request.query_params.get("status", 200))
+        return Response(body, status_code=status, media_type=media_type)
+
     async def redirect(request: Request) -> Response:
         await record(request)
         return RedirectResponse(request.query_params["to"], status_code=302)
@@ -146,6 +165,7 @@ def _app(state: Target) -> Starlette:
             Route("/gate", gate, methods=["GET", "POST"]),
             Route("/big", big),
             Route("/redirect", redirect),
+            Route("/canned/{name}", canned),
         ]
     )
 

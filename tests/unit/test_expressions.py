@@ -181,6 +181,25 @@ def test_variables_lists_what_the_expression_reads() -> None:
     assert expression.variables == {"input", "steps"}
 
 
+@pytest.mark.parametrize(
+    ("source", "ids"),
+    [
+        ("input.a", frozenset()),
+        ("steps.b.output == steps.c.status", frozenset({"b", "c"})),
+        ("has(steps.b) && steps.b.output.map(v, v).size() > 0", frozenset({"b"})),
+        ('steps["b"].output', None),
+        ("steps[input.k].output", None),
+        ("size(steps)", None),
+        ("steps.exists(k, k == 'b')", None),
+    ],
+)
+def test_steps_read_names_the_nodes_or_none_for_any(
+    source: str, ids: frozenset[str] | None
+) -> None:
+    # The worker loads only these outputs; None (any of them) must never be narrowed.
+    assert compile_expression(source).steps_read == ids
+
+
 # --- syntax errors and limits ----------------------------------------------------------
 
 
