@@ -259,10 +259,16 @@ SELECT node_id, status, output
   FROM step_executions WHERE execution_id = $1 AND status = 'COMPLETED';
 
 -- name: step_outputs_of
--- The outputs of the completed steps of nodes $2 (the ones a step's expressions read).
-SELECT node_id, status, output
+-- The outputs of execution $1's completed steps that a step reads (nodes $2), and the
+-- others' while small ($3 bytes stored at most; `loaded` says which came): a run of
+-- small outputs is read whole, so that they travel on to the next step (a chain reads
+-- once), and a large one that the step does not read is not read at all.
+SELECT node_id, status,
+       CASE WHEN node_id = ANY($2::text[]) OR coalesce(pg_column_size(output), 0) <= $3
+            THEN output END AS output,
+       node_id = ANY($2::text[]) OR coalesce(pg_column_size(output), 0) <= $3 AS loaded
   FROM step_executions
- WHERE execution_id = $1 AND status = 'COMPLETED' AND node_id = ANY($2::text[]);
+ WHERE execution_id = $1 AND status = 'COMPLETED';
 
 -- name: write_plan
 -- Write one transition of execution $1 (its newest sequence number is $2) in one round

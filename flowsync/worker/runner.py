@@ -250,6 +250,12 @@ class Backlog:
         return gone
 
 
+# A completed step's output (as stored: TOAST compresses a large one) that a step reads
+# although its expressions do not name it: small ones all are, so that the outputs are
+# whole and travel on with the run's next step (see _carried) instead of being read again.
+SMALL_OUTPUT_BYTES = 8 * 1024
+
+
 def _steps_read(workflow: CompiledWorkflow, node: CompiledNode) -> frozenset[str] | None:
     """The nodes whose outputs `node`'s step reads, or None for all: a join's incoming
     nodes, else those its expressions name."""
@@ -633,10 +639,11 @@ class Worker:
                     rows = await self.pool.fetch(QUERIES["step_outputs"], job.execution_id)
                 else:
                     rows = await self.pool.fetch(
-                        QUERIES["step_outputs_of"], job.execution_id, sorted(wanted)
-                    )
-                    partial = True
-                outputs = {r["node_id"]: r["output"] for r in rows}
+                        QUERIES["step_outputs_of"], job.execution_id, sorted(wanted),
+                        SMALL_OUTPUT_BYTES,
+                    )  # fmt: skip
+                    partial = not all(r["loaded"] for r in rows)
+                outputs = {r["node_id"]: r["output"] for r in rows if r.get("loaded", True)}
             variables = build_variables(job, outputs or {})
             if node.secret_names:
                 found = await self._secret_values(job, node.secret_names)

@@ -1366,3 +1366,31 @@ async def test_a_step_loads_only_the_outputs_it_reads(running: Env) -> None:
     assert execution.status == "COMPLETED", execution.error
     assert execution.output == {name: 3_000_000 for name in readers}
     assert peak < 200 * 2**20  # the run's outputs are 60 MB; each reader loaded them all
+
+
+class _CountingPool:
+    """The worker's pool, counting the statements that read a run's outputs."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.reads = pool, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        if query in (QUERIES["step_outputs"], QUERIES["step_outputs_of"]):
+            self.reads += 1
+        return await self.pool.fetch(query, *args)
+
+
+async def test_a_chain_of_small_outputs_reads_them_once(running: Env) -> None:
+    # Narrowing what a step reads must not cost a chain a read per step: while the run's
+    # outputs are small, the first reader reads them all and they travel on (each later
+    # step takes them over from the one before, as before the narrowing).
+    assert running.worker is not None
+    counting = _CountingPool(running.worker.pool)
+    running.worker.pool = counting  # type: ignore[assignment]
+    wid = await running.create(chain(8))
+    execution = await running.wait(await running.start(wid, {"n": 1}))
+    assert execution.status == "COMPLETED" and execution.output == {"n": 9}
+    assert counting.reads <= 2, counting.reads  # t1 reads only the input; t2 reads once
