@@ -38,7 +38,7 @@ async def trickle(port: int, path: str, key: str, *, seconds: float) -> tuple[by
 
     reading = asyncio.create_task(read())
     try:
-        while not reading.done() and loop.time() - began < seconds:
+        while not received and not reading.done() and loop.time() - began < seconds:
             if not writer.is_closing():
                 writer.write(b" ")
                 with contextlib.suppress(ConnectionError):  # closed by the server
