@@ -629,7 +629,6 @@ class Worker:
             node = workflow.nodes[job.node_id]
             handler = self.registry.get(node.type)
             outputs: dict[str, Any] | None = job.known_outputs
-            partial = False
             if outputs is None and handler.needs_steps(node):
                 # Only the outputs the step reads: found by QA, each step that read one
                 # output loaded all of its run's (a run of a hundred 3 MB outputs, read by
@@ -642,7 +641,6 @@ class Worker:
                         QUERIES["step_outputs_of"], job.execution_id, sorted(wanted),
                         SMALL_OUTPUT_BYTES,
                     )  # fmt: skip
-                    partial = not all(r["loaded"] for r in rows)
                 outputs = {r["node_id"]: r["output"] for r in rows if r.get("loaded", True)}
             variables = build_variables(job, outputs or {})
             if node.secret_names:
@@ -658,8 +656,9 @@ class Worker:
                 variables=variables,
                 now=self.clock(),
             )
-            # Outputs passed on to the next step must be all of them (see _carried).
-            self._seen[job.lease_token] = None if partial else outputs
+            # Passed on to the next step only when they are all of the run's: _carried
+            # compares them with the completed steps (some large ones may be left out).
+            self._seen[job.lease_token] = outputs
             if job.lease_token in self._stop_reason:
                 return None
             started = time.perf_counter()
