@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ECHO_CHARS", "MESSAGE_CHARS", "bounded"]
+__all__ = ["ECHO_CHARS", "MESSAGE_CHARS", "bounded", "shown"]
 
 ECHO_CHARS = 64
 MESSAGE_CHARS = 1000
@@ -20,10 +20,19 @@ _LONG = ECHO_CHARS + 1
 _QUOTED = re.compile(rf"""'([^'\n]{{{_LONG},}})'|"([^"\n]{{{_LONG},}})\"""")
 
 
+def shown(value: object) -> str:
+    """A value a caller sent, as an error message may echo it: its text, cut to its first
+    ECHO_CHARS characters and "…" when longer, so that an error never sends back a huge
+    id, name or parameter whole (QA found a 100 KB id echoed in a 404). Format it with
+    `!r` where the message quotes it."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + ELLIPSIS
+
+
 def _cut(match: re.Match[str]) -> str:
     quote = match.group(0)[0]
     inner = match.group(1) if match.group(1) is not None else match.group(2)
-    return f"{quote}{inner[:ECHO_CHARS]}{ELLIPSIS}{quote}"
+    return f"{quote}{shown(inner)}{quote}"
 
 
 def bounded(message: str) -> str:

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from flowsync.echo import ECHO_CHARS
+from flowsync.echo import shown as shown  # with the errors whose messages quote a value
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,16 +299,7 @@ class ExpressionFailed(StepFailed):
 
 
 # How much of a value a caller sent an error message echoes (see `shown`).
-ECHO_LIMIT = ECHO_CHARS  # one bound for what messages echo (see flowsync.echo)
-
-
-def shown(value: object) -> str:
-    """A value a caller sent, as an error message may echo it: its text, cut to its first
-    ECHO_LIMIT characters and "…" when longer, so that an error never sends back a huge
-    id, name or parameter whole (QA found a 100 KB id echoed in a 404). Format it with
-    `!r` where the message quotes it."""
-    text = value if isinstance(value, str) else str(value)
-    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "…"
+ECHO_LIMIT = ECHO_CHARS
 
 
 def http_status(error: FlowSyncError) -> int:
