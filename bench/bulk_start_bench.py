@@ -39,7 +39,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_bench import TRUNCATE_RUNS, fresh_db, url_argument  # noqa: E402
+from bench.engine_bench import TRUNCATE_RUNS, cpu_seconds, fresh_db, url_argument  # noqa: E402
 from flowsync.config import Settings  # noqa: E402
 from flowsync.db.migrate import upgrade_async  # noqa: E402
 from flowsync.eventloop import settle_heap  # noqa: E402
@@ -47,6 +47,36 @@ from flowsync.services.container import Services, build_services  # noqa: E402
 from flowsync.services.executions import StartItem  # noqa: E402
 from flowsync.services.principal import Principal  # noqa: E402
 from tests.support.graphs import chain  # noqa: E402
+
+
+class Pid:
+    """A process by its id, as cpu_seconds takes it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+def postgres_processes() -> list[Pid]:
+    """This machine's PostgreSQL server processes (none when the server is elsewhere)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                found.append(Pid(int(entry.name)))
+        except OSError:
+            continue
+    return found
+
+
+def cpu_of(procs: list[Pid]) -> float:
+    """cpu_seconds of those of `procs` still running."""
+    total = 0.0
+    for proc in procs:
+        try:
+            total += cpu_seconds([proc])
+        except OSError:  # ended meanwhile (its time is then not counted)
+            continue
+    return total
 
 
 def free_port() -> int:
@@ -75,6 +105,37 @@ async def service_rate(
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     return batches * size / (time.perf_counter() - t0)
+
+
+class CpuPerRun:
+    """CPU time per run started (µs, user and system) of the API process, the local
+    PostgreSQL server's processes and this client process, from `begin` to `end`. A
+    server process that started meanwhile (a pool's new connection) counts whole; one
+    that ended meanwhile is not counted."""
+
+    def __init__(self, api: list[Pid], runs: int) -> None:
+        self.api, self.runs = api, runs
+        self.me = [Pid(os.getpid())]
+
+    def begin(self) -> None:
+        self.before = (cpu_of(self.api), self._postgres(), cpu_of(self.me))
+
+    def end(self) -> dict[str, float]:
+        api, me, postgres = cpu_of(self.api), cpu_of(self.me), self._postgres()
+        server = sum(spent - self.before[1].get(pid, 0.0) for pid, spent in postgres.items())
+        spent = (api - self.before[0], server, me - self.before[2])
+        names = ("api", "postgres", "client")
+        return {name: s * 1e6 / self.runs for name, s in zip(names, spent, strict=True)}
+
+    @staticmethod
+    def _postgres() -> dict[int, float]:
+        found = {}
+        for proc in postgres_processes():
+            try:
+                found[proc.pid] = cpu_seconds([proc])
+            except OSError:  # ended meanwhile
+                continue
+        return found
 
 
 async def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -109,7 +170,7 @@ async def api_rates(
     size: int,
     clients: int,
     length: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Runs started per second on one `flowsync serve` process, `clients` requests in
     flight at once: through POST /api/workflows/{id}/executions:batch ("rest"), then,
     on emptied tables, through GraphQL's startExecutions ("graphql")."""
@@ -142,7 +203,7 @@ async def api_rates(
             "query": START_EXECUTIONS,
             "variables": {"workflowId": str(wf.id), "inputs": body["inputs"]},
         }
-        out: dict[str, float] = {}
+        out: dict[str, Any] = {}
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120
         ) as http:
@@ -175,9 +236,12 @@ async def api_rates(
                         queue.pop()
                         await send()
 
+                cpu = CpuPerRun([Pid(api.pid)], batches * size)
+                cpu.begin()
                 t0 = time.perf_counter()
                 await asyncio.gather(*(client() for _ in range(clients)))
                 out[face] = batches * size / (time.perf_counter() - t0)
+                out[f"{face}_cpu"] = cpu.end()
         return out
     finally:
         api.terminate()
@@ -236,7 +300,13 @@ async def rates(
     try:
         me = Principal(await services.api_keys.ensure_owner("bench:bulk"), "bench")
         settle_heap()  # as an API process does before it serves
-        out = {"service": await service_rate(services, me, batches, size, clients, length)}
+        # The service runs in this process: its CPU is the API's, none is the client's.
+        cpu = CpuPerRun([Pid(os.getpid())], batches * size)
+        cpu.begin()
+        out: dict[str, Any] = {
+            "service": await service_rate(services, me, batches, size, clients, length)
+        }
+        out["service_cpu"] = {**cpu.end(), "client": 0.0}
         out["rows_per_run"] = float(await services.pool.fetchval(ROWS_PER_RUN))
         out.update(await api_rates(services, me, url, batches, size, clients, length))
         return out
@@ -278,6 +348,11 @@ def main() -> None:
     ):
         share = f", {found[name] / ceiling:.0%} of the ceiling" if ceiling else ""
         print(f"    {label:24} {found[name]:8.0f} runs/s{share} (goal 20,000)")
+        cpu = found[f"{name}_cpu"]
+        print(
+            f"    {'':24} CPU per run: API {cpu['api']:.1f} µs, PostgreSQL "
+            f"{cpu['postgres']:.1f} µs, client {cpu['client']:.1f} µs"
+        )
     if ceiling:
         print(f"    ceiling {ceiling:.0f} runs/s: pgbench's bare INSERT of {args.size} rows per "
               f"transaction wrote {found['bare_rows']:.0f} rows/s; a start writes "

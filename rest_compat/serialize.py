@@ -4,7 +4,7 @@ and fields"). Times are ISO-8601 with their offset, ids are strings, as GraphQL 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flowsync.db.models import (
@@ -36,8 +36,13 @@ Json = dict[str, Any]
 _NONE: Any = object()
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _time(value: datetime | None) -> datetime | str | None:
+    """A time as JSON writes it: ISO-8601 with its offset. One in UTC (every time read
+    from the database) is left to the encoder (responses.dumps), which writes exactly
+    what `isoformat()` would, ~8 times faster: a batch start's reply holds 2,000."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.isoformat()
 
 
 def _ms(start: datetime | None, end: datetime | None) -> int | None:

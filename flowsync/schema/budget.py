@@ -19,10 +19,10 @@ from graphql import (
     GraphQLLeafType,
     OperationType,
 )
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from flowsync import codec
 from flowsync.errors import ResultTooLarge
+from flowsync.schema.plain_fields import PlainLeaves
 
 # What a leaf adds besides its value: its key, quotes, colon and comma, roughly.
 _PER_LEAF = 16
@@ -47,7 +47,7 @@ def _skip_field(*_args: Any) -> None:
     return None
 
 
-class BoundedResults(StrawberryGraphQLCoreExecutionContext):
+class BoundedResults(PlainLeaves):
     """An executor that stops producing a result past `max_bytes` (0: no bound) and
     answers `response_too_large` instead. Each subscription event is bounded on its
     own. Subclass it with `max_bytes` set (see `bounded`)."""
@@ -77,6 +77,11 @@ class BoundedResults(StrawberryGraphQLCoreExecutionContext):
                 # cost ~7 % of completing a batch start's 1,000 results.
                 vars(self)["execute_field"] = _skip_field
         return completed
+
+    def _measured(self, back_to: int | None = None) -> int:
+        if back_to is not None:
+            self._used = back_to
+        return self._used
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         response = super().build_response(data)

@@ -5,13 +5,16 @@ instead, never with a missing field."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
+
+import orjson
 
 from flowsync.db.models import Execution, loaded_values
 from flowsync.resolvers.loaders import Loaders
 from flowsync.schema.types import ExecutionStatus, ExecutionType
 from rest_compat import serialize
+from rest_compat.responses import dumps
 
 AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -26,7 +29,7 @@ def partly_set() -> Execution:
 def test_a_row_with_columns_not_set_reads_them_as_the_orm_does() -> None:
     row = partly_set()
     assert "output" not in row.__dict__  # never set: the fallback's case
-    out = serialize.execution(row)
+    out = orjson.loads(dumps(serialize.execution(row)))  # as the client reads it
     assert out == {
         "id": str(uuid.UUID(int=1)),
         "workflowId": str(uuid.UUID(int=2)),
@@ -46,6 +49,19 @@ def test_a_row_with_columns_not_set_reads_them_as_the_orm_does() -> None:
         "concurrencyKey": None,
         "traceId": None,
     }
+
+
+def test_times_are_written_as_isoformat_whatever_their_zone() -> None:
+    """Times in UTC are left to the encoder (orjson), others are written by isoformat:
+    the reply's text is isoformat's either way, microseconds and all."""
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(seconds=3661))]
+    for zone in zones:
+        for at in (AT, AT.replace(microsecond=7), datetime(1, 1, 1, tzinfo=UTC)):
+            when = at.astimezone(zone) if at.year > 1 else at
+            row = partly_set()
+            row.created_at = when
+            out = orjson.loads(dumps(serialize.execution(row)))
+            assert out["createdAt"] == when.isoformat()
 
 
 def test_graphqls_execution_reads_unset_columns_as_null_too() -> None:
