@@ -7,7 +7,7 @@ run (its execution, steps, events, job and audit entry): the rate if those rows 
 more than bare ones (no foreign keys, one index).
 
     .venv/bin/python bench/bulk_start_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--batches 20] [--size 1000] [--clients 2] [--length 1]
+        [--batches 40] [--size 1000] [--clients 4] [--length 1]
 
 Each started run is of a chain of `--length` transforms (start → t1 … → end: 3 nodes by
 default, so 3 step rows, 4 events, 1 job and an audit entry per run; its start node done
@@ -77,6 +77,13 @@ def cpu_of(procs: list[Pid]) -> float:
         except OSError:  # ended meanwhile (its time is then not counted)
             continue
     return total
+
+
+# Batches in flight at once. With 2, a quarter of the 2 cores stayed idle: the API's one
+# event loop and the database took turns (a batch's transaction waits for the loop
+# between its statements while the loop encodes another batch's reply). A backfill or a
+# load test sends several batches at once.
+CLIENTS = 4
 
 
 def free_port() -> int:
@@ -329,9 +336,9 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     url_argument(parser)
-    parser.add_argument("--batches", type=int, default=20, help="batches per measurement")
+    parser.add_argument("--batches", type=int, default=40, help="batches per measurement")
     parser.add_argument("--size", type=int, default=1000, help="runs per batch")
-    parser.add_argument("--clients", type=int, default=2, help="batches in flight at once")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="batches in flight at once")
     parser.add_argument("--length", type=int, default=1, help="transforms in each run's chain")
     args = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")

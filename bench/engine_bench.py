@@ -471,7 +471,7 @@ def main() -> None:
     )
     parser.add_argument("--only-timers", action="store_true", help="measure timer lateness only")
     parser.add_argument(
-        "--bulk-batches", type=int, default=20,
+        "--bulk-batches", type=int, default=40,
         help="batches of 1,000 per bulk-start measurement (bench/bulk_start_bench.py; 0: none)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the summary table as JSON here")
@@ -487,9 +487,10 @@ def main() -> None:
     )
     bulk: dict[str, Any] = {}
     if not args.only_timers and args.bulk_batches:
+        from bench.bulk_start_bench import CLIENTS
         from bench.bulk_start_bench import measure as bulk_measure
 
-        bulk = bulk_measure(args.url, args.bulk_batches, 1000, 2)
+        bulk = bulk_measure(args.url, args.bulk_batches, 1000, CLIENTS)
     if not args.only_timers:
         ceilings.append(pgbench_ceiling(args.url))
 
@@ -551,7 +552,7 @@ def main() -> None:
         )
     if bulk:
         print(
-            f"(g) bulk starts, {args.bulk_batches} batches of 1,000, 2 in flight: service "
+            f"(g) bulk starts, {args.bulk_batches} batches of 1,000, {CLIENTS} in flight: service "
             f"{bulk['service']:.0f} runs/s, REST {bulk['rest']:.0f}, GraphQL "
             f"{bulk['graphql']:.0f} runs/s (goal 20,000); "
             + (f"ceiling {bulk['ceiling']:.0f} runs/s (bare INSERT, "
