@@ -28,6 +28,7 @@ from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
     Body,
+    BodyId,
     authenticate,
     from_header,
     json_body,
@@ -44,7 +45,7 @@ from rest_compat.responses import json_response
 class StartExecution(Body):
     """`POST /api/executions`."""
 
-    workflow_id: str
+    workflow_id: BodyId
     input: Any = None
     idempotency_key: str | None = None
     priority: Any = None  # checked by the service (400 naming priority and the range)

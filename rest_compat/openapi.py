@@ -36,6 +36,8 @@ def nullable(schema: Json) -> Json:
 
 
 STRING: Json = {"type": "string"}
+# An id in a request body: one that is not a UUID is a 400 naming the field.
+BODY_ID: Json = {"type": "string", "format": "uuid"}
 TIME: Json = {"type": "string", "format": "date-time"}
 ANY: Json = {}  # any JSON value
 INT: Json = {"type": "integer"}
@@ -221,7 +223,7 @@ SCHEMAS: Json = {
     "ExecutionChildren": obj({"items": {"type": "array", "items": ref("Execution")}}),
     "StartExecution": obj(
         {
-            "workflowId": STRING,
+            "workflowId": BODY_ID,
             "input": {"description": "The execution's input (any JSON; default {})."},
             "idempotencyKey": nullable({"type": "string", "minLength": 1, "maxLength": 255}),
             "priority": _PRIORITY,
@@ -366,7 +368,7 @@ SCHEMAS: Json = {
     "TriggerList": listing("Trigger"),
     "CreateTrigger": obj(
         {
-            "workflowId": STRING,
+            "workflowId": BODY_ID,
             "type": {
                 "description": "MANUAL, WEBHOOK or CRON (any case).",
                 "type": "string",
@@ -396,7 +398,7 @@ SCHEMAS: Json = {
     ),
     "UpdateTrigger": obj(
         {
-            "workflowId": STRING,
+            "workflowId": BODY_ID,
             "type": {
                 "type": "string",
                 "description": "Must be the trigger's current type if given.",

@@ -16,6 +16,7 @@ from rest_compat import serialize
 from rest_compat.http import (
     ApiRoute,
     Body,
+    BodyId,
     authenticate,
     json_body,
     paging,
@@ -32,7 +33,7 @@ from rest_compat.serialize import Json
 class CreateTrigger(Body):
     """`POST /api/triggers`; `type` and `config` are checked by the trigger rules (422)."""
 
-    workflow_id: str
+    workflow_id: BodyId
     type: Any
     config: Any = None
     enabled: bool = True
@@ -46,7 +47,7 @@ class UpdateTrigger(Body):
     maxConcurrentRuns: no limit, priority: the definition's; workflowId, type and enabled
     have none: 400)."""
 
-    workflow_id: str | None = None
+    workflow_id: BodyId | None = None
     type: Any = None
     config: Any = None
     enabled: bool | None = None

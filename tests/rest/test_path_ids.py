@@ -1,5 +1,6 @@
 """What REST echoes of what a caller sent is bounded, and a malformed id in the path is
-a 400 naming the parameter (found by QA: a 100 KB id came back whole in a 404)."""
+a 400 naming the parameter (found by QA: a 100 KB id came back whole in a 404); so is one
+in a body (`workflowId`), naming the field (found by QA: it was a 404)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,36 @@ async def test_a_malformed_path_id_is_a_400_naming_it(me: Owner, value: str) -> 
         assert error["code"] == "invalid_input"
         assert [d["path"] for d in error["details"]] == ["id"], (method, template)
         assert len(reply.content) < SMALL_REPLY, (method, template)
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", "1234", HUGE])
+async def test_a_malformed_body_id_is_a_400_naming_it(me: Owner, value: str) -> None:
+    wf = await create(me)
+    trigger = await me.http.post("/api/triggers", json={"workflowId": wf["id"], "type": "MANUAL"})
+    assert trigger.status_code == 201, trigger.text
+    sent = [
+        ("POST", "/api/executions", {"workflowId": value}),
+        ("POST", "/api/triggers", {"workflowId": value, "type": "MANUAL"}),
+        ("PUT", f"/api/triggers/{trigger.json()['id']}", {"workflowId": value}),
+    ]
+    for method, path, body in sent:
+        reply = await me.http.request(method, path, json=body)
+        assert reply.status_code == 400, (method, path, reply.text[:200])
+        error = error_of(reply)
+        assert error["code"] == "invalid_input"
+        assert [d["path"] for d in error["details"]] == ["$.workflowId"], (method, path)
+        assert "must be a UUID" in error["details"][0]["message"]
+        assert len(reply.content) < SMALL_REPLY, (method, path)
+    # Nothing was made or changed by them.
+    runs = await me.http.get("/api/executions")
+    assert runs.json()["items"] == []
+    triggers = (await me.http.get("/api/triggers")).json()["items"]
+    assert [(t["id"], t["workflowId"]) for t in triggers] == [(trigger.json()["id"], wf["id"])]
+    # A well-formed id that is no one's is still a 404.
+    missing = await me.http.post(
+        "/api/executions", json={"workflowId": "00000000-0000-0000-0000-000000000001"}
+    )
+    assert missing.status_code == 404
 
 
 async def test_what_404s_and_400s_echo_is_bounded(server: Server, me: Owner) -> None:
