@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
     DisableIntrospection,
@@ -221,8 +221,35 @@ def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
                 )
             )
         else:
-            out.append(_echoing_little(error))
+            out.append(_echoing_little(_coded(error)))
     return out
+
+
+def _coded(error: GraphQLError) -> GraphQLError:
+    """`error` with `extensions.code` when graphql-core wrote none: `syntax_error` for a
+    document that does not parse (or has too many tokens), `invalid_query` for one that
+    breaks the schema's rules or whose variables do not fit (graphql-core's own
+    validation and coercion: no path, no cause but graphql-core's). Found by QA: only
+    their message told a client what they were."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    if isinstance(error, GraphQLSyntaxError):
+        code = "syntax_error"
+    elif error.path is None and (
+        error.original_error is None or isinstance(error.original_error, GraphQLError)
+    ):
+        code = "invalid_query"
+    else:
+        return error
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": code},
+    )
 
 
 def _echoing_little(error: GraphQLError) -> GraphQLError:

@@ -51,6 +51,19 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("no such operation", "POST",
      {"content": b'{"query": "query A { health { status } }", "operationName": "B"}',
       "ct": "application/json"}, 400, "invalid_input"),
+    # A document that does not parse, or that breaks the schema's rules, or variables
+    # that do not fit it (found by QA: these had no code, only a message).
+    ("syntax error", "POST", {"content": b'{"query": "{ health { "}', "ct": "application/json"},
+     200, "syntax_error"),
+    ("too many tokens", "POST",
+     {"content": b'{"query": "{ ' + b"a " * 3000 + b'}"}', "ct": "application/json"}, 200,
+     "syntax_error"),
+    ("unknown field", "POST", {"content": b'{"query": "{ health { nope } }"}',
+                               "ct": "application/json"}, 200, "invalid_query"),
+    ("variable of the wrong type", "POST",
+     {"content": b'{"query": "query($n: Int!) { workflows(first: $n) { edges { cursor } } }", '
+                 b'"variables": {"n": "x"}}', "ct": "application/json"}, 200, "invalid_query"),
+    ("GET syntax error", "GET", {"params": {"query": "{ health {"}}, 200, "syntax_error"),
     ("PUT", "PUT", {"content": b'{"query": "{ health { status } }"}', "ct": "application/json"},
      405, "method_not_allowed"),
     ("DELETE", "DELETE", {}, 405, "method_not_allowed"),
@@ -78,6 +91,8 @@ async def test_a_request_graphql_cannot_run_answers_json_errors(
     [error] = body["errors"]
     assert error["extensions"]["code"] == code, body
     assert error["message"] and body.get("data") is None
+    if name == "variable of the wrong type":
+        assert "Variable '$n' has invalid value" in error["message"], error
     if status == 405:
         assert reply.headers["allow"] == "GET, POST"
 

@@ -83,12 +83,18 @@ async def test_a_syntax_error_is_an_error_for_its_operation_alone(api: Api, prot
     await ws.send(json.dumps({"type": kind, "id": "s1", "payload": {"query": QUERY}}))
     await ws.send(json.dumps({"type": kind, "id": "s2", "payload": {"query": "subscription {"}}))
     seen: dict[str, str] = {}
+    refusal: Any = None
     async with asyncio.timeout(20):
         while "s2" not in seen or "s1" not in seen:
             message = json.loads(await ws.recv())
             if message.get("id") in ("s1", "s2"):
                 seen.setdefault(message["id"], message["type"])
+                if message["id"] == "s2":
+                    refusal = message["payload"]
     assert seen["s2"] == "error" and seen["s1"] in ("next", "data"), seen
+    # graphql-transport-ws sends the errors, the legacy protocol one error (or a list).
+    errors = refusal if isinstance(refusal, list) else refusal.get("errors", [refusal])
+    assert [e["extensions"]["code"] for e in errors] == ["syntax_error"], refusal
     await ws.close()
 
 
