@@ -25,12 +25,13 @@ the number of times fired, never by the length of the outage.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
 
@@ -270,6 +271,30 @@ def due_firings(
             taken += 1
             t = schedule.previous_before(t)
     return Firings(tuple(reversed(newest_first)), schedule.next_after(now), misfired)
+
+
+# Files of the time zone database that are not zones one can name: the host's own zone
+# (`localtime`, another on every host a scheduler may run on) and tzdata's placeholder.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_ZONES
+
+
+def zone_problem(timezone: object, path: str = "$.config.timezone") -> Problem | None:
+    """A problem when `timezone`, which ZoneInfo loaded, is not an IANA zone name:
+    `localtime` and `Factory` (found by QA), or a file such as `posix/Europe/Paris` or
+    `right/UTC` (leap seconds counted). Checked when a trigger is saved, not when a
+    stored one is read (it keeps running as it did)."""
+    if not isinstance(timezone, str) or timezone.strip() in _zone_names():
+        return None
+    return Problem(
+        path,
+        f"{timezone.strip()!r} is not an IANA time zone name; use one such as "
+        "'Europe/Berlin' or 'UTC'",
+    )
 
 
 def schedule_from_config(config: Mapping[str, Any]) -> tuple[CronSchedule, Misfire]:

@@ -36,7 +36,12 @@ from flowsync.db.models import Trigger, Workflow
 from flowsync.engine.fairness import checked_priority
 from flowsync.engine.problems import kind_of
 from flowsync.errors import Conflict, InvalidInput, NotFound, Problem, TriggerInvalid, shown
-from flowsync.scheduler.cron import DEFAULT_MAX_CATCH_UP, CronSchedule, schedule_from_config
+from flowsync.scheduler.cron import (
+    DEFAULT_MAX_CATCH_UP,
+    CronSchedule,
+    schedule_from_config,
+    zone_problem,
+)
 from flowsync.scheduler.scheduler import SchedulerStatus, read_status
 from flowsync.services import audit
 from flowsync.services.inputs import parse_id
@@ -230,6 +235,10 @@ def normalize_config(kind: str, config: object, *, max_body_bytes: int) -> dict[
         except TriggerInvalid as exc:
             seen = {p.path for p in problems}
             problems.extend(p for p in exc.details if p.path not in seen)
+        else:
+            zone = zone_problem(raw.get("timezone", "UTC"))
+            if zone is not None:
+                problems.append(zone)
     if isinstance(model, WebhookConfig) and (model.max_body_bytes or 0) > max_body_bytes:
         problems.append(
             Problem("$.config.maxBodyBytes", f"must be at most {max_body_bytes} (the server's)")

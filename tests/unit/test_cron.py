@@ -21,6 +21,7 @@ from flowsync.scheduler.cron import (
     due_firings,
     schedule_from_config,
 )
+from flowsync.services.triggers import normalize_config
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -90,6 +91,22 @@ def test_bad_time_zones_name_the_timezone_field(zone: object) -> None:
     with pytest.raises(TriggerInvalid) as caught:
         CronSchedule.parse("* * * * *", zone)
     assert [p.path for p in caught.value.details] == ["$.config.timezone"]
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "right/UTC"])
+def test_zone_files_that_are_no_zone_name_are_refused_at_save(zone: str) -> None:
+    """ZoneInfo loads them where the host has them (so a stored trigger with one still
+    runs); a trigger saved now may not name them."""
+    with pytest.raises(TriggerInvalid) as caught:
+        normalize_config("CRON", {"expression": "* * * * *", "timezone": zone}, max_body_bytes=1)
+    assert [p.path for p in caught.value.details] == ["$.config.timezone"]
+    assert "IANA" in caught.value.details[0].message  # unknown on a host without the file
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", " America/New_York ", "Etc/GMT+5"])
+def test_iana_zone_names_are_saved(zone: str) -> None:
+    config = {"expression": "0 9 * * *", "timezone": zone}
+    assert normalize_config("CRON", config, max_body_bytes=1)["timezone"].strip() == zone.strip()
 
 
 def test_both_fields_bad_are_reported_together() -> None:
