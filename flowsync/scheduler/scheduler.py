@@ -72,6 +72,12 @@ _DB_ERRORS = (
 )
 
 
+# Errors after which the tick's connection cannot go on: the tick fails (and is retried).
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError)
+# When a trigger whose firing failed unexpectedly is tried again.
+RETRY_BROKEN = timedelta(seconds=60)
+
+
 # Errors of one firing's statements that leave the transaction usable once its savepoint
 # is rolled back; anything else (a lost connection) fails the whole tick, which is retried.
 _FIRING_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -271,13 +277,28 @@ class Scheduler:
         await wait_set(self._stopping, seconds)
 
     async def tick(self, conn: Connection) -> Tick:
-        """Fire every trigger due now (up to one batch), in one transaction."""
+        """Fire every trigger due now (up to one batch), in one transaction, each
+        trigger in a savepoint of its own: an unexpected error in one (a bug, as the
+        repeated DST hour's AssertionError was) is logged and that trigger tried again
+        RETRY_BROKEN later, while the others fire; only a lost connection fails the
+        tick (found by QA: any such error rolled the whole tick back, and every retry
+        met it again, so no trigger of any owner fired)."""
         now = self.clock()
         fired = 0
         async with conn.transaction():
             rows = await conn.fetch(QUERIES["claim_due"], now, self.batch)
             for row in rows:
-                fired += await self._fire(conn, row, now)
+                try:
+                    async with conn.transaction():
+                        fired += await self._fire(conn, row, now)
+                except _CONNECTION_ERRORS:
+                    raise
+                except Exception:
+                    log.exception("cron trigger %s failed to fire; it is tried again in %s",
+                                  row["id"], RETRY_BROKEN)  # fmt: skip
+                    await conn.execute(
+                        QUERIES["advance_trigger"], row["id"], now + RETRY_BROKEN, None
+                    )
         next_due = await conn.fetchval(QUERIES["next_due"])
         return Tick(len(rows), fired, next_due)
 

@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
-from flowsync.scheduler.scheduler import QUERIES, Scheduler, iso
+from flowsync.scheduler import scheduler as scheduler_module
+from flowsync.scheduler.scheduler import QUERIES, RETRY_BROKEN, Scheduler, iso
 from flowsync.services.triggers import TriggerService
 from tests.support.env import Env
 from tests.support.graphs import chain
@@ -227,6 +229,49 @@ async def test_broken_triggers_do_not_stop_the_others(env: Env) -> None:
     assert next_runs[gone] == datetime(2024, 5, 1, 12, 10, tzinfo=UTC)  # moved on
     assert next_runs[broken] is None  # paused until it is updated
     assert await env.services.pool.fetchval("SELECT count(*) FROM trigger_firings") == 1
+
+
+async def test_a_bug_in_one_trigger_does_not_stop_the_others(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by QA: any error but FlowSync's in one trigger's firing rolled the whole
+    tick back, and every retry met it again: no cron trigger of any owner fired. Now
+    that trigger is logged and tried again a minute later; the others fire."""
+    clock = Clock(T0)
+    healthy = await cron(env, clock, "*/5 * * * *")
+    buggy = await cron(env, clock, "*/7 * * * *")
+    real = scheduler_module.due_firings
+
+    def failing(schedule: Any, *args: Any, **kwargs: Any) -> Any:
+        if schedule.expression == "*/7 * * * *":
+            raise RuntimeError("a bug in working out the fire times")
+        return real(schedule, *args, **kwargs)
+
+    monkeypatch.setattr(scheduler_module, "due_firings", failing)
+    clock.now = datetime(2024, 5, 1, 12, 7, 1, tzinfo=UTC)
+    async with scheduler(env, clock) as (sched, conn):
+        tick = await sched.tick(conn)
+        assert (tick.claimed, tick.fired) == (2, 1)
+        assert await fired(env, healthy) == [at(2024, 5, 1, 12, 5)]
+        assert await fired(env, buggy) == []
+        assert any(str(buggy) in r.getMessage() and r.exc_info for r in caplog.records), caplog.text
+        next_run = await env.services.pool.fetchval(
+            "SELECT next_run_at FROM triggers WHERE id = $1", buggy
+        )
+        assert next_run == clock.now + RETRY_BROKEN
+        # Tried again a minute later (the bug still there): logged again, no tight loop
+        # of ticks meanwhile (the next one is due at the retry).
+        quiet = await sched.tick(conn)
+        assert quiet.claimed == 0 and sched._delay(quiet) >= 0.5  # not the 20 ms of a due one
+        clock.now += RETRY_BROKEN + timedelta(seconds=1)
+        assert (await sched.tick(conn)).claimed == 1
+        assert await fired(env, buggy) == []
+        # Once the bug is gone it fires at its next time (the times it failed at are
+        # dropped, as a schedule that no longer parses drops them).
+        monkeypatch.setattr(scheduler_module, "due_firings", real)
+        clock.now = datetime(2024, 5, 1, 12, 14, 1, tzinfo=UTC)
+        await sched.tick(conn)
+        assert await fired(env, buggy) == [at(2024, 5, 1, 12, 14)]
 
 
 async def test_a_repeated_hour_does_not_stop_the_tick(env: Env) -> None:
