@@ -154,13 +154,14 @@ _Node = _Constant | _Whole | _Text | _List | _Object
 class Template:
     """A compiled template. Build one with `compile_template`; reusable and thread-safe."""
 
-    __slots__ = ("_root", "expressions", "offloaded", "secret_uses")
+    __slots__ = ("_root", "expressions", "offloaded", "secret_uses", "step_reads")
 
     def __init__(
         self,
         root: _Node,
         expressions: tuple[Expression, ...],
         secret_uses: tuple[tuple[str, str], ...] = (),
+        step_reads: tuple[tuple[frozenset[str], str], ...] = (),
     ) -> None:
         self._root = root
         self.expressions = expressions
@@ -168,6 +169,9 @@ class Template:
         self.secret_uses = secret_uses
         """Each `{{ secrets.NAME }}` of the template as (NAME, JSON path), in document
         order."""
+        self.step_reads = step_reads
+        """The node ids each string of the template reads as `steps.<id>`, with its JSON
+        path, in document order (strings that read no step, or may read any, left out)."""
         self.offloaded = tuple(e for e in expressions if e.cost.offloaded)
         """The expressions a worker evaluates away from its event loop (see budget.py)."""
 
@@ -207,11 +211,13 @@ def compile_template(
     problems: list[Problem] = []
     expressions: list[Expression] = []
     uses: list[tuple[str, str]] = []
-    root = _compile(value, path, problems, expressions, _Options(budget, secrets, uses))
+    reads: list[tuple[frozenset[str], str]] = []
+    options = _Options(budget, secrets, uses, reads)
+    root = _compile(value, path, problems, expressions, options)
     if problems:
         message = problems[0].message if len(problems) == 1 else f"{len(problems)} problems"
         raise ExpressionSyntaxError(message, problems)
-    return Template(root, tuple(expressions), tuple(uses))
+    return Template(root, tuple(expressions), tuple(uses), tuple(reads))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +225,7 @@ class _Options:
     budget: bool
     secrets: bool
     uses: list[tuple[str, str]]
+    reads: list[tuple[frozenset[str], str]]
 
 
 def _compile(
@@ -241,6 +248,9 @@ def _compile(
             found.extend(p for p in node.parts if isinstance(p, Expression))
         expressions.extend(found)
         options.uses.extend((e.secret, path) for e in found if e.secret is not None)
+        read = frozenset().union(*(e.steps_read or () for e in found))
+        if read:
+            options.reads.append((read, path))
         return node
     if isinstance(value, list):
         return _List(

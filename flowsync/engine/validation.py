@@ -281,6 +281,8 @@ class _NodeInfo:
     data: NodeData | None = None
     parts: dict[str, Template] = field(default_factory=dict)
     condition: Expression | None = None
+    # The node ids its expressions read as `steps.<id>`, each with its JSON path.
+    reads: list[tuple[frozenset[str], str]] = field(default_factory=list)
 
 
 def _check_definition(
@@ -314,7 +316,50 @@ def _check_definition(
     order = check_structure(nodes, edges, check)
     if len(problems) > before or order is None:
         return None
+    _check_step_reads(nodes, edges, order, check)
+    if len(problems) > before:
+        return None
     return _build(nodes, edges, order, raw_edges, raw, fairness)
+
+
+def _check_step_reads(
+    nodes: Mapping[str, _NodeInfo],
+    edges: list[CompiledEdge],
+    order: tuple[str, ...],
+    check: ProblemCollector,
+) -> None:
+    """Every `steps.<id>` a node's expressions read names a node upstream of it (on a
+    path from start to it): only those have run, or been skipped, when it runs. Found by
+    QA: an unknown id, the node itself or a node on a parallel branch was accepted, and
+    what the expression saw then depended on timing (or was always missing)."""
+    if not any(info.reads for info in nodes.values()):
+        return
+    sources: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+    for edge in edges:
+        sources[edge.target].append(edge.source)
+    upstream: dict[str, set[str]] = {}
+    for node_id in order:  # sources before targets: each one's set is complete in time
+        found = upstream[node_id] = set(sources[node_id])
+        for source in sources[node_id]:
+            found |= upstream[source]
+    for info in nodes.values():
+        for ids, path in info.reads:
+            for read in sorted(ids):
+                if read == info.id:
+                    message = (
+                        f"steps.{read} is this node's own step, which has no output while it runs"
+                    )
+                elif read not in nodes:
+                    message = f"steps.{read} names no node of this workflow"
+                elif read not in upstream[info.id]:
+                    message = (
+                        f"steps.{read} is not upstream of {info.id!r} (on no path from "
+                        "start to it): whether it has run when this node runs depends on "
+                        "timing"
+                    )
+                else:
+                    continue
+                check.add(path, message, info.id)
 
 
 def _list_field(
@@ -335,6 +380,12 @@ def _list_field(
     return value
 
 
+# Node fields that other tools keep a node's settings in. Other fields than the spec's
+# (ReactFlow's `selected`, `measured`...) are dropped when a definition is saved; these
+# are refused instead (found by QA: `config` was dropped, and the node ran without it).
+_SETTINGS_ELSEWHERE = frozenset({"config", "parameters", "settings"})
+
+
 def _check_nodes(raw_nodes: list[object], check: ProblemCollector) -> dict[str, _NodeInfo]:
     nodes: dict[str, _NodeInfo] = {}
     for index, item in enumerate(raw_nodes):
@@ -348,6 +399,12 @@ def _check_nodes(raw_nodes: list[object], check: ProblemCollector) -> dict[str, 
         except ValidationError as exc:
             check.problems.extend(translate_errors(exc, path, node_id=node_id))
         node_type = _node_type(item.get("type"), path, node_id, check)
+        for key in _SETTINGS_ELSEWHERE.intersection(item):
+            check.add(
+                f"{path}.{key}",
+                f"not a node field: a node's settings go in `data` (`{key}` would be ignored)",
+                node_id,
+            )
         raw_data = item.get("data")
         info = None
         if node_id is not None:
@@ -422,6 +479,8 @@ def _check_data(
             else:
                 if info is not None:
                     info.condition = expression
+                    if expression.steps_read:
+                        info.reads.append((expression.steps_read, where))
     if node_type is NodeType.WEBHOOK_RESPONSE:
         _check_reply_headers(raw.get("headers"), json_path(path, "headers"), node_id, check)
     for key in TEMPLATE_FIELDS.get(node_type, ()):
@@ -438,6 +497,7 @@ def _check_data(
         else:
             if info is not None:
                 info.parts[key] = template
+                info.reads.extend(template.step_reads)
 
 
 def _check_reply_headers(

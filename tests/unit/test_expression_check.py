@@ -44,21 +44,29 @@ TEMPLATES = [
 
 
 def _saved(node: dict[str, Any]) -> list[str]:
-    """The messages validation gives for `node`'s data when a workflow holding it is saved."""
+    """The messages validation gives for `node`'s data when a workflow holding it is saved
+    (after a step `fetch`, which the texts read: what a node may read of the graph is
+    validation's alone, the text's check does not know the graph)."""
+    fetch = {"id": "fetch", "type": "transform", "data": {"output": {}}}
     definition = {
-        "nodes": [{"id": "start", "type": "start"}, node, {"id": "end", "type": "end"}],
-        "edges": [{"source": "start", "target": "n"}, {"source": "n", "target": "end"}],
+        "nodes": [{"id": "start", "type": "start"}, fetch, node, {"id": "end", "type": "end"}],
+        "edges": [
+            {"source": "start", "target": "fetch"},
+            {"source": "fetch", "target": "n"},
+            {"source": "n", "target": "end"},
+        ],
     }
     if node["type"] == "condition":
         definition["edges"] = [
-            {"source": "start", "target": "n"},
+            {"source": "start", "target": "fetch"},
+            {"source": "fetch", "target": "n"},
             {"source": "n", "target": "end", "sourceHandle": "true"},
             {"source": "n", "target": "end", "sourceHandle": "false"},
         ]
     try:
         validate_definition(definition)
     except DefinitionInvalid as exc:
-        return [p.message for p in exc.details if p.path.startswith("$.nodes[1].data")]
+        return [p.message for p in exc.details if p.path.startswith("$.nodes[2].data")]
     return []
 
 

@@ -820,3 +820,59 @@ def test_garbage_anywhere_gives_problems(data: st.DataObject) -> None:
     except DefinitionInvalid as exc:
         assert exc.details
         assert all(isinstance(p.path, str) and p.path.startswith("$") for p in exc.details)
+
+
+# --- what a node's expressions may read of the other steps -------------------------------
+
+
+def _with_data(node_id: str, data: dict[str, Any]) -> Definition:
+    definition: Definition = example()["definition"]
+    [node] = [n for n in definition["nodes"] if n["id"] == node_id]
+    node["data"] = {**(node.get("data") or {}), **data}
+    return definition
+
+
+@pytest.mark.parametrize(
+    ("node_id", "data", "path", "fragment"),
+    [
+        # Found by QA: each of these was saved, and what the expression saw depended on
+        # timing (or was always missing).
+        ("crm", {"body": {"order": "{{ steps.fecth.output.body.id }}"}},
+         "$.nodes[5].data.body.order", "steps.fecth names no node of this workflow"),
+        ("crm", {"body": {"seen": "{{ steps.crm.output }}"}},
+         "$.nodes[5].data.body.seen", "steps.crm is this node's own step"),
+        ("crm", {"body": {"sibling": "x {{ steps.mail.output.status }} y"}},
+         "$.nodes[5].data.body.sibling", "steps.mail is not upstream of 'crm'"),
+        ("paid", {"expression": "steps.shape.output.orderId == 'x'"},
+         "$.nodes[2].data.expression", "steps.shape is not upstream of 'paid'"),
+    ],
+)  # fmt: skip
+def test_a_step_read_must_be_upstream(
+    node_id: str, data: dict[str, Any], path: str, fragment: str
+) -> None:
+    [problem] = problems_of(_with_data(node_id, data))
+    assert problem.path == path and problem.node_id == node_id
+    assert fragment in problem.message, problem.message
+
+
+def test_steps_upstream_are_read_from_anywhere_below_them() -> None:
+    # After the join both branches are upstream; after the condition's merge into `end`,
+    # so is each side (a skipped one reads as absent: `has()`).
+    definition = _with_data(
+        "shape", {"output": {"both": "{{ [steps.crm.output, steps.mail.output] }}",
+                             "early": "{{ has(steps.cool_off.status) }}"}},
+    )  # fmt: skip
+    validate_definition(definition)
+    # `steps[...]` may read any step: it cannot be checked, and is left as it was.
+    validate_definition(_with_data("crm", {"body": {"any": "{{ steps['mail'] }}"}}))
+
+
+@pytest.mark.parametrize("key", ["config", "parameters", "settings"])
+def test_settings_outside_data_are_refused_not_dropped(key: str) -> None:
+    # Found by QA: {"type": "delay", "config": {"seconds": 30}} was saved as a delay
+    # without its settings (other tools keep them there).
+    definition = example()["definition"]
+    definition["nodes"][3][key] = {"seconds": 30}
+    [problem] = problems_of(definition)
+    assert problem.path == f"$.nodes[3].{key}" and problem.node_id == "cool_off"
+    assert "settings go in `data`" in problem.message
