@@ -197,6 +197,22 @@ async def test_ids_in_tables_stay_on_one_line(
         # The audit log's actors (apikey:<uuid>) are cut with an ellipsis, not wrapped.
         actors = [i for i in seen["audit"] if i["title"].startswith("apikey:")]
         assert actors and all(i["cut"] and i["text"] == i["title"] for i in actors), actors
+        # Its entries' data stays on one line too, all of it in the title: a long one
+        # made its row a screen tall in the narrow column left to it (found by QA).
+        await page.goto(flowsync.ui("audit"))
+        data_cells = page.locator("main table td.audit-data")
+        await expect(data_cells.first).to_be_visible()
+        cells: list[dict[str, Any]] = await data_cells.evaluate_all(
+            """cells => cells.map(td => ({
+                height: td.getBoundingClientRect().height,
+                line: parseFloat(getComputedStyle(td).lineHeight) || 16,
+                text: td.textContent.trim(), title: td.title,
+            }))"""
+        )
+        assert len(cells) >= 3, cells
+        assert all(c["height"] < c["line"] * 2.5 for c in cells), cells
+        assert all(c["title"].startswith(c["text"][:20]) for c in cells), cells
+        assert max(len(c["title"]) for c in cells) > 60, cells  # a long one was there
         assert console.errors == []
     finally:
         await context.close()

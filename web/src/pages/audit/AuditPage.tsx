@@ -105,7 +105,9 @@ export function AuditPage() {
                 <td className="nowrap">
                   {r.entityType} <Id id={r.entityId} />
                 </td>
-                <td className="mono small">{JSON.stringify(r.data).slice(0, 160)}</td>
+                <td className="mono small audit-data" title={JSON.stringify(r.data)}>
+                  {JSON.stringify(r.data).slice(0, 160)}
+                </td>
               </tr>
             ))}
           </tbody>
