@@ -478,6 +478,26 @@ async def _send(
         raise StepFailed(f"{request.method} {shown} failed: {reason}", retryable=True) from exc
 
 
+# httpcore's words for a server that closed the connection after the request and before
+# any byte of a reply: what a kept-alive connection does when the server's idle timeout
+# closes it just as it is reused (Node's and Apache's default is 5 s, httpx's too).
+_DROPPED_UNANSWERED = "Server disconnected without sending a response."
+
+
+async def _sent(client: GuardedClient, outgoing: httpx.Request) -> httpx.Response:
+    """`outgoing` sent; once more, at once, on a new connection when the server closed
+    the connection without answering (found by QA: that race with a server's keep-alive
+    timeout failed the attempt, and a step of one attempt). Sending it again is what a
+    step may do anyway (it runs at least once, with its Idempotency-Key); a server that
+    closes every connection unanswered still fails the attempt."""
+    try:
+        return await client.send(outgoing, stream=True)
+    except httpx.RemoteProtocolError as exc:
+        if str(exc) != _DROPPED_UNANSWERED:
+            raise
+    return await client.send(outgoing, stream=True)
+
+
 async def _exchange(
     client: GuardedClient, request: HttpRequest, max_redirects: int, max_bytes: int
 ) -> HttpResponse:
@@ -494,7 +514,7 @@ async def _exchange(
         try:
             check_scheme(url.scheme)
             outgoing = client.build_request(method, url, headers=headers, content=content)
-            reply = await client.send(outgoing, stream=True)
+            reply = await _sent(client, outgoing)
         except UrlRefused as exc:
             if hop == 0:
                 raise

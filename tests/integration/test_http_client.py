@@ -860,6 +860,60 @@ async def test_a_pooled_connection_the_server_closed_is_not_reused(
         await server.wait_closed()
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_kept_alive_connection_closed_unanswered_is_retried_once_on_a_new_one(
+    client: GuardedClient, method: str
+) -> None:
+    """Found by QA: a server whose keep-alive timeout closes the connection just as the
+    client reuses it (the request read, no reply) failed the attempt. It is sent once
+    more, at once, on a new connection; a server that never answers still fails."""
+    accepted: list[int] = []
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        first = len(accepted) == 1
+        for n in range(2 if first else 1):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), b"0"))  # fmt: skip
+            requests.append(head.split(b" ")[0] + await reader.readexactly(length))
+            if first and n == 1:
+                break  # the second request on the first connection: closed unanswered
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for n in range(2):
+            request = HttpRequest(method, url, body={"n": n} if method == "POST" else None)
+            response = await call(client, request)
+            assert response.status == 200 and response.body == "ok"
+        assert len(accepted) == 2  # the second request went again, on a new connection
+        body = b'{"n":1}' if method == "POST" else b""
+        assert requests[1:] == [method.encode() + body] * 2
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    async def never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    silent = await asyncio.start_server(never, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(StepFailed, match="Server disconnected without") as caught:
+            await call(client, HttpRequest("GET", f"http://127.0.0.1:{port}/"))
+        assert caught.value.retryable is True
+    finally:
+        silent.close()
+        await silent.wait_closed()
+
+
 async def test_connections_are_kept_alive_for_as_many_requests_as_run_at_once(
     client: GuardedClient,
 ) -> None:
