@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,11 +39,17 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_AUTHENTICATE_SQL = """
+SELECT id, owner_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+"""
+
+
 class ApiKeyService:
     """Owners and their API keys."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], pool: asyncpg.Pool):
         self._sessions = sessions
+        self._pool = pool
 
     async def ensure_owner(
         self, subject: str, display_name: str | None = None, *, admin: str | None = None
@@ -176,14 +183,11 @@ class ApiKeyService:
         """The principal a key stands for; Unauthenticated when unknown or revoked."""
         if not secret.startswith(KEY_PREFIX):
             raise Unauthenticated("The API key is not valid.")
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey.id, ApiKey.owner_id, ApiKey.role).where(
-                        ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None)
-                    )
-                )
-            ).one_or_none()
+        # One statement on the asyncpg pool: every request with a key makes it, and an ORM
+        # session around it cost ~1.5 ms of the API's CPU (a tenth of a small request's).
+        row = await self._pool.fetchrow(_AUTHENTICATE_SQL, hash_key(secret))
         if row is None:
             raise Unauthenticated("The API key is not valid or was revoked.")
-        return Principal(owner_id=row.owner_id, actor=f"apikey:{row.id}", role=parse_role(row.role))
+        return Principal(
+            owner_id=row["owner_id"], actor=f"apikey:{row['id']}", role=parse_role(row["role"])
+        )

@@ -78,7 +78,7 @@ async def build_services(settings: Settings, url: str) -> Services:
     orchestrator = Orchestrator(
         pool, WorkflowCache(pool), worker_id="api", lease_seconds=settings.lease_seconds
     )
-    api_keys = ApiKeyService(sessions)
+    api_keys = ApiKeyService(sessions, pool)
     secrets = SecretService(sessions, keyring_from_settings(settings))
     executions = ExecutionService(
         sessions,
