@@ -3,7 +3,7 @@ timer lateness, and the pgbench ceiling of one bare queue step on the same serve
 same run.
 
     .venv/bin/python bench/engine_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--timer-spread 60] [--json PATH] [--bulk-batches 20]
+        [--timer-spread 60] [--json PATH] [--bulk-batches 40]
 
 After the figures (a)-(g), one table gives every figure beside its ceiling measured in the
 same run (bench/summary.py); `--json PATH` writes that table as JSON, and
