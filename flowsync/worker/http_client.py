@@ -485,11 +485,12 @@ _DROPPED_UNANSWERED = "Server disconnected without sending a response."
 
 
 async def _sent(client: GuardedClient, outgoing: httpx.Request) -> httpx.Response:
-    """`outgoing` sent; once more, at once, on a new connection when the server closed
-    the connection without answering (found by QA: that race with a server's keep-alive
-    timeout failed the attempt, and a step of one attempt). Sending it again is what a
-    step may do anyway (it runs at least once, with its Idempotency-Key); a server that
-    closes every connection unanswered still fails the attempt."""
+    """`outgoing` sent; once more, at once, when the server closed the connection
+    without answering (the pool has dropped that connection: another one carries it).
+    Found by QA: that race with a server's keep-alive timeout failed the attempt, and
+    a step of one attempt. Sending it again is what a step may do anyway (it runs at
+    least once, with its Idempotency-Key); a server that closes every connection
+    unanswered still fails the attempt."""
     try:
         return await client.send(outgoing, stream=True)
     except httpx.RemoteProtocolError as exc:
