@@ -65,7 +65,7 @@ def item(n: int, label: Any = "x", colour: Any = Colour.RED, maybe: bool = True)
 
 
 class CountedItem(Item):
-    """Its label is read through a property that counts the reads."""
+    """An item that counts the reads of its label."""
 
     def __getattribute__(self, name: str) -> Any:
         if name == "label":
