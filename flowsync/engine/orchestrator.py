@@ -142,7 +142,8 @@ class WorkflowCache:
         definition = await source.fetchval(QUERIES["workflow_definition"], version_id)
         if definition is None:
             raise NotFound(f"No workflow version {version_id}.")
-        compiled = validate_definition(definition, budget=False)  # stored: see its docstring
+        # Stored: see validate_definition's docstring.
+        compiled = validate_definition(definition, budget=False, stored=True)
         self.put(version_id, compiled)
         return compiled
 

@@ -21,12 +21,17 @@ __all__ = ["ProblemCollector", "kind_of", "translate_errors", "within"]
 
 class ProblemCollector:
     """Collects the problems of one definition whose JSON path is `base`. `budget`:
-    whether expressions over the cost budget are problems (see engine/budget.py)."""
+    whether expressions over the cost budget are problems (see engine/budget.py);
+    `stored`: whether the definition is a version already stored, compiled to run (the
+    rules added after it may have been saved are not applied: see validate_definition)."""
 
-    def __init__(self, base: str, problems: list[Problem], *, budget: bool = True) -> None:
+    def __init__(
+        self, base: str, problems: list[Problem], *, budget: bool = True, stored: bool = False
+    ) -> None:
         self.base = base
         self.problems = problems
         self.budget = budget
+        self.stored = stored
 
     def add(
         self, path: str, message: str, node_id: str | None = None, edge: int | None = None

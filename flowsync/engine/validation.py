@@ -189,29 +189,35 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"not valid JSON: {name} is not a JSON number")
 
 
-def validate_definition(raw: object, *, path: str = "$", budget: bool = True) -> CompiledWorkflow:
+def validate_definition(
+    raw: object, *, path: str = "$", budget: bool = True, stored: bool = False
+) -> CompiledWorkflow:
     """Check a parsed definition against every rule of the spec and compile it.
 
     Raises `DefinitionInvalid` listing every problem (paths start with `path`), or
     `PayloadTooLarge` when its compact JSON is over `MAX_DEFINITION_BYTES`. An expression
     over the cost budget (engine/budget.py) is a problem unless `budget` is False, which
     is for versions already stored: one saved before the budget existed still runs, its
-    costly expressions bounded at run time instead.
+    costly expressions bounded at run time instead. `stored` (a version already stored,
+    compiled to run) leaves out the rules added since versions were first stored, so
+    that one saved before them still runs as it did: a step read must be upstream, a
+    node's settings go in `data`.
     """
     problems: list[Problem] = []
-    workflow = _check_definition(raw, path, problems, budget)
+    workflow = _check_definition(raw, path, problems, budget, stored)
     if problems or workflow is None:
         raise _invalid(problems)
     return workflow
 
 
-def validate_workflow_document(raw: object) -> WorkflowDocument:
+def validate_workflow_document(raw: object, *, stored: bool = False) -> WorkflowDocument:
     """Check a whole workflow document, `{"name", "description", "definition"}`.
 
     `name` is required (1 to 200 characters once trimmed), `description` optional (at
     most 2,000), `definition` is checked as by `validate_definition` with paths under
-    `$.definition`. Unknown keys are problems. Raises `DefinitionInvalid` listing the
-    problems of all three together.
+    `$.definition` (`stored`: it is the workflow's current one, unchanged: a rename
+    does not fail on a rule added after it was saved). Unknown keys are problems.
+    Raises `DefinitionInvalid` listing the problems of all three together.
     """
     problems: list[Problem] = []
     if not isinstance(raw, dict):
@@ -234,7 +240,7 @@ def validate_workflow_document(raw: object) -> WorkflowDocument:
     if "definition" not in raw:
         problems.append(Problem("$.definition", "is required"))
     else:
-        workflow = _check_definition(raw["definition"], "$.definition", problems, True)
+        workflow = _check_definition(raw["definition"], "$.definition", problems, True, stored)
     if problems or workflow is None or name is None:
         raise _invalid(problems)
     return WorkflowDocument(name, description or None, workflow)
@@ -286,9 +292,9 @@ class _NodeInfo:
 
 
 def _check_definition(
-    raw: object, base: str, problems: list[Problem], budget: bool
+    raw: object, base: str, problems: list[Problem], budget: bool, stored: bool = False
 ) -> CompiledWorkflow | None:
-    check = ProblemCollector(base, problems, budget=budget)
+    check = ProblemCollector(base, problems, budget=budget, stored=stored)
     before = len(problems)
     if not isinstance(raw, dict):
         check.add(base, f"a definition must be an object with nodes and edges, not {kind_of(raw)}")
@@ -316,9 +322,10 @@ def _check_definition(
     order = check_structure(nodes, edges, check)
     if len(problems) > before or order is None:
         return None
-    _check_step_reads(nodes, edges, order, check)
-    if len(problems) > before:
-        return None
+    if not stored:
+        _check_step_reads(nodes, edges, order, check)
+        if len(problems) > before:
+            return None
     return _build(nodes, edges, order, raw_edges, raw, fairness)
 
 
@@ -399,7 +406,7 @@ def _check_nodes(raw_nodes: list[object], check: ProblemCollector) -> dict[str, 
         except ValidationError as exc:
             check.problems.extend(translate_errors(exc, path, node_id=node_id))
         node_type = _node_type(item.get("type"), path, node_id, check)
-        for key in _SETTINGS_ELSEWHERE.intersection(item):
+        for key in [] if check.stored else sorted(_SETTINGS_ELSEWHERE.intersection(item)):
             check.add(
                 f"{path}.{key}",
                 f"not a node field: a node's settings go in `data` (`{key}` would be ignored)",

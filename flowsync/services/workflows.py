@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import builtins
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -345,7 +346,8 @@ class WorkflowService:
                         if change.definition is not _UNSET
                         else await self._current_definition(session, workflow)
                     ),
-                }
+                },
+                stored=change.definition is _UNSET,
             )
             if change.definition is not _UNSET:
                 current = await self._current_definition(session, workflow)
@@ -475,12 +477,14 @@ class WorkflowService:
         await asyncio.to_thread(validate_definition, definition, path="$.definition")
 
 
-async def _validated(document: dict[str, Any]) -> WorkflowDocument:
+async def _validated(document: dict[str, Any], *, stored: bool = False) -> WorkflowDocument:
     """validate_workflow_document in a thread: a large definition's checks (each of its
     expressions compiled) take seconds of CPU, which must not stop the event loop and
     with it every other request of the process (and, under `flowsync dev`, its worker).
     The default executor's few threads bound how many run at once."""
-    return await asyncio.to_thread(validate_workflow_document, document)
+    return await asyncio.to_thread(
+        functools.partial(validate_workflow_document, document, stored=stored)
+    )
 
 
 def encode_version_cursor(version: int) -> str:

@@ -1,0 +1,61 @@
+"""A version stored before a validation rule existed still runs, and its workflow can
+still be renamed: the rules added since versions were first stored (a step read must
+be upstream, a node's settings go in `data`) apply when a definition is saved, not when
+a stored one is compiled to run (the worker's WorkflowCache) or kept unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flowsync.errors import DefinitionInvalid
+from flowsync.services.workflows import WorkflowUpdate
+from tests.support.env import Env
+
+# A fork whose branch `b` reads its sibling `a`'s step: refused when saved now.
+READS_SIBLING = {
+    "nodes": [
+        {"id": "start", "type": "start"},
+        {"id": "split", "type": "fork"},
+        {"id": "a", "type": "transform", "data": {"output": {"v": 1}}},
+        {"id": "b", "type": "transform", "data": {"output": {"saw": "{{ has(steps.a) }}"}}},
+        {"id": "merge", "type": "join"},
+        {"id": "end", "type": "end"},
+    ],
+    "edges": [
+        {"source": "start", "target": "split"},
+        {"source": "split", "target": "a"},
+        {"source": "split", "target": "b"},
+        {"source": "a", "target": "merge"},
+        {"source": "b", "target": "merge"},
+        {"source": "merge", "target": "end"},
+    ],
+}
+
+
+async def test_a_version_stored_before_the_step_read_rule_still_runs(running: Env) -> None:
+    env = running
+    with pytest.raises(DefinitionInvalid) as refused:
+        await env.create(READS_SIBLING)
+    assert [p.path for p in refused.value.details] == ["$.definition.nodes[3].data.output.saw"]
+    # As if saved before the rule: a valid workflow whose stored version is then the
+    # one above (the rule's check is the only difference).
+    allowed = json.loads(json.dumps(READS_SIBLING))
+    allowed["nodes"][3]["data"]["output"] = {"saw": "{{ has(input.a) }}"}
+    wid = await env.create(allowed)
+    await env.services.pool.execute(
+        "UPDATE workflow_versions SET definition = $2 WHERE workflow_id = $1",
+        wid,
+        READS_SIBLING,
+    )
+    run = await env.start(wid)
+    done = await env.wait(run)
+    assert done.status == "COMPLETED", done.error
+    steps = await env.steps(run)
+    assert steps["b"].status == "COMPLETED" and isinstance(steps["b"].output["saw"], bool)
+    # Renaming it keeps its definition as stored; saving that definition again is refused.
+    renamed = await env.services.workflows.update(env.me, wid, WorkflowUpdate(name="renamed"))
+    assert renamed.name == "renamed"
+    with pytest.raises(DefinitionInvalid):
+        await env.services.workflows.update(env.me, wid, WorkflowUpdate(definition=READS_SIBLING))
