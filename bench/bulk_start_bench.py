@@ -3,19 +3,18 @@ service method, then POST /api/workflows/{id}/executions:batch and GraphQL's
 startExecutions on a real `flowsync serve` process), beside the ceiling of the same
 server in the same run: plain rows written by pgbench, one `INSERT ... SELECT` of a
 batch's worth per transaction into a bare table, divided by the rows a start writes per
-run (its execution, steps, events, job and audit entry): the rate if those rows cost no
-more than bare ones (no foreign keys, one index).
+run (its execution, steps, events and job, and its share of the batch's audit entry):
+the rate if those rows cost no more than bare ones (no foreign keys, one index).
 
     .venv/bin/python bench/bulk_start_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
         [--batches 40] [--size 1000] [--clients 4] [--length 1]
 
 Each started run is of a chain of `--length` transforms (start → t1 … → end: 3 nodes by
-default, so 3 step rows, 4 events, 1 job and an audit entry per run; its start node done
-and its first step queued in the start's transaction, as any start does); no worker runs
-meanwhile. The URL names a
-server and a database to connect to for administration; the benchmark creates its own
-databases there. Goal (issue 20): 20,000 runs/s on 2 cores. Figures are printed; nothing
-is asserted.
+default, so 3 step rows, 4 events and 1 job per run, and one audit entry per batch; its
+start node done and its first step queued in the start's transaction, as any start does);
+no worker runs meanwhile. The URL names a server and a database to connect to for
+administration; the benchmark creates its own databases there. Goal (issue 20): 20,000
+runs/s on 2 cores. Figures are printed; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -259,7 +258,7 @@ async def api_rates(
 ROWS_PER_RUN = """
 SELECT ((SELECT count(*) FROM executions) + (SELECT count(*) FROM step_executions)
         + (SELECT count(*) FROM execution_events) + (SELECT count(*) FROM jobs)
-        + (SELECT count(*) FROM audit_log WHERE action = 'execution.started'))::float8
+        + (SELECT count(*) FROM audit_log WHERE action = 'execution.batch_started'))::float8
        / (SELECT count(*) FROM executions)
 """
 
@@ -363,8 +362,8 @@ def main() -> None:
     if ceiling:
         print(f"    ceiling {ceiling:.0f} runs/s: pgbench's bare INSERT of {args.size} rows per "
               f"transaction wrote {found['bare_rows']:.0f} rows/s; a start writes "
-              f"{found['rows_per_run']:.1f} rows per run (run, steps, events, job, "
-              "audit)")  # fmt: skip
+              f"{found['rows_per_run']:.1f} rows per run (run, steps, events, job; "
+              "an audit entry per batch)")  # fmt: skip
 
 
 if __name__ == "__main__":

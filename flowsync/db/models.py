@@ -617,8 +617,8 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    # No key (a check per entry, one per run a batch starts): an owner's deletion takes its
-    # entries by trigger (migration 0021).
+    # No key (a check per entry): an owner's deletion takes its entries by trigger
+    # (migration 0021).
     owner_id: Mapped[uuid.UUID]
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)

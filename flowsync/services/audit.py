@@ -3,7 +3,6 @@ change they describe was committed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -53,28 +52,4 @@ async def record_in(
     await conn.execute(
         _INSERT_SQL, principal.owner_id, principal.actor, action, entity_type,
         str(entity_id), data or {},
-    )  # fmt: skip
-
-
-_INSERT_MANY_SQL = """
-INSERT INTO audit_log (owner_id, actor, action, entity_type, entity_id, data)
-SELECT $1, $2, $3, $4, u.entity_id, $6
-  FROM unnest($5::text[]) WITH ORDINALITY AS u(entity_id, ord)
- ORDER BY u.ord
-"""
-
-
-async def record_many_in(
-    conn: Connection,
-    principal: Principal,
-    action: str,
-    entity_type: str,
-    entity_ids: Sequence[object],
-    data: dict[str, Any] | None = None,
-) -> None:
-    """One entry per entity, all with the same action and data, in one statement (a
-    batch start's), inside an asyncpg transaction."""
-    await conn.execute(
-        _INSERT_MANY_SQL, principal.owner_id, principal.actor, action, entity_type,
-        [str(e) for e in entity_ids], data or {},
     )  # fmt: skip

@@ -63,6 +63,24 @@ async def test_keys_repeated_within_and_across_batches_return_their_runs(face: F
     assert len((await face.list_executions(workflow_id=wf["id"])).ids) == 2
 
 
+async def test_a_batch_is_one_audit_entry_naming_the_runs_it_started(face: Face) -> None:
+    wf = await face.create_workflow("w", DELAYED)
+    ((kept, _),) = await face.start_executions(wf["id"], [{"idempotencyKey": "k"}])
+    started = await face.start_executions(
+        wf["id"], [{"input": {"n": 1}}, {"idempotencyKey": "k"}, {"input": {"n": 2}}]
+    )
+    entries = [e for e in await face.audit_log() if e["action"].startswith("execution.")]
+    assert [e["action"] for e in entries] == ["execution.batch_started"] * 2
+    newest = entries[0]
+    assert (newest["entityType"], newest["entityId"]) == ("workflow", wf["id"])
+    # The repeated key started nothing: the entry lists the two runs this batch made.
+    made = [run["id"] for run, created in started if created]
+    assert newest["data"] == {
+        "version": 1, "trigger": "MANUAL", "count": 2, "executionIds": made,
+    }  # fmt: skip
+    assert entries[1]["data"]["executionIds"] == [kept["id"]]
+
+
 async def test_a_batch_over_the_limit_names_it_and_starts_nothing(face: Face) -> None:
     wf = await face.create_workflow("w", DELAYED)
     with pytest.raises(FaceError) as caught:
