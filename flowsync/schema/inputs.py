@@ -7,7 +7,8 @@ from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types.base import get_object_definition
+from strawberry.types import arguments as strawberry_arguments
+from strawberry.types.base import StrawberryList, get_object_definition
 
 
 @strawberry.input
@@ -78,3 +79,24 @@ _ITEM = get_object_definition(StartExecutionItem, strict=True)
 # A new field would be dropped by _start_item: it must be read there.
 assert [f.python_name for f in _ITEM.fields] == ["input", "idempotency_key"], _ITEM.fields
 _ITEM.from_input = _start_item
+
+_convert_argument = strawberry_arguments.convert_argument
+
+
+def _convert_start_items(value: Any, type_: Any, *args: Any, **kwargs: Any) -> Any:
+    """Strawberry's convert_argument, with a list of StartExecutionItem (a batch start's
+    1,000) built in one pass: through convert_argument, each item cost ~5 µs before it
+    reached _start_item (its checks of the type, and an import statement run per call),
+    a seventh of the API's CPU in a batch start. Anything else, as Strawberry does it."""
+    if (
+        type(value) is list
+        and isinstance(type_, StrawberryList)
+        and type_.of_type is StartExecutionItem
+    ):
+        return [_start_item(StartExecutionItem, item, None) for item in value]
+    return _convert_argument(value, type_, *args, **kwargs)
+
+
+# convert_arguments (every resolver's) and convert_argument's own recursion look it up
+# by name in that module, so this is what they call.
+strawberry_arguments.convert_argument = _convert_start_items
