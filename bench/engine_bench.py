@@ -426,13 +426,15 @@ async def main_async(
         results["timers/spread"] = await timer_lateness(services, me, timers, spread)
         if only_timers:
             return results
-        for procs in (1, 2):
-            for _ in range(repeat):
-                for key, shape, count in (
-                    ("chain", chain(10), runs),
-                    ("fan", fan(20), runs // 2),
-                    ("wide", fan(200), max(1, runs // 20)),
-                ):
+        # One and two workers take turns within each repetition, so that a slower or
+        # faster phase of the machine meets both alike (issue 20 compares the two).
+        for _ in range(repeat):
+            for key, shape, count in (
+                ("chain", chain(10), runs),
+                ("fan", fan(20), runs),
+                ("wide", fan(200), max(1, runs // 20)),
+            ):
+                for procs in (1, 2):
                     run = await throughput(services, me, shape, count, procs)
                     results.setdefault(f"{key}/{procs}", []).append(run)
         results["latency"] = await latency(services, me, 200)
@@ -441,8 +443,8 @@ async def main_async(
 
         async with serving() as target:
             actions = action_chain(target, 10)
-            for procs in (1, 2):
-                for _ in range(repeat):
+            for _ in range(repeat):
+                for procs in (1, 2):
                     run = await throughput(
                         services, me, actions, runs // 2, procs, allow_networks="127.0.0.1/32"
                     )
