@@ -20,7 +20,7 @@ import uuid
 
 # asyncpg's UUID, a subclass of uuid.UUID made from 16 bytes in C: what asyncpg returns
 # for a uuid column, and sends without a conversion. uuid.UUID(int=...) took ~1.9 µs an
-# id, a tenth of the API's CPU in a batch start; this takes ~0.2.
+# id, a tenth of the API's CPU in a batch start; this takes ~0.5.
 from asyncpg.pgproto.pgproto import UUID as _UUID
 
 # The version (7) over the high half of byte 6, the variant (0b10) over the top of byte 8.

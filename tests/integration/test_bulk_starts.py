@@ -68,10 +68,17 @@ async def test_a_batch_start_writes_what_a_single_start_writes(env: Env) -> None
     jobs = "SELECT count(*) FROM jobs WHERE execution_id = $1 AND lease_token IS NULL"
     pool = env.services.pool
     assert await pool.fetchval(jobs, single) == await pool.fetchval(jobs, batched.execution.id)
-    audit = "SELECT action, data FROM audit_log WHERE entity_id = $1"
-    assert await pool.fetchrow(audit, str(single)) == await pool.fetchrow(
-        audit, str(batched.execution.id)
-    )
+    # The single start's entry is on its run; the batch's, on the workflow, lists its run.
+    audit = "SELECT action, entity_type, data FROM audit_log WHERE entity_id = $1 AND action = $2"
+    alone = await pool.fetchrow(audit, str(single), "execution.started")
+    batch = await pool.fetchrow(audit, str(wid), "execution.batch_started")
+    assert (alone["action"], alone["entity_type"]) == ("execution.started", "execution")
+    assert (batch["action"], batch["entity_type"]) == ("execution.batch_started", "workflow")
+    assert alone["data"] == {"workflowId": str(wid), "version": 1, "trigger": "MANUAL"}
+    assert batch["data"] == {
+        "version": 1, "trigger": "MANUAL", "count": 1,
+        "executionIds": [str(batched.execution.id)],
+    }  # fmt: skip
 
 
 async def test_a_key_repeated_within_and_across_batches_returns_its_execution(env: Env) -> None:
