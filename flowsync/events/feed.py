@@ -82,10 +82,11 @@ class LiveFeed:
         self._executions = executions
 
     async def execution(
-        self, credential: Credential, execution_id: object
+        self, credential: Credential, execution_id: object, *, follow: bool = False
     ) -> AsyncIterator[FeedItem]:
         """The feed of one execution; NotFound (also for another owner's) before anything
-        is yielded. Ends after the execution's final event."""
+        is yielded. Ends after the execution's final event, unless `follow`: then it
+        goes on (a redriven execution resumes, and its events come too)."""
         principal = credential.principal
         eid = parse_id(execution_id, "execution")
         await self._executions.get(principal, eid)
@@ -95,7 +96,7 @@ class LiveFeed:
             yield Snapshot(execution, steps)
             seen = execution.last_sequence
             ended = execution.status in TERMINAL
-            while not ended:
+            while follow or not ended:
                 batch = await sink.take(None)
                 if sink.overflowed:
                     raise SubscriberTooSlow("The subscriber fell too far behind; subscribe again.")

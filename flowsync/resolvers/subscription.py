@@ -6,6 +6,7 @@ first delivered."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -49,15 +50,24 @@ def _live(context: Context) -> LiveEvents:
 
 
 async def execution_updated(
-    info: Ctx, id: strawberry.ID
+    info: Ctx,
+    id: strawberry.ID,
+    follow: Annotated[
+        bool,
+        strawberry.argument(
+            description="Stay open after the execution ends: a redrive of its dead letter "
+            "resumes it, and its events come here too (a run page watching it). Default: "
+            "complete after the event that ends it."
+        ),
+    ] = False,
 ) -> AsyncGenerator[ExecutionEventType, None]:
     """The execution's current state (kind `snapshot`), then every event in sequence
-    order; completes after the event that ends the execution."""
+    order; completes after the event that ends the execution, unless `follow`."""
     context = info.context
     live = _live(context)
     credential = context.require_credential()
     await context.services.executions.get(credential.principal, id)
-    return _events(context, live.feed.execution(credential, id))
+    return _events(context, live.feed.execution(credential, id, follow=follow))
 
 
 async def execution_events(

@@ -209,6 +209,39 @@ async def test_a_dead_letter_redriven_from_its_page_runs_again(
         assert len(target.requests_to("/until-healthy")) == 2
 
 
+async def test_an_open_run_page_follows_its_run_when_redriven_elsewhere(
+    signed_in_page: Page, flowsync: FlowSync
+) -> None:
+    page = signed_in_page
+    client = api(flowsync)
+    with running_target() as target:
+        run = await client.start(
+            await client.create_workflow("dead", call(f"{target.url}/until-healthy?code=400"))
+        )
+        await page.goto(flowsync.ui(f"runs/{run}"))
+        await page.evaluate("window.__loadedOnce = true")
+        status = page.get_by_test_id("execution-status")
+        await expect(status).to_have_attribute("data-status", "FAILED", timeout=15_000)
+        await expect(page.get_by_test_id("rf__node-call")).to_have_attribute(
+            "data-status", "FAILED"
+        )
+        # Redriven by someone else (another tab, a script): the open page sees it go on.
+        target.healthy = True
+        letters = await client(
+            "query($e: ID) { deadLetters(executionId: $e) { edges { node { id } } } }", e=run
+        )
+        (edge,) = letters["deadLetters"]["edges"]
+        await client(
+            "mutation($id: ID!) { redriveDeadLetter(id: $id) { __typename } }",
+            id=edge["node"]["id"],
+        )
+        await expect(status).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
+        await expect(page.get_by_test_id("rf__node-call")).to_have_attribute(
+            "data-status", "COMPLETED"
+        )
+    assert await page.evaluate("window.__loadedOnce === true")  # no reload
+
+
 async def test_a_revoked_key_is_sent_back_to_sign_in(
     signed_in_page: Page, flowsync: FlowSync
 ) -> None:

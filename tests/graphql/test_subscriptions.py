@@ -5,6 +5,7 @@ the poll, a killed listener connection and slow subscribers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from flowsync.services.auth import Credential
 from flowsync.services.principal import Principal
 from flowsync.worker.registry import default_registry
 from tests.graphql.conftest import LEGACY_WS, TRANSPORT_WS, Api, op, running_worker, serve
+from tests.support.dead_letters import failed_runs
 from tests.support.graphs import chain, fan
 from tests.support.handlers import SlowTransform
 
@@ -102,6 +104,39 @@ async def test_a_late_subscriber_gets_the_final_state_and_completes(
     assert got[0]["executionUpdated"]["status"] == "COMPLETED"
     assert got[0]["executionUpdated"]["sequence"] == len(await log_of(api, a.principal, eid))
     assert {s["status"] for s in got[0]["executionUpdated"]["execution"]["steps"]} == {"COMPLETED"}
+
+
+FOLLOWED = UPDATED.replace("executionUpdated(id: $id)", "executionUpdated(id: $id, follow: true)")
+
+
+async def test_a_followed_execution_goes_on_past_its_end_when_redriven(api: Api) -> None:
+    a = await api.owner()
+    (eid,) = await failed_runs(api.services, a.principal, 1)
+    ended = len(await log_of(api, a.principal, eid))
+    got: list[dict[str, Any]] = []
+    async with api.ws(a.key) as ws:
+        followed = asyncio.create_task(gather(ws.subscribe(op(FOLLOWED, id=str(eid))), got))
+        # Unfollowed, a finished execution's subscription is its snapshot alone.
+        alone = [m async for m in ws.subscribe(op(UPDATED, id=str(eid)))]
+        assert [m["executionUpdated"]["kind"] for m in alone] == ["snapshot"]
+        await wait_until(lambda: len(got) >= 1, what="the snapshot")
+        assert (got[0]["executionUpdated"]["status"], got[0]["executionUpdated"]["sequence"]) == (
+            "FAILED", ended,
+        )  # fmt: skip
+        (letter,) = (await api.services.dead_letters.list(a.principal, execution_id=eid)).items
+        await api.services.dead_letters.redrive(a.principal, letter.id)
+        async with running_worker(api):  # the redriven step fails again (still refused)
+            await wait_until(
+                lambda: sum(m["executionUpdated"]["kind"] == "execution.failed" for m in got) == 1,
+                what="the redriven run to fail again",
+            )
+        assert not followed.done()  # still open after that end too
+        followed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await followed
+    log = await log_of(api, a.principal, eid)
+    assert triples(got[1:], "executionUpdated") == [t for t in log if t[0] > ended]
+    assert got[-1]["executionUpdated"]["execution"]["status"] == "FAILED"
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
