@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WorkflowNamesDocument } from "../gql/graphql";
 import bodies from "../gql/persisted-documents.json";
 import { request } from "./api";
+import { setCredential, signOut, signOutReason } from "./auth";
 import { documentBody, documentHash } from "./documents";
 
 type Sent = { query?: string; variables?: unknown; extensions?: { persistedQuery?: { sha256Hash?: string } } };
@@ -16,8 +17,13 @@ function server(replies: object[]): Sent[] {
   return sent;
 }
 
+beforeEach(() => {
+  setCredential("fsk_test");
+});
+
 afterEach(() => {
   vi.unstubAllGlobals();
+  window.sessionStorage.clear();
 });
 
 describe("request", () => {
@@ -38,6 +44,14 @@ describe("request", () => {
     expect(sent).toHaveLength(2);
     expect(sent[1]?.query).toBe(documentBody(WorkflowNamesDocument));
     expect(sent[1]?.extensions?.persistedQuery?.sha256Hash).toBe(documentHash(WorkflowNamesDocument));
+  });
+
+  it("sends nothing once signed out, and leaves the sign-out's message alone", async () => {
+    const sent = server([{ data }]);
+    signOut(null);
+    await expect(request(WorkflowNamesDocument, {})).rejects.toMatchObject({ code: "UNAUTHENTICATED", status: 401 });
+    expect(sent).toHaveLength(0);
+    expect(signOutReason()).toBeNull();
   });
 
   it("reports a refusal of the safelist as an error, without resending", async () => {

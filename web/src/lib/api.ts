@@ -53,6 +53,12 @@ export async function request<TResult, TVariables>(
   variables: TVariables,
   signal?: AbortSignal,
 ): Promise<TResult> {
+  if (getCredential() === null) {
+    // Signed out: nothing goes out. A query still mounted for a moment after "Sign out"
+    // (or refetched on its interval) went without a key, was answered 401, and put a
+    // refusal in place of the sign-out's own message on the sign-in page.
+    throw new ApiError("Not signed in.", "UNAUTHENTICATED", 401);
+  }
   const extensions = persistedQuery(document);
   let [response, reply] = await post<TResult>({ variables, extensions }, signal);
   if (reply.errors?.[0]?.extensions?.code === NOT_FOUND) {
