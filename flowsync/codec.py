@@ -65,6 +65,13 @@ def stored(value: Any) -> bytes:
         # nested objects) reached this point, and the write failed in the driver: the
         # step failed as an internal error, or ran again until its worker was "lost".
         raise _unencodable(value) from exc
+    refuse_nul(data, value)
+    return data
+
+
+def refuse_nul(data: bytes, value: Any) -> None:
+    """UnstorableValue when `data`, `value` encoded by `dumps`, holds NUL (see `stored`:
+    for a caller that has the encoding already)."""
     if NUL_ESCAPE in data:
         where = nul_path(value)
         if where is not None:
@@ -73,7 +80,6 @@ def stored(value: Any) -> bytes:
                 "PostgreSQL cannot store.",
                 [Problem(where, "holds a NUL character (\\u0000)")],
             )
-    return data
 
 
 def _unencodable(value: Any) -> UnstorableValue:

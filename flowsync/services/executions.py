@@ -30,7 +30,7 @@ from flowsync.engine.fairness import checked_priority
 from flowsync.engine.orchestrator import Orchestrator, retrying
 from flowsync.errors import Backpressure, InvalidInput, NotFound, Problem, UnstorableValue, shown
 from flowsync.services import audit
-from flowsync.services.inputs import checked_json_size, parse_id
+from flowsync.services.inputs import checked_json, checked_json_size, parse_id
 from flowsync.services.pagination import Page, decode_cursor, encode_cursor, page_size
 from flowsync.services.principal import Principal, require
 from flowsync.services.signals import Signalled, check_known, checked_signal
@@ -87,9 +87,10 @@ class StartItem:
     idempotency_key: str | None = None
 
 
-def _checked_item(index: int, item: StartItem) -> Any:
-    """The checks `_checked_start` makes, for item `index` of a batch: its input, or the
-    error naming the item (`$.inputs[3].input`)."""
+def _checked_item(index: int, item: StartItem) -> tuple[Any, str]:
+    """The checks `_checked_start` makes, for item `index` of a batch: its input and the
+    input as the JSON text stored (encoded once, for the checks and the statement), or
+    the error naming the item (`$.inputs[3].input`)."""
     where = f"$.inputs[{index}]"
     key = item.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
@@ -98,16 +99,16 @@ def _checked_item(index: int, item: StartItem) -> Any:
             [Problem(f"{where}.idempotencyKey", "must be 1 to 255 characters")],
         )
     value = {} if item.input is None else item.input
-    checked_json_size(value, f"{where}.input", MAX_INPUT_BYTES)
+    data = checked_json(value, f"{where}.input", MAX_INPUT_BYTES)
     try:
-        codec.stored(value)
+        codec.refuse_nul(data, value)
     except UnstorableValue as exc:
         # Its path is within the input ($...): named within the batch instead.
         inner = exc.details[0].path[1:] if exc.details else ""
         raise UnstorableValue(
             exc.message, [Problem(f"{where}.input{inner}", "holds a NUL character (\\u0000)")]
         ) from exc
-    return value
+    return value, data.decode()
 
 
 def _checked_start(
@@ -256,7 +257,9 @@ class ExecutionService:
                 f"this one has {len(items)}.",
                 [Problem("$.inputs", f"{len(items)} items, over the limit of {self._max_batch}")],
             )
-        inputs = [_checked_item(i, item) for i, item in enumerate(items)]
+        checked = [_checked_item(i, item) for i, item in enumerate(items)]
+        inputs = [value for value, _ in checked]
+        texts = [text for _, text in checked]
         keys = [item.idempotency_key for item in items]
         # The first item with each key starts it; a later one returns the same execution.
         first: dict[str, int] = {}
@@ -278,6 +281,7 @@ class ExecutionService:
                         principal,
                         wid,
                         [inputs[i] for i in new],
+                        [texts[i] for i in new],
                         [keys[i] for i in new],
                         given,
                     )
@@ -297,11 +301,12 @@ class ExecutionService:
         principal: Principal,
         wid: uuid.UUID,
         inputs: builtins.list[Any],
+        texts: builtins.list[str],
         keys: builtins.list[str | None],
         priority: int | None = None,
     ) -> dict[int, Execution]:
-        """start_many's transaction: the executions it created, by place in `inputs`,
-        as it wrote them."""
+        """start_many's transaction: the executions it created, by place in `inputs`
+        (`texts`: each as its stored JSON), as it wrote them."""
         began = tracing.start_time()
         row = await conn.fetchrow(_LOCKED_WORKFLOW_SQL, wid, principal.owner_id, None)
         if row is None:
@@ -313,7 +318,7 @@ class ExecutionService:
                 run_now = max(limit["max_concurrency"] - limit["running"], 0)
         created, before = await self._orchestrator.start_many(
             conn, owner_id=principal.owner_id, workflow_id=wid, version_id=row["version_id"],
-            version=row["version"], inputs=inputs, keys=keys, run_now=run_now,
+            version=row["version"], inputs=inputs, texts=texts, keys=keys, run_now=run_now,
             priority=priority,
         )  # fmt: skip
         if not created:

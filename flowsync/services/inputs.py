@@ -20,21 +20,27 @@ def json_depth_ok(value: object, limit: int = MAX_DEPTH) -> bool:
 def checked_json_size(value: object, path: str, max_bytes: int) -> int:
     """The size of `value` as compact JSON. InvalidInput when it nests deeper than
     MAX_DEPTH or is not JSON; PayloadTooLarge when it is over `max_bytes`."""
+    return len(checked_json(value, path, max_bytes))
+
+
+def checked_json(value: object, path: str, max_bytes: int) -> bytes:
+    """`value` as compact JSON (`codec.dumps`), checked as `checked_json_size` says."""
     if not json_depth_ok(value):
         raise InvalidInput(
             f"The JSON at {path} nests deeper than {MAX_DEPTH} levels.",
             [Problem(path, f"nested more than {MAX_DEPTH} levels")],
         )
     try:
-        size = len(codec.dumps(value))  # an integer past 64 bits is a double (see codec)
+        data = codec.dumps(value)  # an integer past 64 bits is a double (see codec)
     except TypeError as exc:  # orjson.JSONEncodeError is one
         raise InvalidInput(f"The value at {path} is not JSON.", [Problem(path, str(exc))]) from exc
+    size = len(data)
     if size > max_bytes:
         raise PayloadTooLarge(
             f"The JSON at {path} is {size} bytes; the limit is {max_bytes}.",
             [Problem(path, f"{size} bytes, over the limit of {max_bytes}")],
         )
-    return size
+    return data
 
 
 def parse_id(value: object, what: str) -> uuid.UUID:
