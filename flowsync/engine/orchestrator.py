@@ -724,14 +724,14 @@ class Orchestrator:
         version_id: uuid.UUID,
         version: int,
         inputs: Sequence[Any],
+        texts: Sequence[str],
         keys: Sequence[str | None],
         run_now: int,
         priority: int | None = None,
-        texts: Sequence[str] | None = None,
     ) -> tuple[list[tuple[int, asyncpg.Record]], int]:
         """`start` for a batch of executions of one version (MANUAL starts): `inputs`
-        (checked by the caller, which names a bad one; `texts`: each as its stored JSON,
-        when the caller has encoded them already), `keys` their idempotency keys
+        (checked by the caller, which names a bad one; `texts`: each as the caller
+        encoded it for its checks, the JSON stored), `keys` their idempotency keys
         (unique within the batch); the first `run_now` items run now, the rest wait
         PENDING (so do those, in order, whose concurrency key has no room left).
         `priority`: the batch's (None: the definition's). Returns (place in the batch,
@@ -772,7 +772,7 @@ class Orchestrator:
         ids = uuid7s(len(inputs))  # time-ordered, as the server's default (flowsync/ids.py)
         found = await conn.fetch(
             QUERIES["start_executions"], owner_id, workflow_id, version_id, version,
-            ids, json_texts(inputs) if texts is None else list(texts), list(keys), running,
+            ids, list(texts), list(keys), running,
             [n.id for n, _ in rows], [n.type for n, _ in rows],
             [c.status.value if c else "PENDING" for _, c in rows],
             [c is not None and c.output is _INPUT for _, c in rows],

@@ -23,6 +23,14 @@ def api(flowsync: FlowSync) -> Api:
     return Api(flowsync.url, flowsync.key)
 
 
+async def failing_run(client: Api, target_url: str) -> str:
+    """A run whose one action is answered 400 (not retried: a dead letter) until the
+    target is made healthy."""
+    return await client.start(
+        await client.create_workflow("dead", call(f"{target_url}/until-healthy?code=400"))
+    )
+
+
 async def test_run_graph_turns_each_node_green_live(
     context: BrowserContext, page: Page, console: Console, flowsync: FlowSync
 ) -> None:
@@ -190,9 +198,7 @@ async def test_a_dead_letter_redriven_from_its_page_runs_again(
     page = signed_in_page
     client = api(flowsync)
     with running_target() as target:
-        run = await client.start(
-            await client.create_workflow("dead", call(f"{target.url}/until-healthy?code=400"))
-        )
+        run = await failing_run(client, target.url)
         await client.wait_status(run, {"FAILED"}, timeout=15)
         target.healthy = True
         await page.get_by_role("link", name="Dead letters").click()
@@ -215,9 +221,7 @@ async def test_an_open_run_page_follows_its_run_when_redriven_elsewhere(
     page = signed_in_page
     client = api(flowsync)
     with running_target() as target:
-        run = await client.start(
-            await client.create_workflow("dead", call(f"{target.url}/until-healthy?code=400"))
-        )
+        run = await failing_run(client, target.url)
         await page.goto(flowsync.ui(f"runs/{run}"))
         await page.evaluate("window.__loadedOnce = true")
         status = page.get_by_test_id("execution-status")
@@ -227,14 +231,7 @@ async def test_an_open_run_page_follows_its_run_when_redriven_elsewhere(
         )
         # Redriven by someone else (another tab, a script): the open page sees it go on.
         target.healthy = True
-        letters = await client(
-            "query($e: ID) { deadLetters(executionId: $e) { edges { node { id } } } }", e=run
-        )
-        (edge,) = letters["deadLetters"]["edges"]
-        await client(
-            "mutation($id: ID!) { redriveDeadLetter(id: $id) { __typename } }",
-            id=edge["node"]["id"],
-        )
+        await client.redrive_dead_letter_of(run)
         await expect(status).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
         await expect(page.get_by_test_id("rf__node-call")).to_have_attribute(
             "data-status", "COMPLETED"

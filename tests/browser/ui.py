@@ -52,6 +52,18 @@ class Api:
         assert data["__typename"] == "StartExecutionPayload", data
         return str(data["execution"]["id"])
 
+    async def redrive_dead_letter_of(self, execution_id: str) -> None:
+        """Redrive the execution's one dead letter."""
+        letters = await self(
+            "query($e: ID) { deadLetters(executionId: $e) { edges { node { id } } } }",
+            e=execution_id,
+        )
+        (edge,) = letters["deadLetters"]["edges"]
+        await self(
+            "mutation($id: ID!) { redriveDeadLetter(id: $id) { __typename } }",
+            id=edge["node"]["id"],
+        )
+
     async def execution(self, execution_id: str) -> dict[str, Any]:
         reply = await self(
             """query($id: ID!) { execution(id: $id) {
