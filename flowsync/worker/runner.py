@@ -169,8 +169,9 @@ class _Durations:
         return longest
 
 
-# Every live backlog of this process (one per Worker), read when metrics are scraped:
-# nothing is counted on the backlog's own path.
+# The backlogs of this process's running workers (Worker.run adds its own and takes it
+# out when it stops), read when metrics are scraped: nothing is counted on the backlog's
+# own path.
 _BACKLOGS: weakref.WeakSet[Backlog] = weakref.WeakSet()
 metrics.WORKER_BACKLOG.set_function(lambda: sum(len(b) for b in list(_BACKLOGS)))
 
@@ -204,7 +205,6 @@ class Backlog:
         self.durations = _Durations()
         self._on_add = on_add
         self._jobs: collections.deque[tuple[float, ClaimedJob]] = collections.deque()
-        _BACKLOGS.add(self)
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -434,10 +434,14 @@ class Worker:
         ]
         await self._note_presence("join", self.presence.join())
         log.info("worker %s started (concurrency %d)", self.worker_id, self.concurrency)
+        _BACKLOGS.add(self.backlog)
         try:
             await self._loop()
         finally:
-            await self._drain()
+            try:
+                await self._drain()
+            finally:
+                _BACKLOGS.discard(self.backlog)
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)

@@ -111,14 +111,17 @@ async def test_a_fork_s_other_branches_wait_leased_to_the_worker_that_took_one(
 
 
 async def test_a_backlog_keeps_no_more_than_its_limit(env: Env) -> None:
-    """Branches beyond the backlog's limit are queued for any worker."""
+    """Branches beyond the backlog's limit are queued for any worker. (The metrics
+    count only running workers' backlogs: not this one, driven by hand.)"""
     wid = await env.create(fan(4))
     eid = await env.start(wid, {})
     pool = env.services.pool
     worker = Worker(env.services.url, pool, default_registry(), worker_id="w", backlog=1)
     other = Worker(env.services.url, pool, default_registry(), worker_id="o")
+    before = backlog_gauge()
     [split] = await worker.queue.claim(1)
     assert await worker.orchestrator.complete(split, {}, take_next=True) is not None
+    assert len(worker.backlog) == 1 and backlog_gauge() == before
     assert [j.node_id for j in worker.backlog.take(5)] == ["b1"]
     claimed = await other.queue.claim(10)
     assert sorted(j.node_id for j in claimed) == ["b2", "b3"]
@@ -211,7 +214,7 @@ async def test_a_stopping_worker_gives_its_backlog_back_at_once(env: Env) -> Non
     process's metrics count the kept steps meanwhile."""
     wid = await env.create(fan(2))
     eid = await env.start(wid, {"sleep": 1.0})
-    before = backlog_gauge()  # other tests' workers in this process, if any
+    before = backlog_gauge()  # other tests' running workers in this process, if any
     a = slow_worker(env, "a", backlog_seconds=60)
     async with running(a):
 
