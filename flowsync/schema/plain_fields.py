@@ -22,8 +22,9 @@ takes over and resolves nothing more."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from graphql import (
     GraphQLField,
@@ -34,8 +35,10 @@ from graphql import (
     is_leaf_type,
     is_object_type,
 )
+from graphql.pyutils import Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 # The resolver Strawberry gives a field that is a plain attribute: it reads the
 # attribute, ignoring its info and arguments (strawberry/schema/schema_converter.py).
@@ -59,14 +62,48 @@ def _plain_resolver(field: GraphQLField) -> Callable[..., Any] | None:
     return resolve
 
 
-def _leaf_plan(field: GraphQLField) -> tuple[Any, GraphQLLeafType] | None:
+def _reader(field: GraphQLField) -> Callable[[Any], Any] | None:
+    """How to read a plain field from its object (None: not plain): the attribute, as
+    Strawberry's resolver does (StrawberryField.get_result reads it with the schema's
+    default resolver, getattr) but without its two calls."""
     resolve = _plain_resolver(field)
+    if resolve is None:
+        return None
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if (
+        definition is not None
+        and getattr(definition, "base_resolver", True) is None
+        and getattr(definition, "default_resolver", None) is getattr
+    ):
+        return operator.attrgetter(definition.python_name)
+    return lambda source: resolve(source, None)
+
+
+def _serializer(kind: GraphQLLeafType) -> Callable[[Any], Any]:
+    """`kind.coerce_output_value`, as graphql-core completes a leaf with (it is an error
+    when that gives null or Undefined); for a Strawberry enum, each member's name looked
+    up, where its own compares the value with each of the enum's values in turn."""
+    coerce = kind.coerce_output_value
+    if not isinstance(kind, CustomGraphQLEnumType):
+        return coerce
+    members: Any = kind.wrapped_cls
+    names = {member: coerce(member) for member in members}
+
+    def name_of(value: Any) -> Any:
+        return names[value] if type(value) is members else coerce(value)
+
+    return name_of
+
+
+def _leaf_plan(field: GraphQLField) -> tuple[Any, GraphQLLeafType] | None:
+    read = _reader(field)
     kind = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    return (resolve, kind) if resolve is not None and is_leaf_type(kind) else None
+    return (read, kind) if read is not None and is_leaf_type(kind) else None
 
 
-# One field of an object plan: response name, how to read it (None: __typename), whether
-# it is non-null, its leaf type (None for an object), and the object's plan.
+# One field of an object plan: response name, how to read it from the object (None:
+# __typename), whether it is non-null, how to complete its leaf value (None for an
+# object), and the object's plan.
 _Entry = tuple[str, Any, bool, Any, "_ObjectPlan | None"]
 
 
@@ -86,6 +123,10 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
 
     # Set once the result is abandoned (see budget.BoundedResults).
     _over = False
+    # How much a completed leaf adds to the result's measure, and the measure so far,
+    # where a subclass bounds results (budget.BoundedResults); None: nothing measured.
+    _leaf_cost: ClassVar[Callable[[Any], int] | None] = None
+    _used = 0
 
     def execute_field(
         self,
@@ -107,7 +148,7 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
                     plan = field.__dict__[_PLAN] = _leaf_plan(field)
                 if plan is not None:
                     try:
-                        value = plan[0](source, None)
+                        value = plan[0](source)
                         if not (
                             value is None
                             or isinstance(value, Exception)
@@ -140,6 +181,7 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
             if plan is not None:
                 completed: list[dict[str, Any] | None] = []
                 mark = self._measured()
+                cost = type(self)._leaf_cost
                 try:
                     for item in items:
                         if item is None:
@@ -147,9 +189,11 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
                                 raise _IRREGULAR
                             completed.append(None)
                         else:
-                            completed.append(self._complete_plain(plan, item, info))
-                        if self._over:
-                            raise _IRREGULAR
+                            completed.append(self._complete_plain(plan, item, info, cost))
+                        if cost is not None:
+                            self._check_measure()
+                            if self._over:
+                                raise _IRREGULAR
                 except Exception:  # graphql-core's path reports it
                     self._measured(mark)  # it measures these leaves again
                 else:
@@ -158,27 +202,37 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
             item_type, field_details_list, info, path, items, position_context
         )
 
-    def _complete_plain(self, plan: _ObjectPlan, item: Any, info: Any) -> dict[str, Any]:
+    def _complete_plain(
+        self, plan: _ObjectPlan, item: Any, info: Any, cost: Callable[[Any], int] | None
+    ) -> dict[str, Any]:
+        """One item as graphql-core completes it; each leaf measured by `cost` (None:
+        not measured)."""
         if plan.is_type_of is not None:
             fits = plan.is_type_of(item, info)
             if fits is not True:  # False, or an awaitable
                 raise _IRREGULAR
         out: dict[str, Any] = {}
-        for name, resolve, non_null, leaf, sub in plan.entries:
-            if resolve is None:
-                out[name] = self.complete_leaf_value(_TYPENAME_LEAF, plan.type.name)
-                continue
-            value = resolve(item, None)
-            if value is None:
-                if non_null:
-                    raise _IRREGULAR
-                out[name] = None
-            elif isinstance(value, Exception) or self.is_awaitable(value):
-                raise _IRREGULAR
-            elif sub is None:
-                out[name] = self.complete_leaf_value(leaf, value)
+        for name, read, non_null, complete, sub in plan.entries:
+            if read is None:
+                done: Any = plan.type.name
             else:
-                out[name] = self._complete_plain(sub, value, info)
+                value = read(item)
+                if value is None:
+                    if non_null:
+                        raise _IRREGULAR
+                    out[name] = None
+                    continue
+                if isinstance(value, Exception) or self.is_awaitable(value):
+                    raise _IRREGULAR
+                if sub is not None:
+                    out[name] = self._complete_plain(sub, value, info, cost)
+                    continue
+                done = complete(value)
+                if done is None or done is Undefined:  # graphql-core's error
+                    raise _IRREGULAR
+            out[name] = done
+            if cost is not None:
+                self._used += cost(done)
         return out
 
     def _object_plan(self, kind: GraphQLObjectType, field_details_list: Any) -> _ObjectPlan | None:
@@ -205,18 +259,18 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
                 entries.append((name, None, True, None, None))
                 continue
             field = kind.fields.get(field_name)
-            resolve = _plain_resolver(field) if field is not None else None
-            if field is None or resolve is None:
+            read = _reader(field) if field is not None else None
+            if field is None or read is None:
                 return None
             non_null = isinstance(field.type, GraphQLNonNull)
             inner = field.type.of_type if non_null else field.type
             if is_leaf_type(inner):
-                entries.append((name, resolve, non_null, inner, None))
+                entries.append((name, read, non_null, _serializer(inner), None))
             elif is_object_type(inner):
                 sub = self._object_plan(inner, details)
                 if sub is None:
                     return None
-                entries.append((name, resolve, non_null, None, sub))
+                entries.append((name, read, non_null, None, sub))
             else:  # a list, an interface, a union
                 return None
         return _ObjectPlan(kind, entries)
@@ -225,6 +279,10 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
         """How much of the result is measured so far (see budget.BoundedResults), after
         setting it `back_to` that when given. Nothing is measured here."""
         return 0
+
+    def _check_measure(self) -> None:
+        """After a list item's leaves were measured (`_leaf_cost`): abandon the result
+        when it is over its bound (see budget.BoundedResults)."""
 
     def _no_middleware(self) -> bool:
         middleware = self.middleware_manager

@@ -4,11 +4,13 @@ instead, never with a missing field."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
 import orjson
+import pytest
 
 from flowsync.db.models import Execution, loaded_values
 from flowsync.resolvers.loaders import Loaders
@@ -81,3 +83,21 @@ def test_loaded_values_are_the_rows_own_when_all_are_loaded() -> None:
     assert dict(loaded_values(row, frozenset({"id", "error"}))) == {
         "id": uuid.UUID(int=1), "error": None,
     }  # fmt: skip
+
+
+def test_graphqls_execution_is_what_its_constructor_makes() -> None:
+    """ExecutionType.of sets its fields without the dataclass's __init__: every field,
+    each as the constructor would hold it (an unknown status is still refused)."""
+    row = partly_set()
+    row.status = "RUNNING"
+    loaders = cast(Loaders, object())
+    made = ExecutionType.of(row, loaders)
+    names = [f.name for f in dataclasses.fields(ExecutionType) if f.init]
+    assert list(vars(made)) == names
+    built = ExecutionType(**vars(made))
+    assert vars(built) == vars(made) and made == built
+    assert made.row is row and made.loaders is loaders
+    assert made.status is ExecutionStatus.RUNNING
+    row.status = "LOST"
+    with pytest.raises(ValueError, match="LOST"):
+        ExecutionType.of(row, loaders)
