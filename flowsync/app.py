@@ -27,6 +27,7 @@ from flowsync.errors import (
     RateLimited,
     Unauthenticated,
 )
+from flowsync.eventloop import LargeBodies
 from flowsync.events.runtime import LiveEvents
 from flowsync.rate_limits import RateLimits
 from flowsync.schema import graphiql
@@ -332,4 +333,7 @@ def create_app(services: Services, *, live_events: bool = True) -> Starlette:
     mount_web(app, oidc=OidcSignIn.from_settings(services.settings))
     # A caller's traceparent, for the runs its request starts (passes through when off).
     app.add_middleware(TraceparentMiddleware)
+    # A large body's request (a batch start) is collected less often (outermost: its
+    # reply is encoded inside).
+    app.add_middleware(LargeBodies)
     return app

@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 T = TypeVar("T")
 
@@ -57,6 +59,7 @@ def settle_heap() -> None:
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 100)
     CONNECTIONS.enabled = True
+    LARGE_REQUESTS.enabled = True
 
 
 class LongLived:
@@ -123,6 +126,72 @@ def _full_collections() -> int:
 
 # The serving process's one instance: the GraphQL view counts its connections here.
 CONNECTIONS = LongLived()
+
+
+class LargeRequests:
+    """Raises the young generation's threshold while requests with large bodies are
+    handled, so that the objects they build die by their reference counts before a
+    collection walks them.
+
+    A batch start of 1,000 runs (a ~25 KB body) builds ~30,000 objects (the parsed body,
+    the coerced items, the rows, the reply) and holds them until it ends: at CPython's
+    700 it made ~30 young and ~3 middle collections, each walking what the request
+    held so far, ~13 % of the API's CPU (REST 19.7 → 16 µs a run, GraphQL 27 → 23.4).
+    Raised for every request (50,000) it cost the subscribers' tail instead: with
+    10,000 websockets each young collection walked that many live objects, and the
+    delivery p99 went from 46 to 68 ms. So it is raised only while a large request is
+    in flight (the first one in raises it, the last one out sets it back) and still
+    collects, so garbage in reference cycles waits for at most `young` objects.
+
+    Off (every call a no-op) until `settle_heap` turns it on in a serving process."""
+
+    def __init__(self, young: int = 100_000) -> None:
+        self.enabled = False
+        self.young = young
+        self._inside = 0
+        self._normal = 0
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        if self._inside == 0:
+            self._normal, middle, old = gc.get_threshold()
+            gc.set_threshold(max(self.young, self._normal), middle, old)
+        self._inside += 1
+        try:
+            yield
+        finally:
+            self._inside -= 1
+            if self._inside == 0:
+                _, middle, old = gc.get_threshold()
+                gc.set_threshold(self._normal, middle, old)
+
+
+# The serving process's one instance (see LargeBodies).
+LARGE_REQUESTS = LargeRequests()
+# A request body of at least this many bytes (by its Content-Length) is a large one.
+LARGE_BODY_BYTES = 16 * 1024
+
+
+class LargeBodies:
+    """ASGI middleware: an HTTP request whose Content-Length is LARGE_BODY_BYTES or
+    more is handled under LARGE_REQUESTS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and LARGE_REQUESTS.enabled:
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    if value.isdigit() and int(value) >= LARGE_BODY_BYTES:
+                        with LARGE_REQUESTS.handling():
+                            await self.app(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
 
 
 async def wait_set(event: asyncio.Event, seconds: float) -> bool:
