@@ -769,7 +769,10 @@ class Orchestrator:
         changes = {c.node_id: c for c in first.steps}
         rows = [(n, changes.get(n.id)) for n in nodes]
         events = [(True, e) for e in first.events] + [(False, e) for e in queued.events]
-        ids = uuid7s(len(inputs))  # time-ordered, as the server's default (flowsync/ids.py)
+        # Time-ordered, as the server's default (flowsync/ids.py); the steps' run by run.
+        ids = uuid7s(len(inputs))
+        step_ids = uuid7s(len(inputs) * len(rows))
+        node_place = {n.id: k for k, (n, _) in enumerate(rows, 1)}
         found = await conn.fetch(
             QUERIES["start_executions"], owner_id, workflow_id, version_id, version,
             ids, list(texts), list(keys), running,
@@ -788,6 +791,8 @@ class Orchestrator:
             [j.run_at for j in first.jobs],
             len(first.events), len(queued.events),
             fair.priority if priority is None else priority, ckeys, fair.concurrency_key_limit,
+            step_ids, [node_place[j.node_id] for j in first.jobs],
+            [None if e.node_id is None else node_place[e.node_id] for _, e in events],
         )  # fmt: skip
         place = {eid: i for i, eid in enumerate(ids)}
         created = [(place[row["id"]], row) for row in found]

@@ -81,6 +81,49 @@ async def test_a_batch_start_writes_what_a_single_start_writes(env: Env) -> None
     }  # fmt: skip
 
 
+async def test_each_event_and_job_names_its_own_run_s_step(env: Env) -> None:
+    """The batch's steps get their ids from the caller, run by run: every event of a
+    node and every job name that node's step of their own run, also where repeated
+    keys and runs held PENDING leave places of the batch without a run."""
+    wf = await env.services.workflows.create(env.me, "w", None, chain(3), 4)
+    svc = env.services.executions
+    await svc.start_many(env.me, wf.id, [StartItem({}, "old")])
+    items = [StartItem({"n": 0}), StartItem({}, "old"), StartItem({"n": 2}),
+             StartItem({"n": 3}, "k"), StartItem({"n": 4}, "k"), StartItem({"n": 5})]  # fmt: skip
+    started = await svc.start_many(env.me, wf.id, items)
+    ids = list({s.execution.id for s in started})
+    pool = env.services.pool
+    events = await pool.fetch(
+        "SELECT v.execution_id, v.node_id, v.step_id, s.execution_id AS step_run,"
+        "       s.node_id AS step_node"
+        "  FROM execution_events v LEFT JOIN step_executions s ON s.id = v.step_id"
+        " WHERE v.execution_id = ANY($1::uuid[])",
+        ids,
+    )
+    noded = [e for e in events if e["node_id"] is not None]
+    assert noded and len(noded) < len(events)  # run events have no step
+    assert all(e["step_id"] is None for e in events if e["node_id"] is None)
+    assert all((e["step_run"], e["step_node"]) == (e["execution_id"], e["node_id"])
+               for e in noded)  # fmt: skip
+    jobs = await pool.fetch(
+        "SELECT j.execution_id, s.execution_id AS step_run, s.node_id, s.status"
+        "  FROM jobs j LEFT JOIN step_executions s ON s.id = j.step_id"
+        " WHERE j.execution_id = ANY($1::uuid[])",
+        ids,
+    )
+    # A limit of 4: "old" and the first three new runs run, the last waits without a job.
+    running = {s.execution.id for s in started if s.execution.status == "RUNNING"}
+    assert sorted(j["execution_id"] for j in jobs) == sorted(running) and len(running) == 4
+    assert all((j["step_run"], j["node_id"], j["status"]) == (j["execution_id"], "t1", "QUEUED")
+               for j in jobs)  # fmt: skip
+    steps = await pool.fetch(
+        "SELECT execution_id, count(*) AS n, count(DISTINCT id) AS ids FROM step_executions"
+        " WHERE execution_id = ANY($1::uuid[]) GROUP BY execution_id",
+        ids,
+    )
+    assert len(steps) == len(ids) and all(s["n"] == s["ids"] == 5 for s in steps)
+
+
 async def test_a_key_repeated_within_and_across_batches_returns_its_execution(env: Env) -> None:
     wid = await env.create(chain(1, delay=60))
     svc = env.services.executions
