@@ -16,9 +16,12 @@ list), so that results, errors and their paths are exactly as before:
   same kind is completed by a plan made once per list: each item is one dict built by
   reading attributes. An item the plan cannot complete sends the whole list back to
   graphql-core (reading an attribute twice is harmless: plain fields have no effects).
-Every leaf still goes through `complete_leaf_value`, where the result budget measures
-it (flowsync/schema/budget.py); once the result is abandoned (`_over`) the general path
-takes over and resolves nothing more."""
+A plan reads a field as an attribute (as Strawberry's resolver for a plain field does)
+and completes a leaf with its type's own `coerce_output_value` (an enum's by a table of
+its members' names). Every leaf is still measured for the result budget
+(flowsync/schema/budget.py): in `complete_leaf_value` on the general path, by
+`_leaf_cost` as a plan completes it, checked after each item; once the result is
+abandoned (`_over`) the general path takes over and resolves nothing more."""
 
 from __future__ import annotations
 
