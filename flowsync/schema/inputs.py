@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import strawberry
+from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQLString
+from graphql.execution import values as graphql_values
+from graphql.pyutils import Undefined
 from strawberry.scalars import JSON
 from strawberry.types import arguments as strawberry_arguments
 from strawberry.types.base import StrawberryList, get_object_definition
@@ -100,3 +103,83 @@ def _convert_start_items(value: Any, type_: Any, *args: Any, **kwargs: Any) -> A
 # convert_arguments (every resolver's) and convert_argument's own recursion look it up
 # by name in that module, so this is what they call.
 strawberry_arguments.convert_argument = _convert_start_items
+
+
+# graphql-core checks a variable's nesting, then coerces it, value by value: for a batch
+# start's 1,000 items, ~2.2 µs an item (0.9 the check, 1.3 the coercion), a tenth of
+# the API's CPU in a GraphQL batch start. `[StartExecutionItem!]!` is coerced here in one
+# pass instead, to exactly what graphql-core makes of it, and anything else (or an item
+# that is not plain: not a dict, a field it does not know, a key that is not a string, an
+# input its scalar refuses) goes to graphql-core's own path, which also reports errors.
+# tests/unit/test_start_items.py compares the two.
+_VALUES: Any = graphql_values
+_coerce_input_value = _VALUES.coerce_input_value
+_input_is_nested_too_deeply = _VALUES.input_is_nested_too_deeply
+_ITEM_FIELDS = frozenset(("input", "idempotencyKey"))
+
+
+def _start_items_type(type_: Any) -> GraphQLInputObjectType | None:
+    """The item type when `type_` is `[StartExecutionItem!]!` as FlowSync declares it (a
+    nullable JSON `input` and String `idempotencyKey`, both defaulting to null)."""
+    if not (isinstance(type_, GraphQLNonNull) and isinstance(type_.of_type, GraphQLList)):
+        return None
+    item = type_.of_type.of_type
+    if not (isinstance(item, GraphQLNonNull) and isinstance(item.of_type, GraphQLInputObjectType)):
+        return None
+    kind = item.of_type
+    if kind.name != "StartExecutionItem" or kind.is_one_of or kind.fields.keys() != _ITEM_FIELDS:
+        return None
+    given, key = kind.fields["input"], kind.fields["idempotencyKey"]
+    if (
+        given.out_name or key.out_name or given.default_value is not None
+        or key.default_value is not None or key.type is not GraphQLString
+        or isinstance(given.type, GraphQLNonNull)
+    ):  # fmt: skip
+        return None
+    return kind
+
+
+def _coerced_start_items(value: Any, kind: GraphQLInputObjectType) -> list[Any] | None:
+    """graphql-core's coercion of a list of plain items; None for anything else."""
+    if type(value) is not list:
+        return None
+    scalar = kind.fields["input"].type
+    coerced: list[Any] = []
+    for item in value:
+        if type(item) is not dict or not item.keys() <= _ITEM_FIELDS:
+            return None
+        key = item.get("idempotencyKey")
+        if key is not None and type(key) is not str:
+            return None
+        given = item.get("input")
+        if given is not None:
+            try:
+                given = scalar.coerce_input_value(given)
+            except Exception:  # graphql-core's path reports it
+                return None
+            if given is Undefined:
+                return None
+        coerced.append(kind.out_type({"input": given, "idempotencyKey": key}))
+    return coerced
+
+
+def _coerce_variable(value: Any, type_: Any) -> Any:
+    kind = _start_items_type(type_)
+    if kind is not None:
+        coerced = _coerced_start_items(value, kind)
+        if coerced is not None:
+            return coerced
+    return _coerce_input_value(value, type_)
+
+
+def _nested_too_deeply(value: Any, type_: Any) -> bool:
+    # A list of input objects whose fields are scalars is three levels deep whatever
+    # the values hold (the check does not descend into a scalar, JSON included).
+    if _start_items_type(type_) is not None:
+        return False
+    return bool(_input_is_nested_too_deeply(value, type_))
+
+
+# coerce_variable_values looks both up by name in that module.
+_VALUES.coerce_input_value = _coerce_variable
+_VALUES.input_is_nested_too_deeply = _nested_too_deeply

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql.execution import values as graphql_values
 from strawberry.scalars import JSON
 from strawberry.types import arguments
 
@@ -79,3 +80,62 @@ def test_the_list_is_built_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     made = [["StartExecutionItem", item.get("input"), item.get("idempotencyKey")] for item in GIVEN]
     assert run(*QUERIES[0]) == {"items": made}
     assert len(calls) == 1  # the list's
+
+
+ITEMS = "query ($g: [StartExecutionItem!]!) { items(given: $g) }"
+# Variables graphql-core coerces itself, or refuses, beside plain ones.
+VARIABLES: list[Any] = [
+    GIVEN,
+    [],
+    GIVEN[0],  # a list of one
+    [{"input": [1, [2, [3]]], "idempotencyKey": None}, {"idempotencyKey": ""}],
+    [{"input": {"n": 1}}] * 50,
+    [{"idempotencyKey": 5}],
+    [{"input": 1, "extra": 2}],
+    [None],
+    ["text"],
+    [{"input": {"a": 1}}, 7],
+    [{"idempotencyKey": ["a"]}],
+    None,
+    "text",
+]
+
+
+def answer(query: str, variables: dict[str, Any]) -> tuple[Any, list[str]]:
+    result = SCHEMA.execute_sync(query, variable_values=variables)
+    return result.data, [e.message for e in result.errors or []]
+
+
+@pytest.mark.parametrize("given", VARIABLES)
+def test_items_are_coerced_as_graphql_core_coerces_them(
+    given: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert graphql_values.coerce_input_value is inputs._coerce_variable
+    items_type = SCHEMA._schema.query_type.fields["items"].args["given"].type
+    assert inputs._start_items_type(items_type) is not None
+    coerced = inputs._coerce_variable(given, items_type)
+    assert repr(coerced) == repr(inputs._coerce_input_value(given, items_type))
+    ours = answer(ITEMS, {"g": given})
+    monkeypatch.setattr(graphql_values, "coerce_input_value", inputs._coerce_input_value)
+    monkeypatch.setattr(
+        graphql_values, "input_is_nested_too_deeply", inputs._input_is_nested_too_deeply
+    )
+    assert answer(ITEMS, {"g": given}) == ours
+
+
+def test_plain_items_are_coerced_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # graphql-core coerces a list by calling coerce_input_value for each item and each
+    # field of it: a batch's plain items take no call of graphql-core's own.
+    calls: list[object] = []
+    own = inputs._coerce_input_value
+
+    def counted(value: Any, type_: Any) -> Any:
+        calls.append(type_)
+        return own(value, type_)
+
+    monkeypatch.setattr(inputs, "_coerce_input_value", counted)
+    data, errors = answer(ITEMS, {"g": GIVEN})
+    assert errors == [] and len(data["items"]) == len(GIVEN)
+    assert calls == []
+    data, errors = answer(ITEMS, {"g": [{"idempotencyKey": 5}]})  # refused: graphql-core's
+    assert data is None and len(errors) == 1 and calls
