@@ -141,7 +141,12 @@ async def test_retention_holds_its_lock_in_a_transaction_and_gives_it_back(
         # Nothing left behind on any server connection: the lock is free again.
         assert await direct.fetchval(QUERIES["lock"])
         await direct.fetchval(QUERIES["unlock"])
-        held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        # This database's: pg_locks lists the whole server's, where tests running beside
+        # this one (other databases) may hold advisory locks of their own.
+        held = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert await direct.fetchval(held) == 0
     finally:
         for each in (conn, guard, direct):
